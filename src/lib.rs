@@ -1,0 +1,19 @@
+//! opsctl: provision servers and deploy web apps over SSH, Ansible-style.
+//!
+//! Data flows one way: `cli` -> `commands` -> `runner` -> `transport`. Loaders of
+//! files (`inventory`, `vars`, `template`, `yaml`) are pure and need no host.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod inventory;
+pub mod location;
+pub mod printer;
+pub mod project;
+pub mod runner;
+pub mod template;
+pub mod transport;
+pub mod vars;
+pub mod yaml;
+
+pub use cli::main;

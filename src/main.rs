@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    opsctl::main(std::env::args_os())
+}

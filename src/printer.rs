@@ -1,0 +1,111 @@
+//! The one place that decides what reaches the terminal: text or JSON lines,
+//! quiet or verbose, colour or not (as uv's Printer does).
+
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for programs.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Ok,
+    Changed,
+    Failed,
+    Unreachable,
+    Dim,
+    Bold,
+}
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: OutputFormat,
+    /// -1 quiet, 0 default, 1 `-v`, 2 `-vv`...
+    pub verbosity: i8,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let color = format == OutputFormat::Text
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none()
+            && !ci;
+        Printer {
+            format,
+            verbosity,
+            color,
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    /// Paints `s` when writing to a colour terminal.
+    pub fn paint(&self, s: &str, style: Style) -> String {
+        if !self.color {
+            return s.to_string();
+        }
+        let code = match style {
+            Style::Ok => "32",
+            Style::Changed => "33",
+            Style::Failed => "31",
+            Style::Unreachable => "1;31",
+            Style::Dim => "2",
+            Style::Bold => "1",
+        };
+        format!("\x1b[{code}m{s}\x1b[0m")
+    }
+
+    /// A line of normal output (stdout), suppressed by `-q`... unless it is JSON.
+    pub fn line(&self, s: &str) {
+        if self.verbosity >= 0 {
+            write_line(&mut std::io::stdout().lock(), s);
+        }
+    }
+
+    /// A line that is the command's result: printed even with `-q`.
+    pub fn result(&self, s: &str) {
+        write_line(&mut std::io::stdout().lock(), s);
+    }
+
+    /// One JSON document on one line (stdout).
+    pub fn json(&self, v: &serde_json::Value) {
+        write_line(&mut std::io::stdout().lock(), &v.to_string());
+    }
+
+    /// Extra detail shown with `-v` (level 1) or `-vv` (level 2), on stderr.
+    pub fn verbose(&self, level: i8, s: &str) {
+        if self.verbosity >= level {
+            write_line(&mut std::io::stderr().lock(), &self.paint(s, Style::Dim));
+        }
+    }
+
+    pub fn warn(&self, s: &str) {
+        if self.verbosity >= 0 {
+            write_line(
+                &mut std::io::stderr().lock(),
+                &format!("{} {s}", self.paint("warning:", Style::Changed)),
+            );
+        }
+    }
+
+    pub fn error(&self, e: &crate::error::Error) {
+        let text = e.to_string();
+        let text = text.replacen("error:", &self.paint("error:", Style::Failed), 1);
+        write_line(&mut std::io::stderr().lock(), &text);
+    }
+}
+
+/// Writes a line and flushes at once (line-buffered even into a pipe, so CI logs
+/// stream). A closed pipe (`opsctl ... | head`) is not an error.
+fn write_line(w: &mut dyn Write, s: &str) {
+    let _ = writeln!(w, "{s}");
+    let _ = w.flush();
+}

@@ -1,0 +1,477 @@
+//! YAML loading with positions, behind one module so the YAML crate can change.
+//!
+//! Every YAML file opsctl reads (inventories, vars files, playbooks) goes through
+//! [`parse`], which yields a [`Node`] tree where each node knows its line and
+//! column. Loaders use the positions to name `file:line:col` in their errors.
+//! YAML 1.1 booleans (`yes`, `on`) and legacy octal (`0644`) are read as Ansible's
+//! PyYAML reads them; duplicate keys are errors.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
+use serde_saphyr::Spanned;
+
+use crate::location::Location;
+
+/// A YAML node with its 1-based line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: NodeValue,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys in file order; keys are nodes too (their position is where the key was written).
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML syntax or structure error, with the file and position.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct YamlError {
+    pub location: Location,
+    pub message: String,
+}
+
+/// Parses one YAML document. An empty document is `Null`.
+pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
+    // YAML 1.2 booleans first (so `y`/`n` stay strings), then PyYAML's extra
+    // 1.1 spellings (yes/no/on/off) are applied to unquoted scalars below.
+    let options = serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        strict_booleans: true,
+    };
+    if source.trim().is_empty() || source.lines().all(is_blank_or_comment) {
+        return Ok(Node {
+            value: NodeValue::Null,
+            line: 1,
+            column: 1,
+        });
+    }
+    match serde_saphyr::from_str_with_options::<Spanned<NodeValue>>(source, options) {
+        Ok(sp) => {
+            let mut node = Node::from_spanned(sp);
+            let lines: Vec<&str> = source.lines().collect();
+            pyyaml_booleans(&mut node, &lines);
+            Ok(node)
+        }
+        Err(err) => {
+            let (line, column) = err
+                .location()
+                .map(|l| (l.line() as usize, Some(l.column() as usize)))
+                .unwrap_or((0, None));
+            Err(YamlError {
+                location: Location::new(file, line, column),
+                message: format!("invalid YAML: {}", clean_message(&err.to_string())),
+            })
+        }
+    }
+}
+
+/// What to do about a YAML error.
+pub fn hint(e: &YamlError) -> Option<String> {
+    e.message
+        .starts_with("invalid YAML")
+        .then(|| "fix the YAML at that position (indentation, quoting, a missing ':' or ']'); a value with ': ' or '{{' must be quoted".into())
+}
+
+/// Reads and parses a YAML file.
+pub fn parse_file(file: &Path) -> Result<Node, YamlError> {
+    let source = std::fs::read_to_string(file).map_err(|e| YamlError {
+        location: Location::file(file),
+        message: format!("cannot read file: {e}"),
+    })?;
+    parse(&source, file)
+}
+
+/// PyYAML (and so Ansible) reads unquoted yes/no/on/off in three casings as booleans.
+fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
+    match &mut node.value {
+        NodeValue::Str(s) => {
+            let b = match s.as_str() {
+                "yes" | "Yes" | "YES" | "on" | "On" | "ON" => true,
+                "no" | "No" | "NO" | "off" | "Off" | "OFF" => false,
+                _ => return,
+            };
+            let quoted = lines
+                .get(node.line.wrapping_sub(1))
+                .and_then(|l| l.chars().nth(node.column.saturating_sub(1)))
+                .is_some_and(|c| c == '\'' || c == '"');
+            if !quoted {
+                node.value = NodeValue::Bool(b);
+            }
+        }
+        NodeValue::Seq(items) => items.iter_mut().for_each(|n| pyyaml_booleans(n, lines)),
+        NodeValue::Map(entries) => entries
+            .iter_mut()
+            .for_each(|(_, v)| pyyaml_booleans(v, lines)),
+        _ => {}
+    }
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#') || t == "---"
+}
+
+/// serde-saphyr renders errors with a snippet and its own "at line X column Y";
+/// we print the position ourselves, so keep just the first meaningful line.
+fn clean_message(raw: &str) -> String {
+    let first = raw
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid YAML");
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    // "line 3 column 6: illegal placement..." -> "illegal placement..."
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains("column") => rest,
+        _ => first,
+    };
+    match first.find(" at line ") {
+        Some(i) => first[..i].trim_end_matches(',').to_string(),
+        None => first.to_string(),
+    }
+}
+
+impl Node {
+    fn from_spanned(sp: Spanned<NodeValue>) -> Node {
+        Node {
+            value: sp.value,
+            line: sp.referenced.line() as usize,
+            column: sp.referenced.column() as usize,
+        }
+    }
+
+    pub fn location(&self, file: &Path) -> Location {
+        Location::new(file, self.line, Some(self.column))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            NodeValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            NodeValue::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            NodeValue::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, NodeValue::Null)
+    }
+
+    /// Looks a key up in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.key_string() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// A mapping key as text (`1` and `true` keys become "1" and "True", as Python's str()).
+    pub fn key_string(&self) -> String {
+        match &self.value {
+            NodeValue::Str(s) => s.clone(),
+            NodeValue::Null => "None".into(),
+            NodeValue::Bool(true) => "True".into(),
+            NodeValue::Bool(false) => "False".into(),
+            NodeValue::Int(i) => i.to_string(),
+            NodeValue::Float(f) => f.to_string(),
+            NodeValue::Seq(_) | NodeValue::Map(_) => self.to_json().to_string(),
+        }
+    }
+
+    /// A short name of the node's type, for error messages ("a mapping", "a string").
+    pub fn kind_name(&self) -> &'static str {
+        match self.value {
+            NodeValue::Null => "null",
+            NodeValue::Bool(_) => "a boolean",
+            NodeValue::Int(_) => "an integer",
+            NodeValue::Float(_) => "a number",
+            NodeValue::Str(_) => "a string",
+            NodeValue::Seq(_) => "a list",
+            NodeValue::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as plain data, positions dropped.
+    pub fn to_json(&self) -> Json {
+        match &self.value {
+            NodeValue::Null => Json::Null,
+            NodeValue::Bool(b) => Json::Bool(*b),
+            NodeValue::Int(i) => Json::from(*i),
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
+            NodeValue::Str(s) => Json::String(s.clone()),
+            NodeValue::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Map(entries) => {
+                let mut map = serde_json::Map::new();
+                for (k, v) in entries {
+                    map.insert(k.key_string(), v.to_json());
+                }
+                Json::Object(map)
+            }
+        }
+    }
+
+    /// A mapping of variables (`name: value`) with the position of each name.
+    /// Null documents are empty; anything else than a mapping is an error.
+    pub fn to_var_map(&self, file: &Path) -> Result<IndexMap<String, (Json, Location)>, YamlError> {
+        let mut out = IndexMap::new();
+        match &self.value {
+            NodeValue::Null => {}
+            NodeValue::Map(entries) => {
+                for (k, v) in entries {
+                    out.insert(k.key_string(), (v.to_json(), k.location(file)));
+                }
+            }
+            _ => {
+                return Err(YamlError {
+                    location: self.location(file),
+                    message: format!(
+                        "expected a mapping of variables (name: value), found {}",
+                        self.kind_name()
+                    ),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Spanned::<NodeValue>::deserialize(deserializer).map(Node::from_spanned)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeValue, D::Error> {
+        NodeValue::deserialize(d)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<NodeValue, E> {
+        Ok(NodeValue::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeValue, E> {
+        Ok(i64::try_from(v)
+            .map(NodeValue::Int)
+            .unwrap_or(NodeValue::Float(v as f64)))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<NodeValue, E> {
+        Ok(i64::try_from(v)
+            .map(NodeValue::Int)
+            .unwrap_or(NodeValue::Float(v as f64)))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<NodeValue, E> {
+        Ok(i64::try_from(v)
+            .map(NodeValue::Int)
+            .unwrap_or(NodeValue::Float(v as f64)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(NodeValue::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<Node, Node>()? {
+            entries.push((k, v));
+        }
+        Ok(NodeValue::Map(entries))
+    }
+}
+
+/// Paths of YAML files in a vars directory entry: `name.yml`, `name.yaml`, `name.json`,
+/// `name` (a file), or every such file inside `name/` (sorted), as Ansible's host_group_vars.
+pub fn vars_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for ext in ["", ".yml", ".yaml", ".json"] {
+        let p = dir.join(format!("{name}{ext}"));
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+    let sub = dir.join(name);
+    if sub.is_dir() {
+        let mut files: Vec<PathBuf> = walk_files(&sub)
+            .into_iter()
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                !n.starts_with('.')
+                    && (n.ends_with(".yml")
+                        || n.ends_with(".yaml")
+                        || n.ends_with(".json")
+                        || !n.contains('.'))
+            })
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_files(&p));
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Node {
+        parse(s, Path::new("t.yml")).unwrap()
+    }
+
+    #[test]
+    fn positions_of_keys_and_values() {
+        let n = p("a: 1\nb:\n  c: [x, y]\n");
+        let m = n.as_map().unwrap();
+        assert_eq!(m[0].0.line, 1);
+        assert_eq!(m[1].0.line, 2);
+        let c = n.get("b").unwrap().get("c").unwrap();
+        assert_eq!(c.line, 3);
+        assert_eq!(c.to_json(), serde_json::json!(["x", "y"]));
+    }
+
+    #[test]
+    fn ansible_scalars() {
+        let n = p(
+            "a: yes\nb: 0644\nc: '0644'\nd: ~\ne: 1.5\nf: on\ng: 'yes'\nh: y\ni: [No, \"off\", n]\n",
+        );
+        assert_eq!(
+            n.to_json(),
+            serde_json::json!({"a": true, "b": 420, "c": "0644", "d": null, "e": 1.5, "f": true,
+                "g": "yes", "h": "y", "i": [false, "off", "n"]})
+        );
+    }
+
+    #[test]
+    fn merge_keys() {
+        let n = p("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n");
+        assert_eq!(
+            n.get("other").unwrap().to_json(),
+            serde_json::json!({"x": 1, "y": 2})
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("a: 1\nb: [1, 2\nc: 3\n", Path::new("bad.yml")).unwrap_err();
+        assert!(e.location.line >= 2, "{e}");
+        assert!(e.to_string().starts_with("bad.yml:"), "{e}");
+        assert!(e.message.starts_with("invalid YAML: "), "{e}");
+        assert!(
+            !e.message.contains("line "),
+            "position is printed once: {e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse("a: 1\na: 2\n", Path::new("dup.yml")).unwrap_err();
+        assert_eq!(e.location.line, 2, "{e}");
+    }
+
+    #[test]
+    fn empty_is_null() {
+        assert!(p("").is_null());
+        assert!(p("# only a comment\n---\n").is_null());
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, parsing returns a value or a positioned error.
+        #[test]
+        fn never_panics(src in "(?s).{0,200}") {
+            let _ = parse(&src, Path::new("f.yml"));
+        }
+
+        /// Mutations of a realistic vars file never panic either.
+        #[test]
+        fn mutated_vars_never_panic(cut in 0usize..120, insert in "[ :\\-\\[\\]{}'\"#&*!|>%@`\n\t]{0,3}") {
+            let base = "app: catalogage\nports: [80, 443]\nenv:\n  HOME: /root\n  list:\n    - a\n    - {b: 1}\nmulti: |\n  x\n  y\n";
+            let cut = cut.min(base.len());
+            let src = format!("{}{}{}", &base[..cut], insert, &base[cut..]);
+            let _ = parse(&src, Path::new("f.yml"));
+        }
+    }
+
+    #[test]
+    fn var_map_rejects_lists() {
+        let e = parse("- a\n- b\n", Path::new("v.yml"))
+            .unwrap()
+            .to_var_map(Path::new("v.yml"))
+            .unwrap_err();
+        assert!(e.message.contains("expected a mapping"), "{e}");
+    }
+}
