@@ -1,0 +1,360 @@
+//! Running commands on hosts: over the system OpenSSH client (one ControlMaster per
+//! host, commands multiplexed over it) or locally (`ansible_connection=local`).
+//!
+//! Everything that goes to a host is a POSIX `sh` script, optionally fed on stdin
+//! and optionally run through `sudo -n` (become). Failures are classified into
+//! [`TransportError`] so the user is told what went wrong and what to do.
+
+pub mod classify;
+mod local;
+mod ssh;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use ssh::control_directory;
+
+/// How to reach one host, resolved from its variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionSpec {
+    /// The inventory name (used in messages).
+    pub host: String,
+    pub kind: ConnectionKind,
+    /// `ansible_host`, or the inventory name.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    /// The environment's `ssh_config`, passed with `-F`.
+    pub ssh_config: Option<PathBuf>,
+    /// `ansible_ssh_common_args` and `ansible_ssh_extra_args`, split like a shell.
+    pub extra_args: Vec<String>,
+    pub host_key_checking: HostKeyChecking,
+    pub connect_timeout: Duration,
+    /// `ansible_become`: run every command through `sudo -n -u <become_user>`.
+    pub become_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionKind {
+    Ssh,
+    Local,
+}
+
+/// Host key policy. `Default` leaves the decision to ssh_config (OpenSSH's default
+/// is to ask, which in batch mode means refuse an unknown key, and it always refuses
+/// a changed one). The other policies are set only when an environment says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyChecking {
+    Default,
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+impl HostKeyChecking {
+    fn ssh_option(self) -> Option<&'static str> {
+        match self {
+            HostKeyChecking::Default => None,
+            HostKeyChecking::Strict => Some("StrictHostKeyChecking=yes"),
+            HostKeyChecking::AcceptNew => Some("StrictHostKeyChecking=accept-new"),
+            HostKeyChecking::Off => Some("StrictHostKeyChecking=no"),
+        }
+    }
+}
+
+/// A command to run on a host: a shell script, with optional stdin.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteCommand {
+    pub script: String,
+    pub stdin: Option<Vec<u8>>,
+    /// Run through `sudo -n -u USER` (overrides the connection's become setting).
+    pub become_user: Option<String>,
+    /// Never become, even when the connection does by default.
+    pub no_become: bool,
+}
+
+impl RemoteCommand {
+    pub fn new(script: impl Into<String>) -> Self {
+        RemoteCommand {
+            script: script.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What a command produced. `rc` is `None` when it was killed by a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub rc: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.rc == Some(0)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Why a host could not be reached or a command could not run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot resolve the host name ({detail})")]
+    NameResolution { host: String, detail: String },
+    #[error("connection refused ({detail})")]
+    ConnectionRefused { host: String, detail: String },
+    #[error("timed out connecting{} ({detail})", seconds.map(|s| format!(" after {s} s")).unwrap_or_default())]
+    Timeout {
+        host: String,
+        seconds: Option<u64>,
+        detail: String,
+    },
+    #[error("network unreachable ({detail})")]
+    NetworkUnreachable { host: String, detail: String },
+    #[error("the connection was closed before ssh could log in ({detail})")]
+    ConnectionClosed { host: String, detail: String },
+    #[error("authentication failed ({detail})")]
+    Authentication { host: String, detail: String },
+    #[error("the host key has CHANGED{}", match (file, line) { (Some(f), Some(l)) => format!(": the known key is {}:{l}", crate::location::display_path(f)), _ => String::new() })]
+    HostKeyChanged {
+        host: String,
+        file: Option<PathBuf>,
+        line: Option<usize>,
+    },
+    #[error("the host key is not known ({detail})")]
+    HostKeyUnknown { host: String, detail: String },
+    #[error("ssh configuration error ({detail})")]
+    SshConfig { host: String, detail: String },
+    #[error("ssh failed: {detail}")]
+    Ssh { host: String, detail: String },
+    #[error("sudo needs a password to become {user}")]
+    SudoPassword { host: String, user: String },
+    #[error("sudo refused to become {user} ({detail})")]
+    SudoDenied {
+        host: String,
+        user: String,
+        detail: String,
+    },
+    #[error("sudo is not installed")]
+    SudoMissing { host: String },
+    #[error("the connection was lost ({detail})")]
+    Disconnected { host: String, detail: String },
+    #[error("cannot run the local command: {detail}")]
+    Local { host: String, detail: String },
+    #[error("interrupted")]
+    Interrupted { host: String },
+}
+
+impl TransportError {
+    /// A short, stable name of the failure class (used in JSON output and tests).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportError::NameResolution { .. } => "name resolution",
+            TransportError::ConnectionRefused { .. } => "connection refused",
+            TransportError::Timeout { .. } => "timeout",
+            TransportError::NetworkUnreachable { .. } => "network unreachable",
+            TransportError::ConnectionClosed { .. } => "connection closed",
+            TransportError::Authentication { .. } => "authentication",
+            TransportError::HostKeyChanged { .. } => "host key changed",
+            TransportError::HostKeyUnknown { .. } => "unknown host key",
+            TransportError::SshConfig { .. } => "ssh configuration",
+            TransportError::Ssh { .. } => "ssh",
+            TransportError::SudoPassword { .. } => "sudo password required",
+            TransportError::SudoDenied { .. } => "sudo denied",
+            TransportError::SudoMissing { .. } => "sudo missing",
+            TransportError::Disconnected { .. } => "disconnected",
+            TransportError::Local { .. } => "local",
+            TransportError::Interrupted { .. } => "interrupted",
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        match self {
+            TransportError::NameResolution { host, .. }
+            | TransportError::ConnectionRefused { host, .. }
+            | TransportError::Timeout { host, .. }
+            | TransportError::NetworkUnreachable { host, .. }
+            | TransportError::ConnectionClosed { host, .. }
+            | TransportError::Authentication { host, .. }
+            | TransportError::HostKeyChanged { host, .. }
+            | TransportError::HostKeyUnknown { host, .. }
+            | TransportError::SshConfig { host, .. }
+            | TransportError::Ssh { host, .. }
+            | TransportError::SudoPassword { host, .. }
+            | TransportError::SudoDenied { host, .. }
+            | TransportError::SudoMissing { host }
+            | TransportError::Disconnected { host, .. }
+            | TransportError::Local { host, .. }
+            | TransportError::Interrupted { host } => host,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            TransportError::NameResolution { .. } => "check the host name, or set ansible_host to its address".into(),
+            TransportError::ConnectionRefused { .. } => "is sshd running on the host, and on that port (ansible_port)?".into(),
+            TransportError::Timeout { .. } => "the host did not answer: check that it is up and reachable; raise ansible_ssh_timeout if it is slow".into(),
+            TransportError::NetworkUnreachable { .. } => "check the address (ansible_host) and the network route to it".into(),
+            TransportError::ConnectionClosed { .. } => "sshd closed the connection: is it running and accepting connections (MaxStartups, firewall, ProxyCommand)?".into(),
+            TransportError::Authentication { host, .. } => format!(
+                "check the user (ansible_user) and key (ansible_ssh_private_key_file or your ssh agent); try `ssh {host}` with the environment's ssh_config"
+            ),
+            TransportError::HostKeyChanged { file, line, host } => match (file, line) {
+                (Some(f), Some(l)) => format!(
+                    "if the host was really reinstalled, remove line {l} of {} (`ssh-keygen -R {host} -f {}`) and connect again; otherwise someone may be intercepting the connection",
+                    crate::location::display_path(f),
+                    crate::location::display_path(f)
+                ),
+                _ => "if the host was reinstalled, remove its old key from known_hosts and connect again".into(),
+            },
+            TransportError::HostKeyUnknown { host, .. } => format!(
+                "add the host key to known_hosts (check its fingerprint: `ssh-keyscan {host}`), or set `ansible_host_key_checking: accept-new` in the environment's group_vars"
+            ),
+            TransportError::SshConfig { .. } => "fix the ssh_config file or ansible_ssh_common_args".into(),
+            TransportError::SudoPassword { .. } => {
+                "opsctl runs sudo non-interactively: allow the user NOPASSWD in sudoers for the commands opsctl runs".into()
+            }
+            TransportError::SudoDenied { .. } => "give the login user sudo rights on the host, or change ansible_become_user".into(),
+            TransportError::SudoMissing { .. } => "install sudo on the host, or connect as the target user".into(),
+            TransportError::Disconnected { .. } => "the host or network went away during the run; run again".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// An open connection to one host.
+pub enum Connection {
+    Ssh(ssh::SshConnection),
+    Local(local::LocalConnection),
+}
+
+impl Connection {
+    /// Opens a connection (for SSH: starts the ControlMaster and waits until it is
+    /// authenticated).
+    pub async fn open(spec: &ConnectionSpec) -> Result<Connection, TransportError> {
+        match spec.kind {
+            ConnectionKind::Ssh => ssh::SshConnection::open(spec).await.map(Connection::Ssh),
+            ConnectionKind::Local => Ok(Connection::Local(local::LocalConnection::new(spec))),
+        }
+    }
+
+    /// Runs a command, through sudo when asked. A sudo refusal is an error; any
+    /// other failure of the command is a normal [`Output`] with its exit code.
+    pub async fn run(&self, cmd: &RemoteCommand) -> Result<Output, TransportError> {
+        let become_user = if cmd.no_become {
+            None
+        } else {
+            cmd.become_user
+                .clone()
+                .or_else(|| self.spec().become_user.clone())
+        };
+        let line = command_line(&cmd.script, become_user.as_deref());
+        let out = match self {
+            Connection::Ssh(c) => c.run(&line, cmd.stdin.as_deref()).await?,
+            Connection::Local(c) => c.run(&line, cmd.stdin.as_deref()).await?,
+        };
+        if let Some(user) = &become_user
+            && !out.success()
+            && let Some(e) = classify::sudo_error(
+                &self.spec().host,
+                user,
+                out.rc.unwrap_or(-1),
+                &out.stderr_str(),
+            )
+        {
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    pub fn spec(&self) -> &ConnectionSpec {
+        match self {
+            Connection::Ssh(c) => &c.spec,
+            Connection::Local(c) => &c.spec,
+        }
+    }
+
+    /// Closes the connection (for SSH: stops the master). Commands still running on
+    /// it fail as disconnected.
+    pub async fn close(&self) {
+        match self {
+            Connection::Ssh(c) => c.close().await,
+            Connection::Local(_) => {}
+        }
+    }
+}
+
+/// The command line given to the remote login shell: `/bin/sh -c SCRIPT`, wrapped
+/// in `sudo -n -H -u USER --` when becoming another user. The script is quoted, so
+/// the login shell (bash, zsh, fish) never interprets it.
+pub fn command_line(script: &str, become_user: Option<&str>) -> String {
+    let quoted = shell_quote(script);
+    match become_user {
+        Some(user) => format!("sudo -n -H -u {} -- /bin/sh -c {quoted}", shell_quote(user)),
+        None => format!("/bin/sh -c {quoted}"),
+    }
+}
+
+/// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("abc"), "abc");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(command_line("echo pong", None), "/bin/sh -c 'echo pong'");
+        assert_eq!(
+            command_line("id -u", Some("root")),
+            "sudo -n -H -u root -- /bin/sh -c 'id -u'"
+        );
+    }
+
+    #[tokio::test]
+    async fn quoted_scripts_survive_a_real_shell() {
+        let spec = ConnectionSpec {
+            host: "localhost".into(),
+            kind: ConnectionKind::Local,
+            address: "localhost".into(),
+            port: None,
+            user: None,
+            private_key_file: None,
+            ssh_config: None,
+            extra_args: vec![],
+            host_key_checking: HostKeyChecking::Default,
+            connect_timeout: Duration::from_secs(10),
+            become_user: None,
+        };
+        let conn = Connection::open(&spec).await.unwrap();
+        let script = r#"printf '%s|' "a b" 'c'"'"'d' $((1+2)); cat"#;
+        let mut cmd = RemoteCommand::new(script);
+        cmd.stdin = Some(b"in".to_vec());
+        let out = conn.run(&cmd).await.unwrap();
+        assert_eq!(out.stdout_str(), "a b|c'd|3|in");
+        let out = conn
+            .run(&RemoteCommand::new("echo oops >&2; exit 3"))
+            .await
+            .unwrap();
+        assert_eq!((out.rc, out.stderr_str().as_str()), (Some(3), "oops\n"));
+    }
+}
