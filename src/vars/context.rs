@@ -1,0 +1,247 @@
+//! A host's variables as a lazy minijinja object: a value is templated the first
+//! time a template (or `opsctl vars`) asks for it, with the host's other
+//! variables in scope, then cached. `workdir: "{{ ansible_env.HOME }}/app"` works,
+//! and `a: "{{ b }}"`, `b: "{{ a }}"` is reported as a cycle naming the chain.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Enumerator, Object, Serde, Value};
+use serde_json::Value as Json;
+
+use super::stack::Origin;
+use super::{Vars, VarsError};
+
+thread_local! {
+    /// Variables being resolved on this thread, outermost first: (host, name, origin).
+    /// Rendering is synchronous, so this is exactly the chain of a cycle.
+    static RESOLVING: RefCell<Vec<(String, String, Origin)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The variables of one host, as seen by templates.
+#[derive(Debug)]
+pub struct HostContext {
+    vars: Arc<Vars>,
+    host: String,
+    cache: Mutex<HashMap<String, Value>>,
+}
+
+impl HostContext {
+    pub fn new(vars: Arc<Vars>, host: &str) -> Arc<HostContext> {
+        Arc::new(HostContext {
+            vars,
+            host: host.to_string(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Resolves one variable: magic variables, else the winning definition,
+    /// templated. `Ok(None)` when the host has no such variable.
+    pub fn resolve(self: &Arc<Self>, name: &str) -> Result<Option<Value>, VarsError> {
+        if let Some(v) = self.magic(name) {
+            return Ok(Some(v));
+        }
+        if let Some(v) = self.cache.lock().unwrap().get(name) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(def) = self.vars.stack(&self.host).and_then(|s| s.get(name)) else {
+            return Ok(None);
+        };
+        let cycle = RESOLVING.with(|r| {
+            let r = r.borrow();
+            r.iter()
+                .position(|(h, n, _)| h == &self.host && n == name)
+                .map(|i| {
+                    let mut chain: Vec<String> = r[i..]
+                        .iter()
+                        .map(|(h, n, o)| describe(h, n, o, &self.host))
+                        .collect();
+                    chain.push(name.to_string());
+                    chain
+                })
+        });
+        if let Some(chain) = cycle {
+            return Err(VarsError::Cycle {
+                host: self.host.clone(),
+                chain,
+            });
+        }
+        RESOLVING.with(|r| {
+            r.borrow_mut()
+                .push((self.host.clone(), name.to_string(), def.origin.clone()))
+        });
+        let ctx = Value::from_dyn_object(self.clone());
+        let result = self.template_json(&def.value, &ctx, &def.origin);
+        RESOLVING.with(|r| r.borrow_mut().pop());
+        let value = result.map_err(|e| VarsError::Template {
+            host: self.host.clone(),
+            var: name.to_string(),
+            origin: def.origin.clone(),
+            error: Box::new(e),
+        })?;
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), value.clone());
+        Ok(Some(value))
+    }
+
+    /// Templates every string inside a value (lists and mappings recursively).
+    fn template_json(
+        &self,
+        json: &Json,
+        ctx: &Value,
+        origin: &Origin,
+    ) -> Result<Value, crate::template::TemplateError> {
+        if !contains_template(json) {
+            return Ok(Value::from(Serde(json)));
+        }
+        let templar = &self.vars.templar;
+        match json {
+            Json::String(s) => templar.template_value(s, ctx, origin.location()),
+            Json::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(self.template_json(i, ctx, origin)?);
+                }
+                Ok(Value::from(out))
+            }
+            Json::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    let v = self.template_json(v, ctx, origin)?;
+                    out.insert(k.clone(), serde_json::to_value(&v).unwrap_or(Json::Null));
+                }
+                Ok(Value::from(Serde(Json::Object(out))))
+            }
+            other => Ok(Value::from(Serde(other))),
+        }
+    }
+
+    /// Variables opsctl defines itself; they cannot be overridden.
+    fn magic(self: &Arc<Self>, name: &str) -> Option<Value> {
+        let inv = &self.vars.inventory;
+        Some(match name {
+            "inventory_hostname" => Value::from(self.host.as_str()),
+            "inventory_hostname_short" => {
+                Value::from(self.host.split('.').next().unwrap_or(&self.host))
+            }
+            "group_names" => {
+                let mut g: Vec<&str> = inv
+                    .host_groups(&self.host)
+                    .into_iter()
+                    .filter(|g| *g != "all")
+                    .collect();
+                g.sort();
+                Value::from(g.into_iter().map(Value::from).collect::<Vec<_>>())
+            }
+            "groups" => {
+                let mut m = serde_json::Map::new();
+                for g in inv.groups.keys() {
+                    m.insert(g.clone(), Json::from(inv.group_hosts(g)));
+                }
+                Value::from(Serde(Json::Object(m)))
+            }
+            "hostvars" => Value::from_object(HostVars {
+                vars: self.vars.clone(),
+            }),
+            "inventory_dir" | "inventory_file" => {
+                let file = inv
+                    .hosts
+                    .get(&self.host)
+                    .map(|h| h.location.file.clone())
+                    .unwrap_or_else(|| inv.source.clone());
+                let p = if name == "inventory_dir" && !file.is_dir() {
+                    file.parent().map(|p| p.to_path_buf()).unwrap_or(file)
+                } else {
+                    file
+                };
+                Value::from(p.display().to_string())
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn describe(host: &str, name: &str, origin: &Origin, current: &str) -> String {
+    let who = if host == current {
+        String::new()
+    } else {
+        format!("hostvars['{host}'].")
+    };
+    format!("{who}{name} ({origin})")
+}
+
+/// Does any string inside contain `{{`, `{%` or `{#`?
+pub fn contains_template(json: &Json) -> bool {
+    match json {
+        Json::String(s) => crate::template::is_template(s),
+        Json::Array(a) => a.iter().any(contains_template),
+        Json::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
+
+pub const MAGIC: &[&str] = &[
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "groups",
+    "hostvars",
+    "inventory_dir",
+    "inventory_file",
+];
+
+impl Object for HostContext {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        match self.resolve(name) {
+            Ok(v) => v,
+            Err(e) => Some(Value::from(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                e.to_string(),
+            ))),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut names: Vec<Value> = MAGIC.iter().map(|n| Value::from(*n)).collect();
+        if let Some(s) = self.vars.stack(&self.host) {
+            names.extend(s.names().map(Value::from));
+        }
+        Enumerator::Values(names)
+    }
+}
+
+/// `hostvars`: every host's variables, by inventory name.
+#[derive(Debug)]
+struct HostVars {
+    vars: Arc<Vars>,
+}
+
+impl Object for HostVars {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let host = key.as_str()?;
+        self.vars
+            .inventory
+            .hosts
+            .contains_key(host)
+            .then(|| Value::from_dyn_object(HostContext::new(self.vars.clone(), host)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.vars
+                .inventory
+                .hosts
+                .keys()
+                .map(|h| Value::from(h.as_str()))
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,317 @@
+//! Building each host's [`VarStack`] from the inventory, `group_vars/`,
+//! `host_vars/` and `-e`, in Ansible's order. Pure: reads files, no host.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::VarsError;
+use super::stack::{Definition, Layer, Origin, VarStack};
+use crate::inventory::Inventory;
+use crate::location::Location;
+use crate::yaml;
+
+/// Variables of one parsed file: name -> (value, where the name was written).
+type FileVars = IndexMap<String, (Json, Location)>;
+
+/// Reads vars files once each, however many hosts use them.
+#[derive(Default)]
+pub(super) struct FileCache {
+    files: HashMap<PathBuf, FileVars>,
+}
+
+impl FileCache {
+    fn load(&mut self, path: &Path) -> Result<&FileVars, VarsError> {
+        if !self.files.contains_key(path) {
+            let node = yaml::parse_file(path)?;
+            let vars = node.to_var_map(path)?;
+            self.files.insert(path.to_path_buf(), vars);
+        }
+        Ok(&self.files[path])
+    }
+}
+
+/// The directories holding `group_vars/` and `host_vars/`: the project's (lower)
+/// then the environment's, as [`crate::project::Target::vars_dirs`] lists them.
+/// Only the last one is "the environment's"; earlier ones are project-level.
+pub(super) fn build_stacks(
+    inventory: &Inventory,
+    vars_dirs: &[PathBuf],
+    extra: &[(Json, Origin, String)],
+) -> Result<IndexMap<String, VarStack>, VarsError> {
+    let mut cache = FileCache::default();
+    let mut out = IndexMap::new();
+    for host in inventory.hosts.keys() {
+        out.insert(
+            host.clone(),
+            host_stack(inventory, host, vars_dirs, extra, &mut cache)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Ansible's group order for variables: by depth from `all`, then
+/// `ansible_group_priority`, then name; `all` is handled separately (lowest).
+pub fn sorted_groups<'a>(inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
+    inventory
+        .host_groups_vars_order(host)
+        .into_iter()
+        .filter(|g| *g != "all")
+        .collect()
+}
+
+fn host_stack(
+    inventory: &Inventory,
+    host: &str,
+    vars_dirs: &[PathBuf],
+    extra: &[(Json, Origin, String)],
+    cache: &mut FileCache,
+) -> Result<VarStack, VarsError> {
+    let mut s = VarStack::default();
+    let groups = sorted_groups(inventory, host);
+    let (project_dirs, env_dir) = match vars_dirs.split_last() {
+        Some((last, rest)) => (rest, Some(last)),
+        None => (&[][..], None),
+    };
+
+    s.push(
+        "ansible_host",
+        Definition {
+            value: Json::from(host),
+            origin: Origin::Builtin {
+                what: "default: the inventory name".into(),
+            },
+            layer: Layer::Magic,
+        },
+    );
+
+    // 1. the inventory file: [all:vars], then each group's vars in order
+    if let Some(all) = inventory.groups.get("all") {
+        for (k, d) in &all.vars {
+            s.push(k, file_def(&d.value, &d.location, Layer::InventoryAll));
+        }
+    }
+    for g in &groups {
+        if let Some(group) = inventory.groups.get(*g) {
+            for (k, d) in &group.vars {
+                s.push(k, file_def(&d.value, &d.location, Layer::InventoryGroup));
+            }
+        }
+    }
+    // 2. group_vars/all: project, then environment
+    for dir in project_dirs {
+        push_files(
+            &mut s,
+            cache,
+            &dir.join("group_vars"),
+            "all",
+            Layer::ProjectGroupVarsAll,
+        )?;
+    }
+    if let Some(dir) = env_dir {
+        push_files(
+            &mut s,
+            cache,
+            &dir.join("group_vars"),
+            "all",
+            Layer::GroupVarsAll,
+        )?;
+    }
+    // 3. group_vars/<group>, groups in order: project, then environment
+    for dir in project_dirs {
+        for g in &groups {
+            push_files(
+                &mut s,
+                cache,
+                &dir.join("group_vars"),
+                g,
+                Layer::ProjectGroupVars,
+            )?;
+        }
+    }
+    if let Some(dir) = env_dir {
+        for g in &groups {
+            push_files(&mut s, cache, &dir.join("group_vars"), g, Layer::GroupVars)?;
+        }
+    }
+    // 4. the host's own line in the inventory, then host_vars/
+    if let Some(h) = inventory.hosts.get(host) {
+        for (k, d) in &h.vars {
+            s.push(k, file_def(&d.value, &d.location, Layer::InventoryHost));
+        }
+    }
+    for dir in project_dirs {
+        push_files(
+            &mut s,
+            cache,
+            &dir.join("host_vars"),
+            host,
+            Layer::ProjectHostVars,
+        )?;
+    }
+    if let Some(dir) = env_dir {
+        push_files(&mut s, cache, &dir.join("host_vars"), host, Layer::HostVars)?;
+    }
+    // 5. -e, in the order given
+    for (map, origin, _) in extra {
+        if let Json::Object(m) = map {
+            for (k, v) in m {
+                s.push(
+                    k,
+                    Definition {
+                        value: v.clone(),
+                        origin: origin.clone(),
+                        layer: Layer::ExtraVars,
+                    },
+                );
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn file_def(value: &Json, location: &Location, layer: Layer) -> Definition {
+    Definition {
+        value: value.clone(),
+        origin: Origin::File {
+            location: location.clone(),
+        },
+        layer,
+    }
+}
+
+fn push_files(
+    s: &mut VarStack,
+    cache: &mut FileCache,
+    dir: &Path,
+    name: &str,
+    layer: Layer,
+) -> Result<(), VarsError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for file in yaml::vars_files(dir, name) {
+        for (k, (v, loc)) in cache.load(&file)? {
+            s.push(k, file_def(v, loc, layer));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `-e` arguments: `k=v k2="v 2"` (values are strings, as in Ansible),
+/// `@file.yml` (a YAML/JSON file of variables), or an inline JSON/YAML mapping.
+pub fn parse_extra_vars(
+    args: &[String],
+    cwd: &Path,
+) -> Result<Vec<(Json, Origin, String)>, VarsError> {
+    let mut out = Vec::new();
+    for arg in args {
+        let trimmed = arg.trim();
+        if let Some(file) = trimmed.strip_prefix('@') {
+            let path = if Path::new(file).is_absolute() {
+                PathBuf::from(file)
+            } else {
+                cwd.join(file)
+            };
+            if !path.is_file() {
+                return Err(VarsError::ExtraVars {
+                    arg: arg.clone(),
+                    message: format!("file {} does not exist", path.display()),
+                });
+            }
+            let node = yaml::parse_file(&path)?;
+            // Each variable keeps its own line in the file.
+            for (k, (v, loc)) in node.to_var_map(&path)? {
+                let mut one = serde_json::Map::new();
+                one.insert(k, v);
+                out.push((
+                    Json::Object(one),
+                    Origin::File { location: loc },
+                    arg.clone(),
+                ));
+            }
+            continue;
+        }
+        if trimmed.starts_with('{') {
+            let node = yaml::parse(trimmed, Path::new("-e")).map_err(|e| VarsError::ExtraVars {
+                arg: arg.clone(),
+                message: e.message,
+            })?;
+            let json = node.to_json();
+            if !json.is_object() {
+                return Err(VarsError::ExtraVars {
+                    arg: arg.clone(),
+                    message: "expected a mapping".into(),
+                });
+            }
+            out.push((json, Origin::CommandLine { arg: arg.clone() }, arg.clone()));
+            continue;
+        }
+        let words = shlex::split(trimmed).ok_or_else(|| VarsError::ExtraVars {
+            arg: arg.clone(),
+            message: "unbalanced quotes".into(),
+        })?;
+        let mut map = serde_json::Map::new();
+        for w in words {
+            let Some((k, v)) = w.split_once('=') else {
+                return Err(VarsError::ExtraVars {
+                    arg: arg.clone(),
+                    message: format!("`{w}` is not key=value"),
+                });
+            };
+            if !is_identifier(k) {
+                return Err(VarsError::ExtraVars {
+                    arg: arg.clone(),
+                    message: format!("`{k}` is not a valid variable name"),
+                });
+            }
+            map.insert(k.to_string(), Json::String(v.to_string()));
+        }
+        out.push((
+            Json::Object(map),
+            Origin::CommandLine { arg: arg.clone() },
+            arg.clone(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A valid variable name: letters, digits and `_`, not starting with a digit.
+pub fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_vars_forms() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("x.yml"), "a: 1\nb: [1, 2]\n").unwrap();
+        let e = parse_extra_vars(
+            &[
+                "git_version=v1.2 msg=\"hello world\"".into(),
+                "@x.yml".into(),
+                r#"{"n": 3, "ok": true}"#.into(),
+            ],
+            d.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            e[0].0,
+            serde_json::json!({"git_version": "v1.2", "msg": "hello world"})
+        );
+        assert_eq!(e[1].0, serde_json::json!({"a": 1}));
+        assert_eq!(e[2].0, serde_json::json!({"b": [1, 2]}));
+        assert!(matches!(&e[2].1, Origin::File { location } if location.line == 2));
+        assert_eq!(e[3].0, serde_json::json!({"n": 3, "ok": true}));
+        assert!(parse_extra_vars(&["novalue".into()], d.path()).is_err());
+        assert!(parse_extra_vars(&["@missing.yml".into()], d.path()).is_err());
+        assert!(parse_extra_vars(&["1x=2".into()], d.path()).is_err());
+    }
+}
