@@ -1,0 +1,53 @@
+//! `opsctl inventory --graph | --list`: the inventory as `ansible-inventory` shows it.
+
+use indexmap::IndexMap;
+
+use super::Loaded;
+use crate::cli::InventoryArgs;
+use crate::error::{Error, Exit, Result};
+use crate::inventory::Inventory;
+use crate::printer::Printer;
+
+pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Exit> {
+    let inventory: Inventory = match &args.limit.limit {
+        Some(p) => restrict(&loaded.inventory, &loaded.select(Some(p))?),
+        None => (*loaded.inventory).clone(),
+    };
+    if args.graph {
+        if let Some(g) = &args.group
+            && !inventory.groups.contains_key(g)
+        {
+            let known: Vec<&str> = inventory.groups.keys().map(String::as_str).collect();
+            return Err(Error::new(format!("no group '{g}' in the inventory"))
+                .hint(format!("groups: {}", known.join(", "))));
+        }
+        let text = inventory.graph(args.group.as_deref());
+        printer.result(text.trim_end_matches('\n'));
+        return Ok(Exit::Success);
+    }
+    if args.group.is_some() {
+        return Err(
+            Error::new("a GROUP argument goes with --graph").hint("opsctl inventory --graph GROUP")
+        );
+    }
+    let mut hostvars = IndexMap::new();
+    for host in inventory.hosts.keys() {
+        hostvars.insert(
+            host.clone(),
+            serde_json::Value::Object(loaded.vars.raw(host).into_iter().collect()),
+        );
+    }
+    let doc = inventory.list_json(&hostvars);
+    printer.result(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    Ok(Exit::Success)
+}
+
+/// The inventory with only `hosts` kept (groups keep their structure).
+fn restrict(inv: &Inventory, hosts: &[String]) -> Inventory {
+    let mut out = inv.clone();
+    out.hosts.retain(|h, _| hosts.contains(h));
+    for g in out.groups.values_mut() {
+        g.hosts.retain(|h| hosts.contains(h));
+    }
+    out
+}

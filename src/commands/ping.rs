@@ -1,0 +1,126 @@
+//! `opsctl ping`: connect to every host and run a trivial command.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::Loaded;
+use crate::cli::PingArgs;
+use crate::error::{Exit, Result};
+use crate::printer::{Printer, Style};
+use crate::runner::{Connections, connection_spec, fan_out};
+use crate::transport::{RemoteCommand, TransportError};
+
+#[derive(Debug, Clone)]
+enum Answer {
+    Pong { ms: u128, user: String },
+    Unreachable(TransportError),
+    Failed(String),
+}
+
+pub async fn run(loaded: &Loaded, args: PingArgs, printer: &Printer) -> Result<Exit> {
+    let hosts = loaded.select(args.limit.limit.as_deref())?;
+    // Every host's settings are checked before anything connects.
+    let mut specs = Vec::with_capacity(hosts.len());
+    for h in &hosts {
+        specs.push(connection_spec(
+            &loaded.vars,
+            h,
+            loaded.target.ssh_config.as_deref(),
+        )?);
+    }
+    let conns = Connections::new();
+    let c = conns.clone();
+    let work = move |spec: crate::transport::ConnectionSpec| {
+        let c = c.clone();
+        async move { ping_one(&c, &spec).await }
+    };
+    let report = |i: usize, a: Answer| print_answer(printer, &hosts[i], &a);
+    let answers = tokio::select! {
+        answers = fan_out(specs, args.forks, work, report) => answers,
+        _ = tokio::signal::ctrl_c() => {
+            conns.close_all().await;
+            printer.warn("interrupted");
+            return Ok(Exit::Interrupted);
+        }
+    };
+    conns.close_all().await;
+    let unreachable = answers
+        .iter()
+        .filter(|a| matches!(a, Answer::Unreachable(_)))
+        .count();
+    let failed = answers
+        .iter()
+        .filter(|a| matches!(a, Answer::Failed(_)))
+        .count();
+    Ok(if failed > 0 {
+        Exit::Failed
+    } else if unreachable > 0 {
+        Exit::Unreachable
+    } else {
+        Exit::Success
+    })
+}
+
+async fn ping_one(conns: &Arc<Connections>, spec: &crate::transport::ConnectionSpec) -> Answer {
+    let start = Instant::now();
+    let conn = match conns.get(spec).await {
+        Ok(c) => c,
+        Err(e) => return Answer::Unreachable(e),
+    };
+    match conn.run(&RemoteCommand::new("echo pong; id -un")).await {
+        Ok(out) if out.success() && out.stdout_str().starts_with("pong\n") => Answer::Pong {
+            ms: start.elapsed().as_millis(),
+            user: out.stdout_str().lines().nth(1).unwrap_or("").to_string(),
+        },
+        Ok(out) => Answer::Failed(format!(
+            "the command failed (exit {}): {}",
+            out.rc
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "signal".into()),
+            out.stderr_str().trim()
+        )),
+        Err(e @ TransportError::Disconnected { .. }) => Answer::Unreachable(e),
+        Err(e) => Answer::Failed(match e.hint() {
+            Some(h) => format!("{e}\n    hint: {h}"),
+            None => e.to_string(),
+        }),
+    }
+}
+
+fn print_answer(printer: &Printer, host: &str, a: &Answer) {
+    if printer.is_json() {
+        let v = match a {
+            Answer::Pong { ms, user } => {
+                json!({"host": host, "status": "pong", "user": user, "elapsed_ms": ms})
+            }
+            Answer::Unreachable(e) => json!({"host": host, "status": "unreachable",
+                "error": {"kind": e.kind(), "message": e.to_string(), "hint": e.hint()}}),
+            Answer::Failed(m) => {
+                json!({"host": host, "status": "failed", "error": {"kind": "failed", "message": m}})
+            }
+        };
+        printer.json(&v);
+        return;
+    }
+    match a {
+        Answer::Pong { ms, user } => {
+            printer.result(&format!("{host} | {}", printer.paint("pong", Style::Ok)));
+            printer.verbose(1, &format!("    as {user}, {ms} ms"));
+        }
+        Answer::Unreachable(e) => {
+            printer.result(&format!(
+                "{host} | {}: {e}",
+                printer.paint("UNREACHABLE", Style::Unreachable)
+            ));
+            if let Some(h) = e.hint() {
+                printer.line(&format!("    hint: {h}"));
+            }
+        }
+        Answer::Failed(m) => printer.result(&format!(
+            "{host} | {}: {m}",
+            printer.paint("FAILED", Style::Failed)
+        )),
+    }
+}

@@ -1,0 +1,190 @@
+//! Helpers: a scratch project, running the real `opsctl` binary, and the test bed.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const OPSCTL: &str = env!("CARGO_BIN_EXE_opsctl");
+
+/// The repository root (for tests/testbed and fixtures).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A throwaway project directory with files written from (path, content) pairs.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("opsctl-it-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        let p = Project { dir };
+        for (path, content) in files {
+            p.write(path, content);
+        }
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+
+    /// Runs opsctl with the project as working directory.
+    pub fn opsctl(&self, args: &[&str]) -> Run {
+        run_in(self.path(), args)
+    }
+}
+
+/// Runs opsctl in `cwd` with a clean, predictable environment.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(OPSCTL)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("OPSCTL_ENV")
+        .env_remove("OPSCTL_PROJECT")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run opsctl");
+    Run::from(out)
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    #[track_caller]
+    pub fn stdout_has(&self, s: &str) -> &Self {
+        assert!(
+            self.stdout.contains(s),
+            "stdout lacks {s:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+    #[track_caller]
+    pub fn stderr_has(&self, s: &str) -> &Self {
+        assert!(
+            self.stderr.contains(s),
+            "stderr lacks {s:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+    /// No panic message or backtrace, whatever happened.
+    #[track_caller]
+    pub fn no_panic(&self) -> &Self {
+        for s in [&self.stdout, &self.stderr] {
+            assert!(
+                !s.contains("panicked") && !s.contains("RUST_BACKTRACE"),
+                "panic:\n{s}"
+            );
+        }
+        self
+    }
+}
+
+/// Real SSH hosts from tests/testbed, in their own network namespaces, as
+/// environment `tb` of a scratch project. Stopped (by PID) when dropped.
+pub struct Testbed {
+    pub project: Project,
+    pub env_dir: PathBuf,
+}
+
+impl Testbed {
+    /// Starts `n` hosts. Without root (the test bed needs namespaces) the test is
+    /// skipped with a message, except in CI where that is a failure.
+    pub fn up(n: usize) -> Option<Testbed> {
+        if !rustix::process::getuid().is_root() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the test bed (as root)"
+            );
+            eprintln!("skipped: the test bed needs root");
+            return None;
+        }
+        let project = Project::new(&[]);
+        let env_dir = project.path().join("environments/tb");
+        let out = Command::new(repo().join("tests/testbed/testbed"))
+            .args(["up", "--dir"])
+            .arg(&env_dir)
+            .args(["--hosts", &n.to_string()])
+            .output()
+            .expect("run tests/testbed/testbed");
+        assert!(
+            out.status.success(),
+            "testbed up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Testbed { project, env_dir })
+    }
+
+    pub fn opsctl(&self, args: &[&str]) -> Run {
+        self.project.opsctl(args)
+    }
+
+    /// Runs a shell command inside a host (as root, not over SSH).
+    pub fn exec(&self, host: &str, script: &str) -> Run {
+        let out = Command::new(repo().join("tests/testbed/testbed"))
+            .args(["exec", "--dir"])
+            .arg(&self.env_dir)
+            .args([host, "--", "/bin/sh", "-c", script])
+            .output()
+            .expect("testbed exec");
+        Run::from(out)
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        self.project.write(path, content)
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.project.path().join(path)).unwrap()
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("tests/testbed/testbed"))
+            .args(["down", "--dir"])
+            .arg(&self.env_dir)
+            .output();
+    }
+}

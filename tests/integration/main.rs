@@ -1,0 +1,8 @@
+//! opsctl's integration tests: the real binary, real files, and (for the tests
+//! that connect) real sshd hosts of the local test bed. One test binary.
+
+mod common;
+mod errors;
+mod inventory;
+mod ping;
+mod vars;
