@@ -175,7 +175,10 @@ pub fn connection_spec(
     }
     let host_key_checking =
         match get("ansible_host_key_checking")?.or(get("ansible_ssh_host_key_checking")?) {
-            None => HostKeyChecking::Default,
+            // Strict unless the environment's own ssh_config decides: a global
+            // `StrictHostKeyChecking no` in ~/.ssh/config must not weaken a deploy.
+            None if ssh_config.is_some_and(sets_host_key_checking) => HostKeyChecking::Default,
+            None => HostKeyChecking::Strict,
             Some(Json::Bool(true)) => HostKeyChecking::Strict,
             Some(Json::Bool(false)) => HostKeyChecking::Off,
             Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
@@ -236,6 +239,17 @@ pub fn connection_spec(
         host_key_checking,
         connect_timeout: Duration::from_secs(timeout),
         become_user,
+    })
+}
+
+/// Does this ssh_config file choose a host key policy itself?
+fn sets_host_key_checking(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines().any(|l| {
+            l.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("stricthostkeychecking")
+        })
     })
 }
 

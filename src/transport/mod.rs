@@ -41,9 +41,9 @@ pub enum ConnectionKind {
     Local,
 }
 
-/// Host key policy. `Default` leaves the decision to ssh_config (OpenSSH's default
-/// is to ask, which in batch mode means refuse an unknown key, and it always refuses
-/// a changed one). The other policies are set only when an environment says so.
+/// Host key policy. opsctl uses `Strict` unless an environment says otherwise
+/// (`ansible_host_key_checking`), or its own ssh_config sets StrictHostKeyChecking
+/// (`Default`: no `-o`, the file decides). A changed key is always refused by ssh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyChecking {
     Default,

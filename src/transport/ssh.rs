@@ -83,6 +83,8 @@ impl SshConnection {
             });
         }
         let _ = std::fs::remove_file(&log_path);
+        // Removes the log and socket if this future is dropped (Ctrl-C) or fails.
+        let mut guard = RemoveOnDrop(vec![log_path.clone(), control_path.clone()]);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -136,6 +138,7 @@ impl SshConnection {
             control_path.clone().into_boxed_path(),
             Some(log_path.clone().into_boxed_path()),
         );
+        guard.0.clear();
         Ok(SshConnection {
             spec: spec.clone(),
             session,
@@ -218,6 +221,17 @@ impl SshConnection {
         let _ = tokio::time::timeout(Duration::from_secs(5), cmd.status()).await;
         let _ = std::fs::remove_file(&self.control_path);
         let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// Files removed when dropped, unless the list was emptied.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

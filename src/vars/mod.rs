@@ -171,3 +171,198 @@ pub fn relative_to(path: &Path, root: &Path) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| path.display().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A project in a temp dir: an inventory and vars files.
+    fn load(
+        inventory: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> (tempfile::TempDir, Arc<Vars>) {
+        let d = tempfile::tempdir().unwrap();
+        let inv_path = d.path().join("hosts");
+        std::fs::write(&inv_path, inventory).unwrap();
+        for (p, c) in files {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, c).unwrap();
+        }
+        let inv = Arc::new(crate::inventory::load(&inv_path).unwrap());
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let extra = parse_extra_vars(&extra, d.path()).unwrap();
+        let vars = Vars::load(
+            inv,
+            &[d.path().to_path_buf()],
+            &extra,
+            Arc::new(Templar::new()),
+        )
+        .unwrap();
+        (d, vars)
+    }
+
+    #[test]
+    fn lazy_chain_resolves_per_host() {
+        let (_d, v) = load(
+            "[web]\nw1 app=shop\nw2 app=blog\n",
+            &[(
+                "group_vars/web.yml",
+                "root: /srv\nworkdir: \"{{ root }}/{{ app }}\"\nlogdir: \"{{ workdir }}/logs\"\n",
+            )],
+            &[],
+        );
+        assert_eq!(v.resolve("w1", "logdir").unwrap(), json!("/srv/shop/logs"));
+        assert_eq!(v.resolve("w2", "logdir").unwrap(), json!("/srv/blog/logs"));
+    }
+
+    #[test]
+    fn single_expression_keeps_its_type_and_nested_values_are_templated() {
+        let (_d, v) = load(
+            "[web]\nw1\n",
+            &[(
+                "group_vars/all.yml",
+                "ports: [80, 443]\nfirst: \"{{ ports }}\"\nconf:\n  listen: \"{{ ports[1] }}\"\n  name: \"x{{ ports | length }}\"\n",
+            )],
+            &[],
+        );
+        assert_eq!(v.resolve("w1", "first").unwrap(), json!([80, 443]));
+        assert_eq!(
+            v.resolve("w1", "conf").unwrap(),
+            json!({"listen": 443, "name": "x2"})
+        );
+    }
+
+    #[test]
+    fn a_cycle_names_the_chain_with_locations() {
+        let (_d, v) = load(
+            "[web]\nw1\n",
+            &[(
+                "group_vars/all.yml",
+                "a: \"{{ b }}\"\nb: \"{{ c }}\"\nc: \"{{ a }}\"\n",
+            )],
+            &[],
+        );
+        let e = v.resolve("w1", "a").unwrap_err().to_string();
+        assert!(e.contains("cycle"), "{e}");
+        assert!(
+            e.contains("a (")
+                && e.contains("all.yml:1")
+                && e.contains("b (")
+                && e.contains("all.yml:2"),
+            "{e}"
+        );
+        // a self-reference too
+        let (_d, v) = load(
+            "[web]\nw1\n",
+            &[("group_vars/all.yml", "x: \"{{ x }}1\"\n")],
+            &[],
+        );
+        assert!(
+            v.resolve("w1", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("cycle")
+        );
+    }
+
+    #[test]
+    fn an_undefined_variable_names_it_and_where_it_is_used() {
+        let (_d, v) = load(
+            "[web]\nw1\n",
+            &[(
+                "group_vars/web.yml",
+                "ok: 1\nurl: \"http://{{ server_nmae }}/\"\n",
+            )],
+            &[],
+        );
+        let e = v.resolve("w1", "url").unwrap_err().to_string();
+        assert!(e.contains("server_nmae"), "{e}");
+        assert!(e.contains("web.yml:2"), "{e}");
+    }
+
+    #[test]
+    fn magic_variables_and_hostvars() {
+        let (_d, v) = load(
+            "[web]\nw1.example.org port=1\n[db]\nd1 port=5432\n[prod:children]\nweb\ndb\n",
+            &[(
+                "group_vars/web.yml",
+                "db_port: \"{{ hostvars['d1'].port }}\"\nme: \"{{ inventory_hostname_short }}\"\n",
+            )],
+            &[],
+        );
+        assert_eq!(v.resolve("w1.example.org", "db_port").unwrap(), json!(5432));
+        assert_eq!(v.resolve("w1.example.org", "me").unwrap(), json!("w1"));
+        let ctx = v.context("w1.example.org");
+        let groups = to_json(&ctx.get_attr("group_names").unwrap());
+        assert_eq!(groups, json!(["prod", "web"]));
+        let all = to_json(&ctx.get_attr("groups").unwrap());
+        assert_eq!(all["prod"], json!(["w1.example.org", "d1"]));
+    }
+
+    #[test]
+    fn extra_vars_win_and_keep_their_origin() {
+        let (_d, v) = load(
+            "[web]\nw1 port=1\n",
+            &[("host_vars/w1.yml", "port: 2\n")],
+            &["port=3"],
+        );
+        assert_eq!(v.resolve("w1", "port").unwrap(), json!("3"));
+        let h = v.stack("w1").unwrap().history("port");
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0].layer, Layer::InventoryHost);
+        assert_eq!(h[1].layer, Layer::HostVars);
+        assert!(matches!(&h[2].origin, Origin::CommandLine { arg } if arg == "port=3"));
+    }
+
+    #[test]
+    fn child_groups_beat_parents_and_group_priority_reorders() {
+        let inv = "[web]\nw1\n[prod:children]\nweb\n[zeta]\nw1\n[alpha]\nw1\n";
+        let (_d, v) = load(
+            inv,
+            &[
+                ("group_vars/prod.yml", "x: prod\n"),
+                ("group_vars/web.yml", "x: web\ny: web\n"),
+                ("group_vars/zeta.yml", "y: zeta\n"),
+                ("group_vars/alpha.yml", "y: alpha\n"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            v.resolve("w1", "x").unwrap(),
+            json!("web"),
+            "child (depth 2) beats parent (depth 1)"
+        );
+        // alpha and zeta have depth 1, web depth 2: web wins; among depth 1, by name.
+        assert_eq!(v.resolve("w1", "y").unwrap(), json!("web"));
+        let (_d, v) = load(
+            inv,
+            &[
+                ("group_vars/zeta.yml", "z: zeta\n"),
+                ("group_vars/alpha.yml", "z: alpha\n"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            v.resolve("w1", "z").unwrap(),
+            json!("zeta"),
+            "same depth: later name wins"
+        );
+        let inv = format!("{inv}[alpha:vars]\nansible_group_priority=10\n");
+        let (_d, v) = load(
+            &inv,
+            &[
+                ("group_vars/zeta.yml", "z: zeta\n"),
+                ("group_vars/alpha.yml", "z: alpha\n"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            v.resolve("w1", "z").unwrap(),
+            json!("alpha"),
+            "a higher ansible_group_priority wins"
+        );
+    }
+}

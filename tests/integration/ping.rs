@@ -162,3 +162,106 @@ fn local_connection_needs_no_ssh() {
         .code(0)
         .stdout_has("localhost | pong");
 }
+
+#[test]
+fn unknown_host_keys_are_refused_unless_the_environment_says_accept_new() {
+    let Some(tb) = Testbed::up(1) else { return };
+    // An ssh_config that does not choose a policy, and an empty known_hosts.
+    let cfg = tb.read("environments/tb/ssh_config");
+    let cfg: String = cfg
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("StrictHostKeyChecking"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tb.write("environments/tb/ssh_config", &cfg);
+    tb.write("environments/tb/known_hosts", "");
+    let run = tb.opsctl(&["ping", "--env", "tb"]);
+    run.code(4)
+        .no_panic()
+        .stdout_has("host1 | UNREACHABLE: the host key is not known")
+        .stdout_has("accept-new");
+
+    tb.write(
+        "environments/tb/group_vars/all.yml",
+        "ansible_host_key_checking: accept-new\n",
+    );
+    tb.opsctl(&["ping", "--env", "tb"])
+        .code(0)
+        .stdout_has("host1 | pong");
+    assert!(
+        tb.read("environments/tb/known_hosts")
+            .contains("ssh-ed25519"),
+        "accept-new records the key"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_closes_every_master() {
+    use std::io::Read;
+    let Some(tb) = Testbed::up(1) else { return };
+    // A second host whose connection hangs (its ProxyCommand never answers).
+    let hosts = tb.read("environments/tb/hosts");
+    tb.write("environments/tb/hosts", &format!("{hosts}\nslow\n"));
+    let cfg = tb.read("environments/tb/ssh_config");
+    tb.write(
+        "environments/tb/ssh_config",
+        &format!("{cfg}\nHost slow\n  ProxyCommand sleep 8\n"),
+    );
+    let runtime = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::common::OPSCTL)
+        .args(["ping", "--env", "tb"])
+        .current_dir(tb.project.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let control = runtime.path().join("opsctl");
+    // Wait until host1's master is up (its socket exists), then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let sockets = std::fs::read_dir(&control).map(|d| {
+            d.flatten()
+                .filter(|e| !e.path().to_string_lossy().ends_with(".log"))
+                .count()
+        });
+        if sockets.unwrap_or(0) >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "Ctrl-C must stop at once"
+    );
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(out.contains("host1 | pong"), "{out}");
+    // No socket, no log, and no ssh process using that control directory is left.
+    let left: Vec<_> = std::fs::read_dir(&control)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let needle = control.to_string_lossy().into_owned();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
+        assert!(zombie || !cmd.contains(&needle), "still running: {cmd}");
+    }
+}
