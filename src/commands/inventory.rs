@@ -38,7 +38,8 @@ pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Ex
         );
     }
     let doc = inventory.list_json(&hostvars);
-    printer.result(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    // Byte for byte what ansible-inventory prints (4-space indent, sorted keys).
+    printer.result(&crate::inventory::export::to_ansible_json(&doc));
     Ok(Exit::Success)
 }
 

@@ -646,17 +646,24 @@ proptest! {
 /// `OPSCTL_INVENTORY_DIFF=dir cargo test --lib inventory::tests::differential_dump -- --ignored`
 /// writes, for each inventory file `f` in `dir`, `f.ours.json` (the `--list`
 /// document, hostvars merged as in `list_matches_ansible`) and `f.ours.graph`,
-/// or `f.ours.err` with the error.
+/// or `f.ours.err` with the error; with a `dir/patterns.txt` (one pattern a line),
+/// also `f.ours.patterns`: per pattern, the selected hosts joined by `,` or `ERROR`.
 #[test]
 #[ignore]
 fn differential_dump() {
     let Ok(dir) = std::env::var("OPSCTL_INVENTORY_DIFF") else {
         return;
     };
+    let patterns =
+        std::fs::read_to_string(Path::new(&dir).join("patterns.txt")).unwrap_or_default();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name.contains(".ans.") || name.contains(".ours.") {
+        if name.contains(".ans.")
+            || name.contains(".ours.")
+            || name == "patterns.txt"
+            || name.ends_with(".done")
+        {
             continue;
         }
         let out = |ext: &str, text: String| {
@@ -672,6 +679,17 @@ fn differential_dump() {
                     ),
                 );
                 out("graph", inv.graph(None));
+                if !patterns.is_empty() {
+                    let lines: Vec<String> = patterns
+                        .lines()
+                        .map(|pat| {
+                            inv.select(pat)
+                                .map(|h| h.join(","))
+                                .unwrap_or_else(|_| "ERROR".into())
+                        })
+                        .collect();
+                    out("patterns", lines.join("\n") + "\n");
+                }
             }
             Err(e) => out("err", format!("{e}\n")),
         }
