@@ -60,6 +60,11 @@ fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
+/// Prefixes an error from a helper with the filter's name.
+fn in_filter(name: &str, e: Error) -> Error {
+    filter_err(name, e.detail().unwrap_or_default())
+}
+
 fn filter_err(name: &str, msg: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::InvalidOperation,
@@ -70,6 +75,8 @@ fn filter_err(name: &str, msg: impl std::fmt::Display) -> Error {
 /// Python-style argument binding: positional arguments fill `params` in order,
 /// keyword arguments by name. Unknown keywords and extra positionals are errors.
 struct Args {
+    name: String,
+    params: Vec<String>,
     values: Vec<Option<Value>>,
 }
 
@@ -113,7 +120,11 @@ impl Args {
                 values[idx] = Some(kwargs.peek::<Value>(key)?);
             }
         }
-        Ok(Args { values })
+        Ok(Args {
+            name: name.to_string(),
+            params: params.iter().map(|p| p.to_string()).collect(),
+            values,
+        })
     }
 
     fn get(&self, i: usize) -> Option<&Value> {
@@ -139,7 +150,17 @@ impl Args {
     fn int_opt(&self, i: usize) -> Result<Option<i64>, Error> {
         match self.opt(i) {
             None => Ok(None),
-            Some(v) => Ok(Some(i64::try_from(v.clone())?)),
+            Some(v) => i64::try_from(v.clone()).map(Some).map_err(|_| {
+                filter_err(
+                    &self.name,
+                    // the value itself is not shown: it may be a secret
+                    format!(
+                        "argument '{}' must be an integer, got a {}",
+                        self.params[i],
+                        type_name(v)
+                    ),
+                )
+            }),
         }
     }
 }
@@ -154,10 +175,6 @@ fn text(v: &Value) -> Result<String, Error> {
         return Err(undefined_err());
     }
     Ok(py_str(v))
-}
-
-fn from_json_value(v: serde_json::Value) -> Value {
-    Value::from(minijinja::value::Serde(v))
 }
 
 fn is_sequence(v: &Value) -> bool {
@@ -446,10 +463,7 @@ fn to_nice_json(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Error
 }
 
 fn from_json(value: Value) -> Result<Value, Error> {
-    let s = text(&value)?;
-    let parsed: serde_json::Value = serde_json::from_str(&s)
-        .map_err(|e| filter_err("from_json", format!("invalid JSON: {e}")))?;
-    Ok(from_json_value(parsed))
+    pyfmt::from_json_str(&text(&value)?).map_err(|e| in_filter("from_json", e))
 }
 
 fn yaml_opts(a: &Args, defaults: YamlOpts) -> Result<YamlOpts, Error> {
@@ -636,16 +650,17 @@ fn regex_replace(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Erro
     let s = text(&value)?;
     let pattern = a.str_or(0, "")?;
     let replacement = a.str_or(1, "")?;
-    let re = PyRegex::new(&pattern, a.bool_or(2, false), a.bool_or(3, false))?;
+    let re = PyRegex::new(&pattern, a.bool_or(2, false), a.bool_or(3, false))
+        .map_err(|e| in_filter("regex_replace", e))?;
     let count = usize::try_from(a.int_opt(4)?.unwrap_or(0)).unwrap_or(0);
-    let (out, subs) = re.subn(&s, &replacement, count)?;
+    let (out, subs) = re
+        .subn(&s, &replacement, count)
+        .map_err(|e| in_filter("regex_replace", e))?;
     let mandatory = a.int_opt(5)?.unwrap_or(0);
     if mandatory != 0 && usize::try_from(mandatory).ok() != Some(subs) {
         return Err(filter_err(
             "regex_replace",
-            format!(
-                "'{pattern}' should match {mandatory} times, but matches {subs} times in '{s}'"
-            ),
+            format!("'{pattern}' should match {mandatory} times, but matches {subs} times"),
         ));
     }
     Ok(out)
@@ -674,7 +689,8 @@ fn regex_search(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error>
     }
     let pattern = text(&positional.remove(0))?;
     let s = text(&value)?;
-    let re = PyRegex::new(&pattern, ignorecase, multiline)?;
+    let re =
+        PyRegex::new(&pattern, ignorecase, multiline).map_err(|e| in_filter("regex_search", e))?;
     enum G {
         Idx(usize),
         Name(String),
@@ -725,7 +741,8 @@ fn regex_search(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error>
 fn regex_findall(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     let a = Args::bind("regex_findall", args, &["regex", "multiline", "ignorecase"])?;
     let s = text(&value)?;
-    let re = PyRegex::new(&a.str_or(0, "")?, a.bool_or(2, false), a.bool_or(1, false))?;
+    let re = PyRegex::new(&a.str_or(0, "")?, a.bool_or(2, false), a.bool_or(1, false))
+        .map_err(|e| in_filter("regex_findall", e))?;
     let n = re.group_count();
     let mut out = Vec::new();
     for m in re.find_all(&s) {
@@ -1062,8 +1079,8 @@ fn items2dict(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             return Err(filter_err(
                 "items2dict",
                 format!(
-                    "items2dict requires a list of dictionaries, got {} instead.",
-                    py_str(&value)
+                    "items2dict requires a list of dictionaries, got a list with a {} item instead.",
+                    type_name(&item)
                 ),
             ));
         }
@@ -1073,8 +1090,12 @@ fn items2dict(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             return Err(filter_err(
                 "items2dict",
                 format!(
-                    "items2dict requires each dictionary in the list to contain the keys '{kn}' and '{vn}', got {} instead.",
-                    py_str(&value)
+                    "items2dict requires each dictionary in the list to contain the keys '{kn}' and '{vn}', got one with keys {} instead.",
+                    map_entries(&item)?
+                        .iter()
+                        .map(|(k, _)| format!("'{k}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

@@ -17,6 +17,7 @@ The Rust side (golden_tests.rs) replays them; it does not need Python.
 """
 
 import json
+import random
 import sys
 import warnings
 
@@ -244,6 +245,34 @@ CASES = [
     "port > 1000 and enabled", "port > 1000 and not enabled", "'web' in ['web', 'db']", "n % 5", "n is divisibleby 7",
     "l | length > 3", "2 ** 10", "'a' ~ 1 ~ none", "d.c.y[1]", "d['c']['x']", "users[0].name", "ls[-1]", "s[0:5]",
 ]
+
+# Differential YAML cases: random nested data (fixed seed) dumped by to_yaml/to_nice_yaml.
+_rng = random.Random(20261122)
+_CHARS = "ab yz09:#-'\"\\,[]{}?*&!|>%@`~.\n\t\u00e9\u2713\u00a0"
+
+
+def _rand_str():
+    n = _rng.choice([0, 1, 2, 3, 5, 8, 13, 40, 90])
+    return "".join(_rng.choice(_CHARS) for _ in range(n))
+
+
+def _rand_scalar():
+    return _rng.choice([_rand_str, _rand_str, lambda: _rng.randint(-5, 5000), lambda: _rng.random() * 100,
+                        lambda: None, lambda: _rng.choice([True, False]),
+                        lambda: _rng.choice(["yes", "no", "0644", "1.5", "~", "null", "2024-01-01", "1_0", "0x1F"])])()
+
+
+def _rand_node(depth):
+    r = _rng.random()
+    if depth <= 0 or r < 0.4:
+        return _rand_scalar()
+    if r < 0.7:
+        return [_rand_node(depth - 1) for _ in range(_rng.randint(0, 4))]
+    return {_rand_str() or "k": _rand_node(depth - 1) for _ in range(_rng.randint(0, 4))}
+
+
+VARS["yfuzz"] = [{"root": _rand_node(3), "s": _rand_str()} for _ in range(60)]
+CASES += [f"yfuzz[{i}] | to_yaml" for i in range(60)] + [f"yfuzz[{i}] | to_nice_yaml" for i in range(60)]
 
 FILES = [
     ("basic", "server {{ s }};\n"),

@@ -39,6 +39,10 @@ fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
+fn version_err(msg: impl Into<String>) -> Error {
+    err(format!("test 'version': {}", msg.into()))
+}
+
 fn text(v: &Value) -> Result<String, Error> {
     if v.is_undefined() {
         return Err(Error::from(ErrorKind::UndefinedError));
@@ -95,12 +99,17 @@ fn regex_test(
         Some(v) if test == "regex" => text(&v)?,
         _ => default_type.to_string(),
     };
+    let in_test = |e: Error| err(format!("test '{test}': {}", e.detail().unwrap_or_default()));
     Ok(match match_type.as_str() {
-        "match" => PyRegex::new_anchored(&pattern, ignorecase, multiline)?.is_match(&s),
-        "fullmatch" => {
-            PyRegex::new_anchored(&format!("(?:{pattern})\\Z"), ignorecase, multiline)?.is_match(&s)
-        }
-        _ => PyRegex::new(&pattern, ignorecase, multiline)?.is_match(&s),
+        "match" => PyRegex::new_anchored(&pattern, ignorecase, multiline)
+            .map_err(in_test)?
+            .is_match(&s),
+        "fullmatch" => PyRegex::new_anchored(&format!("(?:{pattern})\\Z"), ignorecase, multiline)
+            .map_err(in_test)?
+            .is_match(&s),
+        _ => PyRegex::new(&pattern, ignorecase, multiline)
+            .map_err(in_test)?
+            .is_match(&s),
     })
 }
 
@@ -159,10 +168,10 @@ fn loose_cmp(a: &str, b: &str) -> Result<Ordering, Error> {
         return match (p, q) {
             (Part::Num(m), Part::Num(n)) => Ok(m.cmp(n)),
             (Part::Str(m), Part::Str(n)) => Ok(m.cmp(n)),
-            (Part::Str(_), Part::Num(_)) => Err(err(
+            (Part::Str(_), Part::Num(_)) => Err(version_err(
                 "Version comparison failed: '<' not supported between instances of 'str' and 'int'",
             )),
-            (Part::Num(_), Part::Str(_)) => Err(err(
+            (Part::Num(_), Part::Str(_)) => Err(version_err(
                 "Version comparison failed: '<' not supported between instances of 'int' and 'str'",
             )),
         };
@@ -176,7 +185,7 @@ fn strict_parse(v: &str) -> Result<StrictVersion, Error> {
     static RE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^(\d+)\.(\d+)(\.(\d+))?([ab](\d+))?$").expect("valid regex"));
     let bad = || {
-        err(format!(
+        version_err(format!(
             "Version comparison failed: invalid version number '{v}'"
         ))
     };
@@ -213,7 +222,7 @@ fn semver_parse(v: &str) -> Result<SemVer, Error> {
         .expect("valid regex")
     });
     let bad = || {
-        err(format!(
+        version_err(format!(
             "Version comparison failed: invalid semantic version '{v}'"
         ))
     };
@@ -275,10 +284,14 @@ fn version(value: Value, args: Rest<ValueOrKwargs>) -> Result<bool, Error> {
         .map(|v| text(&v))
         .transpose()?;
     if strict.is_some() && vtype.is_some() {
-        return Err(err("Cannot specify both 'strict' and 'version_type'"));
+        return Err(version_err(
+            "Cannot specify both 'strict' and 'version_type'",
+        ));
     }
     if other.is_empty() {
-        return Err(err("Version parameter to compare against cannot be empty"));
+        return Err(version_err(
+            "Version parameter to compare against cannot be empty",
+        ));
     }
     let kind = match (&strict, vtype.as_deref()) {
         (Some(s), _) if s.is_true() => "strict",
@@ -293,7 +306,7 @@ fn version(value: Value, args: Rest<ValueOrKwargs>) -> Result<bool, Error> {
         ">=" | "ge" => "ge",
         "!=" | "<>" | "ne" => "ne",
         other => {
-            return Err(err(format!(
+            return Err(version_err(format!(
                 "Invalid operator type ({other}). Must be one of '==', '=', 'eq', '<', 'lt', '<=', 'le', '>', 'gt', '>=', 'ge', '!=', '<>', 'ne'"
             )));
         }
@@ -303,7 +316,7 @@ fn version(value: Value, args: Rest<ValueOrKwargs>) -> Result<bool, Error> {
         "strict" => strict_cmp(&value, &other)?,
         "semver" | "semantic" => semver_cmp(&value, &other)?,
         other => {
-            return Err(err(format!(
+            return Err(version_err(format!(
                 "Invalid version type ({other}). Must be one of 'loose', 'strict', 'semver', 'semantic' ('pep440' is not supported)"
             )));
         }
@@ -370,7 +383,9 @@ fn result_dict(value: &Value, test: &str) -> Result<(), Error> {
     if value.kind() == ValueKind::Map {
         Ok(())
     } else {
-        Err(err(format!("The '{test}' test expects a dictionary")))
+        Err(err(format!(
+            "test '{test}': The '{test}' test expects a dictionary"
+        )))
     }
 }
 

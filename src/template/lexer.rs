@@ -193,6 +193,16 @@ pub(crate) fn escape_backslashes(src: &str) -> Cow<'_, str> {
     }
 }
 
+/// The `{{ }}` or `{% %}` tag of `src` containing byte `offset`, if any.
+pub(crate) fn tag_at(src: &str, offset: usize) -> Option<&str> {
+    regions(src)
+        .into_iter()
+        .find(|(r, start, end)| {
+            matches!(r, Region::Variable | Region::Block) && *start <= offset && offset < *end
+        })
+        .map(|(_, start, end)| &src[start..end])
+}
+
 /// If `src` is exactly one `{{ expr }}` (optionally followed by one newline, which
 /// Jinja strips), returns the expression text.
 pub(crate) fn single_expression(src: &str) -> Option<&str> {
@@ -241,6 +251,14 @@ mod tests {
             r"{{ {'a': '\\d'} }}"
         );
         assert!(matches!(escape_backslashes("{{ x }}"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn finds_the_enclosing_tag() {
+        let src = "a {{ x.y | default(1) }} b {% if z %}c{% endif %}";
+        assert_eq!(tag_at(src, 5), Some("{{ x.y | default(1) }}"));
+        assert_eq!(tag_at(src, 33), Some("{% if z %}"));
+        assert_eq!(tag_at(src, 0), None);
     }
 
     #[test]

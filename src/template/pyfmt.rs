@@ -458,3 +458,278 @@ mod tests {
         );
     }
 }
+
+/// Python's `json.loads`: like serde_json but with correctly rounded floats
+/// (serde_json's default float parsing may be off by one ulp), NaN/Infinity,
+/// arbitrary key order kept and Python-style error messages.
+pub(crate) fn from_json_str(s: &str) -> Result<Value, Error> {
+    let mut p = JsonParser {
+        s: s.as_bytes(),
+        src: s,
+        i: 0,
+    };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i < p.s.len() {
+        return Err(p.error("Extra data"));
+    }
+    Ok(v)
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    src: &'a str,
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn error(&self, what: &str) -> Error {
+        let before = &self.src[..self.i.min(self.src.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rfind('\n')
+            .map_or(before.chars().count(), |p| before[p + 1..].chars().count())
+            + 1;
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "{what}: line {line} column {col} (char {})",
+                before.chars().count()
+            ),
+        )
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.s[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, Error> {
+        if depth > 500 {
+            return Err(self.error("Nesting too deep"));
+        }
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut map = indexmap::IndexMap::new();
+                self.ws();
+                if self.eat("}") {
+                    return Ok(Value::from_pairs(map));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.error("Expecting property name enclosed in double quotes"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if !self.eat(":") {
+                        return Err(self.error("Expecting ':' delimiter"));
+                    }
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    map.insert(Value::from(k), v);
+                    self.ws();
+                    if self.eat("}") {
+                        return Ok(Value::from_pairs(map));
+                    }
+                    if !self.eat(",") {
+                        return Err(self.error("Expecting ',' delimiter"));
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat("]") {
+                    return Ok(Value::from(items));
+                }
+                loop {
+                    self.ws();
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat("]") {
+                        return Ok(Value::from(items));
+                    }
+                    if !self.eat(",") {
+                        return Err(self.error("Expecting ',' delimiter"));
+                    }
+                }
+            }
+            Some(b'"') => Ok(Value::from(self.string()?)),
+            _ if self.eat("null") => Ok(Value::from(())),
+            _ if self.eat("true") => Ok(Value::from(true)),
+            _ if self.eat("false") => Ok(Value::from(false)),
+            _ if self.eat("NaN") => Ok(Value::from(f64::NAN)),
+            _ if self.eat("Infinity") => Ok(Value::from(f64::INFINITY)),
+            _ if self.eat("-Infinity") => Ok(Value::from(f64::NEG_INFINITY)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.error("Expecting value")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, Error> {
+        let start = self.i;
+        if self.s[self.i] == b'-' {
+            self.i += 1;
+        }
+        let digits = |p: &mut Self| {
+            let s = p.i;
+            while p.i < p.s.len() && p.s[p.i].is_ascii_digit() {
+                p.i += 1;
+            }
+            p.i - s
+        };
+        if digits(self) == 0 {
+            self.i = start;
+            return Err(self.error("Expecting value"));
+        }
+        let mut float = false;
+        if self.s.get(self.i) == Some(&b'.') {
+            let save = self.i;
+            self.i += 1;
+            if digits(self) == 0 {
+                self.i = save;
+            } else {
+                float = true;
+            }
+        }
+        if matches!(self.s.get(self.i), Some(b'e' | b'E')) {
+            let save = self.i;
+            self.i += 1;
+            if matches!(self.s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                self.i = save;
+            } else {
+                float = true;
+            }
+        }
+        let text = &self.src[start..self.i];
+        if !float {
+            if let Ok(n) = text.parse::<i64>() {
+                return Ok(Value::from(n));
+            }
+            if let Ok(n) = text.parse::<i128>() {
+                return Ok(Value::from(n));
+            }
+        }
+        text.parse::<f64>()
+            .map(Value::from)
+            .map_err(|_| self.error("Expecting value"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let h = self
+            .src
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.error("Invalid \\uXXXX escape"))?;
+        let v = u32::from_str_radix(h, 16).map_err(|_| self.error("Invalid \\uXXXX escape"))?;
+        self.i += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, Error> {
+        let start = self.i;
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else {
+                self.i = start;
+                return Err(self.error("Unterminated string starting at"));
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    let e = self.s.get(self.i + 1).copied();
+                    self.i += 2;
+                    match e {
+                        Some(b'"') => out.push('"'),
+                        Some(b'\\') => out.push('\\'),
+                        Some(b'/') => out.push('/'),
+                        Some(b'b') => out.push('\u{8}'),
+                        Some(b'f') => out.push('\u{c}'),
+                        Some(b'n') => out.push('\n'),
+                        Some(b'r') => out.push('\r'),
+                        Some(b't') => out.push('\t'),
+                        Some(b'u') => {
+                            let mut cp = self.hex4()?;
+                            if (0xd800..0xdc00).contains(&cp)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
+                                let save = self.i;
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if (0xdc00..0xe000).contains(&lo) {
+                                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                } else {
+                                    self.i = save;
+                                }
+                            }
+                            out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                        }
+                        _ => {
+                            self.i -= 2;
+                            return Err(self.error("Invalid \\escape"));
+                        }
+                    }
+                }
+                c if c < 0x20 => return Err(self.error("Invalid control character at")),
+                _ => {
+                    // copy one UTF-8 character
+                    let ch = self.src[self.i..].chars().next().unwrap_or('\u{fffd}');
+                    out.push(ch);
+                    self.i += ch.len_utf8();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn loads_like_python() {
+        let v = from_json_str(r#" {"a": [1, -2.5e3, 96.50299868048347, null, true], "b": "\u00e9\ud83d\ude00\n", "c": {}} "#).unwrap();
+        assert_eq!(
+            py_str(&v),
+            "{'a': [1, -2500.0, 96.50299868048347, None, True], 'b': 'é😀\\n', 'c': {}}"
+        );
+        assert_eq!(
+            from_json_str("123456789012345678901234")
+                .unwrap()
+                .to_string(),
+            "123456789012345678901234"
+        );
+        assert_eq!(
+            from_json_str("bad json").unwrap_err().detail(),
+            Some("Expecting value: line 1 column 1 (char 0)")
+        );
+        assert_eq!(
+            from_json_str("[1,]").unwrap_err().detail(),
+            Some("Expecting value: line 1 column 4 (char 3)")
+        );
+        assert_eq!(
+            from_json_str("{} x").unwrap_err().detail(),
+            Some("Extra data: line 1 column 4 (char 3)")
+        );
+    }
+}

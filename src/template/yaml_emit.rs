@@ -837,3 +837,35 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod roundtrip {
+    use super::*;
+    use minijinja::value::Serde;
+    use proptest::prelude::*;
+
+    fn scalar_text() -> impl Strategy<Value = String> {
+        proptest::string::string_regex(
+            r"[ a-zA-Z0-9:#\-'\x22\\,\[\]{}?*&!|>%@`~.\n\t\u{e9}\u{2713}\u{a0}]{0,120}",
+        )
+        .expect("valid strategy regex")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Whatever the emitter writes, a YAML 1.1 loader reads back the same data.
+        #[test]
+        fn dump_then_load_is_identity(key in scalar_text(), s in scalar_text(), items in proptest::collection::vec(scalar_text(), 0..4), nice in any::<bool>()) {
+            let data = serde_json::json!({ key.clone(): s, "list": items, "nested": {"k": [key]} });
+            let opts = if nice {
+                YamlOpts { indent: 4, default_flow_style: Some(false), ..YamlOpts::default() }
+            } else {
+                YamlOpts::default()
+            };
+            let text = dump(&Value::from(Serde(data.clone())), &opts).unwrap();
+            let back = super::super::yaml_load::load(&text).unwrap();
+            prop_assert_eq!(serde_json::to_value(back).unwrap(), data, "yaml was:\n{}", text);
+        }
+    }
+}
