@@ -19,21 +19,75 @@ thread_local! {
     static RESOLVING: RefCell<Vec<(String, String, Origin)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Variables a run adds above or below the inventory's: role defaults, facts,
+/// play vars, role vars, task vars, registered results, loop items... Each
+/// definition carries its [`Layer`](super::Layer); the highest layer wins.
+#[derive(Debug, Default, Clone)]
+pub struct Scope {
+    pub defs: HashMap<String, Vec<super::Definition>>,
+}
+
+impl Scope {
+    pub fn new() -> Scope {
+        Scope::default()
+    }
+
+    /// Adds a definition (a later one wins over an earlier one of the same layer).
+    pub fn set(&mut self, name: impl Into<String>, def: super::Definition) {
+        self.defs.entry(name.into()).or_default().push(def);
+    }
+
+    /// The winning definition of this scope.
+    fn get(&self, name: &str) -> Option<&super::Definition> {
+        self.defs
+            .get(name)
+            .and_then(|defs| defs.iter().rev().max_by_key(|d| d.layer))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.defs.keys().map(String::as_str)
+    }
+}
+
 /// The variables of one host, as seen by templates.
 #[derive(Debug)]
 pub struct HostContext {
     vars: Arc<Vars>,
     host: String,
+    scope: Option<Arc<Scope>>,
     cache: Mutex<HashMap<String, Value>>,
 }
 
 impl HostContext {
     pub fn new(vars: Arc<Vars>, host: &str) -> Arc<HostContext> {
+        Self::with_scope(vars, host, None)
+    }
+
+    /// The host's variables plus a run's scope (facts, play, role and task vars...).
+    pub fn with_scope(vars: Arc<Vars>, host: &str, scope: Option<Arc<Scope>>) -> Arc<HostContext> {
         Arc::new(HostContext {
             vars,
             host: host.to_string(),
+            scope,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The definition that wins for `name`: the higher layer of the inventory's and
+    /// the scope's (the scope wins a tie: it is newer).
+    pub fn winner(&self, name: &str) -> Option<super::Definition> {
+        let inv = self.vars.stack(&self.host).and_then(|s| s.get(name));
+        let scoped = self.scope.as_ref().and_then(|s| s.get(name));
+        match (inv, scoped) {
+            (Some(i), Some(s)) => Some(if s.layer >= i.layer {
+                s.clone()
+            } else {
+                i.clone()
+            }),
+            (Some(i), None) => Some(i.clone()),
+            (None, Some(s)) => Some(s.clone()),
+            (None, None) => None,
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -49,9 +103,19 @@ impl HostContext {
         if let Some(v) = self.cache.lock().unwrap().get(name) {
             return Ok(Some(v.clone()));
         }
-        let Some(def) = self.vars.stack(&self.host).and_then(|s| s.get(name)) else {
+        let Some(def) = self.winner(name) else {
             return Ok(None);
         };
+        // Facts and registered results are data from the host: never templated again
+        // (Ansible marks them unsafe), so a "{{" in command output stays text.
+        if matches!(def.layer, super::Layer::Facts | super::Layer::SetFact) {
+            let v = Value::from(Serde(&def.value));
+            self.cache
+                .lock()
+                .unwrap()
+                .insert(name.to_string(), v.clone());
+            return Ok(Some(v));
+        }
         let cycle = RESOLVING.with(|r| {
             let r = r.borrow();
             r.iter()
@@ -77,6 +141,7 @@ impl HostContext {
         });
         let ctx = Value::from_dyn_object(self.clone());
         let result = self.template_json(&def.value, &ctx, &def.origin);
+        let def = &def;
         RESOLVING.with(|r| r.borrow_mut().pop());
         let value = result.map_err(|e| VarsError::Template {
             host: self.host.clone(),
@@ -213,6 +278,18 @@ impl Object for HostContext {
         let mut names: Vec<Value> = MAGIC.iter().map(|n| Value::from(*n)).collect();
         if let Some(s) = self.vars.stack(&self.host) {
             names.extend(s.names().map(Value::from));
+        }
+        if let Some(scope) = &self.scope {
+            names.extend(
+                scope
+                    .names()
+                    .filter(|n| {
+                        self.vars
+                            .stack(&self.host)
+                            .is_none_or(|s| s.get(n).is_none())
+                    })
+                    .map(Value::from),
+            );
         }
         Enumerator::Values(names)
     }

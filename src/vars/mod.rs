@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-pub use context::{HostContext, MAGIC, contains_template};
+pub use context::{HostContext, MAGIC, Scope, contains_template};
 pub use load::{is_identifier, parse_extra_vars, sorted_groups};
 pub use stack::{Definition, Layer, Origin, VarStack};
 
@@ -111,6 +111,11 @@ impl Vars {
     /// The host's variables for templates (lazy).
     pub fn context(self: &Arc<Self>, host: &str) -> Value {
         Value::from_dyn_object(HostContext::new(self.clone(), host))
+    }
+
+    /// The host's variables plus a run's scope, for templates (lazy).
+    pub fn scoped_context(self: &Arc<Self>, host: &str, scope: Arc<Scope>) -> Value {
+        Value::from_dyn_object(HostContext::with_scope(self.clone(), host, Some(scope)))
     }
 
     /// One variable of a host, templated, as plain data.
