@@ -104,6 +104,19 @@ Examples:
 --list prints the same document as `ansible-inventory --list`: groups with
 hosts/children and _meta.hostvars (each host's merged variables, not templated).")]
     Inventory(InventoryArgs),
+    /// Run a playbook (the ansible-playbook equivalent)
+    #[command(after_help = "\
+Examples:
+  opsctl run playbooks/site.yml --env staging
+  opsctl run site --env staging --limit web1 --check --diff
+  opsctl run site --env staging --tags nginx -e app_port=3000
+  opsctl run site --env staging --list-tasks
+
+Playbooks live in playbooks/ by convention; any path works. Prints changed and
+failed results as they happen (every result with -v, commands with -v, their
+output with -vv), then a recap per host. Exit status: 0 all ok, 2 a task failed,
+4 some host unreachable, 1 the playbook or inventory has an error (nothing ran).")]
+    Run(RunArgs),
     /// Show a host's variables, each with the file:line that set it and what it overrode
     #[command(after_help = "\
 Examples:
@@ -125,6 +138,43 @@ pub struct PingArgs {
     /// How many hosts to work on at once
     #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
     pub forks: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook: a path, or a name under the project's playbooks/
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Only tasks with these tags (comma-separated or repeated)
+    #[arg(short = 't', long)]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags
+    #[arg(long)]
+    pub skip_tags: Vec<String>,
+    /// Report what would change, change nothing
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show the differences of files and attributes
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// How many hosts to work on at once
+    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    pub forks: usize,
+    /// List the tasks that would run, and stop
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List the hosts of each play, and stop
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Check the playbook (YAML, keywords, modules, arguments), and stop
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// Start at the first task with this name
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
 }
 
 #[derive(Debug, Args)]

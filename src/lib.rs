@@ -5,9 +5,12 @@
 
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod inventory;
 pub mod location;
+pub mod modules;
+pub mod playbook;
 pub mod printer;
 pub mod project;
 pub mod runner;

@@ -95,8 +95,23 @@ pub fn parse_file(file: &Path) -> Result<Node, YamlError> {
     parse(&source, file)
 }
 
-/// PyYAML (and so Ansible) reads unquoted yes/no/on/off in three casings as booleans.
+/// PyYAML (and so Ansible) reads unquoted yes/no/on/off in three casings as
+/// booleans, and numbers only in YAML 1.1's forms: `1e3`, `0o17` and `09` are
+/// strings there. Scalars are re-typed here from their source text.
 fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
+    let raw = |n: &Node| -> Option<String> {
+        let line = lines.get(n.line.wrapping_sub(1))?;
+        let start = line
+            .char_indices()
+            .nth(n.column.saturating_sub(1))
+            .map(|(i, _)| i)?;
+        Some(
+            line[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !",]}#".contains(*c))
+                .collect(),
+        )
+    };
     match &mut node.value {
         NodeValue::Str(s) => {
             let b = match s.as_str() {
@@ -112,12 +127,35 @@ fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
                 node.value = NodeValue::Bool(b);
             }
         }
+        NodeValue::Int(_) | NodeValue::Float(_) => {
+            if let Some(text) = raw(node)
+                && !text.is_empty()
+                && !text.starts_with(['!', '*', '&'])
+                && !pyyaml_number(&text)
+            {
+                node.value = NodeValue::Str(text);
+            }
+        }
         NodeValue::Seq(items) => items.iter_mut().for_each(|n| pyyaml_booleans(n, lines)),
         NodeValue::Map(entries) => entries
             .iter_mut()
             .for_each(|(_, v)| pyyaml_booleans(v, lines)),
         _ => {}
     }
+}
+
+/// PyYAML's YAML 1.1 int and float resolvers.
+fn pyyaml_number(text: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
+            r"|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?",
+            r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ))
+        .expect("valid regex")
+    });
+    re.is_match(text)
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
@@ -413,6 +451,16 @@ mod tests {
             n.to_json(),
             serde_json::json!({"a": true, "b": 420, "c": "0644", "d": null, "e": 1.5, "f": true,
                 "g": "yes", "h": "y", "i": [false, "off", "n"]})
+        );
+    }
+
+    #[test]
+    fn numbers_as_pyyaml_reads_them() {
+        let n =
+            p("a: 1e3\nb: 0o17\nc: 09\nd: 1.5e+3\ne: 0x1F\nf: 017\ng: [1e3, 2]\nh: -3\ni: 1_000\n");
+        assert_eq!(
+            n.to_json(),
+            serde_json::json!({"a": "1e3", "b": "0o17", "c": "09", "d": 1500.0, "e": 31, "f": 15, "g": ["1e3", 2], "h": -3, "i": 1000})
         );
     }
 

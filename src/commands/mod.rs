@@ -2,6 +2,7 @@
 
 mod inventory;
 mod ping;
+mod run;
 mod vars;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<Exit> {
         Command::Ping(args) => {
             ping::run(&Loaded::load(project, &args.target)?, args, printer).await
         }
+        Command::Run(args) => run::run(&Loaded::load(project, &args.target)?, args, printer).await,
         Command::Inventory(args) => {
             inventory::run(&Loaded::load(project, &args.target)?, args, printer)
         }

@@ -5,4 +5,5 @@ mod common;
 mod errors;
 mod inventory;
 mod ping;
+mod run;
 mod vars;

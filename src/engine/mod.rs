@@ -1,0 +1,291 @@
+//! The task engine: runs plays on hosts.
+//!
+//! Each host walks its task list on its own (Ansible's `free` strategy): blocks,
+//! rescue and includes are naturally per host, and a slow host never holds the
+//! others back. What needs the hosts together is shared here: `run_once` (one
+//! host runs, all get the result), `any_errors_fatal` (a flag the others check
+//! before each task), `serial` batches and `max_fail_percentage` between batches.
+//! One connection per host serves the whole run.
+
+pub mod facts;
+mod host;
+pub mod report;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value as Json;
+use tokio::sync::Semaphore;
+
+pub use report::{Counts, Reporter, Status};
+
+use crate::commands::Loaded;
+use crate::error::{Error, Exit, Result};
+use crate::modules::Outcome;
+use crate::playbook::{Play, Playbook};
+use crate::runner::Connections;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub start_at_task: Option<String>,
+}
+
+/// What every host of a run shares.
+pub struct Engine<'a> {
+    pub loaded: &'a Loaded,
+    pub opts: &'a Options,
+    pub reporter: &'a Reporter<'a>,
+    pub conns: Arc<Connections>,
+    pub playbook_dir: PathBuf,
+    /// Set when a task fails in an `any_errors_fatal` play: every host stops.
+    abort: AtomicBool,
+    /// `run_once` results, by task position (and loop-free key).
+    once: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Outcome>>>>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        loaded: &'a Loaded,
+        opts: &'a Options,
+        reporter: &'a Reporter<'a>,
+        conns: Arc<Connections>,
+        playbook: &Playbook,
+    ) -> Self {
+        let playbook_dir = playbook
+            .path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        Engine {
+            loaded,
+            opts,
+            reporter,
+            conns,
+            playbook_dir,
+            abort: AtomicBool::new(false),
+            once: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn once_cell(&self, key: &str) -> Arc<tokio::sync::OnceCell<Outcome>> {
+        self.once
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs every play of a playbook. Returns the exit status (0, 2 or 4).
+pub async fn run(
+    loaded: &Loaded,
+    playbook: &Playbook,
+    opts: &Options,
+    reporter: &Reporter<'_>,
+) -> Result<Exit> {
+    let conns = Connections::new();
+    let engine = Engine::new(loaded, opts, reporter, conns.clone(), playbook);
+    let limit: Option<Vec<String>> = match &opts.limit {
+        Some(p) => Some(loaded.select(Some(p))?),
+        None => None,
+    };
+    let result = tokio::select! {
+        r = run_plays(&engine, playbook, limit.as_deref()) => r,
+        _ = tokio::signal::ctrl_c() => {
+            reporter.warn("opsctl", "interrupted: stopping");
+            conns.close_all().await;
+            reporter.recap();
+            return Ok(Exit::Interrupted);
+        }
+    };
+    conns.close_all().await;
+    result?;
+    reporter.recap();
+    let counts = reporter.counts();
+    Ok(if counts.values().any(|c| c.failed > 0) {
+        Exit::Failed
+    } else if counts.values().any(|c| c.unreachable > 0) {
+        Exit::Unreachable
+    } else {
+        Exit::Success
+    })
+}
+
+async fn run_plays(
+    engine: &Engine<'_>,
+    playbook: &Playbook,
+    limit: Option<&[String]>,
+) -> Result<()> {
+    // Hosts that failed or were unreachable take no part in later plays.
+    let mut dead: Vec<String> = Vec::new();
+    for play in &playbook.plays {
+        let hosts = play_hosts(engine, play, limit, &dead)?;
+        let name = play.name.clone().unwrap_or_else(|| play.hosts.clone());
+        engine.reporter.play(&name, &play.hosts, hosts.len());
+        engine.reporter.hosts(&hosts);
+        if hosts.is_empty() {
+            continue;
+        }
+        for batch in batches(play, &hosts)? {
+            let total = batch.len();
+            let failed = run_batch(engine, play, &batch).await;
+            dead.extend(failed.iter().cloned());
+            if engine.aborted() {
+                return Ok(());
+            }
+            if let Some(max) = play.max_fail_percentage
+                && total > 0
+                && (failed.len() as f64 * 100.0 / total as f64) > max
+            {
+                engine.reporter.warn(
+                    "opsctl",
+                    &format!("{} of {total} hosts failed: over max_fail_percentage {max}, stopping the play", failed.len()),
+                );
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The play's hosts, in inventory order, within --limit, without dead hosts.
+fn play_hosts(
+    engine: &Engine,
+    play: &Play,
+    limit: Option<&[String]>,
+    dead: &[String],
+) -> Result<Vec<String>> {
+    let inv = &engine.loaded.inventory;
+    let hosts = inv
+        .select(&play.hosts)
+        .map_err(|e| Error::new(format!("{}: hosts: {e}", play.location)))?;
+    Ok(hosts
+        .into_iter()
+        .filter(|h| limit.is_none_or(|l| l.contains(h)) && !dead.contains(h))
+        .collect())
+}
+
+/// `serial`: a number, a percentage, or a list of them (the last one repeats).
+fn batches(play: &Play, hosts: &[String]) -> Result<Vec<Vec<String>>> {
+    let Some(serial) = &play.serial else {
+        return Ok(vec![hosts.to_vec()]);
+    };
+    let sizes: Vec<Json> = match serial {
+        Json::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let n = hosts.len();
+    let size_of = |v: &Json| -> Result<usize> {
+        let bad = || {
+            Error::new(format!(
+                "{}: serial: {v} is not a number, a percentage or a list of them",
+                play.location
+            ))
+        };
+        match v {
+            Json::Number(x) => x.as_u64().map(|x| x as usize).ok_or_else(bad),
+            Json::String(s) if s.trim().ends_with('%') => {
+                let pct: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| bad())?;
+                Ok(((n as f64) * pct / 100.0).floor() as usize)
+            }
+            Json::String(s) => s.trim().parse().map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < n {
+        let size = size_of(&sizes[k.min(sizes.len() - 1)])?.max(1);
+        out.push(hosts[i..(i + size).min(n)].to_vec());
+        i += size;
+        k += 1;
+    }
+    Ok(out)
+}
+
+/// Runs the play on a batch of hosts at once (up to --forks); returns the hosts
+/// that failed or were unreachable.
+async fn run_batch(engine: &Engine<'_>, play: &Play, hosts: &[String]) -> Vec<String> {
+    let forks = Semaphore::new(engine.opts.forks.max(1));
+    let mut running = FuturesUnordered::new();
+    for h in hosts {
+        let forks = &forks;
+        running.push(async move {
+            let _permit = forks.acquire().await.expect("never closed");
+            let ok = host::run_play(engine, play, h).await;
+            (h.clone(), ok)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some((h, ok)) = running.next().await {
+        if !ok {
+            failed.push(h);
+        }
+    }
+    failed
+}
+
+/// Does a task with these tags run under --tags / --skip-tags?
+pub fn tags_match(task_tags: &[String], only: &[String], skip: &[String]) -> bool {
+    let has = |t: &str| task_tags.iter().any(|x| x == t);
+    if skip
+        .iter()
+        .any(|s| has(s) || (s == "all" && !has("always")))
+    {
+        return false;
+    }
+    if skip.iter().any(|s| s == "tagged") && !task_tags.is_empty() && !has("always") {
+        return false;
+    }
+    if has("always") && !skip.iter().any(|s| s == "always") {
+        return true;
+    }
+    if only.is_empty() || only.iter().any(|o| o == "all") {
+        return !has("never");
+    }
+    only.iter().any(|o| {
+        has(o)
+            || (o == "tagged" && !task_tags.is_empty())
+            || (o == "untagged" && task_tags.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn tag_selection_like_ansible() {
+        assert!(tags_match(&t(&[]), &t(&[]), &t(&[])));
+        assert!(!tags_match(&t(&["never"]), &t(&[]), &t(&[])));
+        assert!(tags_match(&t(&["never", "debug"]), &t(&["debug"]), &t(&[])));
+        assert!(tags_match(&t(&["always"]), &t(&["web"]), &t(&[])));
+        assert!(!tags_match(&t(&["always"]), &t(&[]), &t(&["always"])));
+        assert!(tags_match(&t(&["web"]), &t(&["web"]), &t(&[])));
+        assert!(!tags_match(&t(&["db"]), &t(&["web"]), &t(&[])));
+        assert!(!tags_match(&t(&["web"]), &t(&[]), &t(&["web"])));
+        assert!(tags_match(&t(&[]), &t(&["untagged"]), &t(&[])));
+        assert!(!tags_match(&t(&["x"]), &t(&["untagged"]), &t(&[])));
+        assert!(tags_match(&t(&["x"]), &t(&["tagged"]), &t(&[])));
+    }
+}

@@ -1,0 +1,306 @@
+//! What a run shows: a line per task result worth seeing (changed, failed; every
+//! result with -v), diffs with --diff, commands with -v and their output with -vv,
+//! then the recap. With `--output json`: one JSON object per task result and a
+//! final recap object. `no_log` results show no detail at all.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use indexmap::IndexMap;
+use serde_json::{Value as Json, json};
+
+use crate::modules::Diff;
+use crate::printer::{Printer, Style};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+/// One task's result on one host (one loop item, or the whole task).
+pub struct TaskReport<'a> {
+    pub host: &'a str,
+    pub task: &'a str,
+    pub role: Option<&'a str>,
+    pub location: &'a crate::location::Location,
+    pub status: Status,
+    pub item: Option<String>,
+    pub msg: Option<&'a str>,
+    pub diffs: &'a [Diff],
+    pub duration_ms: u128,
+    pub no_log: bool,
+    pub ignored: bool,
+    pub check: bool,
+    /// The message is for the reader (debug): show it even when nothing changed.
+    pub print: bool,
+    pub trace: &'a [(String, crate::transport::Output)],
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Counts {
+    pub ok: u64,
+    pub changed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub unreachable: u64,
+    pub rescued: u64,
+    pub ignored: u64,
+}
+
+/// Collects counts per host and prints results as they come.
+pub struct Reporter<'p> {
+    pub printer: &'p Printer,
+    pub show_diff: bool,
+    counts: Mutex<BTreeMap<String, Counts>>,
+    order: Mutex<Vec<String>>,
+}
+
+impl<'p> Reporter<'p> {
+    pub fn new(printer: &'p Printer, show_diff: bool) -> Self {
+        Reporter {
+            printer,
+            show_diff,
+            counts: Mutex::new(BTreeMap::new()),
+            order: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn play(&self, name: &str, pattern: &str, hosts: usize) {
+        if !self.printer.is_json() {
+            self.printer.line(&self.printer.paint(
+                &format!(
+                    "PLAY {name} ({pattern}: {hosts} host{})",
+                    if hosts == 1 { "" } else { "s" }
+                ),
+                Style::Bold,
+            ));
+        } else {
+            self.printer
+                .json(&json!({"type": "play", "name": name, "hosts": pattern, "count": hosts}));
+        }
+    }
+
+    pub fn count(&self, host: &str, f: impl FnOnce(&mut Counts)) {
+        let mut c = self.counts.lock().unwrap();
+        if !c.contains_key(host) {
+            self.order.lock().unwrap().push(host.to_string());
+        }
+        f(c.entry(host.to_string()).or_default());
+    }
+
+    /// Registers the hosts of a play in inventory order (for the recap).
+    pub fn hosts(&self, hosts: &[String]) {
+        for h in hosts {
+            self.count(h, |_| {});
+        }
+    }
+
+    pub fn task(&self, r: &TaskReport) {
+        // A loop's items are shown one by one but counted once, as Ansible does.
+        if r.item.is_none() {
+            self.count_status(r.host, r.status, r.ignored);
+        }
+        let p = self.printer;
+        if p.is_json() {
+            let mut e = json!({
+                "type": "task", "host": r.host, "task": r.task, "role": r.role,
+                "file": r.location.file.display().to_string(), "line": r.location.line,
+                "status": r.status, "changed": r.status == Status::Changed, "duration_ms": r.duration_ms,
+            });
+            if let Some(item) = &r.item {
+                e["item"] = json!(if r.no_log {
+                    "(hidden by no_log)"
+                } else {
+                    item.as_str()
+                });
+            }
+            if r.ignored {
+                e["ignored"] = json!(true);
+            }
+            if let Some(m) = r.msg {
+                e["msg"] = json!(if r.no_log { "(hidden by no_log)" } else { m });
+            }
+            if self.show_diff && !r.diffs.is_empty() && !r.no_log {
+                e["diff"] = Json::Array(
+                    r.diffs
+                        .iter()
+                        .map(|d| json!({"label": d.label, "unified": d.unified()}))
+                        .collect(),
+                );
+            }
+            p.json(&e);
+            return;
+        }
+        let interesting = matches!(
+            r.status,
+            Status::Changed | Status::Failed | Status::Unreachable
+        ) || r.print
+            || p.verbosity >= 1;
+        if interesting {
+            let (word, style) = match r.status {
+                Status::Ok => ("ok", Style::Ok),
+                Status::Changed if r.check => ("would change", Style::Changed),
+                Status::Changed => ("changed", Style::Changed),
+                Status::Failed if r.ignored => ("failed (ignored)", Style::Changed),
+                Status::Failed => ("FAILED", Style::Failed),
+                Status::Skipped => ("skipped", Style::Dim),
+                Status::Unreachable => ("UNREACHABLE", Style::Unreachable),
+            };
+            let item = match (&r.item, r.no_log) {
+                (Some(_), true) => " (item hidden by no_log)".to_string(),
+                (Some(i), false) => format!(" (item={i})"),
+                (None, _) => String::new(),
+            };
+            let role = r.role.map(|r| format!("{r} : ")).unwrap_or_default();
+            let mut line = format!(
+                "{} | {} | {role}{}{item} ({})",
+                r.host,
+                p.paint(word, style),
+                r.task,
+                r.location
+            );
+            if let Some(m) = r.msg.filter(|_| {
+                matches!(r.status, Status::Failed | Status::Unreachable)
+                    || r.print
+                    || p.verbosity >= 1
+            }) {
+                line.push_str(&format!(
+                    ": {}",
+                    if r.no_log {
+                        "(output hidden by no_log)"
+                    } else {
+                        m
+                    }
+                ));
+            }
+            p.result(&line);
+        }
+        if r.no_log {
+            return;
+        }
+        if self.show_diff {
+            for d in r.diffs {
+                for l in d.unified().lines() {
+                    let style = if l.starts_with('+') {
+                        Style::Ok
+                    } else if l.starts_with('-') {
+                        Style::Failed
+                    } else {
+                        Style::Dim
+                    };
+                    p.result(&format!("    {}", p.paint(l, style)));
+                }
+            }
+        }
+        for (cmd, out) in r.trace {
+            p.verbose(
+                1,
+                &format!("    {} $ {}", r.host, cmd.lines().next().unwrap_or("")),
+            );
+            if p.verbosity >= 2 {
+                for l in out.stdout_str().lines() {
+                    p.verbose(2, &format!("      | {l}"));
+                }
+                for l in out.stderr_str().lines() {
+                    p.verbose(2, &format!("      ! {l}"));
+                }
+                p.verbose(
+                    2,
+                    &format!(
+                        "      rc={}",
+                        out.rc
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "signal".into())
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Counts one task's result in the recap.
+    pub fn count_status(&self, host: &str, status: Status, ignored: bool) {
+        self.count(host, |c| match status {
+            Status::Ok => c.ok += 1,
+            Status::Changed => {
+                c.ok += 1;
+                c.changed += 1
+            }
+            Status::Failed if ignored => {
+                c.ok += 1;
+                c.ignored += 1
+            }
+            Status::Failed => c.failed += 1,
+            Status::Skipped => c.skipped += 1,
+            Status::Unreachable => c.unreachable += 1,
+        });
+    }
+
+    /// A failure that a block's `rescue` handled: rescued, not failed.
+    pub fn rescued(&self, host: &str) {
+        self.count(host, |c| {
+            c.failed = c.failed.saturating_sub(1);
+            c.rescued += 1;
+        });
+    }
+
+    pub fn warn(&self, host: &str, msg: &str) {
+        if self.printer.is_json() {
+            self.printer
+                .json(&json!({"type": "warning", "host": host, "msg": msg}));
+        } else {
+            self.printer.warn(&format!("{host}: {msg}"));
+        }
+    }
+
+    pub fn counts(&self) -> IndexMap<String, Counts> {
+        let c = self.counts.lock().unwrap();
+        self.order
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| (h.clone(), c.get(h).copied().unwrap_or_default()))
+            .collect()
+    }
+
+    pub fn recap(&self) {
+        let counts = self.counts();
+        let p = self.printer;
+        if p.is_json() {
+            let hosts: serde_json::Map<String, Json> = counts
+                .iter()
+                .map(|(h, c)| (h.clone(), serde_json::to_value(c).unwrap_or_default()))
+                .collect();
+            p.json(&json!({"type": "recap", "hosts": hosts}));
+            return;
+        }
+        p.result(&p.paint("RECAP", Style::Bold));
+        let width = counts.keys().map(String::len).max().unwrap_or(0);
+        for (h, c) in &counts {
+            let style = if c.failed > 0 || c.unreachable > 0 {
+                Style::Failed
+            } else if c.changed > 0 {
+                Style::Changed
+            } else {
+                Style::Ok
+            };
+            let mut line = format!(
+                "{}  ok={} changed={} failed={} skipped={} unreachable={}",
+                p.paint(&format!("{h:width$}"), style),
+                c.ok,
+                c.changed,
+                c.failed,
+                c.skipped,
+                c.unreachable
+            );
+            if c.rescued > 0 || c.ignored > 0 {
+                line.push_str(&format!(" rescued={} ignored={}", c.rescued, c.ignored));
+            }
+            p.result(&line);
+        }
+    }
+}

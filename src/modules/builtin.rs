@@ -1,0 +1,138 @@
+//! debug, set_fact, assert and fail: modules that only look at variables. They
+//! never touch the host, so they run the same in check mode.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::{Value as Json, json};
+
+use super::{ArgSpec, Args, HostEnv, Kind, ModuleError, Outcome, Spec};
+
+type Fut<'a> = Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+
+pub static DEBUG: Spec = Spec {
+    read_only: true,
+    mutually_exclusive: &[&["msg", "var"]],
+    ..Spec::new(
+        "debug",
+        &[
+            ArgSpec::new("msg", Kind::Any),
+            ArgSpec::new("var", Kind::Str),
+            ArgSpec::new("verbosity", Kind::Int),
+        ],
+    )
+};
+
+pub static SET_FACT: Spec = Spec {
+    read_only: true,
+    any_args: true,
+    ..Spec::new("set_fact", &[ArgSpec::new("cacheable", Kind::Bool)])
+};
+
+pub static ASSERT: Spec = Spec {
+    read_only: true,
+    ..Spec::new(
+        "assert",
+        &[
+            ArgSpec::new("that", Kind::Any).required(),
+            ArgSpec::new("fail_msg", Kind::Any).aliases(&["msg"]),
+            ArgSpec::new("success_msg", Kind::Any),
+            ArgSpec::new("quiet", Kind::Bool),
+        ],
+    )
+};
+
+pub static FAIL: Spec = Spec {
+    read_only: true,
+    ..Spec::new("fail", &[ArgSpec::new("msg", Kind::Any)])
+};
+
+fn text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn run_debug<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move {
+        let mut o = Outcome::ok();
+        o.print = true;
+        if let Some(var) = args.str("var") {
+            // `var` is an expression (a name, `x.y`, `x | length`...).
+            let v = env
+                .templar
+                .eval_expr(var, env.vars, Some(env.location))
+                .map_err(|e| ModuleError::Args(e.to_string()))?;
+            let v = if v.is_undefined() {
+                json!("VARIABLE IS NOT DEFINED!")
+            } else {
+                crate::vars::to_json(&v)
+            };
+            o.msg = Some(format!("{var} = {v}"));
+            o.data.insert(var.to_string(), v);
+        } else {
+            let msg = args.get("msg").cloned().unwrap_or(json!("Hello world!"));
+            o.msg = Some(text(&msg));
+            o.data.insert("msg".into(), msg);
+        }
+        Ok(o)
+    })
+}
+
+pub fn run_set_fact<'a>(args: &'a Args, _env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move {
+        let mut facts = args.values.clone();
+        facts.remove("cacheable");
+        if facts.is_empty() {
+            return Err(ModuleError::Args(
+                "set_fact needs at least one variable: `set_fact: {name: value}`".into(),
+            ));
+        }
+        Ok(Outcome::ok().with("ansible_facts", Json::Object(facts)))
+    })
+}
+
+pub fn run_assert<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move {
+        let that: Vec<String> = match args.get("that") {
+            Some(Json::Array(a)) => a.iter().map(text).collect(),
+            Some(v) => vec![text(v)],
+            None => vec![],
+        };
+        for cond in &that {
+            let v = env
+                .templar
+                .eval_expr(cond, env.vars, Some(env.location))
+                .map_err(|e| ModuleError::Args(format!("that: {cond}: {e}")))?;
+            if !v.is_true() {
+                let msg = args
+                    .get("fail_msg")
+                    .map(text)
+                    .unwrap_or_else(|| format!("Assertion failed: {cond}"));
+                return Ok(Outcome::failed(msg)
+                    .with("assertion", cond.as_str())
+                    .with("evaluated_to", false));
+            }
+        }
+        let mut o = Outcome::ok();
+        if !args.bool_or("quiet", false) {
+            o.msg = Some(
+                args.get("success_msg")
+                    .map(text)
+                    .unwrap_or_else(|| "All assertions passed".into()),
+            );
+        }
+        Ok(o)
+    })
+}
+
+pub fn run_fail<'a>(args: &'a Args, _env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move {
+        Ok(Outcome::failed(
+            args.get("msg")
+                .map(text)
+                .unwrap_or_else(|| "Failed as requested from task".into()),
+        ))
+    })
+}

@@ -1,0 +1,272 @@
+//! `opsctl run`: the task engine, through the real binary.
+
+use crate::common::{Project, Testbed};
+
+/// A project whose one host is the controller itself (ansible_connection=local).
+fn local(playbook: &str) -> Project {
+    let p = Project::new(&[
+        (
+            "environments/dev/hosts",
+            "[web]\nweb1 ansible_connection=local\n",
+        ),
+        ("playbooks/site.yml", playbook),
+    ]);
+    let dir = p.path().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    p.write(
+        "environments/dev/group_vars/all.yml",
+        &format!("dir: {}\n", dir.display()),
+    );
+    p
+}
+
+#[test]
+fn keywords_when_loop_register_block_rescue_always() {
+    let p = local(
+        r#"
+- hosts: web
+  gather_facts: false
+  vars:
+    greeting: hello
+  tasks:
+    - name: say
+      command: echo {{ greeting }}
+      register: out
+      changed_when: false
+    - assert:
+        that: ["out.stdout == 'hello'", "out.rc == 0"]
+    - set_fact:
+        doubled: "{{ out.stdout }}{{ out.stdout }}"
+    - debug:
+        msg: "doubled is {{ doubled }}"
+    - name: append items
+      shell: "echo {{ item }} >> {{ dir }}/items"
+      loop: [a, b, c]
+      args:
+        creates: "{{ dir }}/items"
+    - name: never runs
+      command: "false"
+      when: greeting == 'bye'
+    - block:
+        - name: breaks
+          command: "false"
+      rescue:
+        - set_fact:
+            rescued: yes
+      always:
+        - name: cleanup
+          command: touch {{ dir }}/always
+    - assert:
+        that: rescued
+"#,
+    );
+    let run = p.opsctl(&["run", "playbooks/site.yml", "--env", "dev"]);
+    run.code(0).no_panic();
+    let items = std::fs::read_to_string(p.path().join("work/items")).unwrap();
+    assert_eq!(
+        items, "a\n",
+        "creates stops the loop after the first item:\n{}",
+        run.stdout
+    );
+    assert!(p.path().join("work/always").exists());
+    run.stdout_has("doubled is hellohello");
+    run.stdout_has("web1  ok=");
+    run.stdout_has("failed=0");
+    run.stdout_has("rescued=1");
+}
+
+#[test]
+fn check_mode_registers_typed_results_and_changes_nothing() {
+    let p = local(
+        r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: would write
+      shell: echo x > {{ dir }}/written
+      register: w
+    - name: uses the registered result
+      debug:
+        msg: "rc={{ w.rc }} lines={{ w.stdout_lines | length }} skipped={{ w.skipped }}"
+"#,
+    );
+    let run = p.opsctl(&["run", "site", "--env", "dev", "--check"]);
+    run.code(0)
+        .no_panic()
+        .stdout_has("rc=0 lines=0 skipped=True");
+    assert!(!p.path().join("work/written").exists());
+}
+
+#[test]
+fn a_failure_exits_2_and_names_the_task_and_place() {
+    let p = local(
+        r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: uses an undefined variable
+      command: echo {{ not_defined_anywhere }}
+    - name: not reached
+      command: touch {{ dir }}/reached
+"#,
+    );
+    let run = p.opsctl(&["run", "site", "--env", "dev"]);
+    run.code(2).no_panic();
+    run.stdout_has("web1 | FAILED | uses an undefined variable (playbooks/site.yml:5:");
+    run.stdout_has("not_defined_anywhere");
+    assert!(!p.path().join("work/reached").exists());
+    run.stdout_has("failed=1");
+}
+
+#[test]
+fn an_unknown_keyword_is_an_error_before_anything_runs() {
+    let p = local(
+        "- hosts: web\n  tasks:\n    - name: x\n      command: touch {{ dir }}/ran\n      registr: out\n",
+    );
+    let run = p.opsctl(&["run", "site", "--env", "dev"]);
+    run.code(1)
+        .no_panic()
+        .stderr_has("playbooks/site.yml:5:7")
+        .stderr_has("registr")
+        .stderr_has("register");
+    assert!(!p.path().join("work/ran").exists());
+}
+
+#[test]
+fn json_output_has_one_event_per_result_and_a_recap() {
+    let p = local(
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: hi\n      command: echo hi\n",
+    );
+    let run = p.opsctl(&["run", "site", "--env", "dev", "--output", "json"]);
+    run.code(0);
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let task = events.iter().find(|e| e["type"] == "task").unwrap();
+    assert_eq!(task["host"], "web1");
+    assert_eq!(task["task"], "hi");
+    assert_eq!(task["status"], "changed");
+    assert_eq!(task["line"], 4);
+    assert!(
+        task["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("playbooks/site.yml")
+    );
+    let recap = events.last().unwrap();
+    assert_eq!(recap["type"], "recap");
+    assert_eq!(recap["hosts"]["web1"]["changed"], 1);
+}
+
+#[test]
+fn facts_become_and_handlers_on_real_hosts() {
+    let Some(tb) = Testbed::up(2) else { return };
+    tb.write(
+        "environments/tb/group_vars/all.yml",
+        "ansible_user: deploy\n",
+    );
+    tb.write(
+        "playbooks/site.yml",
+        r#"
+- hosts: web
+  become: true
+  tasks:
+    - assert:
+        that:
+          - ansible_distribution == 'Debian'
+          - ansible_distribution_release == 'bookworm'
+          - ansible_env.HOME == '/root'
+          - ansible_processor_vcpus >= 1
+    - name: who am i
+      command: id -un
+      register: who
+      changed_when: false
+    - assert:
+        that: who.stdout == 'root'
+    - name: configure
+      shell: echo v1 > /etc/app.conf
+      args:
+        creates: /etc/app.conf
+      notify: reload app
+    - name: configure again (notifies the same handler)
+      command: "true"
+      notify: [reload app]
+  handlers:
+    - name: reload app
+      shell: echo reloaded >> /var/log/app-reloads
+"#,
+    );
+    let run = tb.opsctl(&["run", "site", "--env", "tb"]);
+    run.code(0).no_panic();
+    for h in ["host1", "host2"] {
+        // The handler ran exactly once although notified twice.
+        assert_eq!(tb.exec(h, "cat /var/log/app-reloads").stdout, "reloaded\n");
+    }
+    // Second run: `configure` is skipped by creates but `true` still reports
+    // changed (command always does), so the handler runs once more.
+    tb.opsctl(&["run", "site", "--env", "tb"]).code(0);
+    assert_eq!(
+        tb.exec("host1", "cat /var/log/app-reloads").stdout,
+        "reloaded\nreloaded\n"
+    );
+}
+
+#[test]
+fn a_handler_notified_before_a_failure_runs_on_the_next_run() {
+    let Some(tb) = Testbed::up(1) else { return };
+    let playbook = |fail: bool| {
+        format!(
+            r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: change the config
+      shell: echo new > /etc/app.conf
+      args:
+        creates: /etc/app.conf
+      notify: restart app
+    - name: a later step
+      command: "{}"
+  handlers:
+    - name: restart app
+      shell: echo restarted >> /var/log/app-restarts
+"#,
+            if fail { "false" } else { "true" }
+        )
+    };
+    tb.write("playbooks/site.yml", &playbook(true));
+    let run = tb.opsctl(&["run", "site", "--env", "tb"]);
+    run.code(2)
+        .no_panic()
+        .stderr_has("handlers left pending, they will run on the next run: restart app");
+    assert!(
+        tb.exec("host1", "test -e /var/log/app-restarts").code != 0,
+        "the handler must not run after the failure"
+    );
+    tb.exec("host1", "test -s /var/lib/opsctl/pending-handlers")
+        .code(0);
+
+    // Fixed: the config task no longer changes anything, yet the pending restart runs.
+    tb.write("playbooks/site.yml", &playbook(false));
+    tb.opsctl(&["run", "site", "--env", "tb"])
+        .code(0)
+        .no_panic();
+    assert_eq!(
+        tb.exec("host1", "cat /var/log/app-restarts").stdout,
+        "restarted\n"
+    );
+    assert!(
+        tb.exec("host1", "test -e /var/lib/opsctl/pending-handlers")
+            .code
+            != 0,
+        "pending file cleared"
+    );
+    // And not again.
+    tb.opsctl(&["run", "site", "--env", "tb"]).code(0);
+    assert_eq!(
+        tb.exec("host1", "cat /var/log/app-restarts").stdout,
+        "restarted\n"
+    );
+}
