@@ -131,6 +131,11 @@ impl Testbed {
     /// Starts `n` hosts. Without root (the test bed needs namespaces) the test is
     /// skipped with a message, except in CI where that is a failure.
     pub fn up(n: usize) -> Option<Testbed> {
+        Self::up_kind(n, "plain")
+    }
+
+    /// `kind`: "plain" (sysvinit-style init, `service`) or "systemd" (systemd as PID 1).
+    pub fn up_kind(n: usize, kind: &str) -> Option<Testbed> {
         if !rustix::process::getuid().is_root() {
             assert!(
                 std::env::var("CI").is_err(),
@@ -144,7 +149,7 @@ impl Testbed {
         let out = Command::new(repo().join("tests/testbed/testbed"))
             .args(["up", "--dir"])
             .arg(&env_dir)
-            .args(["--hosts", &n.to_string()])
+            .args(["--hosts", &n.to_string(), "--kind", kind])
             .output()
             .expect("run tests/testbed/testbed");
         assert!(
@@ -173,6 +178,14 @@ impl Testbed {
 
     pub fn write(&self, path: &str, content: &str) {
         self.project.write(path, content)
+    }
+
+    /// Writes `playbooks/<name>.yml` and runs it on the test bed's environment.
+    pub fn play(&self, name: &str, playbook: &str, extra: &[&str]) -> Run {
+        self.write(&format!("playbooks/{name}.yml"), playbook);
+        let mut args = vec!["run", name, "--env", "tb"];
+        args.extend_from_slice(extra);
+        self.opsctl(&args)
     }
 
     pub fn read(&self, path: &str) -> String {
