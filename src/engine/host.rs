@@ -472,16 +472,26 @@ impl<'e, 'a> HostRun<'e, 'a> {
             .as_ref()
             .is_some_and(|v| as_bool(v).unwrap_or(false));
         if run_once {
+            // The batch's first running host runs it; the others wait for its result
+            // (or for their turn, if that host stops before reaching the task).
             let cell = self.eng.once_cell(&once_key);
-            let this = &*self;
-            let out = cell
-                .get_or_init(|| async move {
-                    this.module_task(task, module, args, block_vars, &when)
-                        .await
-                })
-                .await
-                .clone();
-            return self.finish_task(task, out);
+            loop {
+                if let Some(out) = cell.get() {
+                    return self.finish_task(task, out.clone());
+                }
+                let wake = self.eng.changed.notified();
+                tokio::pin!(wake);
+                wake.as_mut().enable();
+                if cell.get().is_none() && self.eng.is_first_alive(&self.host) {
+                    let out = self
+                        .module_task(task, module, args, block_vars, &when)
+                        .await;
+                    let _ = cell.set(out.clone());
+                    self.eng.changed.notify_waiters();
+                    return self.finish_task(task, out);
+                }
+                wake.await;
+            }
         }
         let out = self
             .module_task(task, module, args, block_vars, &when)
@@ -666,6 +676,13 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 )
                 .await;
             any_ran |= !out.skipped;
+            if let Some(p) = task
+                .loop_control
+                .pause
+                .filter(|p| *p > 0.0 && i + 1 < items.len())
+            {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(p)).await;
+            }
             combined.changed |= out.changed;
             combined.failed |= out.failed;
             combined.diffs.extend(out.diffs.iter().cloned());
@@ -805,28 +822,55 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Some(v) => self.truthy(v, &task.location).unwrap_or(self.eng.opts.diff),
             None => self.eng.opts.diff,
         };
-        let delegate_local = task
-            .delegate_to
-            .as_deref()
-            .is_some_and(|d| d == "localhost" || d == "127.0.0.1");
+        // delegate_to: localhost runs on the controller; another inventory host over
+        // its own (shared) connection.
         let local;
-        let conn: &Connection = if delegate_local {
-            let spec = ConnectionSpec {
-                kind: ConnectionKind::Local,
-                become_user: None,
-                ..self.spec.clone()
-            };
-            local = Connection::open(&spec)
-                .await
-                .expect("local connections always open");
-            &local
-        } else {
-            self.conn.as_deref().expect("connected in start()")
-        };
-        let become_user = if delegate_local {
-            None
-        } else {
-            self.become_user(Some(task))
+        let delegated;
+        let (conn, become_user): (&Connection, Option<String>) = match task.delegate_to.as_deref() {
+            None => (
+                self.conn.as_deref().expect("connected in start()"),
+                self.become_user(Some(task)),
+            ),
+            Some("localhost" | "127.0.0.1") => {
+                let spec = ConnectionSpec {
+                    kind: ConnectionKind::Local,
+                    become_user: None,
+                    ..self.spec.clone()
+                };
+                local = Connection::open(&spec)
+                    .await
+                    .expect("local connections always open");
+                (&local, None)
+            }
+            Some(other) => {
+                if !self.eng.loaded.inventory.hosts.contains_key(other) {
+                    let msg = format!(
+                        "delegate_to: '{other}' is neither localhost nor a host of the inventory"
+                    );
+                    return self.failed(task, item, msg, started, no_log);
+                }
+                let spec = match connection_spec(
+                    self.vars(),
+                    other,
+                    self.eng.loaded.target.ssh_config.as_deref(),
+                ) {
+                    Ok(s) => s,
+                    Err(e) => return self.failed(task, item, e.message, started, no_log),
+                };
+                delegated = match self.eng.conns.get(&spec).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return self.failed(
+                            task,
+                            item,
+                            format!("delegate_to {other}: {e}"),
+                            started,
+                            no_log,
+                        );
+                    }
+                };
+                (&*delegated, self.become_user(Some(task)))
+            }
         };
         let search = self.search_path(task, module.spec.name);
         let env = HostEnv {
@@ -842,29 +886,46 @@ impl<'e, 'a> HostRun<'e, 'a> {
             templar: &self.vars().templar,
             trace: Mutex::new(Vec::new()),
         };
-        let mut out = match (module.run)(&validated, &env).await {
-            Ok(o) => o,
-            Err(ModuleError::Args(msg)) => Outcome::failed(format!("{}: {msg}", module.spec.name)),
-            Err(ModuleError::Transport(e)) => {
-                let unreachable =
-                    matches!(e, crate::transport::TransportError::Disconnected { .. });
-                let mut o = Outcome::failed(match e.hint() {
-                    Some(h) => format!("{e} (hint: {h})"),
-                    None => e.to_string(),
-                });
-                if unreachable {
-                    o.data.insert("unreachable".into(), json!(true));
-                }
-                o
-            }
+        // until/retries/delay: run again until the condition holds.
+        let (retries, delay) = match &task.until {
+            Some(_) => (
+                self.number(task.retries.as_ref(), ctx, &task.location)
+                    .unwrap_or(3),
+                self.number(task.delay.as_ref(), ctx, &task.location)
+                    .unwrap_or(5),
+            ),
+            None => (0, 0),
         };
-        let trace = env.trace.into_inner().unwrap_or_default();
-        // changed_when / failed_when see the result under the register name.
-        if task.changed_when.is_some() || task.failed_when.is_some() {
-            let mut scope = item_scope;
+        let mut attempt: u64 = 0;
+        let mut out = loop {
+            attempt += 1;
+            let mut out = match (module.run)(&validated, &env).await {
+                Ok(o) => o,
+                Err(ModuleError::Args(msg)) => {
+                    Outcome::failed(format!("{}: {msg}", module.spec.name))
+                }
+                Err(ModuleError::Transport(e)) => {
+                    let unreachable =
+                        matches!(e, crate::transport::TransportError::Disconnected { .. });
+                    let mut o = Outcome::failed(match e.hint() {
+                        Some(h) => format!("{e} (hint: {h})"),
+                        None => e.to_string(),
+                    });
+                    if unreachable {
+                        o.data.insert("unreachable".into(), json!(true));
+                    }
+                    o
+                }
+            };
+            if task.changed_when.is_none() && task.failed_when.is_none() && task.until.is_none() {
+                break out;
+            }
+            // changed_when / failed_when / until see the result under the register name.
+            let mut scope = item_scope.clone();
             let mut data = out.data.clone();
             data.insert("changed".into(), json!(out.changed));
             data.insert("failed".into(), json!(out.failed));
+            data.insert("attempts".into(), json!(attempt));
             if let Some(reg) = &task.register {
                 scope.set(
                     reg,
@@ -895,6 +956,35 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     Err(msg) => return self.failed(task, item, msg, started, no_log),
                 }
             }
+            let Some(until) = &task.until else { break out };
+            out.data.insert("attempts".into(), json!(attempt));
+            match self.eval_when(until, &rctx, &task.location) {
+                Ok(true) => {
+                    out.failed = false;
+                    break out;
+                }
+                Ok(false) if attempt > retries => {
+                    out.failed = true;
+                    out.msg = Some(format!(
+                        "still not true after {attempt} attempts: until {}",
+                        until.join(" and ")
+                    ));
+                    break out;
+                }
+                Ok(false) => tokio::time::sleep(std::time::Duration::from_secs(delay)).await,
+                Err(msg) => return self.failed(task, item, msg, started, no_log),
+            }
+        };
+        let trace = env.trace.into_inner().unwrap_or_default();
+        if out.data.get("unreachable").and_then(Json::as_bool) == Some(true)
+            && task
+                .ignore_unreachable
+                .as_ref()
+                .is_some_and(|v| as_bool(v).unwrap_or(false))
+        {
+            out.data.remove("unreachable");
+            out.failed = false;
+            out.skipped = true;
         }
         let status = status_of(&out);
         let ignored = out.failed
@@ -942,6 +1032,15 @@ impl<'e, 'a> HostRun<'e, 'a> {
         )
         .with_item(item);
         Outcome::failed(msg)
+    }
+
+    /// A number keyword (retries, delay): a literal or a template.
+    fn number(&self, v: Option<&Json>, ctx: &Value, loc: &Location) -> Option<u64> {
+        match self.template_json(v?, ctx, loc).ok()? {
+            Json::Number(n) => n.as_u64(),
+            Json::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
     }
 
     /// Every `when` condition (ANDed) against the context.

@@ -49,8 +49,13 @@ pub struct Engine<'a> {
     pub playbook_dir: PathBuf,
     /// Set when a task fails in an `any_errors_fatal` play: every host stops.
     abort: AtomicBool,
-    /// `run_once` results, by task position (and loop-free key).
-    once: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Outcome>>>>,
+    /// `run_once` results, by task position.
+    once: Mutex<HashMap<String, Arc<std::sync::OnceLock<Outcome>>>>,
+    /// The batch's hosts still running, in inventory order: the first one runs a
+    /// `run_once` task, the others wait for its result.
+    alive: Mutex<Vec<String>>,
+    /// Wakes hosts waiting for a `run_once` result (set, or its runner gone).
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 impl<'a> Engine<'a> {
@@ -74,16 +79,33 @@ impl<'a> Engine<'a> {
             playbook_dir,
             abort: AtomicBool::new(false),
             once: Mutex::new(HashMap::new()),
+            alive: Mutex::new(Vec::new()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
-    fn once_cell(&self, key: &str) -> Arc<tokio::sync::OnceCell<Outcome>> {
+    fn once_cell(&self, key: &str) -> Arc<std::sync::OnceLock<Outcome>> {
         self.once
             .lock()
             .unwrap()
             .entry(key.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Is `host` the first of the batch still running?
+    fn is_first_alive(&self, host: &str) -> bool {
+        self.alive
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|h| h == host)
+    }
+
+    /// A host finished the play (or stopped): the next one may run `run_once` tasks.
+    fn gone(&self, host: &str) {
+        self.alive.lock().unwrap().retain(|h| h != host);
+        self.changed.notify_waiters();
     }
 
     pub fn aborted(&self) -> bool {
@@ -222,6 +244,8 @@ fn batches(play: &Play, hosts: &[String]) -> Result<Vec<Vec<String>>> {
 /// Runs the play on a batch of hosts at once (up to --forks); returns the hosts
 /// that failed or were unreachable.
 async fn run_batch(engine: &Engine<'_>, play: &Play, hosts: &[String]) -> Vec<String> {
+    *engine.alive.lock().unwrap() = hosts.to_vec();
+    engine.once.lock().unwrap().clear();
     let forks = Semaphore::new(engine.opts.forks.max(1));
     let mut running = FuturesUnordered::new();
     for h in hosts {
@@ -229,6 +253,7 @@ async fn run_batch(engine: &Engine<'_>, play: &Play, hosts: &[String]) -> Vec<St
         running.push(async move {
             let _permit = forks.acquire().await.expect("never closed");
             let ok = host::run_play(engine, play, h).await;
+            engine.gone(h);
             (h.clone(), ok)
         });
     }

@@ -270,3 +270,78 @@ fn a_handler_notified_before_a_failure_runs_on_the_next_run() {
         "restarted\n"
     );
 }
+
+#[test]
+fn until_retries_until_the_condition_holds() {
+    let p = local(
+        r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: count to three
+      shell: "echo x >> {{ dir }}/n; wc -l < {{ dir }}/n"
+      register: r
+      until: r.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - assert:
+        that: r.attempts == 3
+    - name: gives up
+      command: "false"
+      register: g
+      until: g.rc == 0
+      retries: 1
+      delay: 0
+      ignore_errors: true
+    - assert:
+        that: g.attempts == 2 and g.failed
+"#,
+    );
+    p.opsctl(&["run", "site", "--env", "dev"])
+        .code(0)
+        .no_panic()
+        .stdout_has("ignored=1");
+}
+
+#[test]
+fn delegate_to_and_run_once_on_real_hosts() {
+    let Some(tb) = Testbed::up(3) else { return };
+    let run = tb.play(
+        "site",
+        r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: every host reports to host3
+      shell: echo {{ inventory_hostname }} >> /tmp/reports
+      delegate_to: host3
+    - name: once for all
+      shell: echo once >> /tmp/once; hostname
+      register: o
+      run_once: true
+    - name: every host has the result
+      assert:
+        that: o.stdout == 'host1'
+"#,
+        &[],
+    );
+    run.code(0).no_panic();
+    let mut reports: Vec<String> = tb
+        .exec("host3", "cat /tmp/reports")
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
+    reports.sort();
+    assert_eq!(reports, ["host1", "host2", "host3"]);
+    let once: usize = ["host1", "host2", "host3"]
+        .iter()
+        .map(|h| {
+            tb.exec(h, "cat /tmp/once 2>/dev/null")
+                .stdout
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(once, 1, "run_once ran {once} times");
+}
