@@ -376,7 +376,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 }
             }
         }
-        let name = task_name(task);
+        let name = task.display_name();
         let started = Instant::now();
         let mut when: Vec<String> = inherited_when.to_vec();
         match &task.action {
@@ -430,19 +430,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     return Flow::Continue;
                 }
                 Err(msg) => {
-                    self.report(
-                        &name,
-                        task,
-                        &task.location,
-                        Status::Failed,
-                        Some(&msg),
-                        &[],
-                        started,
-                        false,
-                        false,
-                        &[],
-                    );
-                    return Flow::Failed;
+                    return self.task_failed(task, &msg, started);
                 }
                 Ok(true) => {}
             }
@@ -573,7 +561,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         block_vars: &[VarEntry],
         when: &[String],
     ) -> Outcome {
-        let name = task_name(task);
+        let name = task.display_name();
         let started = Instant::now();
         let ctx = self.context(Some(task), block_vars);
         let no_log = task
@@ -757,7 +745,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         started: Instant,
         no_log: bool,
     ) -> Outcome {
-        let name = task_name(task);
+        let name = task.display_name();
         let ctx_value = self.with_scope(task, block_vars, item_scope.clone());
         let ctx = &ctx_value;
         match self.eval_when(when, ctx, &task.location) {
@@ -1017,7 +1005,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         started: Instant,
         no_log: bool,
     ) -> Outcome {
-        let name = task_name(task);
+        let name = task.display_name();
         self.report(
             &name,
             task,
@@ -1032,6 +1020,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
         )
         .with_item(item);
         Outcome::failed(msg)
+    }
+
+    /// Reports a task that failed before or around its module, and stops the host.
+    fn task_failed(&self, task: &Task, msg: &str, started: Instant) -> Flow {
+        let name = task.display_name();
+        self.report(
+            &name,
+            task,
+            &task.location,
+            Status::Failed,
+            Some(msg),
+            &[],
+            started,
+            false,
+            false,
+            &[],
+        );
+        Flow::Failed
     }
 
     /// A number keyword (retries, delay): a literal or a template.
@@ -1148,7 +1154,6 @@ impl<'e, 'a> HostRun<'e, 'a> {
         ctx: &Value,
     ) -> Flow {
         let started = Instant::now();
-        let name = task_name(task);
         let rendered = match self
             .vars()
             .templar
@@ -1156,19 +1161,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         {
             Ok(f) => f,
             Err(e) => {
-                self.report(
-                    &name,
-                    task,
-                    &task.location,
-                    Status::Failed,
-                    Some(&e.to_string()),
-                    &[],
-                    started,
-                    false,
-                    false,
-                    &[],
-                );
-                return Flow::Failed;
+                return self.task_failed(task, &e.to_string(), started);
             }
         };
         let mut candidates = Vec::new();
@@ -1192,19 +1185,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            self.report(
-                &name,
-                task,
-                &task.location,
-                Status::Failed,
-                Some(&msg),
-                &[],
-                started,
-                false,
-                false,
-                &[],
-            );
-            return Flow::Failed;
+            return self.task_failed(task, &msg, started);
         };
         match crate::playbook::load_tasks_file(path, task.role.clone(), &task.tags) {
             Ok(tasks) => {
@@ -1212,21 +1193,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 vars.extend(task.vars.iter().cloned());
                 self.tasks(&tasks, &vars, &task.when).await
             }
-            Err(e) => {
-                self.report(
-                    &name,
-                    task,
-                    &task.location,
-                    Status::Failed,
-                    Some(&e.to_string()),
-                    &[],
-                    started,
-                    false,
-                    false,
-                    &[],
-                );
-                Flow::Failed
-            }
+            Err(e) => self.task_failed(task, &e.to_string(), started),
         }
     }
 
@@ -1239,7 +1206,6 @@ impl<'e, 'a> HostRun<'e, 'a> {
         ctx: &Value,
     ) -> Flow {
         let started = Instant::now();
-        let name = task_name(task);
         let role = match self
             .vars()
             .templar
@@ -1247,19 +1213,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         {
             Ok(r) => r,
             Err(e) => {
-                self.report(
-                    &name,
-                    task,
-                    &task.location,
-                    Status::Failed,
-                    Some(&e.to_string()),
-                    &[],
-                    started,
-                    false,
-                    false,
-                    &[],
-                );
-                return Flow::Failed;
+                return self.task_failed(task, &e.to_string(), started);
             }
         };
         match crate::playbook::load_role(
@@ -1272,21 +1226,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 self.extra_handlers.extend(handlers);
                 self.tasks(&tasks, block_vars, &task.when).await
             }
-            Err(e) => {
-                self.report(
-                    &name,
-                    task,
-                    &task.location,
-                    Status::Failed,
-                    Some(&e.to_string()),
-                    &[],
-                    started,
-                    false,
-                    false,
-                    &[],
-                );
-                Flow::Failed
-            }
+            Err(e) => self.task_failed(task, &e.to_string(), started),
         }
     }
 
@@ -1481,19 +1421,6 @@ fn report_simple(eng: &Engine, host: &str, task: &str, loc: &Location, status: S
         print: false,
         trace: &[],
     });
-}
-
-fn task_name(task: &Task) -> String {
-    task.name.clone().unwrap_or_else(|| match &task.action {
-        Action::Module { def, .. } => def.spec.name.to_string(),
-        Action::Block { .. } => "block".into(),
-        Action::IncludeTasks { file, .. } => format!("include_tasks {file}"),
-        Action::IncludeRole { name, .. } => format!("include_role {name}"),
-        Action::FlushHandlers => "meta: flush_handlers".into(),
-        Action::EndPlay => "meta: end_play".into(),
-        Action::EndHost => "meta: end_host".into(),
-        Action::Noop => "meta: noop".into(),
-    })
 }
 
 /// How an outcome shows in the output and the recap.
