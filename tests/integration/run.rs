@@ -350,7 +350,10 @@ fn delegate_to_and_run_once_on_real_hosts() {
 fn ctrl_c_prints_the_recap_and_closes_masters_while_remote_commands_finish() {
     use std::io::Read;
     let Some(tb) = Testbed::up(1) else { return };
-    tb.write("playbooks/slow.yml", "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: long\n      command: sleep 4\n");
+    tb.write(
+        "playbooks/slow.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: long\n      command: sleep 4\n",
+    );
     let runtime = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(crate::common::OPSCTL)
         .args(["run", "slow", "--env", "tb"])
@@ -364,24 +367,45 @@ fn ctrl_c_prints_the_recap_and_closes_masters_while_remote_commands_finish() {
     // Wait until the remote sleep runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while tb.exec("host1", "pgrep -f '^sleep 4$'").code != 0 {
-        assert!(std::time::Instant::now() < deadline, "the remote command never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote command never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
     let interrupted = std::time::Instant::now();
     let status = child.wait().unwrap();
-    assert!(interrupted.elapsed() < std::time::Duration::from_secs(2), "opsctl must stop at once");
+    assert!(
+        interrupted.elapsed() < std::time::Duration::from_secs(2),
+        "opsctl must stop at once"
+    );
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(status.code(), Some(130), "{out}");
     assert!(out.contains("RECAP"), "{out}");
-    let left: Vec<_> = std::fs::read_dir(runtime.path().join("opsctl")).unwrap().flatten().collect();
+    let left: Vec<_> = std::fs::read_dir(runtime.path().join("opsctl"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(left.is_empty(), "control files left: {left:?}");
     // A command already running on the host is left to finish (never killed
     // halfway, like an apt-get or a migration would be), and it does end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while tb.exec("host1", "pgrep -f '^sleep 4$'").code == 0 {
-        assert!(std::time::Instant::now() < deadline, "the remote command never ended");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote command never ended"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
