@@ -14,8 +14,8 @@ use crate::printer::Printer;
 pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Exit> {
     let path = resolve_playbook(&args.playbook, loaded)?;
     let root = loaded.target.project.as_ref().map(|p| p.root.clone());
-    let playbook = crate::playbook::load_playbook(&path, root.as_deref())
-        .map_err(|e| Error::new(e.to_string()).maybe_hint(e.hint.clone()))?;
+    let playbook =
+        crate::playbook::load_playbook(&path, root.as_deref()).map_err(|e| e.to_error())?;
     if args.syntax_check {
         printer.result(&format!(
             "playbook: {} (syntax OK: {} plays)",

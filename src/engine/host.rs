@@ -1187,11 +1187,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
             );
             return self.task_failed(task, &msg, started);
         };
-        match crate::playbook::load_tasks_file(path, task.role.clone(), &task.tags) {
-            Ok(tasks) => {
+        // The included tasks get what encloses the include (blocks, role, play) and
+        // its `apply:` keywords, but not the include's own tags (as Ansible).
+        let cx = self.play.include_context();
+        match crate::playbook::load_tasks_file_with(path, task.role.clone(), &[], &cx) {
+            Ok(mut loaded) => {
+                if let Action::IncludeTasks {
+                    apply, inherited, ..
+                } = &task.action
+                {
+                    inherited.apply_to(&mut loaded.tasks);
+                    if let Some(apply) = apply {
+                        apply.apply_to(&mut loaded.tasks);
+                    }
+                }
+                self.extra_handlers.extend(loaded.handlers);
                 let mut vars = block_vars.to_vec();
                 vars.extend(task.vars.iter().cloned());
-                self.tasks(&tasks, &vars, &task.when).await
+                self.tasks(&loaded.tasks, &vars, &task.when).await
             }
             Err(e) => self.task_failed(task, &e.to_string(), started),
         }

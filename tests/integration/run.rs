@@ -409,3 +409,93 @@ fn ctrl_c_prints_the_recap_and_closes_masters_while_remote_commands_finish() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn roles_templates_handlers_and_idempotence_with_check_and_diff() {
+    let p = Project::new(&[
+        (
+            "environments/dev/hosts",
+            "[web]\nweb1 ansible_connection=local\n",
+        ),
+        (
+            "playbooks/site.yml",
+            "- hosts: web\n  gather_facts: false\n  roles:\n    - role: app\n      app_port: 8080\n",
+        ),
+        (
+            "roles/base/tasks/main.yml",
+            "- name: base dir\n  file:\n    path: \"{{ root }}\"\n    state: directory\n    mode: \"0755\"\n",
+        ),
+        ("roles/app/meta/main.yml", "dependencies:\n  - base\n"),
+        (
+            "roles/app/defaults/main.yml",
+            "app_port: 3000\napp_name: shop\n",
+        ),
+        (
+            "roles/app/tasks/main.yml",
+            "- name: config\n  template:\n    src: app.conf.j2\n    dest: \"{{ root }}/app.conf\"\n    mode: \"0640\"\n  notify: reload app\n- include_tasks: extra.yml\n",
+        ),
+        (
+            "roles/app/tasks/extra.yml",
+            "- name: motd\n  copy:\n    content: \"{{ app_name }} on {{ app_port }}\\n\"\n    dest: \"{{ root }}/motd\"\n",
+        ),
+        (
+            "roles/app/templates/app.conf.j2",
+            "name = {{ app_name }}\nport = {{ app_port }}\n",
+        ),
+        (
+            "roles/app/handlers/main.yml",
+            "- name: reload app\n  shell: echo reload >> {{ root }}/reloads\n",
+        ),
+    ]);
+    let root = p.path().join("srv");
+    p.write(
+        "environments/dev/group_vars/all.yml",
+        &format!("root: {}\n", root.display()),
+    );
+
+    let run = p.opsctl(&["run", "site", "--env", "dev"]);
+    run.code(0).no_panic().stdout_has("changed=4");
+    assert_eq!(
+        std::fs::read_to_string(root.join("app.conf")).unwrap(),
+        "name = shop\nport = 8080\n",
+        "role params beat defaults"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("motd")).unwrap(),
+        "shop on 8080\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("reloads")).unwrap(),
+        "reload\n"
+    );
+
+    // Nothing changes the second time, and the handler is not notified.
+    p.opsctl(&["run", "site", "--env", "dev"])
+        .code(0)
+        .stdout_has("changed=0");
+    assert_eq!(
+        std::fs::read_to_string(root.join("reloads")).unwrap(),
+        "reload\n"
+    );
+
+    // Drift: --check --diff shows it and changes nothing.
+    std::fs::write(root.join("app.conf"), "name = shop\nport = 1\n").unwrap();
+    let run = p.opsctl(&["run", "site", "--env", "dev", "--check", "--diff"]);
+    run.code(0)
+        .no_panic()
+        .stdout_has("would change")
+        .stdout_has("-port = 1")
+        .stdout_has("+port = 8080");
+    assert_eq!(
+        std::fs::read_to_string(root.join("app.conf")).unwrap(),
+        "name = shop\nport = 1\n"
+    );
+    // And a real run repairs it and reloads.
+    p.opsctl(&["run", "site", "--env", "dev"])
+        .code(0)
+        .stdout_has("changed=2");
+    assert_eq!(
+        std::fs::read_to_string(root.join("reloads")).unwrap(),
+        "reload\nreload\n"
+    );
+}

@@ -1,0 +1,408 @@
+//! Roles: finding them, reading `defaults/`, `vars/`, `meta/`, `tasks/`,
+//! `handlers/`, expanding meta dependencies first, each role once per play
+//! unless its parameters differ (or `allow_duplicates: true`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::load::{
+    Entry, INHERITABLE, Kw, Loader, canonical, did_you_mean, is_identifier, nearest,
+};
+use super::{Inherited, Role, Task, VarEntry};
+use crate::location::{Location, display_path};
+use crate::template::is_template;
+use crate::yaml::{Node, NodeValue};
+
+/// A reference to a role: an entry of `roles:`, of `dependencies:`, or an import.
+pub(super) struct RoleRef {
+    pub name: String,
+    pub location: Location,
+    pub params: Vec<VarEntry>,
+    /// `when`, `tags`, `become`... of the entry, given to every task of the role.
+    pub inherit: Inherited,
+    pub tasks_from: Option<String>,
+}
+
+const META_KEYS: &[&str] = &[
+    "dependencies",
+    "allow_duplicates",
+    "galaxy_info",
+    "collections",
+];
+
+/// `tasks/main.yml`, `tasks/main.yaml` or `tasks/main`; `tasks_from: x` the same.
+fn find_in(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut cands = vec![dir.join(name)];
+    if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
+        cands.insert(0, dir.join(format!("{name}.yaml")));
+        cands.insert(0, dir.join(format!("{name}.yml")));
+    }
+    cands.into_iter().find(|c| c.is_file())
+}
+
+fn same_params(a: &[VarEntry], b: &[VarEntry]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && x.value == y.value)
+}
+
+impl Loader {
+    /// An entry of a play's `roles:` or of a role's `dependencies:`: `nginx`, or
+    /// `{role: nginx, vars: {...}, when: ..., tags: ..., param: value}`.
+    pub fn role_ref(&mut self, node: &Node, file: &Path) -> Option<RoleRef> {
+        match &node.value {
+            NodeValue::Str(s) if !s.trim().is_empty() => {
+                if is_template(s) {
+                    self.template_role_name(node.location(file));
+                    return None;
+                }
+                Some(RoleRef {
+                    name: s.trim().to_string(),
+                    location: node.location(file),
+                    params: Vec::new(),
+                    inherit: Inherited::default(),
+                    tasks_from: None,
+                })
+            }
+            NodeValue::Map(map) => {
+                let kw = Kw::from_map(map);
+                let Some(name_e) = kw.get("role").or_else(|| kw.get("name")) else {
+                    self.err(
+                        node.location(file),
+                        "a role entry needs 'role:'",
+                        Some("- role: nginx\n  vars: {...}".into()),
+                    );
+                    return None;
+                };
+                let Some(name) = name_e.value.as_str().filter(|s| !s.trim().is_empty()) else {
+                    self.err(
+                        name_e.loc(file),
+                        format!(
+                            "'{}' must be a role name, found {}",
+                            name_e.name,
+                            name_e.value.kind_name()
+                        ),
+                        Some("- role: nginx".into()),
+                    );
+                    return None;
+                };
+                if is_template(name) {
+                    self.template_role_name(name_e.value.location(file));
+                    return None;
+                }
+                let mut keywords = Kw::default();
+                let mut params = Vec::new();
+                for e in kw.iter() {
+                    let n = e.name.as_str();
+                    if n == "role" || n == "name" || n == "collections" {
+                        continue;
+                    }
+                    if INHERITABLE.contains(&n) {
+                        keywords.0.push(Entry {
+                            name: e.name.clone(),
+                            key: e.key,
+                            value: e.value,
+                        });
+                    } else if is_identifier(n) {
+                        params.push(VarEntry {
+                            name: e.name.clone(),
+                            value: e.value.to_json(),
+                            location: e.loc(file),
+                        });
+                    } else {
+                        self.err(
+                            e.loc(file),
+                            format!("invalid role parameter name '{n}'"),
+                            Some("role parameters are variables: letters, digits and '_'".into()),
+                        );
+                    }
+                }
+                let mut inherit = self.inherited(&keywords, file);
+                params.append(&mut inherit.vars);
+                Some(RoleRef {
+                    name: name.trim().to_string(),
+                    location: name_e.value.location(file),
+                    params,
+                    inherit,
+                    tasks_from: None,
+                })
+            }
+            _ => {
+                self.err(
+                    node.location(file),
+                    format!(
+                        "a role entry must be a role name or a mapping with role:, found {}",
+                        node.kind_name()
+                    ),
+                    Some("roles:\n  - common\n  - role: nginx\n    vars: {...}".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn template_role_name(&mut self, at: Location) {
+        self.err(
+            at,
+            "a role name here cannot use variables",
+            Some(
+                "roles are loaded with the playbook; use include_role to choose one at run time"
+                    .into(),
+            ),
+        );
+    }
+
+    /// Finds a role's directory: `<search>/<name>`; a name with '/' is a path
+    /// (relative to the playbook directory).
+    pub fn find_role(&mut self, name: &str, at: &Location) -> Option<PathBuf> {
+        let p = Path::new(name);
+        let cands: Vec<PathBuf> = if p.is_absolute() {
+            vec![p.to_path_buf()]
+        } else if name.contains('/') {
+            let mut c: Vec<PathBuf> = self.play.playbook_dir.iter().map(|d| d.join(p)).collect();
+            c.extend(self.play.role_search.iter().map(|d| d.join(p)));
+            c
+        } else {
+            self.play.role_search.iter().map(|d| d.join(p)).collect()
+        };
+        if let Some(found) = cands.iter().find(|c| c.is_dir()) {
+            return Some(found.clone());
+        }
+        let mut known: Vec<String> = Vec::new();
+        for d in &self.play.role_search {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for ent in rd.flatten() {
+                    if ent.path().is_dir()
+                        && let Some(n) = ent.file_name().to_str()
+                    {
+                        known.push(n.to_string());
+                    }
+                }
+            }
+        }
+        known.sort();
+        known.dedup();
+        let looked: Vec<String> = cands.iter().map(|c| display_path(c)).collect();
+        let hint = match did_you_mean(nearest(name, known.iter().map(String::as_str))) {
+            Some(h) => format!("{h} (looked at {})", looked.join(", ")),
+            None if looked.is_empty() => "no roles/ directory to look in".into(),
+            None => format!("looked at {}", looked.join(", ")),
+        };
+        self.err(at.clone(), format!("role '{name}' not found"), Some(hint));
+        None
+    }
+
+    /// Variables of `defaults/` or `vars/`: `main.yml`, `main.yaml`, or `main/*`.
+    fn role_vars(&mut self, dir: &Path) -> Vec<VarEntry> {
+        let mut out = Vec::new();
+        for p in crate::yaml::vars_files(dir, "main") {
+            match crate::yaml::parse_file(&p) {
+                Ok(node) => out.extend(self.var_entries(&node, &p, "a role vars file")),
+                Err(e) => self.errors.push(e.into()),
+            }
+        }
+        out
+    }
+
+    /// `meta/main.yml`: dependencies and allow_duplicates.
+    fn role_meta(&mut self, dir: &Path) -> (Vec<RoleRef>, bool) {
+        let mut deps = Vec::new();
+        let mut allow = false;
+        let Some(path) = find_in(&dir.join("meta"), "main") else {
+            return (deps, allow);
+        };
+        let node = match crate::yaml::parse_file(&path) {
+            Ok(n) => n,
+            Err(e) => {
+                self.errors.push(e.into());
+                return (deps, allow);
+            }
+        };
+        let map = match &node.value {
+            NodeValue::Null => return (deps, allow),
+            NodeValue::Map(m) => m,
+            _ => {
+                self.err(
+                    node.location(&path),
+                    format!(
+                        "meta/main.yml must be a mapping, found {}",
+                        node.kind_name()
+                    ),
+                    Some("dependencies:\n  - common".into()),
+                );
+                return (deps, allow);
+            }
+        };
+        for e in Kw::from_map(map).iter() {
+            match e.name.as_str() {
+                "dependencies" => match &e.value.value {
+                    NodeValue::Null => {}
+                    NodeValue::Seq(items) => {
+                        for item in items {
+                            deps.extend(self.role_ref(item, &path));
+                        }
+                    }
+                    _ => self.err(
+                        e.loc(&path),
+                        format!(
+                            "'dependencies' must be a list of roles, found {}",
+                            e.value.kind_name()
+                        ),
+                        Some("dependencies:\n  - common\n  - role: users\n    vars: {...}".into()),
+                    ),
+                },
+                "allow_duplicates" => allow = self.literal_bool(e, &path).unwrap_or(false),
+                "galaxy_info" | "collections" => {}
+                other => {
+                    let hint = did_you_mean(nearest(other, META_KEYS.iter().copied()))
+                        .unwrap_or_else(|| {
+                            format!("meta/main.yml takes: {}", META_KEYS.join(", "))
+                        });
+                    self.err(
+                        e.loc(&path),
+                        format!("unknown key '{other}' in role meta"),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+        (deps, allow)
+    }
+
+    /// Loads a role and its dependencies; returns the role and its tasks
+    /// (dependencies' first), `r.inherit` applied. With `dedup`, a role already in
+    /// the play with the same parameters gives no tasks. Handlers go to the play.
+    pub fn expand_role(&mut self, r: RoleRef, dedup: bool) -> (Option<Arc<Role>>, Vec<Task>) {
+        let Some(dir) = self.find_role(&r.name, &r.location) else {
+            return (None, Vec::new());
+        };
+        let canon = canonical(&dir);
+        let name = Path::new(&r.name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&r.name)
+            .to_string();
+        if let Some(i) = self.play.role_stack.iter().position(|(c, _)| *c == canon) {
+            let mut chain: Vec<String> = self.play.role_stack[i..]
+                .iter()
+                .map(|(_, n)| n.clone())
+                .collect();
+            chain.push(name);
+            self.err(
+                r.location.clone(),
+                format!("role dependency cycle: {}", chain.join(" -> ")),
+                Some("a role cannot depend on itself, directly or through others".into()),
+            );
+            return (None, Vec::new());
+        }
+        let defaults = self.role_vars(&dir.join("defaults"));
+        let vars = self.role_vars(&dir.join("vars"));
+        let (deps, allow_duplicates) = self.role_meta(&dir);
+        let role = Role {
+            name: name.clone(),
+            dir: dir.clone(),
+            defaults,
+            vars,
+            params: r.params,
+            allow_duplicates,
+        };
+        if dedup && !allow_duplicates {
+            let seen = self
+                .play
+                .roles
+                .iter()
+                .find(|x| canonical(&x.dir) == canon && same_params(&x.params, &role.params));
+            if let Some(seen) = seen {
+                return (Some(seen.clone()), Vec::new());
+            }
+        }
+        self.play.role_stack.push((canon.clone(), name.clone()));
+        let mut tasks = Vec::new();
+        for d in deps {
+            let (_, t) = self.expand_role(d, true);
+            tasks.extend(t);
+        }
+        let role = Arc::new(role);
+        self.play.roles.push(role.clone());
+        let tasks_dir = dir.join("tasks");
+        match &r.tasks_from {
+            Some(tf) => match find_in(&tasks_dir, tf) {
+                Some(p) => tasks.extend(self.tasks_file(&p, Some(&role), false, Some(&r.location))),
+                None => self.err(
+                    r.location.clone(),
+                    format!("role '{name}' has no tasks file '{tf}'"),
+                    Some(format!(
+                        "looked for {tf}, {tf}.yml and {tf}.yaml in {}",
+                        display_path(&tasks_dir)
+                    )),
+                ),
+            },
+            None => {
+                if let Some(p) = find_in(&tasks_dir, "main") {
+                    tasks.extend(self.tasks_file(&p, Some(&role), false, Some(&r.location)));
+                }
+            }
+        }
+        if !self.play.handler_dirs.contains(&canon) {
+            self.play.handler_dirs.push(canon.clone());
+            if let Some(p) = find_in(&dir.join("handlers"), "main") {
+                let handlers = self.tasks_file(&p, Some(&role), true, Some(&r.location));
+                self.play.handlers.extend(handlers);
+            }
+        }
+        self.play.role_stack.pop();
+        r.inherit.apply_to(&mut tasks);
+        (Some(role), tasks)
+    }
+
+    /// `load_role` at run time.
+    pub fn runtime_role(
+        &mut self,
+        name: &str,
+        at: Location,
+        params: Vec<VarEntry>,
+        tasks_from: Option<&str>,
+    ) -> (Option<Arc<Role>>, Vec<Task>) {
+        let r = RoleRef {
+            name: name.to_string(),
+            location: at,
+            params,
+            inherit: Inherited::default(),
+            tasks_from: tasks_from.map(str::to_string),
+        };
+        self.expand_role(r, false)
+    }
+
+    /// Checks now a role that `include_role` will load at run time: it exists, and
+    /// its files are valid (once per role and tasks_from).
+    pub fn check_included_role(&mut self, name: &str, at: &Location, tasks_from: Option<&str>) {
+        let Some(dir) = self.find_role(name, at) else {
+            return;
+        };
+        let canon = canonical(&dir);
+        if self.play.role_stack.iter().any(|(c, _)| *c == canon) {
+            return;
+        }
+        if tasks_from.is_some_and(is_template) {
+            return;
+        }
+        let key = match tasks_from {
+            Some(t) => canon.join("tasks").join(t),
+            None => canon,
+        };
+        if !self.checked_roles.insert(key) {
+            return;
+        }
+        let r = RoleRef {
+            name: name.to_string(),
+            location: at.clone(),
+            params: Vec::new(),
+            inherit: Inherited::default(),
+            tasks_from: tasks_from.map(str::to_string),
+        };
+        self.scratch(|l| {
+            l.expand_role(r, false);
+        });
+    }
+}
