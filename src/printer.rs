@@ -27,19 +27,21 @@ pub struct Printer {
     /// -1 quiet, 0 default, 1 `-v`, 2 `-vv`...
     pub verbosity: i8,
     color: bool,
+    /// Live status lines at the bottom of a terminal (never in CI, JSON or a pipe).
+    live: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        let color = format == OutputFormat::Text
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none()
-            && !ci;
+        let tty = format == OutputFormat::Text && std::io::stdout().is_terminal() && !ci;
+        let color = tty && std::env::var_os("NO_COLOR").is_none();
+        let live = (tty && verbosity >= 0).then(Default::default);
         Printer {
             format,
             verbosity,
             color,
+            live,
         }
     }
 
@@ -66,13 +68,34 @@ impl Printer {
     /// A line of normal output (stdout), suppressed by `-q`... unless it is JSON.
     pub fn line(&self, s: &str) {
         if self.verbosity >= 0 {
-            write_line(&mut std::io::stdout().lock(), s);
+            self.result(s);
         }
     }
 
     /// A line that is the command's result: printed even with `-q`.
     pub fn result(&self, s: &str) {
-        write_line(&mut std::io::stdout().lock(), s);
+        match &self.live {
+            Some(live) => {
+                let live = live.lock().unwrap();
+                let mut out = std::io::stdout().lock();
+                erase(&mut out, live.len());
+                write_line(&mut out, s);
+                draw(&mut out, &live);
+            }
+            None => write_line(&mut std::io::stdout().lock(), s),
+        }
+    }
+
+    /// Replaces the live status lines (one per busy host) on a terminal; a no-op
+    /// elsewhere.
+    pub fn set_live(&self, lines: Vec<String>) {
+        if let Some(live) = &self.live {
+            let mut live = live.lock().unwrap();
+            let mut out = std::io::stdout().lock();
+            erase(&mut out, live.len());
+            *live = lines;
+            draw(&mut out, &live);
+        }
     }
 
     /// One JSON document on one line (stdout).
@@ -101,6 +124,20 @@ impl Printer {
         let text = text.replacen("error:", &self.paint("error:", Style::Failed), 1);
         write_line(&mut std::io::stderr().lock(), &text);
     }
+}
+
+/// Moves up over `n` live lines and clears them.
+fn erase(w: &mut dyn Write, n: usize) {
+    for _ in 0..n {
+        let _ = write!(w, "\x1b[1A\x1b[2K");
+    }
+}
+
+fn draw(w: &mut dyn Write, lines: &[String]) {
+    for l in lines {
+        let _ = writeln!(w, "\x1b[2m{l}\x1b[0m");
+    }
+    let _ = w.flush();
 }
 
 /// Writes a line and flushes at once (line-buffered even into a pipe, so CI logs

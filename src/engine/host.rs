@@ -82,10 +82,16 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         had_pending: false,
         foreign_pending: Vec::new(),
     };
-    match run.start().await {
-        Flow::Continue => {}
-        Flow::Unreachable => return false,
-        _ => return false,
+    eng.reporter.busy(host, Some("connecting"));
+    let ok = run_play_inner(&mut run).await;
+    eng.reporter.busy(host, None);
+    ok
+}
+
+async fn run_play_inner(run: &mut HostRun<'_, '_>) -> bool {
+    let play = run.play;
+    if run.start().await != Flow::Continue {
+        return false;
     }
     let mut flow = Flow::Continue;
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
@@ -449,6 +455,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 _ => Flow::Continue,
             };
         }
+        self.eng.reporter.busy(&self.host, Some(&name));
         let Action::Module { def: module, args } = &task.action else {
             return Flow::Continue;
         };

@@ -58,6 +58,8 @@ pub struct Reporter<'p> {
     pub show_diff: bool,
     counts: Mutex<BTreeMap<String, Counts>>,
     order: Mutex<Vec<String>>,
+    /// What each busy host is doing, for the live lines on a terminal.
+    busy: Mutex<indexmap::IndexMap<String, String>>,
 }
 
 impl<'p> Reporter<'p> {
@@ -67,6 +69,7 @@ impl<'p> Reporter<'p> {
             show_diff,
             counts: Mutex::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
+            busy: Mutex::new(indexmap::IndexMap::new()),
         }
     }
 
@@ -220,6 +223,36 @@ impl<'p> Reporter<'p> {
                 );
             }
         }
+    }
+
+    /// A host starts a task (`None`: the host is done): updates its live line.
+    pub fn busy(&self, host: &str, task: Option<&str>) {
+        let mut busy = self.busy.lock().unwrap();
+        match task {
+            Some(t) => {
+                busy.insert(host.to_string(), t.to_string());
+            }
+            None => {
+                busy.shift_remove(host);
+            }
+        }
+        let counts = self.counts.lock().unwrap();
+        const SHOWN: usize = 10;
+        let mut lines: Vec<String> = busy
+            .iter()
+            .take(SHOWN)
+            .map(|(h, t)| {
+                let c = counts.get(h).copied().unwrap_or_default();
+                format!(
+                    "  {h}: {t}  (ok={} changed={} failed={})",
+                    c.ok, c.changed, c.failed
+                )
+            })
+            .collect();
+        if busy.len() > SHOWN {
+            lines.push(format!("  ... and {} more hosts busy", busy.len() - SHOWN));
+        }
+        self.printer.set_live(lines);
     }
 
     /// Counts one task's result in the recap.
