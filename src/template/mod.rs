@@ -29,7 +29,7 @@ mod filters;
 mod jinja_tests;
 mod lexer;
 mod pyfmt;
-mod pyregex;
+pub(crate) mod pyregex;
 mod yaml_emit;
 mod yaml_load;
 

@@ -1,0 +1,878 @@
+//! copy: a file (from `src` on the controller, from `content`, or with
+//! `remote_src` from a file already on the host) or a whole directory tree.
+//!
+//! One exec probes the destination (sha256, attributes; content only with
+//! `--diff`); content is sent over stdin only for files whose sha256 differs;
+//! one more exec writes them atomically. A directory `src` is copied
+//! recursively, file by file, in the same two execs (`remote_src` directories
+//! need one more probe to list the source tree).
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::util::{self, Attrs, FType, Fail, FileWant, Fut, Op, Req, Stat};
+use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+
+pub static COPY: Spec = Spec {
+    mutually_exclusive: &[&["content", "src"]],
+    required_one_of: &[&["content", "src"]],
+    ..Spec::new(
+        "copy",
+        &[
+            ArgSpec::new("src", Kind::Str),
+            ArgSpec::new("content", Kind::Any),
+            ArgSpec::new("dest", Kind::Str).required(),
+            ArgSpec::new("owner", Kind::Str),
+            ArgSpec::new("group", Kind::Str),
+            ArgSpec::new("mode", Kind::Mode),
+            ArgSpec::new("directory_mode", Kind::Mode),
+            ArgSpec::new("backup", Kind::Bool),
+            ArgSpec::new("validate", Kind::Str),
+            ArgSpec::new("force", Kind::Bool).aliases(&["thirsty"]),
+            ArgSpec::new("remote_src", Kind::Bool),
+            ArgSpec::new("follow", Kind::Bool),
+        ],
+    )
+};
+
+pub fn run_copy<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(copy(args, env).await) })
+}
+
+/// The common options of copy and template.
+pub(crate) struct Opts {
+    pub attrs: Attrs,
+    pub dir_attrs: Attrs,
+    pub backup: bool,
+    pub validate: Option<String>,
+    pub force: bool,
+    pub follow: bool,
+}
+
+impl Opts {
+    pub fn from_args(args: &Args) -> Result<Opts, Fail> {
+        let attrs = Attrs::from_args(args)?;
+        let dir_attrs = Attrs {
+            mode: Attrs::from_args_with(args, "directory_mode")?.mode,
+            ..attrs.clone()
+        };
+        Ok(Opts {
+            attrs,
+            dir_attrs,
+            backup: args.bool_or("backup", false),
+            validate: util::validate_arg(args)?,
+            force: args.bool_or("force", true),
+            follow: args.bool_or("follow", false),
+        })
+    }
+}
+
+async fn copy(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let dest = args.str("dest").unwrap_or_default().to_string();
+    let opts = Opts::from_args(args)?;
+    if let Some(content) = args.get("content") {
+        if dest.ends_with('/') {
+            return util::fail("can not use content with a dir as dest");
+        }
+        let bytes = content_bytes(content);
+        return copy_bytes(env, &opts, &dest, None, &bytes, None).await;
+    }
+    let src = args.str("src").unwrap_or_default().to_string();
+    if args.bool_or("remote_src", false) {
+        return copy_remote(env, &opts, &src, &dest).await;
+    }
+    let local = env.find_local(&src)?;
+    if local.is_dir() {
+        let root = if src.ends_with('/') {
+            dest.clone()
+        } else {
+            util::join(&dest, &util::basename(&src))
+        };
+        let mut entries = Vec::new();
+        walk(&local, "", &mut entries, 0)
+            .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(rel, data)| Entry {
+                path: if rel.is_empty() {
+                    root.clone()
+                } else {
+                    util::join(&root, &rel)
+                },
+                source: data.map(Src::Bytes),
+            })
+            .collect();
+        let o = copy_tree(env, &opts, &entries).await?;
+        return Ok(o
+            .with("dest", dest)
+            .with("src", local.display().to_string()));
+    }
+    let bytes = std::fs::read(&local)
+        .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
+    let name = util::basename(&src);
+    copy_bytes(
+        env,
+        &opts,
+        &dest,
+        Some(&name),
+        &bytes,
+        Some(local.display().to_string()),
+    )
+    .await
+}
+
+/// `content:` as Ansible writes it: strings as they are, lists and mappings as JSON.
+fn content_bytes(v: &Json) -> Vec<u8> {
+    match v {
+        Json::String(s) => s.clone().into_bytes(),
+        Json::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Json::Number(n) => n.to_string().into_bytes(),
+        Json::Null => Vec::new(),
+        other => py_json(other).into_bytes(),
+    }
+}
+
+/// Python's `json.dumps` layout (`{"a": 1, "b": [1, 2]}`).
+fn py_json(v: &Json) -> String {
+    match v {
+        Json::Array(a) => format!("[{}]", a.iter().map(py_json).collect::<Vec<_>>().join(", ")),
+        Json::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", Json::String(k.clone()), py_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// One regular file from bytes (copy's `src`/`content`, template's rendering).
+/// `name`: the source's file name, used when `dest` is a directory.
+pub(crate) async fn copy_bytes(
+    env: &HostEnv<'_>,
+    opts: &Opts,
+    dest: &str,
+    name: Option<&str>,
+    bytes: &[u8],
+    src: Option<String>,
+) -> Result<Outcome, Fail> {
+    let mut reqs = vec![Req::new(dest).follow(true).diff_content(env.diff)];
+    if let Some(n) = name {
+        reqs.push(
+            Req::new(util::join(dest, n))
+                .follow(true)
+                .diff_content(env.diff),
+        );
+    }
+    let run = util::probe(env, reqs).await?;
+    let (st, mkdir) = target(&run.items, dest, name.is_some(), opts, run.host.umask)?;
+    let st = st.clone();
+    let want = FileWant {
+        content: Some(bytes),
+        attrs: opts.attrs.clone(),
+        backup: opts.backup,
+        validate: opts.validate.is_some(),
+        keep_existing: !opts.force,
+        diff: env.diff,
+        ..Default::default()
+    };
+    let mut st = resolve_follow(st, opts.follow);
+    if mkdir.is_some() {
+        st.parent = FType::Directory;
+        st.parent_writable = true;
+    }
+    let mut d = util::decide_file(&st, &run.host, &want)?;
+    if let (Some(m), true) = (mkdir, d.changed) {
+        d.ops.insert(0, m);
+    }
+    let mut o = util::apply_file(
+        env,
+        &st,
+        &d,
+        opts.validate.as_deref(),
+        "dest",
+        Some(bytes.len() as u64),
+    )
+    .await?;
+    o = o
+        .with("checksum", util::sha1_hex(bytes))
+        .with("sha256", util::sha256_hex(bytes));
+    if let Some(s) = src {
+        o = o.with("src", s);
+    }
+    Ok(o)
+}
+
+/// The file to write: `dest`, or `dest/name` when dest is a directory (or ends
+/// with `/`: then missing directories are created, like Ansible).
+fn target<'s>(
+    items: &'s [Stat],
+    dest: &str,
+    has_name: bool,
+    opts: &Opts,
+    umask: u32,
+) -> Result<(&'s Stat, Option<Op>), Fail> {
+    let first = items
+        .first()
+        .ok_or_else(|| Fail::Task(format!("could not probe {dest}")))?;
+    if !has_name {
+        if first.kind == FType::Directory {
+            return util::fail("can not use content with a dir as dest");
+        }
+        return Ok((first, None));
+    }
+    let inner = items
+        .get(1)
+        .ok_or_else(|| Fail::Task(format!("could not probe {dest}")))?;
+    if first.kind == FType::Directory {
+        return Ok((inner, None));
+    }
+    if dest.ends_with('/') {
+        if first.exists() {
+            return util::fail(format!("{dest} exists and is not a directory"));
+        }
+        let mode = match &opts.dir_attrs.mode {
+            Some(m) => Some(m.resolve(util::default_mode(true, umask), true, umask)?),
+            None => None,
+        };
+        let mkdir = Op::Mkdir {
+            path: util::parent_of(&inner.path),
+            mode,
+            own: opts.dir_attrs.chown_spec(),
+        };
+        return Ok((inner, Some(mkdir)));
+    }
+    Ok((first, None))
+}
+
+/// With `follow`, a symlink's target is written instead of the link.
+fn resolve_follow(mut st: Stat, follow: bool) -> Stat {
+    if follow
+        && st.is_link
+        && let Some(r) = st.realpath.clone()
+    {
+        st.path = r;
+    }
+    st
+}
+
+/// A file on the host (`remote_src: yes`): a file or a directory tree.
+async fn copy_remote(
+    env: &HostEnv<'_>,
+    opts: &Opts,
+    src: &str,
+    dest: &str,
+) -> Result<Outcome, Fail> {
+    let name = util::basename(src);
+    let reqs = vec![
+        Op::Probe(Req::new(src).follow(true).sums(&["sha256", "sha1"])),
+        Op::Probe(Req::new(dest).follow(true).diff_content(env.diff)),
+        Op::Probe(
+            Req::new(util::join(dest, &name))
+                .follow(true)
+                .diff_content(env.diff),
+        ),
+    ];
+    let run = util::run_ops(env, &reqs, None).await?;
+    let s = &run.items[0];
+    match s.kind {
+        FType::Absent => return util::fail(format!("Source {src} not found")),
+        FType::Directory => return copy_remote_tree(env, opts, s, src, dest).await,
+        FType::File if !s.readable => {
+            return util::fail(format!(
+                "Source {src} not readable{}",
+                util::become_hint(&run.host)
+            ));
+        }
+        FType::File => {}
+        _ => return util::fail(format!("Source {src} is not a regular file")),
+    }
+    let (st, mkdir) = target(&run.items[1..], dest, true, opts, run.host.umask)?;
+    let mut st = resolve_follow(st.clone(), opts.follow);
+    if mkdir.is_some() {
+        st.parent = FType::Directory;
+        st.parent_writable = true;
+    }
+    let want = FileWant {
+        remote: Some((s.path.as_str(), s.sha256())),
+        attrs: opts.attrs.clone(),
+        backup: opts.backup,
+        validate: opts.validate.is_some(),
+        keep_existing: !opts.force,
+        diff: env.diff,
+        ..Default::default()
+    };
+    let mut d = util::decide_file(&st, &run.host, &want)?;
+    if let (Some(m), true) = (mkdir, d.changed) {
+        d.ops.insert(0, m);
+    }
+    let o = util::apply_file(env, &st, &d, opts.validate.as_deref(), "dest", Some(s.size)).await?;
+    let mut o = o.with("src", s.path.clone());
+    if let Some(sum) = s.sums.get("sha1") {
+        o = o.with("checksum", sum.clone());
+    }
+    Ok(o)
+}
+
+async fn copy_remote_tree(
+    env: &HostEnv<'_>,
+    opts: &Opts,
+    s: &Stat,
+    src: &str,
+    dest: &str,
+) -> Result<Outcome, Fail> {
+    let listing = util::run_ops(env, &[Op::List(s.path.clone())], None).await?;
+    let root = if src.ends_with('/') {
+        dest.to_string()
+    } else {
+        util::join(dest, &util::basename(src))
+    };
+    let base = s.path.trim_end_matches('/');
+    let mut entries = Vec::new();
+    for e in &listing.items {
+        let rel = e
+            .path
+            .strip_prefix(base)
+            .unwrap_or(&e.path)
+            .trim_start_matches('/');
+        let path = if rel.is_empty() {
+            root.clone()
+        } else {
+            util::join(&root, rel)
+        };
+        let source = match e.kind {
+            FType::Directory => None,
+            FType::File if !e.readable => {
+                return util::fail(format!(
+                    "Source {} not readable{}",
+                    e.path,
+                    util::become_hint(&listing.host)
+                ));
+            }
+            FType::File => Some(Src::Remote(e.path.clone(), e.sha256().map(str::to_string))),
+            FType::Link => Some(Src::Link(e.link_target.clone().unwrap_or_default())),
+            _ => continue,
+        };
+        entries.push(Entry { path, source });
+    }
+    let o = copy_tree(env, opts, &entries).await?;
+    Ok(o.with("dest", dest).with("src", s.path.clone()))
+}
+
+/// Where a tree entry's content comes from (`None` in [`Entry`]: a directory).
+#[derive(Debug, Clone)]
+enum Src {
+    Bytes(Vec<u8>),
+    Remote(String, Option<String>),
+    Link(String),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The destination path.
+    path: String,
+    source: Option<Src>,
+}
+
+/// The entries of a local directory, parents first, sorted by name; symlinks
+/// are followed (Ansible's `local_follow: yes`).
+fn walk(
+    dir: &Path,
+    rel: &str,
+    out: &mut Vec<(String, Option<Vec<u8>>)>,
+    depth: usize,
+) -> std::io::Result<()> {
+    if depth > 64 {
+        return Err(std::io::Error::other(
+            "directories nested too deep (a symlink loop?)",
+        ));
+    }
+    out.push((rel.to_string(), None));
+    let mut names: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child_rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = e.path();
+        let meta = std::fs::metadata(&path)?;
+        if meta.is_dir() {
+            walk(&path, &child_rel, out, depth + 1)?;
+        } else if meta.is_file() {
+            out.push((child_rel, Some(std::fs::read(&path)?)));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a tree: one probe of every destination path, one exec for the
+/// changes (only the files whose sha256 differs are sent).
+async fn copy_tree(env: &HostEnv<'_>, opts: &Opts, entries: &[Entry]) -> Result<Outcome, Fail> {
+    let reqs = entries.iter().map(|e| {
+        Req::new(e.path.clone())
+            // a link is compared as a link
+            .follow(!matches!(e.source, Some(Src::Link(_))))
+            .diff_content(env.diff && matches!(e.source, Some(Src::Bytes(_))))
+    });
+    let run = util::probe(env, reqs.collect()).await?;
+    let plan = decide_tree(entries, &run.items, &run.host, opts, env.diff)?;
+    let mut o = if plan.changed {
+        Outcome::changed()
+    } else {
+        Outcome::ok()
+    };
+    o.diffs = plan.diffs;
+    if plan.changed && !env.check {
+        util::run_ops(env, &plan.ops, opts.validate.as_deref()).await?;
+    }
+    let msg = match (plan.files, plan.dirs) {
+        (0, 0) => String::new(),
+        (f, 0) => format!("{f} file(s) copied"),
+        (0, d) => format!("{d} directory(ies) created"),
+        (f, d) => format!("{f} file(s) copied, {d} directory(ies) created"),
+    };
+    o.msg = (!msg.is_empty()).then_some(msg);
+    Ok(o)
+}
+
+#[derive(Debug, Default)]
+struct TreePlan {
+    ops: Vec<Op>,
+    diffs: Vec<Diff>,
+    changed: bool,
+    files: usize,
+    dirs: usize,
+}
+
+fn decide_tree(
+    entries: &[Entry],
+    items: &[Stat],
+    host: &util::HostInfo,
+    opts: &Opts,
+    diff: bool,
+) -> Result<TreePlan, String> {
+    let mut plan = TreePlan::default();
+    let mut created: Vec<String> = Vec::new();
+    for (e, st) in entries.iter().zip(items) {
+        let mut st = st.clone();
+        if st.parent == FType::Absent && created.contains(&util::parent_of(&st.path)) {
+            st.parent = FType::Directory;
+            st.parent_writable = true;
+        }
+        match &e.source {
+            None => match st.kind {
+                FType::Directory => {
+                    // like Ansible's action plugin: `file: state=directory` with
+                    // directory_mode, owner and group on every directory of the tree
+                    let c = util::attr_changes(&opts.dir_attrs, &st, host.umask)?;
+                    plan.ops.extend(c.ops(&st.path, false));
+                    if diff {
+                        plan.diffs.extend(c.diffs(&st.path));
+                    }
+                }
+                FType::Absent => {
+                    let mode = match &opts.dir_attrs.mode {
+                        Some(m) => Some(m.resolve(
+                            util::default_mode(true, host.umask),
+                            true,
+                            host.umask,
+                        )?),
+                        None => None,
+                    };
+                    plan.ops.push(Op::Mkdir {
+                        path: st.path.clone(),
+                        mode,
+                        own: opts.dir_attrs.chown_spec(),
+                    });
+                    if diff {
+                        plan.diffs.push(Diff::new(
+                            format!("{} (state)", st.path),
+                            "absent\n",
+                            "directory\n",
+                        ));
+                    }
+                    created.push(st.path.clone());
+                    plan.dirs += 1;
+                }
+                _ => return Err(format!("{} exists and is not a directory", st.path)),
+            },
+            Some(Src::Link(target)) => {
+                if !(st.is_link && st.link_target.as_deref() == Some(target.as_str())) {
+                    if st.kind == FType::Directory && !st.is_link {
+                        return Err(format!(
+                            "{} is a directory, cannot replace it with a link",
+                            st.path
+                        ));
+                    }
+                    plan.ops.push(Op::Symlink {
+                        path: st.path.clone(),
+                        target: target.clone(),
+                    });
+                    plan.files += 1;
+                }
+            }
+            Some(src) => {
+                let want = FileWant {
+                    content: match src {
+                        Src::Bytes(b) => Some(b.as_slice()),
+                        _ => None,
+                    },
+                    remote: match src {
+                        Src::Remote(p, sha) => Some((p.as_str(), sha.as_deref())),
+                        _ => None,
+                    },
+                    attrs: opts.attrs.clone(),
+                    backup: opts.backup,
+                    validate: opts.validate.is_some(),
+                    keep_existing: !opts.force,
+                    diff,
+                };
+                let d = util::decide_file(&st, host, &want)?;
+                if d.content_changed {
+                    plan.files += 1;
+                }
+                plan.ops.extend(d.ops);
+                plan.diffs.extend(d.diffs);
+            }
+        }
+    }
+    plan.changed = !plan.ops.is_empty();
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::util::testkit::{kit, mode_of};
+    use serde_json::json;
+
+    #[test]
+    fn content_like_ansible() {
+        assert_eq!(content_bytes(&json!("a\n")), b"a\n");
+        assert_eq!(content_bytes(&json!(12)), b"12");
+        assert_eq!(content_bytes(&json!(true)), b"True");
+        assert_eq!(
+            content_bytes(&json!({"a": [1, "x"], "b": null})),
+            br#"{"a": [1, "x"], "b": null}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn content_round_trip_check_and_diff() {
+        let k = kit().await;
+        let dest = k.p("app.conf");
+        let args = json!({"content": "port=1\n", "dest": dest, "mode": "0640"});
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(n, 2, "probe + write");
+        assert_eq!(k.read("app.conf"), "port=1\n");
+        assert_eq!(mode_of(&k.path("app.conf")), 0o640);
+        assert_eq!(o.data["mode"], json!("0640"));
+        assert_eq!(o.data["checksum"], json!(util::sha1_hex(b"port=1\n")));
+        assert_eq!(o.data["dest"], json!(dest));
+        assert_eq!(o.diffs, vec![Diff::new(dest.clone(), "", "port=1\n")]);
+
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        assert!(!o.changed && o.diffs.is_empty(), "{o:?}");
+        assert_eq!(n, 1, "one exec when nothing differs");
+
+        // drift: check mode reports it and changes nothing
+        k.write("app.conf", "port=2\n");
+        std::fs::set_permissions(
+            k.path("app.conf"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), true, true).await;
+        assert!(o.changed, "{o:?}");
+        assert_eq!(n, 1);
+        assert_eq!(k.read("app.conf"), "port=2\n");
+        assert_eq!(
+            o.diffs,
+            vec![
+                Diff::new(dest.clone(), "port=2\n", "port=1\n"),
+                Diff::new(format!("{dest} (mode)"), "0644\n", "0640\n")
+            ]
+        );
+        // backup keeps the old content under Ansible's name
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "port=1\n", "dest": dest, "backup": true}),
+                false,
+                false,
+            )
+            .await;
+        let b = o.data["backup_file"].as_str().unwrap().to_string();
+        assert!(
+            regex::Regex::new(r"app\.conf\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$")
+                .unwrap()
+                .is_match(&b),
+            "{b}"
+        );
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "port=2\n");
+        assert_eq!(k.read("app.conf"), "port=1\n");
+        // attributes only: no content sent
+        let (o, n) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "port=1\n", "dest": dest, "mode": "u=rw,go="}),
+                false,
+                true,
+            )
+            .await;
+        assert!(o.changed && n == 2);
+        assert_eq!(
+            o.diffs,
+            vec![Diff::new(format!("{dest} (mode)"), "0644\n", "0600\n")]
+        );
+        assert_eq!(mode_of(&k.path("app.conf")), 0o600);
+        // force: no leaves an existing file
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "other\n", "dest": dest, "force": false}),
+                false,
+                false,
+            )
+            .await;
+        assert!(!o.changed);
+        assert_eq!(k.read("app.conf"), "port=1\n");
+    }
+
+    #[tokio::test]
+    async fn src_file_into_directory_and_errors() {
+        let k = kit().await;
+        k.write("files/motd", "hello\n");
+        std::fs::create_dir(k.path("etc")).unwrap();
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"src": "motd", "dest": k.p("etc")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(k.read("etc/motd"), "hello\n");
+        assert_eq!(o.data["dest"], json!(k.p("etc/motd")));
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"src": "motd", "dest": k.p("etc")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(!o.changed);
+        // dest ending with / creates the directories
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"src": "motd", "dest": format!("{}/", k.p("new/sub"))}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(k.read("new/sub/motd"), "hello\n");
+        // a missing parent directory is named
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"src": "motd", "dest": k.p("nodir/motd")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(
+            o.failed
+                && o.msg.as_deref().unwrap().contains(&format!(
+                    "destination directory {} does not exist",
+                    k.p("nodir")
+                )),
+            "{o:?}"
+        );
+        // a missing src says where it was looked for
+        let raw = json!({"src": "nope", "dest": k.p("x")})
+            .as_object()
+            .unwrap()
+            .clone();
+        let args = COPY.validate(&raw, true).unwrap();
+        let env = k.env(false, false);
+        let e = run_copy(&args, &env).await.unwrap_err().to_string();
+        assert!(
+            e.contains("src nope not found") && e.contains("files"),
+            "{e}"
+        );
+        // validate: failure keeps the old file and reports validate's output
+        let (o, _) = k.run(&COPY, run_copy, json!({"content": "bad\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s || { echo 'no hello in' %s >&2; exit 1; }"}), false, false).await;
+        assert!(o.failed, "{o:?}");
+        assert!(
+            o.msg.as_deref().unwrap().contains("failed to validate")
+                && o.msg.as_deref().unwrap().contains("no hello in"),
+            "{o:?}"
+        );
+        assert_eq!(k.read("etc/motd"), "hello\n");
+        let leftovers: Vec<_> = std::fs::read_dir(k.path("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "temp file removed: {leftovers:?}");
+        let (o, _) = k.run(&COPY, run_copy, json!({"content": "hello 2\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s"}), false, false).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn directory_tree() {
+        let k = kit().await;
+        k.write("files/site/index.html", "<h1>hi</h1>\n");
+        k.write("files/site/css/a.css", "body{}\n");
+        std::fs::create_dir_all(k.path("files/site/empty")).unwrap();
+        let dest = k.p("www");
+        let args = json!({"src": "site", "dest": dest, "directory_mode": "0750", "mode": "0640"});
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(n, 2);
+        assert_eq!(k.read("www/site/index.html"), "<h1>hi</h1>\n");
+        assert_eq!(k.read("www/site/css/a.css"), "body{}\n");
+        assert!(k.path("www/site/empty").is_dir());
+        assert_eq!(mode_of(&k.path("www/site/css")), 0o750);
+        assert_eq!(mode_of(&k.path("www/site/css/a.css")), 0o640);
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        assert!(!o.changed, "{o:?}");
+        assert_eq!(n, 1);
+        // one file drifts: check mode sees only it
+        k.write("www/site/css/a.css", "body{color:red}\n");
+        let (o, _) = k.run(&COPY, run_copy, args.clone(), true, true).await;
+        assert!(o.changed);
+        assert_eq!(
+            o.diffs,
+            vec![Diff::new(
+                k.p("www/site/css/a.css"),
+                "body{color:red}\n",
+                "body{}\n"
+            )]
+        );
+        assert_eq!(k.read("www/site/css/a.css"), "body{color:red}\n");
+        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        assert_eq!(o.msg.as_deref(), Some("1 file(s) copied"));
+        // trailing slash: the contents
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"src": "site/", "dest": k.p("flat")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(k.read("flat/css/a.css"), "body{}\n");
+    }
+
+    #[tokio::test]
+    async fn owner_and_group_as_root() {
+        if !rustix::process::getuid().is_root() {
+            eprintln!("skipped: changing owners needs root");
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        let k = kit().await;
+        let dest = k.p("owned");
+        let args = json!({"content": "x", "dest": dest, "owner": "nobody", "group": "0"});
+        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(o.data["owner"], json!("nobody"));
+        let nobody = std::fs::metadata(k.path("owned")).unwrap().uid();
+        assert_ne!(nobody, 0);
+        // names and numeric ids compare equal: no change
+        let (o, _) = k.run(&COPY, run_copy, args, false, false).await;
+        assert!(!o.changed, "{o:?}");
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "x", "dest": dest, "owner": "root"}),
+                true,
+                true,
+            )
+            .await;
+        assert!(o.changed);
+        assert_eq!(
+            o.diffs,
+            vec![Diff::new(format!("{dest} (owner)"), "nobody\n", "root\n")]
+        );
+        assert_eq!(std::fs::metadata(k.path("owned")).unwrap().uid(), nobody);
+        // a replaced file keeps its owner when none is asked
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "y", "dest": dest}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(std::fs::metadata(k.path("owned")).unwrap().uid(), nobody);
+        // an unknown user is a task failure naming it
+        let (o, _) = k
+            .run(
+                &COPY,
+                run_copy,
+                json!({"content": "z", "dest": dest, "owner": "no-such-user-x"}),
+                false,
+                false,
+            )
+            .await;
+        assert!(
+            o.failed && o.msg.as_deref().unwrap().contains("no-such-user-x"),
+            "{o:?}"
+        );
+        assert_eq!(k.read("owned"), "y");
+    }
+
+    #[tokio::test]
+    async fn remote_src() {
+        let k = kit().await;
+        k.write("remote/a.txt", "A\n");
+        k.write("remote/tree/b.txt", "B\n");
+        std::os::unix::fs::symlink("b.txt", k.path("remote/tree/link")).unwrap();
+        for i in 0..6 {
+            k.write(&format!("remote/many/{i}"), &format!("{i}\n"));
+        }
+        let args = json!({"src": k.p("remote/a.txt"), "dest": k.p("out.txt"), "remote_src": true});
+        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        assert!(o.changed && !o.failed && n == 2, "{o:?}");
+        assert_eq!(k.read("out.txt"), "A\n");
+        assert_eq!(o.data["checksum"], json!(util::sha1_hex(b"A\n")));
+        let (o, n) = k.run(&COPY, run_copy, args, false, false).await;
+        assert!(!o.changed && n == 1);
+        let args = json!({"src": k.p("remote/"), "dest": k.p("mirror"), "remote_src": true});
+        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(k.read("mirror/tree/b.txt"), "B\n");
+        assert_eq!(
+            std::fs::read_link(k.path("mirror/tree/link"))
+                .unwrap()
+                .to_str(),
+            Some("b.txt")
+        );
+        assert_eq!(k.read("mirror/many/5"), "5\n");
+        let (o, n) = k.run(&COPY, run_copy, args, false, false).await;
+        assert!(!o.changed && n == 3, "listing + probe: {o:?} {n}");
+    }
+}

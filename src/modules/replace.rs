@@ -1,0 +1,235 @@
+//! replace: every match of a Python regex (MULTILINE, like Ansible's) replaced,
+//! optionally only in the section between `after` and `before`.
+//!
+//! One exec reads the file; [`replace_text`] decides in Rust; one more exec
+//! writes the result atomically when it differs.
+
+use serde_json::json;
+
+use super::util::{self, ContentReq, FType, Fail, Fut, Req};
+use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+
+pub static REPLACE: Spec = Spec::new(
+    "replace",
+    &[
+        ArgSpec::new("path", Kind::Str)
+            .required()
+            .aliases(&["dest", "destfile", "name"]),
+        ArgSpec::new("regexp", Kind::Str).required(),
+        ArgSpec::new("replace", Kind::Str),
+        ArgSpec::new("after", Kind::Str),
+        ArgSpec::new("before", Kind::Str),
+        ArgSpec::new("backup", Kind::Bool),
+        ArgSpec::new("validate", Kind::Str),
+        ArgSpec::new("owner", Kind::Str),
+        ArgSpec::new("group", Kind::Str),
+        ArgSpec::new("mode", Kind::Mode),
+    ],
+);
+
+pub fn run_replace<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(replace(args, env).await) })
+}
+
+/// What [`replace_text`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replaced {
+    /// The new content and the number of replacements (the content may be unchanged).
+    Done(String, usize),
+    /// `after`/`before` did not match: nothing to do (the pattern, for the message).
+    NoSection(String),
+}
+
+/// Ansible's replace logic on a text.
+pub fn replace_text(
+    contents: &str,
+    regexp: &str,
+    repl: &str,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<Replaced, String> {
+    let err = |what: &str, e: minijinja::Error| {
+        format!(
+            "{what}: {}",
+            e.detail().unwrap_or("invalid regular expression")
+        )
+    };
+    let pattern = match (
+        after.filter(|s| !s.is_empty()),
+        before.filter(|s| !s.is_empty()),
+    ) {
+        (Some(a), Some(b)) => format!("{a}(?P<subsection>.*?){b}"),
+        (Some(a), None) => format!("{a}(?P<subsection>.*)"),
+        (None, Some(b)) => format!("(?P<subsection>.*){b}"),
+        (None, None) => String::new(),
+    };
+    let (start, end) = if pattern.is_empty() {
+        (0, contents.len())
+    } else {
+        let section_re = util::pyregex::PyRegex::new(&format!("(?s){pattern}"), false, false)
+            .map_err(|e| err("after/before", e))?;
+        let Some(m) = section_re.search(contents) else {
+            return Ok(Replaced::NoSection(pattern));
+        };
+        let sub = m.group_by_name("subsection").unwrap_or("");
+        let start = sub.as_ptr() as usize - contents.as_ptr() as usize;
+        (start, start + sub.len())
+    };
+    let section = &contents[start..end];
+    let re = util::pyregex::PyRegex::new(regexp, false, true).map_err(|e| err("regexp", e))?;
+    let (new_section, n) = re.subn(section, repl, 0).map_err(|e| {
+        format!(
+            "Unable to process replace due to error: {}",
+            e.detail().unwrap_or("bad replacement")
+        )
+    })?;
+    Ok(Replaced::Done(
+        format!("{}{new_section}{}", &contents[..start], &contents[end..]),
+        n,
+    ))
+}
+
+async fn replace(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let path = args.str("path").unwrap_or_default();
+    let regexp = args.str("regexp").unwrap_or_default();
+    let repl = args.str("replace").unwrap_or_default();
+    // bad regexes are argument errors, found before touching the host
+    util::py_regex("regexp", regexp, true)?;
+    let run = util::probe(
+        env,
+        vec![Req::new(path).follow(true).content(ContentReq::Whole)],
+    )
+    .await?;
+    let host = run.host.clone();
+    let Some(st) = run.items.first() else {
+        return util::fail(format!("could not read {path}"));
+    };
+    let st = util::edit_target(st);
+    util::require_readable(&st, &host)?;
+    if st.kind != FType::File {
+        return util::fail(format!("Path {path} does not exist !"));
+    }
+    let old = util::text_of(&st)?;
+    match replace_text(&old, regexp, repl, args.str("after"), args.str("before"))
+        .map_err(Fail::Task)?
+    {
+        Replaced::NoSection(p) => Ok(Outcome::ok()
+            .msg(format!(
+                "Pattern for before/after params did not match the given file: {p}"
+            ))
+            .with("rc", 0)),
+        Replaced::Done(new, n) => {
+            let msg = if new != old {
+                format!("{n} replacements made")
+            } else {
+                String::new()
+            };
+            let new = if new != old { new } else { old };
+            let o = util::write_text(env, args, &st, &host, &new, &msg).await?;
+            Ok(o.with("rc", json!(0)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::Diff;
+    use crate::modules::util::testkit::kit;
+
+    fn done(s: &str, n: usize) -> Replaced {
+        Replaced::Done(s.into(), n)
+    }
+
+    #[test]
+    fn multiline_and_backreferences() {
+        let r = replace_text("a=1\nb=2\n", r"^(\w)=(\d)$", r"\2=\1", None, None).unwrap();
+        assert_eq!(r, done("1=a\n2=b\n", 2));
+        assert_eq!(
+            replace_text("x\n", "y", "z", None, None).unwrap(),
+            done("x\n", 0)
+        );
+        assert_eq!(
+            replace_text("old old\n", r"\bold\b", "new", None, None).unwrap(),
+            done("new new\n", 2)
+        );
+        assert_eq!(
+            replace_text("k: v\n", r"(?P<k>\w+): v", r"\g<k>: w", None, None).unwrap(),
+            done("k: w\n", 1)
+        );
+        assert!(
+            replace_text("x", "(", "", None, None)
+                .unwrap_err()
+                .contains("regexp")
+        );
+    }
+
+    #[test]
+    fn sections() {
+        let text = "a=1\n[s]\na=2\n[t]\na=3\n";
+        assert_eq!(
+            replace_text(text, "^a=.*$", "a=0", Some(r"\[s\]"), None).unwrap(),
+            done("a=1\n[s]\na=0\n[t]\na=0\n", 2)
+        );
+        assert_eq!(
+            replace_text(text, "^a=.*$", "a=0", None, Some(r"\[s\]")).unwrap(),
+            done("a=0\n[s]\na=2\n[t]\na=3\n", 1)
+        );
+        assert_eq!(
+            replace_text(text, "^a=.*$", "a=0", Some(r"\[s\]"), Some(r"\[t\]")).unwrap(),
+            done("a=1\n[s]\na=0\n[t]\na=3\n", 1)
+        );
+        assert_eq!(
+            replace_text(text, "a", "b", Some("zzz"), None).unwrap(),
+            Replaced::NoSection("zzz(?P<subsection>.*)".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn on_a_real_shell() {
+        let k = kit().await;
+        k.write("hosts", "127.0.0.1 old.example\n10.0.0.1 old.example\n");
+        let path = k.p("hosts");
+        let args =
+            json!({"path": path, "regexp": r"(\s+)old\.example$", "replace": r"\1new.example"});
+        let (o, n) = k
+            .run(&REPLACE, run_replace, args.clone(), false, true)
+            .await;
+        assert!(o.changed && !o.failed && n == 2, "{o:?}");
+        assert_eq!(o.msg.as_deref(), Some("2 replacements made"));
+        assert_eq!(
+            k.read("hosts"),
+            "127.0.0.1 new.example\n10.0.0.1 new.example\n"
+        );
+        assert_eq!(o.diffs.len(), 1);
+        let (o, n) = k
+            .run(&REPLACE, run_replace, args.clone(), false, true)
+            .await;
+        assert!(!o.changed && n == 1 && o.diffs.is_empty(), "{o:?}");
+        k.write("hosts", "1.1.1.1 old.example\n");
+        let (o, _) = k.run(&REPLACE, run_replace, args.clone(), true, true).await;
+        assert!(o.changed);
+        assert_eq!(
+            o.diffs,
+            vec![Diff::new(
+                path.clone(),
+                "1.1.1.1 old.example\n",
+                "1.1.1.1 new.example\n"
+            )]
+        );
+        assert_eq!(k.read("hosts"), "1.1.1.1 old.example\n");
+        let (o, _) = k
+            .run(
+                &REPLACE,
+                run_replace,
+                json!({"path": k.p("none"), "regexp": "x"}),
+                false,
+                false,
+            )
+            .await;
+        assert!(
+            o.failed && o.msg.as_deref().unwrap().contains("does not exist"),
+            "{o:?}"
+        );
+    }
+}

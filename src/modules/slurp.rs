@@ -1,0 +1,102 @@
+//! slurp: a file's content, base64-encoded (`content`, `encoding: base64`,
+//! `source`). Read-only, one exec.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::util::{self, ContentReq, FType, Fail, Fut, Req};
+use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+
+pub static SLURP: Spec = Spec {
+    read_only: true,
+    ..Spec::new(
+        "slurp",
+        &[ArgSpec::new("src", Kind::Str).required().aliases(&["path"])],
+    )
+};
+
+pub fn run_slurp<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(slurp(args, env).await) })
+}
+
+async fn slurp(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let src = args.str("src").unwrap_or_default();
+    let run = util::probe(
+        env,
+        vec![
+            Req::new(src)
+                .follow(true)
+                .sums(&[])
+                .content(ContentReq::Whole),
+        ],
+    )
+    .await?;
+    let Some(st) = run.items.first() else {
+        return util::fail(format!("could not read {src}"));
+    };
+    match st.kind {
+        FType::Absent => return util::fail(format!("file not found: {src}")),
+        FType::Directory => {
+            return util::fail(format!("source is a directory and must be a file: {src}"));
+        }
+        _ if !st.readable => {
+            return util::fail(format!(
+                "file is not readable: {src}{}",
+                util::become_hint(&run.host)
+            ));
+        }
+        _ => {}
+    }
+    let content = st.content.as_deref().unwrap_or_default();
+    Ok(Outcome::ok()
+        .with("content", B64.encode(content))
+        .with("encoding", "base64")
+        .with("source", st.path.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::util::testkit::kit;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn slurps_bytes() {
+        let k = kit().await;
+        std::fs::write(k.path("bin"), b"\x00\xffhello\n\n").unwrap();
+        let (o, n) = k
+            .run(&SLURP, run_slurp, json!({"src": k.p("bin")}), true, false)
+            .await;
+        assert_eq!(n, 1);
+        assert!(!o.changed && !o.failed, "{o:?}");
+        assert_eq!(o.data["content"], json!(B64.encode(b"\x00\xffhello\n\n")));
+        assert_eq!(o.data["encoding"], json!("base64"));
+        assert_eq!(o.data["source"], json!(k.p("bin")));
+        let (o, _) = k
+            .run(
+                &SLURP,
+                run_slurp,
+                json!({"path": k.p("missing")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(
+            o.failed && o.msg.as_deref().unwrap().contains("file not found"),
+            "{o:?}"
+        );
+        let (o, _) = k
+            .run(
+                &SLURP,
+                run_slurp,
+                json!({"src": k.p("files")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(
+            o.failed && o.msg.as_deref().unwrap().contains("is a directory"),
+            "{o:?}"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! stat: facts about a path, in one exec. Read-only (also runs in check mode).
+//!
+//! Registers `stat: {exists, path, isdir, isreg, islnk, mode, uid, gid, pw_name,
+//! gr_name, size, mtime, checksum, lnk_target...}` like Ansible's.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::util::{self, FType, Fail, Fut, Req, Stat};
+use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+
+pub static STAT: Spec = Spec {
+    read_only: true,
+    ..Spec::new(
+        "stat",
+        &[
+            ArgSpec::new("path", Kind::Str)
+                .required()
+                .aliases(&["dest", "name"]),
+            ArgSpec::new("follow", Kind::Bool),
+            ArgSpec::new("get_checksum", Kind::Bool),
+            ArgSpec::new("checksum_algorithm", Kind::Choice(util::SUM_ALGOS))
+                .aliases(&["checksum", "checksum_algo"]),
+        ],
+    )
+};
+
+pub fn run_stat<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(stat(args, env).await) })
+}
+
+async fn stat(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let path = args.str("path").unwrap_or_default();
+    let follow = args.bool_or("follow", false);
+    let algo = args.str("checksum_algorithm").unwrap_or("sha1");
+    let sums: Vec<&str> = if args.bool_or("get_checksum", true) {
+        vec![algo]
+    } else {
+        vec![]
+    };
+    let run = util::probe(env, vec![Req::new(path).follow(follow).sums(&sums)]).await?;
+    let Some(st) = run.items.first() else {
+        return util::fail(format!("could not stat {path}"));
+    };
+    let mut o = Outcome::ok().with("stat", Json::Object(stat_fields(st, algo)));
+    o.msg = None;
+    Ok(o)
+}
+
+/// Ansible's `stat` dictionary for a probed path.
+pub fn stat_fields(st: &Stat, algo: &str) -> Map<String, Json> {
+    let mut m = Map::new();
+    if !st.exists() {
+        m.insert("exists".into(), json!(false));
+        return m;
+    }
+    let fmt = st.raw_mode & 0o170000;
+    let mode = st.mode;
+    let bit = |b: u32| json!(mode & b != 0);
+    let fields = [
+        ("exists", json!(true)),
+        ("path", json!(st.path)),
+        ("mode", json!(util::mode_str(mode))),
+        ("isdir", json!(fmt == 0o040000)),
+        ("ischr", json!(fmt == 0o020000)),
+        ("isblk", json!(fmt == 0o060000)),
+        ("isreg", json!(fmt == 0o100000)),
+        ("isfifo", json!(fmt == 0o010000)),
+        ("islnk", json!(fmt == 0o120000)),
+        ("issock", json!(fmt == 0o140000)),
+        ("uid", json!(st.uid)),
+        ("gid", json!(st.gid)),
+        ("size", json!(st.size)),
+        ("inode", json!(st.inode)),
+        ("dev", json!(st.dev)),
+        ("nlink", json!(st.nlink)),
+        ("atime", json!(st.atime as f64)),
+        ("mtime", json!(st.mtime as f64)),
+        ("ctime", json!(st.ctime as f64)),
+        ("wusr", bit(0o200)),
+        ("rusr", bit(0o400)),
+        ("xusr", bit(0o100)),
+        ("wgrp", bit(0o020)),
+        ("rgrp", bit(0o040)),
+        ("xgrp", bit(0o010)),
+        ("woth", bit(0o002)),
+        ("roth", bit(0o004)),
+        ("xoth", bit(0o001)),
+        ("isuid", bit(0o4000)),
+        ("isgid", bit(0o2000)),
+        ("pw_name", json!(st.owner)),
+        ("gr_name", json!(st.group)),
+        ("readable", json!(st.readable)),
+        ("writeable", json!(st.writable)),
+        ("executable", json!(st.executable)),
+    ];
+    for (k, v) in fields {
+        m.insert(k.into(), v);
+    }
+    if st.is_link {
+        if let Some(t) = &st.link_target {
+            m.insert("lnk_target".into(), json!(t));
+        }
+        if let Some(r) = &st.realpath {
+            m.insert("lnk_source".into(), json!(r));
+        }
+    }
+    if st.kind == FType::File
+        && let Some(sum) = st.sums.get(algo)
+    {
+        m.insert("checksum".into(), json!(sum));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::util::testkit::kit;
+
+    #[test]
+    fn fields_from_a_probe() {
+        let st = Stat {
+            path: "/bin/sh".into(),
+            kind: FType::File,
+            mode: 0o4755,
+            raw_mode: 0o104755,
+            owner: "root".into(),
+            sums: [("sha1".to_string(), "abc".to_string())].into(),
+            ..Default::default()
+        };
+        let m = stat_fields(&st, "sha1");
+        assert_eq!(m["mode"], json!("4755"));
+        assert_eq!(
+            (
+                m["isreg"].clone(),
+                m["isdir"].clone(),
+                m["isuid"].clone(),
+                m["xoth"].clone()
+            ),
+            (json!(true), json!(false), json!(true), json!(true))
+        );
+        assert_eq!(m["checksum"], json!("abc"));
+        assert_eq!(m["pw_name"], json!("root"));
+        assert_eq!(
+            stat_fields(&Stat::default(), "sha1"),
+            json!({"exists": false}).as_object().unwrap().clone()
+        );
+    }
+
+    #[tokio::test]
+    async fn stat_on_a_real_shell() {
+        let k = kit().await;
+        k.write("f.txt", "abc");
+        std::os::unix::fs::symlink(k.path("f.txt"), k.path("l")).unwrap();
+        let (o, n) = k
+            .run(&STAT, run_stat, json!({"path": k.p("f.txt")}), false, false)
+            .await;
+        assert_eq!(n, 1, "one exec");
+        assert!(!o.changed && !o.failed, "{o:?}");
+        let s = &o.data["stat"];
+        assert_eq!(s["exists"], json!(true));
+        assert_eq!(s["isreg"], json!(true));
+        assert_eq!(s["size"], json!(3));
+        assert_eq!(s["checksum"], json!(util::sha1_hex(b"abc")));
+        // a link, not followed, then followed; sha256
+        let (o, _) = k
+            .run(&STAT, run_stat, json!({"path": k.p("l")}), true, false)
+            .await;
+        assert_eq!(o.data["stat"]["islnk"], json!(true));
+        assert_eq!(o.data["stat"]["lnk_target"], json!(k.p("f.txt")));
+        let (o, _) = k
+            .run(
+                &STAT,
+                run_stat,
+                json!({"path": k.p("l"), "follow": true, "checksum_algorithm": "sha256"}),
+                false,
+                false,
+            )
+            .await;
+        assert_eq!(o.data["stat"]["islnk"], json!(false));
+        assert_eq!(o.data["stat"]["checksum"], json!(util::sha256_hex(b"abc")));
+        let (o, _) = k
+            .run(&STAT, run_stat, json!({"path": k.p("nope")}), false, false)
+            .await;
+        assert_eq!(o.data["stat"], json!({"exists": false}));
+        let (o, _) = k
+            .run(&STAT, run_stat, json!({"path": k.p("files")}), false, false)
+            .await;
+        assert_eq!(o.data["stat"]["isdir"], json!(true));
+        assert!(o.data["stat"].get("checksum").is_none());
+    }
+}

@@ -1,0 +1,136 @@
+//! template: a Jinja template rendered on the controller with the host's
+//! variables, then copied like `copy` (sha256 compared remotely, content sent
+//! only when it differs, atomic write, validate, backup).
+
+use super::copy::{Opts, copy_bytes};
+use super::util::{self, Fail, Fut};
+use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+
+pub static TEMPLATE: Spec = Spec::new(
+    "template",
+    &[
+        ArgSpec::new("src", Kind::Str).required(),
+        ArgSpec::new("dest", Kind::Str).required(),
+        ArgSpec::new("owner", Kind::Str),
+        ArgSpec::new("group", Kind::Str),
+        ArgSpec::new("mode", Kind::Mode),
+        ArgSpec::new("backup", Kind::Bool),
+        ArgSpec::new("validate", Kind::Str),
+        ArgSpec::new("force", Kind::Bool),
+        ArgSpec::new("follow", Kind::Bool),
+        // written escaped, as in Ansible: newline_sequence: '\r\n'
+        ArgSpec::new("newline_sequence", Kind::Choice(&[r"\n", r"\r", r"\r\n"])),
+    ],
+);
+
+pub fn run_template<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(template(args, env).await) })
+}
+
+async fn template(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let src = args.str("src").unwrap_or_default();
+    let dest = args.str("dest").unwrap_or_default();
+    let opts = Opts::from_args(args)?;
+    let path = env.find_local(src)?;
+    if path.is_dir() {
+        return util::fail(format!(
+            "{} is a directory: template renders one file (use a loop over the files)",
+            path.display()
+        ));
+    }
+    let source = std::fs::read(&path)
+        .map_err(|e| Fail::Task(format!("cannot read {}: {e}", path.display())))?;
+    let source = String::from_utf8(source).map_err(|_| {
+        Fail::Task(format!(
+            "{} is not UTF-8 text",
+            crate::location::display_path(&path)
+        ))
+    })?;
+    let mut rendered = env
+        .templar
+        .render_file(&path, &source, env.vars)
+        .map_err(|e| Fail::Task(e.to_string()))?;
+    let nl = match args.str("newline_sequence") {
+        Some(r"\r") => "\r",
+        Some(r"\r\n") => "\r\n",
+        _ => "\n",
+    };
+    if nl != "\n" {
+        rendered = rendered.replace('\n', nl);
+    }
+    let name = util::basename(src);
+    copy_bytes(
+        env,
+        &opts,
+        dest,
+        Some(&name),
+        rendered.as_bytes(),
+        Some(path.display().to_string()),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::Diff;
+    use crate::modules::util::testkit::{kit_with_vars, mode_of};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn renders_round_trip_check_diff() {
+        let k = kit_with_vars(json!({"port": 8080, "names": ["a", "b"]})).await;
+        k.write(
+            "files/site.conf.j2",
+            "listen {{ port }};\n{% for n in names %}server {{ n }};\n{% endfor %}\n",
+        );
+        let dest = k.p("site.conf");
+        let args = json!({"src": "site.conf.j2", "dest": dest, "mode": "0600"});
+        let (o, n) = k
+            .run(&TEMPLATE, run_template, args.clone(), false, true)
+            .await;
+        assert!(o.changed && !o.failed && n == 2, "{o:?}");
+        // trim_blocks eats the newline after a block tag, like Ansible
+        let want = "listen 8080;\nserver a;\nserver b;\n";
+        assert_eq!(k.read("site.conf"), want);
+        assert_eq!(mode_of(&k.path("site.conf")), 0o600);
+        assert_eq!(o.diffs, vec![Diff::new(dest.clone(), "", want)]);
+        let (o, n) = k
+            .run(&TEMPLATE, run_template, args.clone(), false, true)
+            .await;
+        assert!(!o.changed && n == 1, "{o:?}");
+        let crlf =
+            json!({"src": "site.conf.j2", "dest": k.p("crlf.conf"), "newline_sequence": "\\r\\n"});
+        k.run(&TEMPLATE, run_template, crlf, false, false).await;
+        assert_eq!(k.read("crlf.conf"), want.replace('\n', "\r\n"));
+        k.write("site.conf", "listen 80;\n");
+        let (o, _) = k
+            .run(&TEMPLATE, run_template, args.clone(), true, true)
+            .await;
+        assert!(o.changed);
+        assert_eq!(o.diffs[0], Diff::new(dest.clone(), "listen 80;\n", want));
+        assert_eq!(k.read("site.conf"), "listen 80;\n");
+    }
+
+    #[tokio::test]
+    async fn rendering_errors_are_task_failures() {
+        let k = kit_with_vars(json!({})).await;
+        k.write("files/bad.j2", "ok\nvalue {{ missing_var }}\n");
+        let (o, n) = k
+            .run(
+                &TEMPLATE,
+                run_template,
+                json!({"src": "bad.j2", "dest": k.p("out")}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.failed && n == 0, "{o:?}");
+        let msg = o.msg.unwrap();
+        assert!(
+            msg.contains("bad.j2:2") && msg.contains("missing_var"),
+            "{msg}"
+        );
+        assert!(!k.path("out").exists());
+    }
+}
