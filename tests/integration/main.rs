@@ -4,6 +4,7 @@
 mod common;
 mod errors;
 mod inventory;
+mod modules_files;
 mod ping;
 mod run;
 mod vars;
