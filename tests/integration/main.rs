@@ -4,7 +4,9 @@
 mod common;
 mod errors;
 mod inventory;
+mod modules_deploy;
 mod modules_files;
+mod modules_system;
 mod ping;
 mod run;
 mod vars;

@@ -1,0 +1,281 @@
+//! fetch: copy a file from the host to the controller, as Ansible's `fetch`.
+//!
+//! Layout: `dest/HOST/SRC-PATH` (`dest/web1/etc/nginx/nginx.conf`), or with
+//! `flat: yes` `dest` itself (or `dest/BASENAME` when dest ends with `/`).
+//! A relative `dest` is relative to the playbook's directory, as in Ansible.
+//! One exec probes the remote file's sha256; when the local copy has the same
+//! checksum nothing is transferred. Otherwise one more exec reads the file,
+//! whose checksum is verified (`validate_checksum`) before it is written
+//! atomically on the controller. Never written in check mode.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::net::last_line;
+use super::util::{self, FType, Fail, Fut, Req};
+use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use crate::transport::shell_quote as q;
+
+pub static FETCH: Spec = Spec::new(
+    "fetch",
+    &[
+        ArgSpec::new("src", Kind::Str).required(),
+        ArgSpec::new("dest", Kind::Str).required(),
+        ArgSpec::new("flat", Kind::Bool),
+        ArgSpec::new("fail_on_missing", Kind::Bool),
+        ArgSpec::new("validate_checksum", Kind::Bool),
+    ],
+);
+
+pub fn run_fetch<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(fetch(args, env).await) })
+}
+
+/// Where the file goes on the controller.
+pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) -> PathBuf {
+    let d = if Path::new(dest).is_absolute() {
+        PathBuf::from(dest)
+    } else if let Some(rest) = dest.strip_prefix("~/") {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(rest)
+    } else {
+        base.join(dest)
+    };
+    if flat {
+        if dest.ends_with('/') {
+            d.join(util::basename(src))
+        } else {
+            d
+        }
+    } else {
+        // dest/HOST/src without its leading slash; `..` components are dropped.
+        let rel: PathBuf = Path::new(src)
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        d.join(host).join(rel)
+    }
+}
+
+/// The playbook's directory: the last non-`files` entry of the search path
+/// (the engine lists role, task file and playbook directories, each after its
+/// `files/`, then the project's `files/`).
+fn playbook_dir(env: &HostEnv<'_>) -> PathBuf {
+    env.search
+        .iter()
+        .rev()
+        .find(|p| p.file_name().is_none_or(|n| n != "files"))
+        .cloned()
+        .or_else(|| env.location.file.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn sha256_of(path: &Path) -> Option<(String, Vec<u8>)> {
+    let b = std::fs::read(path).ok()?;
+    Some((hex(&Sha256::digest(&b)), b))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes through a temporary file in the same directory, then renames.
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.opsctl-fetch.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+async fn fetch(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let src = args.str("src").unwrap_or_default().to_string();
+    let dest = args.str("dest").unwrap_or_default().to_string();
+    let flat = args.bool_or("flat", false);
+    let fail_on_missing = args.bool_or("fail_on_missing", true);
+    let validate = args.bool_or("validate_checksum", true);
+    let run = util::probe(
+        env,
+        vec![Req::new(&src).follow(true).sums(&["sha256", "sha1", "md5"])],
+    )
+    .await?;
+    let Some(st) = run.items.first() else {
+        return util::fail(format!("could not inspect {src}"));
+    };
+    let local = local_dest(&dest, &st.path, env.host, flat, &playbook_dir(env));
+    let mut o = Outcome::ok()
+        .with("file", src.clone())
+        .with("dest", local.display().to_string());
+    match st.kind {
+        FType::Absent => {
+            let msg = "the remote file does not exist, not transferring, ignored";
+            if fail_on_missing {
+                return util::fail(format!(
+                    "the remote file {src} does not exist (fail_on_missing: yes)"
+                ));
+            }
+            return Ok(o.msg(msg));
+        }
+        FType::Directory => {
+            return util::fail(format!(
+                "remote file {src} is a directory, fetch cannot work on directories"
+            ));
+        }
+        _ if !st.readable => {
+            return util::fail(format!(
+                "file is not readable: {src}{}",
+                util::become_hint(&run.host)
+            ));
+        }
+        _ => {}
+    }
+    let remote_sha = st.sha256().unwrap_or_default().to_string();
+    if let Some(s) = st.sums.get("sha1") {
+        o = o
+            .with("remote_checksum", s.clone())
+            .with("checksum", s.clone());
+    }
+    if let Some(s) = st.sums.get("md5") {
+        o = o.with("remote_md5sum", s.clone()).with("md5sum", s.clone());
+    }
+    if local.is_dir() {
+        return util::fail(format!(
+            "{} is a directory on the controller: use flat: yes with a dest ending in '/' or a file path",
+            local.display()
+        ));
+    }
+    let current = sha256_of(&local);
+    if current.as_ref().is_some_and(|(s, _)| *s == remote_sha) {
+        return Ok(o);
+    }
+    o.changed = true;
+    // Read the content (in check mode too, for the diff only).
+    let need_content = !env.check || env.diff;
+    let content = if need_content {
+        let out = env
+            .run(&format!(
+                "# opsctl fetch: read {}\ncat -- {}",
+                super::net::one_line(&st.path),
+                q(&st.path)
+            ))
+            .await?;
+        if !out.success() {
+            return util::fail(format!(
+                "cannot read {src}: {}",
+                last_line(&out.stderr_str())
+            ));
+        }
+        Some(out.stdout)
+    } else {
+        None
+    };
+    if let Some(c) = &content {
+        let got = hex(&Sha256::digest(c));
+        if validate && got != remote_sha {
+            return util::fail(format!(
+                "checksum mismatch for {src}: the remote file has sha256 {remote_sha}, the transferred data {got} (did the file change during the transfer?)"
+            ));
+        }
+        if env.diff {
+            let before = current
+                .as_ref()
+                .map(|(_, b)| util::diff_text(b, false))
+                .unwrap_or_default();
+            o.diffs.push(Diff::new(
+                local.display().to_string(),
+                before,
+                util::diff_text(c, false),
+            ));
+        }
+        if !env.check {
+            write_atomic(&local, c)
+                .map_err(|e| Fail::Task(format!("cannot write {}: {e}", local.display())))?;
+        }
+    }
+    Ok(o.with("remote_sha256", json!(remote_sha)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        let base = Path::new("/p/playbooks");
+        assert_eq!(
+            local_dest("fetched", "/etc/nginx/nginx.conf", "web1", false, base),
+            PathBuf::from("/p/playbooks/fetched/web1/etc/nginx/nginx.conf")
+        );
+        assert_eq!(
+            local_dest("/tmp/out/", "/etc/hosts", "web1", true, base),
+            PathBuf::from("/tmp/out/hosts")
+        );
+        assert_eq!(
+            local_dest("/tmp/out/h.txt", "/etc/hosts", "web1", true, base),
+            PathBuf::from("/tmp/out/h.txt")
+        );
+        assert_eq!(
+            local_dest("/tmp/o", "../../etc/x", "h", false, base),
+            PathBuf::from("/tmp/o/h/etc/x"),
+            "no escape from dest"
+        );
+    }
+
+    #[tokio::test]
+    async fn fetches_once() {
+        use crate::modules::util::testkit::kit;
+        let k = kit().await;
+        k.write("remote/app.log", "line 1\n");
+        let out = k.p("out") + "/";
+        let args = json!({"src": k.p("remote/app.log"), "dest": out, "flat": true});
+        let (o, n) = k.run(&FETCH, run_fetch, args.clone(), false, true).await;
+        assert!(o.changed && !o.failed, "{o:?}");
+        assert_eq!(n, 2);
+        assert_eq!(k.read("out/app.log"), "line 1\n");
+        assert_eq!(o.diffs[0].after, "line 1\n");
+        let (o, n) = k.run(&FETCH, run_fetch, args.clone(), false, false).await;
+        assert!(!o.changed, "{o:?}");
+        assert_eq!(n, 1, "no transfer when the checksums agree");
+        k.write("remote/app.log", "line 2\n");
+        let (o, _) = k.run(&FETCH, run_fetch, args.clone(), true, false).await;
+        assert!(o.changed);
+        assert_eq!(
+            k.read("out/app.log"),
+            "line 1\n",
+            "check mode writes nothing"
+        );
+        let (o, _) = k
+            .run(
+                &FETCH,
+                run_fetch,
+                json!({"src": k.p("nope"), "dest": out, "fail_on_missing": false}),
+                false,
+                false,
+            )
+            .await;
+        assert!(!o.failed && !o.changed, "{o:?}");
+        let (o, _) = k
+            .run(
+                &FETCH,
+                run_fetch,
+                json!({"src": k.p("nope"), "dest": out}),
+                false,
+                false,
+            )
+            .await;
+        assert!(o.failed, "{o:?}");
+    }
+}

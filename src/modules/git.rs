@@ -1,0 +1,814 @@
+//! git: a working copy at a version (branch, tag, full or short sha; default
+//! the remote's HEAD), as Ansible's `git` module.
+//!
+//! One exec probes the working copy (HEAD, branch, remote url, local
+//! modifications) and asks the remote where the version points (`git
+//! ls-remote`, skipped when the version is a full sha); the decision is made
+//! here. When HEAD is already the target nothing is fetched and no second exec
+//! runs. Otherwise one more exec clones, or fetches only what is missing and
+//! checks out with `--force` (detached for tags and shas, on the branch for
+//! branches, as Ansible).
+
+use serde_json::Value as Json;
+
+use super::net::{kv, last_line, one_line, unb64s};
+use super::util::{self, Fail, Fut};
+use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use crate::transport::shell_quote as q;
+
+pub static GIT: Spec = Spec::new(
+    "git",
+    &[
+        ArgSpec::new("repo", Kind::Str)
+            .required()
+            .aliases(&["name"]),
+        ArgSpec::new("dest", Kind::Str).required(),
+        ArgSpec::new("version", Kind::Str),
+        ArgSpec::new("force", Kind::Bool),
+        ArgSpec::new("depth", Kind::Int),
+        ArgSpec::new("update", Kind::Bool),
+        ArgSpec::new("clone", Kind::Bool),
+        ArgSpec::new("remote", Kind::Str),
+        ArgSpec::new("accept_hostkey", Kind::Bool),
+        ArgSpec::new("accept_newhostkey", Kind::Bool),
+        ArgSpec::new("key_file", Kind::Str),
+        ArgSpec::new("ssh_opts", Kind::Str),
+        ArgSpec::new("single_branch", Kind::Bool),
+        ArgSpec::new("recursive", Kind::Bool),
+        ArgSpec::new("executable", Kind::Str),
+        ArgSpec::new("umask", Kind::Str),
+    ],
+);
+
+pub fn run_git<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(git(args, env).await) })
+}
+
+/// The arguments, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    pub repo: String,
+    pub dest: String,
+    pub version: String,
+    pub force: bool,
+    pub update: bool,
+    pub clone: bool,
+    pub remote: String,
+    pub depth: Option<u32>,
+    pub single_branch: bool,
+    pub recursive: bool,
+}
+
+impl Want {
+    fn from_args(args: &Args) -> Result<Want, Fail> {
+        let depth = match args.int("depth") {
+            None => None,
+            Some(d) if d >= 1 && d <= i64::from(u32::MAX) => Some(d as u32),
+            Some(d) => return util::bad_args(format!("depth must be a positive number, got {d}")),
+        };
+        let version = args.str("version").unwrap_or("HEAD").trim().to_string();
+        if version.is_empty() || version.starts_with('-') || version.contains(char::is_whitespace) {
+            return util::bad_args(format!("version '{version}' is not a valid git ref"));
+        }
+        let remote = args.str("remote").unwrap_or("origin").to_string();
+        if remote.is_empty() || remote.starts_with('-') {
+            return util::bad_args(format!("remote '{remote}' is not a valid remote name"));
+        }
+        Ok(Want {
+            repo: args.str("repo").unwrap_or_default().trim().to_string(),
+            dest: args.str("dest").unwrap_or_default().to_string(),
+            version,
+            force: args.bool_or("force", false),
+            update: args.bool_or("update", true),
+            clone: args.bool_or("clone", true),
+            remote,
+            depth,
+            single_branch: args.bool_or("single_branch", false),
+            recursive: args.bool_or("recursive", true),
+        })
+    }
+}
+
+/// What `dest` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestState {
+    Absent,
+    /// An empty directory (clone into it).
+    Empty,
+    Repo,
+    /// Something else: a file, or a directory with content that is not a repository.
+    Other,
+}
+
+/// The state read by the probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub git_missing: bool,
+    pub state: DestState,
+    /// HEAD's sha (none in a repository without commits).
+    pub head: Option<String>,
+    /// The checked-out branch, if not detached.
+    pub branch: Option<String>,
+    pub remote_url: Option<String>,
+    /// `git status --porcelain --untracked-files=no`.
+    pub mods: String,
+    /// The version resolved in the local repository (`rev-parse VERSION^{commit}`).
+    pub local: Option<String>,
+    /// `git ls-remote` was run: its exit code and (ref, sha) lines, or its error.
+    pub ls_remote: Option<Result<Vec<(String, String)>, String>>,
+}
+
+/// Parses the probe's output.
+pub fn parse_probe(out: &[u8]) -> Probe {
+    let m = kv(out);
+    let get = |k: &str| {
+        m.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let state = match m.get("state").map(String::as_str) {
+        Some("repo") => DestState::Repo,
+        Some("empty") => DestState::Empty,
+        Some("other") => DestState::Other,
+        _ => DestState::Absent,
+    };
+    let ls_remote = m.get("lsrc").map(|rc| {
+        let text = m.get("ls").map(|s| unb64s(s)).unwrap_or_default();
+        if rc.trim() == "0" {
+            Ok(parse_ls_remote(&text))
+        } else {
+            Err(text.trim().to_string())
+        }
+    });
+    Probe {
+        git_missing: m.contains_key("nogit"),
+        state,
+        head: get("head"),
+        branch: get("branch"),
+        remote_url: m
+            .get("url")
+            .map(|s| unb64s(s).trim().to_string())
+            .filter(|s| !s.is_empty()),
+        mods: m.get("mods").map(|s| unb64s(s)).unwrap_or_default(),
+        local: get("local"),
+        ls_remote,
+    }
+}
+
+/// `SHA<TAB>REF` lines (anything else, such as warnings, is skipped).
+pub fn parse_ls_remote(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (sha, name) = l.split_once('\t')?;
+            is_full_sha(sha).then(|| (name.trim().to_string(), sha.to_string()))
+        })
+        .collect()
+}
+
+pub fn is_full_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_hex(s: &str) -> bool {
+    (4..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What the version names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The remote's HEAD.
+    Head,
+    Branch(String),
+    Tag(String),
+    /// A commit (full or abbreviated sha).
+    Commit(String),
+    /// Another ref (`refs/pull/1/head`).
+    Ref(String),
+}
+
+/// Where the version points: the kind of ref and its sha when known (an
+/// abbreviated sha absent from the local repository is known only after fetching).
+pub fn resolve(version: &str, probe: &Probe) -> Result<(Target, Option<String>), String> {
+    if is_full_sha(version) {
+        return Ok((
+            Target::Commit(version.to_lowercase()),
+            Some(version.to_lowercase()),
+        ));
+    }
+    let refs = match &probe.ls_remote {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            return Err(format!(
+                "cannot read the remote repository: {}",
+                if e.is_empty() {
+                    "git ls-remote failed"
+                } else {
+                    e
+                }
+            ));
+        }
+        None => return Err("the remote repository was not queried".into()),
+    };
+    let find = |name: &str| refs.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+    if version == "HEAD" {
+        return match find("HEAD") {
+            Some(s) => Ok((Target::Head, Some(s))),
+            None => Err("the remote repository has no HEAD (is it empty?)".into()),
+        };
+    }
+    if let Some(s) = find(&format!("refs/heads/{version}")) {
+        return Ok((Target::Branch(version.to_string()), Some(s)));
+    }
+    // An annotated tag: the commit it points to (`^{}`).
+    if let Some(s) =
+        find(&format!("refs/tags/{version}^{{}}")).or_else(|| find(&format!("refs/tags/{version}")))
+    {
+        return Ok((Target::Tag(version.to_string()), Some(s)));
+    }
+    if version.starts_with("refs/")
+        && let Some(s) = find(&format!("{version}^{{}}")).or_else(|| find(version))
+    {
+        return Ok((Target::Ref(version.to_string()), Some(s)));
+    }
+    if is_hex(version) {
+        return Ok((Target::Commit(version.to_lowercase()), probe.local.clone()));
+    }
+    Err(format!(
+        "version '{version}' is neither a branch, a tag nor a commit of the repository"
+    ))
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Clone,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: Action,
+    pub target: Option<Target>,
+    /// The sha to check out, when known before fetching.
+    pub after: Option<String>,
+    pub before: Option<String>,
+    pub remote_url_changed: bool,
+    /// Discard local modifications (`force`).
+    pub reset: bool,
+    pub changed: bool,
+}
+
+/// Is the url the same repository (trailing slashes and `.git` aside)?
+fn same_url(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        let s = s.trim().trim_end_matches('/');
+        let s = s.strip_prefix("file://").unwrap_or(s);
+        s.trim_end_matches('/').to_string()
+    };
+    norm(a) == norm(b)
+}
+
+/// The pure decision.
+pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
+    if p.git_missing {
+        return Err("git is not installed on the host: install it first (apt: name=git)".into());
+    }
+    let none = |before: Option<String>| Plan {
+        action: Action::None,
+        target: None,
+        after: before.clone(),
+        before,
+        remote_url_changed: false,
+        reset: false,
+        changed: false,
+    };
+    match p.state {
+        DestState::Other => Err(format!(
+            "{} exists and is not a git repository (nor an empty directory)",
+            w.dest
+        )),
+        DestState::Absent | DestState::Empty => {
+            if !w.clone {
+                return Ok(none(None));
+            }
+            let (target, after) = resolve(&w.version, p)?;
+            Ok(Plan {
+                action: Action::Clone,
+                target: Some(target),
+                after,
+                before: None,
+                remote_url_changed: false,
+                reset: false,
+                changed: true,
+            })
+        }
+        DestState::Repo => {
+            if !w.update {
+                return Ok(none(p.head.clone()));
+            }
+            let has_mods = !p.mods.trim().is_empty();
+            if has_mods && !w.force {
+                return Err(format!(
+                    "Local modifications exist in the destination: {} (force=no). Commit or discard them, or set force: yes to discard them:\n{}",
+                    w.dest,
+                    p.mods.trim_end()
+                ));
+            }
+            let remote_url_changed = p
+                .remote_url
+                .as_deref()
+                .is_none_or(|u| !same_url(u, &w.repo));
+            let (target, after) = resolve(&w.version, p)?;
+            let moves = after.is_none() || after != p.head;
+            let changed = moves || remote_url_changed || has_mods;
+            Ok(Plan {
+                action: if changed {
+                    Action::Update
+                } else {
+                    Action::None
+                },
+                target: Some(target),
+                after,
+                before: p.head.clone(),
+                remote_url_changed,
+                reset: has_mods,
+                changed,
+            })
+        }
+    }
+}
+
+/// `export GIT_SSH_COMMAND=...` for key_file, accept_hostkey, ssh_opts; never
+/// prompt for credentials.
+fn ssh_env(args: &Args) -> String {
+    let mut s = String::from("export GIT_TERMINAL_PROMPT=0\n");
+    let mut ssh = vec!["ssh".to_string()];
+    if let Some(k) = args.str("key_file") {
+        ssh.push(format!("-i {} -o IdentitiesOnly=yes", q(k)));
+    }
+    if args.bool_or("accept_hostkey", false) {
+        ssh.push("-o StrictHostKeyChecking=no".into());
+    } else if args.bool_or("accept_newhostkey", false) {
+        ssh.push("-o StrictHostKeyChecking=accept-new".into());
+    }
+    if let Some(o) = args.str("ssh_opts") {
+        ssh.push(o.to_string());
+    }
+    if ssh.len() > 1 {
+        ssh.insert(1, "-o BatchMode=yes".into());
+        s.push_str(&format!("export GIT_SSH_COMMAND={}\n", q(&ssh.join(" "))));
+    }
+    if let Some(u) = args.str("umask") {
+        s.push_str(&format!("umask {}\n", q(u)));
+    }
+    s
+}
+
+/// The probe script.
+pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> String {
+    let ls = if is_full_sha(&w.version) {
+        String::new()
+    } else {
+        let pattern = if w.version == "HEAD" {
+            "HEAD".to_string()
+        } else {
+            w.version.clone()
+        };
+        format!(
+            "ls=$(\"$G\" ls-remote -- \"$repo\" HEAD {} {} 2>&1); echo \"lsrc=$?\"\nprintf 'ls=%s\\n' \"$(printf '%s' \"$ls\" | base64 -w0)\"\n",
+            q(&pattern),
+            q(&format!("{pattern}^{{}}"))
+        )
+    };
+    let local = if is_hex(&w.version) {
+        "  printf 'local=%s\\n' \"$(\"$G\" -C \"$d\" rev-parse -q --verify \"$v^{commit}\" 2>/dev/null)\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"# opsctl git: probe {shown}
+{prelude}G={exe}; d={dest}; r={remote}; v={version}; repo={repo}
+command -v "$G" >/dev/null 2>&1 || {{ echo nogit=1; exit 0; }}
+if [ -e "$d/.git" ]; then
+  echo state=repo
+  printf 'head=%s\n' "$("$G" -C "$d" rev-parse -q --verify HEAD 2>/dev/null)"
+  printf 'branch=%s\n' "$("$G" -C "$d" symbolic-ref -q --short HEAD 2>/dev/null)"
+  printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url" | base64 -w0)"
+  printf 'mods=%s\n' "$("$G" -C "$d" status --porcelain --untracked-files=no 2>&1 | base64 -w0)"
+{local}elif [ -d "$d" ]; then
+  if [ -z "$(ls -A -- "$d")" ]; then echo state=empty; else echo state=other; fi
+elif [ -e "$d" ] || [ -L "$d" ]; then echo state=other
+else echo state=absent; fi
+{ls}"#,
+        dest = q(&w.dest),
+        shown = one_line(&w.dest),
+        exe = q(exe),
+        remote = q(&w.remote),
+        version = q(&w.version),
+        repo = q(&w.repo),
+    )
+}
+
+/// The script that clones or updates, printing `after=SHA`.
+pub fn change_script(w: &Want, p: &Probe, plan: &Plan, exe: &str, prelude: &str) -> String {
+    let depth = w.depth.map(|d| format!(" --depth {d}")).unwrap_or_default();
+    let target = plan.target.clone().unwrap_or(Target::Head);
+    let mut s = format!(
+        r#"# opsctl git: {what} {shown}
+{prelude}G={exe}; d={dest}; r={remote}; v={version}; repo={repo}; t={after}
+die() {{ echo "error=$1"; exit 1; }}
+"#,
+        what = if plan.action == Action::Clone {
+            "clone into"
+        } else {
+            "update"
+        },
+        dest = q(&w.dest),
+        shown = one_line(&w.dest),
+        exe = q(exe),
+        remote = q(&w.remote),
+        version = q(&w.version),
+        repo = q(&w.repo),
+        after = q(plan.after.as_deref().unwrap_or("")),
+    );
+    // Fetch what the target needs, unless it is already in the repository.
+    let fetch = match &target {
+        Target::Head => format!("\"$G\" fetch -q --force{depth} \"$r\" HEAD || die fetch\n"),
+        Target::Branch(_) => format!(
+            "\"$G\" fetch -q --force{depth} \"$r\" \"+refs/heads/$v:refs/remotes/$r/$v\" || die fetch\n"
+        ),
+        Target::Tag(_) => {
+            format!(
+                "\"$G\" fetch -q --force{depth} \"$r\" \"+refs/tags/$v:refs/tags/$v\" || die fetch\n"
+            )
+        }
+        Target::Ref(_) => format!("\"$G\" fetch -q --force{depth} \"$r\" \"$v\" || die fetch\n"),
+        Target::Commit(_) => format!(
+            "\"$G\" fetch -q --force --tags{depth} \"$r\" || die fetch\n\"$G\" cat-file -e \"$v^{{commit}}\" 2>/dev/null || {{ [ ${{#v}} = 40 ] && \"$G\" fetch -q{depth} \"$r\" \"$v\"; }} 2>/dev/null\n"
+        ),
+    };
+    let resolve = "[ -n \"$t\" ] || t=$(\"$G\" rev-parse -q --verify \"$v^{commit}\") || die resolve\n\"$G\" cat-file -e \"$t^{commit}\" 2>/dev/null || die resolve\n";
+    let checkout = match (&target, p.branch.as_deref()) {
+        (Target::Branch(_), _) => "\"$G\" checkout -q --force -B \"$v\" \"$t\" || die checkout\n\"$G\" branch -q --set-upstream-to=\"$r/$v\" \"$v\" >/dev/null 2>&1 || :\n".to_string(),
+        (Target::Head, Some(b)) if plan.action == Action::Update => format!(
+            "\"$G\" checkout -q --force -B {} \"$t\" || die checkout\n",
+            q(b)
+        ),
+        _ => "\"$G\" checkout -q --force --detach \"$t\" || die checkout\n".to_string(),
+    };
+    let submodules = if w.recursive {
+        format!(
+            "if [ -f .gitmodules ]; then \"$G\" submodule -q update --init --recursive{depth} || die submodules; fi\n"
+        )
+    } else {
+        String::new()
+    };
+    match plan.action {
+        Action::Clone => {
+            let mut opts = depth.clone();
+            if w.single_branch {
+                opts.push_str(" --single-branch");
+            } else if w.depth.is_some() {
+                opts.push_str(" --no-single-branch");
+            }
+            if matches!(target, Target::Branch(_) | Target::Tag(_)) {
+                opts.push_str(" --branch \"$v\"");
+            }
+            s.push_str(&format!(
+                "mkdir -p -- \"$(dirname -- \"$d\")\" || die mkdir\n\"$G\" clone -q --no-checkout{opts} --origin \"$r\" -- \"$repo\" \"$d\" || die clone\ncd \"$d\" || die clone\n"
+            ));
+            if matches!(target, Target::Commit(_) | Target::Ref(_)) {
+                s.push_str(
+                    "if [ -z \"$t\" ] || ! \"$G\" cat-file -e \"$t^{commit}\" 2>/dev/null; then\n",
+                );
+                s.push_str(&fetch);
+                s.push_str("fi\n");
+            }
+            s.push_str(resolve);
+            // A clone of a branch or of HEAD stays on its branch.
+            let co = match &target {
+                Target::Head => "b=$(\"$G\" symbolic-ref -q --short HEAD) && \"$G\" checkout -q --force -B \"$b\" \"$t\" || \"$G\" checkout -q --force --detach \"$t\" || die checkout\n".to_string(),
+                _ => checkout,
+            };
+            s.push_str(&co);
+        }
+        Action::Update => {
+            s.push_str("cd \"$d\" || die cd\n");
+            if plan.remote_url_changed {
+                s.push_str("\"$G\" remote set-url \"$r\" \"$repo\" 2>/dev/null || \"$G\" remote add \"$r\" \"$repo\" || die remote\n");
+            }
+            if plan.reset {
+                s.push_str("\"$G\" reset -q --hard || die reset\n");
+            }
+            s.push_str(
+                "if [ -z \"$t\" ] || ! \"$G\" cat-file -e \"$t^{commit}\" 2>/dev/null; then\n",
+            );
+            s.push_str(&fetch);
+            s.push_str("fi\n");
+            s.push_str(resolve);
+            s.push_str(&checkout);
+        }
+        Action::None => {}
+    }
+    s.push_str(&submodules);
+    s.push_str("printf 'after=%s\\n' \"$(\"$G\" rev-parse HEAD)\"\n");
+    s
+}
+
+async fn git(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let w = Want::from_args(args)?;
+    if w.repo.is_empty() || w.dest.is_empty() {
+        return util::bad_args("repo and dest must not be empty");
+    }
+    let exe = args.str("executable").unwrap_or("git").to_string();
+    let prelude = ssh_env(args);
+    let out = env.run(&probe_script(&w, &exe, &prelude)).await?;
+    if !out.success() {
+        return util::fail(format!(
+            "could not inspect {}: {}",
+            w.dest,
+            last_line(&out.stderr_str())
+        ));
+    }
+    let p = parse_probe(&out.stdout);
+    let plan = decide(&p, &w).map_err(Fail::Task)?;
+    let mut o = if plan.changed {
+        Outcome::changed()
+    } else {
+        Outcome::ok()
+    };
+    let sha = |s: &Option<String>| s.clone().map(Json::String).unwrap_or(Json::Null);
+    let mut after = plan.after.clone();
+    if plan.changed && !env.check {
+        let out = env
+            .run(&change_script(&w, &p, &plan, &exe, &prelude))
+            .await?;
+        let m = kv(&out.stdout);
+        if !out.success() {
+            let step = m.get("error").map(String::as_str).unwrap_or("update");
+            let detail = out.stderr_str();
+            let why = match step {
+                "resolve" => format!(
+                    "version '{}' was not found in {} after fetching",
+                    w.version, w.repo
+                ),
+                _ => format!("git {step} failed in {}: {}", w.dest, last_line(&detail)),
+            };
+            return util::fail(why);
+        }
+        after = m
+            .get("after")
+            .map(|s| s.trim().to_string())
+            .filter(|s| is_full_sha(s));
+        // A sha resolved only by the fetch may turn out to be HEAD already.
+        if plan.before.is_some() && after == plan.before && !plan.remote_url_changed && !plan.reset
+        {
+            o.changed = false;
+        }
+    }
+    if plan.changed && env.diff {
+        o.diffs.push(Diff::new(
+            format!("git {}", w.dest),
+            plan.before
+                .as_deref()
+                .map(|b| format!("{b}\n"))
+                .unwrap_or_default(),
+            after
+                .as_deref()
+                .map(|a| format!("{a}\n"))
+                .unwrap_or_else(|| format!("{} (fetched on apply)\n", w.version)),
+        ));
+    }
+    o = o
+        .with("before", sha(&plan.before))
+        .with("after", sha(&after));
+    if p.state == DestState::Repo {
+        o = o.with("remote_url_changed", plan.remote_url_changed);
+    }
+    if plan.reset {
+        o = o.msg(format!(
+            "Local modifications exist in the destination: {}",
+            w.dest
+        ));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+    const T: &str = "3333333333333333333333333333333333333333";
+
+    fn want(version: &str) -> Want {
+        Want {
+            repo: "/srv/git/app.git".into(),
+            dest: "/srv/app".into(),
+            version: version.into(),
+            force: false,
+            update: true,
+            clone: true,
+            remote: "origin".into(),
+            depth: None,
+            single_branch: false,
+            recursive: true,
+        }
+    }
+
+    fn repo_at(head: &str) -> Probe {
+        Probe {
+            git_missing: false,
+            state: DestState::Repo,
+            head: Some(head.into()),
+            branch: Some("main".into()),
+            remote_url: Some("/srv/git/app.git".into()),
+            mods: String::new(),
+            local: None,
+            ls_remote: Some(Ok(vec![
+                ("HEAD".into(), B.into()),
+                ("refs/heads/main".into(), B.into()),
+                ("refs/tags/v1".into(), T.into()),
+                ("refs/tags/v1^{}".into(), A.into()),
+            ])),
+        }
+    }
+
+    #[test]
+    fn parses_the_probe() {
+        let out = format!(
+            "state=repo\nhead={A}\nbranch=main\nurl={}\nmods={}\nlocal=\nlsrc=0\nls={}\n",
+            util::b64(b"/srv/git/app.git\n"),
+            util::b64(b" M app.py\n"),
+            util::b64(format!("warning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n").as_bytes())
+        );
+        let p = parse_probe(out.as_bytes());
+        assert_eq!(p.state, DestState::Repo);
+        assert_eq!(p.head.as_deref(), Some(A));
+        assert_eq!(p.remote_url.as_deref(), Some("/srv/git/app.git"));
+        assert_eq!(p.mods, " M app.py\n");
+        assert_eq!(p.local, None);
+        assert_eq!(
+            p.ls_remote,
+            Some(Ok(vec![
+                ("HEAD".into(), B.into()),
+                ("refs/heads/main".into(), B.into())
+            ]))
+        );
+        let p = parse_probe(
+            format!(
+                "state=absent\nlsrc=128\nls={}\n",
+                util::b64(b"fatal: nope\n")
+            )
+            .as_bytes(),
+        );
+        assert_eq!(p.state, DestState::Absent);
+        assert_eq!(p.ls_remote, Some(Err("fatal: nope".into())));
+        assert!(parse_probe(b"nogit=1\n").git_missing);
+    }
+
+    #[test]
+    fn resolves_branches_tags_and_shas() {
+        let p = repo_at(A);
+        assert_eq!(resolve("HEAD", &p).unwrap(), (Target::Head, Some(B.into())));
+        assert_eq!(
+            resolve("main", &p).unwrap(),
+            (Target::Branch("main".into()), Some(B.into()))
+        );
+        // an annotated tag resolves to its commit
+        assert_eq!(
+            resolve("v1", &p).unwrap(),
+            (Target::Tag("v1".into()), Some(A.into()))
+        );
+        assert_eq!(
+            resolve(A, &p).unwrap(),
+            (Target::Commit(A.into()), Some(A.into()))
+        );
+        let mut p2 = p.clone();
+        p2.local = Some(A.into());
+        assert_eq!(
+            resolve("1111111", &p2).unwrap(),
+            (Target::Commit("1111111".into()), Some(A.into()))
+        );
+        assert_eq!(
+            resolve("abcdef0", &p).unwrap(),
+            (Target::Commit("abcdef0".into()), None)
+        );
+        assert!(
+            resolve("nosuch", &p)
+                .unwrap_err()
+                .contains("neither a branch, a tag nor a commit")
+        );
+        let mut p3 = p.clone();
+        p3.ls_remote = Some(Err("fatal: could not read from remote".into()));
+        assert!(
+            resolve("main", &p3)
+                .unwrap_err()
+                .contains("could not read from remote")
+        );
+        // a full sha needs no remote
+        assert!(resolve(A, &p3).is_ok());
+    }
+
+    #[test]
+    fn decides() {
+        // at the target: nothing to do, nothing fetched
+        let plan = decide(&repo_at(B), &want("main")).unwrap();
+        assert_eq!((plan.action.clone(), plan.changed), (Action::None, false));
+        let plan = decide(&repo_at(A), &want(A)).unwrap();
+        assert!(!plan.changed);
+        // elsewhere: update
+        let plan = decide(&repo_at(A), &want("main")).unwrap();
+        assert_eq!(plan.action, Action::Update);
+        assert_eq!(
+            (plan.before.as_deref(), plan.after.as_deref()),
+            (Some(A), Some(B))
+        );
+        // local modifications: refused without force, reset with it
+        let mut p = repo_at(B);
+        p.mods = " M app.py\n".into();
+        let e = decide(&p, &want("main")).unwrap_err();
+        assert!(
+            e.contains("Local modifications exist") && e.contains("app.py"),
+            "{e}"
+        );
+        let w = Want {
+            force: true,
+            ..want("main")
+        };
+        let plan = decide(&p, &w).unwrap();
+        assert!(plan.changed && plan.reset);
+        // another url
+        let mut p = repo_at(B);
+        p.remote_url = Some("/elsewhere.git".into());
+        let plan = decide(&p, &want("main")).unwrap();
+        assert!(plan.changed && plan.remote_url_changed);
+        let mut p = repo_at(B);
+        p.remote_url = Some("file:///srv/git/app.git/".into());
+        assert!(!decide(&p, &want("main")).unwrap().changed);
+        // update: no
+        let w = Want {
+            update: false,
+            ..want("main")
+        };
+        let plan = decide(&repo_at(A), &w).unwrap();
+        assert!(!plan.changed && plan.after.as_deref() == Some(A));
+        // absent: clone (or not)
+        let mut p = repo_at(A);
+        p.state = DestState::Absent;
+        p.head = None;
+        let plan = decide(&p, &want("v1")).unwrap();
+        assert_eq!(
+            (plan.action, plan.after.as_deref()),
+            (Action::Clone, Some(A))
+        );
+        let w = Want {
+            clone: false,
+            ..want("v1")
+        };
+        assert!(!decide(&p, &w).unwrap().changed);
+        p.state = DestState::Other;
+        assert!(
+            decide(&p, &want("v1"))
+                .unwrap_err()
+                .contains("not a git repository")
+        );
+        let p = Probe {
+            git_missing: true,
+            ..repo_at(A)
+        };
+        assert!(
+            decide(&p, &want("main"))
+                .unwrap_err()
+                .contains("git is not installed")
+        );
+    }
+
+    #[test]
+    fn scripts_quote_values() {
+        let w = Want {
+            dest: "/srv/my app".into(),
+            ..want("main")
+        };
+        let s = probe_script(&w, "git", "");
+        assert!(s.contains("d='/srv/my app'"), "{s}");
+        assert!(
+            s.contains("ls-remote -- \"$repo\" HEAD main 'main^{}'"),
+            "{s}"
+        );
+        let s = probe_script(&want(A), "git", "");
+        assert!(
+            !s.contains("ls-remote"),
+            "no remote query for a full sha: {s}"
+        );
+        let plan = decide(&repo_at(A), &want("main")).unwrap();
+        let s = change_script(&want("main"), &repo_at(A), &plan, "git", "");
+        assert!(
+            s.contains("+refs/heads/$v:refs/remotes/$r/$v") && s.contains("checkout -q --force -B"),
+            "{s}"
+        );
+        assert!(s.contains(&format!("t={B}")), "{s}");
+    }
+}

@@ -1,0 +1,405 @@
+//! Modules: each one file that first reads the host's state, then decides, then
+//! changes only what differs. That split gives `--check` (stop after deciding) and
+//! `--diff` (show what the decision would change) for free.
+//!
+//! A module is declared by a [`Spec`] (its arguments, like Ansible's
+//! `argument_spec`), validated twice: statically when the playbook is loaded
+//! (unknown or missing arguments, types of literal values, mutually exclusive
+//! arguments) and at run time after templating. Its `run` function receives the
+//! validated [`Args`] and a [`HostEnv`] to run shell scripts on the host.
+
+pub mod apt;
+pub mod apt_repository;
+pub mod args;
+pub mod authorized_key;
+pub mod blockinfile;
+pub mod builtin;
+pub mod command;
+pub mod copy;
+pub mod cron;
+pub mod fetch;
+pub mod file;
+pub mod git;
+pub mod lineinfile;
+pub mod net;
+pub mod npm;
+pub mod pause;
+pub mod pip;
+pub mod replace;
+pub mod service;
+pub mod slurp;
+pub mod stat;
+pub mod supervisorctl;
+pub mod template;
+pub mod unarchive;
+pub mod user;
+pub mod util;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value as Json};
+
+pub use args::{ArgSpec, Args, Kind, Spec};
+
+use crate::location::Location;
+use crate::transport::{Connection, Output, RemoteCommand, TransportError, shell_quote};
+
+/// The result of a module on one host.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    /// A one-line message (why it failed, what it did).
+    pub msg: Option<String>,
+    /// What changed (or would change in check mode), for `--diff`.
+    pub diffs: Vec<Diff>,
+    /// Module-specific result fields, registered with `register:` (rc, stdout, ...).
+    pub data: Map<String, Json>,
+    /// The message is for the reader (debug): shown even when nothing changed.
+    pub print: bool,
+}
+
+impl Outcome {
+    pub fn ok() -> Outcome {
+        Outcome::default()
+    }
+    pub fn changed() -> Outcome {
+        Outcome {
+            changed: true,
+            ..Default::default()
+        }
+    }
+    pub fn failed(msg: impl Into<String>) -> Outcome {
+        Outcome {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Outcome {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+    pub fn msg(mut self, msg: impl Into<String>) -> Outcome {
+        self.msg = Some(msg.into());
+        self
+    }
+}
+
+/// A before/after pair shown as a unified diff with `--diff`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diff {
+    /// What is compared: a path, or `path (mode)` for attributes.
+    pub label: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Diff {
+    pub fn new(
+        label: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Diff {
+        Diff {
+            label: label.into(),
+            before: before.into(),
+            after: after.into(),
+        }
+    }
+
+    /// The unified diff text (`--- before`, `+++ after`, hunks).
+    pub fn unified(&self) -> String {
+        let d = similar::TextDiff::from_lines(&self.before, &self.after);
+        d.unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("before: {}", self.label),
+                &format!("after: {}", self.label),
+            )
+            .to_string()
+    }
+}
+
+/// Why a module could not produce an outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// Bad arguments (after templating); names the argument.
+    #[error("{0}")]
+    Args(String),
+    /// The host could not be reached or the connection broke.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// The host a module works on, and how.
+pub struct HostEnv<'a> {
+    /// Inventory name.
+    pub host: &'a str,
+    pub conn: &'a Connection,
+    /// `--check`: decide, report, change nothing.
+    pub check: bool,
+    /// `--diff`: fill `Outcome::diffs`.
+    pub diff: bool,
+    /// The task's `become` (sudo -n -u USER), if any.
+    pub become_user: Option<&'a str>,
+    /// The task's `environment:`, exported before every command.
+    pub environment: &'a [(String, String)],
+    /// Where relative `src` paths are looked up, in order (the role's `files/` or
+    /// `templates/`, then the playbook's directory).
+    pub search: &'a [PathBuf],
+    /// The task's position, for messages.
+    pub location: &'a Location,
+    /// The host's variables, for modules that render templates.
+    pub vars: &'a minijinja::Value,
+    pub templar: &'a crate::template::Templar,
+    /// Every command run, with its output, for `-v` / `-vv`.
+    pub trace: Mutex<Vec<(String, Output)>>,
+}
+
+impl HostEnv<'_> {
+    /// Runs a shell script on the host with the task's become and environment.
+    pub async fn run(&self, script: &str) -> Result<Output, ModuleError> {
+        self.run_stdin(script, None).await
+    }
+
+    /// Same, feeding `stdin` to the script (file content moves this way: never scp).
+    pub async fn run_stdin(
+        &self,
+        script: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Output, ModuleError> {
+        let mut full = String::new();
+        for (k, v) in self.environment {
+            full.push_str(&format!("export {k}={}\n", shell_quote(v)));
+        }
+        full.push_str(script);
+        let cmd = RemoteCommand {
+            script: full,
+            stdin,
+            become_user: self.become_user.map(str::to_string),
+            no_become: self.become_user.is_none(),
+        };
+        let out = self.conn.run(&cmd).await?;
+        self.trace
+            .lock()
+            .unwrap()
+            .push((script.to_string(), out.clone()));
+        Ok(out)
+    }
+
+    /// Finds a local file (`src:`) in the search path; absolute paths as they are.
+    pub fn find_local(&self, rel: &str) -> Result<PathBuf, ModuleError> {
+        let p = std::path::Path::new(rel);
+        if p.is_absolute() {
+            return if p.exists() {
+                Ok(p.to_path_buf())
+            } else {
+                Err(ModuleError::Args(format!("src {rel} does not exist")))
+            };
+        }
+        self.search
+            .iter()
+            .map(|d| d.join(rel))
+            .find(|c| c.exists())
+            .ok_or_else(|| {
+                let looked: Vec<String> = self
+                    .search
+                    .iter()
+                    .map(|d| crate::location::display_path(d))
+                    .collect();
+                ModuleError::Args(format!(
+                    "src {rel} not found (looked in {})",
+                    looked.join(", ")
+                ))
+            })
+    }
+}
+
+type RunFn = for<'a> fn(
+    &'a Args,
+    &'a HostEnv<'a>,
+) -> Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+
+/// A module: its argument spec and its run function.
+pub struct ModuleDef {
+    pub spec: &'static Spec,
+    pub run: RunFn,
+}
+
+/// Every module opsctl knows.
+pub fn registry() -> &'static [ModuleDef] {
+    static MODULES: &[ModuleDef] = &[
+        ModuleDef {
+            spec: &command::COMMAND,
+            run: command::run_command,
+        },
+        ModuleDef {
+            spec: &command::SHELL,
+            run: command::run_shell,
+        },
+        ModuleDef {
+            spec: &command::RAW,
+            run: command::run_raw,
+        },
+        ModuleDef {
+            spec: &builtin::DEBUG,
+            run: builtin::run_debug,
+        },
+        ModuleDef {
+            spec: &builtin::SET_FACT,
+            run: builtin::run_set_fact,
+        },
+        ModuleDef {
+            spec: &builtin::ASSERT,
+            run: builtin::run_assert,
+        },
+        ModuleDef {
+            spec: &builtin::FAIL,
+            run: builtin::run_fail,
+        },
+        ModuleDef {
+            spec: &apt::APT,
+            run: apt::run_apt,
+        },
+        ModuleDef {
+            spec: &apt::PACKAGE,
+            run: apt::run_package,
+        },
+        ModuleDef {
+            spec: &service::SERVICE,
+            run: service::run_service,
+        },
+        ModuleDef {
+            spec: &service::SYSTEMD,
+            run: service::run_systemd,
+        },
+        ModuleDef {
+            spec: &user::USER,
+            run: user::run_user,
+        },
+        ModuleDef {
+            spec: &user::GROUP,
+            run: user::run_group,
+        },
+        ModuleDef {
+            spec: &authorized_key::AUTHORIZED_KEY,
+            run: authorized_key::run_authorized_key,
+        },
+        ModuleDef {
+            spec: &cron::CRON,
+            run: cron::run_cron,
+        },
+        ModuleDef {
+            spec: &file::FILE,
+            run: file::run_file,
+        },
+        ModuleDef {
+            spec: &copy::COPY,
+            run: copy::run_copy,
+        },
+        ModuleDef {
+            spec: &template::TEMPLATE,
+            run: template::run_template,
+        },
+        ModuleDef {
+            spec: &stat::STAT,
+            run: stat::run_stat,
+        },
+        ModuleDef {
+            spec: &lineinfile::LINEINFILE,
+            run: lineinfile::run_lineinfile,
+        },
+        ModuleDef {
+            spec: &blockinfile::BLOCKINFILE,
+            run: blockinfile::run_blockinfile,
+        },
+        ModuleDef {
+            spec: &replace::REPLACE,
+            run: replace::run_replace,
+        },
+        ModuleDef {
+            spec: &slurp::SLURP,
+            run: slurp::run_slurp,
+        },
+        ModuleDef {
+            spec: &git::GIT,
+            run: git::run_git,
+        },
+        ModuleDef {
+            spec: &net::GET_URL,
+            run: net::run_get_url,
+        },
+        ModuleDef {
+            spec: &net::URI,
+            run: net::run_uri,
+        },
+        ModuleDef {
+            spec: &net::WAIT_FOR,
+            run: net::run_wait_for,
+        },
+        ModuleDef {
+            spec: &pip::PIP,
+            run: pip::run_pip,
+        },
+        ModuleDef {
+            spec: &npm::NPM,
+            run: npm::run_npm,
+        },
+        ModuleDef {
+            spec: &supervisorctl::SUPERVISORCTL,
+            run: supervisorctl::run_supervisorctl,
+        },
+        ModuleDef {
+            spec: &unarchive::UNARCHIVE,
+            run: unarchive::run_unarchive,
+        },
+        ModuleDef {
+            spec: &fetch::FETCH,
+            run: fetch::run_fetch,
+        },
+        ModuleDef {
+            spec: &pause::PAUSE,
+            run: pause::run_pause,
+        },
+        ModuleDef {
+            spec: &apt_repository::APT_REPOSITORY,
+            run: apt_repository::run_apt_repository,
+        },
+        ModuleDef {
+            spec: &apt_repository::APT_KEY,
+            run: apt_repository::run_apt_key,
+        },
+    ];
+    MODULES
+}
+
+/// Finds a module by name; `ansible.builtin.x`, `ansible.posix.x` and
+/// `community.general.x` name the same module as `x`.
+pub fn find(name: &str) -> Option<&'static ModuleDef> {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    if name.contains('.')
+        && ![
+            "ansible.builtin.",
+            "ansible.posix.",
+            "community.general.",
+            "ansible.legacy.",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        return None;
+    }
+    registry()
+        .iter()
+        .find(|m| m.spec.name == short || m.spec.aliases.contains(&short))
+}
+
+/// All module names (for "did you mean").
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|m| m.spec.name).collect()
+}

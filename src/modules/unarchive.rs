@@ -1,0 +1,483 @@
+//! unarchive: extract a .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst or
+//! .zip archive into an existing directory, as Ansible's `unarchive` module.
+//!
+//! `src` is a file on the controller (the role's `files/`, streamed over
+//! stdin), a file on the host (`remote_src: yes`) or a URL (downloaded on the
+//! host with curl). Idempotent through `creates`, or else through a stamp:
+//! `DEST/.opsctl-unarchive` holds one line per archive name with its sha256
+//! and the options used (include, exclude, extra_opts, owner, group, mode).
+//! The same archive with the same options is not extracted again: one exec,
+//! the probe. (Ansible compares every archived file with the tree instead;
+//! the stamp does not notice files edited in dest afterwards.)
+//! Zip archives need `unzip` on the host; tar archives GNU tar.
+
+use serde_json::{Value as Json, json};
+
+use super::net::{Curl, kv, last_line, one_line, unb64s};
+use super::util::{self, Attrs, Fail, Fut, ModeSpec};
+use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use crate::transport::shell_quote as q;
+
+pub static UNARCHIVE: Spec = Spec::new(
+    "unarchive",
+    &[
+        ArgSpec::new("src", Kind::Str).required(),
+        ArgSpec::new("dest", Kind::Str).required(),
+        ArgSpec::new("remote_src", Kind::Bool),
+        ArgSpec::new("copy", Kind::Bool),
+        ArgSpec::new("creates", Kind::Str),
+        ArgSpec::new("extra_opts", Kind::List),
+        ArgSpec::new("include", Kind::List),
+        ArgSpec::new("exclude", Kind::List),
+        ArgSpec::new("list_files", Kind::Bool),
+        ArgSpec::new("keep_newer", Kind::Bool),
+        ArgSpec::new("mode", Kind::Mode),
+        ArgSpec::new("owner", Kind::Str),
+        ArgSpec::new("group", Kind::Str),
+        ArgSpec::new("validate_certs", Kind::Bool),
+    ],
+);
+
+pub fn run_unarchive<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
+    Box::pin(async move { util::finish(unarchive(args, env).await) })
+}
+
+pub const STAMP: &str = ".opsctl-unarchive";
+
+/// The archive format, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Zip,
+    /// tar, compressed or not (GNU tar detects the compression).
+    Tar(&'static str),
+}
+
+impl Format {
+    pub fn from_magic(hex: &str) -> Format {
+        let h = hex.to_lowercase();
+        if h.starts_with("504b0304") || h.starts_with("504b0506") {
+            Format::Zip
+        } else if h.starts_with("1f8b") {
+            Format::Tar("TgzArchive")
+        } else if h.starts_with("425a68") {
+            Format::Tar("TarBzipArchive")
+        } else if h.starts_with("fd377a58") {
+            Format::Tar("TarXzArchive")
+        } else if h.starts_with("28b52ffd") {
+            Format::Tar("TarZstdArchive")
+        } else {
+            Format::Tar("TarArchive")
+        }
+    }
+
+    pub fn handler(self) -> &'static str {
+        match self {
+            Format::Zip => "ZipArchive",
+            Format::Tar(h) => h,
+        }
+    }
+}
+
+fn magic_hex(bytes: &[u8]) -> String {
+    bytes.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stamp line's key: the archive's file name, without spaces.
+pub fn stamp_name(src: &str) -> String {
+    let base = src.split(['?', '#']).next().unwrap_or(src);
+    let base = base
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(base);
+    base.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The stamp line for this archive and these options.
+pub fn stamp_line(name: &str, sha256: &str, opts: &str) -> String {
+    format!("{name} sha256={sha256} opts={opts}")
+}
+
+/// The line for `name` in a stamp file.
+pub fn find_stamp<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find(|l| l.split(' ').next() == Some(name))
+}
+
+/// The options that change what extraction produces, as one word.
+pub fn opts_key(args: &Args) -> String {
+    let mut parts = Vec::new();
+    for k in ["extra_opts", "include", "exclude"] {
+        let v = args.strings(k);
+        if !v.is_empty() {
+            parts.push(format!("{k}={}", v.join("\u{1f}")));
+        }
+    }
+    for k in ["owner", "group"] {
+        if let Some(v) = args.get(k) {
+            parts.push(format!(
+                "{k}={}",
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            ));
+        }
+    }
+    if let Some(m) = args.get("mode") {
+        parts.push(format!(
+            "mode={}",
+            m.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| m.to_string())
+        ));
+    }
+    if args.bool_or("keep_newer", false) {
+        parts.push("keep_newer".into());
+    }
+    if parts.is_empty() {
+        return "-".into();
+    }
+    util::sha256_hex(parts.join("\u{1e}").as_bytes())[..16].to_string()
+}
+
+/// Where the archive comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum From {
+    Local(Vec<u8>),
+    Remote(String),
+    Url(String),
+}
+
+/// The extraction commands: `x` extracts `"$a"` into `"$d"`, `l` lists it.
+pub fn extract_commands(fmt: Format, args: &Args) -> (String, String) {
+    let extra: Vec<String> = args.strings("extra_opts").iter().map(|o| q(o)).collect();
+    let include: Vec<String> = args.strings("include").iter().map(|o| q(o)).collect();
+    let exclude = args.strings("exclude");
+    let keep = args.bool_or("keep_newer", false);
+    match fmt {
+        Format::Zip => {
+            let ex = if exclude.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " -x {}",
+                    exclude.iter().map(|e| q(e)).collect::<Vec<_>>().join(" ")
+                )
+            };
+            let mut x = format!("unzip -q {} ", if keep { "-u" } else { "-o" });
+            if !extra.is_empty() {
+                x.push_str(&format!("{} ", extra.join(" ")));
+            }
+            x.push_str(&format!("\"$a\" {}{ex} -d \"$d\"", include.join(" ")));
+            let l = format!("unzip -Z1 \"$a\" {}{ex}", include.join(" "));
+            (x, l)
+        }
+        Format::Tar(_) => {
+            let ex: String = exclude
+                .iter()
+                .map(|e| format!(" --exclude={}", q(e)))
+                .collect();
+            let kn = if keep { " --keep-newer-files" } else { "" };
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", extra.join(" "))
+            };
+            let inc = if include.is_empty() {
+                String::new()
+            } else {
+                format!(" -- {}", include.join(" "))
+            };
+            (
+                format!("tar -xf \"$a\" -C \"$d\"{kn}{ex}{extra}{inc}"),
+                format!("tar -tf \"$a\"{ex}{inc}"),
+            )
+        }
+    }
+}
+
+async fn unarchive(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+    let src = args.str("src").unwrap_or_default().to_string();
+    let dest = args.str("dest").unwrap_or_default().to_string();
+    let remote = args.bool_or("remote_src", false) || !args.bool_or("copy", true);
+    let attrs = Attrs::from_args(args)?;
+    let from = if src.contains("://") {
+        super::net::check_url(&src)?;
+        From::Url(src.clone())
+    } else if remote {
+        From::Remote(src.clone())
+    } else {
+        let path = env.find_local(&src)?;
+        match std::fs::read(&path) {
+            Ok(b) => From::Local(b),
+            Err(e) => return util::fail(format!("cannot read {}: {e}", path.display())),
+        }
+    };
+    let name = stamp_name(&src);
+    let opts = opts_key(args);
+    let d = q(&dest);
+    // Probe.
+    let mut probe = format!(
+        "# opsctl unarchive: probe {src_shown} -> {dest_shown}\nIFS= read -r cfg\nd={d}\nif [ -d \"$d\" ]; then echo dest=1; [ -w \"$d\" ] && echo destw=1; fi\nif [ -f \"$d\"/{STAMP} ]; then printf 'stamp='; head -c 65536 \"$d\"/{STAMP} | base64 -w0; echo; fi\ncommand -v unzip >/dev/null 2>&1 && echo unzip=1\n",
+        src_shown = one_line(&super::net::redact_url(&src)),
+        dest_shown = one_line(&dest),
+    );
+    if let Some(c) = args.str("creates") {
+        probe.push_str(&format!("if [ -e {} ]; then echo creates=1; fi\n", q(c)));
+    }
+    let info = "h=$(sha256sum < \"$a\") && echo \"sha=${h%% *}\"; printf 'magic='; head -c 4 \"$a\" | od -An -tx1 | tr -d ' \\n'; echo\n";
+    let mut cfg = String::new();
+    match &from {
+        From::Remote(p) => probe.push_str(&format!(
+            "a={}\nif [ -f \"$a\" ] && [ -r \"$a\" ]; then {info}else echo nosrc=1; fi\n",
+            q(p)
+        )),
+        From::Url(u) => {
+            let mut c = Curl::new(u);
+            c.insecure = !args.bool_or("validate_certs", true);
+            cfg = c.line();
+            probe.push_str(&format!(
+                r#"command -v curl >/dev/null 2>&1 || {{ echo nocurl=1; exit 0; }}
+if [ -d "$d" ]; then
+  a=$(mktemp) && e=$(mktemp) || exit 1
+  if printf '%s' "$cfg" | base64 -d | curl -K - -o "$a" 2>"$e"; then
+    {info}    s=; [ -f "$d"/{STAMP} ] && s=$(awk -v n={n} '$1 == n' "$d"/{STAMP})
+    if [ "$s" = "{n_raw} sha256=${{h%% *}} opts={opts}" ] || [ {check} = 1 ]; then rm -f -- "$a"; else printf 'dl='; printf '%s' "$a" | base64 -w0; echo; fi
+  else printf 'dlerr='; base64 -w0 < "$e"; echo; rm -f -- "$a"; fi
+  rm -f -- "$e"
+fi
+"#,
+                n = q(&name),
+                n_raw = name,
+                check = if env.check { 1 } else { 0 },
+            ));
+        }
+        From::Local(_) => {}
+    }
+    let out = env
+        .run_stdin(&probe, Some(format!("{cfg}\n").into_bytes()))
+        .await?;
+    let m = kv(&out.stdout);
+    if !out.success() {
+        return util::fail(format!(
+            "could not inspect {dest}: {}",
+            last_line(&out.stderr_str())
+        ));
+    }
+    let mut o = Outcome::ok()
+        .with("dest", dest.clone())
+        .with("src", src.clone());
+    if m.contains_key("creates") {
+        let c = args.str("creates").unwrap_or_default();
+        return Ok(o.msg(format!("skipped, since {c} exists")));
+    }
+    if !m.contains_key("dest") {
+        return util::fail(format!("dest '{dest}' must be an existing dir"));
+    }
+    if m.contains_key("nocurl") {
+        return util::fail("curl is not installed on the host: install it first (apt: name=curl)");
+    }
+    if let Some(e) = m.get("dlerr") {
+        return util::fail(format!(
+            "failure downloading {}: {}",
+            super::net::redact_url(&src),
+            last_line(&unb64s(e))
+        ));
+    }
+    if m.contains_key("nosrc") {
+        return util::fail(format!(
+            "Source '{src}' does not exist (or is not readable) on the host"
+        ));
+    }
+    let (sha, magic) = match &from {
+        From::Local(b) => (util::sha256_hex(b), magic_hex(b)),
+        _ => (
+            m.get("sha").cloned().unwrap_or_default(),
+            m.get("magic").cloned().unwrap_or_default(),
+        ),
+    };
+    let fmt = Format::from_magic(&magic);
+    o = o.with("handler", fmt.handler());
+    if fmt == Format::Zip && !m.contains_key("unzip") {
+        return util::fail(format!(
+            "{src} is a zip archive and unzip is not installed on the host: install it first (apt: name=unzip)"
+        ));
+    }
+    let stamps = m.get("stamp").map(|s| unb64s(s)).unwrap_or_default();
+    let want = stamp_line(&name, &sha, &opts);
+    let current = find_stamp(&stamps, &name);
+    if current == Some(want.as_str()) {
+        return Ok(o);
+    }
+    if !m.contains_key("destw") {
+        return util::fail(format!(
+            "dest '{dest}' is not writable{}",
+            if args.get("owner").is_some() {
+                ""
+            } else {
+                " (add `become: true`?)"
+            }
+        ));
+    }
+    o.changed = true;
+    if env.diff {
+        o.diffs.push(Diff::new(
+            format!("{dest} ({STAMP})"),
+            current.map(|c| format!("{c}\n")).unwrap_or_default(),
+            format!("{want}\n"),
+        ));
+    }
+    if env.check {
+        return Ok(o);
+    }
+    // Extract.
+    let (x, l) = extract_commands(fmt, args);
+    let mut own = String::new();
+    if let Some(spec) = attrs.chown_spec() {
+        own.push_str(&format!("chown -h -- {} \"$p\" || die chown\n", q(&spec)));
+    }
+    if let Some(mode) = &attrs.mode {
+        let m = match mode {
+            ModeSpec::Octal(o) => format!("{o:04o}"),
+            ModeSpec::Symbolic(s) => s.clone(),
+        };
+        own.push_str(&format!(
+            "[ -L \"$p\" ] || chmod {} \"$p\" || die chmod\n",
+            q(&m)
+        ));
+    }
+    let (get, stdin) = match &from {
+        From::Local(b) => (
+            format!(
+                "a=$(mktemp) || die mktemp\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\ncat > \"$a\" || die copy\nh=$(sha256sum < \"$a\"); [ \"${{h%% *}}\" = {sha} ] || die checksum\n"
+            ),
+            Some(b.clone()),
+        ),
+        From::Remote(p) => (format!("a={}\n", q(p)), None),
+        From::Url(_) => {
+            let dl = m.get("dl").map(|s| unb64s(s)).unwrap_or_default();
+            (
+                format!("a={}\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\n", q(&dl)),
+                None,
+            )
+        }
+    };
+    let list_files = args.bool_or("list_files", false);
+    let script = format!(
+        r#"# opsctl unarchive: {src_shown} -> {dest_shown}
+e=$(mktemp) || exit 1
+die() {{ echo "error=$1"; printf 'err='; tail -c 8192 "$e" | base64 -w0; echo; exit 1; }}
+d={d}
+{get}{x} >"$e" 2>&1 || die extract
+if [ {list} = 1 ] || [ {own_needed} = 1 ]; then
+  f=$(mktemp) || die mktemp
+  {l} > "$f" 2>>"$e" || die list
+  if [ {own_needed} = 1 ]; then
+    while IFS= read -r m; do [ -n "$m" ] || continue; p="$d/$m"; {{ [ -e "$p" ] || [ -L "$p" ]; }} || continue
+{own}    done < "$f"
+  fi
+  if [ {list} = 1 ]; then printf 'files='; head -c 4194304 "$f" | base64 -w0; echo; fi
+  rm -f -- "$f"
+fi
+s="$d"/{STAMP}
+{{ [ -f "$s" ] && awk -v n={n} '$1 != n' "$s"; printf '%s\n' {line}; }} > "$s.tmp" && mv -f -- "$s.tmp" "$s" || die stamp
+rm -f -- "$e"
+echo done=1
+"#,
+        src_shown = one_line(&super::net::redact_url(&src)),
+        dest_shown = one_line(&dest),
+        list = if list_files { 1 } else { 0 },
+        own_needed = if own.is_empty() { 0 } else { 1 },
+        n = q(&name),
+        line = q(&want),
+    );
+    let out = env.run_stdin(&script, stdin).await?;
+    let r = kv(&out.stdout);
+    if !r.contains_key("done") {
+        let step = r.get("error").map(String::as_str).unwrap_or("extract");
+        let err = r
+            .get("err")
+            .map(|s| unb64s(s))
+            .unwrap_or_else(|| out.stderr_str());
+        let what = match step {
+            "checksum" => "the archive was corrupted in transfer".to_string(),
+            _ => last_line(&err),
+        };
+        let mut f = Outcome::failed(format!(
+            "failed to unpack {src} into {dest} ({step}): {what}"
+        ));
+        f.data = o.data;
+        f.data
+            .insert("extract_results".into(), json!({"rc": 1, "err": err}));
+        return Ok(f);
+    }
+    if list_files {
+        let files: Vec<Json> = r
+            .get("files")
+            .map(|s| unb64s(s))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| Json::String(l.to_string()))
+            .collect();
+        o = o.with("files", Json::Array(files));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(Format::from_magic("504b0304"), Format::Zip);
+        assert_eq!(Format::from_magic("1f8b0800").handler(), "TgzArchive");
+        assert_eq!(Format::from_magic("fd377a58").handler(), "TarXzArchive");
+        assert_eq!(Format::from_magic("61707000").handler(), "TarArchive");
+        assert_eq!(magic_hex(&[0x1f, 0x8b, 8, 0, 9]), "1f8b0800");
+    }
+
+    #[test]
+    fn stamps() {
+        assert_eq!(stamp_name("files/app 1.tgz"), "app_1.tgz");
+        assert_eq!(stamp_name("https://x.test/r/app.zip?token=1"), "app.zip");
+        let text = "a.tgz sha256=1 opts=-\napp.tgz sha256=2 opts=-\n";
+        assert_eq!(find_stamp(text, "app.tgz"), Some("app.tgz sha256=2 opts=-"));
+        assert_eq!(find_stamp(text, "app"), None);
+        assert_eq!(stamp_line("app.tgz", "2", "-"), "app.tgz sha256=2 opts=-");
+    }
+
+    fn args(v: Json) -> Args {
+        UNARCHIVE.validate(v.as_object().unwrap(), true).unwrap()
+    }
+
+    #[test]
+    fn options_and_commands() {
+        let plain = args(json!({"src": "a.tgz", "dest": "/srv"}));
+        assert_eq!(opts_key(&plain), "-");
+        let moded = args(json!({"src": "a.tgz", "dest": "/srv", "mode": "0755"}));
+        assert_ne!(opts_key(&moded), "-");
+        let a = args(
+            json!({"src": "a.tgz", "dest": "/srv", "exclude": ["*.log"], "extra_opts": ["--strip-components=1"]}),
+        );
+        let (x, l) = extract_commands(Format::Tar("TgzArchive"), &a);
+        assert_eq!(
+            x,
+            "tar -xf \"$a\" -C \"$d\" --exclude='*.log' --strip-components=1"
+        );
+        assert_eq!(l, "tar -tf \"$a\" --exclude='*.log'");
+        let (x, _) = extract_commands(Format::Zip, &a);
+        assert_eq!(
+            x,
+            "unzip -q -o --strip-components=1 \"$a\"  -x '*.log' -d \"$d\""
+        );
+    }
+}
