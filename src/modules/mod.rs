@@ -403,3 +403,67 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
 pub fn names() -> Vec<&'static str> {
     registry().iter().map(|m| m.spec.name).collect()
 }
+
+/// The module reference (docs/modules.md), generated from the specs so the docs
+/// never drift from the code.
+pub fn reference() -> String {
+    let mut s = String::from(
+        "# Modules\n\nGenerated from the modules' argument specs (`opsctl::modules::reference()`; \
+         a test keeps this file equal to it). Each module reads the host's state, decides, \
+         and changes only what differs: `--check` reports, `--diff` shows. Arguments are \
+         Ansible's; an unknown argument is an error before anything runs.\n\n\
+         | module | arguments (required in bold; aliases in parentheses) |\n|---|---|\n",
+    );
+    let mut mods: Vec<&ModuleDef> = registry().iter().collect();
+    mods.sort_by_key(|m| m.spec.name);
+    for m in mods {
+        let mut args: Vec<String> = m
+            .spec
+            .args
+            .iter()
+            .map(|a| {
+                let name = if a.required {
+                    format!("**{}**", a.name)
+                } else {
+                    a.name.to_string()
+                };
+                if a.aliases.is_empty() {
+                    name
+                } else {
+                    format!("{name} ({})", a.aliases.join(", "))
+                }
+            })
+            .collect();
+        if m.spec.free_form {
+            args.insert(0, "free-form command".into());
+        }
+        if m.spec.any_args {
+            args.insert(0, "any `name: value`".into());
+        }
+        let mut name = m.spec.name.to_string();
+        if !m.spec.aliases.is_empty() {
+            name.push_str(&format!(" ({})", m.spec.aliases.join(", ")));
+        }
+        s.push_str(&format!("| {name} | {} |\n", args.join(", ")));
+    }
+    s
+}
+
+#[cfg(test)]
+mod reference_tests {
+    /// docs/modules.md is the generated reference; regenerate with
+    /// `OPSCTL_WRITE_DOCS=1 cargo test --lib modules::reference_tests`.
+    #[test]
+    fn docs_modules_md_is_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/modules.md");
+        let want = super::reference();
+        if std::env::var_os("OPSCTL_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/modules.md is stale: OPSCTL_WRITE_DOCS=1 cargo test --lib modules::reference_tests"
+        );
+    }
+}
