@@ -1683,14 +1683,13 @@ pub(crate) mod testkit {
     //! temporary directory.
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
-    use std::time::Duration;
 
     use serde_json::{Map, Value as Json};
 
     use crate::location::Location;
     use crate::modules::{Args, HostEnv, Outcome, Spec};
     use crate::template::Templar;
-    use crate::transport::{Connection, ConnectionKind, ConnectionSpec, HostKeyChecking};
+    use crate::transport::{Connection, ConnectionSpec};
 
     pub type RunFn = for<'a> fn(&'a Args, &'a HostEnv<'a>) -> super::Fut<'a>;
 
@@ -1709,19 +1708,7 @@ pub(crate) mod testkit {
 
     pub async fn kit_with_vars(vars: Json) -> Kit {
         let dir = tempfile::tempdir().unwrap();
-        let spec = ConnectionSpec {
-            host: "localhost".into(),
-            kind: ConnectionKind::Local,
-            address: "localhost".into(),
-            port: None,
-            user: None,
-            private_key_file: None,
-            ssh_config: None,
-            extra_args: vec![],
-            host_key_checking: HostKeyChecking::Default,
-            connect_timeout: Duration::from_secs(10),
-            become_user: None,
-        };
+        let spec = ConnectionSpec::local("localhost");
         let conn = Connection::open(&spec).await.unwrap();
         let files = dir.path().join("files");
         std::fs::create_dir_all(&files).unwrap();

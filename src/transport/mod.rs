@@ -35,6 +35,25 @@ pub struct ConnectionSpec {
     pub become_user: Option<String>,
 }
 
+impl ConnectionSpec {
+    /// A host run on the controller itself (`ansible_connection=local`).
+    pub fn local(host: &str) -> ConnectionSpec {
+        ConnectionSpec {
+            host: host.to_string(),
+            kind: ConnectionKind::Local,
+            address: host.to_string(),
+            port: None,
+            user: None,
+            private_key_file: None,
+            ssh_config: None,
+            extra_args: vec![],
+            host_key_checking: HostKeyChecking::Default,
+            connect_timeout: Duration::from_secs(10),
+            become_user: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionKind {
     Ssh,
@@ -332,19 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn quoted_scripts_survive_a_real_shell() {
-        let spec = ConnectionSpec {
-            host: "localhost".into(),
-            kind: ConnectionKind::Local,
-            address: "localhost".into(),
-            port: None,
-            user: None,
-            private_key_file: None,
-            ssh_config: None,
-            extra_args: vec![],
-            host_key_checking: HostKeyChecking::Default,
-            connect_timeout: Duration::from_secs(10),
-            become_user: None,
-        };
+        let spec = ConnectionSpec::local("localhost");
         let conn = Connection::open(&spec).await.unwrap();
         let script = r#"printf '%s|' "a b" 'c'"'"'d' $((1+2)); cat"#;
         let mut cmd = RemoteCommand::new(script);
