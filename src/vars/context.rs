@@ -90,10 +90,6 @@ impl HostContext {
         }
     }
 
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     /// Resolves one variable: magic variables, else the winning definition,
     /// templated. `Ok(None)` when the host has no such variable.
     pub fn resolve(self: &Arc<Self>, name: &str) -> Result<Option<Value>, VarsError> {

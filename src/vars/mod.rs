@@ -11,7 +11,7 @@ mod context;
 mod load;
 mod stack;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -168,13 +168,6 @@ impl Vars {
 /// A template value as plain data (undefined becomes null).
 pub fn to_json(v: &Value) -> Json {
     serde_json::to_value(v).unwrap_or(Json::Null)
-}
-
-/// A path shown relative to the project root when inside it.
-pub fn relative_to(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| path.display().to_string())
 }
 
 #[cfg(test)]
