@@ -1,5 +1,10 @@
 //! The one place that decides what reaches the terminal: text or JSON lines,
 //! quiet or verbose, colour or not (as uv's Printer does).
+//!
+//! Every byte it writes goes through [`crate::redact`]: a secret (a value of a
+//! secrets file, or a string templated from one) is printed as `********`
+//! whatever the format, verbosity or kind of line. Nothing else in opsctl
+//! prints (no `println!`), so nothing can bypass it.
 
 use std::io::{IsTerminal, Write};
 
@@ -37,6 +42,7 @@ impl Printer {
         let tty = format == OutputFormat::Text && std::io::stdout().is_terminal() && !ci;
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let live = (tty && verbosity >= 0).then(Default::default);
+        crate::redact::install_panic_hook();
         Printer {
             format,
             verbosity,
@@ -67,6 +73,7 @@ impl Printer {
 
     /// A line of normal output (stdout), suppressed by `-q`... unless it is JSON.
     pub fn line(&self, s: &str) {
+        self.flush_deferred();
         if self.verbosity >= 0 {
             self.result(s);
         }
@@ -74,6 +81,7 @@ impl Printer {
 
     /// A line that is the command's result: printed even with `-q`.
     pub fn result(&self, s: &str) {
+        self.flush_deferred();
         match &self.live {
             Some(live) => {
                 let live = live.lock().unwrap();
@@ -100,17 +108,34 @@ impl Printer {
 
     /// One JSON document on one line (stdout).
     pub fn json(&self, v: &serde_json::Value) {
+        self.flush_deferred();
+        // Structurally first (escaped strings inside the JSON text), then as text.
+        let v = crate::redact::redact_json(v);
         write_line(&mut std::io::stdout().lock(), &v.to_string());
     }
 
     /// Extra detail shown with `-v` (level 1) or `-vv` (level 2), on stderr.
     pub fn verbose(&self, level: i8, s: &str) {
+        self.flush_deferred();
         if self.verbosity >= level {
             write_line(&mut std::io::stderr().lock(), &self.paint(s, Style::Dim));
         }
     }
 
+    /// Writes `s` to stdout WITHOUT redaction: only for `opsctl secrets view`
+    /// (and `keygen --out -`), whose whole point is to show a secret to its owner.
+    pub fn reveal(&self, s: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{s}");
+        let _ = out.flush();
+    }
+
     pub fn warn(&self, s: &str) {
+        self.flush_deferred();
+        self.write_warning(s);
+    }
+
+    fn write_warning(&self, s: &str) {
         if self.verbosity >= 0 {
             write_line(
                 &mut std::io::stderr().lock(),
@@ -120,9 +145,35 @@ impl Printer {
     }
 
     pub fn error(&self, e: &crate::error::Error) {
+        self.flush_deferred();
         let text = e.to_string();
         let text = text.replacen("error:", &self.paint("error:", Style::Failed), 1);
         write_line(&mut std::io::stderr().lock(), &text);
+    }
+}
+
+static DEFERRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static HAS_DEFERRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A warning found by a loader that has no Printer (e.g. a secret too short to
+/// be redacted): printed before the next line any Printer writes.
+pub fn defer_warning(msg: impl Into<String>) {
+    DEFERRED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(msg.into());
+    HAS_DEFERRED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+impl Printer {
+    fn flush_deferred(&self) {
+        if !HAS_DEFERRED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let pending = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in pending {
+            self.write_warning(&w);
+        }
     }
 }
 
@@ -135,14 +186,15 @@ fn erase(w: &mut dyn Write, n: usize) {
 
 fn draw(w: &mut dyn Write, lines: &[String]) {
     for l in lines {
-        let _ = writeln!(w, "\x1b[2m{l}\x1b[0m");
+        let _ = writeln!(w, "\x1b[2m{}\x1b[0m", crate::redact::redact(l));
     }
     let _ = w.flush();
 }
 
 /// Writes a line and flushes at once (line-buffered even into a pipe, so CI logs
-/// stream). A closed pipe (`opsctl ... | head`) is not an error.
+/// stream). A closed pipe (`opsctl ... | head`) is not an error. Secrets are
+/// redacted here, the one function every line goes through.
 fn write_line(w: &mut dyn Write, s: &str) {
-    let _ = writeln!(w, "{s}");
+    let _ = writeln!(w, "{}", crate::redact::redact(s));
     let _ = w.flush();
 }

@@ -28,6 +28,7 @@
 mod filters;
 mod jinja_tests;
 mod lexer;
+mod lookup;
 mod pyfmt;
 pub(crate) mod pyregex;
 mod yaml_emit;
@@ -132,16 +133,60 @@ fn ansible_formatter(
     _state: &mut minijinja::State,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
+    // Redaction: an expression that read a secret (see `crate::redact`) has its
+    // output registered as a secret too.
+    let tainted = crate::redact::take_expression_taint();
     match value.kind() {
         ValueKind::None | ValueKind::Undefined => Ok(()),
-        ValueKind::String => out
-            .write_str(value.as_str().unwrap_or_default())
-            .map_err(minijinja::Error::from),
+        ValueKind::String => {
+            let s = value.as_str().unwrap_or_default();
+            if tainted {
+                crate::redact::register(s);
+            }
+            out.write_str(s).map_err(minijinja::Error::from)
+        }
         _ => {
             let mut s = String::new();
             pyfmt::py_repr_strict(value, &mut s)?;
+            if tainted {
+                crate::redact::register(&s);
+                register_value(value, 6);
+            }
             out.write_str(&s).map_err(minijinja::Error::from)
         }
+    }
+}
+
+/// Registers the strings inside a value computed from a secret (lists and plain
+/// mappings; never a lazy variables object, which would resolve everything).
+fn register_value(value: &Value, depth: usize) {
+    match value.kind() {
+        ValueKind::String => {
+            crate::redact::register(value.as_str().unwrap_or_default());
+        }
+        ValueKind::Seq if depth > 0 => {
+            if let Ok(items) = value.try_iter() {
+                for v in items {
+                    register_value(&v, depth - 1);
+                }
+            }
+        }
+        ValueKind::Map
+            if depth > 0
+                && value
+                    .downcast_object_ref::<crate::vars::HostContext>()
+                    .is_none() =>
+        {
+            if let Ok(keys) = value.try_iter() {
+                for k in keys {
+                    register_value(&k, depth - 1);
+                    if let Ok(v) = value.get_item(&k) {
+                        register_value(&v, depth - 1);
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -253,6 +298,7 @@ impl Templar {
         env.set_debug(true);
         env.set_formatter(ansible_formatter);
         filters::register(&mut env);
+        lookup::register(&mut env);
         jinja_tests::register(&mut env);
         let mut chain_env = env.clone();
         chain_env.set_undefined_behavior(UndefinedBehavior::Chainable);
@@ -309,7 +355,9 @@ impl Templar {
         let tmpl = env
             .template_from_named_str(name, source)
             .map_err(|e| self.convert(e, origin, source, None, ctx))?;
-        match tmpl.render(ctx.clone()) {
+        // fresh taint flags: the formatter registers what this template derives
+        let (rendered, _) = crate::redact::taint_scope(|| tmpl.render(ctx.clone()));
+        match rendered {
             Ok(out) => Ok(out),
             Err(e) => {
                 if is_chained_lookup(&e, name, source, false) {
@@ -338,7 +386,12 @@ impl Templar {
             .env
             .compile_expression_owned(expr.to_string())
             .map_err(|e| self.convert(e, origin, expr, None, ctx))?;
-        match compiled.eval(ctx.clone()) {
+        // A value computed from a secret is registered as a secret (redaction).
+        let (evaluated, tainted) = crate::redact::taint_scope(|| compiled.eval(ctx.clone()));
+        if tainted && let Ok(v) = &evaluated {
+            register_value(v, 6);
+        }
+        match evaluated {
             Ok(v) => Ok(v),
             Err(e) => {
                 if is_chained_lookup(&e, EXPRESSION_NAME, expr, true)

@@ -2,9 +2,15 @@
 //! time a template (or `opsctl vars`) asks for it, with the host's other
 //! variables in scope, then cached. `workdir: "{{ ansible_env.HOME }}/app"` works,
 //! and `a: "{{ b }}"`, `b: "{{ a }}"` is reported as a cycle naming the chain.
+//!
+//! Taint: a variable is secret when it comes from `secrets.age`, when its
+//! templating read a secret, or when its value contains a registered secret
+//! (a loop item, a registered result). Handing a secret variable to a template
+//! calls [`crate::redact::mark_read`], so what the template computes from it is
+//! registered for redaction too (see `crate::template`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, Serde, Value};
@@ -41,7 +47,8 @@ impl Scope {
     fn get(&self, name: &str) -> Option<&super::Definition> {
         self.defs
             .get(name)
-            .and_then(|defs| defs.iter().rev().max_by_key(|d| d.layer))
+            // max_by_key returns the LAST of equal maxima: the latest definition.
+            .and_then(|defs| defs.iter().max_by_key(|d| d.layer))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -56,6 +63,8 @@ pub struct HostContext {
     host: String,
     scope: Option<Arc<Scope>>,
     cache: Mutex<HashMap<String, Value>>,
+    /// Cached variables whose value is (or derives from) a secret.
+    tainted: Mutex<HashSet<String>>,
 }
 
 impl HostContext {
@@ -70,6 +79,7 @@ impl HostContext {
             host: host.to_string(),
             scope,
             cache: Mutex::new(HashMap::new()),
+            tainted: Mutex::new(HashSet::new()),
         })
     }
 
@@ -106,6 +116,9 @@ impl HostContext {
         // (Ansible marks them unsafe), so a "{{" in command output stays text.
         if matches!(def.layer, super::Layer::Facts | super::Layer::SetFact) {
             let v = Value::from(Serde(&def.value));
+            if crate::redact::json_contains_secret(&def.value) {
+                self.taint(name);
+            }
             self.cache
                 .lock()
                 .unwrap()
@@ -136,7 +149,14 @@ impl HostContext {
                 .push((self.host.clone(), name.to_string(), def.origin.clone()))
         });
         let ctx = Value::from_dyn_object(self.clone());
-        let result = self.template_json(&def.value, &ctx, &def.origin);
+        let (result, touched) =
+            crate::redact::taint_scope(|| self.template_json(&def.value, &ctx, &def.origin));
+        if touched
+            || def.layer == super::Layer::Secrets
+            || crate::redact::json_contains_secret(&def.value)
+        {
+            self.taint(name);
+        }
         let def = &def;
         RESOLVING.with(|r| r.borrow_mut().pop());
         let value = result.map_err(|e| VarsError::Template {
@@ -150,6 +170,15 @@ impl HostContext {
             .unwrap()
             .insert(name.to_string(), value.clone());
         Ok(Some(value))
+    }
+
+    fn taint(&self, name: &str) {
+        self.tainted.lock().unwrap().insert(name.to_string());
+    }
+
+    /// Is this (resolved) variable a secret or derived from one?
+    pub fn is_tainted(&self, name: &str) -> bool {
+        self.tainted.lock().unwrap().contains(name)
     }
 
     /// Templates every string inside a value (lists and mappings recursively).
@@ -262,7 +291,12 @@ impl Object for HostContext {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
         match self.resolve(name) {
-            Ok(v) => v,
+            Ok(v) => {
+                if self.is_tainted(name) {
+                    crate::redact::mark_read();
+                }
+                v
+            }
             Err(e) => Some(Value::from(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
                 e.to_string(),

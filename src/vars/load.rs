@@ -14,7 +14,7 @@ use crate::location::Location;
 use crate::yaml;
 
 /// Variables of one parsed file: name -> (value, where the name was written).
-type FileVars = IndexMap<String, (Json, Location)>;
+pub type FileVars = IndexMap<String, (Json, Location)>;
 
 /// Reads vars files once each, however many hosts use them.
 #[derive(Default)]
@@ -36,17 +36,20 @@ impl FileCache {
 /// The directories holding `group_vars/` and `host_vars/`: the project's (lower)
 /// then the environment's, as [`crate::project::Target::vars_dirs`] lists them.
 /// Only the last one is "the environment's"; earlier ones are project-level.
+/// `secrets`: the decrypted variables of the environment's `secrets.age`, for
+/// every host at [`Layer::Secrets`] (above host_vars, below `-e`).
 pub(super) fn build_stacks(
     inventory: &Inventory,
     vars_dirs: &[PathBuf],
     extra: &[(Json, Origin, String)],
+    secrets: Option<&FileVars>,
 ) -> Result<IndexMap<String, VarStack>, VarsError> {
     let mut cache = FileCache::default();
     let mut out = IndexMap::new();
     for host in inventory.hosts.keys() {
         out.insert(
             host.clone(),
-            host_stack(inventory, host, vars_dirs, extra, &mut cache)?,
+            host_stack(inventory, host, vars_dirs, extra, secrets, &mut cache)?,
         );
     }
     Ok(out)
@@ -67,6 +70,7 @@ fn host_stack(
     host: &str,
     vars_dirs: &[PathBuf],
     extra: &[(Json, Origin, String)],
+    secrets: Option<&FileVars>,
     cache: &mut FileCache,
 ) -> Result<VarStack, VarsError> {
     let mut s = VarStack::default();
@@ -154,7 +158,11 @@ fn host_stack(
     if let Some(dir) = env_dir {
         push_files(&mut s, cache, &dir.join("host_vars"), host, Layer::HostVars)?;
     }
-    // 5. -e, in the order given
+    // 5. the environment's secrets.age (decrypted in memory)
+    for (k, (v, loc)) in secrets.into_iter().flatten() {
+        s.push(k, file_def(v, loc, Layer::Secrets));
+    }
+    // 6. -e, in the order given
     for (map, origin, _) in extra {
         if let Json::Object(m) = map {
             for (k, v) in m {

@@ -19,7 +19,7 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 pub use context::{HostContext, MAGIC, Scope, contains_template};
-pub use load::{is_identifier, parse_extra_vars, sorted_groups};
+pub use load::{FileVars, is_identifier, parse_extra_vars, sorted_groups};
 pub use stack::{Definition, Layer, Origin, VarStack};
 
 use crate::inventory::Inventory;
@@ -85,7 +85,19 @@ impl Vars {
         extra: &[(Json, Origin, String)],
         templar: Arc<Templar>,
     ) -> Result<Arc<Vars>, VarsError> {
-        let stacks = load::build_stacks(&inventory, vars_dirs, extra)?;
+        Self::load_with_secrets(inventory, vars_dirs, extra, templar, None)
+    }
+
+    /// [`Vars::load`] plus the decrypted variables of the environment's
+    /// `secrets.age` ([`crate::secrets::load_for_vars`]), at the `secrets` layer.
+    pub fn load_with_secrets(
+        inventory: Arc<Inventory>,
+        vars_dirs: &[PathBuf],
+        extra: &[(Json, Origin, String)],
+        templar: Arc<Templar>,
+        secrets: Option<&FileVars>,
+    ) -> Result<Arc<Vars>, VarsError> {
+        let stacks = load::build_stacks(&inventory, vars_dirs, extra, secrets)?;
         Ok(Arc::new(Vars {
             inventory,
             stacks,
@@ -362,5 +374,52 @@ mod tests {
             json!("alpha"),
             "a higher ansible_group_priority wins"
         );
+    }
+
+    #[test]
+    fn secrets_sit_above_host_vars_and_taint_what_is_made_of_them() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("hosts"), "[web]\nw1\n").unwrap();
+        std::fs::create_dir_all(d.path().join("host_vars")).unwrap();
+        std::fs::write(
+            d.path().join("host_vars/w1.yml"),
+            "db_password: from-host-vars\nurl: \"postgres://app:{{ db_password }}@db/app\"\nencoded: \"{{ db_password | b64encode }}\"\nplain: \"{{ 'not' ~ '-secret' }}\"\n",
+        )
+        .unwrap();
+        let inv = Arc::new(crate::inventory::load(&d.path().join("hosts")).unwrap());
+        let loc = crate::location::Location::new("environments/t/secrets.age", 1, Some(1));
+        let mut secrets = FileVars::new();
+        secrets.insert("db_password".into(), (json!("Taint-Test-Pw-1"), loc));
+        crate::redact::register_json(&json!("Taint-Test-Pw-1"));
+        let v = Vars::load_with_secrets(
+            inv,
+            &[d.path().to_path_buf()],
+            &[],
+            Arc::new(Templar::new()),
+            Some(&secrets),
+        )
+        .unwrap();
+        let s = v.stack("w1").unwrap();
+        assert_eq!(s.get("db_password").unwrap().layer, Layer::Secrets);
+        assert_eq!(s.history("db_password").len(), 2);
+        assert_eq!(
+            v.resolve("w1", "url").unwrap(),
+            json!("postgres://app:Taint-Test-Pw-1@db/app")
+        );
+        let encoded = v.resolve("w1", "encoded").unwrap();
+        let encoded = encoded.as_str().unwrap();
+        assert_eq!(encoded, "VGFpbnQtVGVzdC1Qdy0x");
+        assert_eq!(
+            crate::redact::redact(encoded),
+            "********",
+            "derived value registered"
+        );
+        // a template rendered later, from a derived variable: still redacted
+        let ctx = v.context("w1");
+        let out = v
+            .templar
+            .render_str("u={{ url | upper }} p={{ plain }}", &ctx, None)
+            .unwrap();
+        assert_eq!(crate::redact::redact(&out), "u=******** p=not-secret");
     }
 }
