@@ -48,6 +48,11 @@ struct HostRun<'e, 'a> {
     started: bool,
     /// The host had a pending-handlers file when the run started.
     had_pending: bool,
+    /// Probe outputs read ahead in one exec (see `prefetch`).
+    probes: super::prefetch::Probes,
+    /// The last task changed the host: the next ones likely change it too, and a
+    /// read-ahead would mostly be thrown away.
+    last_changed: bool,
     /// Pending handlers of other plays, written back untouched.
     foreign_pending: Vec<String>,
 }
@@ -81,6 +86,8 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         started: eng.opts.start_at_task.is_none(),
         had_pending: false,
         foreign_pending: Vec::new(),
+        probes: Default::default(),
+        last_changed: false,
     };
     eng.reporter.busy(host, Some("connecting"));
     let ok = run_play_inner(&mut run).await;
@@ -143,6 +150,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
         };
         self.conn = Some(conn.clone());
+        // Ansible's magic variables for the run's mode.
+        for (name, on) in [
+            ("ansible_check_mode", self.eng.opts.check),
+            ("ansible_diff_mode", self.eng.opts.diff),
+        ] {
+            self.scope.set(
+                name,
+                Definition {
+                    value: json!(on),
+                    origin: Origin::Builtin {
+                        what: "magic variables".into(),
+                    },
+                    layer: Layer::Facts,
+                },
+            );
+        }
         // Play vars (templated lazily, like every variable).
         for v in &self.play.vars {
             self.scope
@@ -338,10 +361,18 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let user = task
             .and_then(|t| t.become_user.clone())
             .or_else(|| self.play.become_user.clone());
-        Some(
-            user.or_else(|| self.spec.become_user.clone())
-                .unwrap_or_else(|| "root".into()),
-        )
+        let user = user
+            .or_else(|| self.spec.become_user.clone())
+            .unwrap_or_else(|| "root".into());
+        // `become_user: "{{ app_user }}"`: templated for this host (and task).
+        if crate::template::is_template(&user) {
+            let ctx = self.context(task, &[]);
+            let loc = task.map_or(&self.play.location, |t| &t.location);
+            if let Ok(u) = self.vars().templar.render_str(&user, &ctx, Some(loc)) {
+                return Some(u);
+            }
+        }
+        Some(user)
     }
 
     /// Runs a list of tasks; stops at the first failure (the caller handles rescue).
@@ -351,9 +382,13 @@ impl<'e, 'a> HostRun<'e, 'a> {
         block_vars: &[VarEntry],
         inherited_when: &[String],
     ) -> Flow {
-        for task in tasks {
+        for (i, task) in tasks.iter().enumerate() {
             if self.eng.aborted() {
                 return Flow::End;
+            }
+            if self.probes.is_empty() {
+                self.read_ahead(&tasks[i..], block_vars, inherited_when)
+                    .await;
             }
             let flow = Box::pin(self.task(task, block_vars, inherited_when)).await;
             if flow != Flow::Continue {
@@ -494,9 +529,120 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.finish_task(task, out)
     }
 
+    /// Reads ahead: the first (read-only) commands of the next tasks, in one exec.
+    /// Stops at the first task whose command cannot be known yet (not a probing
+    /// module, a loop, delegation, a condition or argument that needs a result
+    /// still to come...).
+    async fn read_ahead(&self, tasks: &[Task], block_vars: &[VarEntry], inherited_when: &[String]) {
+        let Some(conn) = self.conn.clone() else {
+            return;
+        };
+        if self.last_changed {
+            return;
+        }
+        let opts = self.eng.opts;
+        let mut commands = Vec::new();
+        for task in tasks.iter().take(self.probes.window()) {
+            let Action::Module { def: module, args } = &task.action else {
+                break;
+            };
+            if !self.started
+                || !super::prefetch::eligible(module.spec.name, args)
+                || task.loop_.is_some()
+                || task.delegate_to.is_some()
+                || task.run_once.is_some()
+                || task.until.is_some()
+            {
+                break;
+            }
+            if !tags_match(&task.tags, &opts.tags, &opts.skip_tags) {
+                continue;
+            }
+            let mut when = inherited_when.to_vec();
+            when.extend(task.when.iter().cloned());
+            match self
+                .record(task, module, args, block_vars, &when, &conn)
+                .await
+            {
+                Some(Some(cmd)) => commands.push(cmd),
+                Some(None) => continue,
+                None => break,
+            }
+        }
+        let boundary_free = |c: &RemoteCommand| {
+            c.stdin
+                .as_deref()
+                .is_none_or(|d| super::prefetch::heredoc_safe(d, "OPSCTL"))
+        };
+        let lines: Vec<(String, Option<Vec<u8>>)> = commands
+            .iter()
+            .take_while(|c| boundary_free(c))
+            .map(|c| (conn.line(c).0, c.stdin.clone()))
+            .collect();
+        if lines.len() >= 2 {
+            // A failure here costs nothing but the batch: each task then runs live.
+            let _ = self.probes.fetch(&conn, lines).await;
+        }
+    }
+
+    /// The first command `task` would send, found by running its module in record
+    /// mode: `Some(Some(cmd))`; `Some(None)` when it sends none (skipped by `when`);
+    /// `None` when it cannot be known now.
+    async fn record(
+        &self,
+        task: &Task,
+        module: &'static crate::modules::ModuleDef,
+        args: &Map<String, Json>,
+        block_vars: &[VarEntry],
+        when: &[String],
+        conn: &Connection,
+    ) -> Option<Option<RemoteCommand>> {
+        let ctx = self.with_scope(task, block_vars, Scope::new());
+        if !self.eval_when(when, &ctx, &task.location).ok()? {
+            return Some(None);
+        }
+        let Ok(Json::Object(templated)) =
+            self.template_json(&Json::Object(args.clone()), &ctx, &task.location)
+        else {
+            return None;
+        };
+        let validated = module.spec.validate(&templated, true).ok()?;
+        let environment = self.environment(task, &ctx).ok()?;
+        let check = match &task.check_mode {
+            Some(v) => self.truthy(v, &task.location).ok()?,
+            None => self.eng.opts.check,
+        };
+        let diff = match &task.diff {
+            Some(v) => self.truthy(v, &task.location).ok()?,
+            None => self.eng.opts.diff,
+        };
+        let become_user = self.become_user(Some(task));
+        let search = self.search_path(task, module.spec.name);
+        let recorder = super::prefetch::Recorder::default();
+        let env = HostEnv {
+            host: &self.host,
+            conn,
+            check,
+            diff,
+            become_user: become_user.as_deref(),
+            environment: &environment,
+            search: &search,
+            location: &task.location,
+            vars: &ctx,
+            templar: &self.vars().templar,
+            trace: Mutex::new(Vec::new()),
+            prefetch: crate::modules::Prefetch::Record(&recorder),
+        };
+        match (module.run)(&validated, &env).await {
+            Err(ModuleError::Recorded) => recorder.first.into_inner().unwrap().map(Some),
+            _ => None,
+        }
+    }
+
     /// Applies the outcome of a task on this host: register, facts, notify,
     /// failure handling. Reporting was done per item by `module_task`.
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
+        self.last_changed = out.changed;
         if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
             for (k, v) in f {
                 self.scope.set(
@@ -712,10 +858,36 @@ impl<'e, 'a> HostRun<'e, 'a> {
 
     fn with_scope(&self, task: &Task, block_vars: &[VarEntry], extra: Scope) -> Value {
         let mut scope = self.scope.clone();
-        if let Some(role) = &task.role {
-            for v in &role.defaults {
-                scope.set(&v.name, def(&v.value, &v.location, Layer::RoleDefaults));
+        // As in Ansible (private_role_vars off): every role's defaults are visible
+        // to the whole play, a later role's over an earlier one's, the task's own
+        // role's over all of them.
+        let mut defaults: Vec<&VarEntry> = Vec::new();
+        for r in self.play.roles.iter().chain(task.role.iter()) {
+            for v in &r.defaults {
+                defaults.retain(|d| d.name != v.name);
+                defaults.push(v);
             }
+        }
+        for v in defaults {
+            scope.set(&v.name, def(&v.value, &v.location, Layer::RoleDefaults));
+        }
+        // Ansible's magic variables of where the task comes from (lookup() uses them).
+        let magic = |scope: &mut Scope, name: &str, value: String| {
+            scope.set(
+                name,
+                def(&Json::String(value), &task.location, Layer::Magic),
+            );
+        };
+        magic(
+            &mut scope,
+            "playbook_dir",
+            self.eng.playbook_dir.display().to_string(),
+        );
+        if let Some(role) = &task.role {
+            magic(&mut scope, "role_path", role.dir.display().to_string());
+            magic(&mut scope, "role_name", role.name.clone());
+        }
+        if let Some(role) = &task.role {
             for v in &role.vars {
                 scope.set(&v.name, def(&v.value, &v.location, Layer::RoleVars));
             }
@@ -880,6 +1052,14 @@ impl<'e, 'a> HostRun<'e, 'a> {
             vars: ctx,
             templar: &self.vars().templar,
             trace: Mutex::new(Vec::new()),
+            prefetch: match task.delegate_to {
+                None => crate::modules::Prefetch::Serve(&self.probes),
+                Some(_) => {
+                    // a command on another host may change this one: read again
+                    self.probes.clear();
+                    crate::modules::Prefetch::Off
+                }
+            },
         };
         // until/retries/delay: run again until the condition holds.
         let (retries, delay) = match &task.until {
@@ -894,12 +1074,18 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let mut attempt: u64 = 0;
         let mut out = loop {
             attempt += 1;
+            let mut transport_failed = false;
             let mut out = match (module.run)(&validated, &env).await {
                 Ok(o) => o,
                 Err(ModuleError::Args(msg)) => {
                     Outcome::failed(format!("{}: {msg}", module.spec.name))
                 }
+                Err(ModuleError::Recorded) => Outcome::failed(format!(
+                    "{}: internal error: a recorded run",
+                    module.spec.name
+                )),
                 Err(ModuleError::Transport(e)) => {
+                    transport_failed = true;
                     let unreachable =
                         matches!(e, crate::transport::TransportError::Disconnected { .. });
                     let mut o = Outcome::failed(match e.hint() {
@@ -912,7 +1098,12 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     o
                 }
             };
-            if task.changed_when.is_none() && task.failed_when.is_none() && task.until.is_none() {
+            // A command that could not run has no result to judge: its error is the news.
+            if transport_failed
+                || (task.changed_when.is_none()
+                    && task.failed_when.is_none()
+                    && task.until.is_none())
+            {
                 break out;
             }
             // changed_when / failed_when / until see the result under the register name.

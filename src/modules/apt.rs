@@ -456,9 +456,8 @@ fn probe_script(o: &Opts) -> String {
         (None, false) => names.join(" "),
     };
     let mut s = format!("# opsctl {}: probe {what}\nexport LC_ALL=C\n", o.module);
-    s.push_str(
-        "echo \"uid=$(id -u)\"; echo \"user=$(id -un 2>/dev/null)\"; echo \"now=$(date +%s)\"\n",
-    );
+    s.push_str("echo \"now=$(date +%s)\"\n");
+    s.push_str(&util::whoami_lines());
     s.push_str("command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n");
     s.push_str(
         "if [ -e /var/lib/apt/periodic/update-success-stamp ]; then echo \"cache=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp)\"; \

@@ -313,10 +313,11 @@ fn parse_probe(out: &str) -> Found {
 fn probe_script(user: &str, path: Option<&str>, follow: bool) -> String {
     let mut s = format!("# opsctl authorized_key: probe {user}\n");
     s.push_str(&format!(
-        "u={}\necho \"uid=$(id -u)\"; echo \"user=$(id -un 2>/dev/null)\"\n\
+        "u={}\n{who}\
          pw=$(getent passwd -- \"$u\") || exit 0\necho \"pw=$pw\"\n\
          home=$(printf '%s\\n' \"$pw\" | cut -d: -f6)\n",
-        shell_quote(user)
+        shell_quote(user),
+        who = util::whoami_lines()
     ));
     match path {
         Some(p) => s.push_str(&format!(

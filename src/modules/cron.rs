@@ -446,7 +446,8 @@ struct Found {
 
 fn probe_script(w: &Want) -> String {
     let mut s = format!("# opsctl cron: probe {}\n", w.label());
-    s.push_str("echo \"uid=$(id -u)\"; me=$(id -un 2>/dev/null); echo \"user=$me\"\n");
+    s.push_str(&util::whoami_lines());
+    s.push_str("me=$hn\n");
     match &w.cron_file {
         Some(f) => s.push_str(&format!(
             "f={}\nif [ -f \"$f\" ]; then echo exists=1; printf 'content='; base64 -w0 < \"$f\"; echo; fi\n",

@@ -134,6 +134,9 @@ pub enum ModuleError {
     /// The host could not be reached or the connection broke.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Record mode: the module's first command was captured, not run.
+    #[error("(recorded)")]
+    Recorded,
 }
 
 /// The host a module works on, and how.
@@ -159,6 +162,20 @@ pub struct HostEnv<'a> {
     pub templar: &'a crate::template::Templar,
     /// Every command run, with its output, for `-v` / `-vv`.
     pub trace: Mutex<Vec<(String, Output)>>,
+    /// Batched probes (see `engine::prefetch`).
+    pub prefetch: Prefetch<'a>,
+}
+
+/// How a module's commands meet the batched probes of `engine::prefetch`.
+#[derive(Clone, Copy, Default)]
+pub enum Prefetch<'a> {
+    /// Every command goes to the host.
+    #[default]
+    Off,
+    /// Capture the first command and stop (the module returns `Recorded`).
+    Record(&'a crate::engine::prefetch::Recorder),
+    /// A command read ahead is answered from the store; any other empties it.
+    Serve(&'a crate::engine::prefetch::Probes),
 }
 
 impl HostEnv<'_> {
@@ -184,11 +201,34 @@ impl HostEnv<'_> {
             become_user: self.become_user.map(str::to_string),
             no_become: self.become_user.is_none(),
         };
-        let out = self.conn.run(&cmd).await?;
-        self.trace
-            .lock()
-            .unwrap()
-            .push((script.to_string(), out.clone()));
+        let mut batched = false;
+        let out = match self.prefetch {
+            Prefetch::Off => self.conn.run(&cmd).await?,
+            Prefetch::Record(rec) => {
+                let mut first = rec.first.lock().unwrap();
+                if first.is_none() {
+                    *first = Some(cmd);
+                }
+                return Err(ModuleError::Recorded);
+            }
+            Prefetch::Serve(probes) => {
+                let (line, become_user) = self.conn.line(&cmd);
+                match probes.take(&line, cmd.stdin.as_deref()) {
+                    Some(out) => {
+                        batched = true;
+                        self.conn.check_become(out, become_user.as_deref())?
+                    }
+                    None => self.conn.run(&cmd).await?,
+                }
+            }
+        };
+        let shown = if batched {
+            // sent earlier, with the probes of the next tasks, in one exec
+            format!("(read ahead) {script}")
+        } else {
+            script.to_string()
+        };
+        self.trace.lock().unwrap().push((shown, out.clone()));
         Ok(out)
     }
 

@@ -94,7 +94,7 @@ async fn pause(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             if let Some(p) = &prompt
                 && interactive()
             {
-                eprintln!("[pause]\n{p}");
+                eprintln!("[pause]\n{}", crate::redact::redact(p));
             }
             tokio::time::sleep(Duration::from_secs(s)).await;
             o = o.with("stdout", format!("Paused for {s} seconds"));

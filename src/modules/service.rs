@@ -310,9 +310,10 @@ fn probe_script(w: &Want, check: bool) -> String {
         if name.is_empty() { "systemd" } else { &name }
     );
     s.push_str(&format!(
-        "n={}\nsv={}\necho \"uid=$(id -u)\"; echo \"user=$(id -un 2>/dev/null)\"\n",
+        "n={}\nsv={}\nnl='\n'\n{}",
         shell_quote(&name),
-        shell_quote(sv)
+        shell_quote(sv),
+        util::whoami_lines()
     ));
     let detect = match w.init {
         Init::Auto => "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1",
@@ -333,20 +334,23 @@ fn probe_script(w: &Want, check: bool) -> String {
         }
     }
     if !name.is_empty() {
+        // one `systemctl show` gives the properties and the unit's real name (Id)
         s.push_str(&format!(
-            "  systemctl{sc} show --no-pager -p {SHOW_PROPS} -- \"$n\" 2>/dev/null | sed 's/^/sd./'\n"
+            "  _p=$(systemctl{sc} show --no-pager -p {SHOW_PROPS} -- \"$n\" 2>/dev/null); id=\n\
+             \x20 while IFS= read -r _l; do [ -n \"$_l\" ] || continue; echo \"sd.$_l\"; case $_l in Id=*) id=${{_l#Id=}} ;; esac; done <<OPSCTL_EOF\n$_p\nOPSCTL_EOF\n"
         ));
         s.push_str(&format!(
-            "  id=$(systemctl{sc} show -p Id --value -- \"$n\" 2>/dev/null)\n\
+            "\
              \x20 e=$(systemctl{sc} is-enabled -- \"${{id:-$n}}\" 2>/dev/null); echo \"is_enabled_rc=$?\"\n\
-             \x20 echo \"is_enabled=$(printf '%s\\n' \"$e\" | head -n 1)\"\n"
+             \x20 echo \"is_enabled=${{e%%\"$nl\"*}}\"\n"
         ));
     }
     s.push_str("else\n  echo init=sysv\n");
     if !name.is_empty() {
         s.push_str("  if [ -x \"/etc/init.d/$sv\" ]; then\n");
         s.push_str(
-            "    st=$(\"/etc/init.d/$sv\" status 2>&1 < /dev/null); echo \"status_rc=$?\"\n    printf '%s\\n' \"$st\" | head -n 3 | sed 's/^/status_out=/'\n",
+            "    st=$(\"/etc/init.d/$sv\" status 2>&1 < /dev/null); echo \"status_rc=$?\"\n    \
+             _i=0; while [ $_i -lt 3 ] && IFS= read -r _l; do echo \"status_out=$_l\"; _i=$((_i+1)); done <<OPSCTL_EOF\n$st\nOPSCTL_EOF\n",
         );
         s.push_str("  fi\n");
         if let Some(p) = &w.pattern {

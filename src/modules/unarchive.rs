@@ -225,7 +225,7 @@ async fn unarchive(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
     let d = q(&dest);
     // Probe.
     let mut probe = format!(
-        "# opsctl unarchive: probe {src_shown} -> {dest_shown}\nIFS= read -r cfg\nd={d}\nif [ -d \"$d\" ]; then echo dest=1; [ -w \"$d\" ] && echo destw=1; fi\nif [ -f \"$d\"/{STAMP} ]; then printf 'stamp='; head -c 65536 \"$d\"/{STAMP} | base64 -w0; echo; fi\ncommand -v unzip >/dev/null 2>&1 && echo unzip=1\n",
+        "# opsctl unarchive: probe {src_shown} -> {dest_shown}\nIFS= read -r cfg\nd={d}\nif [ -d \"$d\" ]; then echo dest=1; [ -w \"$d\" ] && echo destw=1; fi\nif [ -f \"$d\"/{STAMP} ]; then printf 'stamp='; head -c 65536 \"$d\"/{STAMP} | base64 -w0; echo; fi\nif command -v unzip >/dev/null 2>&1; then echo unzip=1; fi\n",
         src_shown = one_line(&super::net::redact_url(&src)),
         dest_shown = one_line(&dest),
     );

@@ -353,8 +353,9 @@ impl UserWant {
 fn user_probe_script(w: &UserWant) -> String {
     let mut s = format!("# opsctl user: probe {}\n", w.name);
     s.push_str(&format!(
-        "n={}\necho \"uid=$(id -u)\"; echo \"user=$(id -un 2>/dev/null)\"\n",
-        shell_quote(&w.name)
+        "n={}\n{}",
+        shell_quote(&w.name),
+        util::whoami_lines()
     ));
     // Groups to check: those asked, and one named like the user.
     let mut refs = w.group_refs();
@@ -949,8 +950,9 @@ impl GroupWant {
 
 fn group_probe_script(w: &GroupWant) -> String {
     format!(
-        "# opsctl group: probe {name}\necho \"uid=$(id -u)\"; echo \"user=$(id -un 2>/dev/null)\"\ngetent group -- {q} | sed 's/^/grp=/'\nexit 0\n",
+        "# opsctl group: probe {name}\n{who}getent group -- {q} | sed 's/^/grp=/'\nexit 0\n",
         name = w.name,
+        who = util::whoami_lines(),
         q = shell_quote(&w.name)
     )
 }

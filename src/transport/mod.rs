@@ -12,7 +12,7 @@ mod ssh;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use ssh::control_directory;
+pub use ssh::{close_kept, control_directory, keep_connections};
 
 /// How to reach one host, resolved from its variables.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +268,13 @@ impl Connection {
     /// Runs a command, through sudo when asked. A sudo refusal is an error; any
     /// other failure of the command is a normal [`Output`] with its exit code.
     pub async fn run(&self, cmd: &RemoteCommand) -> Result<Output, TransportError> {
+        let (line, become_user) = self.line(cmd);
+        let out = self.run_line(&line, cmd.stdin.as_deref()).await?;
+        self.check_become(out, become_user.as_deref())
+    }
+
+    /// The exact command line `run` sends for `cmd`, and the sudo user it uses.
+    pub fn line(&self, cmd: &RemoteCommand) -> (String, Option<String>) {
         let become_user = if cmd.no_become {
             None
         } else {
@@ -275,12 +282,31 @@ impl Connection {
                 .clone()
                 .or_else(|| self.spec().become_user.clone())
         };
-        let line = command_line(&cmd.script, become_user.as_deref());
-        let out = match self {
-            Connection::Ssh(c) => c.run(&line, cmd.stdin.as_deref()).await?,
-            Connection::Local(c) => c.run(&line, cmd.stdin.as_deref()).await?,
-        };
-        if let Some(user) = &become_user
+        (
+            command_line(&cmd.script, become_user.as_deref()),
+            become_user,
+        )
+    }
+
+    /// Sends a command line as it is (see [`Connection::line`]).
+    pub async fn run_line(
+        &self,
+        line: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, TransportError> {
+        match self {
+            Connection::Ssh(c) => c.run(line, stdin).await,
+            Connection::Local(c) => c.run(line, stdin).await,
+        }
+    }
+
+    /// A failed command run through sudo: was it sudo that failed?
+    pub fn check_become(
+        &self,
+        out: Output,
+        become_user: Option<&str>,
+    ) -> Result<Output, TransportError> {
+        if let Some(user) = become_user
             && !out.success()
             && let Some(e) = classify::sudo_error(
                 &self.spec().host,

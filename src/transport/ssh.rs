@@ -21,7 +21,9 @@ use super::{ConnectionSpec, Output, TransportError, classify};
 /// sshd's default MaxSessions is 10: stay below it.
 const CHANNELS_PER_HOST: usize = 8;
 /// A master left behind by a killed opsctl exits after this much idleness.
-const CONTROL_PERSIST: &str = "ControlPersist=120s";
+const CONTROL_PERSIST: Duration = Duration::from_secs(120);
+/// Prefix of the sockets of masters kept between invocations.
+const KEPT_PREFIX: &str = "k-";
 /// sun_path is 108 bytes and ssh appends a random suffix while binding.
 const MAX_SOCKET_PATH: usize = 80;
 
@@ -34,6 +36,20 @@ pub struct SshConnection {
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// How long masters outlive the command (`--keep-connections`); `None`: closed at exit.
+static KEEP: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+
+/// Keep masters alive for `idle` after the command exits, and reuse masters that an
+/// earlier command kept (as Ansible's ControlPersist does). Call once, before any
+/// connection opens; the default is to close every master at exit.
+pub fn keep_connections(idle: Option<Duration>) {
+    let _ = KEEP.set(idle);
+}
+
+fn kept() -> Option<Duration> {
+    KEEP.get().copied().flatten()
+}
 
 /// The private directory holding control sockets: `$XDG_RUNTIME_DIR/opsctl`, else
 /// `/tmp/opsctl-<uid>`. Created 0700; refused if another user owns it.
@@ -70,9 +86,18 @@ impl SshConnection {
             host: spec.host.clone(),
             detail,
         })?;
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let control_path = dir.join(format!("{}-{n}", std::process::id()));
-        let log_path = dir.join(format!("{}-{n}.log", std::process::id()));
+        let keep = kept();
+        let (control_path, log_path) = if keep.is_some() {
+            // The same host reached the same way gets the same socket in every run.
+            let name = format!("{KEPT_PREFIX}{}", spec_digest(spec));
+            (dir.join(&name), dir.join(format!("{name}.log")))
+        } else {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            (
+                dir.join(format!("{}-{n}", std::process::id())),
+                dir.join(format!("{}-{n}.log", std::process::id())),
+            )
+        };
         if control_path.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(TransportError::Local {
                 host: spec.host.clone(),
@@ -82,6 +107,19 @@ impl SshConnection {
                 ),
             });
         }
+        // Two opsctl starting the same kept master at once: the second waits here,
+        // then reuses the first one's.
+        let _lock = match keep {
+            Some(_) => Some(lock_file(&control_path.with_extension("lock")).await),
+            None => None,
+        };
+        if keep.is_some()
+            && control_path.exists()
+            && let Some(conn) = Self::reuse(spec, &control_path, &log_path).await
+        {
+            return Ok(conn);
+        }
+        let _ = std::fs::remove_file(&control_path);
         let _ = std::fs::remove_file(&log_path);
         // Removes the log and socket if this future is dropped (Ctrl-C) or fails.
         let mut guard = RemoveOnDrop(vec![log_path.clone(), control_path.clone()]);
@@ -95,11 +133,16 @@ impl SshConnection {
             })?;
 
         let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(master_args(spec, &control_path, &log_path))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
+        cmd.args(master_args(
+            spec,
+            &control_path,
+            &log_path,
+            keep.unwrap_or(CONTROL_PERSIST),
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| TransportError::Local {
             host: spec.host.clone(),
             detail: format!("cannot run ssh ({e}); install the OpenSSH client"),
@@ -144,6 +187,37 @@ impl SshConnection {
             session,
             control_path,
             log_path,
+            channels: Semaphore::new(CHANNELS_PER_HOST),
+        })
+    }
+
+    /// A master kept by an earlier command, if it still answers.
+    async fn reuse(
+        spec: &ConnectionSpec,
+        control_path: &Path,
+        log_path: &Path,
+    ) -> Option<SshConnection> {
+        let session = Session::resume_mux(
+            control_path.to_path_buf().into_boxed_path(),
+            Some(log_path.to_path_buf().into_boxed_path()),
+        );
+        match tokio::time::timeout(Duration::from_secs(5), session.check()).await {
+            Ok(Ok(())) => {}
+            _ => {
+                // A dead master's socket: ask it to exit in case it lingers.
+                exit_master(control_path).await;
+                return None;
+            }
+        }
+        // Only errors of this run are read from the log.
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(log_path) {
+            let _ = f.set_len(0);
+        }
+        Some(SshConnection {
+            spec: spec.clone(),
+            session,
+            control_path: control_path.to_path_buf(),
+            log_path: log_path.to_path_buf(),
             channels: Semaphore::new(CHANNELS_PER_HOST),
         })
     }
@@ -208,20 +282,82 @@ impl SshConnection {
         }
     }
 
-    /// Stops the master (`ssh -O exit`) and removes its files.
+    /// Stops the master (`ssh -O exit`) and removes its files, unless masters are
+    /// kept between commands (`--keep-connections`): then it stays for the next one.
     pub async fn close(&self) {
-        let mut cmd = tokio::process::Command::new("ssh");
-        cmd.arg("-S")
-            .arg(&self.control_path)
-            .args(["-O", "exit", "opsctl-master"]);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), cmd.status()).await;
-        let _ = std::fs::remove_file(&self.control_path);
+        if kept().is_some() {
+            return;
+        }
+        exit_master(&self.control_path).await;
         let _ = std::fs::remove_file(&self.log_path);
     }
+}
+
+/// `ssh -S SOCKET -O exit`: the master closes its connection and removes the socket.
+async fn exit_master(control_path: &Path) {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-S")
+        .arg(control_path)
+        .args(["-O", "exit", "opsctl-master"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), cmd.status()).await;
+    let _ = std::fs::remove_file(control_path);
+}
+
+/// Closes every master kept by earlier commands (`opsctl disconnect`); returns how
+/// many were running.
+pub async fn close_kept() -> Result<usize, String> {
+    let dir = control_directory()?;
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut closed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(KEPT_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        if name.ends_with(".log") || name.ends_with(".lock") {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let session = Session::resume_mux(path.clone().into_boxed_path(), None);
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), session.check()).await {
+            closed += 1;
+        }
+        exit_master(&path).await;
+    }
+    Ok(closed)
+}
+
+/// A stable name for how a host is reached: everything that goes on the master's
+/// command line. Another user, port, key or config gets another master.
+fn spec_digest(spec: &ConnectionSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let mut args = master_args(spec, Path::new(""), Path::new(""), Duration::ZERO);
+    args.push(env!("CARGO_PKG_VERSION").to_string());
+    let digest = Sha256::digest(args.join("\0").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Holds an exclusive `flock` on `path` until dropped (the file stays).
+async fn lock_file(path: &Path) -> Option<std::fs::File> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).ok()?;
+        Some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Files removed when dropped, unless the list was emptied.
@@ -247,7 +383,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The arguments of the master process.
-fn master_args(spec: &ConnectionSpec, control: &Path, log: &Path) -> Vec<String> {
+fn master_args(
+    spec: &ConnectionSpec,
+    control: &Path,
+    log: &Path,
+    persist: Duration,
+) -> Vec<String> {
     // -v: with ControlPersist, OpenSSH sends a ProxyCommand's (or ProxyJump's) stderr
     // to /dev/null unless debugging, and that stderr is where "Connection refused"
     // is said. The debug lines go to the private log and are skipped when classifying.
@@ -255,7 +396,7 @@ fn master_args(spec: &ConnectionSpec, control: &Path, log: &Path) -> Vec<String>
     a.extend(["-S".into(), control.display().to_string()]);
     a.extend(["-E".into(), log.display().to_string()]);
     for o in [
-        CONTROL_PERSIST.to_string(),
+        format!("ControlPersist={}s", persist.as_secs().max(1)),
         "BatchMode=yes".into(),
         format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)),
         "ServerAliveInterval=15".into(),
@@ -309,7 +450,13 @@ mod tests {
             connect_timeout: Duration::from_secs(10),
             become_user: None,
         };
-        let a = master_args(&spec, Path::new("/tmp/c"), Path::new("/tmp/l")).join(" ");
+        let a = master_args(
+            &spec,
+            Path::new("/tmp/c"),
+            Path::new("/tmp/l"),
+            CONTROL_PERSIST,
+        )
+        .join(" ");
         assert!(a.starts_with("-M -N -f -v -S /tmp/c -E /tmp/l"), "{a}");
         assert!(a.contains("-o BatchMode=yes -o ConnectTimeout=10"), "{a}");
         assert!(

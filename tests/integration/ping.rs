@@ -265,3 +265,87 @@ fn ctrl_c_stops_cleanly_and_closes_every_master() {
         assert!(zombie || !cmd.contains(&needle), "still running: {cmd}");
     }
 }
+
+/// PIDs of the live processes whose command line mentions `needle`.
+fn pids_with(needle: &str) -> Vec<i32> {
+    let mut pids = vec![];
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
+        if !zombie && cmd.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn kept_connections_are_reused_then_closed_by_disconnect() {
+    let Some(tb) = Testbed::up(1) else { return };
+    let runtime = tempfile::tempdir().unwrap();
+    let control = runtime.path().join("opsctl");
+    let needle = control.to_string_lossy().into_owned();
+    let ping = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::common::OPSCTL)
+            .arg("ping")
+            .args(["--env", "tb"])
+            .args(extra)
+            .current_dir(tb.project.path())
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("host1 | pong"), "{text}");
+    };
+    // Without the flag, nothing outlives the command.
+    ping(&[]);
+    assert!(pids_with(&needle).is_empty());
+
+    ping(&["--keep-connections=1m"]);
+    let first = pids_with(&needle);
+    assert_eq!(first.len(), 1, "one master kept: {first:?}");
+    // The next command reuses it: no second master, the same process.
+    ping(&["--keep-connections"]);
+    assert_eq!(pids_with(&needle), first, "the kept master is reused");
+
+    // A kept master that died is replaced transparently.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(first[0]).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    ping(&["--keep-connections"]);
+    let second = pids_with(&needle);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first);
+
+    let out = std::process::Command::new(crate::common::OPSCTL)
+        .arg("disconnect")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("closed 1 kept connection"), "{text}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !pids_with(&needle).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        pids_with(&needle).is_empty(),
+        "disconnect closes the master"
+    );
+    let left: Vec<_> = std::fs::read_dir(&control)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -499,3 +499,36 @@ fn roles_templates_handlers_and_idempotence_with_check_and_diff() {
         "reload\nreload\n"
     );
 }
+
+/// Probes read ahead in one exec are used only while nothing ran on the host: a
+/// task that changes a file makes the next task read it again (a stale stat would
+/// fail the assert).
+#[test]
+fn probes_read_ahead_never_hide_a_change() {
+    let Some(tb) = Testbed::up(1) else { return };
+    let playbook = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - file: { path: /srv/ra, state: directory }
+    - copy: { content: "new\n", dest: /srv/ra/f }
+    - stat: { path: /srv/ra/f }
+      register: st
+    - assert:
+        that: st.stat.size == 4
+    - lineinfile: { path: /srv/ra/g, line: "x", create: true }
+    - file: { path: /srv/ra/h, state: touch, modification_time: preserve, access_time: preserve }
+"#;
+    let first = tb.play("ra", playbook, &[]);
+    first.code(0);
+    let again = tb.play("ra", playbook, &["-v"]);
+    again.code(0).stdout_has("changed=0");
+    let all = format!("{}{}", again.stdout, again.stderr);
+    assert!(all.contains("(read ahead)"), "a re-run reads ahead:\n{all}");
+    // Drift: the copy task changes the file, then stat must see the new size.
+    tb.exec("host1", "printf 'old content\\n' > /srv/ra/f")
+        .code(0);
+    let fixed = tb.play("ra", playbook, &["-v"]);
+    fixed.code(0).stdout_has("changed=1");
+    assert_eq!(tb.exec("host1", "cat /srv/ra/f").stdout, "new\n");
+}
