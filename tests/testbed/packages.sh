@@ -21,7 +21,7 @@ BASE_PACKAGES=(
 # repository baked into the image (not installed).
 OFFLINE_PACKAGES=(
   nginx supervisor certbot python3-certbot-nginx nodejs npm git
-  python3-venv python3-pip rsync acl cron logrotate unzip
+  python3-venv python3-pip rsync acl cron logrotate unzip python3-apt
 )
 
 # Installed on top of the base image for `--kind systemd` (also in the
