@@ -1,0 +1,1 @@
+"""The example API deployed by opsctl's stack tests (see examples/app/README.md)."""

@@ -1,0 +1,622 @@
+//! `opsctl deploy`: resolve the ref once on this machine, take the deploy lock on
+//! every host (inventory order), get the code there (`push`: a `git archive` of the
+//! commit; `git`: the hosts fetch it), then run `playbooks/deploy.yml` (build the
+//! release, migrate, switch, health-check, roll back on failure, log), and release
+//! the lock whatever happened.
+//!
+//! The helpers here (host variables with the roles' defaults, the lock, a host's
+//! release status, running a playbook with computed variables) are shared with
+//! `rollback`, `releases` and `initdata`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+use serde_json::{Value as Json, json};
+
+use super::Loaded;
+use crate::cli::{DeployArgs, LimitArg, RunArgs, TargetArgs};
+use crate::deploy::remote::{self, LockAnswer, Status};
+use crate::deploy::{self as d, LockRecord, Outcome};
+use crate::error::{Error, Exit, Result};
+use crate::printer::Printer;
+use crate::runner::{Connections, connection_spec};
+use crate::transport::{ConnectionSpec, RemoteCommand};
+use crate::vars::VarsError;
+
+/// The hosts a command works on, with how to reach them and their app_root.
+pub(super) struct Hosts {
+    pub loaded: Loaded,
+    pub names: Vec<String>,
+    pub specs: Vec<ConnectionSpec>,
+    pub roots: Vec<String>,
+    pub defaults: IndexMap<String, Json>,
+    pub conns: Arc<Connections>,
+}
+
+impl Hosts {
+    /// The hosts of `playbook`'s plays that `--limit` keeps, in inventory order.
+    pub fn load(
+        project: Option<PathBuf>,
+        target: &TargetArgs,
+        limit: &LimitArg,
+        playbook: &str,
+    ) -> Result<Hosts> {
+        let loaded = Loaded::load(project, target)?;
+        let root = loaded
+            .target
+            .project
+            .as_ref()
+            .map(|p| p.root.clone())
+            .ok_or_else(|| {
+                Error::new(format!("`{playbook}` needs a project (the directory holding environments/ and playbooks/)"))
+                    .hint("use --env ENV inside the project, or --project DIR")
+            })?;
+        let path = root.join("playbooks").join(format!("{playbook}.yml"));
+        if !path.is_file() {
+            return Err(Error::new(format!("{} does not exist", crate::location::display_path(&path)))
+                .hint("opsctl's stack playbooks ship in the opsctl repository's playbooks/ and roles/; copy them into the project"));
+        }
+        let book = crate::playbook::load_playbook(&path, Some(&root)).map_err(|e| e.to_error())?;
+        let limited = match &limit.limit {
+            Some(p) => Some(loaded.select(Some(p))?),
+            None => None,
+        };
+        let mut names: Vec<String> = Vec::new();
+        for play in &book.plays {
+            for h in loaded.inventory.select(&play.hosts)? {
+                if limited.as_ref().is_none_or(|l| l.contains(&h)) && !names.contains(&h) {
+                    names.push(h);
+                }
+            }
+        }
+        // Inventory order, whatever the plays' order: the lock is taken in it.
+        let order = loaded.inventory.select("all")?;
+        names.sort_by_key(|h| order.iter().position(|o| o == h));
+        if names.is_empty() {
+            return Err(Error::new(format!(
+                "no host to work on: the plays of {} select none{}",
+                crate::location::display_path(&path),
+                if limit.limit.is_some() { " within --limit" } else { "" }
+            ))
+            .hint("`opsctl inventory --env ENV --graph` lists the groups (the stack's plays use `web`)"));
+        }
+        let defaults = role_defaults(&root);
+        let mut specs = Vec::new();
+        let mut roots = Vec::new();
+        for h in &names {
+            specs.push(connection_spec(
+                &loaded.vars,
+                h,
+                loaded.target.ssh_config.as_deref(),
+            )?);
+            let r = string_var(&loaded, &defaults, h, "app_root")?.ok_or_else(|| {
+                Error::new(format!("host {h}: app_root is not set"))
+                    .hint("set app_root in the environment's group_vars/web.yml")
+            })?;
+            if !r.starts_with('/') || r.trim_end_matches('/').is_empty() {
+                return Err(Error::new(format!(
+                    "host {h}: app_root = {r} is not an absolute directory"
+                ))
+                .hint(format!(
+                    "`opsctl vars --env ENV {h} app_root` shows where it is set"
+                )));
+            }
+            roots.push(r.trim_end_matches('/').to_string());
+        }
+        Ok(Hosts {
+            loaded,
+            names,
+            specs,
+            roots,
+            defaults,
+            conns: Connections::new(),
+        })
+    }
+
+    /// A host variable as a string (inventory, group_vars, -e; else the roles' defaults).
+    pub fn var(&self, i: usize, name: &str) -> Result<Option<String>> {
+        string_var(&self.loaded, &self.defaults, &self.names[i], name)
+    }
+
+    /// The same variable on every host, or an error naming two that differ.
+    pub fn same_var(&self, name: &str) -> Result<Option<String>> {
+        let first = self.var(0, name)?;
+        for i in 1..self.names.len() {
+            let v = self.var(i, name)?;
+            if v != first {
+                return Err(Error::new(format!(
+                    "hosts disagree on {name}: {} has {}, {} has {}",
+                    self.names[0],
+                    first.as_deref().unwrap_or("(unset)"),
+                    self.names[i],
+                    v.as_deref().unwrap_or("(unset)")
+                ))
+                .hint("one deploy puts one commit on every host: set it once, in group_vars"));
+            }
+        }
+        Ok(first)
+    }
+
+    pub async fn run(&self, i: usize, script: String) -> Result<crate::transport::Output> {
+        let conn = self
+            .conns
+            .get(&self.specs[i])
+            .await
+            .map_err(transport_error)?;
+        conn.run(&RemoteCommand::new(script))
+            .await
+            .map_err(transport_error)
+    }
+
+    /// Takes the lock on every host, one after the other in inventory order (so
+    /// of two concurrent takers exactly one gets them all). On a refusal, what was
+    /// taken is released and the error names the holder.
+    pub async fn lock(
+        &self,
+        holder: &LockRecord,
+        force: bool,
+        printer: &Printer,
+    ) -> Result<Vec<LockAnswer>> {
+        let mut answers = Vec::new();
+        for i in 0..self.names.len() {
+            let host = &self.names[i];
+            let out = match self
+                .run(i, remote::lock_script(&self.roots[i], holder, force))
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    self.unlock(holder, i).await;
+                    return Err(e);
+                }
+            };
+            let answer = remote::parse_lock(&out.stdout_str());
+            match answer {
+                Some(LockAnswer::Held(who)) => {
+                    self.unlock(holder, i).await;
+                    let what = match who {
+                        Some(w) => w.describe(host),
+                        None => {
+                            format!("a deploy lock is being taken on {host} by another command")
+                        }
+                    };
+                    return Err(Error::new(format!("{what}; wait or `--force-unlock`"))
+                        .hint(format!("the lock is {}/.deploy.lock on {host}; --force-unlock only if that command is gone", self.roots[i])));
+                }
+                Some(a @ LockAnswer::Taken { .. }) => {
+                    if let LockAnswer::Taken {
+                        forced: Some(f), ..
+                    } = &a
+                    {
+                        let who = serde_json::from_str::<LockRecord>(f)
+                            .map(|w| w.describe(host))
+                            .unwrap_or_else(|_| format!("a lock on {host}"));
+                        printer.warn(&format!("--force-unlock: removed the lock of {who}"));
+                    }
+                    answers.push(a);
+                }
+                None => {
+                    self.unlock(holder, i).await;
+                    return Err(Error::new(format!(
+                        "host {host}: cannot take the deploy lock in {} (exit {}): {}",
+                        self.roots[i],
+                        out.rc.map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
+                        out.stderr_str().trim()
+                    ))
+                    .hint("the login user needs to create app_root: set ansible_become: true, or run `opsctl provision` first")
+                    .exit(Exit::Failed));
+                }
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Releases this command's lock on the first `n` hosts (best effort).
+    pub async fn unlock(&self, holder: &LockRecord, n: usize) {
+        for i in 0..n.min(self.names.len()) {
+            let _ = self
+                .run(i, remote::unlock_script(&self.roots[i], &holder.token))
+                .await;
+        }
+    }
+
+    pub async fn status(&self, i: usize) -> Result<Status> {
+        let out = self.run(i, remote::status_script(&self.roots[i])).await?;
+        remote::parse_status(&out.stdout_str()).ok_or_else(|| {
+            Error::new(format!(
+                "host {}: cannot read the releases in {} (exit {}): {}",
+                self.names[i],
+                self.roots[i],
+                out.rc
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "signal".into()),
+                out.stderr_str().trim()
+            ))
+            .exit(Exit::Failed)
+        })
+    }
+}
+
+fn transport_error(e: crate::transport::TransportError) -> Error {
+    let exit = match e {
+        crate::transport::TransportError::Interrupted { .. } => Exit::Interrupted,
+        _ => Exit::Unreachable,
+    };
+    Error::new(format!("host {}: {e}", e.host()))
+        .maybe_hint(e.hint())
+        .exit(exit)
+}
+
+/// `roles/app/defaults/main.yml` then `roles/common/defaults/main.yml` (the first
+/// wins): what the playbook would use for a variable the inventory does not set.
+fn role_defaults(root: &Path) -> IndexMap<String, Json> {
+    let mut out = IndexMap::new();
+    for role in ["app", "common"] {
+        let path = root.join("roles").join(role).join("defaults/main.yml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(Json::Object(map)) = serde_saphyr::from_str::<Json>(&text) {
+            for (k, v) in map {
+                out.entry(k).or_insert(v);
+            }
+        }
+    }
+    out
+}
+
+fn string_var(
+    loaded: &Loaded,
+    defaults: &IndexMap<String, Json>,
+    host: &str,
+    name: &str,
+) -> Result<Option<String>> {
+    let v = match loaded.vars.resolve(host, name) {
+        Ok(v) => Some(v),
+        Err(VarsError::Undefined { .. }) => match defaults.get(name) {
+            Some(Json::String(s)) if s.contains("{{") => {
+                return Err(Error::new(format!(
+                    "host {host}: {name} is only set by a role default that needs templating ({s})"
+                ))
+                .hint(format!("set {name} in the environment's group_vars (opsctl reads it before the playbook runs)")));
+            }
+            other => other.cloned(),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    Ok(v.filter(|v| !v.is_null()).map(|v| match v {
+        Json::String(s) => s,
+        other => other.to_string(),
+    }))
+}
+
+pub(super) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `user@machine` of whoever runs opsctl.
+pub(super) fn controller_user() -> String {
+    let user = ["OPSCTL_DEPLOY_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("uid{}", rustix::process::getuid().as_raw()));
+    if user.contains('@') {
+        return user;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+pub(super) fn holder(action: &str, git_ref: &str) -> LockRecord {
+    let t = now();
+    LockRecord {
+        user: controller_user(),
+        time: d::iso_time(t),
+        git_ref: git_ref.to_string(),
+        pid: std::process::id(),
+        action: action.to_string(),
+        token: format!(
+            "{}-{}-{}",
+            std::process::id(),
+            t,
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        ),
+    }
+}
+
+/// Runs `playbooks/<name>.yml` on the same hosts with `extra` as extra variables
+/// (highest precedence), through `opsctl run`'s code.
+pub(super) async fn run_playbook(
+    project: Option<PathBuf>,
+    target: &TargetArgs,
+    limit: &LimitArg,
+    name: &str,
+    extra: Json,
+    (check, diff): (bool, bool),
+    printer: &Printer,
+) -> Result<Exit> {
+    let mut target = target.clone();
+    target.extra_vars.push(extra.to_string());
+    let args = RunArgs {
+        playbook: PathBuf::from(name),
+        target,
+        limit: limit.clone(),
+        tags: vec![],
+        skip_tags: vec![],
+        check,
+        diff,
+        forks: 50,
+        list_tasks: false,
+        list_hosts: false,
+        syntax_check: false,
+        start_at_task: None,
+    };
+    let loaded = Loaded::load(project, &args.target)?;
+    super::run::run(&loaded, args, printer).await
+}
+
+/// Runs git on this machine; its stderr becomes the error.
+fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
+    let out = Process::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The commit a ref names: in the local repository `app_src`, else (strategy
+/// `git`) on `git_repo` with `git ls-remote`.
+fn resolve_ref(
+    app_src: &Path,
+    git_ref: &str,
+    strategy: &str,
+    git_repo: Option<&str>,
+) -> Result<String> {
+    let local = app_src.join(".git").exists() || git(app_src, &["rev-parse", "--git-dir"]).is_ok();
+    if local {
+        return git(app_src, &["rev-parse", "--verify", "--quiet", &format!("{git_ref}^{{commit}}")])
+            .ok()
+            .filter(|c| d::is_commit(c))
+            .ok_or_else(|| {
+                Error::new(format!("git ref '{git_ref}' is not a commit of {} (app_src)", app_src.display()))
+                    .hint(format!("give a branch, tag or commit that exists there; `git -C {} fetch` if it is only on the remote", app_src.display()))
+            });
+    }
+    match (strategy, git_repo) {
+        ("git", Some(repo)) => {
+            let out = Process::new("git")
+                .args(["ls-remote", "--", repo, git_ref])
+                .output()
+                .map_err(|e| Error::new(format!("cannot run git: {e}")))?;
+            if !out.status.success() {
+                return Err(Error::new(format!(
+                    "git ls-remote {repo}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+                .hint("check git_repo and your access to it (ssh agent)"));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            // Prefer the peeled tag (`^{}`), then the exact ref.
+            let mut best = None;
+            for line in text.lines() {
+                let mut parts = line.split_whitespace();
+                let (Some(sha), Some(name)) = (parts.next(), parts.next()) else { continue };
+                if name.ends_with("^{}") {
+                    best = Some(sha.to_string());
+                    break;
+                }
+                best.get_or_insert(sha.to_string());
+            }
+            if let Some(sha) = best.filter(|s| d::is_commit(s)) {
+                return Ok(sha);
+            }
+            if d::is_commit(git_ref) {
+                return Ok(git_ref.to_string());
+            }
+            Err(Error::new(format!("git ref '{git_ref}' is not a branch or tag of {repo}"))
+                .hint("a commit must be given in full (40 hex digits) when there is no local clone (app_src)"))
+        }
+        _ => Err(Error::new(format!(
+            "app_src {} is not a git repository",
+            app_src.display()
+        ))
+        .hint("set app_src (the app's repository on this machine, relative to the project root) in the environment's group_vars")),
+    }
+}
+
+pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) -> Result<Exit> {
+    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "deploy")?;
+    let root = hosts
+        .loaded
+        .target
+        .project
+        .as_ref()
+        .map(|p| p.root.clone())
+        .unwrap_or_default();
+    let strategy = hosts
+        .same_var("deploy_strategy")?
+        .unwrap_or_else(|| "push".into());
+    if strategy != "push" && strategy != "git" {
+        return Err(
+            Error::new(format!("deploy_strategy = {strategy} is not push or git")).hint(
+                "push: this machine sends a `git archive` of the commit; git: hosts fetch git_repo",
+            ),
+        );
+    }
+    let git_ref = match &args.git_version {
+        Some(r) => r.clone(),
+        None => hosts.same_var("git_version")?.ok_or_else(|| {
+            Error::new("no ref to deploy: give --git-version REF or set git_version in the environment's group_vars")
+        })?,
+    };
+    let app_src = {
+        let s = hosts.same_var("app_src")?.unwrap_or_default();
+        let p = PathBuf::from(if s.is_empty() { "." } else { &s });
+        if p.is_absolute() { p } else { root.join(p) }
+    };
+    let git_repo = hosts.same_var("git_repo")?;
+    let subdir = hosts.same_var("app_subdir")?.unwrap_or_default();
+    let subdir = subdir.trim_matches('/').to_string();
+    if strategy == "git" && git_repo.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::new("deploy_strategy is git but git_repo is not set")
+            .hint("set git_repo (the URL the hosts clone) in the environment's group_vars, or use deploy_strategy: push"));
+    }
+    let commit = resolve_ref(&app_src, &git_ref, &strategy, git_repo.as_deref())?;
+    let t = now();
+    let id = d::release_id(t, &commit);
+    crate::journal::deployed(&git_ref, &commit, &id);
+    let user = controller_user();
+    let env = hosts.loaded.target.env.clone().unwrap_or_default();
+    printer.result(&format!(
+        "deploy {git_ref} = {commit} as release {id} to {} ({strategy})",
+        hosts.names.join(", ")
+    ));
+
+    let holder = holder("deploy", &git_ref);
+    if args.check {
+        // --check: the plan, read from the hosts; nothing is locked, built or switched
+        // (a release's steps depend on each other: they cannot be dry-run one by one).
+        let mut result = Ok(Exit::Success);
+        for i in 0..hosts.names.len() {
+            match hosts.status(i).await {
+                Ok(st) => {
+                    let live = st.current.clone().unwrap_or_else(|| "none".into());
+                    let live_commit = d::releases(&st.records, &st.present, st.current.as_deref())
+                        .into_iter()
+                        .find(|r| r.live)
+                        .and_then(|r| r.deployed)
+                        .map(|r| r.commit);
+                    let what = if live_commit.as_deref() == Some(commit.as_str()) && !args.force {
+                        format!("{commit} is already live ({live}): nothing to do")
+                    } else {
+                        format!("would build {id} and switch from {live}")
+                    };
+                    let lock = st
+                        .lock
+                        .map(|l| format!("; {}", l.describe(&hosts.names[i])))
+                        .unwrap_or_default();
+                    printer.result(&format!("{} | check: {what}{lock}", hosts.names[i]));
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        hosts.conns.close_all().await;
+        return result;
+    }
+    let answers = {
+        // Ctrl-C while locking: give back what was taken.
+        tokio::select! {
+            r = hosts.lock(&holder, args.force_unlock, printer) => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    hosts.conns.close_all().await;
+                    return Err(e);
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                printer.warn("interrupted: releasing the deploy lock");
+                hosts.unlock(&holder, hosts.names.len()).await;
+                hosts.conns.close_all().await;
+                return Ok(Exit::Interrupted);
+            }
+        }
+    };
+    let mut archive: Option<PathBuf> = None;
+    let result = async {
+        // Already live everywhere: nothing to do unless --force.
+        let live_everywhere = !answers.is_empty()
+            && answers.iter().all(|a| matches!(a, LockAnswer::Taken { live_commit: Some(c), .. } if *c == commit));
+        if live_everywhere && !args.force {
+            let rel = match &answers[0] {
+                LockAnswer::Taken { live_release: Some(r), .. } => r.clone(),
+                _ => String::new(),
+            };
+            printer.result(&format!(
+                "{commit} is already live on every host (release {rel}); nothing to do (--force deploys it again)"
+            ));
+            return Ok(Exit::Success);
+        }
+        if strategy == "push" {
+            let path = std::env::temp_dir().join(format!("opsctl-release-{id}-{}.tar.gz", std::process::id()));
+            let tree = if subdir.is_empty() { commit.clone() } else { format!("{commit}:{subdir}") };
+            archive = Some(path.clone());
+            git(&app_src, &["archive", "--format=tar.gz", "-o", &path.to_string_lossy(), &tree]).map_err(|e| {
+                Error::new(format!("git archive {tree} in {}: {e}", app_src.display()))
+                    .hint("app_subdir must be a directory of the repository at that commit")
+            })?;
+        }
+        let extra = json!({
+            "release_id": id,
+            "release_commit": commit,
+            "release_ref": git_ref,
+            "release_archive": archive.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+            "release_time": d::iso_time(t),
+            "deploy_user": user,
+            "deploy_force": args.force,
+            "deploy_env": env,
+        });
+        // The engine handles Ctrl-C from here: it stops and returns Interrupted.
+        let exit = run_playbook(project.clone(), &args.target, &args.limit, "deploy", extra, (args.check, args.diff), printer).await?;
+        // The lock's connections sat idle during the playbook (their masters may
+        // have timed out): what follows opens fresh ones.
+        hosts.conns.close_all().await;
+        if args.check || exit == Exit::Success || exit == Exit::Interrupted {
+            if exit == Exit::Success && !args.check {
+                printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));
+            }
+            return Ok(exit);
+        }
+        // Name the failed step per host, from the release log.
+        let mut failed = Vec::new();
+        for i in 0..hosts.names.len() {
+            if let Ok(st) = hosts.status(i).await
+                && let Some(r) = st.records.iter().rev().find(|r| r.id == id && r.result == Outcome::Bad)
+            {
+                failed.push(format!(
+                    "{} (step {}; live: {})",
+                    hosts.names[i],
+                    r.step.as_deref().unwrap_or("?"),
+                    st.current.as_deref().unwrap_or("none")
+                ));
+            }
+        }
+        let msg = if failed.is_empty() {
+            format!("deploy of release {id} failed")
+        } else {
+            format!("deploy of release {id} failed on {}", failed.join(", "))
+        };
+        Err(Error::new(msg)
+            .hint("the hosts serve the release that was live before; `opsctl releases --env ENV` shows the log")
+            .exit(exit))
+    }
+    .await;
+    if !args.check {
+        hosts.unlock(&holder, hosts.names.len()).await;
+    }
+    if let Some(p) = archive {
+        let _ = std::fs::remove_file(p);
+    }
+    hosts.conns.close_all().await;
+    result
+}

@@ -1,0 +1,102 @@
+//! `opsctl initdata`: copies the environment's `initdata_src` file to each host
+//! (mode 0600, `{{ app_root }}/shared/`) and runs the app's `initdata_command` in
+//! the live release, under the deploy lock (`playbooks/initdata.yml`), as the
+//! seed's `make ops-initdata`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::deploy::{Hosts, holder, run_playbook};
+use crate::cli::InitdataArgs;
+use crate::error::{Error, Exit, Result};
+use crate::printer::Printer;
+
+/// The first bytes of an age file (binary and armored).
+const AGE_MAGIC: [&str; 2] = [
+    "age-encryption.org/v1",
+    "-----BEGIN AGE ENCRYPTED FILE-----",
+];
+
+pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer) -> Result<Exit> {
+    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "initdata")?;
+    let src = hosts.same_var("initdata_src")?.filter(|s| !s.is_empty()).ok_or_else(|| {
+        Error::new("initdata_src is not set for this environment")
+            .hint("add `initdata_src: assets/initdata.json` (relative to the environment's directory) to its group_vars/web.yml")
+    })?;
+    let base = hosts
+        .loaded
+        .target
+        .inventory
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let path = if PathBuf::from(&src).is_absolute() {
+        PathBuf::from(&src)
+    } else {
+        base.join(&src)
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::new(format!(
+            "initdata_src {}: {e}",
+            crate::location::display_path(&path)
+        ))
+        .hint("initdata_src is relative to the environment's directory (where its hosts file is)")
+    })?;
+    if AGE_MAGIC.iter().any(|m| bytes.starts_with(m.as_bytes())) {
+        return Err(Error::new(format!(
+            "initdata_src {} is age-encrypted; this opsctl cannot decrypt it yet",
+            crate::location::display_path(&path)
+        ))
+        .hint("decrypt it to a file outside the repository and point initdata_src there with -e initdata_src=PATH"));
+    }
+    let holder = holder("initdata", "-");
+    let locked = tokio::select! {
+        r = hosts.lock(&holder, args.force_unlock, printer) => r,
+        _ = tokio::signal::ctrl_c() => {
+            hosts.unlock(&holder, hosts.names.len()).await;
+            hosts.conns.close_all().await;
+            return Ok(Exit::Interrupted);
+        }
+    };
+    if let Err(e) = locked {
+        hosts.conns.close_all().await;
+        return Err(e);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "initdata".into());
+    let extra = json!({
+        "initdata_file": path.to_string_lossy(),
+        "initdata_name": name,
+    });
+    let result = run_playbook(
+        project,
+        &args.target,
+        &args.limit,
+        "initdata",
+        extra,
+        (false, false),
+        printer,
+    )
+    .await;
+    // The lock's connections sat idle during the playbook: unlock on fresh ones.
+    hosts.conns.close_all().await;
+    hosts.unlock(&holder, hosts.names.len()).await;
+    hosts.conns.close_all().await;
+    match result? {
+        Exit::Success => {
+            printer.result(&format!(
+                "initdata {} loaded on {}",
+                crate::location::display_path(&path),
+                hosts.names.join(", ")
+            ));
+            Ok(Exit::Success)
+        }
+        Exit::Interrupted => Ok(Exit::Interrupted),
+        e => Err(Error::new("initdata failed")
+            .hint("see the failed task above")
+            .exit(e)),
+    }
+}

@@ -1,0 +1,107 @@
+//! `opsctl rollback`: under the deploy lock, each host goes back to the newest good
+//! release older than its live one (or `--to RELEASE`), through
+//! `playbooks/rollback.yml` (switch, reload or restart the programs, health check,
+//! log the release left as rolled-back).
+
+use std::path::PathBuf;
+
+use serde_json::{Map, json};
+
+use super::deploy::{Hosts, controller_user, holder, now, run_playbook};
+use crate::cli::RollbackArgs;
+use crate::deploy as d;
+use crate::error::{Error, Exit, Result};
+use crate::printer::Printer;
+
+pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer) -> Result<Exit> {
+    if let Some(to) = &args.to
+        && !d::is_release_id(to)
+    {
+        return Err(Error::new(format!(
+            "--to {to} is not a release id (YYYYMMDDHHMMSS-<sha7>)"
+        ))
+        .hint("`opsctl releases --env ENV` lists them"));
+    }
+    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "rollback")?;
+    let holder = holder("rollback", args.to.as_deref().unwrap_or("previous"));
+    let locked = tokio::select! {
+        r = hosts.lock(&holder, args.force_unlock, printer) => r,
+        _ = tokio::signal::ctrl_c() => {
+            hosts.unlock(&holder, hosts.names.len()).await;
+            hosts.conns.close_all().await;
+            return Ok(Exit::Interrupted);
+        }
+    };
+    if let Err(e) = locked {
+        hosts.conns.close_all().await;
+        return Err(e);
+    }
+    let result = async {
+        let mut targets = Map::new();
+        let mut plan = Vec::new();
+        for i in 0..hosts.names.len() {
+            let st = hosts.status(i).await?;
+            let releases = d::releases(&st.records, &st.present, st.current.as_deref());
+            let target = d::rollback_target(&releases, args.to.as_deref()).map_err(|e| {
+                Error::new(format!("host {}: {e}", hosts.names[i]))
+                    .hint("nothing was changed on any host")
+            })?;
+            let record = releases
+                .iter()
+                .find(|r| r.id == target)
+                .and_then(|r| r.deployed.clone());
+            let from = releases
+                .iter()
+                .find(|r| r.live)
+                .and_then(|r| r.deployed.clone());
+            plan.push(format!(
+                "{}: {} -> {}",
+                hosts.names[i],
+                st.current.as_deref().unwrap_or("none"),
+                target
+            ));
+            targets.insert(
+                hosts.names[i].clone(),
+                json!({
+                    "id": target,
+                    "from": st.current.clone().unwrap_or_default(),
+                    "from_commit": from.as_ref().map(|r| r.commit.clone()).unwrap_or_default(),
+                    "from_ref": from.as_ref().map(|r| r.git_ref.clone()).unwrap_or_default(),
+                    "commit": record.as_ref().map(|r| r.commit.clone()).unwrap_or_default(),
+                    "ref": record.as_ref().map(|r| r.git_ref.clone()).unwrap_or_default(),
+                }),
+            );
+        }
+        printer.result(&format!("rollback {}", plan.join(", ")));
+        let extra = json!({
+            "rollback_targets": targets,
+            "deploy_user": controller_user(),
+            "release_time": d::iso_time(now()),
+        });
+        let exit = run_playbook(
+            project.clone(),
+            &args.target,
+            &args.limit,
+            "rollback",
+            extra,
+            (false, false),
+            printer,
+        )
+        .await?;
+        hosts.conns.close_all().await;
+        if exit == Exit::Success {
+            printer.result("rollback done");
+            Ok(exit)
+        } else if exit == Exit::Interrupted {
+            Ok(exit)
+        } else {
+            Err(Error::new("the rollback failed")
+                .hint("see the failed task above; `opsctl releases --env ENV` shows what is live")
+                .exit(exit))
+        }
+    }
+    .await;
+    hosts.unlock(&holder, hosts.names.len()).await;
+    hosts.conns.close_all().await;
+    result
+}
