@@ -36,7 +36,13 @@ pub async fn run(loaded: &Loaded, args: PingArgs, printer: &Printer) -> Result<E
         let c = c.clone();
         async move { ping_one(&c, &spec).await }
     };
-    let report = |i: usize, a: Answer| print_answer(printer, &hosts[i], &a);
+    let journal = crate::journal::active();
+    let report = |i: usize, a: Answer| {
+        if let Some(j) = &journal {
+            j.event(journal_event(&hosts[i], &a));
+        }
+        print_answer(printer, &hosts[i], &a)
+    };
     let answers = tokio::select! {
         answers = fan_out(specs, args.forks, work, report) => answers,
         _ = tokio::signal::ctrl_c() => {
@@ -87,6 +93,24 @@ async fn ping_one(conns: &Arc<Connections>, spec: &crate::transport::ConnectionS
             None => e.to_string(),
         }),
     }
+}
+
+/// A ping as a task result of the run journal (and of --junit).
+fn journal_event(host: &str, a: &Answer) -> serde_json::Value {
+    let (status, ms, msg) = match a {
+        Answer::Pong { ms, user } => ("ok", *ms, format!("pong (as {user})")),
+        Answer::Unreachable(e) => (
+            "unreachable",
+            0,
+            match e.hint() {
+                Some(h) => format!("{e}\nhint: {h}"),
+                None => e.to_string(),
+            },
+        ),
+        Answer::Failed(m) => ("failed", 0, m.clone()),
+    };
+    json!({"type": "task", "host": host, "task": "ping", "status": status,
+           "changed": false, "duration_ms": ms, "msg": msg})
 }
 
 fn print_answer(printer: &Printer, host: &str, a: &Answer) {

@@ -86,7 +86,7 @@ pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Ex
         skip_tags: split_tags(&args.skip_tags),
         start_at_task: args.start_at_task.clone(),
     };
-    let reporter = Reporter::new(printer, args.diff);
+    let reporter = Reporter::new(printer, args.diff).with_journal(crate::journal::active());
     engine::run(loaded, &playbook, &opts, &reporter).await
 }
 

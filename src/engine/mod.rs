@@ -9,6 +9,7 @@
 
 pub mod facts;
 mod host;
+pub mod prefetch;
 pub mod report;
 
 use std::collections::HashMap;

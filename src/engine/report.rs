@@ -60,6 +60,8 @@ pub struct Reporter<'p> {
     order: Mutex<Vec<String>>,
     /// What each busy host is doing, for the live lines on a terminal.
     busy: Mutex<indexmap::IndexMap<String, String>>,
+    /// The run journal: gets every event, whatever the output format.
+    journal: Option<std::sync::Arc<crate::journal::Journal>>,
 }
 
 impl<'p> Reporter<'p> {
@@ -70,10 +72,27 @@ impl<'p> Reporter<'p> {
             counts: Mutex::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
             busy: Mutex::new(indexmap::IndexMap::new()),
+            journal: None,
+        }
+    }
+
+    /// Sends every play, task result, warning and recap to `journal` too.
+    pub fn with_journal(
+        mut self,
+        journal: Option<std::sync::Arc<crate::journal::Journal>>,
+    ) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    fn journal(&self, event: &Json) {
+        if let Some(j) = &self.journal {
+            j.event(event.clone());
         }
     }
 
     pub fn play(&self, name: &str, pattern: &str, hosts: usize) {
+        self.journal(&json!({"type": "play", "name": name, "hosts": pattern, "count": hosts}));
         if !self.printer.is_json() {
             self.printer.line(&self.printer.paint(
                 &format!(
@@ -109,7 +128,7 @@ impl<'p> Reporter<'p> {
             self.count_status(r.host, r.status, r.ignored);
         }
         let p = self.printer;
-        if p.is_json() {
+        if p.is_json() || self.journal.is_some() {
             let mut e = json!({
                 "type": "task", "host": r.host, "task": r.task, "role": r.role,
                 "file": r.location.file.display().to_string(), "line": r.location.line,
@@ -136,8 +155,11 @@ impl<'p> Reporter<'p> {
                         .collect(),
                 );
             }
-            p.json(&e);
-            return;
+            self.journal(&e);
+            if p.is_json() {
+                p.json(&e);
+                return;
+            }
         }
         let interesting = matches!(
             r.status,
@@ -275,6 +297,7 @@ impl<'p> Reporter<'p> {
 
     /// A failure that a block's `rescue` handled: rescued, not failed.
     pub fn rescued(&self, host: &str) {
+        self.journal(&json!({"type": "rescued", "host": host}));
         self.count(host, |c| {
             c.failed = c.failed.saturating_sub(1);
             c.rescued += 1;
@@ -282,6 +305,7 @@ impl<'p> Reporter<'p> {
     }
 
     pub fn warn(&self, host: &str, msg: &str) {
+        self.journal(&json!({"type": "warning", "host": host, "msg": msg}));
         if self.printer.is_json() {
             self.printer
                 .json(&json!({"type": "warning", "host": host, "msg": msg}));
@@ -303,12 +327,14 @@ impl<'p> Reporter<'p> {
     pub fn recap(&self) {
         let counts = self.counts();
         let p = self.printer;
+        let hosts: serde_json::Map<String, Json> = counts
+            .iter()
+            .map(|(h, c)| (h.clone(), serde_json::to_value(c).unwrap_or_default()))
+            .collect();
+        let recap = json!({"type": "recap", "hosts": hosts});
+        self.journal(&recap);
         if p.is_json() {
-            let hosts: serde_json::Map<String, Json> = counts
-                .iter()
-                .map(|(h, c)| (h.clone(), serde_json::to_value(c).unwrap_or_default()))
-                .collect();
-            p.json(&json!({"type": "recap", "hosts": hosts}));
+            p.json(&recap);
             return;
         }
         p.result(&p.paint("RECAP", Style::Bold));

@@ -13,6 +13,7 @@ PKGS=(
   iproute2 util-linux mount procps socat                     # hosts: netns, nsenter, unshare
   openssh-client                                             # ssh, ssh-keygen
   systemd-container                                          # systemd-nspawn (--kind systemd)
+  chromium libxml2-utils                                     # tests: HTML run report, JUnit schema (xmllint)
 )
 if [ "${1:-}" = --dev ]; then PKGS+=(shellcheck); fi
 

@@ -1,0 +1,693 @@
+//! `opsctl status --env E`: what an operator would check by hand over SSH when
+//! nginx answers 502, for every host in one round trip each: the live release
+//! (commit, when, by whom), supervisor's programs, `nginx -t` and whether nginx
+//! runs, the certificates and their days left, the health-check URLs through
+//! nginx, disk space on `/`. Exit 0 when all is well, 2 when something needs
+//! attention (each named on a line), 4 when a host cannot be reached.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{Value as Json, json};
+
+use super::Loaded;
+use crate::cli::StatusArgs;
+use crate::error::{Error, Exit, Result};
+use crate::journal::time;
+use crate::printer::{Printer, Style};
+use crate::runner::{Connections, connection_spec, fan_out};
+use crate::transport::{ConnectionSpec, RemoteCommand, shell_quote};
+use crate::vars::VarsError;
+
+/// Disk use (percent of `/`) from which it needs attention.
+const DISK_FULL_PCT: u64 = 90;
+
+/// What is asked of one host.
+#[derive(Debug, Clone)]
+struct Probe {
+    spec: ConnectionSpec,
+    app_root: String,
+    /// (path, curl arguments up to the URL prefix)
+    health: Vec<String>,
+    curl_target: String,
+    timeout: u64,
+}
+
+/// What a host answered, parsed.
+#[derive(Debug, Clone, Default)]
+struct HostStatus {
+    /// Live release directory name (`current`'s target), if any.
+    release: Option<String>,
+    /// The release log's last record of the live release.
+    record: Option<Json>,
+    /// (program, state, detail) from `supervisorctl status`.
+    programs: Vec<(String, String, String)>,
+    /// Why supervisor could not be asked (not installed, not running).
+    supervisor_error: Option<String>,
+    nginx_installed: bool,
+    nginx_test_ok: bool,
+    nginx_test_output: String,
+    nginx_running: bool,
+    /// (name, path, days left; None when the date could not be read)
+    certs: Vec<(String, String, Option<i64>)>,
+    /// (path, HTTP status, curl error)
+    health: Vec<(String, u16, String)>,
+    /// (size KiB, available KiB, used percent)
+    disk: Option<(u64, u64, u64)>,
+    host_now: u64,
+    not_root: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Answer {
+    Status(Box<HostStatus>),
+    Unreachable(String),
+    Failed(String),
+}
+
+pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result<Exit> {
+    let hosts = loaded.select(args.limit.limit.as_deref())?;
+    let defaults = app_defaults(loaded);
+    let mut probes = Vec::with_capacity(hosts.len());
+    for h in &hosts {
+        probes.push(probe(loaded, &defaults, h)?);
+    }
+    let conns = Connections::new();
+    let c = conns.clone();
+    let work = move |p: Probe| {
+        let c = c.clone();
+        async move { ask(&c, &p).await }
+    };
+    let journal = crate::journal::active();
+    let cert_days = args.cert_days as i64;
+    let mut attention: Vec<(String, String)> = Vec::new();
+    let mut unreachable = 0usize;
+    let report = |i: usize, a: Answer| {
+        let host = &hosts[i];
+        let items = verdicts(&a, cert_days);
+        if let Some(j) = &journal {
+            for (check, ok, msg) in &items {
+                j.event(json!({"type": "task", "host": host, "task": format!("status: {check}"),
+                    "status": match (ok, &a) { (_, Answer::Unreachable(_)) => "unreachable", (true, _) => "ok", (false, _) => "failed" },
+                    "changed": false, "duration_ms": 0, "msg": msg}));
+            }
+        }
+        for (_, ok, msg) in &items {
+            if !ok {
+                attention.push((host.clone(), msg.clone()));
+            }
+        }
+        if matches!(a, Answer::Unreachable(_)) {
+            unreachable += 1;
+        }
+        print_host(printer, host, &a, &items, cert_days);
+    };
+    let _answers = tokio::select! {
+        a = fan_out(probes, args.forks, work, report) => a,
+        _ = tokio::signal::ctrl_c() => {
+            conns.close_all().await;
+            printer.warn("interrupted");
+            return Ok(Exit::Interrupted);
+        }
+    };
+    conns.close_all().await;
+    let problems: Vec<&(String, String)> = attention.iter().collect();
+    if !printer.is_json() {
+        printer.result("");
+        if problems.is_empty() {
+            printer.result(&printer.paint(
+                &format!(
+                    "all is well on {} host{}",
+                    hosts.len(),
+                    if hosts.len() == 1 { "" } else { "s" }
+                ),
+                Style::Ok,
+            ));
+        } else {
+            printer.result(&printer.paint(
+                &format!(
+                    "{} thing{} need{} attention:",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    if problems.len() == 1 { "s" } else { "" }
+                ),
+                Style::Failed,
+            ));
+            for (h, what) in &problems {
+                printer.result(&format!("  {h}: {what}"));
+            }
+        }
+    }
+    Ok(if !problems.is_empty() && problems.len() > unreachable {
+        Exit::Failed
+    } else if unreachable > 0 {
+        Exit::Unreachable
+    } else {
+        Exit::Success
+    })
+}
+
+/// roles/app/defaults/main.yml of the project (plain values only): what the
+/// deploy would use for a variable the inventory does not set.
+fn app_defaults(loaded: &Loaded) -> IndexMap<String, Json> {
+    let Some(p) = &loaded.target.project else {
+        return IndexMap::new();
+    };
+    let mut out = IndexMap::new();
+    for role in ["app", "certbot", "common"] {
+        let path = p.root.join("roles").join(role).join("defaults/main.yml");
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(Json::Object(m)) = serde_saphyr::from_str::<Json>(&text)
+        {
+            for (k, v) in m {
+                out.entry(k).or_insert(v);
+            }
+        }
+    }
+    out
+}
+
+fn var(
+    loaded: &Loaded,
+    defaults: &IndexMap<String, Json>,
+    host: &str,
+    name: &str,
+) -> Result<Option<Json>> {
+    match loaded.vars.resolve(host, name) {
+        Ok(v) if !v.is_null() => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(VarsError::Undefined { .. }) => Ok(defaults
+            .get(name)
+            .filter(|v| !v.as_str().is_some_and(|s| s.contains("{{")))
+            .cloned()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn truthy(v: &Json) -> bool {
+    match v {
+        Json::Bool(b) => *b,
+        Json::String(s) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"),
+        Json::Number(n) => n.as_i64() != Some(0),
+        _ => false,
+    }
+}
+
+fn probe(loaded: &Loaded, defaults: &IndexMap<String, Json>, host: &str) -> Result<Probe> {
+    let spec = connection_spec(&loaded.vars, host, loaded.target.ssh_config.as_deref())?;
+    let s = |name: &str| -> Result<Option<String>> {
+        Ok(var(loaded, defaults, host, name)?.map(|v| match v {
+            Json::String(s) => s,
+            other => other.to_string(),
+        }))
+    };
+    let app_root = s("app_root")?.unwrap_or_else(|| "/srv/app".into());
+    if !app_root.starts_with('/') {
+        return Err(Error::new(format!(
+            "host {host}: app_root = {app_root} is not an absolute directory"
+        ))
+        .hint(format!(
+            "`opsctl vars --env ENV {host} app_root` shows where it is set"
+        )));
+    }
+    let server_name = s("server_name")?.unwrap_or_else(|| host.to_string());
+    let tls = var(loaded, defaults, host, "tls_enabled")?.is_some_and(|v| truthy(&v));
+    let validate =
+        var(loaded, defaults, host, "health_check_validate_certs")?.is_none_or(|v| truthy(&v));
+    let health: Vec<String> = match var(loaded, defaults, host, "health_checks")? {
+        Some(Json::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        Some(Json::String(s)) => vec![s],
+        _ => vec!["/".into()],
+    };
+    let timeout = s("health_check_timeout")?
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(5);
+    let (scheme, port) = if tls { ("https", 443) } else { ("http", 80) };
+    let curl_target = format!(
+        "{}--resolve {}:{port}:127.0.0.1 {scheme}://{}",
+        if validate { "" } else { "--insecure " },
+        shell_quote(&server_name),
+        server_name
+    );
+    Ok(Probe {
+        spec,
+        app_root: app_root.trim_end_matches('/').to_string(),
+        health,
+        curl_target,
+        timeout,
+    })
+}
+
+/// The script a host runs (on stdin, as root when sudo allows): one line per
+/// fact, `kind|fields...`.
+fn script(p: &Probe) -> String {
+    let root = shell_quote(&p.app_root);
+    let mut s = format!(
+        r#"PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export LC_ALL=C
+echo "now|$(date +%s)|$(id -u)"
+root={root}
+if [ -L "$root/current" ]; then echo "current|$(readlink "$root/current")"; else echo "current|"; fi
+[ -r "$root/releases.log" ] && tail -n 500 "$root/releases.log" | sed 's/^/log|/'
+if command -v supervisorctl >/dev/null 2>&1; then
+  out=$(supervisorctl status 2>&1); rc=$?
+  printf '%s\n' "$out" | sed 's/^/sup|/'; echo "suprc|$rc"
+else echo "suprc|notinstalled"; fi
+if command -v nginx >/dev/null 2>&1; then
+  out=$(nginx -t 2>&1); rc=$?
+  printf '%s\n' "$out" | sed 's/^/ngt|/'; echo "ngtrc|$rc"
+  if pgrep -x nginx >/dev/null 2>&1; then echo "ngrun|1"; else echo "ngrun|0"; fi
+else echo "ngtrc|notinstalled"; fi
+for f in /etc/letsencrypt/live/*/fullchain.pem /etc/ssl/opsctl/*/fullchain.pem; do
+  [ -f "$f" ] || continue
+  end=$(openssl x509 -noout -enddate -in "$f" 2>/dev/null | cut -d= -f2)
+  echo "cert|$(basename "$(dirname "$f")")|$(date -d "$end" +%s 2>/dev/null)|$f"
+done
+"#
+    );
+    for path in &p.health {
+        s.push_str(&format!(
+            "code=$(curl -sS -o /dev/null -w '%{{http_code}}' --max-time {} {}{} 2>/tmp/.opsctl-status-$$); echo \"health|{}|$code|$(head -c 300 /tmp/.opsctl-status-$$ | tr '\\n|' '  ')\"; rm -f /tmp/.opsctl-status-$$\n",
+            p.timeout,
+            p.curl_target,
+            shell_quote(path),
+            path.replace(['|', '"', '$', '`', '\\', '\n'], "_")
+        ));
+    }
+    s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
+    s
+}
+
+async fn ask(conns: &Arc<Connections>, p: &Probe) -> Answer {
+    let conn = match conns.get(&p.spec).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Answer::Unreachable(match e.hint() {
+                Some(h) => format!("{e} (hint: {h})"),
+                None => e.to_string(),
+            });
+        }
+    };
+    // The checks read root-only files (certificates, nginx -t): as root when
+    // sudo allows it without a password, else as the login user.
+    let launcher = "if [ \"$(id -u)\" != 0 ] && sudo -n true 2>/dev/null; then exec sudo -n /bin/sh -s; else exec /bin/sh -s; fi";
+    let cmd = RemoteCommand {
+        script: launcher.into(),
+        stdin: Some(script(p).into_bytes()),
+        ..Default::default()
+    };
+    match conn.run(&cmd).await {
+        Ok(out) => match parse(&out.stdout_str()) {
+            Some(st) => Answer::Status(Box::new(st)),
+            None => Answer::Failed(format!(
+                "the status script failed (exit {}): {}",
+                out.rc
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "signal".into()),
+                out.stderr_str().trim()
+            )),
+        },
+        Err(e @ crate::transport::TransportError::Disconnected { .. }) => {
+            Answer::Unreachable(e.to_string())
+        }
+        Err(e) => Answer::Failed(e.to_string()),
+    }
+}
+
+fn parse(out: &str) -> Option<HostStatus> {
+    let mut st = HostStatus::default();
+    let mut seen_now = false;
+    let mut sup_rc: Option<String> = None;
+    let mut sup_lines: Vec<String> = Vec::new();
+    let mut log: Vec<Json> = Vec::new();
+    let mut ngt: Vec<String> = Vec::new();
+    for line in out.lines() {
+        let (kind, rest) = line.split_once('|').unwrap_or((line, ""));
+        let f: Vec<&str> = rest.split('|').collect();
+        match kind {
+            "now" => {
+                seen_now = true;
+                st.host_now = f[0].parse().unwrap_or(0);
+                st.not_root = f.get(1).is_some_and(|u| *u != "0");
+            }
+            "current" if !rest.is_empty() => {
+                st.release = rest
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .map(String::from);
+            }
+            "log" => {
+                if let Ok(v) = serde_json::from_str::<Json>(rest) {
+                    log.push(v);
+                }
+            }
+            "sup" => sup_lines.push(rest.to_string()),
+            "suprc" => sup_rc = Some(rest.to_string()),
+            "ngt" => ngt.push(rest.to_string()),
+            "ngtrc" => {
+                st.nginx_installed = rest != "notinstalled";
+                st.nginx_test_ok = rest == "0";
+            }
+            "ngrun" => st.nginx_running = rest == "1",
+            "cert" if f.len() >= 3 => {
+                let days = f[1]
+                    .parse::<i64>()
+                    .ok()
+                    .map(|end| (end - st.host_now as i64).div_euclid(86_400));
+                st.certs.push((f[0].to_string(), f[2..].join("|"), days));
+            }
+            "health" if f.len() >= 2 => {
+                st.health.push((
+                    f[0].to_string(),
+                    f[1].parse().unwrap_or(0),
+                    f.get(2).unwrap_or(&"").trim().to_string(),
+                ));
+            }
+            "disk" if f.len() >= 3 => {
+                let n = |s: &str| s.trim_end_matches('%').parse::<u64>().unwrap_or(0);
+                st.disk = Some((n(f[0]), n(f[1]), n(f[2])));
+            }
+            _ => {}
+        }
+    }
+    if !seen_now {
+        return None;
+    }
+    st.nginx_test_output = ngt.join("\n");
+    if let Some(id) = &st.release {
+        st.record = log
+            .iter()
+            .rev()
+            .find(|r| r.get("id").and_then(Json::as_str) == Some(id))
+            .cloned();
+    }
+    match sup_rc.as_deref() {
+        Some("notinstalled") => st.supervisor_error = Some("supervisorctl is not installed".into()),
+        None => st.supervisor_error = Some("supervisor was not asked".into()),
+        Some(_) => {
+            for l in &sup_lines {
+                let mut w = l.split_whitespace();
+                let (Some(name), Some(state)) = (w.next(), w.next()) else {
+                    continue;
+                };
+                let known = [
+                    "RUNNING", "STOPPED", "STARTING", "BACKOFF", "STOPPING", "EXITED", "FATAL",
+                    "UNKNOWN",
+                ];
+                if known.contains(&state) {
+                    st.programs.push((
+                        name.to_string(),
+                        state.to_string(),
+                        w.collect::<Vec<_>>().join(" "),
+                    ));
+                }
+            }
+            if st.programs.is_empty() {
+                let text = sup_lines.join(" ").trim().to_string();
+                if !text.is_empty() {
+                    st.supervisor_error = Some(text);
+                }
+            }
+        }
+    }
+    Some(st)
+}
+
+/// (check, ok, message) for each thing looked at.
+fn verdicts(a: &Answer, cert_days: i64) -> Vec<(String, bool, String)> {
+    let st = match a {
+        Answer::Status(st) => st,
+        Answer::Unreachable(m) => {
+            return vec![("connection".into(), false, format!("unreachable: {m}"))];
+        }
+        Answer::Failed(m) => return vec![("connection".into(), false, m.clone())],
+    };
+    let mut v = Vec::new();
+    match &st.release {
+        Some(r) => v.push(("release".into(), true, release_line(st, r))),
+        None => v.push((
+            "release".into(),
+            false,
+            "no release is live (no `current` link): `opsctl deploy` first".into(),
+        )),
+    }
+    if let Some(e) = &st.supervisor_error {
+        v.push(("supervisor".into(), false, e.clone()));
+    }
+    for (name, state, detail) in &st.programs {
+        let ok = state == "RUNNING";
+        let msg = if ok {
+            format!("{state} ({detail})")
+        } else {
+            format!(
+                "program {name} is {state}{}",
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                }
+            )
+        };
+        v.push((format!("supervisor {name}"), ok, msg));
+    }
+    if !st.nginx_installed {
+        v.push((
+            "nginx".into(),
+            false,
+            "nginx is not installed: `opsctl provision` first".into(),
+        ));
+    } else {
+        let last = st
+            .nginx_test_output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        v.push((
+            "nginx".into(),
+            st.nginx_running,
+            if st.nginx_running {
+                "running".into()
+            } else {
+                "nginx is not running".into()
+            },
+        ));
+        v.push((
+            "nginx -t".into(),
+            st.nginx_test_ok,
+            if st.nginx_test_ok {
+                "configuration ok (nginx -t)".into()
+            } else {
+                format!(
+                    "nginx -t fails: {}",
+                    st.nginx_test_output
+                        .lines()
+                        .find(|l| l.contains("emerg") || l.contains("error"))
+                        .unwrap_or(&last)
+                )
+            },
+        ));
+    }
+    for (name, path, days) in &st.certs {
+        match days {
+            Some(d) if *d < 0 => v.push((
+                format!("certificate {name}"),
+                false,
+                format!("certificate {name} expired {} days ago ({path})", -d),
+            )),
+            Some(d) if *d < cert_days => v.push((
+                format!("certificate {name}"),
+                false,
+                format!("certificate {name} expires in {d} days ({path})"),
+            )),
+            Some(d) => v.push((
+                format!("certificate {name}"),
+                true,
+                format!("{name}: {d} days left"),
+            )),
+            None => v.push((
+                format!("certificate {name}"),
+                false,
+                format!("cannot read the expiry date of {path}"),
+            )),
+        }
+    }
+    for (path, code, err) in &st.health {
+        let ok = (200..400).contains(code);
+        let msg = if *code == 0 {
+            format!(
+                "GET {path}: no answer ({})",
+                if err.is_empty() { "curl failed" } else { err }
+            )
+        } else if ok {
+            format!("GET {path}: {code}")
+        } else {
+            format!("GET {path}: HTTP {code}")
+        };
+        v.push((format!("health {path}"), ok, msg));
+    }
+    if let Some((size, avail, pct)) = st.disk {
+        let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
+        v.push((
+            "disk /".into(),
+            pct < DISK_FULL_PCT,
+            if pct < DISK_FULL_PCT {
+                free
+            } else {
+                format!("/ is {pct}% full: {free}")
+            },
+        ));
+    }
+    v
+}
+
+fn gib(kib: u64) -> String {
+    format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0)
+}
+
+fn release_line(st: &HostStatus, release: &str) -> String {
+    let Some(r) = &st.record else {
+        return format!("{release} (not in releases.log)");
+    };
+    let g = |k: &str| r.get(k).and_then(Json::as_str).unwrap_or("?");
+    let when = r
+        .get("time")
+        .and_then(Json::as_str)
+        .and_then(time::parse_iso)
+        .map(|t| time::ago(st.host_now.saturating_sub(t / 1000)))
+        .unwrap_or_else(|| "?".into());
+    let commit = g("commit");
+    format!(
+        "{release}: commit {} (ref {}), {when} by {}, {}",
+        &commit[..commit.len().min(12)],
+        r.get("ref")
+            .or_else(|| r.get("git_ref"))
+            .and_then(Json::as_str)
+            .unwrap_or("?"),
+        g("user"),
+        g("result")
+    )
+}
+
+fn print_host(
+    p: &Printer,
+    host: &str,
+    a: &Answer,
+    items: &[(String, bool, String)],
+    cert_days: i64,
+) {
+    if p.is_json() {
+        let checks: Vec<Json> = items
+            .iter()
+            .map(|(c, ok, m)| json!({"check": c, "ok": ok, "msg": m}))
+            .collect();
+        let mut v =
+            json!({"host": host, "ok": items.iter().all(|(_, ok, _)| *ok), "checks": checks});
+        if let Answer::Status(st) = a {
+            v["release"] = json!(st.release);
+            v["release_record"] = st.record.clone().unwrap_or(Json::Null);
+            v["programs"] = json!(
+                st.programs
+                    .iter()
+                    .map(|(n, s, d)| json!({"name": n, "state": s, "detail": d}))
+                    .collect::<Vec<_>>()
+            );
+            v["nginx"] = json!({"installed": st.nginx_installed, "test_ok": st.nginx_test_ok, "running": st.nginx_running});
+            v["certificates"] = json!(st.certs.iter().map(|(n, path, d)| json!({"name": n, "path": path, "days_left": d, "warn_under_days": cert_days})).collect::<Vec<_>>());
+            v["health"] = json!(
+                st.health
+                    .iter()
+                    .map(|(path, c, e)| json!({"path": path, "status": c, "error": e}))
+                    .collect::<Vec<_>>()
+            );
+            v["disk"] = json!(
+                st.disk
+                    .map(|(s, a, pct)| json!({"size_kib": s, "available_kib": a, "used_pct": pct}))
+            );
+        }
+        p.json(&v);
+        return;
+    }
+    let bad = items.iter().any(|(_, ok, _)| !ok);
+    p.result(&p.paint(host, if bad { Style::Failed } else { Style::Ok }));
+    if let Answer::Status(st) = a
+        && st.not_root
+    {
+        p.result(&format!(
+            "  {}",
+            p.paint(
+                "(not root and sudo -n refused: some checks may be incomplete)",
+                Style::Dim
+            )
+        ));
+    }
+    // One line per kind of check (release, supervisor, nginx, certificate,
+    // health, disk), the details joined.
+    let mut groups: IndexMap<String, Vec<(bool, String)>> = IndexMap::new();
+    for (check, ok, msg) in items {
+        let group = check.split_whitespace().next().unwrap_or(check).to_string();
+        let text = match (group.as_str(), check.split_once(' ')) {
+            // `app-api RUNNING (...)`: the program's name, then its state.
+            ("supervisor", Some((_, name))) if *ok => format!("{name} {msg}"),
+            _ => msg.clone(),
+        };
+        groups.entry(group).or_default().push((*ok, text));
+    }
+    for (group, entries) in groups {
+        let text = entries
+            .iter()
+            .map(|(ok, m)| {
+                if *ok {
+                    m.clone()
+                } else {
+                    p.paint(m, Style::Failed)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        p.result(&format!("  {group:<12}{text}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_a_host_answers() {
+        let out = "now|1700000000|0\ncurrent|/srv/app/releases/20231114221320-abcdef0\n\
+log|{\"id\":\"20231114221320-abcdef0\",\"commit\":\"abcdef0123\",\"ref\":\"main\",\"user\":\"al@ctl\",\"time\":\"2023-11-14T22:13:20Z\",\"result\":\"ok\"}\n\
+sup|app-api                          RUNNING   pid 12, uptime 0:01:00\nsup|app-client                       STOPPED   Nov 14 10:00 PM\nsuprc|3\n\
+ngt|nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nngtrc|0\nngrun|1\n\
+cert|host1.test|1700432000|/etc/ssl/opsctl/host1.test/fullchain.pem\nhealth|/|200|\nhealth|/api/health|502|\ndisk|41152736|20576368|48%\n";
+        let st = parse(out).unwrap();
+        assert_eq!(st.release.as_deref(), Some("20231114221320-abcdef0"));
+        assert_eq!(st.programs.len(), 2);
+        assert_eq!(st.certs[0].2, Some(5));
+        let v = verdicts(&Answer::Status(Box::new(st)), 14);
+        let bad: Vec<&str> = v
+            .iter()
+            .filter(|(_, ok, _)| !ok)
+            .map(|(c, _, _)| c.as_str())
+            .collect();
+        assert_eq!(
+            bad,
+            [
+                "supervisor app-client",
+                "certificate host1.test",
+                "health /api/health"
+            ]
+        );
+        assert!(
+            v[0].2.contains("commit abcdef0123 (ref main)"),
+            "{}",
+            v[0].2
+        );
+        assert!(parse("garbage").is_none());
+    }
+}
