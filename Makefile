@@ -1,9 +1,14 @@
 # opsctl: build, test, and the local test bed.
-#   make demo              set up this machine, start a local test host, ping it
+#   make demo              set up this machine, start a local test host, provision it, deploy the example app
+#   make provision env=E   nginx, TLS, supervisor, node, python on environment E's hosts
+#   make deploy env=E [ref=REF]  the app at REF (default: E's git_version) on E's hosts
+#   make initdata env=E    load E's initdata_src with the app's initdata command
 #   make test              unit + integration tests (starts its own test hosts)
 #   make testbed N=3       start N local test hosts as environments/local
 #   make testbed-down      stop them
 #   make ping env=staging  every host of an environment answers "pong"
+#   make secrets env=E     edit environment E's age-encrypted secrets in $EDITOR
+#   make bench HOSTS=50    opsctl vs ansible-playbook vs pyinfra (bench/README.md; not run by CI)
 
 SHELL := /bin/bash
 N ?= 1
@@ -12,7 +17,7 @@ CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
 
-.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean
+.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench deploy initdata secrets
 
 all: build
 
@@ -26,13 +31,19 @@ deps:
 image: deps
 	$(TESTBED) image
 
+# The README's first command: a local test host (its own pebble ACME server started
+# inside it), provisioned, with the example app deployed.
 demo: deps build image
 	$(TESTBED) up --dir environments/local --hosts $(N)
 	$(OPSCTL) ping --env local
+	for i in $$(seq 1 $(N)); do $(TESTBED) exec --dir environments/local host$$i opsctl-start-pebble start; done
+	$(OPSCTL) provision --env local
+	$(OPSCTL) deploy --env local --git-version HEAD
 	@echo
-	@echo "The test host runs in its own network namespace; try:"
-	@echo "  $(OPSCTL) inventory --env local --graph"
-	@echo "  $(OPSCTL) vars --env local host1"
+	@echo "host1 serves the app over https (certificate from pebble, whose root is at"
+	@echo "https://127.0.0.1:15000/roots/0 inside the host); the host runs in its own network namespace:"
+	@echo "  $(TESTBED) exec --dir environments/local host1 sh -c 'curl -sk https://127.0.0.1:15000/roots/0 >/tmp/root.pem; curl --cacert /tmp/root.pem https://host1.test/'"
+	@echo "  $(OPSCTL) releases --env local"
 	@echo "  make testbed-down"
 
 test: deps image
@@ -48,11 +59,31 @@ testbed: image
 testbed-down:
 	$(TESTBED) down --dir environments/local
 
+# make provision env=E [extra_opts="--check --diff"]: playbooks/provision.yml on E's hosts.
+provision: build
+	$(OPSCTL) provision --env $(env) $(extra_opts)
+
+# make deploy env=E [ref=REF] [extra_opts="--force"]: playbooks/deploy.yml (docs/stack.md).
+deploy: build
+	$(OPSCTL) deploy --env $(env) $(if $(ref),--git-version $(ref)) $(extra_opts)
+
+initdata: build
+	$(OPSCTL) initdata --env $(env) $(extra_opts)
+
 ping: build
 	$(OPSCTL) ping --env $(env)
 
 inventory: build
 	$(OPSCTL) inventory --env $(env) --graph
+
+# make secrets env=E: environments/E/secrets.age in $EDITOR (docs/secrets.md).
+secrets: build
+	$(OPSCTL) secrets edit --env $(env)
+
+# A benchmark, not a test: CI does not run it. HOSTS (default 20) and REPEAT
+# (default 1) pass through the environment; see bench/README.md.
+bench: deps build image
+	bench/run
 
 clean:
 	$(CARGO) clean

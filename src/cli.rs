@@ -54,6 +54,36 @@ pub struct GlobalArgs {
     /// Show only results and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Keep SSH connections open for DURATION (default 10m) after the command, and
+    /// reuse connections kept by an earlier one; `opsctl disconnect` closes them
+    #[arg(long, global = true, env = "OPSCTL_KEEP_CONNECTIONS", value_name = "DURATION",
+          num_args = 0..=1, default_missing_value = "10m", value_parser = parse_keep)]
+    pub keep_connections: Option<KeepFor>,
+}
+
+/// How long connections outlive a command (`--keep-connections`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeepFor(pub Option<std::time::Duration>);
+
+/// `10m`, `90s`, `1h`, `600` (seconds); `0`, `no`, `off`, `false`: do not keep.
+fn parse_keep(s: &str) -> Result<KeepFor, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if matches!(t.as_str(), "" | "0" | "no" | "off" | "false") {
+        return Ok(KeepFor(None));
+    }
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; write e.g. 10m, 90s or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("'{s}': the unit must be s, m or h (e.g. 10m)")),
+    };
+    Ok(KeepFor(
+        (secs > 0).then(|| std::time::Duration::from_secs(secs)),
+    ))
 }
 
 /// Which hosts a command works on.
@@ -73,6 +103,10 @@ pub struct TargetArgs {
     /// Extra variables, highest precedence: -e key=value, -e @vars.yml, -e '{"k": 1}'
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
+    /// The age identity (or SSH private key) that decrypts the environment's
+    /// secrets.age; default: OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE, ~/.config/opsctl/identity.txt, ~/.ssh/id_ed25519
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -115,8 +149,14 @@ Examples:
 Playbooks live in playbooks/ by convention; any path works. Prints changed and
 failed results as they happen (every result with -v, commands with -v, their
 output with -vv), then a recap per host. Exit status: 0 all ok, 2 a task failed,
-4 some host unreachable, 1 the playbook or inventory has an error (nothing ran).")]
-    Run(RunArgs),
+4 some host unreachable, 1 the playbook or inventory has an error (nothing ran).
+With --fail-on-change, 2 also when a task changed something (drift).")]
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        #[command(flatten)]
+        ci: CiArgs,
+    },
     /// Show a host's variables, each with the file:line that set it and what it overrode
     #[command(after_help = "\
 Examples:
@@ -127,6 +167,135 @@ Examples:
 Values are templated for that host (\"{{ ... }}\" resolved). A value that needs
 facts (ansible_env...) is shown with the reason it cannot be resolved yet.")]
     Vars(VarsArgs),
+    /// Provision the hosts: nginx (and TLS), supervisor, Node.js, Python, the app user
+    #[command(after_help = "\
+Examples:
+  opsctl provision --env staging
+  opsctl provision --env staging --check --diff     what would change, change nothing
+  opsctl provision --env staging --limit web1 --tags nginx
+  opsctl provision --env staging -e node_version=20 -e node_apt_repo='deb ...'
+
+Runs the project's playbooks/provision.yml (roles common, nginx, supervisor, node,
+python, certbot; see docs/stack.md). A second run reports changed=0. Exit status:
+0 all ok, 2 a task failed, 4 some host unreachable, 1 configuration error.")]
+    Provision(ProvisionArgs),
+    /// Environments: `env new NAME` scaffolds environments/NAME/
+    #[command(after_help = "\
+Examples:
+  opsctl env new preprod                  hosts, group_vars/web.yml, recipients
+  opsctl env new preprod --from staging   group_vars and recipients copied from staging
+
+Then put the server in environments/NAME/hosts, add your key to recipients and run
+`opsctl secrets edit --env NAME` (creates secrets.age), `opsctl provision --env NAME`.")]
+    Env(EnvArgs),
+    /// Close the SSH connections that --keep-connections kept open
+    #[command(after_help = "\
+Examples:
+  opsctl provision --env staging --keep-connections
+  opsctl deploy --env staging --keep-connections   reuses provision's connections
+  opsctl disconnect
+
+Closes every connection master of yours that an earlier command kept
+(they also close by themselves after the --keep-connections idle time).")]
+    Disconnect,
+    /// Deploy the app at a git ref: lock, build a release, switch, health-check, roll back on failure
+    #[command(after_help = "\
+Examples:
+  opsctl deploy --env staging                        the environment's git_version
+  opsctl deploy --env demo --git-version v1.4.2      a tag, a branch or a commit
+  opsctl deploy --env demo --git-version main --force
+  opsctl deploy --env demo --force-unlock            after a deploy that crashed
+
+The ref is resolved once, on this machine (app_src), so every host gets the same
+commit and release id (UTC YYYYMMDDHHMMSS-<sha7>). Runs playbooks/deploy.yml. A
+failed step or health check puts `current` back to the previous release, marks the
+new one bad in releases.log and exits 2. Exit status: 0 live (or already live),
+1 configuration error or the lock is held, 2 the deploy failed, 4 unreachable.")]
+    Deploy(DeployArgs),
+    /// Go back to the previous good release (or --to RELEASE)
+    #[command(after_help = "\
+Examples:
+  opsctl rollback --env staging
+  opsctl rollback --env staging --to 20240501120000-3f2a9c1
+
+Without --to each host goes back to its newest release older than the live one
+whose result is ok (bad and rolled-back releases are skipped). Runs
+playbooks/rollback.yml under the deploy lock; the release left is logged as
+rolled-back.")]
+    Rollback(RollbackArgs),
+    /// List each host's releases: which is live, commit, ref, who, when, result
+    #[command(after_help = "\
+Examples:
+  opsctl releases --env staging
+  opsctl releases --env staging --output json
+
+`*` marks the live release; `pruned` releases are in the log but their directory
+was removed (keep_releases).")]
+    Releases(ReleasesArgs),
+    /// Load the environment's initial data (initdata_src) with the app's command
+    #[command(after_help = "\
+Examples:
+  opsctl initdata --env demo
+
+Copies the file named by initdata_src (relative to the environment's directory;
+age-encrypted files are decrypted on this machine) to the host, mode 0600, and runs
+initdata_command in the live release, under the deploy lock.")]
+    Initdata(InitdataArgs),
+    /// The run journal: recent runs, one run as it happened, an HTML report
+    #[command(after_help = "\
+Examples:
+  opsctl runs                                  the last 20 runs of the project
+  opsctl runs --env staging -n 50
+  opsctl runs show last                        the newest run, per host
+  opsctl runs show 20260105-143012-4173a --output json
+  opsctl runs report last --html run.html      one self-contained page
+
+Every command that touches hosts (run, provision, deploy, rollback, ping,
+status...) records a run in .opsctl/runs/ of the project: who ran what, where
+from, the commits, every task result per host. The newest OPSCTL_RUNS_KEEP
+(default 200) runs are kept. See docs/journal.md.")]
+    Runs(RunsArgs),
+    /// Per host: live release, supervisor programs, nginx, certificates, health checks, disk
+    #[command(after_help = "\
+Examples:
+  opsctl status --env staging
+  opsctl status --env staging --limit web1 --output json
+
+One round trip per host. Exit status: 0 all is well; 2 something needs
+attention (a stopped program, nginx -t failing or nginx down, a certificate
+expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
+full), each with a line saying what; 4 some host unreachable.")]
+    Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "\
+Examples:
+  opsctl completions bash > /etc/bash_completion.d/opsctl
+  opsctl completions zsh > \"${fpath[1]}/_opsctl\"
+  opsctl completions fish > ~/.config/fish/completions/opsctl.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand into a directory
+    #[command(after_help = "\
+Examples:
+  opsctl man | man -l -
+  opsctl man --dir /usr/local/share/man/man1      opsctl.1, opsctl-run.1, ...")]
+    Man(ManArgs),
+    /// An environment's age-encrypted secrets: edit, view, set, rekey, recipients, keygen
+    #[command(after_help = "\
+Examples:
+  opsctl secrets keygen                            your key; prints the public key
+  opsctl secrets edit --env staging                decrypt into $EDITOR, re-encrypt
+  printf %s \"$PW\" | opsctl secrets set --env staging db_password
+  opsctl secrets view --env staging db_password
+  opsctl secrets recipients --env staging          who can decrypt (and which is you)
+  opsctl secrets rekey --env staging               after editing environments/staging/recipients
+  opsctl secrets import-vault group_vars/all/vault.yml --env staging --vault-password-file pw
+
+environments/ENV/secrets.age holds YAML variables, encrypted with age to the keys
+listed in environments/ENV/recipients. Every command that loads variables
+decrypts it in memory; its values (and strings made from them) print as ********.
+Identity: --identity FILE, OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE,
+~/.config/opsctl/identity.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa.")]
+    Secrets(SecretsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +307,8 @@ pub struct PingArgs {
     /// How many hosts to work on at once
     #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
     pub forks: usize,
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +375,311 @@ pub struct VarsArgs {
     pub name: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Only tasks with these tags (comma-separated or repeated): common, nginx, site,
+    /// supervisor, node, python, certbot, tls, renewal, packages
+    #[arg(short = 't', long)]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags
+    #[arg(long)]
+    pub skip_tags: Vec<String>,
+    /// Report what would change, change nothing
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show the differences of files and attributes
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// How many hosts to work on at once
+    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    pub forks: usize,
+    /// List the tasks that would run, and stop
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// Check the playbook and roles (YAML, keywords, modules, arguments), and stop
+    #[arg(long)]
+    pub syntax_check: bool,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    #[command(subcommand)]
+    pub command: EnvCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Scaffold environments/NAME/: hosts, group_vars/web.yml, recipients
+    #[command(after_help = "\
+Examples:
+  opsctl env new preprod
+  opsctl env new preprod --from staging
+
+Writes environments/NAME/hosts (a placeholder host to replace), group_vars/ (from
+--from ENV with server_name replaced by a placeholder, else a commented template)
+and recipients (who may decrypt secrets.age). Refuses an existing NAME.")]
+    New(EnvNewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvNewArgs {
+    /// The new environment's name (letters, digits, '-', '_')
+    pub name: String,
+    /// Copy group_vars/ and recipients from this environment
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// The git ref to deploy: a branch, tag or commit (default: the environment's git_version)
+    #[arg(long, value_name = "REF")]
+    pub git_version: Option<String>,
+    /// Deploy even if this commit is already live on every host
+    #[arg(long)]
+    pub force: bool,
+    /// Remove a deploy lock left by another deploy (a crashed one) before taking it
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Show the plan (commit, release id, what is live, who holds the lock) and
+    /// change nothing: no lock, no build, no switch
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show the differences of files and attributes
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// The release to go back to (an id from `opsctl releases`); default: the
+    /// newest good release older than the live one
+    #[arg(long, value_name = "RELEASE")]
+    pub to: Option<String>,
+    /// Remove a deploy lock left by another deploy (a crashed one) before taking it
+    #[arg(long)]
+    pub force_unlock: bool,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InitdataArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Remove a deploy lock left by another deploy (a crashed one) before taking it
+    #[arg(long)]
+    pub force_unlock: bool,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+/// `--junit` and `--fail-on-change`, for the commands that run tasks on hosts.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CiArgs {
+    /// Also write the run as a JUnit XML report to FILE: a testcase per host and
+    /// task, failed tasks as failures, unreachable hosts as errors
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// A task that changed something fails the command (exit 2): drift detection
+    /// for a scheduled `provision --check`
+    #[arg(long)]
+    pub fail_on_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// Only runs of this environment
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// How many runs to list (the newest)
+    #[arg(short = 'n', long = "number", default_value_t = 20, value_name = "N")]
+    pub number: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run as it happened: who, what, commits, every task result per host
+    #[command(after_help = "\
+Examples:
+  opsctl runs show last
+  opsctl runs show 20260105-143012            a unique prefix of the id is enough
+  opsctl runs show last --output json")]
+    Show(RunsShowArgs),
+    /// Write one run as a single self-contained HTML page (hosts x tasks grid)
+    #[command(after_help = "\
+Examples:
+  opsctl runs report last --html run.html
+  opsctl runs report 20260105-143012 --html /tmp/deploy.html
+
+The page needs no network: open it in any browser, attach it to a ticket, or
+publish it as a CI artifact.")]
+    Report(RunsReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// The run: `last`, an id from `opsctl runs`, or a unique prefix of one
+    #[arg(value_name = "ID|last")]
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsReportArgs {
+    /// The run: `last`, an id from `opsctl runs`, or a unique prefix of one
+    #[arg(value_name = "ID|last")]
+    pub run: String,
+    /// Where to write the page
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// How many hosts to ask at once
+    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    pub forks: usize,
+    /// Warn when a certificate expires within this many days
+    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    pub cert_days: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write opsctl.1 and one opsctl-SUBCOMMAND.1 per subcommand into DIR
+    /// (default: print opsctl.1 on stdout)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+/// The environment whose secrets a `secrets` subcommand works on.
+#[derive(Debug, Args, Clone)]
+pub struct SecretsEnvArgs {
+    /// The environment: environments/ENV/secrets.age
+    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV")]
+    pub env: Option<String>,
+    /// Your age identity file (or SSH private key); see `opsctl secrets --help`
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Decrypt into $VISUAL/$EDITOR (private file, wiped after), check the YAML, re-encrypt
+    #[command(
+        after_help = "Examples:\n  opsctl secrets edit --env staging\n  EDITOR=nano opsctl secrets edit --env demo"
+    )]
+    Edit(SecretsEnvArgs),
+    /// Print the decrypted secrets, or one value
+    #[command(
+        after_help = "Examples:\n  opsctl secrets view --env staging\n  opsctl secrets view --env staging db_password"
+    )]
+    View(SecretsViewArgs),
+    /// Set one variable; the value is read from stdin (never from the command line)
+    #[command(
+        after_help = "Examples:\n  printf %s \"$PW\" | opsctl secrets set --env staging db_password\n  opsctl secrets set --env staging api_token    (asks, without echo)"
+    )]
+    Set(SecretsSetArgs),
+    /// Re-encrypt to the recipients file (after adding or removing someone)
+    #[command(after_help = "Examples:\n  opsctl secrets rekey --env production")]
+    Rekey(SecretsEnvArgs),
+    /// List who can decrypt, and which recipient is you
+    #[command(after_help = "Examples:\n  opsctl secrets recipients --env staging")]
+    Recipients(SecretsEnvArgs),
+    /// Make a new age identity (~/.config/opsctl/identity.txt) and print its public key
+    #[command(
+        after_help = "Examples:\n  opsctl secrets keygen\n  opsctl secrets keygen --out - > ci-key.txt    (for OPSCTL_AGE_KEY in CI)"
+    )]
+    Keygen(SecretsKeygenArgs),
+    /// Convert an Ansible Vault file (1.1/1.2, AES256) into environments/ENV/secrets.age
+    #[command(
+        after_help = "Examples:\n  opsctl secrets import-vault ops/ansible/staging/vault.yml --env staging --vault-password-file ops/ansible/vault-password"
+    )]
+    ImportVault(SecretsImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsViewArgs {
+    #[command(flatten)]
+    pub env: SecretsEnvArgs,
+    /// Only this variable's value
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsSetArgs {
+    #[command(flatten)]
+    pub env: SecretsEnvArgs,
+    /// The variable to set
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsKeygenArgs {
+    /// Where to write the identity (`-` prints it); default ~/.config/opsctl/identity.txt
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsImportArgs {
+    /// The Ansible Vault file
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub env: SecretsEnvArgs,
+    /// The vault password file (an executable one is run), as for ansible-vault
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
+    /// Replace an existing secrets.age
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// Entry point of the binary.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -224,6 +700,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         cli.global.verbose.min(4) as i8
     };
     let printer = Printer::new(cli.global.output, verbosity);
+    crate::transport::keep_connections(cli.global.keep_connections.and_then(|k| k.0));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(4)

@@ -5,15 +5,19 @@
 
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod inventory;
+pub mod journal;
 pub mod location;
 pub mod modules;
 pub mod playbook;
 pub mod printer;
 pub mod project;
+pub mod redact;
 pub mod runner;
+pub mod secrets;
 pub mod template;
 pub mod transport;
 pub mod vars;

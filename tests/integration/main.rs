@@ -4,9 +4,13 @@
 mod common;
 mod errors;
 mod inventory;
+mod journal;
 mod modules_deploy;
 mod modules_files;
 mod modules_system;
 mod ping;
+mod provision;
 mod run;
+mod secrets;
+mod stack;
 mod vars;
