@@ -43,13 +43,32 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
         ))
         .hint("initdata_src is relative to the environment's directory (where its hosts file is)")
     })?;
-    if AGE_MAGIC.iter().any(|m| bytes.starts_with(m.as_bytes())) {
-        return Err(Error::new(format!(
-            "initdata_src {} is age-encrypted; this opsctl cannot decrypt it yet",
-            crate::location::display_path(&path)
-        ))
-        .hint("decrypt it to a file outside the repository and point initdata_src there with -e initdata_src=PATH"));
-    }
+    // An age-encrypted initdata_src is decrypted in memory, into a private file
+    // (0600 in a 0700 directory) that is wiped when this command ends.
+    let mut plain_file = None;
+    let (local, name) = if AGE_MAGIC.iter().any(|m| bytes.starts_with(m.as_bytes())) {
+        let opts = crate::secrets::IdentityOpts {
+            file: args.target.identity.clone(),
+        };
+        let plain = crate::secrets::decrypt_file(&path, &base, &opts)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_end_matches(".age").to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "initdata".into());
+        let pf = crate::secrets::edit::PlainFile::create(&plain.bytes, &name).map_err(|e| {
+            Error::new(format!("cannot write the decrypted initdata to a private file: {e}"))
+        })?;
+        let local = pf.path.clone();
+        plain_file = Some(pf);
+        (local, name)
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "initdata".into());
+        (path.clone(), name)
+    };
     let holder = holder("initdata", "-");
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
@@ -63,12 +82,8 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
         hosts.conns.close_all().await;
         return Err(e);
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "initdata".into());
     let extra = json!({
-        "initdata_file": path.to_string_lossy(),
+        "initdata_file": local.to_string_lossy(),
         "initdata_name": name,
     });
     let result = run_playbook(
@@ -81,6 +96,9 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
         printer,
     )
     .await;
+    if let Some(mut pf) = plain_file.take() {
+        pf.wipe();
+    }
     // The lock's connections sat idle during the playbook: unlock on fresh ones.
     hosts.conns.close_all().await;
     hosts.unlock(&holder, hosts.names.len()).await;

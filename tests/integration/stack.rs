@@ -322,6 +322,70 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
         text.stdout
     );
 
+    // initdata from an age-encrypted file: decrypted on the controller only, loaded
+    // by the app's initdata command in the live release.
+    let key = tb.project.path().join("identity.txt");
+    let keygen = tb.opsctl(&["secrets", "keygen", "--out", &key.display().to_string()]);
+    keygen.code(0);
+    let public = keygen
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("age1"))
+        .expect("keygen prints the public key")
+        .to_string();
+    tb.write(
+        "environments/tb/recipients",
+        &format!("# the test\n{public}\n"),
+    );
+    let editor = tb.project.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho '{\"notes\": [\"loaded from age\"]}' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edited = Command::new(crate::common::OPSCTL)
+        .args(["secrets", "edit", "--env", "tb"])
+        .current_dir(tb.project.path())
+        .env("OPSCTL_AGE_KEY_FILE", &key)
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    std::fs::rename(
+        tb.env_dir.join("secrets.age"),
+        tb.env_dir.join("initdata.json.age"),
+    )
+    .unwrap();
+    let init = Command::new(crate::common::OPSCTL)
+        .args([
+            "initdata",
+            "--env",
+            "tb",
+            "-vv",
+            "-e",
+            "initdata_src=initdata.json.age",
+        ])
+        .current_dir(tb.project.path())
+        .env("OPSCTL_AGE_KEY_FILE", &key)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert_eq!(init.status.code(), Some(0), "{out}");
+    assert!(out.contains("1 note(s) added"), "{out}");
+    let shared = sh(&tb, "host1", "cat /srv/app/shared/initdata.json");
+    assert!(shared.contains("loaded from age"), "{shared}");
+
     // 5. Two deploys started together: exactly one runs, the other is refused.
     let start = |r: &str| {
         Command::new(crate::common::OPSCTL)
