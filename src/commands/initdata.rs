@@ -57,7 +57,9 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "initdata".into());
         let pf = crate::secrets::edit::PlainFile::create(&plain.bytes, &name).map_err(|e| {
-            Error::new(format!("cannot write the decrypted initdata to a private file: {e}"))
+            Error::new(format!(
+                "cannot write the decrypted initdata to a private file: {e}"
+            ))
         })?;
         let local = pf.path.clone();
         plain_file = Some(pf);
