@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-use crate::common::{OPSCTL, Project, Run, Testbed, repo};
+use crate::common::{OPSCTL, Project, Run, Testbed, git, repo};
 
 /// Runs opsctl in `dir` with a clean environment plus `env`.
 fn opsctl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -34,23 +34,6 @@ fn opsctl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         c.env(k, v);
     }
     Run::from(c.output().expect("run opsctl"))
-}
-
-#[track_caller]
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The runs recorded in a project: (id, lines of its file), oldest first.
