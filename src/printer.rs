@@ -8,6 +8,17 @@
 
 use std::io::{IsTerminal, Write};
 
+/// Running in CI (`CI` set to anything but empty, `0`, `false` or `no`): no colour,
+/// no live lines, no prompt, whatever the terminal.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no"
+        )
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// Lines for people.
@@ -38,7 +49,7 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let ci = in_ci();
         let tty = format == OutputFormat::Text && std::io::stdout().is_terminal() && !ci;
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let live = (tty && verbosity >= 0).then(Default::default);

@@ -287,7 +287,7 @@ pub fn ci() -> Json {
             "triggered_by": var("GITHUB_ACTOR"),
         });
     }
-    if truthy("CI") || var("BUILD_URL").is_some() {
+    if crate::printer::in_ci() || var("BUILD_URL").is_some() {
         return json!({
             "provider": var("CI_NAME").unwrap_or_else(|| "generic".into()),
             "job_url": var("BUILD_URL").or_else(|| var("CI_JOB_URL")),

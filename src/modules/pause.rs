@@ -34,9 +34,7 @@ pub fn run_pause<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
 
 /// Can we ask the operator?
 fn interactive() -> bool {
-    let ci =
-        std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v.to_lowercase() != "false");
-    !ci && std::io::stdin().is_terminal()
+    !crate::printer::in_ci() && std::io::stdin().is_terminal()
 }
 
 /// Answers already given, by task (file:line) and prompt.

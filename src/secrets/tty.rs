@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 /// In CI (`CI=true`) nothing prompts, even when a terminal exists: the commands
 /// that would ask say which flag or variable to set instead.
 fn open_tty() -> Option<File> {
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+    if crate::printer::in_ci() {
         return None;
     }
     OpenOptions::new()
