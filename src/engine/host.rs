@@ -50,6 +50,8 @@ struct HostRun<'e, 'a> {
     had_pending: bool,
     /// Probe outputs read ahead in one exec (see `prefetch`).
     probes: super::prefetch::Probes,
+    /// Facts of protocol modules, read ahead or gathered (see `gather`).
+    facts: super::gather::FactCache,
     /// The last task changed the host: the next ones likely change it too, and a
     /// read-ahead would mostly be thrown away.
     last_changed: bool,
@@ -87,6 +89,7 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         had_pending: false,
         foreign_pending: Vec::new(),
         probes: Default::default(),
+        facts: Default::default(),
         last_changed: false,
     };
     eng.reporter.busy(host, Some("connecting"));
@@ -386,7 +389,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             if self.eng.aborted() {
                 return Flow::End;
             }
-            if self.probes.is_empty() {
+            if self.probes.is_empty() && self.facts.is_empty() {
                 self.read_ahead(&tasks[i..], block_vars, inherited_when)
                     .await;
             }
@@ -529,10 +532,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.finish_task(task, out)
     }
 
-    /// Reads ahead: the first (read-only) commands of the next tasks, in one exec.
-    /// Stops at the first task whose command cannot be known yet (not a probing
-    /// module, a loop, delegation, a condition or argument that needs a result
-    /// still to come...).
+    /// Reads ahead, in one exec each: the facts that the next tasks of protocol
+    /// modules need, and the first (read-only) commands of the next tasks of
+    /// modules not ported yet. Stops at the first task whose needs cannot be known
+    /// yet (a loop, delegation, a condition or argument that needs a result still
+    /// to come...) or that will change the host whatever it finds.
     async fn read_ahead(&self, tasks: &[Task], block_vars: &[VarEntry], inherited_when: &[String]) {
         let Some(conn) = self.conn.clone() else {
             return;
@@ -542,12 +546,16 @@ impl<'e, 'a> HostRun<'e, 'a> {
         }
         let opts = self.eng.opts;
         let mut commands = Vec::new();
-        for task in tasks.iter().take(self.probes.window()) {
+        let mut needs: Vec<crate::modules::protocol::Need> = Vec::new();
+        let mut first: Option<Prepared> = None;
+        let window = self.probes.window().max(self.facts.window());
+        for task in tasks.iter().take(window) {
             let Action::Module { def: module, args } = &task.action else {
                 break;
             };
+            let legacy = matches!(module.imp, crate::modules::Imp::Legacy(_));
             if !self.started
-                || !super::prefetch::eligible(module.spec.name, args)
+                || (legacy && !super::prefetch::eligible(module.spec.name, args))
                 || task.loop_.is_some()
                 || task.delegate_to.is_some()
                 || task.run_once.is_some()
@@ -560,19 +568,45 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
             let mut when = inherited_when.to_vec();
             when.extend(task.when.iter().cloned());
-            match self
-                .record(task, module, args, block_vars, &when, &conn)
-                .await
-            {
-                Some(Some(cmd)) => commands.push(cmd),
+            let prepared = match self.prepare(task, module, args, block_vars, &when) {
+                Some(Some(p)) => p,
                 Some(None) => continue,
                 None => break,
+            };
+            match module.imp {
+                crate::modules::Imp::Legacy(_) => {
+                    match self.record(module, &prepared, &conn).await {
+                        Some(cmd) => commands.push(cmd),
+                        None => break,
+                    }
+                }
+                crate::modules::Imp::Protocol(m) => {
+                    if let Some(f) = &first
+                        && (f.become_user != prepared.become_user
+                            || f.environment != prepared.environment)
+                    {
+                        break;
+                    }
+                    let env = prepared.env(self, &conn);
+                    let Some(n) = super::apply::needs(m, &prepared.args, &env) else {
+                        break;
+                    };
+                    needs.extend(n);
+                    let predictable = m.predictable(&prepared.args);
+                    drop(env);
+                    if first.is_none() {
+                        first = Some(prepared);
+                    }
+                    if !predictable {
+                        break;
+                    }
+                }
             }
         }
         let boundary_free = |c: &RemoteCommand| {
             c.stdin
                 .as_deref()
-                .is_none_or(|d| super::prefetch::heredoc_safe(d, "OPSCTL"))
+                .is_none_or(|d| super::gather::heredoc_safe(d, "OPSCTL"))
         };
         let lines: Vec<(String, Option<Vec<u8>>)> = commands
             .iter()
@@ -583,20 +617,25 @@ impl<'e, 'a> HostRun<'e, 'a> {
             // A failure here costs nothing but the batch: each task then runs live.
             let _ = self.probes.fetch(&conn, lines).await;
         }
+        if let Some(p) = &first
+            && !needs.is_empty()
+        {
+            let env = p.env(self, &conn);
+            super::apply::read_ahead(&env, &self.facts, &needs).await;
+        }
     }
 
-    /// The first command `task` would send, found by running its module in record
-    /// mode: `Some(Some(cmd))`; `Some(None)` when it sends none (skipped by `when`);
-    /// `None` when it cannot be known now.
-    async fn record(
+    /// A task's module arguments and settings as they would be if it ran now:
+    /// `Some(Some(..))`; `Some(None)` when `when` skips it; `None` when they
+    /// cannot be known now.
+    fn prepare(
         &self,
         task: &Task,
         module: &'static crate::modules::ModuleDef,
         args: &Map<String, Json>,
         block_vars: &[VarEntry],
         when: &[String],
-        conn: &Connection,
-    ) -> Option<Option<RemoteCommand>> {
+    ) -> Option<Option<Prepared>> {
         let ctx = self.with_scope(task, block_vars, Scope::new());
         if !self.eval_when(when, &ctx, &task.location).ok()? {
             return Some(None);
@@ -616,25 +655,34 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Some(v) => self.truthy(v, &task.location).ok()?,
             None => self.eng.opts.diff,
         };
-        let become_user = self.become_user(Some(task));
-        let search = self.search_path(task, module.spec.name);
-        let recorder = super::prefetch::Recorder::default();
-        let env = HostEnv {
-            host: &self.host,
-            conn,
+        Some(Some(Prepared {
+            args: validated,
+            environment,
             check,
             diff,
-            become_user: become_user.as_deref(),
-            environment: &environment,
-            search: &search,
-            location: &task.location,
-            vars: &ctx,
-            templar: &self.vars().templar,
-            trace: Mutex::new(Vec::new()),
-            prefetch: crate::modules::Prefetch::Record(&recorder),
+            become_user: self.become_user(Some(task)),
+            search: self.search_path(task, module.spec.name),
+            location: task.location.clone(),
+            ctx,
+        }))
+    }
+
+    /// The first command a legacy module would send, found by running it in
+    /// record mode; `None` when it cannot be known now.
+    async fn record(
+        &self,
+        module: &'static crate::modules::ModuleDef,
+        p: &Prepared,
+        conn: &Connection,
+    ) -> Option<RemoteCommand> {
+        let crate::modules::Imp::Legacy(run) = module.imp else {
+            return None;
         };
-        match (module.run)(&validated, &env).await {
-            Err(ModuleError::Recorded) => recorder.first.into_inner().unwrap().map(Some),
+        let recorder = super::prefetch::Recorder::default();
+        let mut env = p.env(self, conn);
+        env.prefetch = crate::modules::Prefetch::Record(&recorder);
+        match run(&p.args, &env).await {
+            Err(ModuleError::Recorded) => recorder.first.into_inner().unwrap(),
             _ => None,
         }
     }
@@ -1057,6 +1105,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 Some(_) => {
                     // a command on another host may change this one: read again
                     self.probes.clear();
+                    self.facts.clear();
                     crate::modules::Prefetch::Off
                 }
             },
@@ -1075,7 +1124,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let mut out = loop {
             attempt += 1;
             let mut transport_failed = false;
-            let mut out = match (module.run)(&validated, &env).await {
+            let ran = match module.imp {
+                crate::modules::Imp::Legacy(run) => {
+                    // it may change the host: facts read before are stale
+                    self.facts.clear();
+                    run(&validated, &env).await
+                }
+                crate::modules::Imp::Protocol(m) => {
+                    super::apply::run(m, &validated, &env, &self.facts)
+                        .await
+                        .map(|r| {
+                            if r.applied {
+                                self.probes.clear();
+                            }
+                            r.outcome
+                        })
+                }
+            };
+            let mut out = match ran {
                 Ok(o) => o,
                 Err(ModuleError::Args(msg)) => {
                     Outcome::failed(format!("{}: {msg}", module.spec.name))
@@ -1660,5 +1726,36 @@ fn def(value: &Json, loc: &Location, layer: Layer) -> Definition {
             location: loc.clone(),
         },
         layer,
+    }
+}
+
+/// A task's validated arguments and settings, ready to run or read ahead.
+struct Prepared {
+    args: crate::modules::Args,
+    environment: Vec<(String, String)>,
+    check: bool,
+    diff: bool,
+    become_user: Option<String>,
+    search: Vec<PathBuf>,
+    location: Location,
+    ctx: Value,
+}
+
+impl Prepared {
+    fn env<'a>(&'a self, run: &'a HostRun<'_, '_>, conn: &'a Connection) -> HostEnv<'a> {
+        HostEnv {
+            host: &run.host,
+            conn,
+            check: self.check,
+            diff: self.diff,
+            become_user: self.become_user.as_deref(),
+            environment: &self.environment,
+            search: &self.search,
+            location: &self.location,
+            vars: &self.ctx,
+            templar: &run.vars().templar,
+            trace: Mutex::new(Vec::new()),
+            prefetch: crate::modules::Prefetch::Off,
+        }
     }
 }

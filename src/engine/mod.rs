@@ -7,7 +7,9 @@
 //! before each task), `serial` batches and `max_fail_percentage` between batches.
 //! One connection per host serves the whole run.
 
+pub mod apply;
 pub mod facts;
+pub mod gather;
 mod host;
 pub mod prefetch;
 pub mod report;

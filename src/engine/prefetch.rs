@@ -21,6 +21,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value as Json};
 
+use super::gather::{batch_script, boundary, parse};
 use crate::transport::{Connection, Output, RemoteCommand, TransportError};
 
 /// Modules whose first command only reads the host.
@@ -136,7 +137,7 @@ impl Probes {
         commands: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<usize, TransportError> {
         let boundary = boundary();
-        let script = batch_script(&boundary, &commands);
+        let script = batch_script(&boundary, &commands, false);
         let cmd = RemoteCommand {
             script,
             stdin: None,
@@ -156,93 +157,10 @@ impl Probes {
     }
 }
 
-/// Can this stdin go into a here-document? (Text, ending with a newline, without
-/// the delimiter line.)
-pub fn heredoc_safe(stdin: &[u8], delimiter: &str) -> bool {
-    let Ok(text) = std::str::from_utf8(stdin) else {
-        return false;
-    };
-    text.ends_with('\n') && !text.contains('\0') && !text.lines().any(|l| l == delimiter)
-}
-
-fn boundary() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let seed = format!("{nanos}-{}-{:p}", std::process::id(), &nanos);
-    let digest = crate::modules::util::sha256_hex(seed.as_bytes());
-    format!("OPSCTL{}", &digest[..24])
-}
-
-/// One script: each command with its stdin (a here-document, else /dev/null),
-/// stdout streamed and closed by a boundary line carrying the exit status,
-/// stderr kept in a file and sent after all of them.
-fn batch_script(b: &str, commands: &[(String, Option<Vec<u8>>)]) -> String {
-    let mut s =
-        String::from("d=$(mktemp -d 2>/dev/null) || d=/tmp/opsctl-probes-$$; mkdir -p \"$d\"\n");
-    for (i, (line, stdin)) in commands.iter().enumerate() {
-        match stdin {
-            Some(data) => {
-                let text = String::from_utf8_lossy(data);
-                s.push_str(&format!("{line} 2>\"$d/{i}\" <<'{b}'\n{text}{b}\n"));
-            }
-            None => s.push_str(&format!("{line} 2>\"$d/{i}\" </dev/null\n")),
-        }
-        s.push_str(&format!("printf '\\n{b} %s\\n' \"$?\"\n"));
-    }
-    for i in 0..commands.len() {
-        s.push_str(&format!(
-            "if [ -s \"$d/{i}\" ]; then printf '{b}-err {i}\\n'; cat \"$d/{i}\"; printf '\\n{b}-end\\n'; fi\n"
-        ));
-    }
-    s.push_str("rm -rf \"$d\"\n");
-    s
-}
-
-/// Splits the batch's stdout back into one output per command; `None` when it is
-/// not what the script prints (then nothing is stored).
-fn parse(b: &str, stdout: &[u8], n: usize) -> Option<Vec<Output>> {
-    let mut outs = Vec::with_capacity(n);
-    let mut rest = stdout;
-    let marker = format!("\n{b} ");
-    for _ in 0..n {
-        let at = find(rest, marker.as_bytes())?;
-        let body = rest[..at].to_vec();
-        rest = &rest[at + marker.len()..];
-        let nl = rest.iter().position(|&c| c == b'\n')?;
-        let rc: i32 = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
-        rest = &rest[nl + 1..];
-        outs.push(Output {
-            // a command killed by a signal reports 128+N; treat it as such
-            rc: (rc < 128).then_some(rc),
-            stdout: body,
-            stderr: Vec::new(),
-        });
-    }
-    // stderr sections: "B-err i\n<data>\nB-end\n"
-    let head = format!("{b}-err ");
-    let end = format!("\n{b}-end\n");
-    while !rest.is_empty() {
-        rest = rest.strip_prefix(head.as_bytes())?;
-        let nl = rest.iter().position(|&c| c == b'\n')?;
-        let i: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
-        rest = &rest[nl + 1..];
-        let at = find(rest, end.as_bytes())?;
-        outs.get_mut(i)?.stderr = rest[..at].to_vec();
-        rest = &rest[at + end.len()..];
-    }
-    Some(outs)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::gather::heredoc_safe;
     use crate::transport::{ConnectionSpec, RemoteCommand};
 
     #[test]

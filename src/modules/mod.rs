@@ -25,6 +25,7 @@ pub mod net;
 pub mod npm;
 pub mod pause;
 pub mod pip;
+pub mod protocol;
 pub mod replace;
 pub mod service;
 pub mod slurp;
@@ -234,41 +235,54 @@ impl HostEnv<'_> {
 
     /// Finds a local file (`src:`) in the search path; absolute paths as they are.
     pub fn find_local(&self, rel: &str) -> Result<PathBuf, ModuleError> {
-        let p = std::path::Path::new(rel);
-        if p.is_absolute() {
-            return if p.exists() {
-                Ok(p.to_path_buf())
-            } else {
-                Err(ModuleError::Args(format!("src {rel} does not exist")))
-            };
-        }
-        self.search
-            .iter()
-            .map(|d| d.join(rel))
-            .find(|c| c.exists())
-            .ok_or_else(|| {
-                let looked: Vec<String> = self
-                    .search
-                    .iter()
-                    .map(|d| crate::location::display_path(d))
-                    .collect();
-                ModuleError::Args(format!(
-                    "src {rel} not found (looked in {})",
-                    looked.join(", ")
-                ))
-            })
+        find_local(self.search, rel)
     }
 }
 
-type RunFn = for<'a> fn(
-    &'a Args,
-    &'a HostEnv<'a>,
-) -> Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+/// Finds a local file (`src:`) in `search`, in order; absolute paths as they are.
+pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, ModuleError> {
+    let p = std::path::Path::new(rel);
+    if p.is_absolute() {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(ModuleError::Args(format!("src {rel} does not exist")))
+        };
+    }
+    search
+        .iter()
+        .map(|d| d.join(rel))
+        .find(|c| c.exists())
+        .ok_or_else(|| {
+            let looked: Vec<String> = search
+                .iter()
+                .map(|d| crate::location::display_path(d))
+                .collect();
+            ModuleError::Args(format!(
+                "src {rel} not found (looked in {})",
+                looked.join(", ")
+            ))
+        })
+}
 
-/// A module: its argument spec and its run function.
+pub type RunFn =
+    for<'a> fn(
+        &'a Args,
+        &'a HostEnv<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+
+/// A module: its argument spec and its implementation.
 pub struct ModuleDef {
     pub spec: &'static Spec,
-    pub run: RunFn,
+    pub imp: Imp,
+}
+
+/// How a module runs: on the protocol (facts -> decide -> change, see
+/// [`protocol`]), or, while modules are being ported, as one async function.
+#[derive(Clone, Copy)]
+pub enum Imp {
+    Protocol(&'static dyn protocol::Module),
+    Legacy(RunFn),
 }
 
 /// Every module opsctl knows.
@@ -276,143 +290,143 @@ pub fn registry() -> &'static [ModuleDef] {
     static MODULES: &[ModuleDef] = &[
         ModuleDef {
             spec: &command::COMMAND,
-            run: command::run_command,
+            imp: Imp::Legacy(command::run_command),
         },
         ModuleDef {
             spec: &command::SHELL,
-            run: command::run_shell,
+            imp: Imp::Legacy(command::run_shell),
         },
         ModuleDef {
             spec: &command::RAW,
-            run: command::run_raw,
+            imp: Imp::Legacy(command::run_raw),
         },
         ModuleDef {
             spec: &builtin::DEBUG,
-            run: builtin::run_debug,
+            imp: Imp::Legacy(builtin::run_debug),
         },
         ModuleDef {
             spec: &builtin::SET_FACT,
-            run: builtin::run_set_fact,
+            imp: Imp::Legacy(builtin::run_set_fact),
         },
         ModuleDef {
             spec: &builtin::ASSERT,
-            run: builtin::run_assert,
+            imp: Imp::Legacy(builtin::run_assert),
         },
         ModuleDef {
             spec: &builtin::FAIL,
-            run: builtin::run_fail,
+            imp: Imp::Legacy(builtin::run_fail),
         },
         ModuleDef {
             spec: &apt::APT,
-            run: apt::run_apt,
+            imp: Imp::Legacy(apt::run_apt),
         },
         ModuleDef {
             spec: &apt::PACKAGE,
-            run: apt::run_package,
+            imp: Imp::Legacy(apt::run_package),
         },
         ModuleDef {
             spec: &service::SERVICE,
-            run: service::run_service,
+            imp: Imp::Legacy(service::run_service),
         },
         ModuleDef {
             spec: &service::SYSTEMD,
-            run: service::run_systemd,
+            imp: Imp::Legacy(service::run_systemd),
         },
         ModuleDef {
             spec: &user::USER,
-            run: user::run_user,
+            imp: Imp::Legacy(user::run_user),
         },
         ModuleDef {
             spec: &user::GROUP,
-            run: user::run_group,
+            imp: Imp::Legacy(user::run_group),
         },
         ModuleDef {
             spec: &authorized_key::AUTHORIZED_KEY,
-            run: authorized_key::run_authorized_key,
+            imp: Imp::Legacy(authorized_key::run_authorized_key),
         },
         ModuleDef {
             spec: &cron::CRON,
-            run: cron::run_cron,
+            imp: Imp::Legacy(cron::run_cron),
         },
         ModuleDef {
             spec: &file::FILE,
-            run: file::run_file,
+            imp: Imp::Legacy(file::run_file),
         },
         ModuleDef {
             spec: &copy::COPY,
-            run: copy::run_copy,
+            imp: Imp::Legacy(copy::run_copy),
         },
         ModuleDef {
             spec: &template::TEMPLATE,
-            run: template::run_template,
+            imp: Imp::Legacy(template::run_template),
         },
         ModuleDef {
             spec: &stat::STAT,
-            run: stat::run_stat,
+            imp: Imp::Protocol(&stat::Stat),
         },
         ModuleDef {
             spec: &lineinfile::LINEINFILE,
-            run: lineinfile::run_lineinfile,
+            imp: Imp::Legacy(lineinfile::run_lineinfile),
         },
         ModuleDef {
             spec: &blockinfile::BLOCKINFILE,
-            run: blockinfile::run_blockinfile,
+            imp: Imp::Legacy(blockinfile::run_blockinfile),
         },
         ModuleDef {
             spec: &replace::REPLACE,
-            run: replace::run_replace,
+            imp: Imp::Legacy(replace::run_replace),
         },
         ModuleDef {
             spec: &slurp::SLURP,
-            run: slurp::run_slurp,
+            imp: Imp::Legacy(slurp::run_slurp),
         },
         ModuleDef {
             spec: &git::GIT,
-            run: git::run_git,
+            imp: Imp::Legacy(git::run_git),
         },
         ModuleDef {
             spec: &net::GET_URL,
-            run: net::run_get_url,
+            imp: Imp::Legacy(net::run_get_url),
         },
         ModuleDef {
             spec: &net::URI,
-            run: net::run_uri,
+            imp: Imp::Legacy(net::run_uri),
         },
         ModuleDef {
             spec: &net::WAIT_FOR,
-            run: net::run_wait_for,
+            imp: Imp::Legacy(net::run_wait_for),
         },
         ModuleDef {
             spec: &pip::PIP,
-            run: pip::run_pip,
+            imp: Imp::Legacy(pip::run_pip),
         },
         ModuleDef {
             spec: &npm::NPM,
-            run: npm::run_npm,
+            imp: Imp::Legacy(npm::run_npm),
         },
         ModuleDef {
             spec: &supervisorctl::SUPERVISORCTL,
-            run: supervisorctl::run_supervisorctl,
+            imp: Imp::Legacy(supervisorctl::run_supervisorctl),
         },
         ModuleDef {
             spec: &unarchive::UNARCHIVE,
-            run: unarchive::run_unarchive,
+            imp: Imp::Legacy(unarchive::run_unarchive),
         },
         ModuleDef {
             spec: &fetch::FETCH,
-            run: fetch::run_fetch,
+            imp: Imp::Legacy(fetch::run_fetch),
         },
         ModuleDef {
             spec: &pause::PAUSE,
-            run: pause::run_pause,
+            imp: Imp::Legacy(pause::run_pause),
         },
         ModuleDef {
             spec: &apt_repository::APT_REPOSITORY,
-            run: apt_repository::run_apt_repository,
+            imp: Imp::Legacy(apt_repository::run_apt_repository),
         },
         ModuleDef {
             spec: &apt_repository::APT_KEY,
-            run: apt_repository::run_apt_key,
+            imp: Imp::Legacy(apt_repository::run_apt_key),
         },
     ];
     MODULES

@@ -5,8 +5,11 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::util::{self, FType, Fail, Fut, Req, Stat};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
+use super::util::{self, FType, Fail, Req};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
+
+type Probed = util::Stat;
 
 pub static STAT: Spec = Spec {
     read_only: true,
@@ -24,30 +27,39 @@ pub static STAT: Spec = Spec {
     )
 };
 
-pub fn run_stat<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(stat(args, env).await) })
+pub struct Stat;
+
+impl Stat {
+    fn req(args: &Args) -> Req {
+        let path = args.str("path").unwrap_or_default();
+        let algo = args.str("checksum_algorithm").unwrap_or("sha1");
+        let sums: &[&str] = if args.bool_or("get_checksum", true) {
+            &[algo]
+        } else {
+            &[]
+        };
+        Req::new(path)
+            .follow(args.bool_or("follow", false))
+            .sums(sums)
+    }
 }
 
-async fn stat(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let path = args.str("path").unwrap_or_default();
-    let follow = args.bool_or("follow", false);
-    let algo = args.str("checksum_algorithm").unwrap_or("sha1");
-    let sums: Vec<&str> = if args.bool_or("get_checksum", true) {
-        vec![algo]
-    } else {
-        vec![]
-    };
-    let run = util::probe(env, vec![Req::new(path).follow(follow).sums(&sums)]).await?;
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not stat {path}"));
-    };
-    let mut o = Outcome::ok().with("stat", Json::Object(stat_fields(st, algo)));
-    o.msg = None;
-    Ok(o)
+impl Module for Stat {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![Need::Path(Stat::req(args))])
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, _: &Ctx) -> Result<Plan, Fail> {
+        let st = facts.path(&Stat::req(args))?;
+        let algo = args.str("checksum_algorithm").unwrap_or("sha1");
+        Ok(Plan::Done(
+            Outcome::ok().with("stat", Json::Object(stat_fields(st, algo))),
+        ))
+    }
 }
 
 /// Ansible's `stat` dictionary for a probed path.
-pub fn stat_fields(st: &Stat, algo: &str) -> Map<String, Json> {
+pub fn stat_fields(st: &Probed, algo: &str) -> Map<String, Json> {
     let mut m = Map::new();
     if !st.exists() {
         m.insert("exists".into(), json!(false));
@@ -119,7 +131,7 @@ mod tests {
 
     #[test]
     fn fields_from_a_probe() {
-        let st = Stat {
+        let st = Probed {
             path: "/bin/sh".into(),
             kind: FType::File,
             mode: 0o4755,
@@ -142,7 +154,7 @@ mod tests {
         assert_eq!(m["checksum"], json!("abc"));
         assert_eq!(m["pw_name"], json!("root"));
         assert_eq!(
-            stat_fields(&Stat::default(), "sha1"),
+            stat_fields(&Probed::default(), "sha1"),
             json!({"exists": false}).as_object().unwrap().clone()
         );
     }
@@ -153,7 +165,7 @@ mod tests {
         k.write("f.txt", "abc");
         std::os::unix::fs::symlink(k.path("f.txt"), k.path("l")).unwrap();
         let (o, n) = k
-            .run(&STAT, run_stat, json!({"path": k.p("f.txt")}), false, false)
+            .run_module(&STAT, &Stat, json!({"path": k.p("f.txt")}), false, false)
             .await;
         assert_eq!(n, 1, "one exec");
         assert!(!o.changed && !o.failed, "{o:?}");
@@ -164,14 +176,14 @@ mod tests {
         assert_eq!(s["checksum"], json!(util::sha1_hex(b"abc")));
         // a link, not followed, then followed; sha256
         let (o, _) = k
-            .run(&STAT, run_stat, json!({"path": k.p("l")}), true, false)
+            .run_module(&STAT, &Stat, json!({"path": k.p("l")}), true, false)
             .await;
         assert_eq!(o.data["stat"]["islnk"], json!(true));
         assert_eq!(o.data["stat"]["lnk_target"], json!(k.p("f.txt")));
         let (o, _) = k
-            .run(
+            .run_module(
                 &STAT,
-                run_stat,
+                &Stat,
                 json!({"path": k.p("l"), "follow": true, "checksum_algorithm": "sha256"}),
                 false,
                 false,
@@ -180,11 +192,11 @@ mod tests {
         assert_eq!(o.data["stat"]["islnk"], json!(false));
         assert_eq!(o.data["stat"]["checksum"], json!(util::sha256_hex(b"abc")));
         let (o, _) = k
-            .run(&STAT, run_stat, json!({"path": k.p("nope")}), false, false)
+            .run_module(&STAT, &Stat, json!({"path": k.p("nope")}), false, false)
             .await;
         assert_eq!(o.data["stat"], json!({"exists": false}));
         let (o, _) = k
-            .run(&STAT, run_stat, json!({"path": k.p("files")}), false, false)
+            .run_module(&STAT, &Stat, json!({"path": k.p("files")}), false, false)
             .await;
         assert_eq!(o.data["stat"]["isdir"], json!(true));
         assert!(o.data["stat"].get("checksum").is_none());

@@ -25,6 +25,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::{Args, Diff, HostEnv, ModuleError, Outcome};
+use crate::transport::Output;
 
 /// Python `re` semantics on the `regex` crate (the template engine's helper).
 pub(crate) use crate::template::pyregex;
@@ -570,7 +571,7 @@ impl Stat {
 }
 
 /// What to probe about a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Req {
     pub path: String,
     pub follow: bool,
@@ -580,7 +581,7 @@ pub struct Req {
 }
 
 /// How much of a file's content to read back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContentReq {
     None,
     /// At most this many bytes (one more is read to know it was truncated).
@@ -1250,6 +1251,14 @@ fn stat_from(m: &BTreeMap<String, String>) -> Stat {
 /// error comes back as a task failure naming the path, with the command's
 /// stderr and, for permission errors, the `become` hint.
 pub async fn run_ops(env: &HostEnv<'_>, ops: &[Op], validate: Option<&str>) -> Result<Run, Fail> {
+    let out = env
+        .run_stdin(&interpreter(validate), Some(manifest(ops)))
+        .await?;
+    interpret(&out, ops)
+}
+
+/// The interpreter script, with the user's `validate` command for written files.
+pub fn interpreter(validate: Option<&str>) -> String {
     let mut script = String::new();
     match validate {
         // a subshell: `exit` in the command ends only the validation
@@ -1261,7 +1270,12 @@ pub async fn run_ops(env: &HostEnv<'_>, ops: &[Op], validate: Option<&str>) -> R
     }
     script.push_str(WHOAMI_FN);
     script.push_str(SCRIPT);
-    let out = env.run_stdin(&script, Some(manifest(ops))).await?;
+    script
+}
+
+/// What the interpreter printed for `ops`: the probes, or the failed step as a
+/// task failure naming the path (with the `become` hint for permission errors).
+pub fn interpret(out: &Output, ops: &[Op]) -> Result<Run, Fail> {
     let mut run = parse_output(&out.stdout);
     // Content read one byte past its cap was truncated.
     if !ops.iter().any(|o| matches!(o, Op::List(_))) {
@@ -1800,6 +1814,30 @@ pub(crate) mod testkit {
             let o = run(&args, &env)
                 .await
                 .unwrap_or_else(|e| panic!("module error: {e}"));
+            let n = env.trace.lock().unwrap().len();
+            (o, n)
+        }
+
+        /// Runs a protocol module with these (validated) arguments, as the
+        /// engine does; returns the outcome and the number of execs.
+        pub async fn run_module(
+            &self,
+            spec: &Spec,
+            module: &dyn crate::modules::protocol::Module,
+            args: Json,
+            check: bool,
+            diff: bool,
+        ) -> (Outcome, usize) {
+            let raw: Map<String, Json> = args.as_object().unwrap().clone();
+            let args: Args = spec
+                .validate(&raw, true)
+                .unwrap_or_else(|e| panic!("bad args: {e}"));
+            let env = self.env(check, diff);
+            let cache = crate::engine::gather::FactCache::default();
+            let o = crate::engine::apply::run(module, &args, &env, &cache)
+                .await
+                .unwrap_or_else(|e| panic!("module error: {e}"))
+                .outcome;
             let n = env.trace.lock().unwrap().len();
             (o, n)
         }

@@ -1,0 +1,115 @@
+//! Running a module of the protocol on a host: gather its facts (from the
+//! read-ahead when they are there), let it decide, and apply its change unless
+//! the task is in check mode. This is the one place where check mode is
+//! enforced for protocol modules.
+
+use super::gather::{self, FactCache, context_key};
+use crate::modules::protocol::{Action, Applied, Ctx, InCheck, Module, Need, Plan};
+use crate::modules::util::{self, Fail};
+use crate::modules::{Args, HostEnv, ModuleError, Outcome};
+
+/// How many times a module may ask for more facts before it is a bug.
+const MAX_READS: usize = 4;
+
+/// What running a module did.
+pub struct Ran {
+    pub outcome: Outcome,
+    /// A change was applied to the host (facts read before are stale).
+    pub applied: bool,
+}
+
+/// The controller-side context of a task's module.
+pub fn ctx<'a>(env: &'a HostEnv<'a>) -> Ctx<'a> {
+    Ctx {
+        host: env.host,
+        diff: env.diff,
+        search: env.search,
+        location: env.location,
+        vars: env.vars,
+        templar: env.templar,
+    }
+}
+
+/// The needs of a task, for a read-ahead (`None`: its arguments are bad, the
+/// task will say so when it runs).
+pub fn needs(m: &dyn Module, args: &Args, env: &HostEnv<'_>) -> Option<Vec<Need>> {
+    m.needs(args, &ctx(env)).ok()
+}
+
+/// Gathers `needs` of the next tasks in one exec, ahead of running them.
+pub async fn read_ahead(env: &HostEnv<'_>, cache: &FactCache, needs: &[Need]) {
+    let key = context_key(env.become_user, env.environment);
+    let missing = cache.missing(&key, needs);
+    if missing.is_empty() {
+        return;
+    }
+    // A failure here costs nothing but the read-ahead: each task reads again.
+    if let Ok(facts) = gather::gather(env, &missing).await {
+        cache.add(&key, facts, &missing, true);
+    }
+}
+
+/// Runs `m` with `args` on the task's host.
+pub async fn run(
+    m: &dyn Module,
+    args: &Args,
+    env: &HostEnv<'_>,
+    cache: &FactCache,
+) -> Result<Ran, ModuleError> {
+    let mut applied = false;
+    let r = run_inner(m, args, env, cache, &mut applied).await;
+    let outcome = util::finish(r)?;
+    Ok(Ran { outcome, applied })
+}
+
+async fn run_inner(
+    m: &dyn Module,
+    args: &Args,
+    env: &HostEnv<'_>,
+    cache: &FactCache,
+    applied: &mut bool,
+) -> Result<Outcome, Fail> {
+    let ctx = ctx(env);
+    let key = context_key(env.become_user, env.environment);
+    let mut needs = m.needs(args, &ctx)?;
+    for _ in 0..MAX_READS {
+        let missing = cache.missing(&key, &needs);
+        if !missing.is_empty() {
+            let facts = gather::gather(env, &missing).await?;
+            cache.add(&key, facts, &missing, false);
+        }
+        let plan = cache.with(&key, &needs, |facts| m.decide(args, facts, &ctx))?;
+        let change = match plan {
+            Plan::Done(o) => return Ok(o),
+            Plan::More(more) => {
+                needs.extend(more);
+                continue;
+            }
+            Plan::Change(c) => c,
+        };
+        if env.check {
+            let mut o = change.outcome;
+            if let InCheck::Skipped(msg) = change.in_check {
+                o.changed = false;
+                o.skipped = true;
+                o.msg = Some(msg);
+            }
+            return Ok(o);
+        }
+        // The host is about to change: nothing read before may be used after.
+        cache.clear();
+        *applied = true;
+        let result = match &change.action {
+            Action::Script { script, stdin } => {
+                Applied::Script(env.run_stdin(script, stdin.clone()).await?)
+            }
+            Action::Files { ops, validate } => {
+                Applied::Files(util::run_ops(env, ops, validate.as_deref()).await?)
+            }
+        };
+        return m.applied(args, change.outcome, result, &ctx);
+    }
+    util::bad_args(format!(
+        "internal error: the module asked for more facts {MAX_READS} times"
+    ))
+}

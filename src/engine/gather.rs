@@ -1,0 +1,386 @@
+//! Gathering facts: the needs of one or more tasks, answered in ONE exec.
+//!
+//! Requests of the same kind are merged: every path, epoch and host question
+//! goes into one manifest of the remote file interpreter (plain paths into one
+//! `stat` and one `sha256sum` for all of them), each directory listing and each
+//! module probe into a section of the same script. A boundary line with the exit
+//! status closes each section's stdout; stderr comes back after all of them.
+//!
+//! [`FactCache`] keeps what was gathered for a host until anything changes it:
+//! a fact read before a change is never used after it.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use crate::modules::protocol::{Facts, Need};
+use crate::modules::util::{self, ContentReq, Fail, Op, Req};
+use crate::modules::{HostEnv, ModuleError};
+use crate::transport::{Output, RemoteCommand, shell_quote};
+
+/// How many tasks a read-ahead covers at first and at most. The window doubles
+/// each time a whole read-ahead was used, and falls back after a change threw
+/// the rest away: a no-change run sends few execs, a run that changes
+/// everything reads each task about twice, not once per later task.
+const FIRST_WINDOW: usize = 4;
+const MAX_WINDOW: usize = 32;
+
+/// What was gathered on one host, under the become user and environment it was
+/// gathered with.
+pub struct FactCache {
+    inner: Mutex<Cached>,
+    window: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Cached {
+    key: String,
+    facts: Facts,
+    /// Needs read ahead and not yet used by a task.
+    unused: HashSet<Need>,
+}
+
+impl Default for FactCache {
+    fn default() -> FactCache {
+        FactCache {
+            inner: Mutex::default(),
+            window: FIRST_WINDOW.into(),
+        }
+    }
+}
+
+impl FactCache {
+    /// How many tasks the next read-ahead may cover.
+    pub fn window(&self) -> usize {
+        self.window.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_window(&self, n: usize) {
+        self.window.store(
+            n.clamp(FIRST_WINDOW, MAX_WINDOW),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Nothing is known (a read-ahead is worth sending).
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().unwrap().unused.is_empty()
+    }
+
+    /// The host changed (or may have): forget everything.
+    pub fn clear(&self) {
+        let mut c = self.inner.lock().unwrap();
+        if !c.unused.is_empty() {
+            self.set_window(FIRST_WINDOW);
+        }
+        *c = Cached::default();
+    }
+
+    /// The needs not answered yet under `key`.
+    pub fn missing(&self, key: &str, needs: &[Need]) -> Vec<Need> {
+        let c = self.inner.lock().unwrap();
+        let mut seen = HashSet::new();
+        needs
+            .iter()
+            .filter(|n| c.key != key || !c.facts.has(n))
+            .filter(|n| seen.insert(*n))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds answers gathered under `key` (replacing answers of another key).
+    pub fn add(&self, key: &str, facts: Facts, needs: &[Need], ahead: bool) {
+        let mut c = self.inner.lock().unwrap();
+        if c.key != key {
+            *c = Cached {
+                key: key.to_string(),
+                ..Default::default()
+            };
+        }
+        c.facts.merge(facts);
+        if ahead {
+            c.unused.extend(needs.iter().cloned());
+        }
+    }
+
+    /// Runs `f` on the facts of `key`, marking `needs` as used.
+    pub fn with<T>(&self, key: &str, needs: &[Need], f: impl FnOnce(&Facts) -> T) -> T {
+        let mut c = self.inner.lock().unwrap();
+        if c.key != key {
+            return f(&Facts::default());
+        }
+        let had = !c.unused.is_empty();
+        for n in needs {
+            c.unused.remove(n);
+        }
+        if had && c.unused.is_empty() {
+            self.set_window(self.window() * 2);
+        }
+        f(&c.facts)
+    }
+}
+
+/// The become user and environment facts are read with: facts read under one
+/// key answer only tasks of the same key.
+pub fn context_key(become_user: Option<&str>, environment: &[(String, String)]) -> String {
+    let mut k = become_user.unwrap_or("-").to_string();
+    for (n, v) in environment {
+        k.push('\n');
+        k.push_str(n);
+        k.push('=');
+        k.push_str(v);
+    }
+    k
+}
+
+/// Answers `needs` in one exec on the task's host, as its become user, with its
+/// environment. The script and its output go to the task's trace (`-v`).
+pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
+    let g = Gathering::plan(needs);
+    let boundary = boundary();
+    let mut full = String::new();
+    for (k, v) in env.environment {
+        full.push_str(&format!("export {k}={}\n", shell_quote(v)));
+    }
+    full.push_str(&batch_script(&boundary, &g.sections, g.manifest.is_some()));
+    let cmd = RemoteCommand {
+        script: full,
+        stdin: g.manifest.as_ref().map(|ops| util::manifest(ops)),
+        become_user: env.become_user.map(str::to_string),
+        no_become: env.become_user.is_none(),
+    };
+    let out = env.conn.run(&cmd).await.map_err(ModuleError::from)?;
+    env.trace.lock().unwrap().push((
+        format!("(facts: {} needs in one exec)\n{}", needs.len(), cmd.script),
+        out.clone(),
+    ));
+    let Some(outputs) = parse(&boundary, &out.stdout, g.sections.len()) else {
+        return util::fail(format!(
+            "reading the host's state failed (rc {}): {}",
+            out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+            out.stderr_str().trim()
+        ));
+    };
+    g.answers(outputs)
+}
+
+/// How a set of needs becomes one script.
+struct Gathering {
+    /// Sections of the script: (shell code, stdin as a here-document).
+    sections: Vec<(String, Option<Vec<u8>>)>,
+    /// The interpreter's manifest, sent on the exec's stdin (section 0).
+    manifest: Option<Vec<Op>>,
+    /// Which probe each manifest item answers, in item order.
+    items: Vec<Req>,
+    epochs: Vec<String>,
+    /// (path, section) of each listing; (script, section) of each probe.
+    trees: Vec<(String, usize)>,
+    probes: Vec<(String, usize)>,
+}
+
+/// Can a path go into a batch (one stat, one sha256sum for all)?
+fn plain(r: &Req) -> bool {
+    r.content == ContentReq::None
+        && (r.sums.is_empty() || r.sums == ["sha256"])
+        && !r.path.contains(['\n', '\\', '\r'])
+        && !r.path.starts_with(['~', '-'])
+        && r.path.trim() == r.path
+}
+
+impl Gathering {
+    fn plan(needs: &[Need]) -> Gathering {
+        let mut g = Gathering {
+            sections: Vec::new(),
+            manifest: None,
+            items: Vec::new(),
+            epochs: Vec::new(),
+            trees: Vec::new(),
+            probes: Vec::new(),
+        };
+        let mut singles = Vec::new();
+        let mut batch: [Vec<Req>; 2] = [Vec::new(), Vec::new()];
+        let mut any_file = false;
+        for n in needs {
+            match n {
+                Need::Host => any_file = true,
+                Need::Path(r) => {
+                    any_file = true;
+                    if plain(r) {
+                        batch[r.follow as usize].push(r.clone());
+                    } else {
+                        singles.push(r.clone());
+                    }
+                }
+                Need::Epoch(t) => {
+                    any_file = true;
+                    g.epochs.push(t.clone());
+                }
+                Need::Tree(_) | Need::Probe(_) => {}
+            }
+        }
+        if any_file {
+            let mut ops: Vec<Op> = singles.iter().cloned().map(Op::Probe).collect();
+            g.items = singles;
+            for b in batch {
+                // one req per path: a batch always computes sha256, which is
+                // what a plain req with sums asks; a plain req without sums
+                // gets it too, harmlessly
+                match b.len() {
+                    0 => {}
+                    1..4 => ops.extend(b.iter().cloned().map(Op::Probe)),
+                    _ => ops.push(Op::Batch {
+                        paths: b.iter().map(|r| r.path.clone()).collect(),
+                        follow: b[0].follow,
+                    }),
+                }
+                g.items.extend(b);
+            }
+            ops.extend(g.epochs.iter().cloned().map(Op::Epoch));
+            g.sections.push((util::interpreter(None), None));
+            g.manifest = Some(ops);
+        }
+        for n in needs {
+            match n {
+                Need::Tree(p) => {
+                    g.trees.push((p.clone(), g.sections.len()));
+                    let ops = vec![Op::List(p.clone())];
+                    g.sections
+                        .push((util::interpreter(None), Some(util::manifest(&ops))));
+                }
+                Need::Probe(s) => {
+                    g.probes.push((s.clone(), g.sections.len()));
+                    g.sections.push((s.clone(), None));
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
+    fn answers(self, outputs: Vec<Output>) -> Result<Facts, Fail> {
+        let mut facts = Facts::default();
+        if let Some(ops) = &self.manifest {
+            let run = util::interpret(&outputs[0], ops)?;
+            if run.items.len() != self.items.len() {
+                return util::fail(format!(
+                    "{} paths probed, {} answered",
+                    self.items.len(),
+                    run.items.len()
+                ));
+            }
+            for (req, st) in self.items.into_iter().zip(run.items.iter().cloned()) {
+                facts.paths.insert(req, st);
+            }
+            for t in self.epochs {
+                let v = run
+                    .extra(&format!("epoch_{t}"))
+                    .and_then(|v| v.trim().parse().ok());
+                facts.epochs.insert(t, v);
+            }
+            facts.host = Some(run.host);
+        }
+        for (path, i) in self.trees {
+            let ops = vec![Op::List(path.clone())];
+            let run = util::interpret(&outputs[i], &ops)?;
+            facts.trees.insert(path, run.items);
+        }
+        for (script, i) in self.probes {
+            facts.probes.insert(script, outputs[i].clone());
+        }
+        Ok(facts)
+    }
+}
+
+/// Can this stdin go into a here-document? (Text, ending with a newline, without
+/// the delimiter line.)
+pub fn heredoc_safe(stdin: &[u8], delimiter: &str) -> bool {
+    let Ok(text) = std::str::from_utf8(stdin) else {
+        return false;
+    };
+    text.ends_with('\n') && !text.contains('\0') && !text.lines().any(|l| l == delimiter)
+}
+
+pub(super) fn boundary() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!("{nanos}-{}-{:p}", std::process::id(), &nanos);
+    let digest = util::sha256_hex(seed.as_bytes());
+    format!("OPSCTL{}", &digest[..24])
+}
+
+/// One script: each section in a subshell with its stdin (a here-document; the
+/// exec's own stdin for the first section without one, else /dev/null), stdout
+/// streamed and closed by a boundary line carrying the exit status, stderr kept
+/// in a file and sent after all of them.
+pub(super) fn batch_script(
+    b: &str,
+    sections: &[(String, Option<Vec<u8>>)],
+    first_reads_stdin: bool,
+) -> String {
+    let mut s =
+        String::from("d=$(mktemp -d 2>/dev/null) || d=/tmp/opsctl-probes-$$; mkdir -p \"$d\"\n");
+    for (i, (code, stdin)) in sections.iter().enumerate() {
+        let body = if code.contains('\n') {
+            format!("(\n{code}\n)")
+        } else {
+            code.clone()
+        };
+        match stdin {
+            Some(data) => {
+                let text = String::from_utf8_lossy(data);
+                s.push_str(&format!("{body} 2>\"$d/{i}\" <<'{b}'\n{text}{b}\n"));
+            }
+            None if i == 0 && first_reads_stdin => s.push_str(&format!("{body} 2>\"$d/{i}\"\n")),
+            None => s.push_str(&format!("{body} 2>\"$d/{i}\" </dev/null\n")),
+        }
+        s.push_str(&format!("printf '\\n{b} %s\\n' \"$?\"\n"));
+    }
+    for i in 0..sections.len() {
+        s.push_str(&format!(
+            "if [ -s \"$d/{i}\" ]; then printf '{b}-err {i}\\n'; cat \"$d/{i}\"; printf '\\n{b}-end\\n'; fi\n"
+        ));
+    }
+    s.push_str("rm -rf \"$d\"\n");
+    s
+}
+
+/// Splits the batch's stdout back into one output per section; `None` when it
+/// is not what the script prints.
+pub(super) fn parse(b: &str, stdout: &[u8], n: usize) -> Option<Vec<Output>> {
+    let mut outs = Vec::with_capacity(n);
+    let mut rest = stdout;
+    let marker = format!("\n{b} ");
+    for _ in 0..n {
+        let at = find(rest, marker.as_bytes())?;
+        let body = rest[..at].to_vec();
+        rest = &rest[at + marker.len()..];
+        let nl = rest.iter().position(|&c| c == b'\n')?;
+        let rc: i32 = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
+        rest = &rest[nl + 1..];
+        outs.push(Output {
+            // a command killed by a signal reports 128+N; treat it as such
+            rc: (rc < 128).then_some(rc),
+            stdout: body,
+            stderr: Vec::new(),
+        });
+    }
+    // stderr sections: "B-err i\n<data>\nB-end\n"
+    let head = format!("{b}-err ");
+    let end = format!("\n{b}-end\n");
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(head.as_bytes())?;
+        let nl = rest.iter().position(|&c| c == b'\n')?;
+        let i: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
+        rest = &rest[nl + 1..];
+        let at = find(rest, end.as_bytes())?;
+        outs.get_mut(i)?.stderr = rest[..at].to_vec();
+        rest = &rest[at + end.len()..];
+    }
+    Some(outs)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,247 @@
+//! The module protocol: facts -> decide -> change.
+//!
+//! A module declares, from its validated arguments, the facts it needs
+//! ([`Need`]: typed requests such as the stat of a path or the output of a
+//! read-only probe); the engine gathers the needs of the next tasks of a host in
+//! ONE exec, merging requests of the same kind (one file-interpreter manifest
+//! for every path, one `stat`/`sha256sum` for plain paths), and hands the
+//! answers ([`Facts`]) to [`Module::decide`], a pure function from (arguments,
+//! facts) to a [`Plan`]: nothing to do, more facts to read first, or a change
+//! with the outcome it would have. The engine applies the change only when the
+//! task is not in check mode, so `--check` and `--diff` are enforced in one
+//! place (`engine::apply`), then [`Module::applied`] turns what the change
+//! printed into the task's outcome.
+//!
+//! Nothing reads the host except through needs, and nothing writes except
+//! through a plan's [`Action`]: a module cannot download or write to decide.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::util::{self, Fail, HostInfo, Op, Req, Run, Stat};
+use super::{Args, ModuleError, Outcome};
+use crate::location::Location;
+use crate::transport::Output;
+
+/// A fact a module needs from the host, as a typed request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// Who runs commands on the host (user, uid, umask, home).
+    Host,
+    /// A path's stat, and the checksums and content [`Req`] asks for.
+    Path(Req),
+    /// A `touch -t` stamp as epoch seconds on the host.
+    Epoch(String),
+    /// Every entry below a directory (itself included), links not followed.
+    Tree(String),
+    /// The output of a read-only shell script (a module's own probe).
+    Probe(String),
+}
+
+/// The answers to a host's needs (gathered by the engine; built by hand in
+/// fixtures).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub host: Option<HostInfo>,
+    pub paths: HashMap<Req, Stat>,
+    pub epochs: HashMap<String, Option<i64>>,
+    pub trees: HashMap<String, Vec<Stat>>,
+    pub probes: HashMap<String, Output>,
+}
+
+impl Facts {
+    /// Does this hold the answer to `need`?
+    pub fn has(&self, need: &Need) -> bool {
+        match need {
+            Need::Host => self.host.is_some(),
+            Need::Path(r) => self.paths.contains_key(r),
+            Need::Epoch(t) => self.epochs.contains_key(t),
+            Need::Tree(p) => self.trees.contains_key(p),
+            Need::Probe(s) => self.probes.contains_key(s),
+        }
+    }
+
+    /// Adds every answer of `other`.
+    pub fn merge(&mut self, other: Facts) {
+        if other.host.is_some() {
+            self.host = other.host;
+        }
+        self.paths.extend(other.paths);
+        self.epochs.extend(other.epochs);
+        self.trees.extend(other.trees);
+        self.probes.extend(other.probes);
+    }
+
+    pub fn host(&self) -> Result<&HostInfo, Fail> {
+        self.host.as_ref().ok_or_else(|| missing("the host's user"))
+    }
+    pub fn path(&self, req: &Req) -> Result<&Stat, Fail> {
+        self.paths
+            .get(req)
+            .ok_or_else(|| missing(&format!("the stat of {}", req.path)))
+    }
+    /// The epoch of a `touch -t` stamp; `None` when the host cannot parse it.
+    pub fn epoch(&self, stamp: &str) -> Result<Option<i64>, Fail> {
+        self.epochs
+            .get(stamp)
+            .copied()
+            .ok_or_else(|| missing(&format!("the time {stamp}")))
+    }
+    pub fn tree(&self, path: &str) -> Result<&[Stat], Fail> {
+        self.trees
+            .get(path)
+            .map(Vec::as_slice)
+            .ok_or_else(|| missing(&format!("the entries below {path}")))
+    }
+    pub fn probe(&self, script: &str) -> Result<&Output, Fail> {
+        self.probes
+            .get(script)
+            .ok_or_else(|| missing("a probe's output"))
+    }
+}
+
+fn missing(what: &str) -> Fail {
+    Fail::Module(ModuleError::Args(format!(
+        "internal error: {what} was decided on without being gathered"
+    )))
+}
+
+/// What a module decided.
+#[derive(Debug)]
+pub enum Plan {
+    /// Nothing to change: this is the outcome.
+    Done(Outcome),
+    /// Read these facts too, then decide again (a second read that depends on
+    /// the first, such as the checksum of a path found in a file).
+    More(Vec<Need>),
+    /// Change the host.
+    Change(Box<Change>),
+}
+
+impl Plan {
+    pub fn change(outcome: Outcome, action: Action) -> Plan {
+        Plan::Change(Box::new(Change {
+            outcome,
+            action,
+            in_check: InCheck::Changed,
+        }))
+    }
+}
+
+/// A change to make, and what it reports.
+#[derive(Debug)]
+pub struct Change {
+    /// The outcome as predicted (changed, diffs, registered data): what check
+    /// mode reports, and what [`Module::applied`] starts from.
+    pub outcome: Outcome,
+    pub action: Action,
+    pub in_check: InCheck,
+}
+
+/// How a change is reported in check mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InCheck {
+    /// As the predicted outcome (changed).
+    Changed,
+    /// Skipped with this message: the result cannot be predicted (a command).
+    Skipped(String),
+}
+
+/// What changes the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A shell script with its stdin, run with the task's become and environment.
+    Script {
+        script: String,
+        stdin: Option<Vec<u8>>,
+    },
+    /// Steps of the remote file interpreter (writes, mkdir, chmod, links...),
+    /// with the user's `validate` command for written files.
+    Files {
+        ops: Vec<Op>,
+        validate: Option<String>,
+    },
+}
+
+/// What an applied action printed.
+#[derive(Debug)]
+pub enum Applied {
+    Script(Output),
+    /// The file interpreter's report (probes asked after the change included).
+    Files(Run),
+}
+
+/// What a module may know of its task besides arguments and facts: everything
+/// on the controller, nothing of the host.
+pub struct Ctx<'a> {
+    /// Inventory name.
+    pub host: &'a str,
+    /// `--diff`: fill the outcome's diffs (and ask for the content they need).
+    pub diff: bool,
+    /// Where relative `src` paths are looked up, in order.
+    pub search: &'a [PathBuf],
+    pub location: &'a Location,
+    /// The task's variables, for modules that render templates.
+    pub vars: &'a minijinja::Value,
+    pub templar: &'a crate::template::Templar,
+}
+
+impl Ctx<'_> {
+    /// Finds a local file (`src:`) in the search path; absolute paths as they are.
+    pub fn find_local(&self, rel: &str) -> Result<PathBuf, Fail> {
+        super::find_local(self.search, rel).map_err(Fail::Module)
+    }
+}
+
+/// A module on the protocol. Every method but `applied` is pure: it sees the
+/// arguments, the facts and the controller, never the host.
+pub trait Module: Sync {
+    /// The facts to gather before deciding.
+    fn needs(&self, args: &Args, ctx: &Ctx) -> Result<Vec<Need>, Fail>;
+
+    /// False when the task changes the host whatever it finds (a command
+    /// without `creates`/`removes`): the engine reads no facts ahead past it.
+    fn predictable(&self, _args: &Args) -> bool {
+        true
+    }
+
+    /// The plan, from the arguments and the gathered facts.
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail>;
+
+    /// The outcome once the change ran. By default: the predicted outcome when
+    /// the action succeeded, else a failure with what the host said.
+    fn applied(
+        &self,
+        _args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _ctx: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        default_applied(planned, result)
+    }
+}
+
+/// The default reading of an applied action: success keeps the predicted
+/// outcome; a failed script fails the task with its exit status and stderr.
+pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
+    match result {
+        Applied::Files(_) => Ok(planned),
+        Applied::Script(out) if out.success() => Ok(planned),
+        Applied::Script(out) => util::fail(script_failure(&out)),
+    }
+}
+
+/// "rc N: <stderr>" of a failed script, the most useful lines first.
+pub fn script_failure(out: &Output) -> String {
+    let stderr = out.stderr_str();
+    let stdout = out.stdout_str();
+    let detail = if stderr.trim().is_empty() {
+        stdout.trim().to_string()
+    } else {
+        stderr.trim().to_string()
+    };
+    match out.rc {
+        Some(rc) => format!("failed (rc {rc}): {detail}"),
+        None => format!("killed by a signal: {detail}"),
+    }
+}
