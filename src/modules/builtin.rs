@@ -1,14 +1,28 @@
 //! debug, set_fact, assert and fail: modules that only look at variables. They
 //! never touch the host, so they run the same in check mode.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::{Value as Json, json};
 
-use super::{ArgSpec, Args, HostEnv, Kind, ModuleError, Outcome, Spec};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
-type Fut<'a> = Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+/// A module decided on the controller alone: no facts, no change.
+pub struct Pure(fn(&Args, &Ctx) -> Result<Outcome, Fail>);
+
+impl Module for Pure {
+    fn needs(&self, _: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(Vec::new())
+    }
+    fn decide(&self, args: &Args, _: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        (self.0)(args, ctx).map(Plan::Done)
+    }
+}
+
+pub static RUN_DEBUG: Pure = Pure(debug);
+pub static RUN_SET_FACT: Pure = Pure(set_fact);
+pub static RUN_ASSERT: Pure = Pure(assert);
+pub static RUN_FAIL: Pure = Pure(fail);
 
 pub static DEBUG: Spec = Spec {
     read_only: true,
@@ -54,8 +68,8 @@ fn text(v: &Json) -> String {
     }
 }
 
-pub fn run_debug<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
+fn debug(args: &Args, env: &Ctx) -> Result<Outcome, Fail> {
+    {
         let mut o = Outcome::ok();
         o.print = true;
         if let Some(var) = args.str("var") {
@@ -63,7 +77,7 @@ pub fn run_debug<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
             let v = env
                 .templar
                 .eval_expr(var, env.vars, Some(env.location))
-                .map_err(|e| ModuleError::Args(e.to_string()))?;
+                .map_err(|e| Fail::Module(super::ModuleError::Args(e.to_string())))?;
             let v = if v.is_undefined() {
                 json!("VARIABLE IS NOT DEFINED!")
             } else {
@@ -77,24 +91,24 @@ pub fn run_debug<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
             o.data.insert("msg".into(), msg);
         }
         Ok(o)
-    })
+    }
 }
 
-pub fn run_set_fact<'a>(args: &'a Args, _env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
+fn set_fact(args: &Args, _: &Ctx) -> Result<Outcome, Fail> {
+    {
         let mut facts = args.values.clone();
         facts.remove("cacheable");
         if facts.is_empty() {
-            return Err(ModuleError::Args(
-                "set_fact needs at least one variable: `set_fact: {name: value}`".into(),
-            ));
+            return util::bad_args(
+                "set_fact needs at least one variable: `set_fact: {name: value}`",
+            );
         }
         Ok(Outcome::ok().with("ansible_facts", Json::Object(facts)))
-    })
+    }
 }
 
-pub fn run_assert<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
+fn assert(args: &Args, env: &Ctx) -> Result<Outcome, Fail> {
+    {
         let that: Vec<String> = match args.get("that") {
             Some(Json::Array(a)) => a.iter().map(text).collect(),
             Some(v) => vec![text(v)],
@@ -104,7 +118,9 @@ pub fn run_assert<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
             let v = env
                 .templar
                 .eval_expr(cond, env.vars, Some(env.location))
-                .map_err(|e| ModuleError::Args(format!("that: {cond}: {e}")))?;
+                .map_err(|e| {
+                    Fail::Module(super::ModuleError::Args(format!("that: {cond}: {e}")))
+                })?;
             if !v.is_true() {
                 let msg = args
                     .get("fail_msg")
@@ -124,15 +140,15 @@ pub fn run_assert<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
             );
         }
         Ok(o)
-    })
+    }
 }
 
-pub fn run_fail<'a>(args: &'a Args, _env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
+fn fail(args: &Args, _: &Ctx) -> Result<Outcome, Fail> {
+    {
         Ok(Outcome::failed(
             args.get("msg")
                 .map(text)
                 .unwrap_or_else(|| "Failed as requested from task".into()),
         ))
-    })
+    }
 }

@@ -5,12 +5,11 @@
 //! In check mode nothing runs, unless `creates`/`removes` already say it would be
 //! skipped; the registered result still has typed `rc`, `stdout`, `stderr`...
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::{Value as Json, json};
 
-use super::{ArgSpec, Args, HostEnv, Kind, ModuleError, Outcome, Spec};
+use super::protocol::{Action, Applied, Change, Ctx, Facts, InCheck, Module, Need, Plan};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 const COMMON: [ArgSpec; 6] = [
@@ -65,112 +64,104 @@ pub static RAW: Spec = Spec {
     ..Spec::new("raw", &[ArgSpec::new("executable", Kind::Str)])
 };
 
-type Fut<'a> = Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
+/// A module that runs a command line: how its arguments become the script to
+/// run and the command line to show.
+pub struct Runs(fn(&Args) -> Result<(String, String), Fail>);
 
-pub fn run_command<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        let words: Vec<String> = if args.get("argv").is_some() {
-            args.strings("argv")
-        } else {
-            let line = args.raw_params().or(args.str("cmd")).unwrap_or_default();
-            shlex::split(line).ok_or_else(|| {
-                ModuleError::Args(format!(
+/// `command`: the words run without a shell.
+pub static RUN_COMMAND: Runs = Runs(command_script);
+/// `shell`: the line run by `/bin/sh` (or `executable`).
+pub static RUN_SHELL: Runs = Runs(shell_script);
+/// `raw`: the line as given.
+pub static RUN_RAW: Runs = Runs(raw_script);
+
+/// The script to run and the command line to show.
+fn command_script(args: &Args) -> Result<(String, String), Fail> {
+    let words: Vec<String> = if args.get("argv").is_some() {
+        args.strings("argv")
+    } else {
+        let line = args.raw_params().or(args.str("cmd")).unwrap_or_default();
+        match shlex::split(line) {
+            Some(w) => w,
+            None => {
+                return util::bad_args(format!(
                     "cannot split the command line (unbalanced quotes): {line}"
-                ))
-            })?
-        };
-        if words.is_empty() {
-            return Err(ModuleError::Args("no command given".into()));
+                ));
+            }
         }
-        let display = words.join(" ");
-        let script = format!(
-            "exec {}",
-            words
-                .iter()
-                .map(|w| shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        execute(args, env, &script, &display).await
-    })
+    };
+    if words.is_empty() {
+        return util::bad_args("no command given");
+    }
+    let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    Ok((format!("exec {}", quoted.join(" ")), words.join(" ")))
 }
 
-pub fn run_shell<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        let line = args
-            .raw_params()
-            .or(args.str("cmd"))
-            .unwrap_or_default()
-            .to_string();
-        let script = match args.str("executable") {
-            Some(exe) => format!("exec {} -c {}", shell_quote(exe), shell_quote(&line)),
-            None => line.clone(),
-        };
-        execute(args, env, &script, &line).await
-    })
+/// A line for `sh`, or for `executable -c`.
+fn line_script(args: &Args, line: String) -> (String, String) {
+    let script = match args.str("executable") {
+        Some(exe) => format!("exec {} -c {}", shell_quote(exe), shell_quote(&line)),
+        None => line.clone(),
+    };
+    (script, line)
 }
 
-pub fn run_raw<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        let Some(line) = args.raw_params().map(str::to_string) else {
-            return Err(ModuleError::Args(
-                "raw needs the command to run: `raw: <command>`".into(),
-            ));
-        };
-        let script = match args.str("executable") {
-            Some(exe) => format!("exec {} -c {}", shell_quote(exe), shell_quote(&line)),
-            None => line.clone(),
-        };
-        execute(args, env, &script, &line).await
-    })
+fn shell_script(args: &Args) -> Result<(String, String), Fail> {
+    let line = args.raw_params().or(args.str("cmd")).unwrap_or_default();
+    Ok(line_script(args, line.to_string()))
 }
 
-/// creates/removes, chdir, stdin, then the run and the registered fields.
-async fn execute(
-    args: &Args,
-    env: &HostEnv<'_>,
-    script: &str,
-    display: &str,
-) -> Result<Outcome, ModuleError> {
-    let chdir = args
-        .str("chdir")
+fn raw_script(args: &Args) -> Result<(String, String), Fail> {
+    match args.raw_params() {
+        Some(line) => Ok(line_script(args, line.to_string())),
+        None => util::bad_args("raw needs the command to run: `raw: <command>`"),
+    }
+}
+
+fn chdir(args: &Args) -> String {
+    args.str("chdir")
         .map(|d| format!("cd {} || exit 1\n", shell_quote(d)))
-        .unwrap_or_default();
-    // One round trip decides creates/removes (globs allowed, relative to chdir).
-    if args.get("creates").is_some() || args.get("removes").is_some() {
-        let mut probe = chdir.clone();
-        if let Some(c) = args.str("creates") {
-            probe.push_str(&format!(
-                "for p in {c}; do if [ -e \"$p\" ]; then echo creates; fi; break; done\n"
-            ));
-        }
-        if let Some(r) = args.str("removes") {
-            probe.push_str(&format!(
-                "for p in {r}; do if [ ! -e \"$p\" ]; then echo removes; fi; break; done\n"
-            ));
-        }
-        let out = env.run(&probe).await?;
-        let said = out.stdout_str();
+        .unwrap_or_default()
+}
+
+/// The read-only probe that decides `creates`/`removes` (globs allowed,
+/// relative to chdir), if either is given.
+fn guard(args: &Args) -> Option<String> {
+    if args.get("creates").is_none() && args.get("removes").is_none() {
+        return None;
+    }
+    let mut probe = chdir(args);
+    if let Some(c) = args.str("creates") {
+        probe.push_str(&format!(
+            "for p in {c}; do if [ -e \"$p\" ]; then echo creates; fi; break; done\n"
+        ));
+    }
+    if let Some(r) = args.str("removes") {
+        probe.push_str(&format!(
+            "for p in {r}; do if [ ! -e \"$p\" ]; then echo removes; fi; break; done\n"
+        ));
+    }
+    Some(probe)
+}
+
+/// creates/removes decide; else the command runs (never in check mode).
+fn decide_run(args: &Args, facts: &Facts, script: &str, display: &str) -> Result<Plan, Fail> {
+    if let Some(probe) = guard(args) {
+        let said = facts.probe(&probe)?.stdout_str();
         if said.contains("creates") {
             let c = args.str("creates").unwrap_or_default();
-            return Ok(skipped_result(
+            return Ok(Plan::Done(skipped_result(
                 display,
                 &format!("skipped, since {c} exists"),
-            ));
+            )));
         }
         if said.contains("removes") {
             let r = args.str("removes").unwrap_or_default();
-            return Ok(skipped_result(
+            return Ok(Plan::Done(skipped_result(
                 display,
                 &format!("skipped, since {r} does not exist"),
-            ));
+            )));
         }
-    }
-    if env.check {
-        let mut o = empty_result(display);
-        o.skipped = true;
-        o.msg = Some("not run in check mode (it would run)".into());
-        return Ok(o);
     }
     let stdin = args.str("stdin").map(|s| {
         let mut b = s.as_bytes().to_vec();
@@ -179,8 +170,22 @@ async fn execute(
         }
         b
     });
-    let full = format!("{chdir}{script}");
-    let out = env.run_stdin(&full, stdin).await?;
+    Ok(Plan::Change(Box::new(Change {
+        outcome: empty_result(display),
+        action: Action::Script {
+            script: format!("{}{script}", chdir(args)),
+            stdin,
+        },
+        in_check: InCheck::Skipped("not run in check mode (it would run)".into()),
+    })))
+}
+
+/// The registered fields of a command that ran.
+fn ran(args: &Args, planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
+    let Applied::Script(out) = result else {
+        return Ok(planned);
+    };
+    let display = planned.data.get("cmd").cloned().unwrap_or_default();
     let strip = args.bool_or("strip_empty_ends", true);
     let clean = |b: &[u8]| {
         let s = String::from_utf8_lossy(b).into_owned();
@@ -214,6 +219,28 @@ async fn execute(
         o.msg = Some(format!("{why}{tail}"));
     }
     Ok(o)
+}
+
+impl Module for Runs {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(guard(args).map(Need::Probe).into_iter().collect())
+    }
+    fn predictable(&self, args: &Args) -> bool {
+        guard(args).is_some()
+    }
+    fn decide(&self, args: &Args, facts: &Facts, _: &Ctx) -> Result<Plan, Fail> {
+        let (script, display) = (self.0)(args)?;
+        decide_run(args, facts, &script, &display)
+    }
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        ran(args, planned, result)
+    }
 }
 
 fn lines(s: &str) -> Json {

@@ -290,31 +290,31 @@ pub fn registry() -> &'static [ModuleDef] {
     static MODULES: &[ModuleDef] = &[
         ModuleDef {
             spec: &command::COMMAND,
-            imp: Imp::Legacy(command::run_command),
+            imp: Imp::Protocol(&command::RUN_COMMAND),
         },
         ModuleDef {
             spec: &command::SHELL,
-            imp: Imp::Legacy(command::run_shell),
+            imp: Imp::Protocol(&command::RUN_SHELL),
         },
         ModuleDef {
             spec: &command::RAW,
-            imp: Imp::Legacy(command::run_raw),
+            imp: Imp::Protocol(&command::RUN_RAW),
         },
         ModuleDef {
             spec: &builtin::DEBUG,
-            imp: Imp::Legacy(builtin::run_debug),
+            imp: Imp::Protocol(&builtin::RUN_DEBUG),
         },
         ModuleDef {
             spec: &builtin::SET_FACT,
-            imp: Imp::Legacy(builtin::run_set_fact),
+            imp: Imp::Protocol(&builtin::RUN_SET_FACT),
         },
         ModuleDef {
             spec: &builtin::ASSERT,
-            imp: Imp::Legacy(builtin::run_assert),
+            imp: Imp::Protocol(&builtin::RUN_ASSERT),
         },
         ModuleDef {
             spec: &builtin::FAIL,
-            imp: Imp::Legacy(builtin::run_fail),
+            imp: Imp::Protocol(&builtin::RUN_FAIL),
         },
         ModuleDef {
             spec: &apt::APT,
