@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::util::{self, Attrs, FType, Fail, Fut, HostInfo, Op, Req, Stat};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as Decided};
+use super::util::{self, Attrs, FType, Fail, HostInfo, Op, Req, Stat};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static FILE: Spec = Spec::new(
     "file",
@@ -33,10 +34,6 @@ pub static FILE: Spec = Spec::new(
         ArgSpec::new("access_time", Kind::Str),
     ],
 );
-
-pub fn run_file<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(file(args, env).await) })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -476,112 +473,158 @@ pub fn decide(a: &FileArgs, p: &Probed, diff: bool) -> Result<Plan, String> {
     Ok(plan)
 }
 
-async fn file(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let a = FileArgs::from_args(args)?;
-    // one exec: the path (not followed, then followed), the link source,
-    // the timestamps, the tree below
-    let mut ops = vec![
-        Op::Probe(Req::new(&a.path).sums(&[])),
-        Op::Probe(Req::new(&a.path).follow(true).sums(&[])),
-    ];
-    let src_at = a.abs_src(&a.path);
-    if let Some(s) = &src_at {
-        ops.push(Op::Probe(Req::new(s).follow(true).sums(&[])));
-    }
-    for t in [&a.mtime, &a.atime] {
-        if let Time::At(s) = t {
-            ops.push(Op::Epoch(s.clone()));
-        }
-    }
-    if a.recurse {
-        ops.push(Op::List(a.path.clone()));
-    }
-    let run = util::run_ops(env, &ops, None).await?;
-    let mut items = run.items.into_iter();
-    let st = items.next().unwrap_or_default();
-    let target = items.next().unwrap_or_default();
-    let src = if src_at.is_some() { items.next() } else { None };
-    let tree: Vec<Stat> = items
-        .filter(|e| e.path.trim_end_matches('/') != st.path.trim_end_matches('/'))
-        .collect();
-    let epochs = run
-        .extra
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.strip_prefix("epoch_")?.to_string(),
-                v.trim().parse().ok()?,
-            ))
+/// `file` on the module protocol.
+pub struct File;
+
+/// The probes of a task: the path (not followed, then followed), the link
+/// source (followed).
+fn reqs(a: &FileArgs) -> (Req, Req, Option<Req>) {
+    (
+        Req::new(&a.path).sums(&[]),
+        Req::new(&a.path).follow(true).sums(&[]),
+        a.abs_src(&a.path)
+            .map(|s| Req::new(s).follow(true).sums(&[])),
+    )
+}
+
+fn stamps(a: &FileArgs) -> impl Iterator<Item = (&'static str, &String)> {
+    [("modification_time", &a.mtime), ("access_time", &a.atime)]
+        .into_iter()
+        .filter_map(|(k, t)| match t {
+            Time::At(s) => Some((k, s)),
+            _ => None,
         })
-        .collect();
-    let probed = Probed {
-        host: run.host.clone(),
-        st,
-        target,
-        src,
-        epochs,
-        tree,
-    };
-    for (k, t) in [("modification_time", &a.mtime), ("access_time", &a.atime)] {
-        if let Time::At(s) = t
-            && !probed.epochs.contains_key(s)
-        {
-            return util::bad_args(format!("{k}: '{s}' is not a valid time on the host"));
+}
+
+impl Module for File {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let a = FileArgs::from_args(args)?;
+        let (st, target, src) = reqs(&a);
+        let mut needs = vec![Need::Host, Need::Path(st), Need::Path(target)];
+        needs.extend(src.map(Need::Path));
+        needs.extend(stamps(&a).map(|(_, s)| Need::Epoch(s.clone())));
+        if a.recurse {
+            needs.push(Need::Tree(a.path.clone()));
         }
+        Ok(needs)
     }
-    let plan = decide(&a, &probed, env.diff)?;
-    let mut o = if plan.changed {
-        Outcome::changed()
-    } else {
-        Outcome::ok()
-    };
-    o.diffs = plan.diffs.clone();
-    let path = probed.st.path.clone();
-    if plan.changed && !env.check {
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Decided, Fail> {
+        let a = FileArgs::from_args(args)?;
+        let (st, target, src) = reqs(&a);
+        let st = facts.path(&st)?.clone();
+        let tree: Vec<Stat> = if a.recurse {
+            facts
+                .tree(&a.path)?
+                .iter()
+                .filter(|e| e.path.trim_end_matches('/') != st.path.trim_end_matches('/'))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut epochs = BTreeMap::new();
+        for (k, s) in stamps(&a) {
+            match facts.epoch(s)? {
+                Some(e) => {
+                    epochs.insert(s.clone(), e);
+                }
+                None => {
+                    return util::bad_args(format!("{k}: '{s}' is not a valid time on the host"));
+                }
+            }
+        }
+        let probed = Probed {
+            host: facts.host()?.clone(),
+            target: facts.path(&target)?.clone(),
+            src: match &src {
+                Some(r) => Some(facts.path(r)?.clone()),
+                None => None,
+            },
+            st,
+            epochs,
+            tree,
+        };
+        let plan = decide(&a, &probed, ctx.diff)?;
+        let mut o = if plan.changed {
+            Outcome::changed()
+        } else {
+            Outcome::ok()
+        };
+        o.diffs = plan.diffs.clone();
+        let path = probed.st.path.clone();
+        o.data.insert("path".into(), json!(path));
+        o.data.insert("state".into(), json!(plan.state));
+        if matches!(plan.state, "link" | "hard") {
+            o.data.insert("dest".into(), json!(path));
+            o.data.insert(
+                "src".into(),
+                json!(a.src.clone().or_else(|| probed.st.link_target.clone())),
+            );
+        }
+        if plan.state != "absent" {
+            o.data.extend(util::file_fields(&predicted(&plan, &probed)));
+        }
+        if !plan.changed {
+            return Ok(Decided::Done(o));
+        }
         let mut ops = plan.ops.clone();
         if plan.state != "absent" {
+            // the attributes as they end up, reported after the change
             ops.push(Op::Probe(
                 Req::new(&plan.report).follow(plan.report_follow).sums(&[]),
             ));
         }
-        let after = util::run_ops(env, &ops, None).await?;
-        if let Some(fin) = after.items.last() {
-            o.data.extend(util::file_fields(fin));
+        Ok(Decided::change(
+            o,
+            Action::Files {
+                ops,
+                validate: None,
+            },
+        ))
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        mut planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        if let Applied::Files(run) = result
+            && planned.data.get("state") != Some(&json!("absent"))
+            && let Some(fin) = run.items.last()
+        {
+            planned.data.extend(util::file_fields(fin));
         }
-    } else if plan.state != "absent" {
-        let mut fin = if plan.report_follow && probed.st.kind == FType::Link {
-            probed.target.clone()
-        } else {
-            probed.st.clone()
+        Ok(planned)
+    }
+}
+
+/// The path's attributes as the plan leaves them (what check mode reports).
+fn predicted(plan: &Plan, probed: &Probed) -> Stat {
+    let mut fin = if plan.report_follow && probed.st.kind == FType::Link {
+        probed.target.clone()
+    } else {
+        probed.st.clone()
+    };
+    if let Some(m) = plan.mode {
+        fin.mode = m;
+    }
+    if let Some(ow) = &plan.owner {
+        fin.owner = ow.clone();
+    }
+    if let Some(g) = &plan.group {
+        fin.group = g.clone();
+    }
+    if !fin.exists() {
+        fin.kind = match plan.state {
+            "directory" => FType::Directory,
+            "link" => FType::Link,
+            _ => FType::File,
         };
-        if let Some(m) = plan.mode {
-            fin.mode = m;
-        }
-        if let Some(ow) = &plan.owner {
-            fin.owner = ow.clone();
-        }
-        if let Some(g) = &plan.group {
-            fin.group = g.clone();
-        }
-        if !fin.exists() {
-            fin.kind = match plan.state {
-                "directory" => FType::Directory,
-                "link" => FType::Link,
-                _ => FType::File,
-            };
-        }
-        o.data.extend(util::file_fields(&fin));
     }
-    o.data.insert("path".into(), json!(path));
-    o.data.insert("state".into(), json!(plan.state));
-    if matches!(plan.state, "link" | "hard") {
-        o.data.insert("dest".into(), json!(path));
-        o.data.insert(
-            "src".into(),
-            json!(a.src.clone().or_else(|| probed.st.link_target.clone())),
-        );
-    }
-    Ok(o)
+    fin
 }
 
 #[cfg(test)]
@@ -847,7 +890,9 @@ mod tests {
         let d = k.p("app/releases");
         // directory with parents, mode applied to each created directory
         let dir_args = json!({"path": d, "state": "directory", "mode": "0750"});
-        let (o, n) = k.run(&FILE, run_file, dir_args.clone(), false, true).await;
+        let (o, n) = k
+            .run_module(&FILE, &File, dir_args.clone(), false, true)
+            .await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(
             o.diffs,
@@ -859,14 +904,18 @@ mod tests {
         );
         assert_eq!(o.data["mode"], json!("0750"));
         assert_eq!(o.data["state"], json!("directory"));
-        let (o, n) = k.run(&FILE, run_file, dir_args.clone(), false, true).await;
+        let (o, n) = k
+            .run_module(&FILE, &File, dir_args.clone(), false, true)
+            .await;
         assert!(!o.changed && n == 1, "{o:?}");
         std::fs::set_permissions(
             k.path("app/releases"),
             std::os::unix::fs::PermissionsExt::from_mode(0o777),
         )
         .unwrap();
-        let (o, n) = k.run(&FILE, run_file, dir_args.clone(), true, true).await;
+        let (o, n) = k
+            .run_module(&FILE, &File, dir_args.clone(), true, true)
+            .await;
         assert!(o.changed && n == 1);
         assert_eq!(
             o.diffs,
@@ -881,9 +930,9 @@ mod tests {
         // touch, then file attributes
         let f = k.p("app/releases/f");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": f, "state": "touch", "mode": "u=rw,g=r,o="}),
                 false,
                 false,
@@ -891,14 +940,14 @@ mod tests {
             .await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(mode_of(&k.path("app/releases/f")), 0o640);
-        let (o, _) = k.run(&FILE, run_file, json!({"path": f, "state": "touch", "modification_time": "preserve", "access_time": "preserve"}), false, false).await;
+        let (o, _) = k.run_module(&FILE, &File, json!({"path": f, "state": "touch", "modification_time": "preserve", "access_time": "preserve"}), false, false).await;
         assert!(!o.changed);
-        let (o, _) = k.run(&FILE, run_file, json!({"path": f, "state": "touch", "modification_time": "202001021530.45", "access_time": "preserve"}), false, false).await;
+        let (o, _) = k.run_module(&FILE, &File, json!({"path": f, "state": "touch", "modification_time": "202001021530.45", "access_time": "preserve"}), false, false).await;
         assert!(o.changed && !o.failed, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": f, "modification_time": "202001021530.45"}),
                 false,
                 false,
@@ -906,9 +955,9 @@ mod tests {
             .await;
         assert!(!o.changed && !o.failed, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": f, "mode": "0600"}),
                 false,
                 false,
@@ -917,9 +966,9 @@ mod tests {
         assert!(o.changed && o.data["state"] == json!("file"), "{o:?}");
         assert_eq!(mode_of(&k.path("app/releases/f")), 0o600);
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("missing"), "state": "file"}),
                 false,
                 false,
@@ -935,7 +984,7 @@ mod tests {
         );
 
         // recurse
-        let (o, _) = k.run(&FILE, run_file, json!({"path": k.p("app"), "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"}), false, false).await;
+        let (o, _) = k.run_module(&FILE, &File, json!({"path": k.p("app"), "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"}), false, false).await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(
             (
@@ -944,25 +993,25 @@ mod tests {
             ),
             (0o755, 0o644)
         );
-        let (o, _) = k.run(&FILE, run_file, json!({"path": k.p("app"), "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"}), false, false).await;
+        let (o, _) = k.run_module(&FILE, &File, json!({"path": k.p("app"), "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"}), false, false).await;
         assert!(!o.changed, "{o:?}");
 
         // symlink: relative src, then idempotent, then absent
         let link = k.p("app/current");
         let largs = json!({"path": link, "src": "releases", "state": "link"});
-        let (o, n) = k.run(&FILE, run_file, largs.clone(), false, true).await;
+        let (o, n) = k.run_module(&FILE, &File, largs.clone(), false, true).await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(
             std::fs::read_link(k.path("app/current")).unwrap().to_str(),
             Some("releases")
         );
         assert_eq!(o.data["state"], json!("link"));
-        let (o, n) = k.run(&FILE, run_file, largs.clone(), false, true).await;
+        let (o, n) = k.run_module(&FILE, &File, largs.clone(), false, true).await;
         assert!(!o.changed && n == 1, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": link, "src": "nowhere", "state": "link"}),
                 false,
                 false,
@@ -979,9 +1028,9 @@ mod tests {
         // a link to a directory is replaced, not written into
         std::fs::create_dir(k.path("app/v2")).unwrap();
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": link, "src": k.p("app/v2"), "state": "link"}),
                 false,
                 false,
@@ -999,9 +1048,9 @@ mod tests {
 
         // hard link
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("hard"), "src": f, "state": "hard"}),
                 false,
                 false,
@@ -1009,9 +1058,9 @@ mod tests {
             .await;
         assert!(o.changed && !o.failed, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("hard"), "src": f, "state": "hard"}),
                 false,
                 false,
@@ -1021,9 +1070,9 @@ mod tests {
 
         // absent, in check mode first
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("app"), "state": "absent"}),
                 true,
                 true,
@@ -1039,9 +1088,9 @@ mod tests {
             )]
         );
         let (o, _) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("app"), "state": "absent"}),
                 false,
                 false,
@@ -1049,9 +1098,9 @@ mod tests {
             .await;
         assert!(o.changed && !k.path("app").exists());
         let (o, n) = k
-            .run(
+            .run_module(
                 &FILE,
-                run_file,
+                &File,
                 json!({"path": k.p("app"), "state": "absent"}),
                 false,
                 false,

@@ -350,7 +350,7 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &file::FILE,
-            imp: Imp::Legacy(file::run_file),
+            imp: Imp::Protocol(&file::File),
         },
         ModuleDef {
             spec: &copy::COPY,
