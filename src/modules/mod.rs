@@ -19,6 +19,8 @@ pub mod copy;
 pub mod cron;
 pub mod fetch;
 pub mod file;
+#[cfg(test)]
+mod fixtures;
 pub mod git;
 pub mod lineinfile;
 pub mod net;

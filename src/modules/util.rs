@@ -481,7 +481,8 @@ pub fn attr_changes(attrs: &Attrs, st: &Stat, umask: u32) -> Result<AttrChange, 
 // Remote state
 
 /// The type of a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FType {
     #[default]
     Absent,
@@ -513,7 +514,8 @@ impl FType {
 }
 
 /// Who runs the commands on the host.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct HostInfo {
     pub umask: u32,
     pub user: String,
@@ -521,8 +523,10 @@ pub struct HostInfo {
     pub home: String,
 }
 
-/// One probed path.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One probed path (deserialized from module fixtures, where every field is
+/// optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct Stat {
     /// The path as resolved on the host (`~` expanded).
     pub path: String,

@@ -1,0 +1,289 @@
+//! Module decisions tested as data: `tests/fixtures/modules/<module>/<case>.json`
+//! holds a task's arguments, the facts the host would answer, and the expected
+//! needs and plan; one runner checks every case without a host.
+//!
+//! ```json
+//! {
+//!   "args": {"path": "/srv/app", "state": "directory", "mode": "0755"},
+//!   "diff": true,
+//!   "facts": {
+//!     "host": {"umask": 18, "user": "root", "uid": 0, "home": "/root"},
+//!     "paths": [{"path": "/srv/app", "kind": "directory", "mode": 448}],
+//!     "epochs": {"202001021530.45": 1577979045},
+//!     "probes": [{"rc": 0, "stdout": "creates\n"}]
+//!   },
+//!   "expect": {
+//!     "needs": ["host", "path /srv/app", "path /srv/app (follow)"],
+//!     "plan": "change",
+//!     "changed": true,
+//!     "data": {"state": "directory"},
+//!     "ops": ["Chmod { path: \"/srv/app\", mode: 493 }"],
+//!     "script": ["exec ls"],
+//!     "diffs": ["/srv/app (mode)"],
+//!     "msg": "..."
+//!   }
+//! }
+//! ```
+//!
+//! A path stat is found by `path` (and `follow`, when given; a path the
+//! fixture does not list is absent). Probe outputs answer the module's probes
+//! in the order it asks them. `plan` is `done`, `change`, `change-skipped-in-check`
+//! or `error` (with `msg` a part of the error).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+
+use super::protocol::{Action, Ctx, Facts, InCheck, Need, Plan};
+use super::util::{FType, Fail, HostInfo, Stat};
+use super::{Imp, find};
+use crate::location::Location;
+use crate::transport::Output;
+
+fn need_name(n: &Need) -> String {
+    match n {
+        Need::Host => "host".into(),
+        Need::Path(r) if r.follow => format!("path {} (follow)", r.path),
+        Need::Path(r) => format!("path {}", r.path),
+        Need::Epoch(t) => format!("epoch {t}"),
+        Need::Tree(p) => format!("tree {p}"),
+        Need::Probe(_) => "probe".into(),
+    }
+}
+
+/// The facts a fixture gives, answering exactly the module's needs.
+fn facts_for(needs: &[Need], given: &Json) -> Result<Facts, String> {
+    let mut facts = Facts::default();
+    let paths: Vec<&Json> = given["paths"].as_array().into_iter().flatten().collect();
+    let mut probes = given["probes"].as_array().into_iter().flatten();
+    for n in needs {
+        match n {
+            Need::Host => {
+                let h: HostInfo = match given.get("host") {
+                    Some(h) => serde_json::from_value(h.clone()).map_err(|e| e.to_string())?,
+                    None => HostInfo {
+                        umask: 0o022,
+                        user: "root".into(),
+                        uid: 0,
+                        home: "/root".into(),
+                    },
+                };
+                facts.host = Some(h);
+            }
+            Need::Path(r) => {
+                let found = paths.iter().find(|p| {
+                    p["path"].as_str() == Some(&r.path)
+                        && p.get("follow")
+                            .and_then(Json::as_bool)
+                            .is_none_or(|f| f == r.follow)
+                });
+                let st = match found {
+                    Some(p) => {
+                        let mut p = (*p).clone();
+                        let obj = p.as_object_mut().ok_or("a path must be an object")?;
+                        obj.remove("follow");
+                        let content = obj.remove("content");
+                        let mut st: Stat =
+                            serde_json::from_value(p).map_err(|e| format!("{}: {e}", r.path))?;
+                        if let Some(Json::String(c)) = content {
+                            st.content = Some(c.into_bytes());
+                        }
+                        st
+                    }
+                    None => Stat {
+                        path: r.path.clone(),
+                        kind: FType::Absent,
+                        ..Default::default()
+                    },
+                };
+                facts.paths.insert(r.clone(), st);
+            }
+            Need::Epoch(t) => {
+                facts
+                    .epochs
+                    .insert(t.clone(), given["epochs"][t.as_str()].as_i64());
+            }
+            Need::Tree(p) => {
+                let entries: Vec<Stat> =
+                    serde_json::from_value(given["trees"][p.as_str()].clone()).unwrap_or_default();
+                facts.trees.insert(p.clone(), entries);
+            }
+            Need::Probe(script) => {
+                let o = probes
+                    .next()
+                    .ok_or_else(|| format!("the module asks one more probe:\n{script}"))?;
+                facts.probes.insert(
+                    script.clone(),
+                    Output {
+                        rc: Some(o["rc"].as_i64().unwrap_or(0) as i32),
+                        stdout: o["stdout"].as_str().unwrap_or_default().as_bytes().to_vec(),
+                        stderr: o["stderr"].as_str().unwrap_or_default().as_bytes().to_vec(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(facts)
+}
+
+fn fail_text(f: Fail) -> String {
+    match f {
+        Fail::Task(m) => m,
+        Fail::Module(e) => e.to_string(),
+    }
+}
+
+/// Runs one fixture; `Err` says what differs.
+pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
+    let def = find(module).ok_or_else(|| format!("no module {module}"))?;
+    let Imp::Protocol(m) = def.imp else {
+        return Err(format!("{module} is not on the module protocol"));
+    };
+    let raw: Map<String, Json> = case["args"].as_object().cloned().unwrap_or_default();
+    let args = def.spec.validate(&raw, true)?;
+    let vars = minijinja::Value::from(minijinja::value::Serde(case["vars"].clone()));
+    let templar = crate::template::Templar::new();
+    let location = Location::new(dir.join("tasks.yml"), 1, None);
+    let search: Vec<PathBuf> = vec![dir.join("files")];
+    let ctx = Ctx {
+        host: "host1",
+        diff: case["diff"].as_bool().unwrap_or(false),
+        search: &search,
+        location: &location,
+        vars: &vars,
+        templar: &templar,
+    };
+    let expect = &case["expect"];
+    let outcome: Result<(Vec<Need>, Plan), String> = (|| {
+        let mut needs = m.needs(&args, &ctx).map_err(fail_text)?;
+        loop {
+            let facts = facts_for(&needs, &case["facts"])?;
+            match m.decide(&args, &facts, &ctx).map_err(fail_text)? {
+                Plan::More(more) => needs.extend(more),
+                plan => return Ok((needs, plan)),
+            }
+        }
+    })();
+    let (needs, plan) = match outcome {
+        Err(e) if expect["plan"] == "error" => {
+            let want = expect["msg"].as_str().unwrap_or_default();
+            return if e.contains(want) {
+                Ok(())
+            } else {
+                Err(format!("error {e:?} does not contain {want:?}"))
+            };
+        }
+        Err(e) => return Err(e),
+        Ok(x) => x,
+    };
+    if let Some(want) = expect.get("needs") {
+        let have: Vec<String> = needs.iter().map(need_name).collect();
+        if *want != serde_json::json!(have) {
+            return Err(format!("needs: have {have:?}, want {want}"));
+        }
+    }
+    let (kind, outcome) = match plan {
+        Plan::Done(o) => ("done", o),
+        Plan::Change(c) => {
+            let kind = match &c.in_check {
+                InCheck::Changed => "change",
+                InCheck::Skipped(_) => "change-skipped-in-check",
+            };
+            match &c.action {
+                Action::Files { ops, .. } => {
+                    let have: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+                    if let Some(want) = expect.get("ops")
+                        && *want != serde_json::json!(have)
+                    {
+                        return Err(format!("ops: have {have:#?}, want {want:#}"));
+                    }
+                }
+                Action::Script { script, .. } => {
+                    for part in expect["script"].as_array().into_iter().flatten() {
+                        let part = part.as_str().unwrap_or_default();
+                        if !script.contains(part) {
+                            return Err(format!("script {script:?} lacks {part:?}"));
+                        }
+                    }
+                }
+            }
+            (kind, c.outcome)
+        }
+        Plan::More(_) => unreachable!("handled above"),
+    };
+    if expect["plan"] != kind {
+        return Err(format!("plan: have {kind}, want {}", expect["plan"]));
+    }
+    if let Some(want) = expect.get("changed").and_then(Json::as_bool)
+        && outcome.changed != want
+    {
+        return Err(format!("changed: have {}, want {want}", outcome.changed));
+    }
+    if let Some(want) = expect.get("failed").and_then(Json::as_bool)
+        && outcome.failed != want
+    {
+        return Err(format!("failed: have {}, want {want}", outcome.failed));
+    }
+    if let Some(want) = expect.get("msg").and_then(Json::as_str) {
+        let have = outcome.msg.clone().unwrap_or_default();
+        if !have.contains(want) {
+            return Err(format!("msg {have:?} does not contain {want:?}"));
+        }
+    }
+    for (k, v) in expect["data"].as_object().into_iter().flatten() {
+        if outcome.data.get(k) != Some(v) {
+            return Err(format!(
+                "data.{k}: have {:?}, want {v}",
+                outcome.data.get(k)
+            ));
+        }
+    }
+    if let Some(want) = expect.get("diffs") {
+        let have: Vec<&str> = outcome.diffs.iter().map(|d| d.label.as_str()).collect();
+        if *want != serde_json::json!(have) {
+            return Err(format!("diffs: have {have:?}, want {want}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every fixture under tests/fixtures/modules/, by module directory.
+    #[test]
+    fn module_fixtures() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/modules");
+        let mut failures = Vec::new();
+        let mut n = 0;
+        let mut modules: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        modules.sort();
+        for dir in modules {
+            let module = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let mut cases: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            cases.sort();
+            for path in cases {
+                n += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                let case: serde_json::Value = match serde_json::from_str(&text) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failures.push(format!("{}: {e}", path.display()));
+                        continue;
+                    }
+                };
+                if let Err(e) = super::check(&module, &case, &dir) {
+                    failures.push(format!("{}: {e}", path.display()));
+                }
+            }
+        }
+        assert!(n >= 10, "only {n} fixtures found in {}", root.display());
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+}
