@@ -1,12 +1,16 @@
-//! Modules: each one file that first reads the host's state, then decides, then
-//! changes only what differs. That split gives `--check` (stop after deciding) and
-//! `--diff` (show what the decision would change) for free.
+//! Modules, on the protocol of [`protocol`]: a module declares the facts it
+//! needs from its validated arguments, decides purely from (arguments, facts),
+//! and hands the engine the change to make; the engine gathers facts (merged,
+//! one exec for the next tasks), applies changes and enforces check mode.
+//! Modules not ported yet run as one async function ([`Imp::Legacy`]) with a
+//! [`HostEnv`] to run shell scripts on the host.
 //!
 //! A module is declared by a [`Spec`] (its arguments, like Ansible's
 //! `argument_spec`), validated twice: statically when the playbook is loaded
 //! (unknown or missing arguments, types of literal values, mutually exclusive
-//! arguments) and at run time after templating. Its `run` function receives the
-//! validated [`Args`] and a [`HostEnv`] to run shell scripts on the host.
+//! arguments) and at run time after templating. Adding a module on the
+//! protocol: one file with its `Spec` and a `protocol::Module` impl, one line in
+//! [`registry`], fixtures under `tests/fixtures/modules/<name>/`.
 
 pub mod apt;
 pub mod apt_repository;
