@@ -2,8 +2,9 @@
 //! removed. One exec reads the file, [`update_block`] decides with Ansible's
 //! logic, one more exec writes atomically only when the content differs.
 
-use super::util::{self, ContentReq, Fail, Fut, Req, pyregex::PyRegex};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, Fail, pyregex::PyRegex};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static BLOCKINFILE: Spec = Spec {
     mutually_exclusive: &[&["insertbefore", "insertafter"]],
@@ -31,10 +32,6 @@ pub static BLOCKINFILE: Spec = Spec {
         ],
     )
 };
-
-pub fn run_blockinfile<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(blockinfile(args, env).await) })
-}
 
 /// The block arguments.
 #[derive(Debug, Clone)]
@@ -180,8 +177,10 @@ pub fn update_block(original: Option<&str>, a: &BlockArgs) -> Result<String, Str
     Ok(lines.concat())
 }
 
-async fn blockinfile(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let path = args.str("path").unwrap_or_default();
+/// `blockinfile` on the module protocol.
+pub struct BlockInFile;
+
+fn block_args(args: &Args) -> Result<BlockArgs, Fail> {
     let d = BlockArgs::default();
     let a = BlockArgs {
         block: args.string("block").unwrap_or_default(),
@@ -202,38 +201,53 @@ async fn blockinfile(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             util::py_regex(k, p, false)?;
         }
     }
-    let run = util::probe(
-        env,
-        vec![Req::new(path).follow(true).content(ContentReq::Whole)],
-    )
-    .await?;
-    let host = run.host.clone();
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not read {path}"));
-    };
-    let st = util::edit_target(st);
-    util::require_readable(&st, &host)?;
-    let original = if st.exists() {
-        Some(util::text_of(&st)?)
-    } else {
-        None
-    };
-    if original.is_none() {
-        if !a.present {
-            return Ok(Outcome::ok().msg(format!("File {path} not present")));
-        }
-        if !args.bool_or("create", false) {
-            return util::fail(format!("Path {path} does not exist !"));
-        }
+    Ok(a)
+}
+
+impl Module for BlockInFile {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        block_args(args)?;
+        Ok(util::edit_needs(args))
     }
-    let new = update_block(original.as_deref(), &a).map_err(Fail::Task)?;
-    let msg = match &original {
-        Some(o) if *o == new => "",
-        None => "File created",
-        Some(_) if !a.present || a.block.is_empty() => "Block removed",
-        Some(_) => "Block inserted",
-    };
-    util::write_text(env, args, &st, &host, &new, msg).await
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let path = args.str("path").unwrap_or_default();
+        let a = block_args(args)?;
+        let (st, host) = util::edited(args, facts)?;
+        let original = if st.exists() {
+            Some(util::text_of(&st)?)
+        } else {
+            None
+        };
+        if original.is_none() {
+            if !a.present {
+                return Ok(Plan::Done(
+                    Outcome::ok().msg(format!("File {path} not present")),
+                ));
+            }
+            if !args.bool_or("create", false) {
+                return util::fail(format!("Path {path} does not exist !"));
+            }
+        }
+        let new = update_block(original.as_deref(), &a).map_err(Fail::Task)?;
+        let msg = match &original {
+            Some(o) if *o == new => "",
+            None => "File created",
+            Some(_) if !a.present || a.block.is_empty() => "Block removed",
+            Some(_) => "Block inserted",
+        };
+        util::text_plan(args, &st, host, &new, msg, ctx.diff)
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        Ok(util::file_applied(planned, &result))
+    }
 }
 
 #[cfg(test)]
@@ -370,7 +384,7 @@ mod tests {
         let path = k.p("conf");
         let args = json!({"path": path, "block": "a 1;\nb 2;"});
         let (o, n) = k
-            .run(&BLOCKINFILE, run_blockinfile, args.clone(), false, true)
+            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), false, true)
             .await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(o.msg.as_deref(), Some("Block inserted"));
@@ -381,19 +395,19 @@ mod tests {
             vec![Diff::new(path.clone(), "listen 80;\n", want.clone())]
         );
         let (o, n) = k
-            .run(&BLOCKINFILE, run_blockinfile, args.clone(), false, true)
+            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), false, true)
             .await;
         assert!(!o.changed && n == 1, "{o:?}");
         k.write("conf", &format!("listen 80;\n{B}a 9;\n{E}"));
         let (o, _) = k
-            .run(&BLOCKINFILE, run_blockinfile, args.clone(), true, false)
+            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), true, false)
             .await;
         assert!(o.changed);
         assert_eq!(k.read("conf"), format!("listen 80;\n{B}a 9;\n{E}"));
         let (o, _) = k
-            .run(
+            .run_module(
                 &BLOCKINFILE,
-                run_blockinfile,
+                &BlockInFile,
                 json!({"path": path, "state": "absent"}),
                 false,
                 false,
@@ -405,9 +419,9 @@ mod tests {
         );
         assert_eq!(k.read("conf"), "listen 80;\n");
         let (o, _) = k
-            .run(
+            .run_module(
                 &BLOCKINFILE,
-                run_blockinfile,
+                &BlockInFile,
                 json!({"path": k.p("d/new"), "block": "x", "create": true}),
                 false,
                 false,

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::util::{self, Attrs, FType, Fail, FileWant, Fut, Op, Req, Stat};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, Attrs, FType, Fail, FileWant, Op, Req, Stat};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static COPY: Spec = Spec {
     mutually_exclusive: &[&["content", "src"]],
@@ -35,10 +36,6 @@ pub static COPY: Spec = Spec {
         ],
     )
 };
-
-pub fn run_copy<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(copy(args, env).await) })
-}
 
 /// The common options of copy and template.
 pub(crate) struct Opts {
@@ -68,21 +65,35 @@ impl Opts {
     }
 }
 
-async fn copy(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// `copy` on the module protocol.
+pub struct Copy;
+
+/// Where the content comes from.
+enum What {
+    Content(Vec<u8>),
+    /// A file on the controller: its bytes, its name, its path.
+    Local(Vec<u8>, String, String),
+    /// A directory on the controller: the entries to write, its path.
+    LocalTree(Vec<Entry>, String),
+    /// A file or tree on the host (`remote_src`).
+    Remote(String),
+}
+
+/// Reads what to copy from the controller (local files are the controller's
+/// state, not the host's: reading them is not a fact).
+fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
     let dest = args.str("dest").unwrap_or_default().to_string();
-    let opts = Opts::from_args(args)?;
     if let Some(content) = args.get("content") {
         if dest.ends_with('/') {
             return util::fail("can not use content with a dir as dest");
         }
-        let bytes = content_bytes(content);
-        return copy_bytes(env, &opts, &dest, None, &bytes, None).await;
+        return Ok(What::Content(content_bytes(content)));
     }
     let src = args.str("src").unwrap_or_default().to_string();
     if args.bool_or("remote_src", false) {
-        return copy_remote(env, &opts, &src, &dest).await;
+        return Ok(What::Remote(src));
     }
-    let local = env.find_local(&src)?;
+    let local = ctx.find_local(&src)?;
     if local.is_dir() {
         let root = if src.ends_with('/') {
             dest.clone()
@@ -103,23 +114,58 @@ async fn copy(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
                 source: data.map(Src::Bytes),
             })
             .collect();
-        let o = copy_tree(env, &opts, &entries).await?;
-        return Ok(o
-            .with("dest", dest)
-            .with("src", local.display().to_string()));
+        return Ok(What::LocalTree(entries, local.display().to_string()));
     }
     let bytes = std::fs::read(&local)
         .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
-    let name = util::basename(&src);
-    copy_bytes(
-        env,
-        &opts,
-        &dest,
-        Some(&name),
-        &bytes,
-        Some(local.display().to_string()),
-    )
-    .await
+    Ok(What::Local(
+        bytes,
+        util::basename(&src),
+        local.display().to_string(),
+    ))
+}
+
+impl Module for Copy {
+    fn needs(&self, args: &Args, ctx: &Ctx) -> Result<Vec<Need>, Fail> {
+        Opts::from_args(args)?;
+        let dest = args.str("dest").unwrap_or_default();
+        Ok(match what(args, ctx)? {
+            What::Content(_) => bytes_needs(dest, None, ctx.diff),
+            What::Local(_, name, _) => bytes_needs(dest, Some(&name), ctx.diff),
+            What::LocalTree(entries, _) => tree_needs(&entries, ctx.diff),
+            What::Remote(src) => remote_needs(&src, dest, ctx.diff),
+        })
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let dest = args.str("dest").unwrap_or_default();
+        let opts = Opts::from_args(args)?;
+        match what(args, ctx)? {
+            What::Content(bytes) => plan_bytes(facts, &opts, dest, None, &bytes, None, ctx.diff),
+            What::Local(bytes, name, src) => {
+                plan_bytes(facts, &opts, dest, Some(&name), &bytes, Some(src), ctx.diff)
+            }
+            What::LocalTree(entries, src) => {
+                let mut plan = plan_tree(facts, &opts, &entries, ctx.diff)?;
+                if let Some(o) = plan.outcome_mut() {
+                    o.data.insert("dest".into(), dest.into());
+                    o.data.insert("src".into(), src.into());
+                }
+                Ok(plan)
+            }
+            What::Remote(src) => plan_remote(facts, &opts, &src, dest, ctx.diff),
+        }
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        Ok(util::file_applied(planned, &result))
+    }
 }
 
 /// `content:` as Ansible writes it: strings as they are, lists and mappings as JSON.
@@ -148,61 +194,78 @@ fn py_json(v: &Json) -> String {
     }
 }
 
+/// The probes of `dest` (and of `dest/name`, used when dest is a directory).
+fn dest_reqs(dest: &str, name: Option<&str>, diff: bool) -> Vec<Req> {
+    let mut reqs = vec![Req::new(dest).follow(true).diff_content(diff)];
+    if let Some(n) = name {
+        reqs.push(
+            Req::new(util::join(dest, n))
+                .follow(true)
+                .diff_content(diff),
+        );
+    }
+    reqs
+}
+
+/// What writing one regular file from bytes needs.
+pub(crate) fn bytes_needs(dest: &str, name: Option<&str>, diff: bool) -> Vec<Need> {
+    let mut needs = vec![Need::Host];
+    needs.extend(dest_reqs(dest, name, diff).into_iter().map(Need::Path));
+    needs
+}
+
 /// One regular file from bytes (copy's `src`/`content`, template's rendering).
 /// `name`: the source's file name, used when `dest` is a directory.
-pub(crate) async fn copy_bytes(
-    env: &HostEnv<'_>,
+pub(crate) fn plan_bytes(
+    facts: &Facts,
     opts: &Opts,
     dest: &str,
     name: Option<&str>,
     bytes: &[u8],
     src: Option<String>,
-) -> Result<Outcome, Fail> {
-    let mut reqs = vec![Req::new(dest).follow(true).diff_content(env.diff)];
-    if let Some(n) = name {
-        reqs.push(
-            Req::new(util::join(dest, n))
-                .follow(true)
-                .diff_content(env.diff),
-        );
-    }
-    let run = util::probe(env, reqs).await?;
-    let (st, mkdir) = target(&run.items, dest, name.is_some(), opts, run.host.umask)?;
-    let st = st.clone();
+    diff: bool,
+) -> Result<Plan, Fail> {
+    let host = facts.host()?;
+    let items = dest_reqs(dest, name, diff)
+        .iter()
+        .map(|r| facts.path(r).cloned())
+        .collect::<Result<Vec<Stat>, Fail>>()?;
+    let (st, mkdir) = target(&items, dest, name.is_some(), opts, host.umask)?;
     let want = FileWant {
         content: Some(bytes),
         attrs: opts.attrs.clone(),
         backup: opts.backup,
         validate: opts.validate.is_some(),
         keep_existing: !opts.force,
-        diff: env.diff,
+        diff,
         ..Default::default()
     };
-    let mut st = resolve_follow(st, opts.follow);
+    let mut st = resolve_follow(st.clone(), opts.follow);
     if mkdir.is_some() {
         st.parent = FType::Directory;
         st.parent_writable = true;
     }
-    let mut d = util::decide_file(&st, &run.host, &want)?;
+    let mut d = util::decide_file(&st, host, &want)?;
     if let (Some(m), true) = (mkdir, d.changed) {
         d.ops.insert(0, m);
     }
-    let mut o = util::apply_file(
-        env,
+    let mut plan = util::file_plan(
         &st,
         &d,
         opts.validate.as_deref(),
         "dest",
         Some(bytes.len() as u64),
-    )
-    .await?;
-    o = o
-        .with("checksum", util::sha1_hex(bytes))
-        .with("sha256", util::sha256_hex(bytes));
-    if let Some(s) = src {
-        o = o.with("src", s);
+    );
+    if let Some(o) = plan.outcome_mut() {
+        o.data
+            .insert("checksum".into(), util::sha1_hex(bytes).into());
+        o.data
+            .insert("sha256".into(), util::sha256_hex(bytes).into());
+        if let Some(s) = src {
+            o.data.insert("src".into(), s.into());
+        }
     }
-    Ok(o)
+    Ok(plan)
 }
 
 /// The file to write: `dest`, or `dest/name` when dest is a directory (or ends
@@ -258,38 +321,46 @@ fn resolve_follow(mut st: Stat, follow: bool) -> Stat {
     st
 }
 
+/// The source of `remote_src` (with the checksums copy reports).
+fn remote_src_req(src: &str) -> Req {
+    Req::new(src).follow(true).sums(&["sha256", "sha1"])
+}
+
+/// What copying from the host needs first: the source, and the destination as
+/// for a file (a directory source is listed by a second read).
+fn remote_needs(src: &str, dest: &str, diff: bool) -> Vec<Need> {
+    let mut needs = bytes_needs(dest, Some(&util::basename(src)), diff);
+    needs.push(Need::Path(remote_src_req(src)));
+    needs
+}
+
 /// A file on the host (`remote_src: yes`): a file or a directory tree.
-async fn copy_remote(
-    env: &HostEnv<'_>,
+fn plan_remote(
+    facts: &Facts,
     opts: &Opts,
     src: &str,
     dest: &str,
-) -> Result<Outcome, Fail> {
-    let name = util::basename(src);
-    let reqs = vec![
-        Op::Probe(Req::new(src).follow(true).sums(&["sha256", "sha1"])),
-        Op::Probe(Req::new(dest).follow(true).diff_content(env.diff)),
-        Op::Probe(
-            Req::new(util::join(dest, &name))
-                .follow(true)
-                .diff_content(env.diff),
-        ),
-    ];
-    let run = util::run_ops(env, &reqs, None).await?;
-    let s = &run.items[0];
+    diff: bool,
+) -> Result<Plan, Fail> {
+    let host = facts.host()?;
+    let s = facts.path(&remote_src_req(src))?;
     match s.kind {
         FType::Absent => return util::fail(format!("Source {src} not found")),
-        FType::Directory => return copy_remote_tree(env, opts, s, src, dest).await,
+        FType::Directory => return plan_remote_tree(facts, opts, s, src, dest, diff),
         FType::File if !s.readable => {
             return util::fail(format!(
                 "Source {src} not readable{}",
-                util::become_hint(&run.host)
+                util::become_hint(host)
             ));
         }
         FType::File => {}
         _ => return util::fail(format!("Source {src} is not a regular file")),
     }
-    let (st, mkdir) = target(&run.items[1..], dest, true, opts, run.host.umask)?;
+    let items = dest_reqs(dest, Some(&util::basename(src)), diff)
+        .iter()
+        .map(|r| facts.path(r).cloned())
+        .collect::<Result<Vec<Stat>, Fail>>()?;
+    let (st, mkdir) = target(&items, dest, true, opts, host.umask)?;
     let mut st = resolve_follow(st.clone(), opts.follow);
     if mkdir.is_some() {
         st.parent = FType::Directory;
@@ -301,29 +372,38 @@ async fn copy_remote(
         backup: opts.backup,
         validate: opts.validate.is_some(),
         keep_existing: !opts.force,
-        diff: env.diff,
+        diff,
         ..Default::default()
     };
-    let mut d = util::decide_file(&st, &run.host, &want)?;
+    let mut d = util::decide_file(&st, host, &want)?;
     if let (Some(m), true) = (mkdir, d.changed) {
         d.ops.insert(0, m);
     }
-    let o = util::apply_file(env, &st, &d, opts.validate.as_deref(), "dest", Some(s.size)).await?;
-    let mut o = o.with("src", s.path.clone());
-    if let Some(sum) = s.sums.get("sha1") {
-        o = o.with("checksum", sum.clone());
+    let mut plan = util::file_plan(&st, &d, opts.validate.as_deref(), "dest", Some(s.size));
+    if let Some(o) = plan.outcome_mut() {
+        o.data.insert("src".into(), s.path.clone().into());
+        if let Some(sum) = s.sums.get("sha1") {
+            o.data.insert("checksum".into(), sum.clone().into());
+        }
     }
-    Ok(o)
+    Ok(plan)
 }
 
-async fn copy_remote_tree(
-    env: &HostEnv<'_>,
+/// A directory on the host: a second read lists it, a third probes every
+/// destination path.
+fn plan_remote_tree(
+    facts: &Facts,
     opts: &Opts,
     s: &Stat,
     src: &str,
     dest: &str,
-) -> Result<Outcome, Fail> {
-    let listing = util::run_ops(env, &[Op::List(s.path.clone())], None).await?;
+    diff: bool,
+) -> Result<Plan, Fail> {
+    let listing = Need::Tree(s.path.clone());
+    if !facts.has(&listing) {
+        return Ok(Plan::More(vec![listing]));
+    }
+    let host = facts.host()?;
     let root = if src.ends_with('/') {
         dest.to_string()
     } else {
@@ -331,7 +411,7 @@ async fn copy_remote_tree(
     };
     let base = s.path.trim_end_matches('/');
     let mut entries = Vec::new();
-    for e in &listing.items {
+    for e in facts.tree(&s.path)? {
         let rel = e
             .path
             .strip_prefix(base)
@@ -348,7 +428,7 @@ async fn copy_remote_tree(
                 return util::fail(format!(
                     "Source {} not readable{}",
                     e.path,
-                    util::become_hint(&listing.host)
+                    util::become_hint(host)
                 ));
             }
             FType::File => Some(Src::Remote(e.path.clone(), e.sha256().map(str::to_string))),
@@ -357,8 +437,19 @@ async fn copy_remote_tree(
         };
         entries.push(Entry { path, source });
     }
-    let o = copy_tree(env, opts, &entries).await?;
-    Ok(o.with("dest", dest).with("src", s.path.clone()))
+    let missing: Vec<Need> = tree_needs(&entries, diff)
+        .into_iter()
+        .filter(|n| !facts.has(n))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Plan::More(missing));
+    }
+    let mut plan = plan_tree(facts, opts, &entries, diff)?;
+    if let Some(o) = plan.outcome_mut() {
+        o.data.insert("dest".into(), dest.into());
+        o.data.insert("src".into(), s.path.clone().into());
+    }
+    Ok(plan)
 }
 
 /// Where a tree entry's content comes from (`None` in [`Entry`]: a directory).
@@ -410,26 +501,35 @@ fn walk(
     Ok(())
 }
 
-/// Copies a tree: one probe of every destination path, one exec for the
-/// changes (only the files whose sha256 differs are sent).
-async fn copy_tree(env: &HostEnv<'_>, opts: &Opts, entries: &[Entry]) -> Result<Outcome, Fail> {
-    let reqs = entries.iter().map(|e| {
+/// The probe of each destination path of a tree.
+fn tree_reqs(entries: &[Entry], diff: bool) -> impl Iterator<Item = Req> + '_ {
+    entries.iter().map(move |e| {
         Req::new(e.path.clone())
             // a link is compared as a link
             .follow(!matches!(e.source, Some(Src::Link(_))))
-            .diff_content(env.diff && matches!(e.source, Some(Src::Bytes(_))))
-    });
-    let run = util::probe(env, reqs.collect()).await?;
-    let plan = decide_tree(entries, &run.items, &run.host, opts, env.diff)?;
+            .diff_content(diff && matches!(e.source, Some(Src::Bytes(_))))
+    })
+}
+
+fn tree_needs(entries: &[Entry], diff: bool) -> Vec<Need> {
+    let mut needs = vec![Need::Host];
+    needs.extend(tree_reqs(entries, diff).map(Need::Path));
+    needs
+}
+
+/// Copies a tree: one probe of every destination path, one exec for the
+/// changes (only the files whose sha256 differs are sent).
+fn plan_tree(facts: &Facts, opts: &Opts, entries: &[Entry], diff: bool) -> Result<Plan, Fail> {
+    let items = tree_reqs(entries, diff)
+        .map(|r| facts.path(&r).cloned())
+        .collect::<Result<Vec<Stat>, Fail>>()?;
+    let plan = decide_tree(entries, &items, facts.host()?, opts, diff)?;
     let mut o = if plan.changed {
         Outcome::changed()
     } else {
         Outcome::ok()
     };
     o.diffs = plan.diffs;
-    if plan.changed && !env.check {
-        util::run_ops(env, &plan.ops, opts.validate.as_deref()).await?;
-    }
     let msg = match (plan.files, plan.dirs) {
         (0, 0) => String::new(),
         (f, 0) => format!("{f} file(s) copied"),
@@ -437,7 +537,16 @@ async fn copy_tree(env: &HostEnv<'_>, opts: &Opts, entries: &[Entry]) -> Result<
         (f, d) => format!("{f} file(s) copied, {d} directory(ies) created"),
     };
     o.msg = (!msg.is_empty()).then_some(msg);
-    Ok(o)
+    if !plan.changed {
+        return Ok(Plan::Done(o));
+    }
+    Ok(Plan::change(
+        o,
+        Action::Files {
+            ops: plan.ops,
+            validate: opts.validate.clone(),
+        },
+    ))
 }
 
 #[derive(Debug, Default)]
@@ -567,7 +676,7 @@ mod tests {
         let k = kit().await;
         let dest = k.p("app.conf");
         let args = json!({"content": "port=1\n", "dest": dest, "mode": "0640"});
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, true).await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(n, 2, "probe + write");
         assert_eq!(k.read("app.conf"), "port=1\n");
@@ -577,7 +686,7 @@ mod tests {
         assert_eq!(o.data["dest"], json!(dest));
         assert_eq!(o.diffs, vec![Diff::new(dest.clone(), "", "port=1\n")]);
 
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, true).await;
         assert!(!o.changed && o.diffs.is_empty(), "{o:?}");
         assert_eq!(n, 1, "one exec when nothing differs");
 
@@ -588,7 +697,7 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o644),
         )
         .unwrap();
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), true, true).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), true, true).await;
         assert!(o.changed, "{o:?}");
         assert_eq!(n, 1);
         assert_eq!(k.read("app.conf"), "port=2\n");
@@ -601,9 +710,9 @@ mod tests {
         );
         // backup keeps the old content under Ansible's name
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "port=1\n", "dest": dest, "backup": true}),
                 false,
                 false,
@@ -620,9 +729,9 @@ mod tests {
         assert_eq!(k.read("app.conf"), "port=1\n");
         // attributes only: no content sent
         let (o, n) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "port=1\n", "dest": dest, "mode": "u=rw,go="}),
                 false,
                 true,
@@ -636,9 +745,9 @@ mod tests {
         assert_eq!(mode_of(&k.path("app.conf")), 0o600);
         // force: no leaves an existing file
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "other\n", "dest": dest, "force": false}),
                 false,
                 false,
@@ -654,9 +763,9 @@ mod tests {
         k.write("files/motd", "hello\n");
         std::fs::create_dir(k.path("etc")).unwrap();
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"src": "motd", "dest": k.p("etc")}),
                 false,
                 false,
@@ -666,9 +775,9 @@ mod tests {
         assert_eq!(k.read("etc/motd"), "hello\n");
         assert_eq!(o.data["dest"], json!(k.p("etc/motd")));
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"src": "motd", "dest": k.p("etc")}),
                 false,
                 false,
@@ -677,9 +786,9 @@ mod tests {
         assert!(!o.changed);
         // dest ending with / creates the directories
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"src": "motd", "dest": format!("{}/", k.p("new/sub"))}),
                 false,
                 false,
@@ -689,9 +798,9 @@ mod tests {
         assert_eq!(k.read("new/sub/motd"), "hello\n");
         // a missing parent directory is named
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"src": "motd", "dest": k.p("nodir/motd")}),
                 false,
                 false,
@@ -712,13 +821,18 @@ mod tests {
             .clone();
         let args = COPY.validate(&raw, true).unwrap();
         let env = k.env(false, false);
-        let e = run_copy(&args, &env).await.unwrap_err().to_string();
+        let cache = crate::engine::gather::FactCache::default();
+        let e = crate::engine::apply::run(&Copy, &args, &env, &cache)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("src nope not found") && e.contains("files"),
             "{e}"
         );
         // validate: failure keeps the old file and reports validate's output
-        let (o, _) = k.run(&COPY, run_copy, json!({"content": "bad\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s || { echo 'no hello in' %s >&2; exit 1; }"}), false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, json!({"content": "bad\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s || { echo 'no hello in' %s >&2; exit 1; }"}), false, false).await;
         assert!(o.failed, "{o:?}");
         assert!(
             o.msg.as_deref().unwrap().contains("failed to validate")
@@ -731,7 +845,7 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "temp file removed: {leftovers:?}");
-        let (o, _) = k.run(&COPY, run_copy, json!({"content": "hello 2\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s"}), false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, json!({"content": "hello 2\n", "dest": k.p("etc/motd"), "validate": "grep -q hello %s"}), false, false).await;
         assert!(o.changed && !o.failed, "{o:?}");
     }
 
@@ -743,7 +857,7 @@ mod tests {
         std::fs::create_dir_all(k.path("files/site/empty")).unwrap();
         let dest = k.p("www");
         let args = json!({"src": "site", "dest": dest, "directory_mode": "0750", "mode": "0640"});
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, true).await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(n, 2);
         assert_eq!(k.read("www/site/index.html"), "<h1>hi</h1>\n");
@@ -751,12 +865,12 @@ mod tests {
         assert!(k.path("www/site/empty").is_dir());
         assert_eq!(mode_of(&k.path("www/site/css")), 0o750);
         assert_eq!(mode_of(&k.path("www/site/css/a.css")), 0o640);
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, false).await;
         assert!(!o.changed, "{o:?}");
         assert_eq!(n, 1);
         // one file drifts: check mode sees only it
         k.write("www/site/css/a.css", "body{color:red}\n");
-        let (o, _) = k.run(&COPY, run_copy, args.clone(), true, true).await;
+        let (o, _) = k.run_module(&COPY, &Copy, args.clone(), true, true).await;
         assert!(o.changed);
         assert_eq!(
             o.diffs,
@@ -767,13 +881,13 @@ mod tests {
             )]
         );
         assert_eq!(k.read("www/site/css/a.css"), "body{color:red}\n");
-        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, args.clone(), false, false).await;
         assert_eq!(o.msg.as_deref(), Some("1 file(s) copied"));
         // trailing slash: the contents
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"src": "site/", "dest": k.p("flat")}),
                 false,
                 false,
@@ -793,18 +907,18 @@ mod tests {
         let k = kit().await;
         let dest = k.p("owned");
         let args = json!({"content": "x", "dest": dest, "owner": "nobody", "group": "0"});
-        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, args.clone(), false, false).await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(o.data["owner"], json!("nobody"));
         let nobody = std::fs::metadata(k.path("owned")).unwrap().uid();
         assert_ne!(nobody, 0);
         // names and numeric ids compare equal: no change
-        let (o, _) = k.run(&COPY, run_copy, args, false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, args, false, false).await;
         assert!(!o.changed, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "x", "dest": dest, "owner": "root"}),
                 true,
                 true,
@@ -818,9 +932,9 @@ mod tests {
         assert_eq!(std::fs::metadata(k.path("owned")).unwrap().uid(), nobody);
         // a replaced file keeps its owner when none is asked
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "y", "dest": dest}),
                 false,
                 false,
@@ -830,9 +944,9 @@ mod tests {
         assert_eq!(std::fs::metadata(k.path("owned")).unwrap().uid(), nobody);
         // an unknown user is a task failure naming it
         let (o, _) = k
-            .run(
+            .run_module(
                 &COPY,
-                run_copy,
+                &Copy,
                 json!({"content": "z", "dest": dest, "owner": "no-such-user-x"}),
                 false,
                 false,
@@ -855,14 +969,14 @@ mod tests {
             k.write(&format!("remote/many/{i}"), &format!("{i}\n"));
         }
         let args = json!({"src": k.p("remote/a.txt"), "dest": k.p("out.txt"), "remote_src": true});
-        let (o, n) = k.run(&COPY, run_copy, args.clone(), false, true).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, true).await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(k.read("out.txt"), "A\n");
         assert_eq!(o.data["checksum"], json!(util::sha1_hex(b"A\n")));
-        let (o, n) = k.run(&COPY, run_copy, args, false, false).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args, false, false).await;
         assert!(!o.changed && n == 1);
         let args = json!({"src": k.p("remote/"), "dest": k.p("mirror"), "remote_src": true});
-        let (o, _) = k.run(&COPY, run_copy, args.clone(), false, false).await;
+        let (o, _) = k.run_module(&COPY, &Copy, args.clone(), false, false).await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(k.read("mirror/tree/b.txt"), "B\n");
         assert_eq!(
@@ -872,7 +986,7 @@ mod tests {
             Some("b.txt")
         );
         assert_eq!(k.read("mirror/many/5"), "5\n");
-        let (o, n) = k.run(&COPY, run_copy, args, false, false).await;
+        let (o, n) = k.run_module(&COPY, &Copy, args, false, false).await;
         assert!(!o.changed && n == 3, "listing + probe: {o:?} {n}");
     }
 }

@@ -7,8 +7,9 @@
 
 use serde_json::json;
 
-use super::util::{self, ContentReq, Fail, Fut, Req, pyregex::PyRegex};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, Fail, pyregex::PyRegex};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static LINEINFILE: Spec = Spec {
     mutually_exclusive: &[
@@ -39,10 +40,6 @@ pub static LINEINFILE: Spec = Spec {
         ],
     )
 };
-
-pub fn run_lineinfile<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(lineinfile(args, env).await) })
-}
 
 /// The line arguments, with compiled regexes.
 pub(crate) struct LineArgs {
@@ -248,8 +245,11 @@ pub(crate) fn absent(content: &str, a: &LineArgs) -> (String, usize) {
     (kept.concat(), found)
 }
 
-async fn lineinfile(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let path = args.str("path").unwrap_or_default();
+/// `lineinfile` on the module protocol.
+pub struct LineInFile;
+
+/// The parsed arguments, checked as Ansible does; true for `state: present`.
+fn parsed(args: &Args) -> Result<(bool, LineArgs), Fail> {
     let present_state = args.str("state").unwrap_or("present") == "present";
     let la = LineArgs::from_args(args)?;
     if present_state {
@@ -264,53 +264,66 @@ async fn lineinfile(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             "one of line, search_string, or regexp is required with state=absent",
         );
     }
-    let run = util::probe(
-        env,
-        vec![Req::new(path).follow(true).content(ContentReq::Whole)],
-    )
-    .await?;
-    let host = run.host.clone();
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not read {path}"));
-    };
-    let st = util::edit_target(st);
-    util::require_readable(&st, &host)?;
-    if !st.exists() {
-        if !present_state {
-            return Ok(Outcome::ok()
-                .msg("file not present")
-                .with("found", 0)
-                .with("backup", ""));
-        }
-        if !args.bool_or("create", false) {
-            return util::fail(format!("Destination {path} does not exist !"));
-        }
+    Ok((present_state, la))
+}
+
+impl Module for LineInFile {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        parsed(args)?;
+        Ok(util::edit_needs(args))
     }
-    let old = util::text_of(&st)?;
-    let (new, msg) = if present_state {
-        present(&old, &la)?
-    } else {
-        let (new, found) = absent(&old, &la);
-        let o = util::write_text(
-            env,
-            args,
-            &st,
-            &host,
-            &new,
-            &format!("{found} line(s) removed"),
-        )
-        .await?;
-        let o = if found == 0 && !o.changed {
-            Outcome { msg: None, ..o }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let path = args.str("path").unwrap_or_default();
+        let (present_state, la) = parsed(args)?;
+        let (st, host) = util::edited(args, facts)?;
+        if !st.exists() {
+            if !present_state {
+                return Ok(Plan::Done(
+                    Outcome::ok()
+                        .msg("file not present")
+                        .with("found", 0)
+                        .with("backup", ""),
+                ));
+            }
+            if !args.bool_or("create", false) {
+                return util::fail(format!("Destination {path} does not exist !"));
+            }
+        }
+        let old = util::text_of(&st)?;
+        let mut plan = if present_state {
+            let (new, msg) = present(&old, &la)?;
+            util::text_plan(args, &st, host, &new, msg, ctx.diff)?
         } else {
-            o
+            let (new, found) = absent(&old, &la);
+            let msg = format!("{found} line(s) removed");
+            let mut plan = util::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
+            if let Some(o) = plan.outcome_mut() {
+                if found == 0 && !o.changed {
+                    o.msg = None;
+                }
+                o.data.insert("found".into(), json!(found));
+            }
+            plan
         };
+        if let Some(o) = plan.outcome_mut() {
+            o.data.insert("backup".into(), json!(""));
+        }
+        Ok(plan)
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let mut o = util::file_applied(planned, &result);
         let b = o.data.get("backup_file").cloned().unwrap_or(json!(""));
-        return Ok(o.with("found", found).with("backup", b));
-    };
-    let o = util::write_text(env, args, &st, &host, &new, msg).await?;
-    let b = o.data.get("backup_file").cloned().unwrap_or(json!(""));
-    Ok(o.with("backup", b))
+        o.data.insert("backup".into(), b);
+        Ok(o)
+    }
 }
 
 #[cfg(test)]
@@ -485,7 +498,7 @@ mod tests {
         let path = k.p("sshd_config");
         let args = json!({"path": path, "regexp": "^PermitRootLogin ", "line": "PermitRootLogin no", "backup": true});
         let (o, n) = k
-            .run(&LINEINFILE, run_lineinfile, args.clone(), false, true)
+            .run_module(&LINEINFILE, &LineInFile, args.clone(), false, true)
             .await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(o.msg.as_deref(), Some("line replaced"));
@@ -504,12 +517,12 @@ mod tests {
             "Port 22\nPermitRootLogin yes\n"
         );
         let (o, n) = k
-            .run(&LINEINFILE, run_lineinfile, args.clone(), false, true)
+            .run_module(&LINEINFILE, &LineInFile, args.clone(), false, true)
             .await;
         assert!(!o.changed && n == 1 && o.diffs.is_empty(), "{o:?}");
         k.write("sshd_config", "PermitRootLogin maybe\n");
         let (o, _) = k
-            .run(&LINEINFILE, run_lineinfile, args.clone(), true, true)
+            .run_module(&LINEINFILE, &LineInFile, args.clone(), true, true)
             .await;
         assert!(o.changed);
         assert_eq!(
@@ -523,9 +536,9 @@ mod tests {
         assert_eq!(k.read("sshd_config"), "PermitRootLogin maybe\n");
         // absent
         let (o, _) = k
-            .run(
+            .run_module(
                 &LINEINFILE,
-                run_lineinfile,
+                &LineInFile,
                 json!({"path": path, "regexp": "^Permit", "state": "absent"}),
                 false,
                 false,
@@ -535,9 +548,9 @@ mod tests {
         assert_eq!(k.read("sshd_config"), "");
         // a missing file: error, or created (with its directory) with create
         let (o, _) = k
-            .run(
+            .run_module(
                 &LINEINFILE,
-                run_lineinfile,
+                &LineInFile,
                 json!({"path": k.p("new/f"), "line": "x"}),
                 false,
                 false,
@@ -548,9 +561,9 @@ mod tests {
             "{o:?}"
         );
         let (o, _) = k
-            .run(
+            .run_module(
                 &LINEINFILE,
-                run_lineinfile,
+                &LineInFile,
                 json!({"path": k.p("new/f"), "line": "x", "create": true, "mode": "0600"}),
                 false,
                 false,
@@ -562,9 +575,9 @@ mod tests {
         // a symlink is followed: the target is edited, the link stays
         std::os::unix::fs::symlink(k.path("new/f"), k.path("link")).unwrap();
         let (o, _) = k
-            .run(
+            .run_module(
                 &LINEINFILE,
-                run_lineinfile,
+                &LineInFile,
                 json!({"path": k.p("link"), "line": "y"}),
                 false,
                 false,

@@ -360,11 +360,11 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &copy::COPY,
-            imp: Imp::Legacy(copy::run_copy),
+            imp: Imp::Protocol(&copy::Copy),
         },
         ModuleDef {
             spec: &template::TEMPLATE,
-            imp: Imp::Legacy(template::run_template),
+            imp: Imp::Protocol(&template::Template),
         },
         ModuleDef {
             spec: &stat::STAT,
@@ -372,19 +372,19 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &lineinfile::LINEINFILE,
-            imp: Imp::Legacy(lineinfile::run_lineinfile),
+            imp: Imp::Protocol(&lineinfile::LineInFile),
         },
         ModuleDef {
             spec: &blockinfile::BLOCKINFILE,
-            imp: Imp::Legacy(blockinfile::run_blockinfile),
+            imp: Imp::Protocol(&blockinfile::BlockInFile),
         },
         ModuleDef {
             spec: &replace::REPLACE,
-            imp: Imp::Legacy(replace::run_replace),
+            imp: Imp::Protocol(&replace::Replace),
         },
         ModuleDef {
             spec: &slurp::SLURP,
-            imp: Imp::Legacy(slurp::run_slurp),
+            imp: Imp::Protocol(&slurp::Slurp),
         },
         ModuleDef {
             spec: &git::GIT,

@@ -119,6 +119,15 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The outcome reported (as predicted, for a change).
+    pub fn outcome_mut(&mut self) -> Option<&mut Outcome> {
+        match self {
+            Plan::Done(o) => Some(o),
+            Plan::Change(c) => Some(&mut c.outcome),
+            Plan::More(_) => None,
+        }
+    }
+
     pub fn change(outcome: Outcome, action: Action) -> Plan {
         Plan::Change(Box::new(Change {
             outcome,

@@ -6,8 +6,9 @@
 
 use serde_json::json;
 
-use super::util::{self, ContentReq, FType, Fail, Fut, Req};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, FType, Fail};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static REPLACE: Spec = Spec::new(
     "replace",
@@ -26,10 +27,6 @@ pub static REPLACE: Spec = Spec::new(
         ArgSpec::new("mode", Kind::Mode),
     ],
 );
-
-pub fn run_replace<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(replace(args, env).await) })
-}
 
 /// What [`replace_text`] decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,45 +86,58 @@ pub fn replace_text(
     ))
 }
 
-async fn replace(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let path = args.str("path").unwrap_or_default();
-    let regexp = args.str("regexp").unwrap_or_default();
-    let repl = args.str("replace").unwrap_or_default();
-    // bad regexes are argument errors, found before touching the host
-    util::py_regex("regexp", regexp, true)?;
-    let run = util::probe(
-        env,
-        vec![Req::new(path).follow(true).content(ContentReq::Whole)],
-    )
-    .await?;
-    let host = run.host.clone();
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not read {path}"));
-    };
-    let st = util::edit_target(st);
-    util::require_readable(&st, &host)?;
-    if st.kind != FType::File {
-        return util::fail(format!("Path {path} does not exist !"));
+/// `replace` on the module protocol.
+pub struct Replace;
+
+impl Module for Replace {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        // bad regexes are argument errors, found before touching the host
+        util::py_regex("regexp", args.str("regexp").unwrap_or_default(), true)?;
+        Ok(util::edit_needs(args))
     }
-    let old = util::text_of(&st)?;
-    match replace_text(&old, regexp, repl, args.str("after"), args.str("before"))
-        .map_err(Fail::Task)?
-    {
-        Replaced::NoSection(p) => Ok(Outcome::ok()
-            .msg(format!(
-                "Pattern for before/after params did not match the given file: {p}"
-            ))
-            .with("rc", 0)),
-        Replaced::Done(new, n) => {
-            let msg = if new != old {
-                format!("{n} replacements made")
-            } else {
-                String::new()
-            };
-            let new = if new != old { new } else { old };
-            let o = util::write_text(env, args, &st, &host, &new, &msg).await?;
-            Ok(o.with("rc", json!(0)))
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let path = args.str("path").unwrap_or_default();
+        let regexp = args.str("regexp").unwrap_or_default();
+        let repl = args.str("replace").unwrap_or_default();
+        let (st, host) = util::edited(args, facts)?;
+        if st.kind != FType::File {
+            return util::fail(format!("Path {path} does not exist !"));
         }
+        let old = util::text_of(&st)?;
+        match replace_text(&old, regexp, repl, args.str("after"), args.str("before"))
+            .map_err(Fail::Task)?
+        {
+            Replaced::NoSection(p) => Ok(Plan::Done(
+                Outcome::ok()
+                    .msg(format!(
+                        "Pattern for before/after params did not match the given file: {p}"
+                    ))
+                    .with("rc", 0),
+            )),
+            Replaced::Done(new, n) => {
+                let msg = if new != old {
+                    format!("{n} replacements made")
+                } else {
+                    String::new()
+                };
+                let mut plan = util::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
+                if let Some(o) = plan.outcome_mut() {
+                    o.data.insert("rc".into(), json!(0));
+                }
+                Ok(plan)
+            }
+        }
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        Ok(util::file_applied(planned, &result))
     }
 }
 
@@ -193,7 +203,7 @@ mod tests {
         let args =
             json!({"path": path, "regexp": r"(\s+)old\.example$", "replace": r"\1new.example"});
         let (o, n) = k
-            .run(&REPLACE, run_replace, args.clone(), false, true)
+            .run_module(&REPLACE, &Replace, args.clone(), false, true)
             .await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(o.msg.as_deref(), Some("2 replacements made"));
@@ -203,11 +213,13 @@ mod tests {
         );
         assert_eq!(o.diffs.len(), 1);
         let (o, n) = k
-            .run(&REPLACE, run_replace, args.clone(), false, true)
+            .run_module(&REPLACE, &Replace, args.clone(), false, true)
             .await;
         assert!(!o.changed && n == 1 && o.diffs.is_empty(), "{o:?}");
         k.write("hosts", "1.1.1.1 old.example\n");
-        let (o, _) = k.run(&REPLACE, run_replace, args.clone(), true, true).await;
+        let (o, _) = k
+            .run_module(&REPLACE, &Replace, args.clone(), true, true)
+            .await;
         assert!(o.changed);
         assert_eq!(
             o.diffs,
@@ -219,9 +231,9 @@ mod tests {
         );
         assert_eq!(k.read("hosts"), "1.1.1.1 old.example\n");
         let (o, _) = k
-            .run(
+            .run_module(
                 &REPLACE,
-                run_replace,
+                &Replace,
                 json!({"path": k.p("none"), "regexp": "x"}),
                 false,
                 false,

@@ -4,8 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::util::{self, ContentReq, FType, Fail, Fut, Req};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
+use super::util::{self, ContentReq, FType, Fail, Req};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static SLURP: Spec = Spec {
     read_only: true,
@@ -15,43 +16,45 @@ pub static SLURP: Spec = Spec {
     )
 };
 
-pub fn run_slurp<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(slurp(args, env).await) })
+/// `slurp` on the module protocol.
+pub struct Slurp;
+
+fn req(args: &Args) -> Req {
+    Req::new(args.str("src").unwrap_or_default())
+        .follow(true)
+        .sums(&[])
+        .content(ContentReq::Whole)
 }
 
-async fn slurp(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let src = args.str("src").unwrap_or_default();
-    let run = util::probe(
-        env,
-        vec![
-            Req::new(src)
-                .follow(true)
-                .sums(&[])
-                .content(ContentReq::Whole),
-        ],
-    )
-    .await?;
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not read {src}"));
-    };
-    match st.kind {
-        FType::Absent => return util::fail(format!("file not found: {src}")),
-        FType::Directory => {
-            return util::fail(format!("source is a directory and must be a file: {src}"));
-        }
-        _ if !st.readable => {
-            return util::fail(format!(
-                "file is not readable: {src}{}",
-                util::become_hint(&run.host)
-            ));
-        }
-        _ => {}
+impl Module for Slurp {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![Need::Host, Need::Path(req(args))])
     }
-    let content = st.content.as_deref().unwrap_or_default();
-    Ok(Outcome::ok()
-        .with("content", B64.encode(content))
-        .with("encoding", "base64")
-        .with("source", st.path.clone()))
+
+    fn decide(&self, args: &Args, facts: &Facts, _: &Ctx) -> Result<Plan, Fail> {
+        let src = args.str("src").unwrap_or_default();
+        let st = facts.path(&req(args))?;
+        match st.kind {
+            FType::Absent => return util::fail(format!("file not found: {src}")),
+            FType::Directory => {
+                return util::fail(format!("source is a directory and must be a file: {src}"));
+            }
+            _ if !st.readable => {
+                return util::fail(format!(
+                    "file is not readable: {src}{}",
+                    util::become_hint(facts.host()?)
+                ));
+            }
+            _ => {}
+        }
+        let content = st.content.as_deref().unwrap_or_default();
+        Ok(Plan::Done(
+            Outcome::ok()
+                .with("content", B64.encode(content))
+                .with("encoding", "base64")
+                .with("source", st.path.clone()),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -65,7 +68,7 @@ mod tests {
         let k = kit().await;
         std::fs::write(k.path("bin"), b"\x00\xffhello\n\n").unwrap();
         let (o, n) = k
-            .run(&SLURP, run_slurp, json!({"src": k.p("bin")}), true, false)
+            .run_module(&SLURP, &Slurp, json!({"src": k.p("bin")}), true, false)
             .await;
         assert_eq!(n, 1);
         assert!(!o.changed && !o.failed, "{o:?}");
@@ -73,9 +76,9 @@ mod tests {
         assert_eq!(o.data["encoding"], json!("base64"));
         assert_eq!(o.data["source"], json!(k.p("bin")));
         let (o, _) = k
-            .run(
+            .run_module(
                 &SLURP,
-                run_slurp,
+                &Slurp,
                 json!({"path": k.p("missing")}),
                 false,
                 false,
@@ -86,13 +89,7 @@ mod tests {
             "{o:?}"
         );
         let (o, _) = k
-            .run(
-                &SLURP,
-                run_slurp,
-                json!({"src": k.p("files")}),
-                false,
-                false,
-            )
+            .run_module(&SLURP, &Slurp, json!({"src": k.p("files")}), false, false)
             .await;
         assert!(
             o.failed && o.msg.as_deref().unwrap().contains("is a directory"),

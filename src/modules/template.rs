@@ -2,9 +2,10 @@
 //! variables, then copied like `copy` (sha256 compared remotely, content sent
 //! only when it differs, atomic write, validate, backup).
 
-use super::copy::{Opts, copy_bytes};
-use super::util::{self, Fail, Fut};
-use super::{ArgSpec, Args, HostEnv, Kind, Outcome, Spec};
+use super::copy::{Opts, bytes_needs, plan_bytes};
+use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static TEMPLATE: Spec = Spec::new(
     "template",
@@ -23,15 +24,13 @@ pub static TEMPLATE: Spec = Spec::new(
     ],
 );
 
-pub fn run_template<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(template(args, env).await) })
-}
+/// `template` on the module protocol.
+pub struct Template;
 
-async fn template(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// The rendered template, its file name and its path on the controller.
+fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
     let src = args.str("src").unwrap_or_default();
-    let dest = args.str("dest").unwrap_or_default();
-    let opts = Opts::from_args(args)?;
-    let path = env.find_local(src)?;
+    let path = ctx.find_local(src)?;
     if path.is_dir() {
         return util::fail(format!(
             "{} is a directory: template renders one file (use a loop over the files)",
@@ -46,9 +45,9 @@ async fn template(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             crate::location::display_path(&path)
         ))
     })?;
-    let mut rendered = env
+    let mut rendered = ctx
         .templar
-        .render_file(&path, &source, env.vars)
+        .render_file(&path, &source, ctx.vars)
         .map_err(|e| Fail::Task(e.to_string()))?;
     let nl = match args.str("newline_sequence") {
         Some(r"\r") => "\r",
@@ -58,16 +57,42 @@ async fn template(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
     if nl != "\n" {
         rendered = rendered.replace('\n', nl);
     }
-    let name = util::basename(src);
-    copy_bytes(
-        env,
-        &opts,
-        dest,
-        Some(&name),
-        rendered.as_bytes(),
-        Some(path.display().to_string()),
-    )
-    .await
+    Ok((rendered, util::basename(src), path.display().to_string()))
+}
+
+impl Module for Template {
+    fn needs(&self, args: &Args, ctx: &Ctx) -> Result<Vec<Need>, Fail> {
+        Opts::from_args(args)?;
+        let dest = args.str("dest").unwrap_or_default();
+        // a template that does not render fails before the host is read
+        let (_, name, _) = render(args, ctx)?;
+        Ok(bytes_needs(dest, Some(&name), ctx.diff))
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let opts = Opts::from_args(args)?;
+        let dest = args.str("dest").unwrap_or_default();
+        let (rendered, name, src) = render(args, ctx)?;
+        plan_bytes(
+            facts,
+            &opts,
+            dest,
+            Some(&name),
+            rendered.as_bytes(),
+            Some(src),
+            ctx.diff,
+        )
+    }
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        Ok(util::file_applied(planned, &result))
+    }
 }
 
 #[cfg(test)]
@@ -87,7 +112,7 @@ mod tests {
         let dest = k.p("site.conf");
         let args = json!({"src": "site.conf.j2", "dest": dest, "mode": "0600"});
         let (o, n) = k
-            .run(&TEMPLATE, run_template, args.clone(), false, true)
+            .run_module(&TEMPLATE, &Template, args.clone(), false, true)
             .await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         // trim_blocks eats the newline after a block tag, like Ansible
@@ -96,16 +121,16 @@ mod tests {
         assert_eq!(mode_of(&k.path("site.conf")), 0o600);
         assert_eq!(o.diffs, vec![Diff::new(dest.clone(), "", want)]);
         let (o, n) = k
-            .run(&TEMPLATE, run_template, args.clone(), false, true)
+            .run_module(&TEMPLATE, &Template, args.clone(), false, true)
             .await;
         assert!(!o.changed && n == 1, "{o:?}");
         let crlf =
             json!({"src": "site.conf.j2", "dest": k.p("crlf.conf"), "newline_sequence": "\\r\\n"});
-        k.run(&TEMPLATE, run_template, crlf, false, false).await;
+        k.run_module(&TEMPLATE, &Template, crlf, false, false).await;
         assert_eq!(k.read("crlf.conf"), want.replace('\n', "\r\n"));
         k.write("site.conf", "listen 80;\n");
         let (o, _) = k
-            .run(&TEMPLATE, run_template, args.clone(), true, true)
+            .run_module(&TEMPLATE, &Template, args.clone(), true, true)
             .await;
         assert!(o.changed);
         assert_eq!(o.diffs[0], Diff::new(dest.clone(), "listen 80;\n", want));
@@ -117,9 +142,9 @@ mod tests {
         let k = kit_with_vars(json!({})).await;
         k.write("files/bad.j2", "ok\nvalue {{ missing_var }}\n");
         let (o, n) = k
-            .run(
+            .run_module(
                 &TEMPLATE,
-                run_template,
+                &Template,
                 json!({"src": "bad.j2", "dest": k.p("out")}),
                 false,
                 false,

@@ -24,6 +24,7 @@ use serde_json::{Map, Value as Json, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use super::protocol::{Action, Applied, Facts, Need, Plan};
 use super::{Args, Diff, HostEnv, ModuleError, Outcome};
 use crate::transport::Output;
 
@@ -1540,17 +1541,16 @@ pub fn decide_file(st: &Stat, host: &HostInfo, want: &FileWant) -> Result<FileDe
     Ok(d)
 }
 
-/// Applies a decision (not in check mode) and builds the outcome with
-/// Ansible's registered fields (`path`/`dest`, `mode`, `owner`, `uid`...).
-/// `key` is the name of the path field (`dest` for copy, `path` for lineinfile).
-pub async fn apply_file(
-    env: &HostEnv<'_>,
+/// The plan of a module writing one regular file, from its decision: the
+/// outcome (the file's attributes as they will be, `key` naming the path) and,
+/// when something differs, the steps with a probe of the result.
+pub fn file_plan(
     st: &Stat,
     d: &FileDecision,
     validate: Option<&str>,
     key: &str,
     new_size: Option<u64>,
-) -> Result<Outcome, Fail> {
+) -> Plan {
     let mut o = if d.changed {
         Outcome::changed()
     } else {
@@ -1558,18 +1558,8 @@ pub async fn apply_file(
     };
     o.diffs = d.diffs.clone();
     let mut fin = st.clone();
-    if d.changed && !env.check {
-        let mut ops = d.ops.clone();
-        ops.push(Op::Probe(Req::new(st.path.clone()).sums(&[])));
-        let run = run_ops(env, &ops, validate).await?;
-        if let Some(b) = run.backup_file() {
-            o = o.with("backup_file", b);
-        }
-        if let Some(after) = run.items.last() {
-            fin = after.clone();
-        }
-    } else if d.changed {
-        // check mode: predict
+    if d.changed {
+        // as it will be (what check mode reports)
         fin.kind = FType::File;
         fin.mode = d.mode;
         if let Some((_, ow)) = &d.attrs.owner {
@@ -1582,11 +1572,34 @@ pub async fn apply_file(
             fin.size = s;
         }
     }
-    for (k, v) in file_fields(&fin) {
-        o.data.insert(k, v);
-    }
+    o.data.extend(file_fields(&fin));
     o.data.insert(key.into(), json!(st.path));
-    Ok(o)
+    if !d.changed {
+        return Plan::Done(o);
+    }
+    let mut ops = d.ops.clone();
+    ops.push(Op::Probe(Req::new(st.path.clone()).sums(&[])));
+    Plan::change(
+        o,
+        Action::Files {
+            ops,
+            validate: validate.map(str::to_string),
+        },
+    )
+}
+
+/// The outcome of an applied [`file_plan`]: the backup taken and the file's
+/// attributes as they are now.
+pub fn file_applied(mut o: Outcome, result: &Applied) -> Outcome {
+    if let Applied::Files(run) = result {
+        if let Some(b) = run.backup_file() {
+            o.data.insert("backup_file".into(), json!(b));
+        }
+        if let Some(after) = run.items.last() {
+            o.data.extend(file_fields(after));
+        }
+    }
+    o
 }
 
 /// `mode`, `owner`, `group`, `uid`, `gid`, `size`, `state` of a path, as Ansible
@@ -1668,16 +1681,37 @@ pub(crate) fn py_regex(
     })
 }
 
-/// A text-editing module's common end: decide the write of `new` over the
-/// probed file (`created`: it did not exist), apply it, and fill the outcome.
-pub async fn write_text(
-    env: &HostEnv<'_>,
+/// The file a text-editing module (lineinfile, blockinfile, replace) reads:
+/// `path`, links followed, with its whole content.
+pub fn edit_req(args: &Args) -> Req {
+    Req::new(args.str("path").unwrap_or_default())
+        .follow(true)
+        .content(ContentReq::Whole)
+}
+
+/// What a text-editing module needs: who runs on the host, and the file.
+pub fn edit_needs(args: &Args) -> Vec<Need> {
+    vec![Need::Host, Need::Path(edit_req(args))]
+}
+
+/// The file to edit (see [`edit_target`]), readable, and who edits it.
+pub fn edited<'f>(args: &Args, facts: &'f Facts) -> Result<(Stat, &'f HostInfo), Fail> {
+    let host = facts.host()?;
+    let st = edit_target(facts.path(&edit_req(args))?);
+    require_readable(&st, host)?;
+    Ok((st, host))
+}
+
+/// The plan of a module editing a text file (lineinfile, blockinfile,
+/// replace): `new` is the whole new text; `msg` says what the edit does.
+pub fn text_plan(
     args: &Args,
     st: &Stat,
     host: &HostInfo,
     new: &str,
     msg: &str,
-) -> Result<Outcome, Fail> {
+    diff: bool,
+) -> Result<Plan, Fail> {
     let validate = validate_arg(args)?;
     let attrs = Attrs::from_args(args)?;
     let old = st.content.as_deref().unwrap_or_default();
@@ -1687,7 +1721,7 @@ pub async fn write_text(
         attrs,
         backup: args.bool_or("backup", false),
         validate: validate.is_some(),
-        diff: env.diff,
+        diff,
         ..Default::default()
     };
     // A file created (`create: yes`) gets its missing directories too.
@@ -1701,28 +1735,21 @@ pub async fn write_text(
         st.parent = FType::Directory;
         st.parent_writable = true;
     }
-    let st = &st;
-    let mut d = decide_file(st, host, &want)?;
+    let mut d = decide_file(&st, host, &want)?;
     if let Some(m) = mkdir {
         d.ops.insert(0, m);
     }
-    let mut o = apply_file(
-        env,
-        st,
-        &d,
-        validate.as_deref(),
-        "path",
-        Some(new.len() as u64),
-    )
-    .await?;
+    let mut plan = file_plan(&st, &d, validate.as_deref(), "path", Some(new.len() as u64));
     let mut msg = msg.to_string();
     if d.attrs.any() && !d.content_changed {
         msg = "ownership, perms or SE linux context changed".into();
     } else if d.attrs.any() {
         msg.push_str(" and ownership, perms or SE linux context changed");
     }
-    o.msg = (!msg.is_empty()).then_some(msg);
-    Ok(o)
+    if let Some(o) = plan.outcome_mut() {
+        o.msg = (!msg.is_empty()).then_some(msg);
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]
