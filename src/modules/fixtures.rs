@@ -40,17 +40,6 @@ use super::{Imp, find};
 use crate::location::Location;
 use crate::transport::Output;
 
-fn need_name(n: &Need) -> String {
-    match n {
-        Need::Host => "host".into(),
-        Need::Path(r) if r.follow => format!("path {} (follow)", r.path),
-        Need::Path(r) => format!("path {}", r.path),
-        Need::Epoch(t) => format!("epoch {t}"),
-        Need::Tree(p) => format!("tree {p}"),
-        Need::Probe(_) => "probe".into(),
-    }
-}
-
 /// The facts a fixture gives, answering exactly the module's needs.
 fn facts_for(needs: &[Need], given: &Json) -> Result<Facts, String> {
     let mut facts = Facts::default();
@@ -177,7 +166,7 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
         Ok(x) => x,
     };
     if let Some(want) = expect.get("needs") {
-        let have: Vec<String> = needs.iter().map(need_name).collect();
+        let have: Vec<String> = needs.iter().map(Need::describe).collect();
         if *want != serde_json::json!(have) {
             return Err(format!("needs: have {have:?}, want {want}"));
         }

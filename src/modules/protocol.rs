@@ -38,6 +38,20 @@ pub enum Need {
     Probe(String),
 }
 
+impl Need {
+    /// A short description (for `-v` and fixtures).
+    pub fn describe(&self) -> String {
+        match self {
+            Need::Host => "host".into(),
+            Need::Path(r) if r.follow => format!("path {} (follow)", r.path),
+            Need::Path(r) => format!("path {}", r.path),
+            Need::Epoch(t) => format!("epoch {t}"),
+            Need::Tree(p) => format!("tree {p}"),
+            Need::Probe(_) => "probe".into(),
+        }
+    }
+}
+
 /// The answers to a host's needs (gathered by the engine; built by hand in
 /// fixtures).
 #[derive(Debug, Clone, Default)]

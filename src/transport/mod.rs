@@ -103,7 +103,7 @@ impl RemoteCommand {
 }
 
 /// What a command produced. `rc` is `None` when it was killed by a signal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
     pub rc: Option<i32>,
     pub stdout: Vec<u8>,
