@@ -1,5 +1,5 @@
 //! Ansible's filters, each a small function with Ansible's (Python) semantics.
-//! Expected outputs come from real Ansible (see `golden.py`).
+//! Expected outputs come from real Ansible (see `tests/golden/template_golden.py`).
 
 use std::fmt::Write as _;
 

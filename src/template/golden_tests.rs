@@ -1,4 +1,4 @@
-//! Replays the expectations recorded from real Ansible by `golden.py`.
+//! Replays the expectations recorded from real Ansible by `tests/golden/template_golden.py`.
 
 use minijinja::value::Value;
 
