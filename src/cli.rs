@@ -109,6 +109,17 @@ pub struct TargetArgs {
     pub identity: Option<PathBuf>,
 }
 
+impl From<&TargetArgs> for crate::session::Selection {
+    fn from(a: &TargetArgs) -> Self {
+        crate::session::Selection {
+            env: a.env.clone(),
+            inventory: a.inventory.clone(),
+            extra_vars: a.extra_vars.clone(),
+            identity: a.identity.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct LimitArg {
     /// Only these hosts: names, groups, web*, a:b (or), a:&b (and), a:!b (not), ~regex

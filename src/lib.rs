@@ -1,7 +1,10 @@
 //! opsctl: provision servers and deploy web apps over SSH, Ansible-style.
 //!
-//! Data flows one way: `cli` -> `commands` -> `runner` -> `transport`. Loaders of
-//! files (`inventory`, `vars`, `template`, `yaml`) are pure and need no host.
+//! Data flows one way: `cli` -> `commands` -> `engine` -> `modules` ->
+//! `transport` (`runner` holds the connections and the fan-out). `session` loads
+//! what a command needs from files; the loaders below it (`project`,
+//! `inventory`, `vars`, `template`, `playbook`, `secrets`, `yaml`) are pure and
+//! need no host.
 
 pub mod cli;
 pub mod commands;
@@ -18,6 +21,7 @@ pub mod project;
 pub mod redact;
 pub mod runner;
 pub mod secrets;
+pub mod session;
 pub mod template;
 pub mod transport;
 pub mod vars;

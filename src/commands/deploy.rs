@@ -44,7 +44,7 @@ impl Hosts {
         limit: &LimitArg,
         playbook: &str,
     ) -> Result<Hosts> {
-        let loaded = Loaded::load(project, target)?;
+        let loaded = Loaded::load(project, &target.into())?;
         let root = loaded
             .target
             .project
@@ -366,7 +366,7 @@ pub(super) async fn run_playbook(
         syntax_check: false,
         start_at_task: None,
     };
-    let loaded = Loaded::load(project, &args.target)?;
+    let loaded = Loaded::load(project, &(&args.target).into())?;
     super::run::run(&loaded, args, printer).await
 }
 

@@ -26,11 +26,11 @@ use tokio::sync::Semaphore;
 
 pub use report::{Counts, Reporter, Status};
 
-use crate::commands::Loaded;
 use crate::error::{Error, Exit, Result};
 use crate::modules::Outcome;
 use crate::playbook::{Play, Playbook};
 use crate::runner::Connections;
+use crate::session::Loaded;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {

@@ -14,3 +14,28 @@ mod run;
 mod secrets;
 mod stack;
 mod vars;
+
+/// Every file of tests/integration/ is a module of this binary: a test file
+/// left out would never run, silently.
+#[test]
+fn every_test_file_is_part_of_the_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if path.extension().is_some_and(|e| e == "rs")
+            && stem != "main"
+            && !main.lines().any(|l| l.trim() == format!("mod {stem};"))
+        {
+            missing.push(stem.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tests/integration/main.rs lacks `mod` lines for: {missing:?}"
+    );
+}
