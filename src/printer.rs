@@ -4,7 +4,9 @@
 //! Every byte it writes goes through [`crate::redact`]: a secret (a value of a
 //! secrets file, or a string templated from one) is printed as `********`
 //! whatever the format, verbosity or kind of line. Nothing else in opsctl
-//! prints (no `println!`), so nothing can bypass it.
+//! prints (no `println!`), so nothing can bypass it. Result and recap lines are
+//! [`Line`]s: their data is redacted, opsctl's own words never are; JSON is
+//! redacted value by value, keys never (see [`crate::redact::redact_json`]).
 
 use std::io::{IsTerminal, Write};
 
@@ -92,16 +94,26 @@ impl Printer {
 
     /// A line that is the command's result: printed even with `-q`.
     pub fn result(&self, s: &str) {
+        self.write_result(&crate::redact::redact(s));
+    }
+
+    /// A result line whose data parts alone are redacted (see [`Line`]).
+    pub fn result_line(&self, line: &Line) {
+        self.write_result(&line.render(self));
+    }
+
+    /// Writes an already redacted result line above the live lines.
+    fn write_result(&self, s: &str) {
         self.flush_deferred();
         match &self.live {
             Some(live) => {
                 let live = live.lock().unwrap();
                 let mut out = std::io::stdout().lock();
                 erase(&mut out, live.len());
-                write_line(&mut out, s);
+                write_raw(&mut out, s);
                 draw(&mut out, &live);
             }
-            None => write_line(&mut std::io::stdout().lock(), s),
+            None => write_raw(&mut std::io::stdout().lock(), s),
         }
     }
 
@@ -163,6 +175,70 @@ impl Printer {
     }
 }
 
+/// A line built from opsctl's own words and the data it reports (host, task,
+/// item, message). Only the data is redacted: a secret (or a value templated
+/// from one) can mask a task's message, never a status word or a recap count.
+/// Words are `&'static str`, so nothing read at run time can pass as one.
+#[derive(Debug, Default, Clone)]
+pub struct Line {
+    parts: Vec<(Part, Option<Style>)>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Word(&'static str),
+    Count(u64),
+    Data(String),
+}
+
+impl Line {
+    pub fn new() -> Line {
+        Line::default()
+    }
+    /// One of opsctl's own words (never redacted).
+    pub fn word(mut self, w: &'static str) -> Line {
+        self.parts.push((Part::Word(w), None));
+        self
+    }
+    /// One of opsctl's own words, painted on a colour terminal.
+    pub fn styled(mut self, w: &'static str, style: Style) -> Line {
+        self.parts.push((Part::Word(w), Some(style)));
+        self
+    }
+    /// A count opsctl made (never redacted).
+    pub fn count(mut self, n: u64) -> Line {
+        self.parts.push((Part::Count(n), None));
+        self
+    }
+    /// Data (redacted).
+    pub fn data(mut self, d: impl Into<String>) -> Line {
+        self.parts.push((Part::Data(d.into()), None));
+        self
+    }
+    /// Data (redacted), painted on a colour terminal.
+    pub fn data_styled(mut self, d: impl Into<String>, style: Style) -> Line {
+        self.parts.push((Part::Data(d.into()), Some(style)));
+        self
+    }
+
+    /// The line as written: data redacted, then painted.
+    fn render(&self, p: &Printer) -> String {
+        let mut out = String::new();
+        for (part, style) in &self.parts {
+            let text = match part {
+                Part::Word(w) => std::borrow::Cow::Borrowed(*w),
+                Part::Count(n) => std::borrow::Cow::Owned(n.to_string()),
+                Part::Data(d) => crate::redact::redact(d),
+            };
+            match style {
+                Some(st) => out.push_str(&p.paint(&text, *st)),
+                None => out.push_str(&text),
+            }
+        }
+        out
+    }
+}
+
 static DEFERRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 static HAS_DEFERRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -206,6 +282,11 @@ fn draw(w: &mut dyn Write, lines: &[String]) {
 /// stream). A closed pipe (`opsctl ... | head`) is not an error. Secrets are
 /// redacted here, the one function every line goes through.
 fn write_line(w: &mut dyn Write, s: &str) {
-    let _ = writeln!(w, "{}", crate::redact::redact(s));
+    write_raw(w, &crate::redact::redact(s));
+}
+
+/// Writes a line already redacted part by part (a [`Line`]).
+fn write_raw(w: &mut dyn Write, s: &str) {
+    let _ = writeln!(w, "{s}");
     let _ = w.flush();
 }

@@ -49,10 +49,52 @@ struct Registry {
 
 static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(Default::default);
 
+/// opsctl's own words (with the recap's counts, `crate::engine::report::COUNT_NAMES`):
+/// statuses, the keys of a task's result and the literals of YAML and Python.
+/// They are never registered (a value templated from a secret that happens to
+/// be `failed` or `True` says nothing about the secret, and masking them would
+/// falsify every status and recap).
+pub const VOCABULARY: &[&str] = &[
+    "would change",
+    "task",
+    "play",
+    "recap",
+    "warning",
+    "status",
+    "msg",
+    "item",
+    "rc",
+    "cmd",
+    "stdout",
+    "stderr",
+    "stdout_lines",
+    "stderr_lines",
+    "results",
+    "diff",
+    "true",
+    "false",
+    "null",
+    "none",
+    "yes",
+    "no",
+    "on",
+    "off",
+];
+
+/// Is `s` one of opsctl's own words (case aside)? See [`VOCABULARY`].
+pub fn is_vocabulary(s: &str) -> bool {
+    let s = s.trim();
+    VOCABULARY
+        .iter()
+        .chain(&crate::engine::report::COUNT_NAMES)
+        .any(|w| w.eq_ignore_ascii_case(s))
+}
+
 /// Registers a secret string (and its escaped forms). Returns false when it is
-/// too short to be registered (see [`MIN_LEN`]).
+/// too short to be registered (see [`MIN_LEN`]) or one of opsctl's own words
+/// (see [`VOCABULARY`]).
 pub fn register(secret: &str) -> bool {
-    if secret.chars().count() < MIN_LEN {
+    if secret.chars().count() < MIN_LEN || is_vocabulary(secret) {
         return false;
     }
     let mut forms: Vec<String> = vec![secret.to_string()];
@@ -74,7 +116,7 @@ pub fn register(secret: &str) -> bool {
     let mut added = false;
     for f in forms {
         // A string of asterisks is already what the mask looks like.
-        if f.chars().count() < MIN_LEN || MASK.contains(f.as_str()) {
+        if f.chars().count() < MIN_LEN || MASK.contains(f.as_str()) || is_vocabulary(&f) {
             continue;
         }
         if !reg.patterns.iter().any(|p| p.as_str() == f) {
@@ -92,7 +134,8 @@ pub fn register(secret: &str) -> bool {
 }
 
 /// Registers every scalar inside a value (strings, and numbers as text).
-/// Returns the strings that were too short to register.
+/// Returns the strings that could not be registered (too short, or one of
+/// opsctl's own words).
 pub fn register_json(value: &Json) -> Vec<String> {
     let mut short = Vec::new();
     walk_json(value, &mut |s| {
@@ -124,14 +167,17 @@ pub fn is_active() -> bool {
 
 /// `s` with every registered secret replaced by [`MASK`]. A base64 token that
 /// decodes to text holding a secret (a file's content in a `-vv` probe) is
-/// masked whole: its encoding would otherwise carry the secret.
+/// masked whole: its encoding would otherwise carry the secret. So is a run of
+/// hex bytes holding a secret or a piece of one (see [`hex_holds_secret`]).
 pub fn redact(s: &str) -> Cow<'_, str> {
     let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
     let Some(m) = &reg.matcher else {
         return Cow::Borrowed(s);
     };
-    let s: Cow<'_, str> = if BASE64_TOKEN.is_match(s) {
-        BASE64_TOKEN.replace_all(s, |c: &regex::Captures| {
+    // each step borrows when it changes nothing (the common case)
+    let s = chain(Cow::Borrowed(s), |t| redact_hex(&reg.patterns, t));
+    let s = chain(s, |t| {
+        BASE64_TOKEN.replace_all(t, |c: &regex::Captures| {
             let token = &c[0];
             if decodes_to_secret(m, token) {
                 MASK.to_string()
@@ -139,14 +185,94 @@ pub fn redact(s: &str) -> Cow<'_, str> {
                 token.to_string()
             }
         })
-    } else {
-        Cow::Borrowed(s)
-    };
+    });
     if !m.is_match(s.as_ref()) {
         return s;
     }
     let replacements = vec![MASK; reg.patterns.len()];
     Cow::Owned(m.replace_all(s.as_ref(), &replacements))
+}
+
+/// Applies a rewriting step to a string that may already be a rewritten copy.
+fn chain<'s>(s: Cow<'s, str>, step: impl for<'t> Fn(&'t str) -> Cow<'t, str>) -> Cow<'s, str> {
+    match s {
+        Cow::Borrowed(b) => step(b),
+        Cow::Owned(o) => Cow::Owned(step(&o).into_owned()),
+    }
+}
+
+/// A run of hex: groups of hex digits separated by one or two spaces or a
+/// colon, as `xxd -p`, `od -tx1`, `xxd` and `hexdump -C` print bytes.
+static HEX_RUN: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"\b[0-9A-Fa-f]{2,}(?:(?:  ?|:)[0-9A-Fa-f]{2,})*\b").expect("valid regex")
+});
+
+/// Masks each run of hex bytes that holds a secret (see [`hex_holds_secret`]).
+fn redact_hex<'s>(patterns: &[Zeroizing<String>], s: &'s str) -> Cow<'s, str> {
+    HEX_RUN.replace_all(s, |c: &regex::Captures| {
+        let run = &c[0];
+        if hex_segments(run)
+            .iter()
+            .any(|bytes| hex_holds_secret(patterns, bytes))
+        {
+            MASK.to_string()
+        } else {
+            run.to_string()
+        }
+    })
+}
+
+/// The bytes of a hex run: its even-length groups, joined while consecutive
+/// (an odd group, such as od's 7-digit offset, splits the run).
+fn hex_segments(run: &str) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut cur = Zeroizing::new(Vec::new());
+    for group in run.split([' ', ':']).filter(|g| !g.is_empty()) {
+        if group.len() % 2 == 1 {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        for pair in group.as_bytes().chunks(2) {
+            let pair = std::str::from_utf8(pair).unwrap_or("zz");
+            match u8::from_str_radix(pair, 16) {
+                Ok(b) => cur.push(b),
+                Err(_) => return out,
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The shortest piece of a secret recognised inside hex bytes, and the
+/// shortest piece recognised at either end of them (a secret cut in two by
+/// the end of a line of `od` output).
+const HEX_PIECE: usize = 8;
+const HEX_EDGE: usize = 2;
+
+/// Do these bytes (decoded hex) hold a secret: the whole of it, at least
+/// [`HEX_PIECE`] bytes of it, or, at the start or end of the bytes, at least
+/// [`HEX_EDGE`] bytes of its end or start (the rest being on another line)?
+fn hex_holds_secret(patterns: &[Zeroizing<String>], bytes: &[u8]) -> bool {
+    patterns.iter().any(|p| {
+        let p = p.as_bytes();
+        let piece = p.len().min(HEX_PIECE);
+        if bytes.len() >= piece && p.windows(piece).any(|w| contains(bytes, w)) {
+            return true;
+        }
+        let edge = p.len().min(HEX_EDGE);
+        // the secret's start at the end of the bytes, or its end at their start
+        (edge..=p.len().min(bytes.len()))
+            .any(|n| bytes.ends_with(&p[..n]) || bytes.starts_with(&p[p.len() - n..]))
+    })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 static BASE64_TOKEN: LazyLock<regex::Regex> =
@@ -188,13 +314,17 @@ pub fn json_contains_secret(value: &Json) -> bool {
     }
 }
 
-/// A copy of a JSON document with every string (keys too) redacted. Numbers
+/// A copy of a JSON document with every string value redacted, field by
+/// field. Keys are opsctl's structure (`status`, `changed`, a recap's counts,
+/// a result's `stdout`) and stay as they are, and so does a value that is one
+/// of opsctl's own words ([`VOCABULARY`]: a `status` of `failed`). Numbers
 /// that are secrets become the string [`MASK`].
 pub fn redact_json(value: &Json) -> Json {
     if !is_active() {
         return value.clone();
     }
     match value {
+        Json::String(s) if is_vocabulary(s) => value.clone(),
         Json::String(s) => Json::String(redact(s).into_owned()),
         Json::Number(n) => {
             let t = n.to_string();
@@ -205,11 +335,9 @@ pub fn redact_json(value: &Json) -> Json {
             }
         }
         Json::Array(a) => Json::Array(a.iter().map(redact_json).collect()),
-        Json::Object(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (redact(k).into_owned(), redact_json(v)))
-                .collect(),
-        ),
+        Json::Object(m) => {
+            Json::Object(m.iter().map(|(k, v)| (k.clone(), redact_json(v))).collect())
+        }
         Json::Bool(_) | Json::Null => value.clone(),
     }
 }
@@ -323,6 +451,46 @@ mod tests {
     }
 
     #[test]
+    fn hex_of_a_secret_is_masked_in_every_layout() {
+        let secret = "Hex-Hidden-Value-9";
+        register(secret);
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        let spaced: Vec<String> = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        // xxd -p, upper case, od -An, and a secret cut by the end of an od line
+        assert_eq!(redact(&format!("out {hex}")), "out ********");
+        assert_eq!(redact(&hex.to_uppercase()), MASK);
+        assert_eq!(redact(&format!(" {}", spaced.join(" "))), " ********");
+        let line1 = format!("0000000 41 42 {}", spaced[..14].join(" "));
+        let line2 = format!("0000020 {} 0a", spaced[14..].join(" "));
+        assert_eq!(redact(&line1), MASK);
+        assert_eq!(redact(&line2), MASK);
+        // xxd's 2-byte groups
+        let groups: Vec<String> = hex
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into())
+            .collect();
+        assert_eq!(
+            redact(&format!("00000000: {}", groups.join(" "))),
+            "00000000: ********"
+        );
+        // other hex stays
+        let other = "0000000 68 65 6c 6c 6f 20 77 6f 72 6c 64 0a  deadbeef 0123456789abcdef";
+        assert_eq!(redact(other), other);
+    }
+
+    #[test]
+    fn opsctl_words_are_never_registered() {
+        for w in ["changed", "FAILED", "stdout", "True", "none", "unreachable"] {
+            assert!(!register(w), "{w}");
+        }
+        assert_eq!(
+            redact("changed failed stdout True"),
+            "changed failed stdout True"
+        );
+    }
+
+    #[test]
     fn json_is_redacted_structurally() {
         register("s3cr3t-json-test");
         register_json(&serde_json::json!(987654321));
@@ -333,6 +501,13 @@ mod tests {
             serde_json::json!({"msg": "pw=********", "n": "********", "k": [true, null]})
         );
         assert!(json_contains_secret(&v));
+        // keys are structure, never redacted, even when they hold a secret
+        register("keyword-secret-x");
+        let v = serde_json::json!({"keyword-secret-x": "keyword-secret-x", "status": "failed"});
+        assert_eq!(
+            redact_json(&v),
+            serde_json::json!({"keyword-secret-x": "********", "status": "failed"})
+        );
     }
 
     #[test]

@@ -92,8 +92,7 @@ pub fn run(project: Option<std::path::PathBuf>, args: RunsArgs, printer: &Printe
         Some(RunsCommand::Report(a)) => {
             let id = store.resolve(&a.run)?;
             let view = RunView::from_lines(store.load(&id)?);
-            let page = crate::journal::html::render(&view);
-            let page = crate::redact::redact(&page);
+            let page = crate::journal::html::render(&view.redacted());
             std::fs::write(&a.html, page.as_bytes()).map_err(|e| {
                 Error::new(format!("cannot write {}: {e}", a.html.display()))
                     .hint("--html FILE needs a writable path (its directory must exist)")

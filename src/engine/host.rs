@@ -735,19 +735,13 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if out.data.get("unreachable").and_then(Json::as_bool) == Some(true) {
             return Flow::Unreachable;
         }
-        if out.failed {
-            let ignored = task
-                .ignore_errors
-                .as_ref()
-                .is_some_and(|v| as_bool(v).unwrap_or(false));
-            if !ignored {
-                if self.play.any_errors_fatal || task.any_errors_fatal == Some(true) {
-                    self.eng
-                        .abort
-                        .store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                return Flow::Failed;
+        if out.failed && !task.ignores_errors() {
+            if self.play.any_errors_fatal || task.any_errors_fatal == Some(true) {
+                self.eng
+                    .abort
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
+            return Flow::Failed;
         }
         Flow::Continue
     }
@@ -894,11 +888,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             combined.msg = Some("one or more items failed".into());
         }
         let status = status_of(&combined);
-        let ignored = combined.failed
-            && task
-                .ignore_errors
-                .as_ref()
-                .is_some_and(|v| as_bool(v).unwrap_or(false));
+        let ignored = combined.failed && task.ignores_errors();
         self.eng.reporter.count_status(&self.host, status, ignored);
         combined.data.insert("results".into(), Json::Array(results));
         combined
@@ -1239,11 +1229,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             out.skipped = true;
         }
         let status = status_of(&out);
-        let ignored = out.failed
-            && task
-                .ignore_errors
-                .as_ref()
-                .is_some_and(|v| as_bool(v).unwrap_or(false));
+        let ignored = out.failed && task.ignores_errors();
         let msg = out.msg.clone();
         self.report(
             &name,
@@ -1286,7 +1272,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         Outcome::failed(msg)
     }
 
-    /// Reports a task that failed before or around its module, and stops the host.
+    /// Reports a task that failed before or around its module, and stops the host
+    /// (unless the task ignores errors).
     fn task_failed(&self, task: &Task, msg: &str, started: Instant) -> Flow {
         let name = task.display_name();
         self.report(
@@ -1301,7 +1288,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
             false,
             &[],
         );
-        Flow::Failed
+        if task.ignores_errors() {
+            Flow::Continue
+        } else {
+            Flow::Failed
+        }
     }
 
     /// A number keyword (retries, delay): a literal or a template.
@@ -1601,7 +1592,9 @@ impl<'e, 'a> HostRun<'e, 'a> {
             diffs: diffs.to_vec(),
             duration_ms: started.elapsed().as_millis(),
             no_log,
-            ignored,
+            // every kind of task error (template, arguments, module, failed_when)
+            // is ignored under ignore_errors, whichever path reported it
+            ignored: ignored || (status == Status::Failed && task.ignores_errors()),
             check: self.eng.opts.check,
             print: false,
             trace: trace.to_vec(),
@@ -1669,15 +1662,25 @@ impl Drop for Pending<'_> {
 
 trait TaskLike {
     fn role_name(&self) -> Option<String>;
+    /// `ignore_errors: true`: a failure is shown and counted as ignored.
+    fn ignores_errors(&self) -> bool;
 }
 impl TaskLike for &Task {
     fn role_name(&self) -> Option<String> {
         self.role.as_ref().map(|r| r.name.clone())
     }
+    fn ignores_errors(&self) -> bool {
+        self.ignore_errors
+            .as_ref()
+            .is_some_and(|v| as_bool(v).unwrap_or(false))
+    }
 }
 impl TaskLike for Option<&Task> {
     fn role_name(&self) -> Option<String> {
         self.and_then(|t| t.role.as_ref().map(|r| r.name.clone()))
+    }
+    fn ignores_errors(&self) -> bool {
+        self.is_some_and(|t| t.ignores_errors())
     }
 }
 

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::{Value as Json, json};
 
 use crate::modules::Diff;
-use crate::printer::{Printer, Style};
+use crate::printer::{Line, Printer, Style};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,6 +40,17 @@ pub struct TaskReport<'a> {
     pub print: bool,
     pub trace: &'a [(String, crate::transport::Output)],
 }
+
+/// The names of a recap's counts, in the order they are shown ([`Counts`]).
+pub const COUNT_NAMES: [&str; 7] = [
+    "ok",
+    "changed",
+    "failed",
+    "skipped",
+    "unreachable",
+    "rescued",
+    "ignored",
+];
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Counts {
@@ -176,34 +187,34 @@ impl<'p> Reporter<'p> {
                 Status::Skipped => ("skipped", Style::Dim),
                 Status::Unreachable => ("UNREACHABLE", Style::Unreachable),
             };
-            let item = match (&r.item, r.no_log) {
-                (Some(_), true) => " (item hidden by no_log)".to_string(),
-                (Some(i), false) => format!(" (item={i})"),
-                (None, _) => String::new(),
+            let mut line = Line::new()
+                .data(r.host)
+                .word(" | ")
+                .styled(word, style)
+                .word(" | ");
+            if let Some(role) = r.role {
+                line = line.data(role).word(" : ");
+            }
+            line = line.data(r.task);
+            line = match (&r.item, r.no_log) {
+                (Some(_), true) => line.word(" (item hidden by no_log)"),
+                (Some(i), false) => line.word(" (item=").data(i.as_str()).word(")"),
+                (None, _) => line,
             };
-            let role = r.role.map(|r| format!("{r} : ")).unwrap_or_default();
-            let mut line = format!(
-                "{} | {} | {role}{}{item} ({})",
-                r.host,
-                p.paint(word, style),
-                r.task,
-                r.location
-            );
+            line = line.word(" (").data(r.location.to_string()).word(")");
             if let Some(m) = r.msg.filter(|_| {
                 matches!(r.status, Status::Failed | Status::Unreachable)
                     || r.print
                     || p.verbosity >= 1
             }) {
-                line.push_str(&format!(
-                    ": {}",
-                    if r.no_log {
-                        "(output hidden by no_log)"
-                    } else {
-                        m
-                    }
-                ));
+                line = line.word(": ");
+                line = if r.no_log {
+                    line.word("(output hidden by no_log)")
+                } else {
+                    line.data(m)
+                };
             }
-            p.result(&line);
+            p.result_line(&line);
         }
         if r.no_log {
             return;
@@ -337,7 +348,7 @@ impl<'p> Reporter<'p> {
             p.json(&recap);
             return;
         }
-        p.result(&p.paint("RECAP", Style::Bold));
+        p.result_line(&Line::new().styled("RECAP", Style::Bold));
         let width = counts.keys().map(String::len).max().unwrap_or(0);
         for (h, c) in &counts {
             let style = if c.failed > 0 || c.unreachable > 0 {
@@ -347,19 +358,26 @@ impl<'p> Reporter<'p> {
             } else {
                 Style::Ok
             };
-            let mut line = format!(
-                "{}  ok={} changed={} failed={} skipped={} unreachable={}",
-                p.paint(&format!("{h:width$}"), style),
-                c.ok,
-                c.changed,
-                c.failed,
-                c.skipped,
-                c.unreachable
-            );
+            let mut line = Line::new()
+                .data_styled(format!("{h:width$}"), style)
+                .word("  ok=")
+                .count(c.ok)
+                .word(" changed=")
+                .count(c.changed)
+                .word(" failed=")
+                .count(c.failed)
+                .word(" skipped=")
+                .count(c.skipped)
+                .word(" unreachable=")
+                .count(c.unreachable);
             if c.rescued > 0 || c.ignored > 0 {
-                line.push_str(&format!(" rescued={} ignored={}", c.rescued, c.ignored));
+                line = line
+                    .word(" rescued=")
+                    .count(c.rescued)
+                    .word(" ignored=")
+                    .count(c.ignored);
             }
-            p.result(&line);
+            p.result_line(&line);
         }
     }
 }

@@ -259,7 +259,9 @@ impl Journal {
                 .append_index(&crate::redact::redact_json(&summary))
                 .and_then(|()| {
                     if crate::redact::is_active() {
-                        store.rewrite(&self.id, &|l| crate::redact::redact(l).into_owned())
+                        // secrets derived later in the run (set_fact, register)
+                        // may sit in earlier lines: redact again, value by value
+                        store.rewrite(&self.id, &redact_line)
                     } else {
                         Ok(())
                     }
@@ -280,8 +282,7 @@ impl Journal {
         drop(st);
         view.end = Some(end);
         if let Some(path) = &self.junit {
-            let xml = junit::render(&view, self.fail_on_change);
-            let xml = crate::redact::redact(&xml);
+            let xml = junit::render(&view.redacted(), self.fail_on_change);
             if let Err(e) = write_file(path, xml.as_bytes()) {
                 let err = Error::new(format!(
                     "cannot write the JUnit report {}: {e}",
@@ -295,6 +296,15 @@ impl Journal {
             }
         }
         result
+    }
+}
+
+/// A journal line redacted value by value (keys and opsctl's words stay; see
+/// [`crate::redact::redact_json`]); a line that is not JSON, as text.
+fn redact_line(line: &str) -> String {
+    match serde_json::from_str::<Json>(line) {
+        Ok(v) => crate::redact::redact_json(&v).to_string(),
+        Err(_) => crate::redact::redact(line).into_owned(),
     }
 }
 

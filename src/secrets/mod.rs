@@ -527,7 +527,7 @@ pub fn load_for_vars(
     }
     if !short.is_empty() {
         crate::printer::defer_warning(format!(
-            "{}: {} shorter than {} characters: such values are not redacted from output (it would garble every matching text); make {} longer, or move {} to group_vars/ if not secret",
+            "{}: {} shorter than {} characters or one of opsctl's own words (true, failed...): such values are not redacted from output (it would garble every matching text); make {} longer, or move {} to group_vars/ if not secret",
             store.shown,
             short.join(", "),
             crate::redact::MIN_LEN,

@@ -160,6 +160,8 @@ fn ansible_formatter(
 
 /// Registers the strings inside a value computed from a secret (lists and plain
 /// mappings; never a lazy variables object, which would resolve everything).
+/// A mapping's values only: its keys are structure (`stdout`, `changed`...),
+/// and masking them would rewrite every status and recap.
 fn register_value(value: &Value, depth: usize) {
     match value.kind() {
         ValueKind::String => {
@@ -180,7 +182,6 @@ fn register_value(value: &Value, depth: usize) {
         {
             if let Ok(keys) = value.try_iter() {
                 for k in keys {
-                    register_value(&k, depth - 1);
                     if let Ok(v) = value.get_item(&k) {
                         register_value(&v, depth - 1);
                     }

@@ -110,6 +110,24 @@ pub fn sudo_error(host: &str, user: &str, rc: i32, stderr: &str) -> Option<Trans
     None
 }
 
+/// An error of a command sent over the SSH channel. The channel reports a
+/// remote exit status of 127 as "remote command not found"; commands go inside
+/// [`super::status_wrapper`], which never exits 127 itself, so that means the
+/// login shell could not start the wrapper's /bin/sh.
+pub fn exec_error(e: TransportError) -> TransportError {
+    match e {
+        TransportError::Disconnected { host, detail }
+            if detail.contains("remote command not found") =>
+        {
+            TransportError::NoShell {
+                host,
+                detail: "exit status 127".into(),
+            }
+        }
+        other => other,
+    }
+}
+
 /// `Offending ED25519 key in /root/.ssh/known_hosts:3` -> (path, 3).
 fn offending_key(text: &str) -> Option<(PathBuf, usize)> {
     for line in text.lines() {

@@ -165,6 +165,8 @@ pub enum TransportError {
     SudoMissing { host: String },
     #[error("the connection was lost ({detail})")]
     Disconnected { host: String, detail: String },
+    #[error("the login shell could not start /bin/sh to run opsctl's command ({detail})")]
+    NoShell { host: String, detail: String },
     #[error("cannot run the local command: {detail}")]
     Local { host: String, detail: String },
     #[error("interrupted")]
@@ -189,6 +191,7 @@ impl TransportError {
             TransportError::SudoDenied { .. } => "sudo denied",
             TransportError::SudoMissing { .. } => "sudo missing",
             TransportError::Disconnected { .. } => "disconnected",
+            TransportError::NoShell { .. } => "no shell",
             TransportError::Local { .. } => "local",
             TransportError::Interrupted { .. } => "interrupted",
         }
@@ -210,6 +213,7 @@ impl TransportError {
             | TransportError::SudoDenied { host, .. }
             | TransportError::SudoMissing { host }
             | TransportError::Disconnected { host, .. }
+            | TransportError::NoShell { host, .. }
             | TransportError::Local { host, .. }
             | TransportError::Interrupted { host } => host,
         }
@@ -244,6 +248,9 @@ impl TransportError {
             TransportError::SudoDenied { .. } => "give the login user sudo rights on the host, or change ansible_become_user".into(),
             TransportError::SudoMissing { .. } => "install sudo on the host, or connect as the target user".into(),
             TransportError::Disconnected { .. } => "the host or network went away during the run; run again".into(),
+            TransportError::NoShell { host, .. } => format!(
+                "opsctl runs every command with /bin/sh: check that the host has /bin/sh and that the login user's shell works (`ssh {host} /bin/sh -c true`)"
+            ),
             _ => return None,
         })
     }
@@ -288,14 +295,21 @@ impl Connection {
         )
     }
 
-    /// Sends a command line as it is (see [`Connection::line`]).
+    /// Sends a command line as it is (see [`Connection::line`]). Over SSH it
+    /// goes inside [`status_wrapper`]: an exit status of 127 is the command's
+    /// (a command not found, `exit 127`), a failed task like any other, never
+    /// mistaken for the channel's own failure.
     pub async fn run_line(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, TransportError> {
         match self {
-            Connection::Ssh(c) => c.run(line, stdin).await,
+            Connection::Ssh(c) => c
+                .run(&status_wrapper(line), stdin)
+                .await
+                .map(unwrap_status)
+                .map_err(classify::exec_error),
             Connection::Local(c) => c.run(line, stdin).await,
         }
     }
@@ -348,6 +362,36 @@ pub fn command_line(script: &str, become_user: Option<&str>) -> String {
     }
 }
 
+/// What [`status_wrapper`] prints last on stderr when the command exited 127.
+const STATUS_127: &str = "opsctl-transport: the command exited with status 127";
+
+/// `line` run by a /bin/sh that reports an exit status of 127 out of band.
+///
+/// The SSH channel (the `openssh` crate's mux client) takes a remote exit
+/// status of 127 for "the remote command was not found" and drops the output.
+/// Over the channel, 127 is therefore kept for what it means there: the login
+/// shell could not start this wrapper's /bin/sh ([`TransportError::NoShell`]).
+/// When `line` itself (the user's command, or sudo) exits 127, the wrapper
+/// prints [`STATUS_127`] as its last stderr line and exits 1; [`unwrap_status`]
+/// turns that back into status 127 with the command's own stderr.
+pub fn status_wrapper(line: &str) -> String {
+    let script = format!(
+        "{line}\nr=$?\nif [ \"$r\" -eq 127 ]; then printf '%s\\n' '{STATUS_127}' >&2; exit 1; fi\nexit \"$r\""
+    );
+    format!("/bin/sh -c {}", shell_quote(&script))
+}
+
+/// Reads what [`status_wrapper`] reported: the marker line removed from
+/// stderr, the status 127 restored.
+pub fn unwrap_status(mut out: Output) -> Output {
+    let marker = format!("{STATUS_127}\n");
+    if out.rc == Some(1) && out.stderr.ends_with(marker.as_bytes()) {
+        out.stderr.truncate(out.stderr.len() - marker.len());
+        out.rc = Some(127);
+    }
+    out
+}
+
 /// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -373,6 +417,41 @@ mod tests {
             command_line("id -u", Some("root")),
             "sudo -n -H -u root -- /bin/sh -c 'id -u'"
         );
+    }
+
+    #[tokio::test]
+    async fn the_status_wrapper_reports_127_out_of_band() {
+        let local = local::LocalConnection::new(&ConnectionSpec::local("localhost"));
+        for (script, rc, stderr) in [
+            ("echo out; echo err >&2; exit 127", 127, "err\n"),
+            ("nosuchcommand-opsctl-test", 127, "not found"),
+            ("printf 'no newline' >&2; exit 127", 127, "no newline"),
+            ("echo err >&2; exit 1", 1, "err\n"),
+            ("exit 126", 126, ""),
+            ("true", 0, ""),
+        ] {
+            let line = command_line(script, None);
+            let out = unwrap_status(local.run(&status_wrapper(&line), None).await.unwrap());
+            assert_eq!(out.rc, Some(rc), "{script}");
+            assert!(
+                out.stderr_str().contains(stderr),
+                "{script}: {}",
+                out.stderr_str()
+            );
+            assert!(!out.stderr_str().contains(STATUS_127), "{script}");
+            let plain = local.run(&line, None).await.unwrap();
+            assert_eq!(plain.stdout, out.stdout, "{script}");
+        }
+    }
+
+    #[test]
+    fn a_missing_shell_is_not_a_lost_connection() {
+        let e = classify::exec_error(TransportError::Disconnected {
+            host: "h".into(),
+            detail: "the remote command could not be executed: remote command not found".into(),
+        });
+        assert_eq!(e.kind(), "no shell");
+        assert!(e.hint().unwrap().contains("ssh h /bin/sh -c true"));
     }
 
     #[tokio::test]

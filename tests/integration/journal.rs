@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use crate::common::{OPSCTL, Project, Run, Testbed, git, repo};
 
 /// Runs opsctl in `dir` with a clean environment plus `env`.
-fn opsctl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn opsctl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new(OPSCTL);
     c.args(args).current_dir(dir).env("NO_COLOR", "1");
     for k in [
@@ -37,7 +37,7 @@ fn opsctl(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// The runs recorded in a project: (id, lines of its file), oldest first.
-fn runs(project: &Path) -> Vec<(String, Vec<Json>)> {
+pub(crate) fn runs(project: &Path) -> Vec<(String, Vec<Json>)> {
     let dir = project.join(".opsctl/runs");
     let mut ids: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -61,12 +61,12 @@ fn runs(project: &Path) -> Vec<(String, Vec<Json>)> {
         .collect()
 }
 
-fn of_type<'a>(lines: &'a [Json], t: &str) -> Vec<&'a Json> {
+pub(crate) fn of_type<'a>(lines: &'a [Json], t: &str) -> Vec<&'a Json> {
     lines.iter().filter(|l| l["type"] == t).collect()
 }
 
 /// Every file under .opsctl/ and any extra file, as one string.
-fn all_text(project: &Path, extra: &[&Path]) -> String {
+pub(crate) fn all_text(project: &Path, extra: &[&Path]) -> String {
     let mut s = String::new();
     let dir = project.join(".opsctl/runs");
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -106,7 +106,7 @@ fn site(out: &Path) -> String {
 /// A project (a git repository) with environment `dev` of two local hosts, a
 /// secrets file holding db_password, and playbooks/site.yml. Returns (project,
 /// identity file, the secret, output dir).
-fn project_with_secret() -> (Project, PathBuf, &'static str, tempfile::TempDir) {
+pub(crate) fn project_with_secret() -> (Project, PathBuf, &'static str, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let p = Project::new(&[("environments/dev/hosts", HOSTS)]);
     p.write("playbooks/site.yml", &site(out.path()));
@@ -379,7 +379,7 @@ fn journal_records_a_succeeding_and_a_failing_run_and_prunes() {
 }
 
 /// `xmllint --schema` against tests/fixtures/junit/junit-10.xsd.
-fn validate_junit(file: &Path) -> Option<String> {
+pub(crate) fn validate_junit(file: &Path) -> Option<String> {
     let out = match Command::new("xmllint")
         .args(["--noout", "--schema"])
         .arg(repo().join("tests/fixtures/junit/junit-10.xsd"))

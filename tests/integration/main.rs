@@ -10,6 +10,7 @@ mod modules_files;
 mod modules_system;
 mod ping;
 mod provision;
+mod results;
 mod run;
 mod secrets;
 mod stack;
