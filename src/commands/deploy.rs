@@ -18,7 +18,8 @@ use serde_json::{Value as Json, json};
 
 use super::Loaded;
 use crate::cli::{DeployArgs, LimitArg, RunArgs, TargetArgs};
-use crate::deploy::remote::{self, LockAnswer, Status};
+use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
+use crate::deploy::remote::{self, LockAnswer, Status, Take};
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
@@ -152,66 +153,101 @@ impl Hosts {
     }
 
     /// Takes the lock on every host, one after the other in inventory order (so
-    /// of two concurrent takers exactly one gets them all). On a refusal, what was
-    /// taken is released and the error names the holder.
+    /// of two concurrent takers exactly one gets them all). A lock whose holder
+    /// is provably dead (this machine, its process gone) is taken over, saying
+    /// what it was doing. On a refusal, what was taken is released and the error
+    /// names the holder. Per host: the answer, and the holder this command took
+    /// the lock from (dead, or removed by `--force-unlock`), whose work may be
+    /// unfinished ([`finish`]).
     pub async fn lock(
         &self,
         holder: &LockRecord,
         force: bool,
         printer: &Printer,
-    ) -> Result<Vec<LockAnswer>> {
+    ) -> Result<Vec<(LockAnswer, Option<LockRecord>)>> {
+        let here = Controller::here();
         let mut answers = Vec::new();
         for i in 0..self.names.len() {
             let host = &self.names[i];
-            let out = match self
-                .run(i, remote::lock_script(&self.roots[i], holder, force))
-                .await
+            let take = if force { Take::Force } else { Take::Free };
+            let mut answer = self.take(i, holder, take).await;
+            let mut previous = None;
+            if let Ok(LockAnswer::Held(Some(who))) = &answer
+                && let HolderState::Dead(why) = holder_state(who, &here, process_start)
             {
-                Ok(o) => o,
+                printer.warn(&format!(
+                    "{host}: stale deploy lock: {}; {why}. Taking it over",
+                    who.doing()
+                ));
+                previous = Some(who.clone());
+                answer = self.take(i, holder, Take::Stale(&who.token)).await;
+            }
+            let answer = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     self.unlock(holder, i).await;
                     return Err(e);
                 }
             };
-            let answer = remote::parse_lock(&out.stdout_str());
             match answer {
-                Some(LockAnswer::Held(who)) => {
+                LockAnswer::Held(who) => {
                     self.unlock(holder, i).await;
-                    let what = match who {
-                        Some(w) => w.describe(host),
-                        None => {
-                            format!("a deploy lock is being taken on {host} by another command")
+                    let (what, state) = match who {
+                        Some(w) => {
+                            let state = match holder_state(&w, &here, process_start) {
+                                HolderState::Alive => {
+                                    format!("its process {} runs on this machine", w.pid)
+                                }
+                                HolderState::Dead(why) | HolderState::Unknown(why) => why,
+                            };
+                            (w.describe(host), state)
                         }
+                        None => (
+                            format!("a deploy lock is being taken on {host} by another command"),
+                            "another command is taking it".into(),
+                        ),
                     };
                     return Err(Error::new(format!("{what}; wait or `--force-unlock`"))
-                        .hint(format!("the lock is {}/.deploy.lock on {host}; --force-unlock only if that command is gone", self.roots[i])));
+                        .hint(format!("the lock is {}/.deploy.lock on {host} ({state}); --force-unlock only if that command is gone", self.roots[i])));
                 }
-                Some(a @ LockAnswer::Taken { .. }) => {
+                a @ LockAnswer::Taken { .. } => {
                     if let LockAnswer::Taken {
                         forced: Some(f), ..
                     } = &a
                     {
-                        let who = serde_json::from_str::<LockRecord>(f)
-                            .map(|w| w.describe(host))
-                            .unwrap_or_else(|_| format!("a lock on {host}"));
-                        printer.warn(&format!("--force-unlock: removed the lock of {who}"));
+                        let who = serde_json::from_str::<LockRecord>(f).ok();
+                        printer.warn(&format!(
+                            "--force-unlock: removed the lock of {}",
+                            who.as_ref()
+                                .map(|w| w.describe(host))
+                                .unwrap_or_else(|| format!("a lock on {host}"))
+                        ));
+                        previous = who;
                     }
-                    answers.push(a);
-                }
-                None => {
-                    self.unlock(holder, i).await;
-                    return Err(Error::new(format!(
-                        "host {host}: cannot take the deploy lock in {} (exit {}): {}",
-                        self.roots[i],
-                        out.rc.map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
-                        out.stderr_str().trim()
-                    ))
-                    .hint("the login user needs to create app_root: set ansible_become: true, or run `opsctl provision` first")
-                    .exit(Exit::Failed));
+                    answers.push((a, previous));
                 }
             }
         }
         Ok(answers)
+    }
+
+    /// Runs the lock script on host `i`; an answer that is not one is an error.
+    async fn take(&self, i: usize, holder: &LockRecord, take: Take<'_>) -> Result<LockAnswer> {
+        let out = self
+            .run(i, remote::lock_script(&self.roots[i], holder, take))
+            .await?;
+        match remote::parse_lock(&out.stdout_str()) {
+            Some(a) => Ok(a),
+            None => Err(Error::new(format!(
+                "host {}: cannot take the deploy lock in {} (exit {}): {}",
+                self.names[i],
+                self.roots[i],
+                out.rc.map(|c| c.to_string()).unwrap_or_else(|| "signal".into()),
+                out.stderr_str().trim()
+            ))
+            .hint("the login user needs to create app_root: set ansible_become: true, or run `opsctl provision` first")
+            .exit(Exit::Failed)),
+        }
     }
 
     /// Releases this command's lock on the first `n` hosts (best effort).
@@ -320,23 +356,136 @@ pub(super) fn controller_user() -> String {
 }
 
 pub(super) fn holder(action: &str, git_ref: &str) -> LockRecord {
-    let t = now();
-    LockRecord {
-        user: controller_user(),
-        time: d::iso_time(t),
-        git_ref: git_ref.to_string(),
-        pid: std::process::id(),
-        action: action.to_string(),
-        token: format!(
-            "{}-{}-{}",
-            std::process::id(),
-            t,
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        ),
+    crate::deploy::lock::record_here(controller_user(), d::iso_time(now()), git_ref, action)
+}
+
+/// Finishes what a dead command left undone: on each host whose live release
+/// nothing vouches for ([`d::unfinished`]: not logged `ok`, or switched by a
+/// command whose lock was taken over), `playbooks/recover.yml` health-checks it
+/// and logs it `ok`, or switches back to the newest good release and logs it
+/// `bad` (step health). Says which, per host. Returns every host's status as
+/// it is afterwards.
+pub(super) async fn finish(
+    hosts: &Hosts,
+    project: Option<PathBuf>,
+    target: &TargetArgs,
+    limit: &LimitArg,
+    previous: &[Option<LockRecord>],
+    printer: &Printer,
+) -> Result<Vec<Status>> {
+    let mut statuses = Vec::new();
+    let mut targets = serde_json::Map::new();
+    let me = controller_user();
+    for i in 0..hosts.names.len() {
+        let st = hosts.status(i).await?;
+        let dead = previous.get(i).and_then(Option::as_ref);
+        let releases = d::releases(&st.records, &st.present, st.current.as_deref());
+        if let Some(u) = d::unfinished(&releases, dead.is_some()) {
+            let host = &hosts.names[i];
+            let known = releases
+                .iter()
+                .find(|r| r.id == u.id)
+                .and_then(|r| r.deployed.clone());
+            let by_dead = dead.filter(|h| h.release == u.id);
+            let (git_ref, user, time) = match (by_dead, &known) {
+                (Some(h), _) => (h.git_ref.clone(), h.user.clone(), h.time.clone()),
+                (None, Some(k)) => (k.git_ref.clone(), k.user.clone(), k.time.clone()),
+                (None, None) => ("unknown".into(), me.clone(), d::iso_time(now())),
+            };
+            let why = match dead {
+                Some(h) if h.release == u.id => {
+                    format!("its deploy, pid {}, no longer holds the lock", h.pid)
+                }
+                Some(h) => format!("the lock of the {} was taken over", h.doing()),
+                None => "it is live but not logged ok".into(),
+            };
+            let back_commit = u
+                .back
+                .as_ref()
+                .and_then(|b| releases.iter().find(|r| &r.id == b))
+                .and_then(|r| r.deployed.as_ref().map(|x| x.commit.clone()))
+                .unwrap_or_default();
+            printer.warn(&format!(
+                "{host}: release {} is live but was never confirmed ({why}): health-checking it",
+                u.id
+            ));
+            targets.insert(
+                host.clone(),
+                json!({
+                    "id": u.id,
+                    "commit": st.live_commit.clone().unwrap_or_default(),
+                    "ref": git_ref,
+                    "user": user,
+                    "time": time,
+                    "log": u.log,
+                    "back": u.back.clone().unwrap_or_default(),
+                    "back_commit": back_commit,
+                    "note": format!("health-checked by {me} after {why}"),
+                }),
+            );
+        }
+        statuses.push(st);
     }
+    if targets.is_empty() {
+        return Ok(statuses);
+    }
+    let extra = json!({"recover_targets": targets});
+    let exit = run_playbook(
+        project,
+        target,
+        limit,
+        "recover",
+        extra,
+        (false, false),
+        printer,
+    )
+    .await?;
+    // The lock's connections sat idle during the playbook.
+    hosts.conns.close_all().await;
+    for (i, status) in statuses.iter_mut().enumerate() {
+        let Some(t) = targets.get(&hosts.names[i]) else {
+            continue;
+        };
+        let st = hosts.status(i).await?;
+        let id = t["id"].as_str().unwrap_or_default();
+        let last = st
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.id == id)
+            .map(|r| r.result);
+        let host = &hosts.names[i];
+        let said = match (last, st.current.as_deref()) {
+            (Some(Outcome::Ok), Some(c)) if c == id => format!(
+                "{host}: release {id} passes its health checks: {}",
+                if t["log"] == true {
+                    "logged ok"
+                } else {
+                    "it stays live"
+                }
+            ),
+            (Some(Outcome::Bad), Some(c)) => format!(
+                "{host}: release {id} fails its health checks: switched back to {c} (release {id} logged bad)"
+            ),
+            (Some(Outcome::Bad), None) => format!(
+                "{host}: release {id} fails its health checks and no good release is left to go back to: the programs are stopped (release {id} logged bad)"
+            ),
+            _ => format!(
+                "{host}: release {id} could not be confirmed (live: {})",
+                st.current.as_deref().unwrap_or("none")
+            ),
+        };
+        printer.result(&said);
+        *status = st;
+    }
+    if exit != Exit::Success {
+        return Err(
+            Error::new("finishing the work of the command that died failed")
+                .hint("see the failed task above; `opsctl releases --env ENV` shows what is live")
+                .exit(exit),
+        );
+    }
+    Ok(statuses)
 }
 
 /// Runs `playbooks/<name>.yml` on the same hosts with `extra` as extra variables
@@ -493,7 +642,8 @@ pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) 
         hosts.names.join(", ")
     ));
 
-    let holder = holder("deploy", &git_ref);
+    let mut holder = holder("deploy", &git_ref);
+    holder.release = id.clone();
     if args.check {
         // --check: the plan, read from the hosts; nothing is locked, built or switched
         // (a release's steps depend on each other: they cannot be dry-run one by one).
@@ -544,14 +694,18 @@ pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) 
     };
     let mut archive: Option<PathBuf> = None;
     let result = async {
-        // Already live everywhere: nothing to do unless --force.
-        let live_everywhere = !answers.is_empty()
-            && answers.iter().all(|a| matches!(a, LockAnswer::Taken { live_commit: Some(c), .. } if *c == commit));
+        let previous: Vec<Option<LockRecord>> = answers.into_iter().map(|(_, p)| p).collect();
+        let statuses = finish(&hosts, project.clone(), &args.target, &args.limit, &previous, printer).await?;
+        // Already live everywhere, and logged ok: nothing to do unless --force.
+        let live_everywhere = !statuses.is_empty()
+            && statuses.iter().all(|st| {
+                st.live_commit.as_deref() == Some(commit.as_str())
+                    && d::releases(&st.records, &st.present, st.current.as_deref())
+                        .iter()
+                        .any(|r| r.live && r.outcome() == Some(Outcome::Ok))
+            });
         if live_everywhere && !args.force {
-            let rel = match &answers[0] {
-                LockAnswer::Taken { live_release: Some(r), .. } => r.clone(),
-                _ => String::new(),
-            };
+            let rel = statuses[0].current.clone().unwrap_or_default();
             printer.result(&format!(
                 "{commit} is already live on every host (release {rel}); nothing to do (--force deploys it again)"
             ));

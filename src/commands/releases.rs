@@ -64,7 +64,12 @@ pub async fn run(project: Option<PathBuf>, args: ReleasesArgs, printer: &Printer
                 result = format!("{result} ({step})");
             }
             if !r.present {
-                result.push_str(" pruned");
+                // A bad release that never went live is removed at once.
+                result.push_str(if r.outcome() == Some(d::Outcome::Bad) {
+                    " removed"
+                } else {
+                    " pruned"
+                });
             }
             let commit: String = dep
                 .map(|x| x.commit.chars().take(d::SHORT_SHA).collect())
@@ -99,6 +104,7 @@ fn release_json(r: &Release) -> serde_json::Value {
         "present": r.present,
         "result": r.outcome().map(|o| o.as_str()),
         "step": r.last.as_ref().and_then(|l| l.step.clone()),
+        "note": r.last.as_ref().and_then(|l| l.note.clone()),
         "commit": dep.map(|x| x.commit.clone()),
         "ref": dep.map(|x| x.git_ref.clone()),
         "user": dep.map(|x| x.user.clone()),

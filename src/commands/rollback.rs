@@ -65,7 +65,7 @@ pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer
                 json!({
                     "id": target,
                     "from": st.current.clone().unwrap_or_default(),
-                    "from_commit": from.as_ref().map(|r| r.commit.clone()).unwrap_or_default(),
+                    "from_commit": from.as_ref().map(|r| r.commit.clone()).or_else(|| st.live_commit.clone()).unwrap_or_default(),
                     "from_ref": from.as_ref().map(|r| r.git_ref.clone()).unwrap_or_default(),
                     "commit": record.as_ref().map(|r| r.commit.clone()).unwrap_or_default(),
                     "ref": record.as_ref().map(|r| r.git_ref.clone()).unwrap_or_default(),

@@ -11,7 +11,10 @@ use indexmap::IndexMap;
 use serde_json::{Value as Json, json};
 
 use super::Loaded;
+use super::deploy::{Hosts, finish, holder};
 use crate::cli::StatusArgs;
+use crate::deploy::LockRecord;
+use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::error::{Error, Exit, Result};
 use crate::journal::time;
 use crate::printer::{Printer, Style};
@@ -56,6 +59,8 @@ struct HostStatus {
     disk: Option<(u64, u64, u64)>,
     host_now: u64,
     not_root: bool,
+    /// `.deploy.lock` exists: its holder, if readable.
+    lock: Option<Option<LockRecord>>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,11 +85,20 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
     };
     let journal = crate::journal::active();
     let cert_days = args.cert_days as i64;
+    let here = Controller::here();
     let mut attention: Vec<(String, String)> = Vec::new();
     let mut unreachable = 0usize;
+    // Hosts whose deploy lock's holder is provably dead: their work is finished.
+    let mut stale: Vec<String> = Vec::new();
     let report = |i: usize, a: Answer| {
         let host = &hosts[i];
-        let items = verdicts(&a, cert_days);
+        if let Answer::Status(st) = &a
+            && let Some(Some(l)) = &st.lock
+            && matches!(holder_state(l, &here, process_start), HolderState::Dead(_))
+        {
+            stale.push(host.clone());
+        }
+        let items = verdicts(&a, cert_days, &here);
         if let Some(j) = &journal {
             for (check, ok, msg) in &items {
                 j.event(json!({"type": "task", "host": host, "task": format!("status: {check}"),
@@ -111,6 +125,9 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
         }
     };
     conns.close_all().await;
+    if !stale.is_empty() {
+        finish_stale(loaded, &args, &stale, printer).await;
+    }
     let problems: Vec<&(String, String)> = attention.iter().collect();
     if !printer.is_json() {
         printer.result("");
@@ -145,6 +162,55 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
     } else {
         Exit::Success
     })
+}
+
+/// Finishes the work of the dead commands whose locks `stale` hosts hold, as the
+/// next deploy would (`deploy::finish`: health-check the live release, log it or
+/// switch back), under the lock taken over. What it does is printed; a failure
+/// is a warning (the status above stays true of what was found).
+async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], printer: &Printer) {
+    let Some(project) = loaded.target.project.as_ref().map(|p| p.root.clone()) else {
+        return;
+    };
+    let limit = crate::cli::LimitArg {
+        limit: Some(stale.join(":")),
+    };
+    let hosts = match Hosts::load(Some(project.clone()), &args.target, &limit, "deploy") {
+        Ok(h) => h,
+        Err(e) => {
+            printer.warn(&format!(
+                "cannot finish the dead command's work: {}",
+                e.message
+            ));
+            return;
+        }
+    };
+    let holder = holder("status", "-");
+    let result = match hosts.lock(&holder, false, printer).await {
+        Ok(taken) => {
+            let previous: Vec<_> = taken.into_iter().map(|(_, p)| p).collect();
+            let r = finish(
+                &hosts,
+                Some(project),
+                &args.target,
+                &limit,
+                &previous,
+                printer,
+            )
+            .await;
+            hosts.conns.close_all().await;
+            hosts.unlock(&holder, hosts.names.len()).await;
+            r.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    hosts.conns.close_all().await;
+    if let Err(e) = result {
+        printer.warn(&format!(
+            "cannot finish the dead command's work: {}",
+            e.message
+        ));
+    }
 }
 
 /// roles/app/defaults/main.yml of the project (plain values only): what the
@@ -252,6 +318,7 @@ echo "now|$(date +%s)|$(id -u)"
 root={root}
 if [ -L "$root/current" ]; then echo "current|$(readlink "$root/current")"; else echo "current|"; fi
 [ -r "$root/releases.log" ] && tail -n 500 "$root/releases.log" | sed 's/^/log|/'
+[ -d "$root/.deploy.lock" ] && echo "lock|$(head -n 1 "$root/.deploy.lock/holder" 2>/dev/null)"
 if command -v supervisorctl >/dev/null 2>&1; then
   out=$(supervisorctl status 2>&1); rc=$?
   printf '%s\n' "$out" | sed 's/^/sup|/'; echo "suprc|$rc"
@@ -345,6 +412,7 @@ fn parse(out: &str) -> Option<HostStatus> {
                     log.push(v);
                 }
             }
+            "lock" => st.lock = Some(serde_json::from_str(rest).ok()),
             "sup" => sup_lines.push(rest.to_string()),
             "suprc" => sup_rc = Some(rest.to_string()),
             "ngt" => ngt.push(rest.to_string()),
@@ -418,7 +486,7 @@ fn parse(out: &str) -> Option<HostStatus> {
 }
 
 /// (check, ok, message) for each thing looked at.
-fn verdicts(a: &Answer, cert_days: i64) -> Vec<(String, bool, String)> {
+fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool, String)> {
     let st = match a {
         Answer::Status(st) => st,
         Answer::Unreachable(m) => {
@@ -428,11 +496,54 @@ fn verdicts(a: &Answer, cert_days: i64) -> Vec<(String, bool, String)> {
     };
     let mut v = Vec::new();
     match &st.release {
-        Some(r) => v.push(("release".into(), true, release_line(st, r))),
+        Some(r) => {
+            let result = st
+                .record
+                .as_ref()
+                .and_then(|rec| rec.get("result"))
+                .and_then(Json::as_str);
+            let msg = match result {
+                Some("ok") => release_line(st, r),
+                None => format!(
+                    "release {r} is live but not in releases.log: the command that switched to it stopped before its health check was logged; the next deploy checks it, then logs it or switches back"
+                ),
+                Some(other) => format!(
+                    "release {r} is live but logged {other}: the next deploy checks it, then logs it or switches back"
+                ),
+            };
+            v.push(("release".into(), result == Some("ok"), msg));
+        }
         None => v.push((
             "release".into(),
             false,
             "no release is live (no `current` link): `opsctl deploy` first".into(),
+        )),
+    }
+    match &st.lock {
+        None => {}
+        Some(None) => v.push((
+            "lock".into(),
+            false,
+            "deploy lock without a holder: a command is taking it, or died taking it (`--force-unlock` if none runs)".into(),
+        )),
+        Some(Some(l)) => v.push((
+            "lock".into(),
+            false,
+            match holder_state(l, here, process_start) {
+                HolderState::Alive => format!(
+                    "deploy lock held: {} (its process {} runs on this machine)",
+                    l.doing(),
+                    l.pid
+                ),
+                HolderState::Dead(why) => format!(
+                    "stale deploy lock: {}; {why}: taken over to finish its work (health-check the live release, then log it or switch back)",
+                    l.doing()
+                ),
+                HolderState::Unknown(why) => format!(
+                    "deploy lock held: {} ({why}); `--force-unlock` once it is gone",
+                    l.doing()
+                ),
+            },
         )),
     }
     if let Some(e) = &st.supervisor_error {
@@ -669,7 +780,11 @@ cert|host1.test|1700432000|/etc/ssl/opsctl/host1.test/fullchain.pem\nhealth|/|20
         assert_eq!(st.release.as_deref(), Some("20231114221320-abcdef0"));
         assert_eq!(st.programs.len(), 2);
         assert_eq!(st.certs[0].2, Some(5));
-        let v = verdicts(&Answer::Status(Box::new(st)), 14);
+        let here = Controller {
+            machine: "m".into(),
+            boot: "b".into(),
+        };
+        let v = verdicts(&Answer::Status(Box::new(st.clone())), 14, &here);
         let bad: Vec<&str> = v
             .iter()
             .filter(|(_, ok, _)| !ok)
@@ -689,5 +804,31 @@ cert|host1.test|1700432000|/etc/ssl/opsctl/host1.test/fullchain.pem\nhealth|/|20
             v[0].2
         );
         assert!(parse("garbage").is_none());
+        // A dead deploy's lock and its unlogged release need attention.
+        // The live release is another one, not logged; pid 4000000 exceeds pid_max.
+        let killed = out.replace(
+            "current|/srv/app/releases/20231114221320-abcdef0",
+            "current|/srv/app/releases/20231115000000-1234567",
+        ) + "lock|{\"user\":\"al@ctl\",\"time\":\"t\",\"ref\":\"B\",\"pid\":4000000,\"action\":\"deploy\",\"token\":\"x\",\"machine\":\"m\",\"boot\":\"b\",\"start\":1,\"release\":\"20231115000000-1234567\"}\n";
+        let v = verdicts(
+            &Answer::Status(Box::new(parse(&killed).unwrap())),
+            14,
+            &here,
+        );
+        let bad: Vec<&str> = v
+            .iter()
+            .filter(|(_, ok, _)| !ok)
+            .map(|(_, _, m)| m.as_str())
+            .collect();
+        assert!(
+            bad[0].starts_with("release 20231115000000-1234567 is live but not in releases.log"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[1]
+                .starts_with("stale deploy lock: deploy of release 20231115000000-1234567 (ref B)")
+                && bad[1].contains("process 4000000 is gone"),
+            "{bad:?}"
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod lock;
 pub mod remote;
 
 /// Length of the short commit in a release id.
@@ -100,6 +101,10 @@ pub struct ReleaseRecord {
     /// The step that failed (with `bad`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// How the result was reached when it was not by the deploy itself (e.g. the
+    /// health check of a release whose deploy died after the switch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Parses `releases.log`. A line that is not a record (a crash mid-write, a hand
@@ -220,6 +225,18 @@ pub struct LockRecord {
     pub action: String,
     /// Unique per lock taking: only the holder removes its own lock.
     pub token: String,
+    /// The controller that took it (`/etc/machine-id`) and its boot id, with
+    /// `pid` and the process's start time: whether the holder is still alive
+    /// ([`lock::holder_state`]). Empty in locks of older versions.
+    #[serde(default)]
+    pub machine: String,
+    #[serde(default)]
+    pub boot: String,
+    #[serde(default)]
+    pub start: u64,
+    /// The release a deploy builds and switches to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release: String,
 }
 
 impl LockRecord {
@@ -230,6 +247,46 @@ impl LockRecord {
             self.action, self.time, self.user, self.git_ref
         )
     }
+
+    /// "deploy of release ID (ref REF) by USER since TIME".
+    pub fn doing(&self) -> String {
+        let release = if self.release.is_empty() {
+            String::new()
+        } else {
+            format!(" of release {}", self.release)
+        };
+        format!(
+            "{}{release} (ref {}) by {} since {}",
+            self.action, self.git_ref, self.user, self.time
+        )
+    }
+}
+
+/// A live release that nothing vouches for, to be health-checked before anything
+/// else happens: then logged `ok`, or left for `back` (logged `bad`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub id: String,
+    /// Its last record is not `ok` (unlogged: its deploy died after the switch).
+    pub log: bool,
+    /// The newest good release older than it, on disk (what a rollback picks).
+    pub back: Option<String>,
+}
+
+/// The live release must be checked when its last record is not `ok` (a deploy
+/// died between the switch and the log), or when the command that held the
+/// lock died (`after_dead_holder`: a rollback switches before it logs).
+pub fn unfinished(releases: &[Release], after_dead_holder: bool) -> Option<Unfinished> {
+    let live = releases.iter().find(|r| r.live)?;
+    let logged_ok = live.outcome() == Some(Outcome::Ok);
+    if logged_ok && !after_dead_holder {
+        return None;
+    }
+    Some(Unfinished {
+        id: live.id.clone(),
+        log: !logged_ok,
+        back: rollback_target(releases, None).ok(),
+    })
 }
 
 #[cfg(test)]
@@ -245,6 +302,7 @@ mod tests {
             time: "t".into(),
             result,
             step: (result == Outcome::Bad).then(|| "migrate".into()),
+            note: None,
         }
     }
 
@@ -370,10 +428,58 @@ mod tests {
             pid: 42,
             action: "deploy".into(),
             token: "t".into(),
+            machine: String::new(),
+            boot: String::new(),
+            start: 0,
+            release: A.into(),
         };
         assert_eq!(
             l.describe("web1"),
             "deploy in progress on web1 since 2024-01-01T00:00:00Z by alice@laptop (ref staging)"
         );
+        assert_eq!(
+            l.doing(),
+            format!(
+                "deploy of release {A} (ref staging) by alice@laptop since 2024-01-01T00:00:00Z"
+            )
+        );
+        // A lock of an older opsctl (no machine, no release) still reads.
+        let old: LockRecord = serde_json::from_str(
+            r#"{"user":"u","time":"t","ref":"r","pid":1,"action":"deploy","token":"x"}"#,
+        )
+        .unwrap();
+        assert!(old.machine.is_empty() && old.release.is_empty());
+    }
+
+    #[test]
+    fn an_unlogged_live_release_is_unfinished() {
+        let present: Vec<String> = [A, B, C].iter().map(|s| s.to_string()).collect();
+        // C switched, never logged: check it, B to go back to.
+        let log = vec![rec(A, Outcome::Ok), rec(B, Outcome::Ok)];
+        let rs = releases(&log, &present, Some(C));
+        assert_eq!(
+            unfinished(&rs, false),
+            Some(Unfinished {
+                id: C.into(),
+                log: true,
+                back: Some(B.into())
+            })
+        );
+        // B live and logged ok: nothing, unless its lock holder died (a rollback
+        // switches before it logs): then checked, not logged again.
+        let rs = releases(&log, &present, Some(B));
+        assert_eq!(unfinished(&rs, false), None);
+        assert_eq!(
+            unfinished(&rs, true),
+            Some(Unfinished {
+                id: B.into(),
+                log: false,
+                back: Some(A.into())
+            })
+        );
+        // Nothing live, nothing to finish; the first release has nothing to go back to.
+        assert_eq!(unfinished(&releases(&log, &present, None), false), None);
+        let rs = releases(&[], &present, Some(A));
+        assert_eq!(unfinished(&rs, false).unwrap().back, None);
     }
 }

@@ -5,30 +5,59 @@ use crate::transport::shell_quote;
 
 use super::{LockRecord, ReleaseRecord, parse_log};
 
+/// How a lock is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take<'a> {
+    /// Only a free lock.
+    Free,
+    /// `--force-unlock`: an existing lock is removed first (its holder printed).
+    Force,
+    /// A lock whose holder is provably dead, with this token: taken over (its
+    /// holder file replaced under `.deploy.lock/takeover`, made with `mkdir`, so
+    /// of two takers one wins, and only while that token still holds it).
+    Stale(&'a str),
+}
+
 /// Takes the deploy lock: `mkdir APP_ROOT/.deploy.lock` (atomic: of two takers,
-/// one fails), then writes the holder. With `force`, an existing lock is removed
-/// first (its holder printed). Prints `taken`, or `held` then the holder's JSON;
-/// then, when taken, `@@current` and the live release's REVISION (its commit).
-pub fn lock_script(app_root: &str, holder: &LockRecord, force: bool) -> String {
+/// one fails), then writes the holder. Prints `taken`, or `held` then the
+/// holder's JSON; then, when taken, `@@current` and the live release's REVISION
+/// (its commit). With [`Take::Force`], `forced` and the old holder come first.
+pub fn lock_script(app_root: &str, holder: &LockRecord, take: Take) -> String {
     let root = shell_quote(app_root);
     let json = shell_quote(&serde_json::to_string(holder).unwrap_or_default());
-    let force = if force {
+    let force = if take == Take::Force {
         "if [ -d \"$lock\" ]; then echo forced; cat \"$lock/holder\" 2>/dev/null; echo; rm -rf \"$lock\"; fi\n"
     } else {
         ""
     };
+    let stale = match take {
+        Take::Stale(token) => {
+            let mark = token_mark(token);
+            format!(
+                "grep -qF {mark} \"$lock/holder\" 2>/dev/null && mkdir \"$lock/takeover\" 2>/dev/null && {{ grep -qF {mark} \"$lock/holder\" || {{ rmdir \"$lock/takeover\"; false; }}; }}"
+            )
+        }
+        _ => "false".into(),
+    };
+    let current = "echo taken\necho @@current; cat \"$root/current/REVISION\" 2>/dev/null; echo; readlink \"$root/current\" 2>/dev/null\n";
     format!(
         "set -u\nroot={root}\nlock=\"$root/.deploy.lock\"\nmkdir -p \"$root\" || exit 3\n{force}\
-         if mkdir \"$lock\" 2>/dev/null; then\n  printf '%s\\n' {json} > \"$lock/holder\" || {{ rmdir \"$lock\"; exit 3; }}\n  echo taken\n\
-         echo @@current; cat \"$root/current/REVISION\" 2>/dev/null; echo; readlink \"$root/current\" 2>/dev/null\nelse\n  echo held\n  cat \"$lock/holder\" 2>/dev/null\nfi\n"
+         if mkdir \"$lock\" 2>/dev/null; then\n  printf '%s\\n' {json} > \"$lock/holder\" || {{ rmdir \"$lock\"; exit 3; }}\n{current}\
+         elif {stale}; then\n  printf '%s\\n' {json} > \"$lock/holder.new\" && mv -f \"$lock/holder.new\" \"$lock/holder\" || {{ rmdir \"$lock/takeover\"; exit 3; }}\n  rmdir \"$lock/takeover\"\n{current}\
+         else\n  echo held\n  cat \"$lock/holder\" 2>/dev/null\nfi\n"
     )
+}
+
+/// `"token":"T"` as the holder's JSON has it, quoted for `grep -F`.
+fn token_mark(token: &str) -> String {
+    shell_quote(&format!("\"token\":{}", serde_json::Value::from(token)))
 }
 
 /// Removes the lock if (and only if) this command's token holds it.
 pub fn unlock_script(app_root: &str, token: &str) -> String {
     let lock = shell_quote(&format!("{app_root}/.deploy.lock"));
-    let token = shell_quote(token);
-    format!("if grep -qF {token} {lock}/holder 2>/dev/null; then rm -rf {lock}; fi")
+    let mark = token_mark(token);
+    format!("if grep -qF {mark} {lock}/holder 2>/dev/null; then rm -rf {lock}; fi")
 }
 
 /// What taking the lock on one host gave.
@@ -97,6 +126,7 @@ pub fn status_script(app_root: &str) -> String {
     let root = shell_quote(app_root);
     format!(
         "root={root}\necho @@current; readlink \"$root/current\" 2>/dev/null\n\
+         echo @@revision; cat \"$root/current/REVISION\" 2>/dev/null; echo\n\
          echo @@present; ls -1 \"$root/releases\" 2>/dev/null\n\
          echo @@log; cat \"$root/releases.log\" 2>/dev/null\n\
          echo @@lock; cat \"$root/.deploy.lock/holder\" 2>/dev/null\necho @@end\n"
@@ -107,6 +137,8 @@ pub fn status_script(app_root: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
     pub current: Option<String>,
+    /// The live release's REVISION (the commit it runs).
+    pub live_commit: Option<String>,
     pub present: Vec<String>,
     pub records: Vec<ReleaseRecord>,
     /// Lines of the log that are not records (reported, skipped).
@@ -120,13 +152,17 @@ pub fn parse_status(stdout: &str) -> Option<Status> {
     }
     let mut section = "";
     let (mut current, mut present, mut log, mut lock) = (None, Vec::new(), String::new(), None);
+    let mut live_commit = None;
     for line in stdout.lines() {
         if let Some(s) = line.strip_prefix("@@") {
             section = match s {
-                "current" | "present" | "log" | "lock" | "end" => s,
+                "current" | "revision" | "present" | "log" | "lock" | "end" => s,
                 _ => section,
             };
-            if matches!(s, "current" | "present" | "log" | "lock" | "end") {
+            if matches!(
+                s,
+                "current" | "revision" | "present" | "log" | "lock" | "end"
+            ) {
                 continue;
             }
         }
@@ -139,6 +175,7 @@ pub fn parse_status(stdout: &str) -> Option<Status> {
                     .filter(|s| super::is_release_id(s))
                     .map(str::to_string)
             }
+            "revision" if super::is_commit(line.trim()) => live_commit = Some(line.trim().into()),
             "present" if super::is_release_id(line.trim()) => present.push(line.trim().into()),
             "log" => {
                 log.push_str(line);
@@ -151,6 +188,7 @@ pub fn parse_status(stdout: &str) -> Option<Status> {
     let (records, problems) = parse_log(&log);
     Some(Status {
         current,
+        live_commit,
         present,
         records,
         problems,
@@ -170,6 +208,10 @@ mod tests {
             pid: 7,
             action: "deploy".into(),
             token: "tok-1".into(),
+            machine: "m".into(),
+            boot: "b".into(),
+            start: 1,
+            release: String::new(),
         }
     }
 
@@ -186,7 +228,7 @@ mod tests {
     fn lock_is_exclusive_and_unlock_needs_the_token() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("app root").to_string_lossy().into_owned();
-        let first = parse_lock(&sh(&lock_script(&root, &holder(), false))).unwrap();
+        let first = parse_lock(&sh(&lock_script(&root, &holder(), Take::Free))).unwrap();
         assert_eq!(
             first,
             LockAnswer::Taken {
@@ -198,16 +240,16 @@ mod tests {
         let mut other = holder();
         other.token = "tok-2".into();
         other.user = "bob".into();
-        let second = parse_lock(&sh(&lock_script(&root, &other, false))).unwrap();
+        let second = parse_lock(&sh(&lock_script(&root, &other, Take::Free))).unwrap();
         assert_eq!(second, LockAnswer::Held(Some(holder())));
         // The wrong token removes nothing.
         sh(&unlock_script(&root, "tok-2"));
         assert!(matches!(
-            parse_lock(&sh(&lock_script(&root, &other, false))),
+            parse_lock(&sh(&lock_script(&root, &other, Take::Free))),
             Some(LockAnswer::Held(_))
         ));
         // --force-unlock takes it over and says from whom.
-        let forced = parse_lock(&sh(&lock_script(&root, &other, true))).unwrap();
+        let forced = parse_lock(&sh(&lock_script(&root, &other, Take::Force))).unwrap();
         match forced {
             LockAnswer::Taken {
                 forced: Some(f), ..
@@ -216,6 +258,43 @@ mod tests {
         }
         sh(&unlock_script(&root, "tok-2"));
         assert!(!dir.path().join("app root/.deploy.lock").exists());
+    }
+
+    #[test]
+    fn a_stale_lock_is_taken_over_once_and_only_by_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        let dead = holder();
+        sh(&lock_script(&root, &dead, Take::Free));
+        let mut a = holder();
+        a.token = "tok-a".into();
+        let mut b = holder();
+        b.token = "tok-b".into();
+        // A wrong token (the lock changed hands since it was read) takes nothing.
+        assert_eq!(
+            parse_lock(&sh(&lock_script(&root, &a, Take::Stale("tok-")))).unwrap(),
+            LockAnswer::Held(Some(dead.clone()))
+        );
+        // A takes it over from the dead holder; B, who also read the dead holder,
+        // is refused and sees A.
+        assert!(matches!(
+            parse_lock(&sh(&lock_script(&root, &a, Take::Stale("tok-1")))),
+            Some(LockAnswer::Taken { forced: None, .. })
+        ));
+        assert_eq!(
+            parse_lock(&sh(&lock_script(&root, &b, Take::Stale("tok-1")))).unwrap(),
+            LockAnswer::Held(Some(a.clone()))
+        );
+        assert!(!dir.path().join(".deploy.lock/takeover").exists());
+        // A takeover in progress (takeover/ exists): refused too.
+        std::fs::create_dir(dir.path().join(".deploy.lock/takeover")).unwrap();
+        assert!(matches!(
+            parse_lock(&sh(&lock_script(&root, &b, Take::Stale("tok-a")))),
+            Some(LockAnswer::Held(_))
+        ));
+        std::fs::remove_dir(dir.path().join(".deploy.lock/takeover")).unwrap();
+        sh(&unlock_script(&root, "tok-a"));
+        assert!(!dir.path().join(".deploy.lock").exists());
     }
 
     #[test]
@@ -232,7 +311,7 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink(format!("{root}/releases/{id}"), dir.path().join("current"))
             .unwrap();
-        let got = parse_lock(&sh(&lock_script(&root, &holder(), false))).unwrap();
+        let got = parse_lock(&sh(&lock_script(&root, &holder(), Take::Free))).unwrap();
         assert_eq!(
             got,
             LockAnswer::Taken {
@@ -243,6 +322,7 @@ mod tests {
         );
         let st = parse_status(&sh(&status_script(&root))).unwrap();
         assert_eq!(st.current.as_deref(), Some(id));
+        assert_eq!(st.live_commit.as_deref(), Some(commit));
         assert_eq!(st.present, vec![id.to_string()]);
         assert_eq!(st.lock, Some(holder()));
     }

@@ -408,6 +408,7 @@ echo done=1
             .unwrap_or_else(|| out.stderr_str());
         let what = match step {
             "checksum" => "the archive was corrupted in transfer".to_string(),
+            "extract" | "list" => tar_errors(&err),
             _ => last_line(&err),
         };
         let mut f = Outcome::failed(format!(
@@ -430,6 +431,43 @@ echo done=1
         o = o.with("files", Json::Array(files));
     }
     Ok(o)
+}
+
+/// The lines of tar's (or unzip's) stderr that say what went wrong: its closing
+/// summaries ("Exiting with failure status due to previous errors") dropped, one
+/// line per distinct cause (the text after the file name, e.g. "Cannot write: No
+/// space left on device"), with how many more files it hit.
+fn tar_errors(err: &str) -> String {
+    let summary = [
+        "Exiting with failure status due to previous errors",
+        "Error is not recoverable: exiting now",
+        "Child returned status",
+    ];
+    let mut causes: Vec<(String, String, usize)> = Vec::new();
+    for line in err.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if summary.iter().any(|s| line.contains(s)) {
+            continue;
+        }
+        // `tar: FILE: Cannot write: CAUSE`: the cause is what follows the file.
+        let body = line.strip_prefix("tar: ").unwrap_or(line);
+        let cause = body.split_once(": ").map_or(body, |(_, c)| c).to_string();
+        match causes.iter_mut().find(|(c, _, _)| *c == cause) {
+            Some((_, _, n)) => *n += 1,
+            None => causes.push((cause, line.to_string(), 0)),
+        }
+    }
+    if causes.is_empty() {
+        return last_line(err);
+    }
+    causes
+        .iter()
+        .take(3)
+        .map(|(_, line, more)| match more {
+            0 => line.clone(),
+            n => format!("{line} (and {n} more like it)"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -478,6 +516,27 @@ mod tests {
         assert_eq!(
             x,
             "unzip -q -o --strip-components=1 \"$a\"  -x '*.log' -d \"$d\""
+        );
+    }
+
+    #[test]
+    fn tar_errors_name_the_cause_not_the_summary() {
+        let err = "tar: ./api/app/main.py: Cannot write: No space left on device\n\
+                   tar: ./api/app/db.py: Cannot write: No space left on device\n\
+                   tar: ./client: Cannot mkdir: No space left on device\n\
+                   tar: Exiting with failure status due to previous errors\n";
+        assert_eq!(
+            tar_errors(err),
+            "tar: ./api/app/main.py: Cannot write: No space left on device (and 1 more like it); \
+             tar: ./client: Cannot mkdir: No space left on device"
+        );
+        assert_eq!(
+            tar_errors("gzip: stdin: not in gzip format\ntar: Child returned status 1\n"),
+            "gzip: stdin: not in gzip format"
+        );
+        assert_eq!(
+            tar_errors("tar: Exiting with failure status due to previous errors"),
+            "tar: Exiting with failure status due to previous errors"
         );
     }
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::common::{Run, Testbed, git, repo};
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -26,7 +26,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+pub(crate) fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let p = dir.join(file);
     let text = std::fs::read_to_string(&p).unwrap();
     assert!(text.contains(from), "{file} lacks {from:?}");
@@ -87,7 +87,7 @@ fn app_repo(dir: &Path) -> [String; 4] {
 
 /// The test bed's project gets the repository's roles and playbooks; `web_yml`
 /// is the tb environment's group_vars/web.yml; `all.yml` points at the app.
-fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
+pub(crate) fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
     let root = tb.project.path();
     copy_dir(&repo().join("roles"), &root.join("roles"));
     copy_dir(&repo().join("playbooks"), &root.join("playbooks"));
@@ -102,7 +102,7 @@ fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
 }
 
 #[track_caller]
-fn sh(tb: &Testbed, host: &str, script: &str) -> String {
+pub(crate) fn sh(tb: &Testbed, host: &str, script: &str) -> String {
     let r = tb.exec(host, script);
     assert_eq!(
         r.code, 0,
@@ -125,7 +125,7 @@ fn changed(run: &Run, host: &str) -> usize {
 }
 
 /// The releases of every host, from `opsctl releases --output json`.
-fn releases(tb: &Testbed) -> Vec<serde_json::Value> {
+pub(crate) fn releases(tb: &Testbed) -> Vec<serde_json::Value> {
     let r = tb.opsctl(&["releases", "--env", "tb", "--output", "json"]);
     r.code(0).no_panic();
     r.stdout
