@@ -24,7 +24,13 @@ pub fn connect_error(host: &str, stderr: &str) -> TransportError {
     let last = last_meaningful_line(text);
     if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
         let (file, line) = offending_key(text).unzip();
-        return TransportError::HostKeyChanged { host, file, line };
+        let name = changed_key_name(text);
+        return TransportError::HostKeyChanged {
+            host,
+            name,
+            file,
+            line,
+        };
     }
     if text.contains("Host key verification failed")
         || text.contains("No ") && text.contains("host key is known")
@@ -129,6 +135,32 @@ fn offending_key(text: &str) -> Option<(PathBuf, usize)> {
     None
 }
 
+/// The name ssh looked the key up under (what `ssh-keygen -R` needs): from
+/// `Host key for NAME has changed`, else from its `ssh-keygen ... -R "NAME"` advice.
+/// With a HostKeyAlias it is the alias; on a port other than 22, `[address]:port`.
+fn changed_key_name(text: &str) -> Option<String> {
+    let from_message = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Host key for ")?
+            .split_once(" has changed")
+            .map(|(name, _)| name.to_string())
+    });
+    let from_advice = || {
+        text.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("ssh-keygen ")?;
+            let after = rest.split_once(" -R ")?.1.trim();
+            let name = after.strip_prefix('"').and_then(|a| a.split_once('"'));
+            Some(match name {
+                Some((name, _)) => name.to_string(),
+                None => after.split_whitespace().next()?.to_string(),
+            })
+        })
+    };
+    from_message
+        .or_else(from_advice)
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace))
+}
+
 /// The line of ssh's stderr that says the most: the last one that is not a banner,
 /// warning box or blank line.
 fn last_meaningful_line(text: &str) -> String {
@@ -146,6 +178,11 @@ fn last_meaningful_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::shell_quote;
+
+    const BANNER: &str = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+        @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+        @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n";
 
     #[test]
     fn changed_host_key_names_file_and_line() {
@@ -157,11 +194,45 @@ mod tests {
             Host key for host2 has changed and you have requested strict checking.\n\
             Host key verification failed.\n";
         match connect_error("host2", err) {
-            TransportError::HostKeyChanged { file, line, .. } => {
+            TransportError::HostKeyChanged {
+                file, line, name, ..
+            } => {
                 assert_eq!(file.unwrap(), PathBuf::from("/tmp/env/known_hosts"));
                 assert_eq!(line, Some(2));
+                assert_eq!(name.as_deref(), Some("host2"));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn changed_host_key_is_named_as_known_hosts_stores_it() {
+        // ssh 9.2 with `HostKeyAlias db-primary` in the user's ssh_config
+        let alias = "Offending ED25519 key in /home/me/.ssh/known_hosts:7\n\
+            \x20 remove with:\n\
+            \x20 ssh-keygen -f \"/home/me/.ssh/known_hosts\" -R \"db-primary\"\n\
+            Host key for db-primary has changed and you have requested strict checking.\n\
+            Host key verification failed.\n";
+        let port = "Offending ED25519 key in /k:1\n\
+            Host key for [10.0.0.5]:2222 has changed and you have requested strict checking.\n";
+        let advice_only = "Offending ED25519 key in /k:1\n  ssh-keygen -f \"/k\" -R \"web-key\"\n";
+        for (text, expected) in [
+            (alias, "db-primary"),
+            (port, "[10.0.0.5]:2222"),
+            (advice_only, "web-key"),
+        ] {
+            let e = connect_error("db1", &format!("{BANNER}{text}"));
+            match &e {
+                TransportError::HostKeyChanged { name, .. } => {
+                    assert_eq!(name.as_deref(), Some(expected), "{text}")
+                }
+                other => panic!("{other:?}"),
+            }
+            let hint = e.hint().unwrap();
+            assert!(
+                hint.contains(&format!("ssh-keygen -R {} -f", shell_quote(expected))),
+                "{hint}"
+            );
         }
     }
 

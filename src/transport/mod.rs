@@ -102,6 +102,14 @@ impl RemoteCommand {
     }
 }
 
+/// How often a master probes a silent host (`ServerAliveInterval`, seconds) and how
+/// many probes may go unanswered (`ServerAliveCountMax`) before ssh gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: u64,
+    pub count: u64,
+}
+
 /// What a command produced. `rc` is `None` when it was killed by a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -144,6 +152,9 @@ pub enum TransportError {
     #[error("the host key has CHANGED{}", match (file, line) { (Some(f), Some(l)) => format!(": the known key is {}:{l}", crate::location::display_path(f)), _ => String::new() })]
     HostKeyChanged {
         host: String,
+        /// The name the key is stored under in known_hosts, as ssh looked it up:
+        /// the HostKeyAlias if one is set, `[address]:port` on another port.
+        name: Option<String>,
         file: Option<PathBuf>,
         line: Option<usize>,
     },
@@ -164,7 +175,12 @@ pub enum TransportError {
     #[error("sudo is not installed")]
     SudoMissing { host: String },
     #[error("the connection was lost ({detail})")]
-    Disconnected { host: String, detail: String },
+    Disconnected {
+        host: String,
+        detail: String,
+        /// Set when ssh gave up because the host stopped answering keep-alives.
+        keepalive: Option<Keepalive>,
+    },
     #[error("cannot run the local command: {detail}")]
     Local { host: String, detail: String },
     #[error("interrupted")]
@@ -188,6 +204,9 @@ impl TransportError {
             TransportError::SudoPassword { .. } => "sudo password required",
             TransportError::SudoDenied { .. } => "sudo denied",
             TransportError::SudoMissing { .. } => "sudo missing",
+            TransportError::Disconnected {
+                keepalive: Some(_), ..
+            } => "unresponsive",
             TransportError::Disconnected { .. } => "disconnected",
             TransportError::Local { .. } => "local",
             TransportError::Interrupted { .. } => "interrupted",
@@ -226,11 +245,12 @@ impl TransportError {
             TransportError::Authentication { host, .. } => format!(
                 "check the user (ansible_user) and key (ansible_ssh_private_key_file or your ssh agent); try `ssh {host}` with the environment's ssh_config"
             ),
-            TransportError::HostKeyChanged { file, line, host } => match (file, line) {
+            TransportError::HostKeyChanged { file, line, host, name } => match (file, line) {
                 (Some(f), Some(l)) => format!(
-                    "if the host was really reinstalled, remove line {l} of {} (`ssh-keygen -R {host} -f {}`) and connect again; otherwise someone may be intercepting the connection",
+                    "if the host was really reinstalled, remove line {l} of {} (`ssh-keygen -R {} -f {}`) and connect again; otherwise someone may be intercepting the connection",
                     crate::location::display_path(f),
-                    crate::location::display_path(f)
+                    shell_quote(name.as_deref().unwrap_or(host)),
+                    shell_quote(&crate::location::display_path(f).to_string())
                 ),
                 _ => "if the host was reinstalled, remove its old key from known_hosts and connect again".into(),
             },
@@ -243,6 +263,10 @@ impl TransportError {
             }
             TransportError::SudoDenied { .. } => "give the login user sudo rights on the host, or change ansible_become_user".into(),
             TransportError::SudoMissing { .. } => "install sudo on the host, or connect as the target user".into(),
+            TransportError::Disconnected { keepalive: Some(k), .. } => format!(
+                "the host froze or the network to it went down: ssh sent a keep-alive every {} s and {} went unanswered. Check the host (load, memory, a paused VM) and the route to it; if it is only slow, raise them with ansible_ssh_common_args: -o ServerAliveInterval=N -o ServerAliveCountMax=N",
+                k.interval, k.count
+            ),
             TransportError::Disconnected { .. } => "the host or network went away during the run; run again".into(),
             _ => return None,
         })
