@@ -10,6 +10,7 @@ mod modules_files;
 mod modules_system;
 mod ping;
 mod provision;
+mod reliability_transport;
 mod run;
 mod secrets;
 mod stack;
