@@ -258,13 +258,13 @@ impl SshConnection {
         )
     }
 
-    /// A command could not run or finish: the connection is gone. A master that
-    /// exited said why on its stderr (a keep-alive timeout, a reset), which is read
-    /// to its end first.
+    /// A command could not run or finish. A master that exited said why on its
+    /// stderr (a keep-alive timeout, a reset), which is read to its end first.
     async fn failed(&self, e: openssh::Error) -> TransportError {
-        if !self.master_alive().await {
-            self.log.wait_closed(Duration::from_secs(2)).await;
+        if self.master_alive().await {
+            return self.lost_now(&error_chain(&e));
         }
+        self.log.wait_closed(Duration::from_secs(2)).await;
         let said = self.log.text();
         if said
             .lines()
@@ -351,7 +351,7 @@ pub async fn close_kept() -> Result<usize, String> {
             continue;
         }
         let path = entry.path();
-        // (`.log`: written by opsctl versions before 0.2's in-memory master logs)
+        // (`.log`: written by earlier opsctl builds, which logged masters to files)
         if name.ends_with(".log") || name.ends_with(".lock") {
             let _ = std::fs::remove_file(&path);
             continue;
