@@ -273,9 +273,11 @@ impl SshConnection {
             let keepalive = keepalive(&self.spec);
             return TransportError::Disconnected {
                 host: self.spec.host.clone(),
+                // ssh probes after each `interval` of silence and gives up at the
+                // probe after `count` unanswered ones.
                 detail: format!(
                     "no answer to keep-alives for {} s",
-                    keepalive.interval * keepalive.count
+                    keepalive.interval * (keepalive.count + 1)
                 ),
                 keepalive: Some(keepalive),
             };

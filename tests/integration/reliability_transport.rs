@@ -168,7 +168,8 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_frozen_host_is_reported_as_not_answering_keepalives() {
     let Some(tb) = Testbed::up(2) else { return };
-    // Keep-alives every second, two unanswered: ssh gives up after 2 s.
+    // A keep-alive after each second of silence; ssh gives up when two went
+    // unanswered, 3 s after the host's last word.
     tb.write(
         "environments/tb/group_vars/all.yml",
         "ansible_ssh_common_args: -o ServerAliveInterval=1 -o ServerAliveCountMax=2\n",
@@ -184,7 +185,7 @@ fn a_frozen_host_is_reported_as_not_answering_keepalives() {
     let run = finish(child, 60);
     drop(frozen);
     run.code(4).no_panic();
-    run.stdout_has("no answer to keep-alives for 2 s");
+    run.stdout_has("no answer to keep-alives for 3 s");
     run.stdout_has("ServerAliveInterval");
     assert!(
         !run.stdout.contains("remote process"),
