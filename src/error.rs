@@ -18,7 +18,7 @@ pub enum Exit {
     Failed,
     /// Some host was unreachable (and nothing failed).
     Unreachable,
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C (exit 130) or SIGTERM (exit 143).
     Interrupted,
 }
 
@@ -29,7 +29,7 @@ impl Exit {
             Exit::Config => 1,
             Exit::Failed => 2,
             Exit::Unreachable => 4,
-            Exit::Interrupted => 130,
+            Exit::Interrupted => crate::interrupt::exit_code(),
         }
     }
 }

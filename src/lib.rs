@@ -11,6 +11,7 @@ pub mod commands;
 pub mod deploy;
 pub mod engine;
 pub mod error;
+pub mod interrupt;
 pub mod inventory;
 pub mod journal;
 pub mod location;

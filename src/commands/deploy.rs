@@ -684,7 +684,7 @@ pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) 
                     return Err(e);
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::interrupt::signalled() => {
                 printer.warn("interrupted: releasing the deploy lock");
                 hosts.unlock(&holder, hosts.names.len()).await;
                 hosts.conns.close_all().await;

@@ -74,7 +74,7 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
     let holder = holder("initdata", "-");
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::signalled() => {
             hosts.unlock(&holder, hosts.names.len()).await;
             hosts.conns.close_all().await;
             return Ok(Exit::Interrupted);

@@ -45,7 +45,7 @@ pub async fn run(loaded: &Loaded, args: PingArgs, printer: &Printer) -> Result<E
     };
     let answers = tokio::select! {
         answers = fan_out(specs, args.forks, work, report) => answers,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::signalled() => {
             conns.close_all().await;
             printer.warn("interrupted");
             return Ok(Exit::Interrupted);

@@ -26,7 +26,7 @@ pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer
     let holder = holder("rollback", args.to.as_deref().unwrap_or("previous"));
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::signalled() => {
             hosts.unlock(&holder, hosts.names.len()).await;
             hosts.conns.close_all().await;
             return Ok(Exit::Interrupted);

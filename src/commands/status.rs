@@ -118,7 +118,7 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
     };
     let _answers = tokio::select! {
         a = fan_out(probes, args.forks, work, report) => a,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::signalled() => {
             conns.close_all().await;
             printer.warn("interrupted");
             return Ok(Exit::Interrupted);

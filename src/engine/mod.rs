@@ -131,7 +131,7 @@ pub async fn run(
     };
     let result = tokio::select! {
         r = run_plays(&engine, playbook, limit.as_deref()) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::signalled() => {
             reporter.warn("opsctl", "interrupted: stopping");
             conns.close_all().await;
             reporter.recap();

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::TransportError;
+use super::{Output, TransportError};
 
 /// Classifies the stderr of a failed `ssh -M` (master) launch.
 pub fn connect_error(host: &str, stderr: &str) -> TransportError {
@@ -24,7 +24,13 @@ pub fn connect_error(host: &str, stderr: &str) -> TransportError {
     let last = last_meaningful_line(text);
     if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
         let (file, line) = offending_key(text).unzip();
-        return TransportError::HostKeyChanged { host, file, line };
+        let name = changed_key_name(text);
+        return TransportError::HostKeyChanged {
+            host,
+            name,
+            file,
+            line,
+        };
     }
     if text.contains("Host key verification failed")
         || text.contains("No ") && text.contains("host key is known")
@@ -110,22 +116,24 @@ pub fn sudo_error(host: &str, user: &str, rc: i32, stderr: &str) -> Option<Trans
     None
 }
 
-/// An error of a command sent over the SSH channel. The channel reports a
-/// remote exit status of 127 as "remote command not found"; commands go inside
-/// [`super::status_wrapper`], which never exits 127 itself, so that means the
-/// login shell could not start the wrapper's /bin/sh.
-pub fn exec_error(e: TransportError) -> TransportError {
-    match e {
-        TransportError::Disconnected { host, detail }
-            if detail.contains("remote command not found") =>
-        {
-            TransportError::NoShell {
-                host,
-                detail: "exit status 127".into(),
-            }
-        }
-        other => other,
+/// A command's output, unless it says that the login shell could not start
+/// opsctl's `/bin/sh` (exit status 127, nothing on stdout, and the shell naming
+/// `/bin/sh` itself as the command it could not find). A command of the user's
+/// that is not found is reported by that /bin/sh with the command's name, so it
+/// stays a failed task with status 127.
+pub fn no_shell(host: &str, out: Output) -> Result<Output, TransportError> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let missing = stderr.lines().any(|l| {
+        let l = l.trim_end();
+        l.ends_with(" /bin/sh: not found") || l.ends_with("/bin/sh: No such file or directory")
+    });
+    if out.rc == Some(127) && out.stdout.is_empty() && missing {
+        return Err(TransportError::NoShell {
+            host: host.to_string(),
+            detail: last_meaningful_line(&stderr),
+        });
     }
+    Ok(out)
 }
 
 /// `Offending ED25519 key in /root/.ssh/known_hosts:3` -> (path, 3).
@@ -147,6 +155,32 @@ fn offending_key(text: &str) -> Option<(PathBuf, usize)> {
     None
 }
 
+/// The name ssh looked the key up under (what `ssh-keygen -R` needs): from
+/// `Host key for NAME has changed`, else from its `ssh-keygen ... -R "NAME"` advice.
+/// With a HostKeyAlias it is the alias; on a port other than 22, `[address]:port`.
+fn changed_key_name(text: &str) -> Option<String> {
+    let from_message = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Host key for ")?
+            .split_once(" has changed")
+            .map(|(name, _)| name.to_string())
+    });
+    let from_advice = || {
+        text.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("ssh-keygen ")?;
+            let after = rest.split_once(" -R ")?.1.trim();
+            let name = after.strip_prefix('"').and_then(|a| a.split_once('"'));
+            Some(match name {
+                Some((name, _)) => name.to_string(),
+                None => after.split_whitespace().next()?.to_string(),
+            })
+        })
+    };
+    from_message
+        .or_else(from_advice)
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace))
+}
+
 /// The line of ssh's stderr that says the most: the last one that is not a banner,
 /// warning box or blank line.
 fn last_meaningful_line(text: &str) -> String {
@@ -164,6 +198,11 @@ fn last_meaningful_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::shell_quote;
+
+    const BANNER: &str = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+        @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+        @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n";
 
     #[test]
     fn changed_host_key_names_file_and_line() {
@@ -175,11 +214,45 @@ mod tests {
             Host key for host2 has changed and you have requested strict checking.\n\
             Host key verification failed.\n";
         match connect_error("host2", err) {
-            TransportError::HostKeyChanged { file, line, .. } => {
+            TransportError::HostKeyChanged {
+                file, line, name, ..
+            } => {
                 assert_eq!(file.unwrap(), PathBuf::from("/tmp/env/known_hosts"));
                 assert_eq!(line, Some(2));
+                assert_eq!(name.as_deref(), Some("host2"));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn changed_host_key_is_named_as_known_hosts_stores_it() {
+        // ssh 9.2 with `HostKeyAlias db-primary` in the user's ssh_config
+        let alias = "Offending ED25519 key in /home/me/.ssh/known_hosts:7\n\
+            \x20 remove with:\n\
+            \x20 ssh-keygen -f \"/home/me/.ssh/known_hosts\" -R \"db-primary\"\n\
+            Host key for db-primary has changed and you have requested strict checking.\n\
+            Host key verification failed.\n";
+        let port = "Offending ED25519 key in /k:1\n\
+            Host key for [10.0.0.5]:2222 has changed and you have requested strict checking.\n";
+        let advice_only = "Offending ED25519 key in /k:1\n  ssh-keygen -f \"/k\" -R \"web-key\"\n";
+        for (text, expected) in [
+            (alias, "db-primary"),
+            (port, "[10.0.0.5]:2222"),
+            (advice_only, "web-key"),
+        ] {
+            let e = connect_error("db1", &format!("{BANNER}{text}"));
+            match &e {
+                TransportError::HostKeyChanged { name, .. } => {
+                    assert_eq!(name.as_deref(), Some(expected), "{text}")
+                }
+                other => panic!("{other:?}"),
+            }
+            let hint = e.hint().unwrap();
+            assert!(
+                hint.contains(&format!("ssh-keygen -R {} -f", shell_quote(expected))),
+                "{hint}"
+            );
         }
     }
 
@@ -260,5 +333,30 @@ mod tests {
             Some(TransportError::SudoMissing { .. })
         ));
         assert!(sudo_error("h", "root", 1, "grep: x: No such file\n").is_none());
+    }
+
+    #[test]
+    fn a_missing_shell_is_told_apart_from_a_missing_command() {
+        let out = |rc, stderr: &str| crate::transport::Output {
+            rc: Some(rc),
+            stdout: vec![],
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        for login_shell_said in [
+            "bash: line 1: /bin/sh: No such file or directory\n",
+            "sh: 1: /bin/sh: not found\n",
+        ] {
+            let e = no_shell("h", out(127, login_shell_said)).unwrap_err();
+            assert_eq!(e.kind(), "no shell");
+            assert!(e.hint().unwrap().contains("ssh h /bin/sh -c true"));
+        }
+        // the user's command not found, as dash and bash report it: a failed task
+        for said in [
+            "/bin/sh: 1: nosuchcommand: not found\n",
+            "bash: line 1: nosuchcommand: command not found\n",
+        ] {
+            assert_eq!(no_shell("h", out(127, said)).unwrap().rc, Some(127));
+        }
+        assert!(no_shell("h", out(1, "sh: 1: /bin/sh: not found\n")).is_ok());
     }
 }

@@ -102,6 +102,14 @@ impl RemoteCommand {
     }
 }
 
+/// How often a master probes a silent host (`ServerAliveInterval`, seconds) and how
+/// many probes may go unanswered (`ServerAliveCountMax`) before ssh gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: u64,
+    pub count: u64,
+}
+
 /// What a command produced. `rc` is `None` when it was killed by a signal.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
@@ -144,6 +152,9 @@ pub enum TransportError {
     #[error("the host key has CHANGED{}", match (file, line) { (Some(f), Some(l)) => format!(": the known key is {}:{l}", crate::location::display_path(f)), _ => String::new() })]
     HostKeyChanged {
         host: String,
+        /// The name the key is stored under in known_hosts, as ssh looked it up:
+        /// the HostKeyAlias if one is set, `[address]:port` on another port.
+        name: Option<String>,
         file: Option<PathBuf>,
         line: Option<usize>,
     },
@@ -164,7 +175,12 @@ pub enum TransportError {
     #[error("sudo is not installed")]
     SudoMissing { host: String },
     #[error("the connection was lost ({detail})")]
-    Disconnected { host: String, detail: String },
+    Disconnected {
+        host: String,
+        detail: String,
+        /// Set when ssh gave up because the host stopped answering keep-alives.
+        keepalive: Option<Keepalive>,
+    },
     #[error("the login shell could not start /bin/sh to run opsctl's command ({detail})")]
     NoShell { host: String, detail: String },
     #[error("cannot run the local command: {detail}")]
@@ -190,6 +206,9 @@ impl TransportError {
             TransportError::SudoPassword { .. } => "sudo password required",
             TransportError::SudoDenied { .. } => "sudo denied",
             TransportError::SudoMissing { .. } => "sudo missing",
+            TransportError::Disconnected {
+                keepalive: Some(_), ..
+            } => "unresponsive",
             TransportError::Disconnected { .. } => "disconnected",
             TransportError::NoShell { .. } => "no shell",
             TransportError::Local { .. } => "local",
@@ -230,11 +249,12 @@ impl TransportError {
             TransportError::Authentication { host, .. } => format!(
                 "check the user (ansible_user) and key (ansible_ssh_private_key_file or your ssh agent); try `ssh {host}` with the environment's ssh_config"
             ),
-            TransportError::HostKeyChanged { file, line, host } => match (file, line) {
+            TransportError::HostKeyChanged { file, line, host, name } => match (file, line) {
                 (Some(f), Some(l)) => format!(
-                    "if the host was really reinstalled, remove line {l} of {} (`ssh-keygen -R {host} -f {}`) and connect again; otherwise someone may be intercepting the connection",
+                    "if the host was really reinstalled, remove line {l} of {} (`ssh-keygen -R {} -f {}`) and connect again; otherwise someone may be intercepting the connection",
                     crate::location::display_path(f),
-                    crate::location::display_path(f)
+                    shell_quote(name.as_deref().unwrap_or(host)),
+                    shell_quote(&crate::location::display_path(f).to_string())
                 ),
                 _ => "if the host was reinstalled, remove its old key from known_hosts and connect again".into(),
             },
@@ -247,6 +267,10 @@ impl TransportError {
             }
             TransportError::SudoDenied { .. } => "give the login user sudo rights on the host, or change ansible_become_user".into(),
             TransportError::SudoMissing { .. } => "install sudo on the host, or connect as the target user".into(),
+            TransportError::Disconnected { keepalive: Some(k), .. } => format!(
+                "the host froze or the network to it went down: ssh sent a keep-alive every {} s and {} went unanswered. Check the host (load, memory, a paused VM) and the route to it; if it is only slow, raise them with ansible_ssh_common_args: -o ServerAliveInterval=N -o ServerAliveCountMax=N",
+                k.interval, k.count
+            ),
             TransportError::Disconnected { .. } => "the host or network went away during the run; run again".into(),
             TransportError::NoShell { host, .. } => format!(
                 "opsctl runs every command with /bin/sh: check that the host has /bin/sh and that the login user's shell works (`ssh {host} /bin/sh -c true`)"
@@ -295,21 +319,17 @@ impl Connection {
         )
     }
 
-    /// Sends a command line as it is (see [`Connection::line`]). Over SSH it
-    /// goes inside [`status_wrapper`]: an exit status of 127 is the command's
-    /// (a command not found, `exit 127`), a failed task like any other, never
-    /// mistaken for the channel's own failure.
+    /// Sends a command line as it is (see [`Connection::line`]). An exit status
+    /// of 127 is the command's (a command not found, `exit 127`), a failed task
+    /// like any other; only a login shell that could not start opsctl's
+    /// `/bin/sh` is an error ([`TransportError::NoShell`]).
     pub async fn run_line(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, TransportError> {
         match self {
-            Connection::Ssh(c) => c
-                .run(&status_wrapper(line), stdin)
-                .await
-                .map(unwrap_status)
-                .map_err(classify::exec_error),
+            Connection::Ssh(c) => classify::no_shell(&c.spec.host, c.run(line, stdin).await?),
             Connection::Local(c) => c.run(line, stdin).await,
         }
     }
@@ -362,36 +382,6 @@ pub fn command_line(script: &str, become_user: Option<&str>) -> String {
     }
 }
 
-/// What [`status_wrapper`] prints last on stderr when the command exited 127.
-const STATUS_127: &str = "opsctl-transport: the command exited with status 127";
-
-/// `line` run by a /bin/sh that reports an exit status of 127 out of band.
-///
-/// The SSH channel (the `openssh` crate's mux client) takes a remote exit
-/// status of 127 for "the remote command was not found" and drops the output.
-/// Over the channel, 127 is therefore kept for what it means there: the login
-/// shell could not start this wrapper's /bin/sh ([`TransportError::NoShell`]).
-/// When `line` itself (the user's command, or sudo) exits 127, the wrapper
-/// prints [`STATUS_127`] as its last stderr line and exits 1; [`unwrap_status`]
-/// turns that back into status 127 with the command's own stderr.
-pub fn status_wrapper(line: &str) -> String {
-    let script = format!(
-        "{line}\nr=$?\nif [ \"$r\" -eq 127 ]; then printf '%s\\n' '{STATUS_127}' >&2; exit 1; fi\nexit \"$r\""
-    );
-    format!("/bin/sh -c {}", shell_quote(&script))
-}
-
-/// Reads what [`status_wrapper`] reported: the marker line removed from
-/// stderr, the status 127 restored.
-pub fn unwrap_status(mut out: Output) -> Output {
-    let marker = format!("{STATUS_127}\n");
-    if out.rc == Some(1) && out.stderr.ends_with(marker.as_bytes()) {
-        out.stderr.truncate(out.stderr.len() - marker.len());
-        out.rc = Some(127);
-    }
-    out
-}
-
 /// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -417,41 +407,6 @@ mod tests {
             command_line("id -u", Some("root")),
             "sudo -n -H -u root -- /bin/sh -c 'id -u'"
         );
-    }
-
-    #[tokio::test]
-    async fn the_status_wrapper_reports_127_out_of_band() {
-        let local = local::LocalConnection::new(&ConnectionSpec::local("localhost"));
-        for (script, rc, stderr) in [
-            ("echo out; echo err >&2; exit 127", 127, "err\n"),
-            ("nosuchcommand-opsctl-test", 127, "not found"),
-            ("printf 'no newline' >&2; exit 127", 127, "no newline"),
-            ("echo err >&2; exit 1", 1, "err\n"),
-            ("exit 126", 126, ""),
-            ("true", 0, ""),
-        ] {
-            let line = command_line(script, None);
-            let out = unwrap_status(local.run(&status_wrapper(&line), None).await.unwrap());
-            assert_eq!(out.rc, Some(rc), "{script}");
-            assert!(
-                out.stderr_str().contains(stderr),
-                "{script}: {}",
-                out.stderr_str()
-            );
-            assert!(!out.stderr_str().contains(STATUS_127), "{script}");
-            let plain = local.run(&line, None).await.unwrap();
-            assert_eq!(plain.stdout, out.stdout, "{script}");
-        }
-    }
-
-    #[test]
-    fn a_missing_shell_is_not_a_lost_connection() {
-        let e = classify::exec_error(TransportError::Disconnected {
-            host: "h".into(),
-            detail: "the remote command could not be executed: remote command not found".into(),
-        });
-        assert_eq!(e.kind(), "no shell");
-        assert!(e.hint().unwrap().contains("ssh h /bin/sh -c true"));
     }
 
     #[tokio::test]

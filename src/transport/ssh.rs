@@ -12,11 +12,14 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use openssh::Session;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use super::{ConnectionSpec, Output, TransportError, classify};
+use super::{ConnectionSpec, Keepalive, Output, TransportError, classify};
 
 /// sshd's default MaxSessions is 10: stay below it.
 const CHANNELS_PER_HOST: usize = 8;
@@ -31,11 +34,14 @@ pub struct SshConnection {
     pub spec: ConnectionSpec,
     session: Session,
     control_path: PathBuf,
-    log_path: PathBuf,
+    log: MasterLog,
     channels: Semaphore,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Set once the control directory was swept of dead processes' leftovers.
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
 /// How long masters outlive the command (`--keep-connections`); `None`: closed at exit.
 static KEEP: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
@@ -86,17 +92,14 @@ impl SshConnection {
             host: spec.host.clone(),
             detail,
         })?;
+        SWEPT.get_or_init(|| sweep_stale(&dir)).await;
         let keep = kept();
-        let (control_path, log_path) = if keep.is_some() {
+        let control_path = if keep.is_some() {
             // The same host reached the same way gets the same socket in every run.
-            let name = format!("{KEPT_PREFIX}{}", spec_digest(spec));
-            (dir.join(&name), dir.join(format!("{name}.log")))
+            dir.join(format!("{KEPT_PREFIX}{}", spec_digest(spec)))
         } else {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            (
-                dir.join(format!("{}-{n}", std::process::id())),
-                dir.join(format!("{}-{n}.log", std::process::id())),
-            )
+            dir.join(format!("{}-{n}", std::process::id()))
         };
         if control_path.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(TransportError::Local {
@@ -115,38 +118,33 @@ impl SshConnection {
         };
         if keep.is_some()
             && control_path.exists()
-            && let Some(conn) = Self::reuse(spec, &control_path, &log_path).await
+            && let Some(conn) = Self::reuse(spec, &control_path).await
         {
             return Ok(conn);
         }
         let _ = std::fs::remove_file(&control_path);
-        let _ = std::fs::remove_file(&log_path);
-        // Removes the log and socket if this future is dropped (Ctrl-C) or fails.
-        let mut guard = RemoveOnDrop(vec![log_path.clone(), control_path.clone()]);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| TransportError::Local {
-                host: spec.host.clone(),
-                detail: format!("{}: {e}", log_path.display()),
-            })?;
+        // Removes the socket if this future is dropped (Ctrl-C) or fails.
+        let mut guard = RemoveOnDrop(vec![control_path.clone()]);
 
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args(master_args(
             spec,
             &control_path,
-            &log_path,
             keep.unwrap_or(CONTROL_PERSIST),
         ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C does not reach ssh or its
+        // ProxyCommand (opsctl closes them), and a failed connect can end both.
+        .process_group(0)
         .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| TransportError::Local {
             host: spec.host.clone(),
             detail: format!("cannot run ssh ({e}); install the OpenSSH client"),
         })?;
+        let log = MasterLog::read(child.stderr.take());
+        let mut group = KillGroupOnDrop(child.id());
         // ConnectTimeout bounds the TCP connect and the banner; this bounds the rest
         // (a ProxyCommand that hangs, a stuck authentication).
         let limit = spec.connect_timeout * 2 + Duration::from_secs(5);
@@ -159,8 +157,6 @@ impl SshConnection {
                 });
             }
             Err(_) => {
-                let _ = child.kill().await;
-                let _ = std::fs::remove_file(&log_path);
                 return Err(TransportError::Timeout {
                     host: spec.host.clone(),
                     seconds: Some(limit.as_secs()),
@@ -168,39 +164,31 @@ impl SshConnection {
                 });
             }
         };
-        let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
         if !status.success() || !control_path.exists() {
-            let _ = std::fs::remove_file(&log_path);
-            return Err(classify::connect_error(&spec.host, &log_text));
+            // What a ProxyCommand still running would add is not worth waiting for.
+            drop(group);
+            log.wait_closed(Duration::from_secs(2)).await;
+            return Err(classify::connect_error(&spec.host, &log.text()));
         }
-        // Only errors are read from the log from now on; drop the connect chatter.
-        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&log_path) {
-            let _ = f.set_len(0);
-        }
-        let session = Session::resume_mux(
-            control_path.clone().into_boxed_path(),
-            Some(log_path.clone().into_boxed_path()),
-        );
+        // The master runs on its own now; its ProxyCommand stays in the group.
+        group.0 = None;
+        // Only what the master says from now on matters: drop the connect chatter.
+        log.clear();
+        let session = Session::resume_mux(control_path.clone().into_boxed_path(), None);
         guard.0.clear();
         Ok(SshConnection {
             spec: spec.clone(),
             session,
             control_path,
-            log_path,
+            log,
             channels: Semaphore::new(CHANNELS_PER_HOST),
         })
     }
 
-    /// A master kept by an earlier command, if it still answers.
-    async fn reuse(
-        spec: &ConnectionSpec,
-        control_path: &Path,
-        log_path: &Path,
-    ) -> Option<SshConnection> {
-        let session = Session::resume_mux(
-            control_path.to_path_buf().into_boxed_path(),
-            Some(log_path.to_path_buf().into_boxed_path()),
-        );
+    /// A master kept by an earlier command, if it still answers. Its stderr went to
+    /// that command, so what it says on exit is not heard here.
+    async fn reuse(spec: &ConnectionSpec, control_path: &Path) -> Option<SshConnection> {
+        let session = Session::resume_mux(control_path.to_path_buf().into_boxed_path(), None);
         match tokio::time::timeout(Duration::from_secs(5), session.check()).await {
             Ok(Ok(())) => {}
             _ => {
@@ -209,15 +197,11 @@ impl SshConnection {
                 return None;
             }
         }
-        // Only errors of this run are read from the log.
-        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(log_path) {
-            let _ = f.set_len(0);
-        }
         Some(SshConnection {
             spec: spec.clone(),
             session,
             control_path: control_path.to_path_buf(),
-            log_path: log_path.to_path_buf(),
+            log: MasterLog::default(),
             channels: Semaphore::new(CHANNELS_PER_HOST),
         })
     }
@@ -229,7 +213,7 @@ impl SshConnection {
             .channels
             .acquire()
             .await
-            .map_err(|_| self.lost("closing"))?;
+            .map_err(|_| self.lost_now("closing"))?;
         let mut cmd = self.session.raw_command(line);
         cmd.stdin(if stdin.is_some() {
             openssh::Stdio::piped()
@@ -238,7 +222,10 @@ impl SshConnection {
         })
         .stdout(openssh::Stdio::piped())
         .stderr(openssh::Stdio::piped());
-        let mut child = cmd.spawn().await.map_err(|e| self.map_err(e))?;
+        let mut child = match cmd.spawn().await {
+            Ok(child) => child,
+            Err(e) => return Err(self.failed(e).await),
+        };
         let writer = child.stdin().take();
         let feed = async {
             if let (Some(mut w), Some(data)) = (writer, stdin) {
@@ -247,50 +234,96 @@ impl SshConnection {
                 let _ = w.shutdown().await;
             }
         };
-        let (_, out) = tokio::join!(feed, child.wait_with_output());
-        let out = out.map_err(|e| self.map_err(e))?;
-        Ok(Output {
-            rc: out.status.code(),
-            stdout: out.stdout,
-            stderr: out.stderr,
+        let (_, stdout, stderr) = tokio::join!(
+            feed,
+            read_all(child.stdout().take()),
+            read_all(child.stderr().take())
+        );
+        let rc = match child.wait().await {
+            Ok(status) => status.code(),
+            // The crate turns exit status 127 into an error of its own.
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
+            // No exit status: the command was killed by a signal, or the master
+            // is gone; only the master can tell.
+            Err(openssh::Error::RemoteProcessTerminated) if self.master_alive().await => None,
+            Err(e) => return Err(self.failed(e).await),
+        };
+        Ok(Output { rc, stdout, stderr })
+    }
+
+    async fn master_alive(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.session.check()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// A command could not run or finish. A master that exited said why on its
+    /// stderr (a keep-alive timeout, a reset), which is read to its end first.
+    async fn failed(&self, e: openssh::Error) -> TransportError {
+        if self.master_alive().await {
+            return self.lost_now(&error_chain(&e));
+        }
+        self.log.wait_closed(Duration::from_secs(2)).await;
+        let said = self.log.text();
+        if said
+            .lines()
+            .any(|l| l.starts_with("Timeout, server") && l.contains("not responding"))
+        {
+            let keepalive = keepalive(&self.spec);
+            return TransportError::Disconnected {
+                host: self.spec.host.clone(),
+                // ssh probes after each `interval` of silence and gives up at the
+                // probe after `count` unanswered ones.
+                detail: format!(
+                    "no answer to keep-alives for {} s",
+                    keepalive.interval * (keepalive.count + 1)
+                ),
+                keepalive: Some(keepalive),
+            };
+        }
+        let detail = match e {
+            openssh::Error::RemoteProcessTerminated => "the ssh master exited".to_string(),
+            other => error_chain(&other),
+        };
+        let last = said
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("");
+        self.lost_now(&if last.is_empty() {
+            detail
+        } else {
+            format!("{detail}; ssh said: {last}")
         })
     }
 
-    fn map_err(&self, e: openssh::Error) -> TransportError {
-        match e {
-            openssh::Error::RemoteProcessTerminated => self.lost("the remote process was killed"),
-            other => self.lost(&error_chain(&other)),
-        }
-    }
-
-    fn lost(&self, detail: &str) -> TransportError {
-        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let last = log
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty() && !l.starts_with("debug"))
-            .unwrap_or("")
-            .trim();
-        let detail = if last.is_empty() {
-            detail.to_string()
-        } else {
-            format!("{detail}; ssh said: {last}")
-        };
+    fn lost_now(&self, detail: &str) -> TransportError {
         TransportError::Disconnected {
             host: self.spec.host.clone(),
-            detail,
+            detail: detail.to_string(),
+            keepalive: None,
         }
     }
 
-    /// Stops the master (`ssh -O exit`) and removes its files, unless masters are
-    /// kept between commands (`--keep-connections`): then it stays for the next one.
+    /// Stops the master (`ssh -O exit`, which also ends its ProxyCommand) and
+    /// removes its socket, unless masters are kept between commands
+    /// (`--keep-connections`): then it stays for the next one.
     pub async fn close(&self) {
         if kept().is_some() {
             return;
         }
         exit_master(&self.control_path).await;
-        let _ = std::fs::remove_file(&self.log_path);
     }
+}
+
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(mut p) = pipe {
+        // A pipe cut short means a lost connection, which `wait` reports.
+        let _ = p.read_to_end(&mut out).await;
+    }
+    out
 }
 
 /// `ssh -S SOCKET -O exit`: the master closes its connection and removes the socket.
@@ -311,6 +344,7 @@ async fn exit_master(control_path: &Path) {
 /// many were running.
 pub async fn close_kept() -> Result<usize, String> {
     let dir = control_directory()?;
+    SWEPT.get_or_init(|| sweep_stale(&dir)).await;
     let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut closed = 0;
     for entry in entries.flatten() {
@@ -319,6 +353,7 @@ pub async fn close_kept() -> Result<usize, String> {
             continue;
         }
         let path = entry.path();
+        // (`.log`: written by earlier opsctl builds, which logged masters to files)
         if name.ends_with(".log") || name.ends_with(".lock") {
             let _ = std::fs::remove_file(&path);
             continue;
@@ -336,7 +371,7 @@ pub async fn close_kept() -> Result<usize, String> {
 /// command line. Another user, port, key or config gets another master.
 fn spec_digest(spec: &ConnectionSpec) -> String {
     use sha2::{Digest, Sha256};
-    let mut args = master_args(spec, Path::new(""), Path::new(""), Duration::ZERO);
+    let mut args = master_args(spec, Path::new(""), Duration::ZERO);
     args.push(env!("CARGO_PKG_VERSION").to_string());
     let digest = Sha256::digest(args.join("\0").as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -346,10 +381,12 @@ fn spec_digest(spec: &ConnectionSpec) -> String {
 async fn lock_file(path: &Path) -> Option<std::fs::File> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .ok()?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).ok()?;
@@ -358,6 +395,196 @@ async fn lock_file(path: &Path) -> Option<std::fs::File> {
     .await
     .ok()
     .flatten()
+}
+
+/// Removes what opsctl processes that died (SIGKILL, a crash, a power cut) left in
+/// the control directory: the sockets of their masters, each asked to exit first
+/// (else it would hold its connection until ControlPersist expires), and the `-v`
+/// logs that versions before in-memory master logs wrote next to them.
+async fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let (stem, is_log) = match name.strip_suffix(".log") {
+            Some(stem) => (stem, true),
+            None => (name.as_str(), false),
+        };
+        let Some(pid) = stem
+            .split_once('-')
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        if pid_alive(pid) {
+            continue;
+        }
+        if is_log {
+            let _ = std::fs::remove_file(entry.path());
+        } else {
+            exit_master(&entry.path()).await;
+        }
+    }
+}
+
+/// Whether a process with that PID exists (it may be another program by now: its
+/// files then stay until a later run finds the PID free).
+fn pid_alive(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(p) => !matches!(
+            rustix::process::test_kill_process(p),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => true,
+    }
+}
+
+/// Ends what is left of a connecting `ssh` (its ProxyCommand) when dropped, unless
+/// disarmed: the group is the one `process_group(0)` gave it.
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self
+            .0
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// What a master and its ProxyCommand print on stderr, read from a pipe and held in
+/// memory only, never on disk. ssh's `-v` debug lines (which include every command
+/// sent, and so any secret in one) are dropped as they are read; of the other
+/// lines the last [`MasterLog::LINES`] are kept.
+#[derive(Clone, Default)]
+struct MasterLog(Arc<MasterLogInner>);
+
+#[derive(Default)]
+struct MasterLogInner {
+    lines: Mutex<VecDeque<String>>,
+    /// `true` once every writer closed the pipe (the master and its ProxyCommand exited).
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl MasterLog {
+    const LINES: usize = 200;
+    /// Longer lines are cut (a debug line can hold a whole script).
+    const LINE_BYTES: usize = 2048;
+
+    /// Starts reading `pipe` until its end. Without a pipe the log is empty and closed.
+    fn read(pipe: Option<tokio::process::ChildStderr>) -> MasterLog {
+        let log = MasterLog::default();
+        let Some(pipe) = pipe else {
+            log.0.closed.send_replace(true);
+            return log;
+        };
+        let writer = log.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(pipe);
+            let mut line = Vec::new();
+            while next_line(&mut reader, &mut line, Self::LINE_BYTES).await {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\r', '\n']);
+                if text.starts_with("debug") || text.trim().is_empty() {
+                    continue;
+                }
+                let mut lines = writer.0.lines.lock().unwrap();
+                if lines.len() == Self::LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(text.to_string());
+            }
+            line.fill(0);
+            writer.0.closed.send_replace(true);
+        });
+        log
+    }
+
+    fn text(&self) -> String {
+        let lines = self.0.lines.lock().unwrap();
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    fn clear(&self) {
+        self.0.lines.lock().unwrap().clear();
+    }
+
+    /// Waits (at most `limit`) until the pipe is closed, so that everything a master
+    /// said before exiting has been read.
+    async fn wait_closed(&self, limit: Duration) {
+        let mut closed = self.0.closed.subscribe();
+        let _ = tokio::time::timeout(limit, closed.wait_for(|c| *c)).await;
+    }
+}
+
+/// Reads one line into `line` (without its newline, cut at `max` bytes); `false`
+/// at the end of the input.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> bool {
+    line.fill(0);
+    line.clear();
+    let mut read_any = false;
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(buf) if !buf.is_empty() => buf,
+            _ => return read_any,
+        };
+        read_any = true;
+        let (used, end) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..(used - usize::from(end)).min(room)]);
+        reader.consume(used);
+        if end {
+            return true;
+        }
+    }
+}
+
+/// ServerAliveInterval and ServerAliveCountMax of a host's master: the first `-o`
+/// setting them in ansible_ssh_common_args / ansible_ssh_extra_args (ssh keeps the
+/// first value it reads), else 15 s and 3.
+pub(super) fn keepalive(spec: &ConnectionSpec) -> Keepalive {
+    let mut interval = None;
+    let mut count = None;
+    let mut args = spec.extra_args.iter();
+    while let Some(arg) = args.next() {
+        let option = match arg.strip_prefix("-o") {
+            Some("") => match args.next() {
+                Some(next) => next.as_str(),
+                None => break,
+            },
+            Some(inline) => inline,
+            None => continue,
+        };
+        let Some((key, value)) = option
+            .trim()
+            .split_once(|c: char| c == '=' || c.is_whitespace())
+        else {
+            continue;
+        };
+        let value = value.trim_start_matches(|c: char| c == '=' || c.is_whitespace());
+        let Ok(value) = value.trim().parse::<u64>() else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case("ServerAliveInterval") {
+            interval.get_or_insert(value);
+        } else if key.eq_ignore_ascii_case("ServerAliveCountMax") {
+            count.get_or_insert(value);
+        }
+    }
+    Keepalive {
+        interval: interval.unwrap_or(15),
+        count: count.unwrap_or(3),
+    }
 }
 
 /// Files removed when dropped, unless the list was emptied.
@@ -383,24 +610,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The arguments of the master process.
-fn master_args(
-    spec: &ConnectionSpec,
-    control: &Path,
-    log: &Path,
-    persist: Duration,
-) -> Vec<String> {
+fn master_args(spec: &ConnectionSpec, control: &Path, persist: Duration) -> Vec<String> {
     // -v: with ControlPersist, OpenSSH sends a ProxyCommand's (or ProxyJump's) stderr
     // to /dev/null unless debugging, and that stderr is where "Connection refused"
-    // is said. The debug lines go to the private log and are skipped when classifying.
+    // is said. Without -E, ssh keeps its stderr (a pipe to opsctl, read into memory,
+    // debug lines dropped) after going to the background. Nothing goes to a file.
     let mut a: Vec<String> = vec!["-M".into(), "-N".into(), "-f".into(), "-v".into()];
     a.extend(["-S".into(), control.display().to_string()]);
-    a.extend(["-E".into(), log.display().to_string()]);
+    let keepalive = keepalive(spec);
     for o in [
         format!("ControlPersist={}s", persist.as_secs().max(1)),
         "BatchMode=yes".into(),
         format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)),
-        "ServerAliveInterval=15".into(),
-        "ServerAliveCountMax=3".into(),
+        format!("ServerAliveInterval={}", keepalive.interval),
+        format!("ServerAliveCountMax={}", keepalive.count),
     ] {
         a.extend(["-o".into(), o]);
     }
@@ -450,20 +673,71 @@ mod tests {
             connect_timeout: Duration::from_secs(10),
             become_user: None,
         };
-        let a = master_args(
-            &spec,
-            Path::new("/tmp/c"),
-            Path::new("/tmp/l"),
-            CONTROL_PERSIST,
-        )
-        .join(" ");
-        assert!(a.starts_with("-M -N -f -v -S /tmp/c -E /tmp/l"), "{a}");
+        let a = master_args(&spec, Path::new("/tmp/c"), CONTROL_PERSIST).join(" ");
+        assert!(a.starts_with("-M -N -f -v -S /tmp/c -o"), "{a}");
+        assert!(!a.contains("-E"), "ssh's log never goes to a file: {a}");
         assert!(a.contains("-o BatchMode=yes -o ConnectTimeout=10"), "{a}");
         assert!(
             !a.contains("StrictHostKeyChecking"),
             "the user's ssh_config decides by default: {a}"
         );
         assert!(a.ends_with("-F /env/ssh_config -p 2222 -l deploy -i /k/id -o IdentitiesOnly=yes -o ProxyJump=bastion -- 10.0.0.5"), "{a}");
+    }
+
+    #[test]
+    fn keepalive_is_the_users_first_setting_or_15_s_times_3() {
+        let spec = |args: &[&str]| ConnectionSpec {
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            ..ConnectionSpec::local("h")
+        };
+        let k = |args: &[&str]| {
+            let k = keepalive(&spec(args));
+            (k.interval, k.count)
+        };
+        assert_eq!(k(&[]), (15, 3));
+        assert_eq!(
+            k(&["-o", "ServerAliveInterval=5", "-o", "serveralivecountmax 4"]),
+            (5, 4)
+        );
+        assert_eq!(
+            k(&["-oServerAliveInterval=7", "-o", "ServerAliveInterval=9"]),
+            (7, 3)
+        );
+        assert_eq!(
+            k(&["-o", "ServerAliveInterval=x", "-J", "bastion"]),
+            (15, 3)
+        );
+        let a = master_args(
+            &spec(&["-o", "ServerAliveInterval=2"]),
+            Path::new("/c"),
+            CONTROL_PERSIST,
+        );
+        assert!(a.contains(&"ServerAliveInterval=2".to_string()), "{a:?}");
+    }
+
+    #[tokio::test]
+    async fn master_log_keeps_no_debug_line_and_waits_for_the_end() {
+        // A real pipe from a real process, printing as ssh -v does (CRLF).
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                r"printf 'OpenSSH_9.2p1\r\ndebug1: Sending command: echo S3cret\r\n\r\nTimeout, server h not responding.\r\n' >&2; printf 'debug1: %0300000d\n' 0 >&2",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = MasterLog::read(child.stderr.take());
+        child.wait().await.unwrap();
+        log.wait_closed(Duration::from_secs(10)).await;
+        assert_eq!(
+            log.text(),
+            "OpenSSH_9.2p1\nTimeout, server h not responding.\n"
+        );
+        log.clear();
+        assert_eq!(log.text(), "");
+        let none = MasterLog::read(None);
+        none.wait_closed(Duration::from_secs(10)).await;
+        assert_eq!(none.text(), "");
     }
 
     #[test]

@@ -191,6 +191,44 @@ impl Testbed {
     pub fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.project.path().join(path)).unwrap()
     }
+
+    /// "Reinstalls" a host as far as SSH can tell: new host keys, sshd restarted.
+    pub fn new_host_keys(&self, host: &str) {
+        self.exec(
+            host,
+            "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null && service ssh restart",
+        )
+        .code(0);
+    }
+
+    /// Adds host `name` to the inventory, reached through `proxy_command` (a
+    /// connection that hangs or fails on purpose).
+    pub fn add_host_via(&self, name: &str, proxy_command: &str) {
+        let hosts = self.read("environments/tb/hosts");
+        self.write("environments/tb/hosts", &format!("{hosts}\n{name}\n"));
+        let cfg = self.read("environments/tb/ssh_config");
+        self.write(
+            "environments/tb/ssh_config",
+            &format!("{cfg}\nHost {name}\n  ProxyCommand {proxy_command}\n"),
+        );
+    }
+
+    /// A new age identity (for OPSCTL_AGE_KEY) whose public key is the
+    /// environment's only recipient.
+    pub fn age_key(&self) -> String {
+        let keygen = Command::new(OPSCTL)
+            .args(["secrets", "keygen", "--out", "-"])
+            .output()
+            .unwrap();
+        let key = String::from_utf8(keygen.stdout).unwrap();
+        let public = key
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .unwrap()
+            .to_string();
+        self.write("environments/tb/recipients", &format!("# CI\n{public}\n"));
+        key
+    }
 }
 
 impl Drop for Testbed {
@@ -218,4 +256,22 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// PIDs of the live processes whose command line mentions `needle`.
+pub fn pids_with(needle: &str) -> Vec<i32> {
+    let mut pids = vec![];
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
+        if !zombie && cmd.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
 }

@@ -11,6 +11,7 @@ mod modules_files;
 mod modules_system;
 mod ping;
 mod provision;
+mod reliability_transport;
 mod results;
 mod run;
 mod secrets;

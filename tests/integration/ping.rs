@@ -1,6 +1,6 @@
 //! `opsctl ping` against real sshd hosts of the test bed.
 
-use crate::common::{Project, Testbed};
+use crate::common::{Project, Testbed, pids_with};
 
 #[test]
 fn five_hosts_answer_pong_in_inventory_order() {
@@ -109,11 +109,7 @@ fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
     let Some(tb) = Testbed::up(2) else { return };
     tb.opsctl(&["ping", "--env", "tb"]).code(0);
     // The host is "reinstalled": new host keys.
-    tb.exec(
-        "host2",
-        "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null && service ssh restart",
-    )
-    .code(0);
+    tb.new_host_keys("host2");
     let run = tb.opsctl(&["ping", "--env", "tb"]);
     run.code(4).no_panic();
     run.stdout_has("host1 | pong");
@@ -200,13 +196,7 @@ fn ctrl_c_stops_cleanly_and_closes_every_master() {
     use std::io::Read;
     let Some(tb) = Testbed::up(1) else { return };
     // A second host whose connection hangs (its ProxyCommand never answers).
-    let hosts = tb.read("environments/tb/hosts");
-    tb.write("environments/tb/hosts", &format!("{hosts}\nslow\n"));
-    let cfg = tb.read("environments/tb/ssh_config");
-    tb.write(
-        "environments/tb/ssh_config",
-        &format!("{cfg}\nHost slow\n  ProxyCommand sleep 8\n"),
-    );
+    tb.add_host_via("slow", "sleep 8");
     let runtime = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(crate::common::OPSCTL)
         .args(["ping", "--env", "tb"])
@@ -257,31 +247,7 @@ fn ctrl_c_stops_cleanly_and_closes_every_master() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     let needle = control.to_string_lossy().into_owned();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
-        assert!(zombie || !cmd.contains(&needle), "still running: {cmd}");
-    }
-}
-
-/// PIDs of the live processes whose command line mentions `needle`.
-fn pids_with(needle: &str) -> Vec<i32> {
-    let mut pids = vec![];
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'));
-        if !zombie && cmd.contains(needle) {
-            pids.push(pid);
-        }
-    }
-    pids
+    assert_eq!(pids_with(&needle), Vec::<i32>::new(), "still running");
 }
 
 #[test]

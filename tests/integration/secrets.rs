@@ -599,17 +599,7 @@ fn canary_secret_never_printed_but_delivered() {
     let canary = "Canary-9f3b-S3cret";
     let derived = "Q2FuYXJ5LTlmM2ItUzNjcmV0"; // base64 of the canary
     // a key for CI, through OPSCTL_AGE_KEY only
-    let keygen = Command::new(OPSCTL)
-        .args(["secrets", "keygen", "--out", "-"])
-        .output()
-        .unwrap();
-    let key = String::from_utf8(keygen.stdout).unwrap();
-    let pk = key
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    tb.write("environments/tb/recipients", &format!("# CI\n{pk}\n"));
+    let key = tb.age_key();
     let home = tempfile::tempdir().unwrap();
     let opsctl = |args: &[&str], stdin: &str| {
         let mut c = Command::new(OPSCTL);
