@@ -649,7 +649,7 @@ proptest! {
 /// or `f.ours.err` with the error; with a `dir/patterns.txt` (one pattern a line),
 /// also `f.ours.patterns`: per pattern, the selected hosts joined by `,` or `ERROR`.
 #[test]
-#[ignore]
+#[ignore = "a developer tool, not a test: see its doc comment"]
 fn differential_dump() {
     let Ok(dir) = std::env::var("OPSCTL_INVENTORY_DIFF") else {
         return;

@@ -241,8 +241,9 @@ fn ignore_errors_ignores_every_kind_of_task_error() {
 }
 
 #[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
 fn exit_127_is_a_failed_task_not_a_lost_host() {
-    let Some(tb) = Testbed::up(1) else { return };
+    let tb = Testbed::up(1);
     tb.write(
         "environments/tb/group_vars/all.yml",
         "ansible_user: deploy\n",
