@@ -38,14 +38,7 @@ async fn template(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             path.display()
         ));
     }
-    let source = std::fs::read(&path)
-        .map_err(|e| Fail::Task(format!("cannot read {}: {e}", path.display())))?;
-    let source = String::from_utf8(source).map_err(|_| {
-        Fail::Task(format!(
-            "{} is not UTF-8 text",
-            crate::location::display_path(&path)
-        ))
-    })?;
+    let source = crate::yaml::read_text(&path).map_err(|e| Fail::Task(e.to_string()))?;
     let mut rendered = env
         .templar
         .render_file(&path, &source, env.vars)

@@ -1,7 +1,7 @@
 //! Building each host's [`VarStack`] from the inventory, `group_vars/`,
 //! `host_vars/` and `-e`, in Ansible's order. Pure: reads files, no host.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -16,10 +16,16 @@ use crate::yaml;
 /// Variables of one parsed file: name -> (value, where the name was written).
 pub type FileVars = IndexMap<String, (Json, Location)>;
 
-/// Reads vars files once each, however many hosts use them.
+/// Reads vars files once each, however many hosts use them, and each
+/// `group_vars/` or `host_vars/` directory's listing once (so a host without a
+/// `host_vars/` file costs no file-system call).
 #[derive(Default)]
 pub(super) struct FileCache {
     files: HashMap<PathBuf, FileVars>,
+    /// dir -> the names of its entries (`None`: not a directory).
+    listings: HashMap<PathBuf, Option<HashSet<String>>>,
+    /// (dir, name) -> the vars files of `name` in `dir`.
+    found: HashMap<(PathBuf, String), Vec<PathBuf>>,
 }
 
 impl FileCache {
@@ -30,6 +36,35 @@ impl FileCache {
             self.files.insert(path.to_path_buf(), vars);
         }
         Ok(&self.files[path])
+    }
+
+    /// [`yaml::vars_files`], asking the file system only about names the
+    /// directory holds.
+    fn vars_files(&mut self, dir: &Path, name: &str) -> Vec<PathBuf> {
+        let listing = self.listings.entry(dir.to_path_buf()).or_insert_with(|| {
+            let rd = std::fs::read_dir(dir).ok()?;
+            Some(
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+            )
+        });
+        let Some(names) = listing else {
+            return Vec::new();
+        };
+        if name.contains(std::path::MAIN_SEPARATOR) {
+            return yaml::vars_files(dir, name);
+        }
+        let present = ["", ".yml", ".yaml", ".json"]
+            .iter()
+            .any(|ext| names.contains(&format!("{name}{ext}")));
+        if !present {
+            return Vec::new();
+        }
+        self.found
+            .entry((dir.to_path_buf(), name.to_string()))
+            .or_insert_with(|| yaml::vars_files(dir, name))
+            .clone()
     }
 }
 
@@ -45,11 +80,19 @@ pub(super) fn build_stacks(
     secrets: Option<&FileVars>,
 ) -> Result<IndexMap<String, VarStack>, VarsError> {
     let mut cache = FileCache::default();
-    let mut out = IndexMap::new();
+    let index = inventory.index();
+    let mut out = IndexMap::with_capacity(inventory.hosts.len());
     for host in inventory.hosts.keys() {
+        let groups: Vec<&str> = index
+            .host_groups_vars_order(host)
+            .into_iter()
+            .filter(|g| *g != "all")
+            .collect();
         out.insert(
             host.clone(),
-            host_stack(inventory, host, vars_dirs, extra, secrets, &mut cache)?,
+            host_stack(
+                inventory, host, &groups, vars_dirs, extra, secrets, &mut cache,
+            )?,
         );
     }
     Ok(out)
@@ -68,13 +111,13 @@ pub fn sorted_groups<'a>(inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
 fn host_stack(
     inventory: &Inventory,
     host: &str,
+    groups: &[&str],
     vars_dirs: &[PathBuf],
     extra: &[(Json, Origin, String)],
     secrets: Option<&FileVars>,
     cache: &mut FileCache,
 ) -> Result<VarStack, VarsError> {
     let mut s = VarStack::default();
-    let groups = sorted_groups(inventory, host);
     let (project_dirs, env_dir) = match vars_dirs.split_last() {
         Some((last, rest)) => (rest, Some(last)),
         None => (&[][..], None),
@@ -97,7 +140,7 @@ fn host_stack(
             s.push(k, file_def(&d.value, &d.location, Layer::InventoryAll));
         }
     }
-    for g in &groups {
+    for g in groups {
         if let Some(group) = inventory.groups.get(*g) {
             for (k, d) in &group.vars {
                 s.push(k, file_def(&d.value, &d.location, Layer::InventoryGroup));
@@ -125,7 +168,7 @@ fn host_stack(
     }
     // 3. group_vars/<group>, groups in order: project, then environment
     for dir in project_dirs {
-        for g in &groups {
+        for g in groups {
             push_files(
                 &mut s,
                 cache,
@@ -136,7 +179,7 @@ fn host_stack(
         }
     }
     if let Some(dir) = env_dir {
-        for g in &groups {
+        for g in groups {
             push_files(&mut s, cache, &dir.join("group_vars"), g, Layer::GroupVars)?;
         }
     }
@@ -197,10 +240,7 @@ fn push_files(
     name: &str,
     layer: Layer,
 ) -> Result<(), VarsError> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for file in yaml::vars_files(dir, name) {
+    for file in cache.vars_files(dir, name) {
         for (k, (v, loc)) in cache.load(&file)? {
             s.push(k, file_def(v, loc, layer));
         }
