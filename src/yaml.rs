@@ -48,9 +48,18 @@ pub struct YamlError {
 pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
     // YAML 1.2 booleans first (so `y`/`n` stay strings), then PyYAML's extra
     // 1.1 spellings (yes/no/on/off) are applied to unquoted scalars below.
+    // serde-saphyr's budget guards against alias bombs and deep nesting; its
+    // node and event counts grow with the input, so a large plain file (a
+    // 100,000-host inventory) is not refused for its size alone.
+    let scale = source.len().saturating_mul(2);
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
         strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_nodes: scale.max(250_000),
+            max_events: scale.max(1_000_000),
+            max_total_scalar_bytes: source.len().max(64 << 20),
+        },
     };
     if source.trim().is_empty() || source.lines().all(is_blank_or_comment) {
         return Ok(Node {

@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use crate::location::Location;
 
 pub mod export;
+#[cfg(test)]
+mod fuzz_tests;
 mod ini;
 pub mod pattern;
 mod pyliteral;

@@ -36,6 +36,8 @@ mod yaml_emit;
 mod yaml_load;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod golden_cases;
 #[cfg(test)]
 mod golden_tests;

@@ -3,6 +3,7 @@
 
 mod common;
 mod errors;
+mod fuzz_corpus;
 mod inventory;
 mod journal;
 mod modules_deploy;
