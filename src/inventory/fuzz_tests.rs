@@ -71,7 +71,7 @@ fn check_inventory(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
             let _ = inv.list_json(&indexmap::IndexMap::new());
             let index = inv.index();
             for h in inv.hosts.keys() {
-                let _ = index.host_groups_vars_order(h);
+                let _ = index.host_groups_vars_order(&inv, h);
             }
         }
         Err(e) => {

@@ -284,26 +284,23 @@ impl Inventory {
     /// Builds a [`GroupIndex`] (linear in the inventory's size): to ask this for
     /// many hosts, build the index once with [`Inventory::index`].
     pub fn host_groups(&self, host: &str) -> Vec<&str> {
-        self.index().host_groups(host)
+        self.index().host_groups(self, host)
     }
 
     /// Ansible's group depth: `all` is 0, its children 1, and a group below
     /// several parents takes the longest path from `all`.
     pub fn group_depth(&self, group: &str) -> usize {
-        let index = self.index();
-        self.groups
-            .get_index_of(group)
-            .map_or(0, |g| index.depth[g])
+        self.index().depth(self, group)
     }
 
     /// The host's groups in the order Ansible merges their variables: by depth,
     /// then `ansible_group_priority`, then name (so `all` first).
     pub fn host_groups_vars_order(&self, host: &str) -> Vec<&str> {
-        self.index().host_groups_vars_order(host)
+        self.index().host_groups_vars_order(self, host)
     }
 
     /// The group relations, indexed once for questions about many hosts.
-    pub fn index(&self) -> GroupIndex<'_> {
+    pub fn index(&self) -> GroupIndex {
         GroupIndex::new(self)
     }
 
@@ -630,9 +627,11 @@ fn search_step(
 
 /// The group relations of an [`Inventory`], indexed once: each group's parents
 /// and depth, each host's direct groups. Building it is linear in the
-/// inventory's size; asking it about one host costs that host's groups.
-pub struct GroupIndex<'a> {
-    inv: &'a Inventory,
+/// inventory's size; asking it about one host costs that host's groups. It
+/// owns its data (group and host indices), so it can live beside the
+/// inventory; ask it with the inventory it was built from.
+#[derive(Debug, Clone)]
+pub struct GroupIndex {
     parents: Vec<Vec<usize>>,
     /// Ansible's depth of each group (longest path from `all`).
     depth: Vec<usize>,
@@ -640,8 +639,8 @@ pub struct GroupIndex<'a> {
     direct: Vec<Vec<usize>>,
 }
 
-impl<'a> GroupIndex<'a> {
-    fn new(inv: &'a Inventory) -> GroupIndex<'a> {
+impl GroupIndex {
+    pub fn new(inv: &Inventory) -> GroupIndex {
         let n = inv.groups.len();
         let mut parents: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -676,7 +675,6 @@ impl<'a> GroupIndex<'a> {
             }
         }
         GroupIndex {
-            inv,
             parents,
             depth,
             direct,
@@ -684,17 +682,21 @@ impl<'a> GroupIndex<'a> {
     }
 
     /// [`Inventory::host_groups`], as group indices in groups order.
-    fn host_group_ids(&self, host: &str) -> Vec<usize> {
-        let Some(h) = self.inv.hosts.get_index_of(host) else {
+    fn host_group_ids(&self, inv: &Inventory, host: &str) -> Vec<usize> {
+        let Some(direct) = inv
+            .hosts
+            .get_index_of(host)
+            .and_then(|h| self.direct.get(h))
+        else {
             return Vec::new();
         };
         let all = 0;
         let mut found: HashSet<usize> = HashSet::new();
-        let mut stack: Vec<usize> = self.direct[h].clone();
+        let mut stack: Vec<usize> = direct.clone();
         stack.push(all);
         while let Some(g) = stack.pop() {
             if found.insert(g) {
-                stack.extend(self.parents[g].iter().copied());
+                stack.extend(self.parents.get(g).into_iter().flatten().copied());
             }
         }
         let mut ids: Vec<usize> = found.into_iter().collect();
@@ -702,28 +704,39 @@ impl<'a> GroupIndex<'a> {
         ids
     }
 
-    fn name(&self, g: usize) -> &'a str {
-        self.inv.groups.get_index(g).map_or("", |(k, _)| k.as_str())
-    }
-
     /// Every group containing the host, directly or through child groups,
     /// including `all`, in groups order.
-    pub fn host_groups(&self, host: &str) -> Vec<&'a str> {
-        self.host_group_ids(host)
+    pub fn host_groups<'a>(&self, inv: &'a Inventory, host: &str) -> Vec<&'a str> {
+        self.host_group_ids(inv, host)
             .into_iter()
-            .map(|g| self.name(g))
+            .filter_map(|g| inv.groups.get_index(g).map(|(k, _)| k.as_str()))
             .collect()
     }
 
     /// The host's groups in the order Ansible merges their variables: by depth,
     /// then `ansible_group_priority`, then name (so `all` first).
-    pub fn host_groups_vars_order(&self, host: &str) -> Vec<&'a str> {
+    pub fn host_groups_vars_order<'a>(&self, inv: &'a Inventory, host: &str) -> Vec<&'a str> {
         let mut gs: Vec<(usize, i64, &str)> = self
-            .host_group_ids(host)
+            .host_group_ids(inv, host)
             .into_iter()
-            .map(|g| (self.depth[g], self.inv.groups[g].priority, self.name(g)))
+            .filter_map(|g| {
+                let (name, group) = inv.groups.get_index(g)?;
+                Some((
+                    self.depth.get(g).copied().unwrap_or(0),
+                    group.priority,
+                    name.as_str(),
+                ))
+            })
             .collect();
         gs.sort();
         gs.into_iter().map(|(_, _, g)| g).collect()
+    }
+
+    /// Ansible's depth of a group (0 for an unknown one).
+    pub fn depth(&self, inv: &Inventory, group: &str) -> usize {
+        inv.groups
+            .get_index_of(group)
+            .and_then(|g| self.depth.get(g).copied())
+            .unwrap_or(0)
     }
 }
