@@ -131,6 +131,11 @@ impl Sources {
         })
     }
 
+    /// Every group containing the host (see [`Inventory::host_groups`]).
+    pub fn host_groups<'a>(&self, inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
+        self.index.host_groups(inventory, host)
+    }
+
     /// The host's stack, in Ansible's order.
     pub fn stack(&self, inventory: &Inventory, host: &str) -> VarStack {
         let groups: Vec<&str> = self

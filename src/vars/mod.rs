@@ -118,6 +118,11 @@ impl Vars {
         Some(cell.get_or_init(|| self.sources.stack(&self.inventory, host)))
     }
 
+    /// [`Inventory::host_groups`] from the index built at load (no rebuild per host).
+    pub fn host_groups(&self, host: &str) -> Vec<&str> {
+        self.sources.host_groups(&self.inventory, host)
+    }
+
     fn check_host(&self, host: &str) -> Result<(), VarsError> {
         if self.stacks.contains_key(host) {
             Ok(())
