@@ -8,7 +8,8 @@
 #   make testbed-down      stop them
 #   make ping env=staging  every host of an environment answers "pong"
 #   make secrets env=E     edit environment E's age-encrypted secrets in $EDITOR
-#   make bench HOSTS=50    opsctl vs ansible-playbook vs pyinfra (bench/README.md; not run by CI)
+#   make bench HOSTS=50    opsctl vs ansible-playbook vs pyinfra, then big inventories (bench/README.md; not run by CI)
+#   make bench-inventory   only the big inventories: 10k/100k hosts, 10k chained groups (bench/inventory)
 
 SHELL := /bin/bash
 N ?= 1
@@ -17,7 +18,7 @@ CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
 
-.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench deploy initdata secrets
+.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench bench-inventory deploy initdata secrets
 
 all: build
 
@@ -89,6 +90,11 @@ secrets: build
 # (default 1) pass through the environment; see bench/README.md.
 bench: deps build image
 	bench/run
+	bench/inventory
+
+# Load times of big generated inventories (REPEAT, CASES: see bench/inventory).
+bench-inventory: build
+	bench/inventory
 
 clean:
 	$(CARGO) clean

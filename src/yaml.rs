@@ -48,9 +48,18 @@ pub struct YamlError {
 pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
     // YAML 1.2 booleans first (so `y`/`n` stay strings), then PyYAML's extra
     // 1.1 spellings (yes/no/on/off) are applied to unquoted scalars below.
+    // serde-saphyr's budget guards against alias bombs and deep nesting; its
+    // node and event counts grow with the input, so a large plain file (a
+    // 100,000-host inventory) is not refused for its size alone.
+    let scale = source.len().saturating_mul(2);
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
         strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_nodes: scale.max(250_000),
+            max_events: scale.max(1_000_000),
+            max_total_scalar_bytes: source.len().max(64 << 20),
+        },
     };
     if source.trim().is_empty() || source.lines().all(is_blank_or_comment) {
         return Ok(Node {
@@ -81,6 +90,9 @@ pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
 
 /// What to do about a YAML error.
 pub fn hint(e: &YamlError) -> Option<String> {
+    if e.message.starts_with("the file is not valid UTF-8") {
+        return Some(UTF8_HINT.into());
+    }
     e.message
         .starts_with("invalid YAML")
         .then(|| "fix the YAML at that position (indentation, quoting, a missing ':' or ']'); a value with ': ' or '{{' must be quoted".into())
@@ -88,12 +100,50 @@ pub fn hint(e: &YamlError) -> Option<String> {
 
 /// Reads and parses a YAML file.
 pub fn parse_file(file: &Path) -> Result<Node, YamlError> {
-    let source = std::fs::read_to_string(file).map_err(|e| YamlError {
+    let source = read_text(file)?;
+    parse(&source, file)
+}
+
+/// Reads a text file that must be UTF-8 (a YAML file, an inventory, a template).
+/// Invalid UTF-8 is an error at `file:line:column` of the first bad byte, with
+/// the byte's value and offset.
+pub fn read_text(file: &Path) -> Result<String, YamlError> {
+    let bytes = std::fs::read(file).map_err(|e| YamlError {
         location: Location::file(file),
         message: format!("cannot read file: {e}"),
     })?;
-    parse(&source, file)
+    decode_utf8(bytes, file)
 }
+
+/// The text of a file's bytes, or an error naming the first byte that is not
+/// UTF-8: its line and column (in characters), its value and its byte offset.
+pub fn decode_utf8(bytes: Vec<u8>, file: &Path) -> Result<String, YamlError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = &bytes[..offset];
+        let line_start = before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+        // the valid prefix of the line is UTF-8: count its characters
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        YamlError {
+            location: Location::new(file, line, Some(column)),
+            message: format!(
+                "the file is not valid UTF-8: byte 0x{:02X} at byte offset {offset}",
+                bytes[offset]
+            ),
+        }
+    })
+}
+
+/// What to do about a file that is not UTF-8.
+pub const UTF8_HINT: &str = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`), or fix the byte at that position";
 
 /// PyYAML (and so Ansible) reads unquoted yes/no/on/off in three casings as
 /// booleans, and numbers only in YAML 1.1's forms: `1e3`, `0o17` and `09` are

@@ -141,7 +141,7 @@ pub fn sort_keys(v: Json) -> Json {
 /// the final newline.
 pub fn to_ansible_json(value: &Json) -> String {
     let mut out = String::new();
-    write_json(&sort_keys(value.clone()), 0, &mut out);
+    write_json(value, 0, &mut out);
     out
 }
 
@@ -180,7 +180,10 @@ fn write_json(v: &Json, level: usize, out: &mut String) {
                 return;
             }
             out.push('{');
-            for (i, (k, val)) in m.iter().enumerate() {
+            // sort_keys=True, without copying the document
+            let mut entries: Vec<(&String, &Json)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            for (i, (k, val)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

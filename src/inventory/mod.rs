@@ -21,12 +21,14 @@
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::location::Location;
 
 pub mod export;
+#[cfg(test)]
+mod fuzz_tests;
 mod ini;
 pub mod pattern;
 mod pyliteral;
@@ -184,13 +186,8 @@ fn load_file_into(b: &mut Builder, file: &Path) -> Result<(), InventoryError> {
             format!("cannot read inventory file: {e}"),
         )
     })?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
-        InventoryError::new(
-            Location::new(file, line, None),
-            "the file is not valid UTF-8",
-        )
+    let source = crate::yaml::decode_utf8(bytes, file).map_err(|e| {
+        InventoryError::new(e.location, e.message).with_hint(crate::yaml::UTF8_HINT)
     })?;
     if file.extension().is_some_and(|e| e == "toml") {
         return Err(InventoryError::new(
@@ -282,69 +279,29 @@ impl Inventory {
             .collect()
     }
 
-    fn parents_map(&self) -> HashMap<&str, Vec<&str>> {
-        let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
-        for g in self.groups.values() {
-            for c in &g.children {
-                m.entry(c.as_str()).or_default().push(g.name.as_str());
-            }
-        }
-        m
-    }
-
     /// Every group containing the host, directly or through child groups,
     /// including `all` (and `ungrouped` when the host is there), in groups order.
+    /// Builds a [`GroupIndex`] (linear in the inventory's size): to ask this for
+    /// many hosts, build the index once with [`Inventory::index`].
     pub fn host_groups(&self, host: &str) -> Vec<&str> {
-        if !self.hosts.contains_key(host) {
-            return Vec::new();
-        }
-        let parents = self.parents_map();
-        let mut found: HashSet<&str> = HashSet::new();
-        let mut stack: Vec<&str> = self
-            .groups
-            .values()
-            .filter(|g| g.hosts.iter().any(|h| h == host))
-            .map(|g| g.name.as_str())
-            .collect();
-        stack.push("all");
-        while let Some(g) = stack.pop() {
-            if found.insert(g) {
-                stack.extend(parents.get(g).into_iter().flatten().copied());
-            }
-        }
-        self.groups
-            .keys()
-            .map(String::as_str)
-            .filter(|g| found.contains(g))
-            .collect()
+        self.index().host_groups(self, host)
     }
 
     /// Ansible's group depth: `all` is 0, its children 1, and a group below
     /// several parents takes the longest path from `all`.
     pub fn group_depth(&self, group: &str) -> usize {
-        let parents = self.parents_map();
-        let mut memo = HashMap::new();
-        depth_of(group, &parents, &mut memo, 0)
+        self.index().depth(self, group)
     }
 
     /// The host's groups in the order Ansible merges their variables: by depth,
     /// then `ansible_group_priority`, then name (so `all` first).
     pub fn host_groups_vars_order(&self, host: &str) -> Vec<&str> {
-        let parents = self.parents_map();
-        let mut memo = HashMap::new();
-        let mut gs: Vec<(usize, i64, &str)> = self
-            .host_groups(host)
-            .into_iter()
-            .map(|g| {
-                (
-                    depth_of(g, &parents, &mut memo, 0),
-                    self.groups[g].priority,
-                    g,
-                )
-            })
-            .collect();
-        gs.sort();
-        gs.into_iter().map(|(_, _, g)| g).collect()
+        self.index().host_groups_vars_order(self, host)
+    }
+
+    /// The group relations, indexed once for questions about many hosts.
+    pub fn index(&self) -> GroupIndex {
+        GroupIndex::new(self)
     }
 
     /// The hosts of a group and of all its descendants, without duplicates, in the
@@ -362,6 +319,7 @@ impl Inventory {
         while !unprocessed.is_empty() {
             seen.extend(unprocessed.iter().copied());
             let mut next: Vec<&str> = Vec::new();
+            let mut in_next: HashSet<&str> = HashSet::new();
             for u in &unprocessed {
                 for c in self
                     .groups
@@ -369,7 +327,7 @@ impl Inventory {
                     .map(|x| x.children.as_slice())
                     .unwrap_or_default()
                 {
-                    if !next.contains(&c.as_str()) {
+                    if in_next.insert(c.as_str()) {
                         next.push(c);
                     }
                     if !seen.contains(c.as_str()) {
@@ -399,57 +357,40 @@ impl Inventory {
 }
 
 fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for i in items {
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
-}
-
-fn depth_of<'a>(
-    group: &'a str,
-    parents: &HashMap<&'a str, Vec<&'a str>>,
-    memo: &mut HashMap<&'a str, usize>,
-    guard: usize,
-) -> usize {
-    if let Some(&d) = memo.get(group) {
-        return d;
-    }
-    // Cycles are refused at load time; the guard only protects hand-built inventories.
-    if guard > 10_000 {
-        return 0;
-    }
-    let d = parents
-        .get(group)
-        .map(|ps| {
-            ps.iter()
-                .map(|p| depth_of(p, parents, memo, guard + 1) + 1)
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    memo.insert(group, d);
-    d
+    let mut seen: HashSet<&str> = HashSet::new();
+    items.filter(|i| seen.insert(i)).collect()
 }
 
 /// Builds an [`Inventory`] the way Ansible's `InventoryData` does: groups and hosts
 /// in order of first appearance, cycle checks on every child edge, and the final
 /// `reconcile_inventory` (top-level groups under `all`, `ungrouped`).
+///
+/// Linear in the inventory's size: groups and hosts are known by their index in
+/// `inv.groups` / `inv.hosts` (never removed, so indices are stable), and the
+/// membership and edge checks are hash lookups.
 pub(crate) struct Builder {
     pub inv: Inventory,
-    /// child -> parents, to check cycles quickly.
-    parents: HashMap<String, Vec<String>>,
+    /// parents[g]: the groups that have group g as a child.
+    parents: Vec<Vec<usize>>,
+    /// children[g]: group g's child groups, as indices (mirrors `Group::children`).
+    children: Vec<Vec<usize>>,
+    /// (parent, child) edges, to refuse duplicates quickly.
+    edges: HashSet<(usize, usize)>,
+    /// (group, host) memberships, to refuse duplicates quickly.
+    members: HashSet<(usize, usize)>,
 }
 
 impl Builder {
     pub fn new(source: &Path) -> Builder {
-        let mut parents = HashMap::new();
-        parents.insert("ungrouped".to_string(), vec!["all".to_string()]);
+        let inv = Inventory::empty(source);
+        let (all, ungrouped) = (0, 1);
+        debug_assert_eq!(inv.groups.get_index_of("ungrouped"), Some(ungrouped));
         Builder {
-            inv: Inventory::empty(source),
-            parents,
+            inv,
+            parents: vec![Vec::new(), vec![all]],
+            children: vec![vec![ungrouped], Vec::new()],
+            edges: HashSet::from([(all, ungrouped)]),
+            members: HashSet::new(),
         }
     }
 
@@ -470,50 +411,67 @@ impl Builder {
                     priority: 1,
                 },
             );
+            self.parents.push(Vec::new());
+            self.children.push(Vec::new());
         }
     }
 
     /// Adds a host (created with `ansible_port` when it is new and a port is given,
     /// as Ansible does: a port on a later mention of the host is ignored) to a group.
     pub fn add_host(&mut self, name: &str, group: &str, port: Option<u64>, location: &Location) {
-        if !self.inv.hosts.contains_key(name) {
-            let mut vars = IndexMap::new();
-            if let Some(p) = port.filter(|&p| p != 0) {
-                vars.insert(
-                    "ansible_port".to_string(),
-                    VarDef {
-                        value: Json::from(p),
-                        location: location.clone(),
-                    },
-                );
+        let h = match self.inv.hosts.get_index_of(name) {
+            Some(h) => h,
+            None => {
+                let mut vars = IndexMap::new();
+                if let Some(p) = port.filter(|&p| p != 0) {
+                    vars.insert(
+                        "ansible_port".to_string(),
+                        VarDef {
+                            value: Json::from(p),
+                            location: location.clone(),
+                        },
+                    );
+                }
+                self.inv
+                    .hosts
+                    .insert_full(
+                        name.to_string(),
+                        Host {
+                            name: name.to_string(),
+                            vars,
+                            location: location.clone(),
+                        },
+                    )
+                    .0
             }
-            self.inv.hosts.insert(
-                name.to_string(),
-                Host {
-                    name: name.to_string(),
-                    vars,
-                    location: location.clone(),
-                },
-            );
-        }
-        if let Some(g) = self.inv.groups.get_mut(group)
-            && !g.hosts.iter().any(|h| h == name)
+        };
+        if let Some((g, _, grp)) = self.inv.groups.get_full_mut(group)
+            && self.members.insert((g, h))
         {
-            g.hosts.push(name.to_string());
+            grp.hosts.push(name.to_string());
         }
     }
 
-    fn ancestors(&self, group: &str) -> HashSet<String> {
-        let mut out = HashSet::new();
-        let mut stack = vec![group.to_string()];
-        while let Some(g) = stack.pop() {
-            for p in self.parents.get(&g).into_iter().flatten() {
-                if out.insert(p.clone()) {
-                    stack.push(p.clone());
-                }
+    /// Is group `below` reachable from group `above` through child edges (or the
+    /// same group)? Searches down from `above` and up from `below` in turns, so
+    /// it stops as soon as either side runs out: adding a chain's next link costs
+    /// a step, whichever end the chain grows from.
+    fn is_below(&self, below: usize, above: usize) -> bool {
+        if below == above {
+            return true;
+        }
+        let mut down = (vec![above], HashSet::from([above]));
+        let mut up = (vec![below], HashSet::from([below]));
+        loop {
+            match search_step(&self.children, &mut down, &up.1) {
+                Some(false) => {}
+                met => return met == Some(true),
+            }
+            match search_step(&self.parents, &mut up, &down.1) {
+                Some(false) => {}
+                met => return met == Some(true),
             }
         }
-        out
     }
 
     /// Makes `child` a child group of `parent` (both must exist).
@@ -521,21 +479,24 @@ impl Builder {
         if parent == child {
             return Err(format!("group '{child}' cannot be a child of itself"));
         }
-        if self.inv.groups[parent].children.iter().any(|c| c == child) {
+        let (Some(p), Some(c)) = (
+            self.inv.groups.get_index_of(parent),
+            self.inv.groups.get_index_of(child),
+        ) else {
+            return Err(format!("no group '{parent}' or '{child}'"));
+        };
+        if self.edges.contains(&(p, c)) {
             return Ok(());
         }
-        if self.ancestors(parent).contains(child) {
+        if self.is_below(p, c) {
             return Err(format!(
                 "adding group '{child}' as a child of '{parent}' creates a cycle ('{parent}' is already below '{child}')"
             ));
         }
-        if let Some(g) = self.inv.groups.get_mut(parent) {
-            g.children.push(child.to_string());
-        }
-        let ps = self.parents.entry(child.to_string()).or_default();
-        if !ps.iter().any(|p| p == parent) {
-            ps.push(parent.to_string());
-        }
+        self.edges.insert((p, c));
+        self.inv.groups[p].children.push(child.to_string());
+        self.children[p].push(c);
+        self.parents[c].push(p);
         Ok(())
     }
 
@@ -578,11 +539,12 @@ impl Builder {
 
     /// `InventoryData.reconcile_inventory`, then the finished inventory.
     pub fn finish(mut self) -> Result<Inventory, InventoryError> {
-        let names: Vec<String> = self.inv.groups.keys().cloned().collect();
-        for g in names {
-            if g != "all" && self.ancestors(&g).is_empty() {
-                self.add_child("all", &g).map_err(|m| {
-                    let loc = self.inv.groups[&g]
+        let (all, ungrouped) = (0, 1);
+        for g in 0..self.inv.groups.len() {
+            if g != all && self.parents[g].is_empty() {
+                let name = self.inv.groups[g].name.clone();
+                self.add_child("all", &name).map_err(|m| {
+                    let loc = self.inv.groups[g]
                         .location
                         .clone()
                         .unwrap_or_else(|| Location::file(&self.inv.source));
@@ -590,17 +552,191 @@ impl Builder {
                 })?;
             }
         }
-        let hosts: Vec<String> = self.inv.hosts.keys().cloned().collect();
-        for h in hosts {
-            let mine = self.inv.host_groups(&h);
-            if mine.contains(&"ungrouped") {
-                if mine.iter().any(|g| *g != "all" && *g != "ungrouped") {
-                    self.inv.groups["ungrouped"].hosts.retain(|x| *x != h);
-                }
-            } else if mine.iter().all(|g| *g == "all") {
-                self.inv.groups["ungrouped"].hosts.push(h.clone());
+        // A host listed in `ungrouped` leaves it when it is in another group too
+        // (through `ungrouped`'s own parents as well); a host in no group but
+        // `all` joins it. Groups below `ungrouped` count as `ungrouped`.
+        let mut below_ungrouped = vec![false; self.inv.groups.len()];
+        let mut stack = vec![ungrouped];
+        while let Some(g) = stack.pop() {
+            if !below_ungrouped[g] {
+                below_ungrouped[g] = true;
+                stack.extend(self.children[g].iter().copied());
             }
         }
+        let ungrouped_has_other_parent = self.parents[ungrouped].iter().any(|&p| p != all);
+        let mut direct: Vec<Vec<usize>> = vec![Vec::new(); self.inv.hosts.len()];
+        for (g, group) in self.inv.groups.values().enumerate() {
+            for h in &group.hosts {
+                if let Some(i) = self.inv.hosts.get_index_of(h.as_str()) {
+                    direct[i].push(g);
+                }
+            }
+        }
+        let mut leave: HashSet<usize> = HashSet::new();
+        let mut join: Vec<String> = Vec::new();
+        for (h, groups) in direct.iter().enumerate() {
+            let in_ungrouped = groups.iter().any(|&g| below_ungrouped[g]);
+            let in_other = groups.iter().any(|&g| g != all && g != ungrouped)
+                || (groups.contains(&ungrouped) && ungrouped_has_other_parent);
+            if in_ungrouped {
+                if in_other {
+                    leave.insert(h);
+                }
+            } else if !in_other {
+                join.push(
+                    self.inv
+                        .hosts
+                        .get_index(h)
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        let hosts = &self.inv.hosts;
+        let list = &mut self.inv.groups[ungrouped].hosts;
+        if !leave.is_empty() {
+            list.retain(|x| {
+                hosts
+                    .get_index_of(x.as_str())
+                    .is_none_or(|i| !leave.contains(&i))
+            });
+        }
+        list.extend(join);
         Ok(self.inv)
+    }
+}
+
+/// One step of one side of [`Builder::is_below`]'s search: `None` when that
+/// side has run out, `Some(true)` when it met the other side.
+fn search_step(
+    edges: &[Vec<usize>],
+    (stack, seen): &mut (Vec<usize>, HashSet<usize>),
+    other: &HashSet<usize>,
+) -> Option<bool> {
+    let g = stack.pop()?;
+    for &n in &edges[g] {
+        if other.contains(&n) {
+            return Some(true);
+        }
+        if seen.insert(n) {
+            stack.push(n);
+        }
+    }
+    Some(false)
+}
+
+/// The group relations of an [`Inventory`], indexed once: each group's parents
+/// and depth, each host's direct groups. Building it is linear in the
+/// inventory's size; asking it about one host costs that host's groups. It
+/// owns its data (group and host indices), so it can live beside the
+/// inventory; ask it with the inventory it was built from.
+#[derive(Debug, Clone)]
+pub struct GroupIndex {
+    parents: Vec<Vec<usize>>,
+    /// Ansible's depth of each group (longest path from `all`).
+    depth: Vec<usize>,
+    /// host index -> the groups listing it directly.
+    direct: Vec<Vec<usize>>,
+}
+
+impl GroupIndex {
+    pub fn new(inv: &Inventory) -> GroupIndex {
+        let n = inv.groups.len();
+        let mut parents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (p, g) in inv.groups.values().enumerate() {
+            for c in &g.children {
+                if let Some(c) = inv.groups.get_index_of(c.as_str()) {
+                    parents[c].push(p);
+                    children[p].push(c);
+                }
+            }
+        }
+        // Longest path from the roots, in topological order (Kahn). Groups on a
+        // cycle (refused at load time; only a hand-built inventory has one) keep 0.
+        let mut depth = vec![0usize; n];
+        let mut waiting: Vec<usize> = parents.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..n).filter(|&g| waiting[g] == 0).collect();
+        while let Some(g) = ready.pop() {
+            for &c in &children[g] {
+                depth[c] = depth[c].max(depth[g] + 1);
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    ready.push(c);
+                }
+            }
+        }
+        let mut direct: Vec<Vec<usize>> = vec![Vec::new(); inv.hosts.len()];
+        for (g, group) in inv.groups.values().enumerate() {
+            for h in &group.hosts {
+                if let Some(i) = inv.hosts.get_index_of(h.as_str()) {
+                    direct[i].push(g);
+                }
+            }
+        }
+        GroupIndex {
+            parents,
+            depth,
+            direct,
+        }
+    }
+
+    /// [`Inventory::host_groups`], as group indices in groups order.
+    fn host_group_ids(&self, inv: &Inventory, host: &str) -> Vec<usize> {
+        let Some(direct) = inv
+            .hosts
+            .get_index_of(host)
+            .and_then(|h| self.direct.get(h))
+        else {
+            return Vec::new();
+        };
+        let all = 0;
+        let mut found: HashSet<usize> = HashSet::new();
+        let mut stack: Vec<usize> = direct.clone();
+        stack.push(all);
+        while let Some(g) = stack.pop() {
+            if found.insert(g) {
+                stack.extend(self.parents.get(g).into_iter().flatten().copied());
+            }
+        }
+        let mut ids: Vec<usize> = found.into_iter().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Every group containing the host, directly or through child groups,
+    /// including `all`, in groups order.
+    pub fn host_groups<'a>(&self, inv: &'a Inventory, host: &str) -> Vec<&'a str> {
+        self.host_group_ids(inv, host)
+            .into_iter()
+            .filter_map(|g| inv.groups.get_index(g).map(|(k, _)| k.as_str()))
+            .collect()
+    }
+
+    /// The host's groups in the order Ansible merges their variables: by depth,
+    /// then `ansible_group_priority`, then name (so `all` first).
+    pub fn host_groups_vars_order<'a>(&self, inv: &'a Inventory, host: &str) -> Vec<&'a str> {
+        let mut gs: Vec<(usize, i64, &str)> = self
+            .host_group_ids(inv, host)
+            .into_iter()
+            .filter_map(|g| {
+                let (name, group) = inv.groups.get_index(g)?;
+                Some((
+                    self.depth.get(g).copied().unwrap_or(0),
+                    group.priority,
+                    name.as_str(),
+                ))
+            })
+            .collect();
+        gs.sort();
+        gs.into_iter().map(|(_, _, g)| g).collect()
+    }
+
+    /// Ansible's depth of a group (0 for an unknown one).
+    pub fn depth(&self, inv: &Inventory, group: &str) -> usize {
+        inv.groups
+            .get_index_of(group)
+            .and_then(|g| self.depth.get(g).copied())
+            .unwrap_or(0)
     }
 }

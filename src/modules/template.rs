@@ -37,14 +37,7 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
             path.display()
         ));
     }
-    let source = std::fs::read(&path)
-        .map_err(|e| Fail::Task(format!("cannot read {}: {e}", path.display())))?;
-    let source = String::from_utf8(source).map_err(|_| {
-        Fail::Task(format!(
-            "{} is not UTF-8 text",
-            crate::location::display_path(&path)
-        ))
-    })?;
+    let source = crate::yaml::read_text(&path).map_err(|e| Fail::Task(e.to_string()))?;
     let mut rendered = ctx
         .templar
         .render_file(&path, &source, ctx.vars)

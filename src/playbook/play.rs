@@ -104,7 +104,8 @@ impl Loader {
                 }
             }
             NodeValue::Null | NodeValue::Seq(_) => self.err(
-                Location::file(path),
+                // an empty file is reported at its line 1; `[]` where it is written
+                root.location(path),
                 "the playbook has no plays",
                 Some("a playbook is a list of plays:\n- hosts: web\n  tasks:\n    - ...".into()),
             ),

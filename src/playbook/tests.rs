@@ -1301,6 +1301,10 @@ fn playbook_shape_errors() {
     );
     let e = load_err("# nothing\n");
     assert_eq!(e.message, "the playbook has no plays");
+    assert_eq!((e.location.line, e.location.column), (1, Some(1)), "{e}");
+    let e = load_err("# nothing yet\n---\n[]\n");
+    assert_eq!(e.message, "the playbook has no plays");
+    assert_eq!((e.location.line, e.location.column), (3, Some(1)), "{e}");
     let e = load_err("- hosts: all\n  tasks:\n    - name: x\n      command: [unclosed\n");
     assert!(e.message.starts_with("invalid YAML"), "{e}");
     assert_eq!(e.location.line, 4);

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State};
 
+use super::limits;
 use super::pyfmt::{self, JsonOpts, map_entries, py_str};
 use super::pyregex::{self, PyRegex};
 use super::yaml_emit::{self, YamlOpts};
@@ -52,6 +53,13 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("password_hash", password_hash);
     env.add_filter("to_uuid", to_uuid);
     env.add_filter("type_debug", type_debug);
+    // minijinja's own filters that build sizes taken from the template, bounded
+    env.add_filter("indent", indent);
+    env.add_filter("replace", replace);
+    env.add_filter("batch", batch);
+    env.add_filter("slice", slice);
+    env.add_filter("format", format);
+    env.add_filter("tojson", tojson);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -416,6 +424,115 @@ fn to_float(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     })
 }
 
+// ---------------------------------------------------------------- bounded builtins
+
+/// Jinja's `indent(width=4, first=False, blank=False)`, with the output size
+/// checked before it is built.
+fn indent(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
+    let a = Args::bind("indent", args, &["width", "first", "blank"])?;
+    let width = match a.opt(0) {
+        None => 4,
+        Some(w) => usize::try_from(w.clone())
+            .map_err(|_| filter_err("indent", "argument 'width' must be a non-negative integer"))?,
+    };
+    let (first, blank) = (a.bool_or(1, false), a.bool_or(2, false));
+    let input = text(&value)?;
+    let lines = input.matches('\n').count() as u128 + 1;
+    limits::check_size(
+        "filter 'indent'",
+        input.len() as u128 + lines * width as u128,
+    )?;
+    let input = input.strip_suffix('\n').unwrap_or(&input);
+    let input = input.strip_suffix('\r').unwrap_or(input);
+    let pad = " ".repeat(width);
+    let mut out = String::new();
+    for (i, line) in input.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let indented = if i == 0 { first } else { true };
+        if indented && (blank || !(line.is_empty() || line == "\r")) {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    Ok(out)
+}
+
+/// `replace(old, new)`, with the output size checked before it is built.
+fn replace(value: Value, old: Value, new: Value) -> Result<String, Error> {
+    let (s, old, new) = (text(&value)?, text(&old)?, text(&new)?);
+    if new.len() > old.len() {
+        let n = if old.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(old.as_str()).count()
+        };
+        limits::check_size(
+            "filter 'replace'",
+            s.len() as u128 + n as u128 * (new.len() - old.len()) as u128,
+        )?;
+    }
+    Ok(s.replace(old.as_str(), &new))
+}
+
+/// minijinja's `batch`, whose fill pads the last batch to `count` items.
+fn batch(
+    state: &State,
+    value: Value,
+    count: usize,
+    fill_with: Option<Value>,
+) -> Result<Value, Error> {
+    if fill_with.is_some() {
+        limits::check_items("filter 'batch'", count as u128)?;
+    }
+    minijinja::filters::batch(state, value, count, fill_with)
+}
+
+/// minijinja's `slice`, which builds `count` lists.
+fn slice(
+    state: &State,
+    value: Value,
+    count: usize,
+    fill_with: Option<Value>,
+) -> Result<Value, Error> {
+    limits::check_items("filter 'slice'", count as u128)?;
+    minijinja::filters::slice(state, value, count, fill_with)
+}
+
+/// minijinja's printf-style `format`, with widths and precisions bounded.
+fn format(state: &mut State, fmt: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    if let Some(f) = fmt.as_str() {
+        limits::check_format("filter 'format'", f)?;
+    }
+    minijinja::filters::format(state, fmt, args)
+}
+
+/// minijinja's `tojson(indent=N)`, with the indent bounded.
+fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let given = match &indent {
+        Some(v) => Some(v.clone()),
+        None => kwargs.peek::<Option<Value>>("indent")?,
+    };
+    if let Some(n) = given.filter(|v| v.kind() == ValueKind::Number) {
+        check_indent("tojson", usize::try_from(n).unwrap_or(usize::MAX))?;
+    }
+    minijinja::filters::tojson(value, indent, kwargs)
+}
+
+/// An indent given to `to_json`, `to_yaml`... (Python accepts any).
+const MAX_INDENT: usize = 10_000;
+
+fn check_indent(name: &str, n: usize) -> Result<usize, Error> {
+    if n > MAX_INDENT {
+        return Err(filter_err(
+            name,
+            format!("indent {n} is larger than the limit of {MAX_INDENT}"),
+        ));
+    }
+    Ok(n)
+}
+
 // ---------------------------------------------------------------- json / yaml
 
 fn json_opts(
@@ -428,8 +545,15 @@ fn json_opts(
     let mut opts = defaults;
     if let Some(ind) = a.opt(indent_i) {
         opts.indent = Some(match ind.kind() {
-            ValueKind::String => ind.as_str().unwrap_or_default().to_string(),
-            _ => " ".repeat(usize::try_from(ind.clone()).unwrap_or(0)),
+            ValueKind::String => {
+                let ind = ind.as_str().unwrap_or_default();
+                check_indent(&a.name, ind.len())?;
+                ind.to_string()
+            }
+            _ => " ".repeat(check_indent(
+                &a.name,
+                usize::try_from(ind.clone()).unwrap_or(0),
+            )?),
         });
         opts.item_sep = ",".into();
     }
@@ -470,7 +594,7 @@ fn yaml_opts(a: &Args, defaults: YamlOpts) -> Result<YamlOpts, Error> {
     let mut opts = defaults;
     // params: indent, default_flow_style, width, sort_keys, explicit_start, allow_unicode
     if let Some(i) = a.int_opt(0)? {
-        opts.indent = usize::try_from(i).unwrap_or(2);
+        opts.indent = check_indent(&a.name, usize::try_from(i).unwrap_or(2))?;
     }
     if let Some(v) = a.get(1) {
         opts.default_flow_style = if v.is_none() { None } else { Some(v.is_true()) };
@@ -1411,7 +1535,19 @@ fn password_hash(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Erro
         ));
     }
     let rounds = match a.int_opt(3)? {
-        Some(r) => u32::try_from(r).map_err(|_| filter_err("password_hash", "invalid rounds"))?,
+        Some(r) => match u32::try_from(r) {
+            Ok(r) if r > limits::MAX_ROUNDS => {
+                return Err(filter_err(
+                    "password_hash",
+                    format!(
+                        "rounds={r} is more than the limit of {}",
+                        limits::MAX_ROUNDS
+                    ),
+                ));
+            }
+            Ok(r) => r,
+            Err(_) => return Err(filter_err("password_hash", "invalid rounds")),
+        },
         None => default_rounds.unwrap_or(5000),
     };
     let params = sha_crypt::Params::new(rounds).map_err(|_| {

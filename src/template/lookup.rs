@@ -72,12 +72,8 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             for t in &terms {
                 let path = find(state, &t.to_string(), "files")
                     .ok_or_else(|| not_found(state, "file", &t.to_string(), "files"))?;
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    err(format!(
-                        "lookup('file'): cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let text = crate::yaml::read_text(&path)
+                    .map_err(|e| err(format!("lookup('file'): {}", e)))?;
                 let mut s = text.as_str();
                 if rstrip.unwrap_or(true) {
                     s = s.trim_end();

@@ -28,6 +28,7 @@
 mod filters;
 mod jinja_tests;
 mod lexer;
+pub mod limits;
 mod lookup;
 mod pyfmt;
 pub(crate) mod pyregex;
@@ -35,10 +36,14 @@ mod yaml_emit;
 mod yaml_load;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 #[path = "../../tests/golden/template_cases.rs"]
 mod golden_cases;
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 
@@ -141,6 +146,7 @@ fn ansible_formatter(
         ValueKind::None | ValueKind::Undefined => Ok(()),
         ValueKind::String => {
             let s = value.as_str().unwrap_or_default();
+            limits::count_output(s.len())?;
             if tainted {
                 crate::redact::register(s);
             }
@@ -149,6 +155,7 @@ fn ansible_formatter(
         _ => {
             let mut s = String::new();
             pyfmt::py_repr_strict(value, &mut s)?;
+            limits::count_output(s.len())?;
             if tainted {
                 crate::redact::register(&s);
                 register_value(value, 6);
@@ -275,6 +282,58 @@ fn seq_contains_undefined(v: &Value, depth: usize) -> bool {
     }
 }
 
+/// Renders within the limits of [`limits`]: fuel (set on the environment), the
+/// output of `{{ }}` counted by the formatter, and the template's whole output
+/// counted as it is written (past the bound, writing stops and the render
+/// fails: memory stays bounded whatever the loop).
+fn bounded_render(
+    tmpl: &minijinja::Template<'_, '_>,
+    ctx: &Value,
+) -> Result<String, minijinja::Error> {
+    struct Bounded {
+        out: Vec<u8>,
+        max: usize,
+        over: bool,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.over || self.out.len() + b.len() > self.max {
+                self.over = true;
+            } else {
+                self.out.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Bounded {
+        out: Vec::new(),
+        max: limits::limits().max_output,
+        over: false,
+    };
+    limits::output_scope(|| tmpl.render_captured_to(ctx.clone(), &mut w))?;
+    if w.over {
+        limits::check_len(usize::MAX)?;
+    }
+    String::from_utf8(w.out)
+        .map_err(|_| minijinja::Error::new(ErrorKind::InvalidOperation, "the output is not UTF-8"))
+}
+
+/// Evaluates an expression within the limits (fuel; a string result no larger
+/// than the output bound).
+fn bounded_eval(
+    expr: &minijinja::Expression<'_, '_>,
+    ctx: &Value,
+) -> Result<Value, minijinja::Error> {
+    let v = limits::output_scope(|| expr.eval(ctx.clone()))?;
+    if let Some(s) = v.as_str() {
+        limits::check_len(s.len())?;
+    }
+    Ok(v)
+}
+
 /// Where the template text came from, for error locations.
 enum Origin<'a> {
     File(&'a Path),
@@ -294,11 +353,20 @@ impl Templar {
             .build()
             .expect("default delimiters are valid");
         env.set_syntax(syntax);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(|state, value, method, args| {
+            // Python's methods (pycompat), `str.format` with its widths bounded
+            if method == "format"
+                && let Some(f) = value.as_str()
+            {
+                limits::check_format("str.format", f)?;
+            }
+            minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+        });
         env.set_recursion_limit(RECURSION_LIMIT);
         // debug mode makes minijinja record which expression produced an undefined value
         env.set_debug(true);
         env.set_formatter(ansible_formatter);
+        env.set_fuel(Some(limits::limits().fuel));
         filters::register(&mut env);
         lookup::register(&mut env);
         jinja_tests::register(&mut env);
@@ -358,7 +426,7 @@ impl Templar {
             .template_from_named_str(name, source)
             .map_err(|e| self.convert(e, origin, source, None, ctx))?;
         // fresh taint flags: the formatter registers what this template derives
-        let (rendered, _) = crate::redact::taint_scope(|| tmpl.render(ctx.clone()));
+        let (rendered, _) = crate::redact::taint_scope(|| bounded_render(&tmpl, ctx));
         match rendered {
             Ok(out) => Ok(out),
             Err(e) => {
@@ -366,7 +434,7 @@ impl Templar {
                     let chain_env: &Environment<'_> = &self.chain_env;
                     if let Ok(out) = chain_env
                         .template_from_named_str(name, source)
-                        .and_then(|t| t.render(ctx.clone()))
+                        .and_then(|t| bounded_render(&t, ctx))
                     {
                         return Ok(out);
                     }
@@ -389,7 +457,7 @@ impl Templar {
             .compile_expression_owned(expr.to_string())
             .map_err(|e| self.convert(e, origin, expr, None, ctx))?;
         // A value computed from a secret is registered as a secret (redaction).
-        let (evaluated, tainted) = crate::redact::taint_scope(|| compiled.eval(ctx.clone()));
+        let (evaluated, tainted) = crate::redact::taint_scope(|| bounded_eval(&compiled, ctx));
         if tainted && let Ok(v) = &evaluated {
             register_value(v, 6);
         }
@@ -400,7 +468,7 @@ impl Templar {
                     && let Ok(v) = self
                         .chain_env
                         .compile_expression_owned(expr.to_string())
-                        .and_then(|c| c.eval(ctx.clone()))
+                        .and_then(|c| bounded_eval(&c, ctx))
                 {
                     return Ok(v);
                 }
@@ -512,13 +580,19 @@ impl Templar {
         let line = err.line();
         let detail = err.detail().unwrap_or_default().to_string();
         let vars = vars.unwrap_or_default();
-        // a lazy variable that failed to resolve: surface its own message
-        if let Some(path) = vars
-            .iter()
-            .find(|p| matches!(resolve(ctx, p), Resolved::Invalid))
+        // a limit (see `limits`): reported as is, nothing re-evaluated; or a lazy
+        // variable that failed to resolve: its own message
+        let limited = err.kind() == ErrorKind::OutOfFuel
+            || detail.contains(limits::OUTPUT_MARK)
+            || detail.contains(limits::SIZE_MARK);
+        if limited
+            || vars
+                .iter()
+                .any(|p| matches!(resolve(ctx, p), Resolved::Invalid))
         {
-            let _ = path;
-            let message = if detail.is_empty() {
+            let message = if err.kind() == ErrorKind::OutOfFuel {
+                limits::fuel_message()
+            } else if detail.is_empty() {
                 err.kind().to_string()
             } else {
                 detail
@@ -527,7 +601,7 @@ impl Templar {
                 location: self.location(origin, line),
                 kind: TemplateErrorKind::Other,
                 message,
-                hint: None,
+                hint: limited.then(limits::hint),
             };
         }
         let kind = err.kind();

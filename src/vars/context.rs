@@ -222,7 +222,8 @@ impl HostContext {
                 Value::from(self.host.split('.').next().unwrap_or(&self.host))
             }
             "group_names" => {
-                let mut g: Vec<&str> = inv
+                let mut g: Vec<&str> = self
+                    .vars
                     .host_groups(&self.host)
                     .into_iter()
                     .filter(|g| *g != "all")

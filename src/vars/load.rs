@@ -1,7 +1,7 @@
 //! Building each host's [`VarStack`] from the inventory, `group_vars/`,
 //! `host_vars/` and `-e`, in Ansible's order. Pure: reads files, no host.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -9,50 +9,151 @@ use serde_json::Value as Json;
 
 use super::VarsError;
 use super::stack::{Definition, Layer, Origin, VarStack};
-use crate::inventory::Inventory;
+use crate::inventory::{GroupIndex, Inventory};
 use crate::location::Location;
 use crate::yaml;
 
 /// Variables of one parsed file: name -> (value, where the name was written).
 pub type FileVars = IndexMap<String, (Json, Location)>;
 
-/// Reads vars files once each, however many hosts use them.
-#[derive(Default)]
+/// Reads vars files once each, however many hosts use them, and each
+/// `group_vars/` or `host_vars/` directory's listing once (so a host without a
+/// `host_vars/` file costs no file-system call).
+#[derive(Debug, Default)]
 pub(super) struct FileCache {
     files: HashMap<PathBuf, FileVars>,
+    /// dir -> the names of its entries (`None`: not a directory).
+    listings: HashMap<PathBuf, Option<HashSet<String>>>,
+    /// dir -> name -> the vars files of `name` in `dir` (only names that have some).
+    found: HashMap<PathBuf, HashMap<String, Vec<PathBuf>>>,
 }
 
 impl FileCache {
-    fn load(&mut self, path: &Path) -> Result<&FileVars, VarsError> {
+    fn load(&mut self, path: &Path) -> Result<(), VarsError> {
         if !self.files.contains_key(path) {
             let node = yaml::parse_file(path)?;
             let vars = node.to_var_map(path)?;
             self.files.insert(path.to_path_buf(), vars);
         }
-        Ok(&self.files[path])
+        Ok(())
+    }
+
+    /// Finds (with [`yaml::vars_files`], asking the file system only about
+    /// names the directory holds) and parses the vars files of `name` in `dir`.
+    fn preload(&mut self, dir: &Path, name: &str) -> Result<(), VarsError> {
+        let listing = self.listings.entry(dir.to_path_buf()).or_insert_with(|| {
+            let rd = std::fs::read_dir(dir).ok()?;
+            Some(
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+            )
+        });
+        let Some(names) = listing else {
+            return Ok(());
+        };
+        let present = name.contains(std::path::MAIN_SEPARATOR)
+            || ["", ".yml", ".yaml", ".json"]
+                .iter()
+                .any(|ext| names.contains(&format!("{name}{ext}")));
+        if !present {
+            return Ok(());
+        }
+        let files = yaml::vars_files(dir, name);
+        for f in &files {
+            self.load(f)?;
+        }
+        if !files.is_empty() {
+            self.found
+                .entry(dir.to_path_buf())
+                .or_default()
+                .insert(name.to_string(), files);
+        }
+        Ok(())
+    }
+
+    /// The variables of `name`'s files in `dir`, in file order (after [`Self::preload`]).
+    fn vars_of<'a>(&'a self, dir: &Path, name: &str) -> impl Iterator<Item = &'a FileVars> {
+        self.found
+            .get(dir)
+            .and_then(|m| m.get(name))
+            .into_iter()
+            .flatten()
+            .filter_map(|f| self.files.get(f))
     }
 }
 
+/// Everything a host's [`VarStack`] is built from, read once: the vars
+/// directories' files (parsed at load, so a bad file is an error at once),
+/// `-e`, the secrets and the inventory's group index. A host's stack is built
+/// when first asked for ([`Sources::stack`]), so a command about one host of a
+/// big inventory builds one.
+///
 /// The directories holding `group_vars/` and `host_vars/`: the project's (lower)
 /// then the environment's, as [`crate::project::Target::vars_dirs`] lists them.
 /// Only the last one is "the environment's"; earlier ones are project-level.
 /// `secrets`: the decrypted variables of the environment's `secrets.age`, for
 /// every host at [`Layer::Secrets`] (above host_vars, below `-e`).
-pub(super) fn build_stacks(
-    inventory: &Inventory,
-    vars_dirs: &[PathBuf],
-    extra: &[(Json, Origin, String)],
-    secrets: Option<&FileVars>,
-) -> Result<IndexMap<String, VarStack>, VarsError> {
-    let mut cache = FileCache::default();
-    let mut out = IndexMap::new();
-    for host in inventory.hosts.keys() {
-        out.insert(
-            host.clone(),
-            host_stack(inventory, host, vars_dirs, extra, secrets, &mut cache)?,
-        );
+#[derive(Debug)]
+pub(super) struct Sources {
+    vars_dirs: Vec<PathBuf>,
+    extra: Vec<(Json, Origin, String)>,
+    secrets: Option<FileVars>,
+    cache: FileCache,
+    index: GroupIndex,
+}
+
+impl Sources {
+    pub fn load(
+        inventory: &Inventory,
+        vars_dirs: &[PathBuf],
+        extra: &[(Json, Origin, String)],
+        secrets: Option<&FileVars>,
+    ) -> Result<Sources, VarsError> {
+        let mut cache = FileCache::default();
+        for dir in vars_dirs {
+            let group_vars = dir.join("group_vars");
+            cache.preload(&group_vars, "all")?;
+            for g in inventory.groups.keys().filter(|g| *g != "all") {
+                cache.preload(&group_vars, g)?;
+            }
+            let host_vars = dir.join("host_vars");
+            for h in inventory.hosts.keys() {
+                cache.preload(&host_vars, h)?;
+            }
+        }
+        Ok(Sources {
+            vars_dirs: vars_dirs.to_vec(),
+            extra: extra.to_vec(),
+            secrets: secrets.cloned(),
+            cache,
+            index: inventory.index(),
+        })
     }
-    Ok(out)
+
+    /// Every group containing the host (see [`Inventory::host_groups`]).
+    pub fn host_groups<'a>(&self, inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
+        self.index.host_groups(inventory, host)
+    }
+
+    /// The host's stack, in Ansible's order.
+    pub fn stack(&self, inventory: &Inventory, host: &str) -> VarStack {
+        let groups: Vec<&str> = self
+            .index
+            .host_groups_vars_order(inventory, host)
+            .into_iter()
+            .filter(|g| *g != "all")
+            .collect();
+        host_stack(
+            inventory,
+            host,
+            &groups,
+            &self.vars_dirs,
+            &self.extra,
+            self.secrets.as_ref(),
+            &self.cache,
+        )
+    }
 }
 
 /// Ansible's group order for variables: by depth from `all`, then
@@ -68,13 +169,13 @@ pub fn sorted_groups<'a>(inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
 fn host_stack(
     inventory: &Inventory,
     host: &str,
+    groups: &[&str],
     vars_dirs: &[PathBuf],
     extra: &[(Json, Origin, String)],
     secrets: Option<&FileVars>,
-    cache: &mut FileCache,
-) -> Result<VarStack, VarsError> {
+    cache: &FileCache,
+) -> VarStack {
     let mut s = VarStack::default();
-    let groups = sorted_groups(inventory, host);
     let (project_dirs, env_dir) = match vars_dirs.split_last() {
         Some((last, rest)) => (rest, Some(last)),
         None => (&[][..], None),
@@ -97,7 +198,7 @@ fn host_stack(
             s.push(k, file_def(&d.value, &d.location, Layer::InventoryAll));
         }
     }
-    for g in &groups {
+    for g in groups {
         if let Some(group) = inventory.groups.get(*g) {
             for (k, d) in &group.vars {
                 s.push(k, file_def(&d.value, &d.location, Layer::InventoryGroup));
@@ -112,7 +213,7 @@ fn host_stack(
             &dir.join("group_vars"),
             "all",
             Layer::ProjectGroupVarsAll,
-        )?;
+        );
     }
     if let Some(dir) = env_dir {
         push_files(
@@ -121,23 +222,23 @@ fn host_stack(
             &dir.join("group_vars"),
             "all",
             Layer::GroupVarsAll,
-        )?;
+        );
     }
     // 3. group_vars/<group>, groups in order: project, then environment
     for dir in project_dirs {
-        for g in &groups {
+        for g in groups {
             push_files(
                 &mut s,
                 cache,
                 &dir.join("group_vars"),
                 g,
                 Layer::ProjectGroupVars,
-            )?;
+            );
         }
     }
     if let Some(dir) = env_dir {
-        for g in &groups {
-            push_files(&mut s, cache, &dir.join("group_vars"), g, Layer::GroupVars)?;
+        for g in groups {
+            push_files(&mut s, cache, &dir.join("group_vars"), g, Layer::GroupVars);
         }
     }
     // 4. the host's own line in the inventory, then host_vars/
@@ -153,10 +254,10 @@ fn host_stack(
             &dir.join("host_vars"),
             host,
             Layer::ProjectHostVars,
-        )?;
+        );
     }
     if let Some(dir) = env_dir {
-        push_files(&mut s, cache, &dir.join("host_vars"), host, Layer::HostVars)?;
+        push_files(&mut s, cache, &dir.join("host_vars"), host, Layer::HostVars);
     }
     // 5. the environment's secrets.age (decrypted in memory)
     for (k, (v, loc)) in secrets.into_iter().flatten() {
@@ -177,7 +278,7 @@ fn host_stack(
             }
         }
     }
-    Ok(s)
+    s
 }
 
 fn file_def(value: &Json, location: &Location, layer: Layer) -> Definition {
@@ -190,22 +291,12 @@ fn file_def(value: &Json, location: &Location, layer: Layer) -> Definition {
     }
 }
 
-fn push_files(
-    s: &mut VarStack,
-    cache: &mut FileCache,
-    dir: &Path,
-    name: &str,
-    layer: Layer,
-) -> Result<(), VarsError> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for file in yaml::vars_files(dir, name) {
-        for (k, (v, loc)) in cache.load(&file)? {
+fn push_files(s: &mut VarStack, cache: &FileCache, dir: &Path, name: &str, layer: Layer) {
+    for vars in cache.vars_of(dir, name) {
+        for (k, (v, loc)) in vars {
             s.push(k, file_def(v, loc, layer));
         }
     }
-    Ok(())
 }
 
 /// Parses `-e` arguments: `k=v k2="v 2"` (values are strings, as in Ansible),

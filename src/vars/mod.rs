@@ -12,7 +12,7 @@ mod load;
 mod stack;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use minijinja::Value;
@@ -72,7 +72,9 @@ impl VarsError {
 #[derive(Debug)]
 pub struct Vars {
     pub inventory: Arc<Inventory>,
-    stacks: IndexMap<String, VarStack>,
+    /// Each host's stack, built when first asked for (from `sources`).
+    stacks: IndexMap<String, OnceLock<VarStack>>,
+    sources: load::Sources,
     pub templar: Arc<Templar>,
 }
 
@@ -97,16 +99,28 @@ impl Vars {
         templar: Arc<Templar>,
         secrets: Option<&FileVars>,
     ) -> Result<Arc<Vars>, VarsError> {
-        let stacks = load::build_stacks(&inventory, vars_dirs, extra, secrets)?;
+        let sources = load::Sources::load(&inventory, vars_dirs, extra, secrets)?;
+        let stacks = inventory
+            .hosts
+            .keys()
+            .map(|h| (h.clone(), OnceLock::new()))
+            .collect();
         Ok(Arc::new(Vars {
             inventory,
             stacks,
+            sources,
             templar,
         }))
     }
 
     pub fn stack(&self, host: &str) -> Option<&VarStack> {
-        self.stacks.get(host)
+        let (host, cell) = self.stacks.get_key_value(host)?;
+        Some(cell.get_or_init(|| self.sources.stack(&self.inventory, host)))
+    }
+
+    /// [`Inventory::host_groups`] from the index built at load (no rebuild per host).
+    pub fn host_groups(&self, host: &str) -> Vec<&str> {
+        self.sources.host_groups(&self.inventory, host)
     }
 
     fn check_host(&self, host: &str) -> Result<(), VarsError> {
@@ -152,7 +166,8 @@ impl Vars {
         self.check_host(host)?;
         let ctx = HostContext::new(self.clone(), host);
         let mut out = IndexMap::new();
-        for name in self.stacks[host].names() {
+        let stack = self.stack(host).expect("checked above");
+        for name in stack.names() {
             let v = ctx
                 .resolve(name)
                 .map(|v| v.map(|v| to_json(&v)).unwrap_or(Json::Null));
@@ -164,7 +179,7 @@ impl Vars {
     /// The raw (untemplated) winning value of every variable a file or `-e` set
     /// for a host (opsctl's built-in defaults left out), as `ansible-inventory` shows.
     pub fn raw(&self, host: &str) -> IndexMap<String, Json> {
-        let Some(s) = self.stacks.get(host) else {
+        let Some(s) = self.stack(host) else {
             return IndexMap::new();
         };
         s.names()

@@ -4,6 +4,7 @@
 mod common;
 mod deploy_faults;
 mod errors;
+mod fuzz_corpus;
 mod inventory;
 mod journal;
 mod modules_deploy;

@@ -1,0 +1,152 @@
+//! tests/fuzz-corpus/: every nasty input (huge sizes, runaway loops, values that
+//! double, invalid UTF-8, deep nesting...) through the real binary: a clean
+//! error naming its place, no panic or abort, within a process-level timeout.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{OPSCTL, repo};
+
+/// Far above what any case takes (seconds); a case still running then hangs.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Case {
+    args: Vec<String>,
+    exit: i32,
+    expect: Vec<String>,
+}
+
+fn read_case(dir: &Path) -> Case {
+    let text = std::fs::read_to_string(dir.join("case")).expect("case file");
+    let mut case = Case {
+        args: Vec::new(),
+        exit: 1,
+        expect: Vec::new(),
+    };
+    for line in text.lines() {
+        if let Some(a) = line.strip_prefix("args: ") {
+            case.args = a.split_whitespace().map(str::to_string).collect();
+        } else if let Some(e) = line.strip_prefix("exit: ") {
+            case.exit = e.trim().parse().expect("exit code");
+        } else if let Some(e) = line.strip_prefix("expect: ") {
+            case.expect.push(e.to_string());
+        }
+    }
+    assert!(!case.args.is_empty(), "{}: no args", dir.display());
+    case
+}
+
+/// Runs opsctl in `dir`; kills it (by its PID) and fails when it outlives `TIMEOUT`.
+fn run_bounded(dir: &Path, args: &[String]) -> (Option<i32>, String) {
+    let mut child = Command::new(OPSCTL)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("OPSCTL_ENV")
+        .env_remove("OPSCTL_PROJECT")
+        .env_remove("OPSCTL_TEMPLATE_FUEL")
+        .env_remove("OPSCTL_TEMPLATE_MAX_OUTPUT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run opsctl");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let readers = [
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        }),
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        }),
+    ];
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{}: `opsctl {}` still running after {TIMEOUT:?}: killed",
+                dir.display(),
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text: String = readers
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.join().unwrap()).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status.code(), text)
+}
+
+#[test]
+fn every_corpus_input_fails_cleanly_with_its_place() {
+    let corpus = repo().join("tests/fuzz-corpus");
+    let mut dirs: Vec<_> = std::fs::read_dir(&corpus)
+        .expect("tests/fuzz-corpus")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("case").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 10, "corpus cases: {}", dirs.len());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let case = read_case(dir);
+        // a copy: nothing the run writes lands in the repository
+        let scratch = tempfile::tempdir().unwrap();
+        copy_dir(dir, scratch.path());
+        let (code, output) = run_bounded(scratch.path(), &case.args);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut problems = Vec::new();
+        if code != Some(case.exit) {
+            problems.push(format!(
+                "exit {code:?} (a signal when None), expected {}",
+                case.exit
+            ));
+        }
+        for bad in [
+            "panicked",
+            "RUST_BACKTRACE",
+            "memory allocation",
+            "stack overflow",
+        ] {
+            if output.contains(bad) {
+                problems.push(format!("output has {bad:?}"));
+            }
+        }
+        for want in &case.expect {
+            if !output.contains(want.as_str()) {
+                problems.push(format!("output lacks {want:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{name}: {}\n{output}", problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
