@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod journal;
 pub mod location;
 pub mod modules;
+pub mod names;
 pub mod playbook;
 pub mod printer;
 pub mod project;

@@ -44,7 +44,7 @@ impl ProjectError {
                 Some("run opsctl inside a project, or pass --project DIR (or set OPSCTL_PROJECT)".into())
             }
             ProjectError::UnknownEnvironment { name, existing, .. } => {
-                let near = existing.iter().min_by_key(|e| strsim(e, name)).filter(|e| strsim(e, name) <= 2);
+                let near = crate::names::nearest_name(name, existing.iter().map(String::as_str));
                 Some(match near {
                     Some(n) => format!("did you mean --env {n}?"),
                     None => format!("create environments/{name}/hosts to add it"),
@@ -58,24 +58,6 @@ impl ProjectError {
             ProjectError::MissingInventory { .. } => None,
         }
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-pub fn strsim(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[derive(Debug, Clone)]

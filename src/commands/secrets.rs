@@ -94,11 +94,7 @@ fn view(
     match key {
         Some(k) => {
             let Some((v, _)) = vars.get(k) else {
-                let near: Vec<&str> = vars
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|n| crate::project::strsim(n, k) <= 2)
-                    .collect();
+                let near = crate::names::near(k, vars.keys().map(String::as_str), 3);
                 let mut e = Error::new(format!("{} has no variable '{k}'", store.shown));
                 if !near.is_empty() {
                     e = e.hint(format!("did you mean {}?", near.join(", ")));

@@ -12,25 +12,13 @@ use crate::vars::{Definition, VarsError};
 pub fn run(loaded: &Loaded, args: VarsArgs, printer: &Printer) -> Result<Exit> {
     let host = &args.host;
     if !loaded.inventory.hosts.contains_key(host) {
-        let near: Vec<&String> = loaded
-            .inventory
-            .hosts
-            .keys()
-            .filter(|h| crate::project::strsim(h, host) <= 2)
-            .take(3)
-            .collect();
+        let near = crate::names::near(host, loaded.inventory.hosts.keys().map(String::as_str), 3);
         let mut e = Error::new(format!(
             "unknown host '{host}' in {}",
             crate::location::display_path(&loaded.target.inventory)
         ));
         if !near.is_empty() {
-            e = e.hint(format!(
-                "did you mean {}?",
-                near.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            e = e.hint(format!("did you mean {}?", near.join(", ")));
         }
         return Err(e.hint("`opsctl inventory --graph` lists the hosts"));
     }
@@ -41,11 +29,7 @@ pub fn run(loaded: &Loaded, args: VarsArgs, printer: &Printer) -> Result<Exit> {
     let names: Vec<String> = match &args.name {
         Some(n) => {
             if stack.get(n).is_none() && !crate::vars::MAGIC.contains(&n.as_str()) {
-                let near: Vec<&str> = stack
-                    .names()
-                    .filter(|v| crate::project::strsim(v, n) <= 2)
-                    .take(3)
-                    .collect();
+                let near = crate::names::near(n, stack.names(), 3);
                 let mut e = Error::new(format!("host {host} has no variable '{n}'"));
                 if !near.is_empty() {
                     e = e.hint(format!("did you mean {}?", near.join(", ")));
@@ -134,7 +118,7 @@ fn print_entry(
         return;
     }
     printer.result(&format!("{name} = {value}"));
-    if crate::vars::contains_template(&win.value) {
+    if crate::template::has_template(&win.value) {
         printer.line(&format!("    template: {}", win.value));
     }
     printer.line(&format!(

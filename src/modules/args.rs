@@ -110,11 +110,7 @@ impl Spec {
             let Some(spec) = self.find(key) else {
                 let mut names: Vec<&str> = self.args.iter().map(|a| a.name).collect();
                 names.sort();
-                let near = names
-                    .iter()
-                    .copied()
-                    .min_by_key(|n| crate::project::strsim(n, key))
-                    .filter(|n| crate::project::strsim(n, key) <= 3);
+                let near = crate::names::nearest_name(key, names.iter().copied());
                 let hint = match near {
                     Some(n) => format!("did you mean '{n}'? "),
                     None => String::new(),

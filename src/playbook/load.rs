@@ -196,41 +196,13 @@ fn control_name(key: &str) -> &str {
     key
 }
 
-/// The closest candidate within a few edits, for "did you mean".
-pub(super) fn nearest<'a>(
-    key: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<(&'a str, usize)> {
-    let max = match key.chars().count() {
-        0..=3 => 1,
-        4..=7 => 2,
-        _ => 3,
-    };
-    candidates
-        .into_iter()
-        .map(|c| (c, crate::project::strsim(c, key)))
-        .filter(|(_, d)| *d <= max)
-        .min_by_key(|(c, d)| (*d, *c))
-}
+pub(super) use crate::names::{is_identifier, nearest};
 
 pub(super) fn did_you_mean(near: Option<(&str, usize)>) -> Option<String> {
     near.map(|(n, _)| format!("did you mean '{n}'?"))
 }
 
-pub(super) fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-pub(super) fn has_template(v: &Json) -> bool {
-    match v {
-        Json::String(s) => is_template(s),
-        Json::Array(a) => a.iter().any(has_template),
-        Json::Object(m) => m.values().any(has_template),
-        _ => false,
-    }
-}
+pub(super) use crate::template::has_template;
 
 pub(super) fn canonical(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())

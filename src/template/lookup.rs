@@ -172,10 +172,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
         }
         "items" | "list" => terms,
         other => {
-            let near = PLUGINS
-                .iter()
-                .min_by_key(|p| crate::project::strsim(p, other))
-                .filter(|p| crate::project::strsim(p, other) <= 2);
+            let near = crate::names::nearest_name(other, PLUGINS.iter().copied());
             return Err(err(format!(
                 "unknown lookup plugin '{other}'{}; opsctl has: {}",
                 near.map(|n| format!(" (did you mean '{n}'?)"))

@@ -132,6 +132,16 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
+/// Does any string in this value hold a template?
+pub fn has_template(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => is_template(s),
+        serde_json::Value::Array(a) => a.iter().any(has_template),
+        serde_json::Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
 /// Renders values like Ansible: `None` as an empty string, strings as is, anything
 /// else like Python's `str()` (`['a', 1]`, `{'k': True}`, `1e+16`).
 fn ansible_formatter(
@@ -973,21 +983,7 @@ fn keys_of(v: &Value) -> Vec<String> {
 }
 
 fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let max = name.chars().count() / 3;
-    if max == 0 {
-        return None;
-    }
-    candidates
-        .filter(|c| *c != name)
-        .map(|c| {
-            (
-                crate::project::strsim(&name.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
-        .filter(|(d, _)| *d <= max)
-        .min_by_key(|(d, c)| (*d, c.len()))
-        .map(|(_, c)| c)
+    crate::names::nearest_name(name, candidates.filter(|c| *c != name))
 }
 
 fn undefined_hint(name: &str, ctx: &Value) -> String {

@@ -188,7 +188,7 @@ impl HostContext {
         ctx: &Value,
         origin: &Origin,
     ) -> Result<Value, crate::template::TemplateError> {
-        if !contains_template(json) {
+        if !crate::template::has_template(json) {
             return Ok(Value::from(Serde(json)));
         }
         let templar = &self.vars.templar;
@@ -269,15 +269,6 @@ fn describe(host: &str, name: &str, origin: &Origin, current: &str) -> String {
 }
 
 /// Does any string inside contain `{{`, `{%` or `{#`?
-pub fn contains_template(json: &Json) -> bool {
-    match json {
-        Json::String(s) => crate::template::is_template(s),
-        Json::Array(a) => a.iter().any(contains_template),
-        Json::Object(m) => m.values().any(contains_template),
-        _ => false,
-    }
-}
-
 pub const MAGIC: &[&str] = &[
     "inventory_hostname",
     "inventory_hostname_short",

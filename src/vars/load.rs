@@ -377,12 +377,7 @@ pub fn parse_extra_vars(
     Ok(out)
 }
 
-/// A valid variable name: letters, digits and `_`, not starting with a digit.
-pub fn is_identifier(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-}
+pub use crate::names::is_identifier;
 
 #[cfg(test)]
 mod tests {

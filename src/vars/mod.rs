@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 use serde_json::Value as Json;
 
-pub use context::{HostContext, MAGIC, Scope, contains_template};
+pub use context::{HostContext, MAGIC, Scope};
 pub use load::{FileVars, is_identifier, parse_extra_vars, sorted_groups};
 pub use stack::{Definition, Layer, Origin, VarStack};
 
