@@ -37,6 +37,7 @@ pub mod service;
 pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
+pub mod sysfacts;
 pub mod template;
 pub mod unarchive;
 pub mod user;
@@ -340,19 +341,19 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &user::USER,
-            imp: Imp::Legacy(user::run_user),
+            imp: Imp::Protocol(&user::User),
         },
         ModuleDef {
             spec: &user::GROUP,
-            imp: Imp::Legacy(user::run_group),
+            imp: Imp::Protocol(&user::Group),
         },
         ModuleDef {
             spec: &authorized_key::AUTHORIZED_KEY,
-            imp: Imp::Legacy(authorized_key::run_authorized_key),
+            imp: Imp::Protocol(&authorized_key::AuthorizedKey),
         },
         ModuleDef {
             spec: &cron::CRON,
-            imp: Imp::Legacy(cron::run_cron),
+            imp: Imp::Protocol(&cron::Cron),
         },
         ModuleDef {
             spec: &file::FILE,
