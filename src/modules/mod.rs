@@ -325,19 +325,19 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &apt::APT,
-            imp: Imp::Legacy(apt::run_apt),
+            imp: Imp::Protocol(&apt::RUN_APT),
         },
         ModuleDef {
             spec: &apt::PACKAGE,
-            imp: Imp::Legacy(apt::run_package),
+            imp: Imp::Protocol(&apt::RUN_PACKAGE),
         },
         ModuleDef {
             spec: &service::SERVICE,
-            imp: Imp::Legacy(service::run_service),
+            imp: Imp::Protocol(&service::RUN_SERVICE),
         },
         ModuleDef {
             spec: &service::SYSTEMD,
-            imp: Imp::Legacy(service::run_systemd),
+            imp: Imp::Protocol(&service::RUN_SYSTEMD),
         },
         ModuleDef {
             spec: &user::USER,

@@ -360,7 +360,7 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
         out.push((
             Section::Packages(names.clone()),
             format!(
-                "LC_ALL=C dpkg-query -W -f='{DPKG_FORMAT}' -- {} 2>/dev/null; exit 0",
+                "LC_ALL=C dpkg-query -W -f='{DPKG_FORMAT}' -- {} 2>/dev/null\ntrue",
                 quoted(&names)
             ),
         ));
@@ -370,7 +370,7 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
         out.push((
             Section::Policies(names.clone()),
             format!(
-                "LC_ALL=C apt-cache policy -- {} 2>/dev/null; exit 0",
+                "LC_ALL=C apt-cache policy -- {} 2>/dev/null\ntrue",
                 quoted(&names)
             ),
         ));
@@ -378,7 +378,7 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
     if init {
         out.push((
             Section::Init,
-            "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && echo systemd; exit 0"
+            "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && echo systemd\ntrue"
                 .into(),
         ));
     }
@@ -391,14 +391,14 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
         let names = v(passwd);
         out.push((
             Section::Passwd(names.clone()),
-            format!("getent passwd -- {}; exit 0", quoted(&names)),
+            format!("getent passwd -- {}\ntrue", quoted(&names)),
         ));
     }
     if !groups.is_empty() {
         let names = v(groups);
         out.push((
             Section::Groups(names.clone()),
-            format!("getent group -- {}; exit 0", quoted(&names)),
+            format!("getent group -- {}\ntrue", quoted(&names)),
         ));
     }
     for user in crontabs {
@@ -664,6 +664,8 @@ mod tests {
         ];
         let p = plan(&needs);
         assert_eq!(p.len(), 4, "{p:?}");
+        // a section of one line is not run in a subshell: none may be one
+        assert!(p.iter().all(|(_, code)| code.contains('\n')));
         assert!(p[0].1.contains("dpkg-query") && p[0].1.contains("-- curl nginx"));
         assert!(p[1].1.contains("for sv in cron nginx"));
         assert!(p[2].1.starts_with("getent passwd -- app deploy"));
