@@ -301,21 +301,28 @@ fn found(args: &Args, facts: &Facts) -> Result<Result<Found, Vec<Need>>, Fail> {
     f.user_exists = true;
     (f.uid, f.gid, f.home) = (pw.uid, pw.gid, pw.home.clone());
     let mut file = key_file(args.str("path"), &pw.home);
-    let first = file_req(&file);
-    if !facts.has(&Need::Path(first.clone())) {
-        return Ok(Err(vec![Need::Path(first)]));
+    // the file and its directory in one read; with `follow`, the link's
+    // target and its directory in one more
+    let pair = |file: &str| {
+        let (fr, dr) = (file_req(file), dir_req(&util::parent_of(file)));
+        let more = vec![Need::Path(fr.clone()), Need::Path(dr.clone())];
+        (fr, dr, more)
+    };
+    let (mut fr, mut dr, more) = pair(&file);
+    if more.iter().any(|n| !facts.has(n)) {
+        return Ok(Err(more));
     }
-    let st = facts.path(&first)?;
+    let st = facts.path(&fr)?;
     if args.bool_or("follow", false)
         && st.is_link
         && let Some(real) = st.realpath.clone()
     {
         file = real;
-    }
-    let (fr, dr) = (file_req(&file), dir_req(&util::parent_of(&file)));
-    let more = vec![Need::Path(fr.clone()), Need::Path(dr.clone())];
-    if more.iter().any(|n| !facts.has(n)) {
-        return Ok(Err(more));
+        let more;
+        (fr, dr, more) = pair(&file);
+        if more.iter().any(|n| !facts.has(n)) {
+            return Ok(Err(more));
+        }
     }
     let (st, dir) = (facts.path(&fr)?, facts.path(&dr)?);
     f.file = file;

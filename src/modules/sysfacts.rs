@@ -146,6 +146,10 @@ pub struct PasswdEnt {
     pub comment: String,
     pub home: String,
     pub shell: String,
+    /// The home directory exists (a directory, links followed).
+    pub home_is_dir: bool,
+    /// The name of the primary group (`None`: no group has the gid).
+    pub group_name: Option<String>,
 }
 
 pub fn parse_passwd(line: &str) -> Option<PasswdEnt> {
@@ -160,6 +164,7 @@ pub fn parse_passwd(line: &str) -> Option<PasswdEnt> {
         comment: f[4].to_string(),
         home: f[5].to_string(),
         shell: f[6].to_string(),
+        ..Default::default()
     })
 }
 
@@ -389,10 +394,7 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
     }
     if !passwd.is_empty() {
         let names = v(passwd);
-        out.push((
-            Section::Passwd(names.clone()),
-            format!("getent passwd -- {}\ntrue", quoted(&names)),
-        ));
+        out.push((Section::Passwd(names.clone()), passwd_script(&names)));
     }
     if !groups.is_empty() {
         let names = v(groups);
@@ -459,6 +461,17 @@ fn units_script(scope: &str, names: &[String]) -> String {
          exit 0",
         svs = quoted(&svs),
         names = quoted(names),
+    )
+}
+
+/// The entries, then which homes are directories and the primary groups (by
+/// shell builtins and one more `getent`, whatever the number of users).
+fn passwd_script(names: &[String]) -> String {
+    format!(
+        "pw=$(getent passwd -- {})\nprintf '%s\\n' \"$pw\"\necho '@@more'\ngids=\n\
+         while IFS=: read -r n x u g c h s; do [ -n \"$n\" ] || continue; [ -d \"$h\" ] && echo \"home_dir $n\"; gids=\"$gids $g\"; done <<OPSCTL_EOF\n$pw\nOPSCTL_EOF\n\
+         [ -n \"$gids\" ] && getent group -- $gids | sed 's/^/group /'\ntrue",
+        quoted(names)
     )
 }
 
@@ -565,7 +578,22 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             }
         }
         Section::Passwd(names) => {
-            let ents: Vec<PasswdEnt> = text.lines().filter_map(parse_passwd).collect();
+            let (ents, more) = text.split_once("@@more\n").unwrap_or((&text, ""));
+            let groups: Vec<GroupEnt> = more
+                .lines()
+                .filter_map(|l| l.strip_prefix("group "))
+                .filter_map(parse_group)
+                .collect();
+            let mut ents: Vec<PasswdEnt> = ents.lines().filter_map(parse_passwd).collect();
+            for e in &mut ents {
+                e.home_is_dir = more
+                    .lines()
+                    .any(|l| l.strip_prefix("home_dir ") == Some(&e.name));
+                e.group_name = groups
+                    .iter()
+                    .find(|g| g.gid == e.gid)
+                    .map(|g| g.name.clone());
+            }
             for n in names {
                 let e = ents
                     .iter()
@@ -668,7 +696,7 @@ mod tests {
         assert!(p.iter().all(|(_, code)| code.contains('\n')));
         assert!(p[0].1.contains("dpkg-query") && p[0].1.contains("-- curl nginx"));
         assert!(p[1].1.contains("for sv in cron nginx"));
-        assert!(p[2].1.starts_with("getent passwd -- app deploy"));
+        assert!(p[2].1.starts_with("pw=$(getent passwd -- app deploy)"));
     }
 
     #[test]
@@ -701,6 +729,15 @@ mod tests {
             &mut f,
         )
         .unwrap();
+        answer(
+            Section::Passwd(vec!["app".into(), "ghost".into()]),
+            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\ngroup app:x:1500:\n"),
+            &mut f,
+        )
+        .unwrap();
+        let app = f.passwd("app").unwrap().unwrap();
+        assert!(app.home_is_dir && app.group_name.as_deref() == Some("app"));
+        assert!(f.passwd("ghost").unwrap().is_none());
         let c = f.unit("system", "cron").unwrap();
         assert!(c.initd && c.rc_start == ["/etc/rc2.d/S01cron"]);
         assert_eq!(c.show[0], ("Id".into(), "cron.service".into()));

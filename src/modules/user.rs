@@ -839,6 +839,15 @@ fn user_needs(w: &UserWant) -> Vec<Need> {
     }
     let mut v = vec![Need::Passwd(w.name.clone())];
     v.extend(refs.into_iter().map(Need::Group));
+    if let Some(h) = w.home.as_deref().filter(|h| !h.is_empty()) {
+        v.push(Need::Path(dir_req(h)));
+    }
+    // the probe needs the home only for a relative key file
+    if w.ssh_key.as_ref().is_none_or(|k| k.file.starts_with('/'))
+        && let Some(p) = extra_probe(w, "")
+    {
+        v.push(Need::Probe(p));
+    }
     v
 }
 
@@ -889,7 +898,7 @@ fn extra_probe(w: &UserWant, home: &str) -> Option<String> {
 /// The user's state from the facts, or what to read first.
 fn user_state(w: &UserWant, facts: &Facts) -> Result<Result<UserState, Vec<Need>>, Fail> {
     let mut st = UserState::default();
-    for r in user_needs(w).iter().skip(1) {
+    for r in user_needs(w).iter() {
         if let Need::Group(g) = r
             && let Some(ent) = facts.sys.group(g)?
             && !st.group_ents.contains(ent)
@@ -901,29 +910,22 @@ fn user_state(w: &UserWant, facts: &Facts) -> Result<Result<UserState, Vec<Need>
         return Ok(Ok(st));
     };
     st.passwd = Some(pw.clone());
-    let mut more = vec![Need::Group(pw.gid.to_string())];
-    if !pw.home.is_empty() {
-        more.push(Need::Path(dir_req(&pw.home)));
-    }
-    if let Some(h) = w.home.as_deref().filter(|h| !h.is_empty()) {
-        more.push(Need::Path(dir_req(h)));
-    }
-    let probe = extra_probe(w, &pw.home);
-    more.extend(probe.clone().map(Need::Probe));
-    if more.iter().any(|n| !facts.has(n)) {
-        return Ok(Err(more));
-    }
-    let is_dir = |p: &str| -> Result<bool, Fail> {
-        Ok(!p.is_empty() && facts.path(&dir_req(p))?.kind == FType::Directory)
+    let home = if w.ssh_key.as_ref().is_none_or(|k| k.file.starts_with('/')) {
+        ""
+    } else {
+        pw.home.as_str()
     };
-    st.home_exists = is_dir(&pw.home)?;
-    if let Some(h) = &w.home {
-        st.want_home_exists = is_dir(h)?;
+    let probe = extra_probe(w, home);
+    if let Some(p) = probe.clone().map(Need::Probe)
+        && !facts.has(&p)
+    {
+        return Ok(Err(vec![p]));
     }
-    st.groups = vec![match facts.sys.group(&pw.gid.to_string())? {
-        Some(g) => g.name.clone(),
-        None => pw.gid.to_string(),
-    }];
+    st.home_exists = pw.home_is_dir;
+    if let Some(h) = w.home.as_deref().filter(|h| !h.is_empty()) {
+        st.want_home_exists = facts.path(&dir_req(h))?.kind == FType::Directory;
+    }
+    st.groups = vec![pw.group_name.clone().unwrap_or_else(|| pw.gid.to_string())];
     if let Some(p) = probe {
         let text = facts.probe(&p)?.stdout_str();
         let found = parse_user_probe(&text);
