@@ -341,7 +341,19 @@ fn found(args: &Args, facts: &Facts) -> Result<Result<Found, Vec<Need>>, Fail> {
 impl Module for AuthorizedKey {
     fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
         let user = args.str("user").unwrap_or_default().trim().to_string();
-        Ok(vec![Need::Passwd(user)])
+        // The home is known only from the passwd entry; read the file and its
+        // directory at the usual home with it (checked against the entry in
+        // `found`, read again elsewhere), so the common case takes one read.
+        let guess = if user == "root" {
+            "/root".to_string()
+        } else {
+            format!("/home/{user}")
+        };
+        let file = key_file(args.str("path"), &guess);
+        let mut v = vec![Need::Passwd(user)];
+        v.push(Need::Path(file_req(&file)));
+        v.push(Need::Path(dir_req(&util::parent_of(&file))));
+        Ok(v)
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
