@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::modules::protocol::{Facts, Need};
+use crate::modules::sysfacts;
 use crate::modules::util::{self, ContentReq, Fail, Op, Req};
 use crate::modules::{HostEnv, ModuleError};
 use crate::transport::{Output, RemoteCommand, shell_quote};
@@ -175,6 +176,8 @@ struct Gathering {
     /// (path, section) of each listing; (script, section) of each probe.
     trees: Vec<(String, usize)>,
     probes: Vec<(String, usize)>,
+    /// System facts (packages, units, accounts, crontabs): one section per kind.
+    sys: Vec<(sysfacts::Section, usize)>,
 }
 
 /// Can a path go into a batch (one stat, one sha256sum for all)?
@@ -195,6 +198,7 @@ impl Gathering {
             epochs: Vec::new(),
             trees: Vec::new(),
             probes: Vec::new(),
+            sys: Vec::new(),
         };
         let mut singles = Vec::new();
         let mut batch: [Vec<Req>; 2] = [Vec::new(), Vec::new()];
@@ -214,7 +218,7 @@ impl Gathering {
                     any_file = true;
                     g.epochs.push(t.clone());
                 }
-                Need::Tree(_) | Need::Probe(_) => {}
+                _ => {}
             }
         }
         if any_file {
@@ -253,6 +257,10 @@ impl Gathering {
                 _ => {}
             }
         }
+        for (section, code) in sysfacts::plan(needs) {
+            g.sys.push((section, g.sections.len()));
+            g.sections.push((code, None));
+        }
         g
     }
 
@@ -285,6 +293,9 @@ impl Gathering {
         }
         for (script, i) in self.probes {
             facts.probes.insert(script, outputs[i].clone());
+        }
+        for (section, i) in self.sys {
+            sysfacts::answer(section, &outputs[i], &mut facts.sys)?;
         }
         Ok(facts)
     }

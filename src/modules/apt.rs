@@ -1,20 +1,24 @@
-//! apt and package: Debian packages, in one probe and at most one change.
+//! apt and package: Debian packages, on the module protocol.
 //!
-//! The probe (one exec) reads `dpkg-query` for every named package, `apt-cache
-//! policy` (installed, candidate and available versions), the age of the package
-//! lists and, only when asked, a simulated upgrade/autoremove/autoclean. Rust
-//! decides what to install or remove ([`decide`]); one more exec, never in check
-//! mode, runs `apt-get update` (when asked, or when `cache_valid_time` says the
+//! The facts are typed and merged with the other tasks' (`sysfacts`): one
+//! `dpkg-query` for every package of the next tasks, apt's state (tools, the
+//! age of the package lists), `apt-cache policy` (installed, candidate and
+//! available versions) only when the versions decide (`latest`, pins, or a
+//! package missing: a second read), and, only when asked, the task's probe of a
+//! .deb or a simulated upgrade/autoremove/autoclean. Rust decides what to
+//! install or remove ([`decide`]); the change, never in check mode, runs `apt-get update` (when asked, or when `cache_valid_time` says the
 //! lists are old), installs or removes only what differs, and reads dpkg's state
 //! again, so what is reported is what really happened. `apt-get update` is never
 //! run unless asked.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde_json::{Value as Json, json};
 
-use super::util::{self, Fail, Fut, HostInfo};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Ctx, Facts, Module, Need, Plan as Decision};
+use super::sysfacts::{DPKG_FORMAT, Dpkg, Policy, parse_dpkg_line, parse_policy};
+use super::util::{self, Fail, HostInfo};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 pub static APT: Spec = Spec {
@@ -76,24 +80,6 @@ pub static PACKAGE: Spec = Spec::new(
         ArgSpec::new("use", Kind::Choice(&["auto", "apt"])),
     ],
 );
-
-pub fn run_apt<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match Opts::from_apt(args) {
-            Ok(o) => apt(&o, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
-
-pub fn run_package<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match Opts::from_package(args) {
-            Ok(o) => apt(&o, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -317,36 +303,6 @@ impl Opts {
 // ---------------------------------------------------------------------------
 // Probe
 
-/// One line of `dpkg-query`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Dpkg {
-    name: String,
-    arch: String,
-    /// `install`, `hold`, `deinstall`, `purge`, `unknown`.
-    want: String,
-    /// `installed`, `config-files`, `not-installed`, `half-configured`...
-    status: String,
-    version: String,
-}
-
-impl Dpkg {
-    fn installed(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "installed" | "triggers-pending" | "triggers-awaiting"
-        )
-    }
-}
-
-/// `apt-cache policy` for one name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Policy {
-    installed: Option<String>,
-    candidate: Option<String>,
-    /// The version table, best first.
-    versions: Vec<String>,
-}
-
 /// `dpkg-deb -f` of a local .deb.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct DebInfo {
@@ -373,7 +329,7 @@ struct Probe {
     /// mtime of the update-success stamp, else of /var/lib/apt/lists.
     cache_mtime: Option<i64>,
     dpkg: Vec<Dpkg>,
-    policy: BTreeMap<String, Policy>,
+    policy: HashMap<String, Policy>,
     deb: Option<DebInfo>,
     upgrade_sim: Vec<SimLine>,
     autoremove_sim: Vec<SimLine>,
@@ -406,7 +362,6 @@ impl Probe {
     }
 }
 
-const DPKG_FORMAT: &str = r"${Package}\t${Architecture}\t${Status}\t${Version}\n";
 const MARK: &str = "@@opsctl:";
 
 /// `-y -q` and the options every apt-get command gets.
@@ -447,31 +402,10 @@ fn upgrade_cmd(o: &Opts, u: Upgrade) -> String {
     }
 }
 
-/// The read-only probe script.
-fn probe_script(o: &Opts) -> String {
-    let names = query_names(o);
-    let what = match (&o.deb, names.is_empty()) {
-        (Some(d), _) => d.clone(),
-        (None, true) => "the package lists".to_string(),
-        (None, false) => names.join(" "),
-    };
-    let mut s = format!("# opsctl {}: probe {what}\nexport LC_ALL=C\n", o.module);
-    s.push_str("echo \"now=$(date +%s)\"\n");
-    s.push_str(&util::whoami_lines());
-    s.push_str("command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n");
-    s.push_str(
-        "if [ -e /var/lib/apt/periodic/update-success-stamp ]; then echo \"cache=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp)\"; \
-         elif [ -d /var/lib/apt/lists ]; then echo \"cache=$(stat -c %Y /var/lib/apt/lists)\"; fi\n",
-    );
-    s.push_str(&format!("echo {MARK}dpkg\n"));
-    s.push_str(&dpkg_query(&names));
-    if !names.is_empty() {
-        s.push_str(&format!("echo {MARK}policy\n"));
-        s.push_str(&format!(
-            "apt-cache policy -- {} 2>/dev/null\n",
-            quoted(&names)
-        ));
-    }
+/// The task's own read-only probe: a .deb's fields, the simulations, `apt-get
+/// check`; `None` when the task asks none of them.
+fn probe_script(o: &Opts) -> Option<String> {
+    let mut s = String::new();
     if let Some(deb) = &o.deb {
         s.push_str(&format!("echo {MARK}deb\n"));
         let q = shell_quote(deb);
@@ -508,8 +442,14 @@ fn probe_script(o: &Opts) -> String {
     if o.state == State::Fixed {
         s.push_str("apt-get check -q >/dev/null 2>&1 || echo broken=1\n");
     }
-    s.push_str("exit 0\n");
-    s
+    if s.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "# opsctl {}: probe {}\nexport LC_ALL=C\n{s}exit 0\n",
+        o.module,
+        o.deb.clone().unwrap_or_else(|| "the package lists".into())
+    ))
 }
 
 /// Splits output into `(section, lines)`, the first section being "".
@@ -532,61 +472,6 @@ fn sections(out: &str) -> Vec<(String, Vec<String>)> {
         }
     }
     v
-}
-
-fn parse_dpkg_line(line: &str) -> Option<Dpkg> {
-    let f: Vec<&str> = line.split('\t').collect();
-    if f.len() < 4 {
-        return None;
-    }
-    let status: Vec<&str> = f[2].split_whitespace().collect();
-    Some(Dpkg {
-        name: f[0].to_string(),
-        arch: f[1].to_string(),
-        want: status.first().unwrap_or(&"").to_string(),
-        status: status.last().unwrap_or(&"").to_string(),
-        version: f[3].trim().to_string(),
-    })
-}
-
-fn parse_policy(lines: &[String]) -> BTreeMap<String, Policy> {
-    let mut map = BTreeMap::new();
-    let mut cur: Option<(String, Policy)> = None;
-    let mut in_table = false;
-    let none = |v: &str| (v != "(none)" && !v.is_empty()).then(|| v.to_string());
-    for line in lines {
-        if !line.starts_with(' ') && line.ends_with(':') {
-            if let Some((n, p)) = cur.take() {
-                map.insert(n, p);
-            }
-            cur = Some((line.trim_end_matches(':').to_string(), Policy::default()));
-            in_table = false;
-            continue;
-        }
-        let Some((_, p)) = cur.as_mut() else { continue };
-        let t = line.trim();
-        if let Some(v) = t.strip_prefix("Installed:") {
-            p.installed = none(v.trim());
-        } else if let Some(v) = t.strip_prefix("Candidate:") {
-            p.candidate = none(v.trim());
-        } else if t.starts_with("Version table:") {
-            in_table = true;
-        } else if in_table {
-            // version lines are indented 5 (` *** ` or 5 spaces), sources 8
-            let rest = line
-                .strip_prefix(" *** ")
-                .or_else(|| line.strip_prefix("     "));
-            if let Some(rest) = rest.filter(|r| !r.starts_with(' '))
-                && let Some(v) = rest.split_whitespace().next()
-            {
-                p.versions.push(v.to_string());
-            }
-        }
-    }
-    if let Some((n, p)) = cur {
-        map.insert(n, p);
-    }
-    map
 }
 
 fn parse_sim(lines: &[String]) -> Vec<SimLine> {
@@ -1079,214 +964,6 @@ fn lines_json(s: &str) -> Json {
     Json::Array(s.lines().map(|l| json!(l)).collect())
 }
 
-async fn apt(o: &Opts, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let out = env.run(&probe_script(o)).await?;
-    let probe = parse_probe(&out.stdout_str());
-    if !probe.has_apt {
-        return util::fail(format!(
-            "{}: this host has no apt-get/dpkg-query: opsctl manages packages with apt (Debian, Ubuntu)",
-            o.module
-        ));
-    }
-    let plan = decide(o, &probe)?;
-    let changed = predicted_changed(o, &plan, &probe);
-    let cache_time = probe.cache_mtime.unwrap_or(0);
-    if (plan.update || plan.acts()) && probe.host.uid != 0 {
-        let what = if !plan.changes.is_empty() {
-            format!(
-                "changing packages ({})",
-                plan.changes
-                    .iter()
-                    .map(|c| c.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else if plan.update {
-            "updating the package lists".to_string()
-        } else {
-            "this".to_string()
-        };
-        return util::fail(format!(
-            "{} needs root for {what}{}",
-            o.module,
-            util::become_hint(&probe.host)
-        ));
-    }
-    let mut diffs = Vec::new();
-    let predicted_diff = |diffs: &mut Vec<Diff>| {
-        if !plan.changes.is_empty() {
-            let b: Vec<(String, String)> = plan
-                .changes
-                .iter()
-                .map(|(n, b, _)| (n.clone(), b.clone()))
-                .collect();
-            let a: Vec<(String, String)> = plan
-                .changes
-                .iter()
-                .map(|(n, _, a)| (n.clone(), a.clone()))
-                .collect();
-            diffs.push(Diff::new("packages", diff_lines(&b), diff_lines(&a)));
-        }
-        for (label, sim, on) in [
-            ("upgrade", &probe.upgrade_sim, plan.upgrade.is_some()),
-            ("autoremove", &probe.autoremove_sim, plan.autoremove),
-            ("autoclean", &probe.autoclean_sim, plan.autoclean),
-        ] {
-            if on && !sim.is_empty() {
-                let (b, a) = sim_diff(sim);
-                diffs.push(Diff::new(format!("packages ({label})"), b, a));
-            }
-        }
-    };
-    let base = |changed: bool, updated: bool, time: i64| {
-        let mut o = if changed {
-            Outcome::changed()
-        } else {
-            Outcome::ok()
-        };
-        o.data.insert("cache_updated".into(), json!(updated));
-        o.data.insert("cache_update_time".into(), json!(time));
-        o
-    };
-    if env.check || (!plan.update && !plan.acts()) {
-        let mut res = base(changed, false, cache_time);
-        for k in ["stdout", "stderr"] {
-            res.data.insert(k.into(), json!(""));
-            res.data.insert(format!("{k}_lines"), json!([]));
-        }
-        if env.diff && changed {
-            predicted_diff(&mut diffs);
-            res.diffs = diffs;
-        }
-        if changed {
-            res.msg = Some(summary(&plan.changes, env.check));
-        }
-        return Ok(res);
-    }
-
-    // The change.
-    let mut post_names = query_names(o);
-    if let Some(d) = probe.deb.as_ref().filter(|d| !d.package.is_empty()) {
-        post_names.push(d.package.clone());
-    }
-    let out = env.run(&change_script(o, &plan, &post_names)).await?;
-    let applied = parse_applied(&out.stdout_str());
-    let stderr = out.stderr_str();
-    let stdout: String = applied
-        .steps
-        .iter()
-        .map(|(_, t, _)| t.as_str())
-        .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
-    if let Some((step, text, rc)) = applied.steps.iter().find(|(_, _, rc)| *rc != 0) {
-        let mut res = Outcome::failed(step_failure(step, *rc, &stderr, text));
-        res.data.insert("stdout".into(), json!(stdout));
-        res.data.insert("stderr".into(), json!(stderr.trim_end()));
-        return Ok(res);
-    }
-    if !out.success() {
-        return util::fail(format!(
-            "the package change failed (rc {}): {}",
-            out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
-            stderr.trim()
-        ));
-    }
-    // What really changed: dpkg before and after, and apt-get's summaries.
-    let before = Probe {
-        dpkg: probe.dpkg.clone(),
-        ..Default::default()
-    };
-    let after = Probe {
-        dpkg: applied.dpkg.clone(),
-        ..Default::default()
-    };
-    let mut real: Vec<(String, String, String)> = Vec::new();
-    let mut named: Vec<Pkg> = o.pkgs.clone();
-    if let Some(d) = probe.deb.as_ref().filter(|d| !d.package.is_empty()) {
-        named.push(Pkg {
-            name: d.package.clone(),
-            version: None,
-        });
-    }
-    for pkg in &named {
-        let (b, a) = (describe(before.dpkg_of(pkg)), describe(after.dpkg_of(pkg)));
-        if b != a {
-            real.push((pkg.name.clone(), b, a));
-        }
-    }
-    // Packages asked to be present must be there now.
-    if matches!(o.state, State::Present | State::Latest | State::Fixed) {
-        // (not virtual packages, which have no candidate of their own)
-        let real_pkgs = o
-            .pkgs
-            .iter()
-            .filter(|p| probe.policy_of(p).is_some_and(|p| p.candidate.is_some()));
-        for pkg in real_pkgs {
-            if after.installed_version(pkg).is_none() && !o.only_upgrade {
-                let mut res = Outcome::failed(format!(
-                    "{}: '{}' is still not installed after apt-get install (a virtual package? name the package that provides it)",
-                    o.module, pkg.name
-                ));
-                res.data.insert("stdout".into(), json!(stdout));
-                res.data.insert("stderr".into(), json!(stderr.trim_end()));
-                return Ok(res);
-            }
-        }
-    }
-    let step_changed = |name: &str| {
-        applied
-            .steps
-            .iter()
-            .any(|(s, t, _)| s == name && !did_nothing(t))
-    };
-    let updated = applied.updated.is_some();
-    let changed = !real.is_empty()
-        || step_changed("upgrade")
-        || step_changed("autoremove")
-        || step_changed("fix")
-        || (plan.autoclean && applied.steps.iter().any(|(s, _, _)| s == "autoclean"))
-        || plan.clean
-        || (updated && only_cache(o));
-    let mut res = base(changed, updated, applied.updated.unwrap_or(cache_time));
-    res.data.insert("stdout_lines".into(), lines_json(&stdout));
-    res.data
-        .insert("stderr_lines".into(), lines_json(stderr.trim_end()));
-    res.data.insert("stdout".into(), json!(stdout));
-    res.data.insert("stderr".into(), json!(stderr.trim_end()));
-    if env.diff && changed {
-        if !real.is_empty() {
-            let b: Vec<(String, String)> = real
-                .iter()
-                .map(|(n, b, _)| (n.clone(), b.clone()))
-                .collect();
-            let a: Vec<(String, String)> = real
-                .iter()
-                .map(|(n, _, a)| (n.clone(), a.clone()))
-                .collect();
-            diffs.push(Diff::new("packages", diff_lines(&b), diff_lines(&a)));
-        }
-        for (label, sim) in [
-            ("upgrade", &probe.upgrade_sim),
-            ("autoremove", &probe.autoremove_sim),
-        ] {
-            if step_changed(label) && !sim.is_empty() {
-                let (b, a) = sim_diff(sim);
-                diffs.push(Diff::new(format!("packages ({label})"), b, a));
-            }
-        }
-        res.diffs = diffs;
-    }
-    if changed {
-        res.msg = Some(if real.is_empty() && updated && only_cache(o) {
-            "package lists updated".into()
-        } else {
-            summary(&real, false)
-        });
-    }
-    Ok(res)
-}
-
 fn summary(changes: &[(String, String, String)], check: bool) -> String {
     if changes.is_empty() {
         return if check { "would change" } else { "changed" }.into();
@@ -1296,6 +973,350 @@ fn summary(changes: &[(String, String, String)], check: bool) -> String {
         .map(|(n, b, a)| format!("{n} {b} -> {a}"))
         .collect();
     parts.join(", ")
+}
+
+// ---------------------------------------------------------------------------
+// On the module protocol
+
+/// `apt` (false) and `package` (true) on the module protocol.
+pub struct Apt(bool);
+
+pub static RUN_APT: Apt = Apt(false);
+pub static RUN_PACKAGE: Apt = Apt(true);
+
+impl Apt {
+    fn opts(&self, args: &Args) -> Result<Opts, Fail> {
+        if self.0 {
+            Opts::from_package(args)
+        } else {
+            Opts::from_apt(args)
+        }
+    }
+}
+
+fn policy_needs(o: &Opts) -> Vec<Need> {
+    query_names(o).into_iter().map(Need::Policy).collect()
+}
+
+/// The first read: who runs, apt's state, dpkg's records of every package
+/// named (merged with the other tasks'), their policies when the versions
+/// available decide (`latest`, pins), and the task's own probe (a .deb, the
+/// simulations, `apt-get check`) when it asks for one of those.
+fn apt_needs(o: &Opts) -> Vec<Need> {
+    let mut v = vec![Need::Host, Need::AptState];
+    v.extend(query_names(o).into_iter().map(Need::Package));
+    if o.state == State::Latest || o.pkgs.iter().any(|p| p.version.is_some()) {
+        v.extend(policy_needs(o));
+    }
+    v.extend(probe_script(o).map(Need::Probe));
+    v
+}
+
+/// What the gathered facts say, or what to read first (the policies, when a
+/// package is missing or not the version pinned).
+fn probe_from(o: &Opts, facts: &Facts) -> Result<Result<Probe, Vec<Need>>, Fail> {
+    let apt = facts.sys.apt()?;
+    let mut p = Probe {
+        host: facts.host()?.clone(),
+        has_apt: apt.has_apt,
+        now: apt.now,
+        cache_mtime: apt.cache_mtime,
+        ..Default::default()
+    };
+    for n in query_names(o) {
+        for d in facts.sys.package(&n)? {
+            if !p.dpkg.contains(d) {
+                p.dpkg.push(d.clone());
+            }
+        }
+    }
+    if let Some(script) = probe_script(o) {
+        let extra = parse_probe(&facts.probe(&script)?.stdout_str());
+        p.dpkg.extend(extra.dpkg);
+        p.deb = extra.deb;
+        p.upgrade_sim = extra.upgrade_sim;
+        p.autoremove_sim = extra.autoremove_sim;
+        p.autoclean_sim = extra.autoclean_sim;
+        p.broken = extra.broken;
+    }
+    let unsatisfied = o
+        .pkgs
+        .iter()
+        .any(|pkg| match (&pkg.version, p.installed_version(pkg)) {
+            (None, Some(_)) => false,
+            (Some(pin), Some(v)) => !version_matches(v, pin),
+            _ => true,
+        });
+    let pols = policy_needs(o);
+    if matches!(o.state, State::Present | State::Fixed)
+        && unsatisfied
+        && pols.iter().any(|n| !facts.has(n))
+    {
+        return Ok(Err(pols));
+    }
+    for n in query_names(o) {
+        if facts.has(&Need::Policy(n.clone()))
+            && let Some(pol) = facts.sys.policy(&n)?
+        {
+            p.policy.insert(n, pol.clone());
+        }
+    }
+    Ok(Ok(p))
+}
+
+fn base(changed: bool, updated: bool, time: i64) -> Outcome {
+    let mut o = if changed {
+        Outcome::changed()
+    } else {
+        Outcome::ok()
+    };
+    o.data.insert("cache_updated".into(), json!(updated));
+    o.data.insert("cache_update_time".into(), json!(time));
+    o
+}
+
+fn change_rows(rows: &[(String, String, String)]) -> Diff {
+    let b: Vec<(String, String)> = rows
+        .iter()
+        .map(|(n, b, _)| (n.clone(), b.clone()))
+        .collect();
+    let a: Vec<(String, String)> = rows
+        .iter()
+        .map(|(n, _, a)| (n.clone(), a.clone()))
+        .collect();
+    Diff::new("packages", diff_lines(&b), diff_lines(&a))
+}
+
+impl Module for Apt {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(apt_needs(&self.opts(args)?))
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Decision, Fail> {
+        let o = self.opts(args)?;
+        let probe = match probe_from(&o, facts)? {
+            Ok(p) => p,
+            Err(more) => return Ok(Decision::More(more)),
+        };
+        if !probe.has_apt {
+            return util::fail(format!(
+                "{}: this host has no apt-get/dpkg-query: opsctl manages packages with apt (Debian, Ubuntu)",
+                o.module
+            ));
+        }
+        let plan = decide(&o, &probe)?;
+        let changed = predicted_changed(&o, &plan, &probe);
+        let cache_time = probe.cache_mtime.unwrap_or(0);
+        if (plan.update || plan.acts()) && probe.host.uid != 0 {
+            let what = if !plan.changes.is_empty() {
+                format!(
+                    "changing packages ({})",
+                    plan.changes
+                        .iter()
+                        .map(|c| c.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else if plan.update {
+                "updating the package lists".to_string()
+            } else {
+                "this".to_string()
+            };
+            return util::fail(format!(
+                "{} needs root for {what}{}",
+                o.module,
+                util::become_hint(&probe.host)
+            ));
+        }
+        let mut res = base(changed, false, cache_time);
+        for k in ["stdout", "stderr"] {
+            res.data.insert(k.into(), json!(""));
+            res.data.insert(format!("{k}_lines"), json!([]));
+        }
+        if ctx.diff && changed {
+            if !plan.changes.is_empty() {
+                res.diffs.push(change_rows(&plan.changes));
+            }
+            for (label, sim, on) in [
+                ("upgrade", &probe.upgrade_sim, plan.upgrade.is_some()),
+                ("autoremove", &probe.autoremove_sim, plan.autoremove),
+                ("autoclean", &probe.autoclean_sim, plan.autoclean),
+            ] {
+                if on && !sim.is_empty() {
+                    let (b, a) = sim_diff(sim);
+                    res.diffs
+                        .push(Diff::new(format!("packages ({label})"), b, a));
+                }
+            }
+        }
+        if changed {
+            res.msg = Some(summary(&plan.changes, true));
+        }
+        if !plan.update && !plan.acts() {
+            return Ok(Decision::Done(res));
+        }
+        // What applied() needs to know, printed back by the change: the lists'
+        // age, the package of a .deb, the packages that must be installed
+        // after (those with a candidate), and dpkg's records before.
+        let mut post_names = query_names(&o);
+        let deb_pkg = probe.deb.as_ref().filter(|d| !d.package.is_empty());
+        if let Some(d) = deb_pkg {
+            post_names.push(d.package.clone());
+        }
+        let expect: Vec<String> = o
+            .pkgs
+            .iter()
+            .filter(|p| probe.policy_of(p).is_some_and(|p| p.candidate.is_some()))
+            .map(|p| p.name.clone())
+            .collect();
+        let mut memo = format!("echo '{MARK}cache {cache_time}'\n");
+        if let Some(d) = deb_pkg {
+            memo.push_str(&format!("echo {MARK}deb {}\n", shell_quote(&d.package)));
+        }
+        memo.push_str(&format!("echo {MARK}expect {}\n", quoted(&expect)));
+        memo.push_str(&format!("echo {MARK}before\n{}", dpkg_query(&post_names)));
+        let full = change_script(&o, &plan, &post_names);
+        let (head, rest) = full.split_once('\n').unwrap_or_default();
+        let script = format!("{head}\n{memo}{rest}");
+        Ok(Decision::change(
+            res,
+            Action::Script {
+                script,
+                stdin: None,
+            },
+        ))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: super::protocol::Applied,
+        ctx: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let o = self.opts(args)?;
+        let super::protocol::Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let text = out.stdout_str();
+        let applied = parse_applied(&text);
+        let mut cache_time = 0;
+        let mut deb_pkg = None;
+        let mut expect: Vec<String> = Vec::new();
+        let mut before_dpkg = Vec::new();
+        for (name, lines) in sections(&text) {
+            if let Some(t) = name.strip_prefix("cache ") {
+                cache_time = t.trim().parse().unwrap_or(0);
+            } else if let Some(d) = name.strip_prefix("deb ") {
+                deb_pkg = Some(d.trim().to_string());
+            } else if let Some(e) = name.strip_prefix("expect") {
+                expect = e.split_whitespace().map(str::to_string).collect();
+            } else if name == "before" {
+                before_dpkg = lines.iter().filter_map(|l| parse_dpkg_line(l)).collect();
+            }
+        }
+        let stderr = out.stderr_str();
+        let stdout: String = applied
+            .steps
+            .iter()
+            .map(|(_, t, _)| t.as_str())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some((step, text, rc)) = applied.steps.iter().find(|(_, _, rc)| *rc != 0) {
+            let mut res = Outcome::failed(step_failure(step, *rc, &stderr, text));
+            res.data.insert("stdout".into(), json!(stdout));
+            res.data.insert("stderr".into(), json!(stderr.trim_end()));
+            return Ok(res);
+        }
+        if !out.success() {
+            return util::fail(format!(
+                "the package change failed (rc {}): {}",
+                out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+                stderr.trim()
+            ));
+        }
+        // What really changed: dpkg before and after, and apt-get's summaries.
+        let before = Probe {
+            dpkg: before_dpkg,
+            ..Default::default()
+        };
+        let after = Probe {
+            dpkg: applied.dpkg.clone(),
+            ..Default::default()
+        };
+        let mut real: Vec<(String, String, String)> = Vec::new();
+        let mut named: Vec<Pkg> = o.pkgs.clone();
+        if let Some(d) = &deb_pkg {
+            named.push(Pkg {
+                name: d.clone(),
+                version: None,
+            });
+        }
+        for pkg in &named {
+            let (b, a) = (describe(before.dpkg_of(pkg)), describe(after.dpkg_of(pkg)));
+            if b != a {
+                real.push((pkg.name.clone(), b, a));
+            }
+        }
+        // Packages asked to be present must be there now (not virtual
+        // packages, which have no candidate of their own).
+        if matches!(o.state, State::Present | State::Latest | State::Fixed) {
+            for pkg in o.pkgs.iter().filter(|p| expect.contains(&p.name)) {
+                if after.installed_version(pkg).is_none() && !o.only_upgrade {
+                    let mut res = Outcome::failed(format!(
+                        "{}: '{}' is still not installed after apt-get install (a virtual package? name the package that provides it)",
+                        o.module, pkg.name
+                    ));
+                    res.data.insert("stdout".into(), json!(stdout));
+                    res.data.insert("stderr".into(), json!(stderr.trim_end()));
+                    return Ok(res);
+                }
+            }
+        }
+        let step_changed = |name: &str| {
+            applied
+                .steps
+                .iter()
+                .any(|(s, t, _)| s == name && !did_nothing(t))
+        };
+        let step_ran = |name: &str| applied.steps.iter().any(|(s, _, _)| s == name);
+        let updated = applied.updated.is_some();
+        let changed = !real.is_empty()
+            || step_changed("upgrade")
+            || step_changed("autoremove")
+            || step_changed("fix")
+            || step_ran("autoclean")
+            || step_ran("clean")
+            || (updated && only_cache(&o));
+        let mut res = base(changed, updated, applied.updated.unwrap_or(cache_time));
+        res.data.insert("stdout_lines".into(), lines_json(&stdout));
+        res.data
+            .insert("stderr_lines".into(), lines_json(stderr.trim_end()));
+        res.data.insert("stdout".into(), json!(stdout));
+        res.data.insert("stderr".into(), json!(stderr.trim_end()));
+        if ctx.diff && changed {
+            if !real.is_empty() {
+                res.diffs.push(change_rows(&real));
+            }
+            for label in ["upgrade", "autoremove"] {
+                let l = format!("packages ({label})");
+                if step_changed(label)
+                    && let Some(d) = planned.diffs.iter().find(|d| d.label == l)
+                {
+                    res.diffs.push(d.clone());
+                }
+            }
+        }
+        if changed {
+            res.msg = Some(if real.is_empty() && updated && only_cache(&o) {
+                "package lists updated".into()
+            } else {
+                summary(&real, false)
+            });
+        }
+        Ok(res)
+    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,21 @@
 //! authorized_key: SSH public keys in a user's `authorized_keys`.
 //!
-//! One exec probes the user (`getent passwd`), the file (its content, owner and
-//! mode) and its directory; Rust edits the key lines ([`edit`]): keys are the
+//! On the module protocol: the user's entry is a typed fact (one `getent
+//! passwd` with the other tasks' accounts), then the file (its content, owner
+//! and mode) and its directory are read in the file interpreter's manifest;
+//! Rust edits the key lines ([`edit`]): keys are the
 //! same when their key material (the base64 blob) is, so a key given again with
-//! another comment or other options is updated in place, never duplicated. One
-//! more exec, never in check mode, writes the file atomically (mode 0600, owned
+//! another comment or other options is updated in place, never duplicated. The
+//! change, never in check mode, writes the file atomically (mode 0600, owned
 //! by the user) with the file modules' shared script, creating `~/.ssh` (0700,
 //! owned by the user) when `manage_dir` is on.
 
 use base64::Engine;
 use serde_json::json;
 
-use super::util::{self, Fail, Fut, Op, Own, Source};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
-use crate::transport::shell_quote;
+use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, ContentReq, FType, Fail, Op, Own, Req, Source};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static AUTHORIZED_KEY: Spec = Spec::new(
     "authorized_key",
@@ -30,10 +32,6 @@ pub static AUTHORIZED_KEY: Spec = Spec::new(
         ArgSpec::new("validate_certs", Kind::Bool),
     ],
 );
-
-pub fn run_authorized_key<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(authorized_key(args, env).await) })
-}
 
 /// Key types sshd accepts (Ansible's list).
 const KEY_TYPES: &[&str] = &[
@@ -265,81 +263,105 @@ struct Found {
     content: Option<String>,
 }
 
-fn parse_stat(v: &str) -> Option<(u32, u32, u32)> {
-    let mut it = v.trim().split(':');
-    Some((
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        u32::from_str_radix(it.next()?, 8).ok()?,
-    ))
+/// `authorized_key` on the module protocol: the user's entry (merged with the
+/// other tasks' accounts), then the key file (content, owner, mode; the link's
+/// target with `follow`) and its directory, in the file interpreter's manifest.
+pub struct AuthorizedKey;
+
+/// The key file asked (`path`, `~` meaning the user's home), before links.
+fn key_file(path: Option<&str>, home: &str) -> String {
+    match path {
+        Some("~") => home.to_string(),
+        Some(p) if p.starts_with("~/") => format!("{home}/{}", &p[2..]),
+        Some(p) => p.to_string(),
+        None => format!("{home}/.ssh/authorized_keys"),
+    }
 }
 
-fn parse_probe(out: &str) -> Found {
+fn file_req(path: &str) -> Req {
+    let mut r = Req::new(path).follow(true);
+    r.sums.clear();
+    r.content = ContentReq::Whole;
+    r
+}
+
+fn dir_req(path: &str) -> Req {
+    let mut r = Req::new(path).follow(true);
+    r.sums.clear();
+    r
+}
+
+/// What the facts say of the user and the file, or what to read first.
+fn found(args: &Args, facts: &Facts) -> Result<Result<Found, Vec<Need>>, Fail> {
+    let user = args.str("user").unwrap_or_default().trim().to_string();
     let mut f = Found::default();
-    for line in out.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        match k {
-            "uid" => f.host.uid = v.trim().parse().unwrap_or(u32::MAX),
-            "user" => f.host.user = v.trim().to_string(),
-            "pw" => {
-                let p: Vec<&str> = v.split(':').collect();
-                if p.len() >= 7 {
-                    f.user_exists = true;
-                    f.uid = p[2].parse().unwrap_or(0);
-                    f.gid = p[3].parse().unwrap_or(0);
-                    f.home = p[5].to_string();
-                }
-            }
-            "file" => f.file = v.to_string(),
-            "dir" => f.dir = parse_stat(v),
-            "stat" => f.stat = parse_stat(v),
-            "link" => f.file_is_link = true,
-            "content" => {
-                f.content = Some(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(v.trim())
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default(),
-                )
-            }
-            _ => {}
+    let Some(pw) = facts.sys.passwd(&user)? else {
+        return Ok(Ok(f));
+    };
+    f.user_exists = true;
+    (f.uid, f.gid, f.home) = (pw.uid, pw.gid, pw.home.clone());
+    let mut file = key_file(args.str("path"), &pw.home);
+    // the file and its directory in one read; with `follow`, the link's
+    // target and its directory in one more
+    let pair = |file: &str| {
+        let (fr, dr) = (file_req(file), dir_req(&util::parent_of(file)));
+        let more = vec![Need::Path(fr.clone()), Need::Path(dr.clone())];
+        (fr, dr, more)
+    };
+    let (mut fr, mut dr, more) = pair(&file);
+    if more.iter().any(|n| !facts.has(n)) {
+        return Ok(Err(more));
+    }
+    let st = facts.path(&fr)?;
+    if args.bool_or("follow", false)
+        && st.is_link
+        && let Some(real) = st.realpath.clone()
+    {
+        file = real;
+        let more;
+        (fr, dr, more) = pair(&file);
+        if more.iter().any(|n| !facts.has(n)) {
+            return Ok(Err(more));
         }
     }
-    f
+    let (st, dir) = (facts.path(&fr)?, facts.path(&dr)?);
+    f.file = file;
+    f.file_is_link = st.is_link;
+    if dir.kind == FType::Directory {
+        f.dir = Some((dir.uid, dir.gid, dir.mode));
+    }
+    if st.kind == FType::File {
+        f.stat = Some((st.uid, st.gid, st.mode));
+        f.content =
+            Some(String::from_utf8_lossy(st.content.as_deref().unwrap_or_default()).into_owned());
+    }
+    Ok(Ok(f))
 }
 
-fn probe_script(user: &str, path: Option<&str>, follow: bool) -> String {
-    let mut s = format!("# opsctl authorized_key: probe {user}\n");
-    s.push_str(&format!(
-        "u={}\n{who}\
-         pw=$(getent passwd -- \"$u\") || exit 0\necho \"pw=$pw\"\n\
-         home=$(printf '%s\\n' \"$pw\" | cut -d: -f6)\n",
-        shell_quote(user),
-        who = util::whoami_lines()
-    ));
-    match path {
-        Some(p) => s.push_str(&format!(
-            "f={}\ncase $f in \"~\") f=$home ;; \"~/\"*) f=\"$home/${{f#\"~/\"}}\" ;; esac\n",
-            shell_quote(p)
-        )),
-        None => s.push_str("f=\"$home/.ssh/authorized_keys\"\n"),
+impl Module for AuthorizedKey {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let user = args.str("user").unwrap_or_default().trim().to_string();
+        // The home is known only from the passwd entry; read the file and its
+        // directory at the usual home with it (checked against the entry in
+        // `found`, read again elsewhere), so the common case takes one read.
+        let guess = if user == "root" {
+            "/root".to_string()
+        } else {
+            format!("/home/{user}")
+        };
+        let file = key_file(args.str("path"), &guess);
+        let mut v = vec![Need::Passwd(user)];
+        v.push(Need::Path(file_req(&file)));
+        v.push(Need::Path(dir_req(&util::parent_of(&file))));
+        Ok(v)
     }
-    if follow {
-        s.push_str("if [ -L \"$f\" ]; then f=$(readlink -f -- \"$f\"); fi\n");
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        decide(args, facts, ctx)
     }
-    s.push_str(
-        "echo \"file=$f\"\nd=$(dirname -- \"$f\")\n\
-         [ -d \"$d\" ] && echo \"dir=$(stat -c '%u:%g:%a' -- \"$d\")\"\n\
-         [ -L \"$f\" ] && echo link=1\n\
-         if [ -f \"$f\" ]; then echo \"stat=$(stat -c '%u:%g:%a' -- \"$f\")\"; printf 'content='; base64 -w0 < \"$f\"; echo; fi\n\
-         exit 0\n",
-    );
-    s
 }
 
-async fn authorized_key(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
     let user = args.str("user").unwrap_or_default().trim().to_string();
     let key = args.str("key").unwrap_or_default().to_string();
     if key.trim_start().starts_with("http://") || key.trim_start().starts_with("https://") {
@@ -353,17 +375,16 @@ async fn authorized_key(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail>
     let follow = args.bool_or("follow", false);
     let keys = wanted_keys(&key, args.str("key_options"), args.str("comment"))
         .map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
-
-    let out = env
-        .run(&probe_script(&user, args.str("path"), follow))
-        .await?;
-    let found = parse_probe(&out.stdout_str());
+    let found = match found(args, facts)? {
+        Ok(f) => f,
+        Err(more) => return Ok(Plan::More(more)),
+    };
     if !found.user_exists && !present {
         // no user, no key to remove
         let mut res = Outcome::ok();
         res.data.insert("user".into(), json!(user));
         res.data.insert("state".into(), json!("absent"));
-        return Ok(res);
+        return Ok(Plan::Done(res));
     }
     if !found.user_exists {
         return util::fail(format!(
@@ -487,21 +508,23 @@ async fn authorized_key(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail>
         res.data.insert(k.into(), v);
     }
     if !changed {
-        return Ok(res);
+        return Ok(Plan::Done(res));
     }
     res.msg = Some(match &new {
         Some(_) if present => format!("keys of {user} updated in {file}"),
         Some(_) => format!("keys removed from {file}"),
         None => format!("owner and mode of {file} fixed"),
     });
-    if env.diff {
+    if ctx.diff {
         res.diffs = diffs;
     }
-    if env.check {
-        return Ok(res);
-    }
-    util::run_ops(env, &ops, None).await?;
-    Ok(res)
+    Ok(Plan::change(
+        res,
+        Action::Files {
+            ops,
+            validate: None,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -594,25 +617,18 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_probe() {
-        let f = parse_probe(
-            "uid=0\nuser=root\npw=app:x:1501:1500:App:/home/app:/bin/bash\nfile=/home/app/.ssh/authorized_keys\ndir=1501:1500:700\nstat=1501:1500:644\ncontent=YQo=\n",
+    fn the_key_file_is_in_the_users_home() {
+        assert_eq!(
+            key_file(Some("~/.ssh/extra_keys"), "/home/app"),
+            "/home/app/.ssh/extra_keys"
         );
-        assert!(f.user_exists);
-        assert_eq!((f.uid, f.gid, f.home.as_str()), (1501, 1500, "/home/app"));
-        assert_eq!(f.dir, Some((1501, 1500, 0o700)));
-        assert_eq!(f.stat, Some((1501, 1500, 0o644)));
-        assert_eq!(f.content.as_deref(), Some("a\n"));
-        assert!(!parse_probe("uid=0\n").user_exists);
-    }
-
-    #[test]
-    fn probe_script_expands_the_users_home() {
-        let s = probe_script("app", Some("~/.ssh/extra_keys"), true);
-        assert!(s.contains("u=app\n"));
-        assert!(s.contains("f='~/.ssh/extra_keys'"));
-        assert!(s.contains("readlink -f"));
-        let s = probe_script("app", None, false);
-        assert!(s.contains("f=\"$home/.ssh/authorized_keys\""));
+        assert_eq!(
+            key_file(None, "/home/app"),
+            "/home/app/.ssh/authorized_keys"
+        );
+        assert_eq!(
+            key_file(Some("/etc/keys/app"), "/home/app"),
+            "/etc/keys/app"
+        );
     }
 }

@@ -6,16 +6,17 @@
 //! @weekly certbot renew -q
 //! ```
 //!
-//! One exec reads the crontab (`crontab -l [-u USER]`; none is empty) or the
-//! cron file; the edit is Ansible's algorithm ([`CronTab`]), in Rust; one more
-//! exec, never in check mode, installs the result (`crontab [-u USER] -` fed on
-//! stdin) or writes the cron file atomically (0644).
+//! On the module protocol: the crontab is a typed fact (`crontab -l [-u USER]`,
+//! one per user, read with the other tasks' facts; none is empty), the cron
+//! file a path with its content; the edit is Ansible's algorithm ([`CronTab`]),
+//! in Rust; the change, never in check mode, installs the result (`crontab [-u
+//! USER] -` fed on stdin) or writes the cron file atomically (0644).
 
-use base64::Engine;
 use serde_json::json;
 
-use super::util::{self, Fail, Fut, Op, Own, Source};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, ContentReq, FType, Fail, HostInfo, Op, Own, Req, Source};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 pub static CRON: Spec = Spec {
@@ -47,10 +48,6 @@ pub static CRON: Spec = Spec {
         ],
     )
 };
-
-pub fn run_cron<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(cron(args, env).await) })
-}
 
 const ANSIBLE: &str = "#Ansible: ";
 
@@ -431,81 +428,33 @@ fn decide(w: &Want, tab: &mut CronTab) -> Result<Decision, String> {
     })
 }
 
-/// What the probe found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Found {
-    host: util::HostInfo,
-    no_crontab_cmd: bool,
-    no_user: bool,
-    /// `crontab -l`'s exit code and stderr.
-    rc: Option<i32>,
-    err: String,
-    file_exists: bool,
-    content: String,
+/// `cron` on the module protocol: the crontab (one `crontab -l` per user, with
+/// the other tasks' reads) or the cron file (the file interpreter's manifest).
+pub struct Cron;
+
+fn want(args: &Args) -> Result<Want, Fail> {
+    Want::from_args(args).map_err(|e| Fail::Module(super::ModuleError::Args(e)))
 }
 
-fn probe_script(w: &Want) -> String {
-    let mut s = format!("# opsctl cron: probe {}\n", w.label());
-    s.push_str(&util::whoami_lines());
-    s.push_str("me=$hn\n");
-    match &w.cron_file {
-        Some(f) => s.push_str(&format!(
-            "f={}\nif [ -f \"$f\" ]; then echo exists=1; printf 'content='; base64 -w0 < \"$f\"; echo; fi\n",
-            shell_quote(f)
-        )),
-        None => {
-            s.push_str(
-                "command -v crontab >/dev/null 2>&1 || { echo nocrontab=1; exit 0; }\n",
-            );
-            match &w.user {
-                Some(u) => s.push_str(&format!(
-                    "u={}\ngetent passwd -- \"$u\" >/dev/null || {{ echo nouser=1; exit 0; }}\n\
-                     if [ \"$u\" != \"$me\" ]; then set -- -u \"$u\"; else set --; fi\n",
-                    shell_quote(u)
-                )),
-                None => s.push_str("set --\n"),
+fn file_req(f: &str) -> Req {
+    let mut r = Req::new(f).follow(true);
+    r.sums.clear();
+    r.content = ContentReq::Whole;
+    r
+}
+
+/// What was read: the crontab's text (or the cron file's), checked.
+fn read(w: &Want, facts: &Facts) -> Result<String, Fail> {
+    if let Some(f) = &w.cron_file {
+        let st = facts.path(&file_req(f))?;
+        return Ok(match st.kind {
+            FType::File => {
+                String::from_utf8_lossy(st.content.as_deref().unwrap_or_default()).into_owned()
             }
-            s.push_str(
-                "t=$(mktemp) || exit 1\ncrontab \"$@\" -l > \"$t\" 2> \"$t.err\"; echo \"rc=$?\"\n\
-                 printf 'content='; base64 -w0 < \"$t\"; echo\n\
-                 printf 'err='; head -c 400 \"$t.err\" | tr '\\n' ' '; echo\nrm -f \"$t\" \"$t.err\"\n",
-            );
-        }
+            _ => String::new(),
+        });
     }
-    s.push_str("exit 0\n");
-    s
-}
-
-fn parse_probe(out: &str) -> Found {
-    let mut f = Found::default();
-    for line in out.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        match k {
-            "uid" => f.host.uid = v.trim().parse().unwrap_or(u32::MAX),
-            "user" => f.host.user = v.trim().to_string(),
-            "nocrontab" => f.no_crontab_cmd = true,
-            "nouser" => f.no_user = true,
-            "rc" => f.rc = v.trim().parse().ok(),
-            "err" => f.err = v.trim().to_string(),
-            "exists" => f.file_exists = true,
-            "content" => {
-                f.content = base64::engine::general_purpose::STANDARD
-                    .decode(v.trim())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-            }
-            _ => {}
-        }
-    }
-    f
-}
-
-async fn cron(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let w = Want::from_args(args).map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
-    let out = env.run(&probe_script(&w)).await?;
-    let found = parse_probe(&out.stdout_str());
+    let found = facts.sys.crontab(w.user.as_deref())?;
     if found.no_crontab_cmd {
         return util::fail(
             "crontab is not installed on this host: install the cron package first (apt: name=cron)",
@@ -517,114 +466,200 @@ async fn cron(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             w.user.as_deref().unwrap_or_default()
         ));
     }
-    if w.cron_file.is_none() {
-        match found.rc {
-            Some(0) => {}
-            // "no crontab for USER": an empty crontab
-            Some(1) if found.err.contains("no crontab for") => {}
-            rc => {
-                let hint = if found.err.contains("must be privileged") {
-                    util::become_hint(&found.host)
-                } else {
-                    String::new()
-                };
-                return util::fail(format!(
-                    "Unable to read crontab (crontab -l, rc {}): {}{hint}",
-                    rc.map(|r| r.to_string()).unwrap_or("?".into()),
-                    found.err
-                ));
+    match found.rc {
+        Some(0) => {}
+        // "no crontab for USER": an empty crontab
+        Some(1) if found.err.contains("no crontab for") => {}
+        rc => {
+            let hint = if found.err.contains("must be privileged") {
+                util::become_hint(&found.host)
+            } else {
+                String::new()
+            };
+            return util::fail(format!(
+                "Unable to read crontab (crontab -l, rc {}): {}{hint}",
+                rc.map(|r| r.to_string()).unwrap_or("?".into()),
+                found.err
+            ));
+        }
+    }
+    Ok(found.content.clone())
+}
+
+/// The change: install the crontab (`crontab [-u USER] -`) or write/remove the
+/// cron file; with `backup`, what was there goes first to a temporary file
+/// (its bytes lead stdin, `head -c` splits them off).
+fn change(w: &Want, before: &str, after: String, remove: bool) -> Action {
+    let backup = |s: &mut String| {
+        if w.backup {
+            s.push_str(&format!(
+                "b=$(mktemp /tmp/crontabXXXXXXXX) && head -c {} > \"$b\" && echo \"@@backup $b\"\n",
+                before.len()
+            ));
+        }
+    };
+    let stdin = |after: String| {
+        let mut v = if w.backup {
+            before.as_bytes().to_vec()
+        } else {
+            Vec::new()
+        };
+        v.extend(after.into_bytes());
+        v
+    };
+    match &w.cron_file {
+        Some(f) if !w.backup => {
+            let op = if remove {
+                Op::Remove(f.clone())
+            } else {
+                Op::Write {
+                    path: f.clone(),
+                    source: Source::Bytes(after.into_bytes()),
+                    mode: 0o644,
+                    own: Own::default(),
+                    backup: false,
+                    validate: false,
+                }
+            };
+            Action::Files {
+                ops: vec![op],
+                validate: None,
             }
         }
-    }
-    let mut tab = CronTab::read(&found.content, w.cron_file.is_some());
-    let before = tab.existing.clone();
-    let decision = decide(&w, &mut tab)?;
-    let mut res = match decision {
-        Decision::Keep => Outcome::ok(),
-        _ => Outcome::changed(),
-    };
-    res.data.insert("jobs".into(), json!(tab.job_names()));
-    res.data.insert("envs".into(), json!(tab.env_names()));
-    if let Some(f) = &w.cron_file {
-        res.data.insert("cron_file".into(), json!(f));
-    }
-    res.data.insert(
-        "state".into(),
-        json!(if w.present { "present" } else { "absent" }),
-    );
-    let after = match &decision {
-        Decision::Keep => return Ok(res),
-        Decision::Write(t) => t.clone(),
-        Decision::RemoveFile => String::new(),
-    };
-    if env.diff {
-        let label = match decision {
-            Decision::RemoveFile => format!("{} (removed)", w.label()),
-            _ => w.label(),
-        };
-        res.diffs
-            .push(Diff::new(label, before.clone(), after.clone()));
-    }
-    res.msg = Some(match &decision {
-        Decision::RemoveFile => format!("{} removed (no entry left)", w.label()),
-        _ if w.present => format!("entry '{}' set in {}", w.name, w.label()),
-        _ => format!("entry '{}' removed from {}", w.name, w.label()),
-    });
-    if env.check {
-        return Ok(res);
-    }
-    // A backup of what was there, kept on the host.
-    if w.backup {
-        let script = "# opsctl cron: backup\nb=$(mktemp /tmp/crontabXXXXXXXX) && cat > \"$b\" && echo \"$b\"\n";
-        let out = env
-            .run_stdin(script, Some(before.clone().into_bytes()))
-            .await?;
-        if out.success() {
-            res.data
-                .insert("backup_file".into(), json!(out.stdout_str().trim()));
+        Some(f) => {
+            let mut s = format!("# opsctl cron: change {f}\nf={}\n", shell_quote(f));
+            backup(&mut s);
+            if remove {
+                s.push_str("rm -f -- \"$f\"\n");
+            } else {
+                s.push_str(
+                    "t=$(mktemp \"$f.XXXXXX\") && cat > \"$t\" && chmod 0644 \"$t\" && mv -f -- \"$t\" \"$f\"\n",
+                );
+            }
+            Action::Script {
+                script: s,
+                stdin: Some(stdin(after)),
+            }
         }
-    }
-    match (&w.cron_file, decision) {
-        (Some(f), Decision::RemoveFile) => {
-            util::run_ops(env, &[Op::Remove(f.clone())], None).await?;
-        }
-        (Some(f), _) => {
-            let op = Op::Write {
-                path: f.clone(),
-                source: Source::Bytes(after.into_bytes()),
-                mode: 0o644,
-                own: Own::default(),
-                backup: false,
-                validate: false,
-            };
-            util::run_ops(env, &[op], None).await?;
-        }
-        (None, _) => {
-            let mut script = format!("# opsctl cron: install {}\n", w.label());
+        None => {
+            let mut s = format!(
+                "# opsctl cron: install {}\n{}",
+                w.label(),
+                util::whoami_lines()
+            );
             match &w.user {
-                Some(u) => script.push_str(&format!(
-                    "u={}\nif [ \"$u\" != \"$(id -un)\" ]; then set -- -u \"$u\"; else set --; fi\n",
+                Some(u) => s.push_str(&format!(
+                    "u={}\nif [ \"$u\" != \"$hn\" ]; then set -- -u \"$u\"; else set --; fi\n",
                     shell_quote(u)
                 )),
-                None => script.push_str("set --\n"),
+                None => s.push_str("set --\n"),
             }
-            script.push_str("exec crontab \"$@\" -\n");
-            let out = env.run_stdin(&script, Some(after.into_bytes())).await?;
-            if !out.success() {
-                let err = out.stderr_str();
-                let hint = if err.contains("must be privileged") || err.contains("ermission") {
-                    util::become_hint(&found.host)
-                } else {
-                    String::new()
-                };
-                return util::fail(format!(
-                    "Unable to install the crontab (crontab -): {}{hint}",
-                    err.trim()
-                ));
+            backup(&mut s);
+            s.push_str("exec crontab \"$@\" -\n");
+            Action::Script {
+                script: s,
+                stdin: Some(stdin(after)),
             }
         }
     }
-    Ok(res)
+}
+
+impl Module for Cron {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let w = want(args)?;
+        Ok(vec![match &w.cron_file {
+            Some(f) => Need::Path(file_req(f)),
+            None => Need::Crontab(w.user.clone()),
+        }])
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let w = want(args)?;
+        let text = read(&w, facts)?;
+        let mut tab = CronTab::read(&text, w.cron_file.is_some());
+        let before = tab.existing.clone();
+        let decision = decide(&w, &mut tab)?;
+        let mut res = match decision {
+            Decision::Keep => Outcome::ok(),
+            _ => Outcome::changed(),
+        };
+        res.data.insert("jobs".into(), json!(tab.job_names()));
+        res.data.insert("envs".into(), json!(tab.env_names()));
+        if let Some(f) = &w.cron_file {
+            res.data.insert("cron_file".into(), json!(f));
+        }
+        res.data.insert(
+            "state".into(),
+            json!(if w.present { "present" } else { "absent" }),
+        );
+        let (after, remove) = match &decision {
+            Decision::Keep => return Ok(Plan::Done(res)),
+            Decision::Write(t) => (t.clone(), false),
+            Decision::RemoveFile => (String::new(), true),
+        };
+        if ctx.diff {
+            let label = if remove {
+                format!("{} (removed)", w.label())
+            } else {
+                w.label()
+            };
+            res.diffs
+                .push(Diff::new(label, before.clone(), after.clone()));
+        }
+        res.msg = Some(match &decision {
+            Decision::RemoveFile => format!("{} removed (no entry left)", w.label()),
+            _ if w.present => format!("entry '{}' set in {}", w.name, w.label()),
+            _ => format!("entry '{}' removed from {}", w.name, w.label()),
+        });
+        Ok(Plan::change(res, change(&w, &before, after, remove)))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        mut planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let w = want(args)?;
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let text = out.stdout_str();
+        if let Some(b) = text.lines().find_map(|l| l.strip_prefix("@@backup ")) {
+            planned.data.insert("backup_file".into(), json!(b.trim()));
+        }
+        if !out.success() {
+            let err = out.stderr_str();
+            if w.cron_file.is_some() {
+                return util::fail(format!("Unable to write {}: {}", w.label(), err.trim()));
+            }
+            let host = HostInfo {
+                uid: text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("uid="))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(u32::MAX),
+                user: text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("user="))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                ..Default::default()
+            };
+            let hint = if err.contains("must be privileged") || err.contains("ermission") {
+                util::become_hint(&host)
+            } else {
+                String::new()
+            };
+            return util::fail(format!(
+                "Unable to install the crontab (crontab -): {}{hint}",
+                err.trim()
+            ));
+        }
+        Ok(planned)
+    }
 }
 
 #[cfg(test)]
@@ -769,30 +804,51 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_probe() {
-        let f = parse_probe("uid=0\nuser=root\nrc=1\ncontent=\nerr=no crontab for root \n");
-        assert_eq!(f.rc, Some(1));
-        assert!(f.err.contains("no crontab for"));
-        assert_eq!(f.content, "");
-        let f = parse_probe("uid=0\nrc=0\ncontent=YQo=\nerr=\n");
-        assert_eq!(f.content, "a\n");
-        assert!(parse_probe("nocrontab=1\n").no_crontab_cmd);
+    fn parses_the_read() {
+        use crate::modules::sysfacts::{Section, SysFacts, answer};
+        let out = |s: &str| crate::transport::Output {
+            rc: Some(0),
+            stdout: s.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        };
+        let mut f = SysFacts::default();
+        answer(
+            Section::Crontab(None),
+            &out("uid=0\nuser=root\nrc=1\ncontent=\nerr=no crontab for root \n"),
+            &mut f,
+        )
+        .unwrap();
+        let c = f.crontab(None).unwrap();
+        assert_eq!(c.rc, Some(1));
+        assert!(c.err.contains("no crontab for"));
+        assert_eq!(c.content, "");
+        answer(
+            Section::Crontab(Some("a".into())),
+            &out("uid=0\nrc=0\ncontent=YQo=\nerr=\n"),
+            &mut f,
+        )
+        .unwrap();
+        assert_eq!(f.crontab(Some("a")).unwrap().content, "a\n");
+        answer(Section::Crontab(None), &out("nocrontab=1\n"), &mut f).unwrap();
+        assert!(f.crontab(None).unwrap().no_crontab_cmd);
     }
 
     #[test]
     fn the_script_reads_with_u_only_for_another_user() {
-        let w = Want {
-            user: Some("deploy".into()),
-            ..want("a", "a")
-        };
-        let s = probe_script(&w);
+        let p = crate::modules::sysfacts::plan(&[Need::Crontab(Some("deploy".into()))]);
+        let s = &p[0].1;
         assert!(s.contains("u=deploy\n"));
         assert!(s.contains("if [ \"$u\" != \"$me\" ]; then set -- -u \"$u\""));
-        let s = probe_script(&Want {
-            cron_file: Some("/etc/cron.d/app".into()),
-            ..w
-        });
-        assert!(s.contains("f=/etc/cron.d/app\n") && !s.contains("crontab \"$@\""));
+        let a = CRON
+            .validate(
+                json!({"name": "a", "job": "a", "user": "app", "cron_file": "/etc/cron.d/app"})
+                    .as_object()
+                    .unwrap(),
+                true,
+            )
+            .unwrap();
+        let ctx_needs = super::want(&a).map(|w| w.cron_file).unwrap();
+        assert_eq!(ctx_needs.as_deref(), Some("/etc/cron.d/app"));
     }
 
     fn args(v: serde_json::Value) -> Result<Want, String> {

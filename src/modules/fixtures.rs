@@ -25,6 +25,26 @@
 //! }
 //! ```
 //!
+//! System facts (see `sysfacts`) are keyed by what the module asks:
+//!
+//! ```json
+//! "facts": {
+//!   "apt": {"has_apt": true, "now": 1700000000, "cache_mtime": 1699990000},
+//!   "packages": {"nginx": [{"name": "nginx", "arch": "amd64", "status": "installed", "version": "1.22"}]},
+//!   "policies": {"nginx": {"installed": "1.22", "candidate": "1.24", "versions": ["1.24", "1.22"]}},
+//!   "init": {"systemd": true},
+//!   "units": {"nginx": {"show": {"LoadState": "loaded", "ActiveState": "active"}, "initd": true}},
+//!   "passwd": {"deploy": {"name": "deploy", "uid": 1001, "gid": 1001, "home": "/home/deploy", "shell": "/bin/bash"}},
+//!   "groups": {"deploy": {"name": "deploy", "gid": 1001, "members": []}},
+//!   "crontabs": {"-": {"rc": 0, "content": "..."}, "deploy": {"rc": 1, "err": "no crontab for deploy"}}
+//! }
+//! ```
+//!
+//! A package, policy, account or unit the fixture does not list is unknown to
+//! the host (no dpkg record, no policy, no entry, a unit `not-found`); a
+//! crontab (`-`: of who runs the task) not listed is empty; `init` defaults to
+//! systemd; `apt` to apt present with fresh lists. Units ignore the scope.
+//!
 //! A path stat is found by `path` (and `follow`, when given; a path the
 //! fixture does not list is absent). Probe outputs answer the module's probes
 //! in the order it asks them. `plan` is `done`, `change`, `change-skipped-in-check`
@@ -36,7 +56,7 @@ use serde_json::{Map, Value as Json};
 
 use super::protocol::{Action, Ctx, Facts, InCheck, Need, Plan};
 use super::util::{FType, Fail, HostInfo, Stat};
-use super::{Imp, find};
+use super::{Imp, find, sysfacts};
 use crate::location::Location;
 use crate::transport::Output;
 
@@ -97,6 +117,14 @@ fn facts_for(needs: &[Need], given: &Json) -> Result<Facts, String> {
                     serde_json::from_value(given["trees"][p.as_str()].clone()).unwrap_or_default();
                 facts.trees.insert(p.clone(), entries);
             }
+            sys @ (Need::AptState
+            | Need::Package(_)
+            | Need::Policy(_)
+            | Need::Init
+            | Need::Unit { .. }
+            | Need::Passwd(_)
+            | Need::Group(_)
+            | Need::Crontab(_)) => sys_fact(sys, given, &mut facts.sys)?,
             Need::Probe(script) => {
                 let o = probes
                     .next()
@@ -113,6 +141,104 @@ fn facts_for(needs: &[Need], given: &Json) -> Result<Facts, String> {
         }
     }
     Ok(facts)
+}
+
+// --- system facts (sysfacts) ---
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, v: &Json) -> Result<T, String> {
+    serde_json::from_value(v.clone()).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Answers a system need from the fixture's facts.
+fn sys_fact(n: &Need, given: &Json, sys: &mut sysfacts::SysFacts) -> Result<(), String> {
+    match n {
+        Need::AptState => {
+            sys.apt = Some(match given.get("apt") {
+                Some(a) => parse("apt", a)?,
+                None => sysfacts::AptState {
+                    has_apt: true,
+                    now: 1_700_000_000,
+                    cache_mtime: Some(1_700_000_000),
+                },
+            });
+        }
+        Need::Package(p) => {
+            let v = &given["packages"][p.as_str()];
+            let recs = if v.is_null() {
+                Vec::new()
+            } else {
+                parse(p, v)?
+            };
+            sys.packages.insert(p.clone(), recs);
+        }
+        Need::Policy(p) => {
+            let v = &given["policies"][p.as_str()];
+            let pol = if v.is_null() {
+                None
+            } else {
+                Some(parse(p, v)?)
+            };
+            sys.policies.insert(p.clone(), pol);
+        }
+        Need::Init => {
+            sys.init = Some(match given.get("init") {
+                Some(i) => parse("init", i)?,
+                None => sysfacts::InitState { systemd: true },
+            });
+        }
+        Need::Unit { scope, name } => {
+            let mut v = given["units"][name.as_str()].clone();
+            // `show` as an object of properties
+            let show: Vec<(String, String)> = match v.as_object_mut().and_then(|o| o.remove("show"))
+            {
+                Some(Json::Object(m)) => m
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or(v.to_string())))
+                    .collect(),
+                _ => vec![("LoadState".into(), "not-found".into())],
+            };
+            let mut u: sysfacts::Unit = if v.is_null() {
+                Default::default()
+            } else {
+                parse(name, &v)?
+            };
+            u.show = show;
+            sys.units.insert((scope.clone(), name.clone()), u);
+        }
+        Need::Passwd(u) => {
+            let v = &given["passwd"][u.as_str()];
+            let e = if v.is_null() {
+                None
+            } else {
+                Some(parse(u, v)?)
+            };
+            sys.passwd.insert(u.clone(), e);
+        }
+        Need::Group(g) => {
+            let v = &given["groups"][g.as_str()];
+            let e = if v.is_null() {
+                None
+            } else {
+                Some(parse(g, v)?)
+            };
+            sys.groups.insert(g.clone(), e);
+        }
+        Need::Crontab(u) => {
+            let key = u.as_deref().unwrap_or("-");
+            let v = &given["crontabs"][key];
+            let c = if v.is_null() {
+                sysfacts::CrontabRead {
+                    rc: Some(0),
+                    ..Default::default()
+                }
+            } else {
+                parse(key, v)?
+            };
+            sys.crontabs.insert(u.clone(), c);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn fail_text(f: Fail) -> String {

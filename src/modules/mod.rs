@@ -37,6 +37,7 @@ pub mod service;
 pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
+pub mod sysfacts;
 pub mod template;
 pub mod unarchive;
 pub mod user;
@@ -324,35 +325,35 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &apt::APT,
-            imp: Imp::Legacy(apt::run_apt),
+            imp: Imp::Protocol(&apt::RUN_APT),
         },
         ModuleDef {
             spec: &apt::PACKAGE,
-            imp: Imp::Legacy(apt::run_package),
+            imp: Imp::Protocol(&apt::RUN_PACKAGE),
         },
         ModuleDef {
             spec: &service::SERVICE,
-            imp: Imp::Legacy(service::run_service),
+            imp: Imp::Protocol(&service::RUN_SERVICE),
         },
         ModuleDef {
             spec: &service::SYSTEMD,
-            imp: Imp::Legacy(service::run_systemd),
+            imp: Imp::Protocol(&service::RUN_SYSTEMD),
         },
         ModuleDef {
             spec: &user::USER,
-            imp: Imp::Legacy(user::run_user),
+            imp: Imp::Protocol(&user::User),
         },
         ModuleDef {
             spec: &user::GROUP,
-            imp: Imp::Legacy(user::run_group),
+            imp: Imp::Protocol(&user::Group),
         },
         ModuleDef {
             spec: &authorized_key::AUTHORIZED_KEY,
-            imp: Imp::Legacy(authorized_key::run_authorized_key),
+            imp: Imp::Protocol(&authorized_key::AuthorizedKey),
         },
         ModuleDef {
             spec: &cron::CRON,
-            imp: Imp::Legacy(cron::run_cron),
+            imp: Imp::Protocol(&cron::Cron),
         },
         ModuleDef {
             spec: &file::FILE,

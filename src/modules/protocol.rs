@@ -36,6 +36,25 @@ pub enum Need {
     Tree(String),
     /// The output of a read-only shell script (a module's own probe).
     Probe(String),
+    // --- system facts (apt, service, user, cron...): answered in
+    // `sysfacts`, one section per kind for every task ---
+    /// apt's tools, the time and the age of the package lists.
+    AptState,
+    /// dpkg's records of a package (`nginx`, `nginx:amd64`, `nginx=1.22*`).
+    Package(String),
+    /// `apt-cache policy` of a package.
+    Policy(String),
+    /// Does systemd run the host?
+    Init,
+    /// A unit (`systemctl show`, init script, rc links) in a scope
+    /// (`system`, `user`, `global`).
+    Unit { scope: String, name: String },
+    /// A user's passwd entry (by name or uid).
+    Passwd(String),
+    /// A group's entry (by name or gid).
+    Group(String),
+    /// A user's crontab (`None`: who runs the task).
+    Crontab(Option<String>),
 }
 
 impl Need {
@@ -48,6 +67,15 @@ impl Need {
             Need::Epoch(t) => format!("epoch {t}"),
             Need::Tree(p) => format!("tree {p}"),
             Need::Probe(_) => "probe".into(),
+            Need::AptState => "apt".into(),
+            Need::Package(p) => format!("package {p}"),
+            Need::Policy(p) => format!("policy {p}"),
+            Need::Init => "init".into(),
+            Need::Unit { scope, name } if scope == "system" => format!("unit {name}"),
+            Need::Unit { scope, name } => format!("unit {name} ({scope})"),
+            Need::Passwd(u) => format!("passwd {u}"),
+            Need::Group(g) => format!("group {g}"),
+            Need::Crontab(u) => format!("crontab {}", u.as_deref().unwrap_or("-")),
         }
     }
 }
@@ -61,6 +89,8 @@ pub struct Facts {
     pub epochs: HashMap<String, Option<i64>>,
     pub trees: HashMap<String, Vec<Stat>>,
     pub probes: HashMap<String, Output>,
+    /// Packages, units, accounts, crontabs.
+    pub sys: super::sysfacts::SysFacts,
 }
 
 impl Facts {
@@ -72,6 +102,7 @@ impl Facts {
             Need::Epoch(t) => self.epochs.contains_key(t),
             Need::Tree(p) => self.trees.contains_key(p),
             Need::Probe(s) => self.probes.contains_key(s),
+            sys => self.sys.has(sys).unwrap_or(false),
         }
     }
 
@@ -84,6 +115,7 @@ impl Facts {
         self.epochs.extend(other.epochs);
         self.trees.extend(other.trees);
         self.probes.extend(other.probes);
+        self.sys.merge(other.sys);
     }
 
     pub fn host(&self) -> Result<&HostInfo, Fail> {

@@ -11,8 +11,10 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::util::{self, Fail, Fut, HostInfo};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan as Decision};
+use super::sysfacts::{self, SHOW_PROPS, sysv_name};
+use super::util::{self, Fail, HostInfo};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 const STATES: &[&str] = &["started", "stopped", "restarted", "reloaded"];
@@ -60,24 +62,6 @@ pub static SYSTEMD: Spec = Spec {
         ],
     )
 };
-
-pub fn run_service<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match Want::from_service(args) {
-            Ok(w) => service(&w, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
-
-pub fn run_systemd<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match Want::from_systemd(args) {
-            Ok(w) => service(&w, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -291,85 +275,6 @@ impl SvcState {
     fn id<'a>(&'a self, name: &'a str) -> &'a str {
         self.prop("Id").filter(|s| !s.is_empty()).unwrap_or(name)
     }
-}
-
-/// The name of the init script for a unit name (`nginx.service` -> `nginx`).
-fn sysv_name(name: &str) -> &str {
-    name.strip_suffix(".service").unwrap_or(name)
-}
-
-const SHOW_PROPS: &str = "Id,Names,Description,LoadState,ActiveState,SubState,UnitFileState,UnitFilePreset,CanReload,CanStart,CanStop,NeedDaemonReload,MainPID,Type,FragmentPath,Result";
-
-fn probe_script(w: &Want, check: bool) -> String {
-    let name = w.name.clone().unwrap_or_default();
-    let sv = sysv_name(&name);
-    let sc = w.scope_flag();
-    let mut s = format!(
-        "# opsctl {}: probe {}\n",
-        w.module,
-        if name.is_empty() { "systemd" } else { &name }
-    );
-    s.push_str(&format!(
-        "n={}\nsv={}\nnl='\n'\n{}",
-        shell_quote(&name),
-        shell_quote(sv),
-        util::whoami_lines()
-    ));
-    let detect = match w.init {
-        Init::Auto => "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1",
-        Init::Systemd => "true",
-        Init::Sysv => "false",
-    };
-    s.push_str(&format!("if {detect}; then\n  echo init=systemd\n"));
-    if !check {
-        if w.daemon_reexec {
-            s.push_str(&format!(
-                "  systemctl{sc} daemon-reexec 2>&1 | sed 's/^/reload_error=/'\n"
-            ));
-        }
-        if w.daemon_reload {
-            s.push_str(&format!(
-                "  systemctl{sc} daemon-reload 2>&1 | sed 's/^/reload_error=/'\n"
-            ));
-        }
-    }
-    if !name.is_empty() {
-        // one `systemctl show` gives the properties and the unit's real name (Id)
-        s.push_str(&format!(
-            "  _p=$(systemctl{sc} show --no-pager -p {SHOW_PROPS} -- \"$n\" 2>/dev/null); id=\n\
-             \x20 while IFS= read -r _l; do [ -n \"$_l\" ] || continue; echo \"sd.$_l\"; case $_l in Id=*) id=${{_l#Id=}} ;; esac; done <<OPSCTL_EOF\n$_p\nOPSCTL_EOF\n"
-        ));
-        s.push_str(&format!(
-            "\
-             \x20 e=$(systemctl{sc} is-enabled -- \"${{id:-$n}}\" 2>/dev/null); echo \"is_enabled_rc=$?\"\n\
-             \x20 echo \"is_enabled=${{e%%\"$nl\"*}}\"\n"
-        ));
-    }
-    s.push_str("else\n  echo init=sysv\n");
-    if !name.is_empty() {
-        s.push_str("  if [ -x \"/etc/init.d/$sv\" ]; then\n");
-        s.push_str(
-            "    st=$(\"/etc/init.d/$sv\" status 2>&1 < /dev/null); echo \"status_rc=$?\"\n    \
-             _i=0; while [ $_i -lt 3 ] && IFS= read -r _l; do echo \"status_out=$_l\"; _i=$((_i+1)); done <<OPSCTL_EOF\n$st\nOPSCTL_EOF\n",
-        );
-        s.push_str("  fi\n");
-        if let Some(p) = &w.pattern {
-            s.push_str(&format!(
-                "  if pgrep -f -- {} >/dev/null 2>&1; then echo pattern_running=1; else echo pattern_running=0; fi\n",
-                shell_quote(p)
-            ));
-        }
-    }
-    s.push_str("fi\n");
-    if !name.is_empty() {
-        s.push_str("[ -f \"/etc/init.d/$sv\" ] && echo initd=1\n");
-        s.push_str(
-            "for l in /etc/rc[2345].d/S[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_start=$l\"; done\n\
-             for l in /etc/rc[2345].d/K[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_stop=$l\"; done\n",
-        );
-    }
-    s.push_str("exit 0\n");
-    s
 }
 
 fn parse_probe(out: &str) -> SvcState {
@@ -683,106 +588,6 @@ fn journal_lines(out: &str) -> Vec<String> {
         .collect()
 }
 
-async fn service(w: &Want, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let out = env.run(&probe_script(w, env.check)).await?;
-    let st = parse_probe(&out.stdout_str());
-    if w.init == Init::Systemd && !st.systemd {
-        return util::fail("use: systemd, but systemd is not running on this host");
-    }
-    if let Some(e) = &st.reload_error {
-        return util::fail(format!("systemctl daemon-reload failed: {e}"));
-    }
-    let plan = decide(w, &st)?;
-    let name = w.name.clone().unwrap_or_default();
-    let mut res = if plan.any() {
-        Outcome::changed()
-    } else {
-        Outcome::ok()
-    };
-    let label = format!("service {name}");
-    let before = state_text(w, st.running(), st.enabled(), st.masked(), None);
-    if !plan.any() || env.check {
-        if plan.any() {
-            let running = match plan.action {
-                Some(Action::Stop) => false,
-                Some(_) => true,
-                None => st.running(),
-            };
-            let enabled = plan.enable.unwrap_or(st.enabled());
-            let masked = (st.masked() || plan.mask) && !plan.unmask;
-            if env.diff {
-                let after = state_text(w, running, enabled, masked, plan.action);
-                res.diffs.push(Diff::new(label, before, after));
-            }
-            res.msg = Some(describe_plan(&plan));
-            fill(&mut res, &name, running, enabled, &st);
-        } else if !name.is_empty() {
-            fill(&mut res, &name, st.running(), st.enabled(), &st);
-        }
-        return Ok(res);
-    }
-    if st.host.uid != 0 && w.scope == "system" {
-        return util::fail(format!(
-            "{} needs root to {} {name}{}",
-            w.module,
-            describe_plan(&plan),
-            util::become_hint(&st.host)
-        ));
-    }
-    let out = env.run(&change_script(w, &st, &plan)).await?;
-    let text = out.stdout_str();
-    if let Some((step, rc, output, journal)) = parse_failure(&text) {
-        let mut msg = format!("Unable to {step} service {name} (rc {rc})");
-        if !output.is_empty() {
-            msg.push_str(&format!(": {}", output.join(" | ")));
-        }
-        if !journal.is_empty() {
-            msg.push_str(&format!("; its last log lines: {}", journal.join(" | ")));
-        }
-        return util::fail(msg);
-    }
-    let mut after_st = parse_probe(&text);
-    after_st.host = st.host.clone();
-    let running = after_st.running();
-    let enabled = after_st.enabled();
-    if matches!(plan.action, Some(Action::Start | Action::Restart)) && !running && !w.no_block {
-        let journal = journal_lines(&text);
-        let mut msg = format!(
-            "service {name} was {} but is not running{}",
-            if plan.action == Some(Action::Start) {
-                "started"
-            } else {
-                "restarted"
-            },
-            match (
-                after_st.systemd,
-                after_st.prop("ActiveState"),
-                after_st.status_rc
-            ) {
-                (true, Some(s), _) => format!(" (ActiveState={s})"),
-                (false, _, Some(rc)) => format!(" (its init script's status says rc {rc})"),
-                _ => String::new(),
-            }
-        );
-        if !journal.is_empty() {
-            msg.push_str(&format!("; its last log lines: {}", journal.join(" | ")));
-        }
-        // A oneshot unit that ran and exited is fine.
-        let oneshot =
-            after_st.prop("Type") == Some("oneshot") && after_st.prop("Result") == Some("success");
-        if !oneshot {
-            return util::fail(msg);
-        }
-    }
-    if env.diff {
-        let after = state_text(w, running, enabled, after_st.masked(), plan.action);
-        res.diffs.push(Diff::new(label, before, after));
-    }
-    res.msg = Some(describe_plan(&plan));
-    fill(&mut res, &name, running, enabled, &after_st);
-    Ok(res)
-}
-
 fn describe_plan(p: &Plan) -> String {
     let mut parts = Vec::new();
     if p.unmask {
@@ -818,6 +623,302 @@ fn fill(res: &mut Outcome, name: &str, running: bool, enabled: bool, st: &SvcSta
         status.insert("status_rc".into(), json!(rc));
     }
     res.data.insert("status".into(), Json::Object(status));
+}
+
+// ---------------------------------------------------------------------------
+// On the module protocol
+
+/// `service` (false) and `systemd` (true) on the module protocol: the init
+/// system and the unit are typed facts (one `systemctl show` for every unit of
+/// the next tasks, init scripts and rc links by globs, each init script's
+/// `status` on a host without systemd); `systemctl is-enabled`, an init
+/// script's `status` under `use: sysvinit` on a systemd host and `pgrep` of
+/// `pattern` are read after, only when the first read does not say.
+pub struct Service(bool);
+
+pub static RUN_SERVICE: Service = Service(false);
+pub static RUN_SYSTEMD: Service = Service(true);
+
+impl Service {
+    fn want(&self, args: &Args) -> Result<Want, Fail> {
+        if self.0 {
+            Want::from_systemd(args)
+        } else {
+            Want::from_service(args)
+        }
+    }
+}
+
+/// `systemctl is-enabled`'s answer from the unit file state `show` gave, when
+/// it decides it (its exit status as documented in systemctl(1)).
+fn is_enabled_from(state: &str) -> Option<(String, i32)> {
+    match state {
+        "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "transient" => {
+            Some((state.to_string(), 0))
+        }
+        "disabled" | "masked" | "masked-runtime" | "linked" | "linked-runtime" | "bad" => {
+            Some((state.to_string(), 1))
+        }
+        _ => None,
+    }
+}
+
+fn is_enabled_probe(w: &Want, id: &str) -> String {
+    format!(
+        "# opsctl {}: is-enabled {id}\nnl='\n'\ne=$(systemctl{} is-enabled -- {} 2>/dev/null); echo \"is_enabled_rc=$?\"\necho \"is_enabled=${{e%%\"$nl\"*}}\"",
+        w.module,
+        w.scope_flag(),
+        shell_quote(id)
+    )
+}
+
+fn status_probe(w: &Want, sv: &str) -> String {
+    format!(
+        "# opsctl {}: status {sv}\nsv={}\nif [ -x \"/etc/init.d/$sv\" ]; then \"/etc/init.d/$sv\" status >/dev/null 2>&1 </dev/null; echo \"status_rc=$?\"; fi",
+        w.module,
+        shell_quote(sv)
+    )
+}
+
+fn pattern_probe(w: &Want, p: &str) -> String {
+    format!(
+        "# opsctl {}: pgrep\nif pgrep -f -- {} >/dev/null 2>&1; then echo pattern_running=1; else echo pattern_running=0; fi",
+        w.module,
+        shell_quote(p)
+    )
+}
+
+/// The service's state from the facts, or what to read first.
+fn svc_state(w: &Want, facts: &Facts) -> Result<Result<SvcState, Vec<Need>>, Fail> {
+    let detected = facts.sys.init()?.systemd;
+    let mut st = SvcState {
+        systemd: match w.init {
+            Init::Auto => detected,
+            Init::Systemd => true,
+            Init::Sysv => false,
+        },
+        ..Default::default()
+    };
+    let Some(name) = &w.name else {
+        return Ok(Ok(st));
+    };
+    let unit = facts.sys.unit(&w.scope, name)?;
+    st.initd = unit.initd;
+    st.rc_start = unit.rc_start.clone();
+    st.rc_stop = unit.rc_stop.clone();
+    let mut more = Vec::new();
+    if st.systemd {
+        st.show = unit.show.clone();
+        if st.found() {
+            let ufs = st.prop("UnitFileState").unwrap_or_default().to_string();
+            st.is_enabled = is_enabled_from(&ufs);
+            if st.is_enabled.is_none() {
+                more.push(Need::Probe(is_enabled_probe(w, st.id(name))));
+            }
+        }
+    } else {
+        st.status_rc = unit.status_rc;
+        if detected && st.initd {
+            // `use: sysvinit` on a systemd host: the gathering skipped `status`
+            more.push(Need::Probe(status_probe(w, sysv_name(name))));
+        }
+        if let Some(p) = &w.pattern {
+            more.push(Need::Probe(pattern_probe(w, p)));
+        }
+    }
+    if more.iter().any(|n| !facts.has(n)) {
+        return Ok(Err(more));
+    }
+    for n in &more {
+        if let Need::Probe(p) = n {
+            let read = parse_probe(&facts.probe(p)?.stdout_str());
+            st.is_enabled = st.is_enabled.take().or(read.is_enabled);
+            st.status_rc = read.status_rc.or(st.status_rc);
+            st.pattern_running = read.pattern_running.or(st.pattern_running);
+        }
+    }
+    Ok(Ok(st))
+}
+
+/// `systemctl daemon-reexec`/`daemon-reload`, as the change's first steps.
+fn reload_steps(w: &Want) -> String {
+    let sc = w.scope_flag();
+    let mut s = String::new();
+    if w.daemon_reexec {
+        s.push_str(&format!(
+            "systemctl{sc} daemon-reexec 2>&1 | sed 's/^/reload_error=/'\n"
+        ));
+    }
+    if w.daemon_reload {
+        s.push_str(&format!(
+            "systemctl{sc} daemon-reload 2>&1 | sed 's/^/reload_error=/'\n"
+        ));
+    }
+    s
+}
+
+impl Module for Service {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let w = self.want(args)?;
+        let mut v = vec![Need::Init];
+        if let Some(name) = &w.name {
+            v.push(Need::Unit {
+                scope: w.scope.clone(),
+                name: name.clone(),
+            });
+        }
+        Ok(v)
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Decision, Fail> {
+        let w = self.want(args)?;
+        let st = match svc_state(&w, facts)? {
+            Ok(st) => st,
+            Err(more) => return Ok(Decision::More(more)),
+        };
+        let plan = decide(&w, &st)?;
+        let name = w.name.clone().unwrap_or_default();
+        let mut res = if plan.any() {
+            Outcome::changed()
+        } else {
+            Outcome::ok()
+        };
+        if plan.any() {
+            let running = match plan.action {
+                Some(Action::Stop) => false,
+                Some(_) => true,
+                None => st.running(),
+            };
+            let enabled = plan.enable.unwrap_or(st.enabled());
+            let masked = (st.masked() || plan.mask) && !plan.unmask;
+            if ctx.diff {
+                let before = state_text(&w, st.running(), st.enabled(), st.masked(), None);
+                let after = state_text(&w, running, enabled, masked, plan.action);
+                res.diffs
+                    .push(Diff::new(format!("service {name}"), before, after));
+            }
+            res.msg = Some(describe_plan(&plan));
+            fill(&mut res, &name, running, enabled, &st);
+        } else if !name.is_empty() {
+            fill(&mut res, &name, st.running(), st.enabled(), &st);
+        }
+        let reload = if st.systemd {
+            reload_steps(&w)
+        } else {
+            String::new()
+        };
+        if !plan.any() && reload.is_empty() {
+            return Ok(Decision::Done(res));
+        }
+        let mut script = format!("# opsctl {}: change {name}\n{reload}", w.module);
+        if plan.any() {
+            if w.scope == "system" {
+                script.push_str(&sysfacts::root_guard());
+            }
+            if let Some(a) = plan.action {
+                script.push_str(&format!("echo planned_action={}\n", a.verb()));
+            }
+            script.push_str(&change_script(&w, &st, &plan));
+        }
+        Ok(Decision::change(
+            res,
+            super::protocol::Action::Script {
+                script,
+                stdin: None,
+            },
+        ))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        mut res: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let w = self.want(args)?;
+        let Applied::Script(out) = result else {
+            return Ok(res);
+        };
+        let text = out.stdout_str();
+        let reload_errors: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("reload_error="))
+            .collect();
+        if !reload_errors.is_empty() {
+            return util::fail(format!(
+                "systemctl daemon-reload failed: {}",
+                reload_errors.join("; ")
+            ));
+        }
+        let name = w.name.clone().unwrap_or_default();
+        let Some(what) = res.msg.clone() else {
+            // only a daemon reload
+            return Ok(res);
+        };
+        if let Some(host) = sysfacts::not_root(&text) {
+            return util::fail(format!(
+                "{} needs root to {what} {name}{}",
+                w.module,
+                util::become_hint(&host)
+            ));
+        }
+        if let Some((step, rc, output, journal)) = parse_failure(&text) {
+            let mut msg = format!("Unable to {step} service {name} (rc {rc})");
+            if !output.is_empty() {
+                msg.push_str(&format!(": {}", output.join(" | ")));
+            }
+            if !journal.is_empty() {
+                msg.push_str(&format!("; its last log lines: {}", journal.join(" | ")));
+            }
+            return util::fail(msg);
+        }
+        let action = match text.lines().find_map(|l| l.strip_prefix("planned_action=")) {
+            Some("start") => Some(Action::Start),
+            Some("stop") => Some(Action::Stop),
+            Some("restart") => Some(Action::Restart),
+            Some("reload") => Some(Action::Reload),
+            _ => None,
+        };
+        let after_st = parse_probe(&text);
+        let running = after_st.running();
+        let enabled = after_st.enabled();
+        if matches!(action, Some(Action::Start | Action::Restart)) && !running && !w.no_block {
+            let journal = journal_lines(&text);
+            let mut msg = format!(
+                "service {name} was {} but is not running{}",
+                if action == Some(Action::Start) {
+                    "started"
+                } else {
+                    "restarted"
+                },
+                match (
+                    after_st.systemd,
+                    after_st.prop("ActiveState"),
+                    after_st.status_rc
+                ) {
+                    (true, Some(s), _) => format!(" (ActiveState={s})"),
+                    (false, _, Some(rc)) => format!(" (its init script's status says rc {rc})"),
+                    _ => String::new(),
+                }
+            );
+            if !journal.is_empty() {
+                msg.push_str(&format!("; its last log lines: {}", journal.join(" | ")));
+            }
+            // A oneshot unit that ran and exited is fine.
+            let oneshot = after_st.prop("Type") == Some("oneshot")
+                && after_st.prop("Result") == Some("success");
+            if !oneshot {
+                return util::fail(msg);
+            }
+        }
+        if let Some(d) = res.diffs.first_mut() {
+            d.after = state_text(&w, running, enabled, after_st.masked(), action);
+        }
+        res.data.clear();
+        fill(&mut res, &name, running, enabled, &after_st);
+        Ok(res)
+    }
 }
 
 #[cfg(test)]
@@ -988,8 +1089,12 @@ mod tests {
     #[test]
     fn scripts_quote_the_name_and_use_the_right_tools() {
         let w = want(Some("started"), Some(true));
-        let p = probe_script(&w, false);
-        assert!(p.contains("n=cron\nsv=cron\n"));
+        let p = &sysfacts::plan(&[Need::Unit {
+            scope: "system".into(),
+            name: "cron".into(),
+        }])[0]
+            .1;
+        assert!(p.contains("for sv in cron; do"), "{p}");
         assert!(p.contains("systemctl show --no-pager"));
         let down = parse_probe(SYSV_DOWN);
         let plan = decide(&w, &down).unwrap();

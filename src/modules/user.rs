@@ -1,20 +1,26 @@
 //! user and group: local accounts, with useradd/usermod/userdel and
-//! groupadd/groupmod/groupdel.
+//! groupadd/groupmod/groupdel, on the module protocol.
 //!
-//! One exec probes (`getent passwd`, `id -Gn`, `getent group` for every group
-//! named, whether the home directory exists); Rust decides ([`decide_user`],
-//! [`decide_group`]); one more exec, never in check mode, runs only the needed
-//! commands. A password hash never appears in a script, an output, a diff or a
-//! result: it travels on stdin, the probe compares it with the shadow entry on
-//! the host and prints only whether it matches, and results and diffs say
+//! The facts are typed and merged with the other tasks' (`sysfacts`): one
+//! `getent passwd` and one `getent group` for every account of the next tasks;
+//! then, for an existing user, its primary group, whether its home directories
+//! exist (the file interpreter's batch), and only when asked a probe of its
+//! supplementary groups (`id -Gn`), shadow entry and ssh key. Rust decides
+//! ([`decide_user`], [`decide_group`]); the change (never in check mode) runs
+//! only the needed commands and reads the account back. A password hash never
+//! appears in a script, an output, a diff or a result: it travels on stdin to
+//! `chpasswd`; the probe prints only the sha256 of the shadow field, compared
+//! with the sha256 of the wanted hash; results and diffs say
 //! `NOT_LOGGING_PASSWORD`.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::util::{self, Fail, Fut, HostInfo};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
+use super::sysfacts;
+use super::util::{self, FType, Fail, HostInfo, Req};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 pub static USER: Spec = Spec::new(
@@ -61,24 +67,6 @@ pub static GROUP: Spec = Spec::new(
     ],
 );
 
-pub fn run_user<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match UserWant::from_args(args) {
-            Ok(w) => user(&w, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
-
-pub fn run_group<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move {
-        util::finish(match GroupWant::from_args(args) {
-            Ok(w) => group(&w, env).await,
-            Err(e) => Err(e),
-        })
-    })
-}
-
 pub const HIDDEN: &str = "NOT_LOGGING_PASSWORD";
 
 /// Account and group names: what useradd accepts without `--badname`.
@@ -119,59 +107,7 @@ fn group_ref_ok(g: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Probe (shared by user and group)
 
-/// A line of `getent group`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct GroupEnt {
-    name: String,
-    gid: u32,
-    members: Vec<String>,
-}
-
-fn parse_group(line: &str) -> Option<GroupEnt> {
-    let f: Vec<&str> = line.split(':').collect();
-    if f.len() < 3 {
-        return None;
-    }
-    Some(GroupEnt {
-        name: f[0].to_string(),
-        gid: f[2].trim().parse().ok()?,
-        members: f
-            .get(3)
-            .map(|m| {
-                m.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    })
-}
-
-/// A line of `getent passwd`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct PasswdEnt {
-    name: String,
-    uid: u32,
-    gid: u32,
-    comment: String,
-    home: String,
-    shell: String,
-}
-
-fn parse_passwd(line: &str) -> Option<PasswdEnt> {
-    let f: Vec<&str> = line.split(':').collect();
-    if f.len() < 7 {
-        return None;
-    }
-    Some(PasswdEnt {
-        name: f[0].to_string(),
-        uid: f[2].parse().ok()?,
-        gid: f[3].parse().ok()?,
-        comment: f[4].to_string(),
-        home: f[5].to_string(),
-        shell: f[6].to_string(),
-    })
-}
+pub use super::sysfacts::{GroupEnt, PasswdEnt, parse_group, parse_passwd};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct UserState {
@@ -348,59 +284,6 @@ impl UserWant {
         }
         v
     }
-}
-
-fn user_probe_script(w: &UserWant) -> String {
-    let mut s = format!("# opsctl user: probe {}\n", w.name);
-    s.push_str(&format!(
-        "n={}\n{}",
-        shell_quote(&w.name),
-        util::whoami_lines()
-    ));
-    // Groups to check: those asked, and one named like the user.
-    let mut refs = w.group_refs();
-    if !refs.contains(&w.name) {
-        refs.push(w.name.clone());
-    }
-    s.push_str(&format!(
-        "for g in {}; do getent group -- \"$g\" | sed 's/^/grp=/'; done\n",
-        refs.iter()
-            .map(|g| shell_quote(g))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
-    s.push_str("if pw=$(getent passwd -- \"$n\"); then\n");
-    s.push_str("  echo \"passwd=$pw\"; echo \"groups=$(id -Gn -- \"$n\")\"\n");
-    s.push_str("  home=$(printf '%s\\n' \"$pw\" | cut -d: -f6)\n");
-    s.push_str("  [ -d \"$home\" ] && echo home_exists=1\n");
-    if w.password.is_some() || w.password_lock.is_some() {
-        s.push_str("  sh=$(getent shadow -- \"$n\" | cut -d: -f2)\n");
-        s.push_str("  case $sh in '!'*) echo locked=1 ;; esac\n");
-    }
-    if w.password.is_some() {
-        // The wanted hash comes on stdin; only the verdict is printed.
-        s.push_str(
-            "  IFS= read -r want || :\n  if [ -n \"$sh\" ] && [ \"$sh\" = \"$want\" ]; then echo password_match=1; else echo password_match=0; fi\n",
-        );
-    }
-    if let Some(k) = &w.ssh_key {
-        s.push_str(&format!(
-            "  f={}; case $f in /*) ;; *) f=\"$home/$f\" ;; esac\n",
-            shell_quote(&k.file)
-        ));
-        s.push_str(
-            "  if [ -f \"$f\" ]; then echo ssh_key_exists=1; [ -f \"$f.pub\" ] && echo \"ssh_pub=$(cat \"$f.pub\")\" && echo \"ssh_fp=$(ssh-keygen -l -f \"$f.pub\" 2>/dev/null)\"; fi\n",
-        );
-    }
-    s.push_str("fi\n");
-    if let Some(h) = &w.home {
-        s.push_str(&format!(
-            "[ -d {} ] && echo want_home_exists=1\n",
-            shell_quote(h)
-        ));
-    }
-    s.push_str("exit 0\n");
-    s
 }
 
 /// What to run for a user.
@@ -857,67 +740,6 @@ fn user_fields(res: &mut Outcome, w: &UserWant, st: &UserState) {
     }
 }
 
-async fn user(w: &UserWant, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let stdin = w.password.as_ref().map(|p| format!("{p}\n").into_bytes());
-    let out = env.run_stdin(&user_probe_script(w), stdin).await?;
-    let st = parse_user_probe(&out.stdout_str());
-    let plan = decide_user(w, &st)?;
-    if !plan.any() {
-        let mut res = Outcome::ok();
-        user_fields(&mut res, w, &st);
-        return Ok(res);
-    }
-    let before = user_text(w, &st, None);
-    let predicted = user_text(w, &st, Some(&plan));
-    let msg = plan
-        .changes
-        .iter()
-        .map(|(f, b, a)| format!("{f}: {b} -> {a}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if env.check {
-        let mut res = Outcome::changed().msg(msg);
-        if env.diff {
-            res.diffs
-                .push(Diff::new(format!("user {}", w.name), before, predicted));
-        }
-        user_fields(&mut res, w, &st);
-        return Ok(res);
-    }
-    if st.host.uid != 0 {
-        return util::fail(format!(
-            "changing user {} needs root{}",
-            w.name,
-            util::become_hint(&st.host)
-        ));
-    }
-    let stdin = (plan.set_password)
-        .then(|| w.password.as_ref().map(|p| format!("{p}\n").into_bytes()))
-        .flatten();
-    let out = env.run_stdin(&user_change_script(w, &plan), stdin).await?;
-    let text = out.stdout_str();
-    if let Some(f) = failure(&text) {
-        return util::fail(format!("user {}: {f}", w.name));
-    }
-    if !out.success() {
-        return util::fail(format!(
-            "user {}: the change failed: {}",
-            w.name,
-            out.stderr_str().trim()
-        ));
-    }
-    let mut after = parse_user_probe(&text);
-    after.host = st.host.clone();
-    after.locked = plan.lock.unwrap_or(st.locked);
-    let mut res = Outcome::changed().msg(msg);
-    if env.diff {
-        res.diffs
-            .push(Diff::new(format!("user {}", w.name), before, predicted));
-    }
-    user_fields(&mut res, w, if w.present { &after } else { &st });
-    Ok(res)
-}
-
 // ---------------------------------------------------------------------------
 // group
 
@@ -946,15 +768,6 @@ impl GroupWant {
             force: args.bool_or("force", false),
         })
     }
-}
-
-fn group_probe_script(w: &GroupWant) -> String {
-    format!(
-        "# opsctl group: probe {name}\n{who}getent group -- {q} | sed 's/^/grp=/'\nexit 0\n",
-        name = w.name,
-        who = util::whoami_lines(),
-        q = shell_quote(&w.name)
-    )
 }
 
 /// The groupadd/groupmod/groupdel command, if one is needed.
@@ -1006,83 +819,311 @@ fn group_text(present: bool, gid: Option<String>) -> String {
     }
 }
 
-async fn group(w: &GroupWant, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let out = env.run(&group_probe_script(w)).await?;
-    let st = parse_user_probe(&out.stdout_str());
-    let current = st.group_ents.iter().find(|g| g.name == w.name);
-    let cmd = decide_group(w, current);
-    let fields = |res: &mut Outcome, gid: Option<u32>| {
-        res.data.insert("name".into(), json!(w.name));
-        res.data.insert(
-            "state".into(),
-            json!(if w.present { "present" } else { "absent" }),
+// ---------------------------------------------------------------------------
+// user on the protocol
+
+/// `user`: reads the passwd entry and every group named (merged with the other
+/// tasks' accounts), then what depends on the entry: the primary group, the
+/// home directories, and only when asked the supplementary groups, the shadow
+/// entry and the ssh key.
+pub struct User;
+
+/// `group`: reads the group's entry (merged with the other tasks' groups).
+pub struct Group;
+
+/// Groups to read: those asked, and one named like the user.
+fn user_needs(w: &UserWant) -> Vec<Need> {
+    let mut refs = w.group_refs();
+    if !refs.contains(&w.name) {
+        refs.push(w.name.clone());
+    }
+    let mut v = vec![Need::Passwd(w.name.clone())];
+    v.extend(refs.into_iter().map(Need::Group));
+    if let Some(h) = w.home.as_deref().filter(|h| !h.is_empty()) {
+        v.push(Need::Path(dir_req(h)));
+    }
+    // the probe needs the home only for a relative key file
+    if w.ssh_key.as_ref().is_none_or(|k| k.file.starts_with('/'))
+        && let Some(p) = extra_probe(w, "")
+    {
+        v.push(Need::Probe(p));
+    }
+    v
+}
+
+/// Is this a directory (links followed)?
+fn dir_req(path: &str) -> Req {
+    let mut r = Req::new(path).follow(true);
+    r.sums.clear();
+    r
+}
+
+/// The read-only probe of what has no typed fact (supplementary groups, the
+/// shadow entry, the ssh key), if the task asks about any of it. The password
+/// hash never goes to the host for this: the probe prints the sha256 of the
+/// shadow field, compared here with the sha256 of the wanted hash.
+fn extra_probe(w: &UserWant, home: &str) -> Option<String> {
+    let mut s = String::new();
+    if w.groups.is_some() {
+        s.push_str("echo \"groups=$(id -Gn -- \"$n\")\"\n");
+    }
+    if w.password.is_some() || w.password_lock.is_some() {
+        s.push_str("sh=$(getent shadow -- \"$n\" | cut -d: -f2)\n");
+        s.push_str("case $sh in '!'*) echo locked=1 ;; esac\n");
+    }
+    if w.password.is_some() {
+        s.push_str(
+            "[ -n \"$sh\" ] && echo \"shadow_sum=$(printf '%s' \"$sh\" | sha256sum | cut -d' ' -f1)\"\n",
         );
-        if w.present {
-            if let Some(g) = gid {
-                res.data.insert("gid".into(), json!(g));
-            }
-            res.data.insert("system".into(), json!(w.system));
+    }
+    if let Some(k) = &w.ssh_key {
+        s.push_str(&format!(
+            "home={}\nf={}; case $f in /*) ;; *) f=\"$home/$f\" ;; esac\n",
+            shell_quote(home),
+            shell_quote(&k.file)
+        ));
+        s.push_str(
+            "if [ -f \"$f\" ]; then echo ssh_key_exists=1; [ -f \"$f.pub\" ] && echo \"ssh_pub=$(cat \"$f.pub\")\" && echo \"ssh_fp=$(ssh-keygen -l -f \"$f.pub\" 2>/dev/null)\"; fi\n",
+        );
+    }
+    (!s.is_empty()).then(|| {
+        format!(
+            "# opsctl user: probe {}\nn={}\n{s}exit 0",
+            w.name,
+            shell_quote(&w.name)
+        )
+    })
+}
+
+/// The user's state from the facts, or what to read first.
+fn user_state(w: &UserWant, facts: &Facts) -> Result<Result<UserState, Vec<Need>>, Fail> {
+    let mut st = UserState::default();
+    for r in user_needs(w).iter() {
+        if let Need::Group(g) = r
+            && let Some(ent) = facts.sys.group(g)?
+            && !st.group_ents.contains(ent)
+        {
+            st.group_ents.push(ent.clone());
         }
+    }
+    let Some(pw) = facts.sys.passwd(&w.name)? else {
+        return Ok(Ok(st));
     };
-    let Some(cmd) = cmd else {
-        let mut res = Outcome::ok();
-        fields(&mut res, current.map(|g| g.gid));
-        return Ok(res);
+    st.passwd = Some(pw.clone());
+    let home = if w.ssh_key.as_ref().is_none_or(|k| k.file.starts_with('/')) {
+        ""
+    } else {
+        pw.home.as_str()
     };
-    let before = group_text(current.is_some(), current.map(|g| g.gid.to_string()));
-    let after = group_text(
-        w.present,
-        w.gid
-            .map(|g| g.to_string())
-            .or(current.map(|g| g.gid.to_string()))
-            .or(Some("(next free)".into())),
-    );
-    let msg = format!("{} {}", cmd[0], w.name);
-    if env.check {
+    let probe = extra_probe(w, home);
+    if let Some(p) = probe.clone().map(Need::Probe)
+        && !facts.has(&p)
+    {
+        return Ok(Err(vec![p]));
+    }
+    st.home_exists = pw.home_is_dir;
+    if let Some(h) = w.home.as_deref().filter(|h| !h.is_empty()) {
+        st.want_home_exists = facts.path(&dir_req(h))?.kind == FType::Directory;
+    }
+    st.groups = vec![pw.group_name.clone().unwrap_or_else(|| pw.gid.to_string())];
+    if let Some(p) = probe {
+        let text = facts.probe(&p)?.stdout_str();
+        let found = parse_user_probe(&text);
+        if w.groups.is_some() {
+            st.groups = found.groups;
+        }
+        st.locked = found.locked;
+        st.ssh_key_exists = found.ssh_key_exists;
+        st.ssh_public_key = found.ssh_public_key;
+        st.ssh_fingerprint = found.ssh_fingerprint;
+        if let Some(want) = &w.password {
+            let have = text.lines().find_map(|l| l.strip_prefix("shadow_sum="));
+            st.password_match =
+                Some(have.is_some_and(|h| h.trim() == util::sha256_hex(want.as_bytes())));
+        }
+    }
+    Ok(Ok(st))
+}
+
+impl Module for User {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(user_needs(&UserWant::from_args(args)?))
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let w = UserWant::from_args(args)?;
+        let st = match user_state(&w, facts)? {
+            Ok(st) => st,
+            Err(more) => return Ok(Plan::More(more)),
+        };
+        let plan = decide_user(&w, &st).map_err(Fail::Task)?;
+        if !plan.any() {
+            let mut res = Outcome::ok();
+            user_fields(&mut res, &w, &st);
+            return Ok(Plan::Done(res));
+        }
+        let msg = plan
+            .changes
+            .iter()
+            .map(|(f, b, a)| format!("{f}: {b} -> {a}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut res = Outcome::changed().msg(msg);
-        if env.diff {
+        if ctx.diff {
+            let before = user_text(&w, &st, None);
+            let predicted = user_text(&w, &st, Some(&plan));
+            res.diffs
+                .push(Diff::new(format!("user {}", w.name), before, predicted));
+        }
+        user_fields(&mut res, &w, &st);
+        let stdin = (plan.set_password)
+            .then(|| w.password.as_ref().map(|p| format!("{p}\n").into_bytes()))
+            .flatten();
+        let change = user_change_script(&w, &plan);
+        let (head, rest) = change.split_once('\n').unwrap_or_default();
+        let script = format!("{head}\n{}{rest}", sysfacts::root_guard());
+        Ok(Plan::change(res, Action::Script { script, stdin }))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        mut planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let w = UserWant::from_args(args)?;
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let text = out.stdout_str();
+        if let Some(host) = sysfacts::not_root(&text) {
+            return util::fail(format!(
+                "changing user {} needs root{}",
+                w.name,
+                util::become_hint(&host)
+            ));
+        }
+        if let Some(f) = failure(&text) {
+            return util::fail(format!("user {}: {f}", w.name));
+        }
+        if !out.success() {
+            return util::fail(format!(
+                "user {}: the change failed: {}",
+                w.name,
+                out.stderr_str().trim()
+            ));
+        }
+        if w.present {
+            user_fields(&mut planned, &w, &parse_user_probe(&text));
+        }
+        Ok(planned)
+    }
+}
+
+impl Module for Group {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![Need::Group(GroupWant::from_args(args)?.name)])
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let w = GroupWant::from_args(args)?;
+        let current = facts.sys.group(&w.name)?.filter(|g| g.name == w.name);
+        let Some(cmd) = decide_group(&w, current) else {
+            let mut res = Outcome::ok();
+            group_fields(&mut res, &w, current.map(|g| g.gid));
+            return Ok(Plan::Done(res));
+        };
+        let before = group_text(current.is_some(), current.map(|g| g.gid.to_string()));
+        let after = group_text(
+            w.present,
+            w.gid
+                .map(|g| g.to_string())
+                .or(current.map(|g| g.gid.to_string()))
+                .or(Some("(next free)".into())),
+        );
+        let mut res = Outcome::changed().msg(format!("{} {}", cmd[0], w.name));
+        if ctx.diff {
             res.diffs
                 .push(Diff::new(format!("group {}", w.name), before, after));
         }
-        fields(&mut res, w.gid.map(|g| g as u32).or(current.map(|g| g.gid)));
-        return Ok(res);
+        group_fields(
+            &mut res,
+            &w,
+            w.gid.map(|g| g as u32).or(current.map(|g| g.gid)),
+        );
+        let words: Vec<String> = cmd.iter().map(|c| shell_quote(c)).collect();
+        let script = format!(
+            "# opsctl group: change {name}\n{guard}{cmd} 2>&1 || exit $?\ngetent group -- {q} | sed 's/^/grp=/'\nexit 0\n",
+            name = w.name,
+            guard = sysfacts::root_guard(),
+            cmd = words.join(" "),
+            q = shell_quote(&w.name)
+        );
+        Ok(Plan::change(
+            res,
+            Action::Script {
+                script,
+                stdin: None,
+            },
+        ))
     }
-    if st.host.uid != 0 {
-        return util::fail(format!(
-            "{} {} needs root{}",
-            cmd[0],
-            w.name,
-            util::become_hint(&st.host)
-        ));
-    }
-    let words: Vec<String> = cmd.iter().map(|c| shell_quote(c)).collect();
-    let script = format!(
-        "# opsctl group: change {name}\n{cmd} 2>&1 || exit $?\ngetent group -- {q} | sed 's/^/grp=/'\nexit 0\n",
-        name = w.name,
-        cmd = words.join(" "),
-        q = shell_quote(&w.name)
-    );
-    let out = env.run(&script).await?;
-    if !out.success() {
+
+    fn applied(
+        &self,
+        args: &Args,
+        mut planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let w = GroupWant::from_args(args)?;
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let verb = planned
+            .msg
+            .as_deref()
+            .and_then(|m| m.split(' ').next())
+            .unwrap_or("group")
+            .to_string();
         let text = out.stdout_str();
-        return util::fail(format!(
-            "{} {} failed (rc {}): {}",
-            cmd[0],
-            w.name,
-            out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
-            text.trim()
-        ));
+        if let Some(host) = sysfacts::not_root(&text) {
+            return util::fail(format!(
+                "{verb} {} needs root{}",
+                w.name,
+                util::become_hint(&host)
+            ));
+        }
+        if !out.success() {
+            return util::fail(format!(
+                "{verb} {} failed (rc {}): {}",
+                w.name,
+                out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+                text.trim()
+            ));
+        }
+        let now = parse_user_probe(&text);
+        let gid = now.group_ents.first().map(|g| g.gid);
+        if let Some(d) = planned.diffs.first_mut() {
+            d.after = group_text(w.present, gid.map(|g| g.to_string()));
+        }
+        group_fields(&mut planned, &w, gid);
+        Ok(planned)
     }
-    let now = parse_user_probe(&out.stdout_str());
-    let gid = now.group_ents.first().map(|g| g.gid);
-    let mut res = Outcome::changed().msg(msg);
-    if env.diff {
-        let after = group_text(w.present, gid.map(|g| g.to_string()));
-        res.diffs
-            .push(Diff::new(format!("group {}", w.name), before, after));
+}
+
+fn group_fields(res: &mut Outcome, w: &GroupWant, gid: Option<u32>) {
+    res.data.insert("name".into(), json!(w.name));
+    res.data.insert(
+        "state".into(),
+        json!(if w.present { "present" } else { "absent" }),
+    );
+    if w.present {
+        if let Some(g) = gid {
+            res.data.insert("gid".into(), json!(g));
+        }
+        res.data.insert("system".into(), json!(w.system));
     }
-    fields(&mut res, gid);
-    Ok(res)
 }
 
 #[cfg(test)]
@@ -1232,7 +1273,7 @@ mod tests {
         assert!(!text.contains("$6$"));
         let script = user_change_script(&w, &plan);
         assert!(!script.contains("$6$salt"), "{script}");
-        let probe = user_probe_script(&w);
+        let probe = extra_probe(&w, "/home/deploy").unwrap();
         assert!(!probe.contains("$6$salt"), "{probe}");
         // on_create leaves an existing password
         let w = UserWant {

@@ -1,0 +1,756 @@
+//! Typed system facts, merged across tasks: packages (one `dpkg-query`, one
+//! `apt-cache policy`), the init system and units (one `systemctl show` per
+//! scope, init scripts and rc links by globs), accounts (one `getent passwd`,
+//! one `getent group`) and crontabs (one `crontab -l` per user).
+//!
+//! [`plan`] turns the system needs of a gathering into sections of the one
+//! script the engine sends (`engine::gather`); [`answer`] parses a section's
+//! output into [`SysFacts`]. The modules (apt, service, user, cron,
+//! authorized_key) read their state from these answers.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::protocol::Need;
+use super::util::{self, Fail, HostInfo};
+use crate::transport::{Output, shell_quote};
+
+/// One line of `dpkg-query`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Dpkg {
+    pub name: String,
+    pub arch: String,
+    /// `install`, `hold`, `deinstall`, `purge`, `unknown`.
+    pub want: String,
+    /// `installed`, `config-files`, `not-installed`, `half-configured`...
+    pub status: String,
+    pub version: String,
+}
+
+impl Dpkg {
+    pub fn installed(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "installed" | "triggers-pending" | "triggers-awaiting"
+        )
+    }
+}
+
+pub const DPKG_FORMAT: &str = r"${Package}\t${Architecture}\t${Status}\t${Version}\n";
+
+pub fn parse_dpkg_line(line: &str) -> Option<Dpkg> {
+    let f: Vec<&str> = line.split('\t').collect();
+    if f.len() < 4 {
+        return None;
+    }
+    let status: Vec<&str> = f[2].split_whitespace().collect();
+    Some(Dpkg {
+        name: f[0].to_string(),
+        arch: f[1].to_string(),
+        want: status.first().unwrap_or(&"").to_string(),
+        status: status.last().unwrap_or(&"").to_string(),
+        version: f[3].trim().to_string(),
+    })
+}
+
+/// `apt-cache policy` for one name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub installed: Option<String>,
+    pub candidate: Option<String>,
+    /// The version table, best first.
+    pub versions: Vec<String>,
+}
+
+pub fn parse_policy(lines: &[String]) -> HashMap<String, Policy> {
+    let mut map = HashMap::new();
+    let mut cur: Option<(String, Policy)> = None;
+    let mut in_table = false;
+    let none = |v: &str| (v != "(none)" && !v.is_empty()).then(|| v.to_string());
+    for line in lines {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            if let Some((n, p)) = cur.take() {
+                map.insert(n, p);
+            }
+            cur = Some((line.trim_end_matches(':').to_string(), Policy::default()));
+            in_table = false;
+            continue;
+        }
+        let Some((_, p)) = cur.as_mut() else { continue };
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Installed:") {
+            p.installed = none(v.trim());
+        } else if let Some(v) = t.strip_prefix("Candidate:") {
+            p.candidate = none(v.trim());
+        } else if t.starts_with("Version table:") {
+            in_table = true;
+        } else if in_table {
+            // version lines are indented 5 (` *** ` or 5 spaces), sources 8
+            let rest = line
+                .strip_prefix(" *** ")
+                .or_else(|| line.strip_prefix("     "));
+            if let Some(rest) = rest.filter(|r| !r.starts_with(' '))
+                && let Some(v) = rest.split_whitespace().next()
+            {
+                p.versions.push(v.to_string());
+            }
+        }
+    }
+    if let Some((n, p)) = cur {
+        map.insert(n, p);
+    }
+    map
+}
+
+/// apt on the host: its tools, the time, the age of the package lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct AptState {
+    pub has_apt: bool,
+    pub now: i64,
+    /// mtime of the update-success stamp, else of /var/lib/apt/lists.
+    pub cache_mtime: Option<i64>,
+}
+
+/// The init system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct InitState {
+    /// systemd runs (`/run/systemd/system`) and `systemctl` is there.
+    pub systemd: bool,
+}
+
+/// A unit as `systemctl show` and the sysv side see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Unit {
+    /// `systemctl show` properties, in order (empty without systemctl).
+    pub show: Vec<(String, String)>,
+    /// `/etc/init.d/NAME` exists.
+    pub initd: bool,
+    /// The init script's `status` exit code and first lines (sysv hosts only).
+    pub status_rc: Option<i32>,
+    /// `S` and `K` links in /etc/rc[2-5].d.
+    pub rc_start: Vec<String>,
+    pub rc_stop: Vec<String>,
+}
+
+/// A line of `getent passwd`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct PasswdEnt {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub comment: String,
+    pub home: String,
+    pub shell: String,
+    /// The home directory exists (a directory, links followed).
+    pub home_is_dir: bool,
+    /// The name of the primary group (`None`: no group has the gid).
+    pub group_name: Option<String>,
+}
+
+pub fn parse_passwd(line: &str) -> Option<PasswdEnt> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 7 {
+        return None;
+    }
+    Some(PasswdEnt {
+        name: f[0].to_string(),
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        comment: f[4].to_string(),
+        home: f[5].to_string(),
+        shell: f[6].to_string(),
+        ..Default::default()
+    })
+}
+
+/// A line of `getent group`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct GroupEnt {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+pub fn parse_group(line: &str) -> Option<GroupEnt> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() < 3 {
+        return None;
+    }
+    Some(GroupEnt {
+        name: f[0].to_string(),
+        gid: f[2].trim().parse().ok()?,
+        members: f
+            .get(3)
+            .map(|m| {
+                m.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// A crontab read with `crontab -l` (of a user, or of who runs it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct CrontabRead {
+    pub host: HostInfo,
+    /// `crontab` is not installed.
+    pub no_crontab_cmd: bool,
+    /// The user does not exist.
+    pub no_user: bool,
+    /// `crontab -l`'s exit code and stderr.
+    pub rc: Option<i32>,
+    pub err: String,
+    pub content: String,
+}
+
+/// The answers to system needs.
+#[derive(Debug, Clone, Default)]
+pub struct SysFacts {
+    pub apt: Option<AptState>,
+    pub packages: HashMap<String, Vec<Dpkg>>,
+    pub policies: HashMap<String, Option<Policy>>,
+    pub init: Option<InitState>,
+    /// By (scope, name).
+    pub units: HashMap<(String, String), Unit>,
+    pub passwd: HashMap<String, Option<PasswdEnt>>,
+    pub groups: HashMap<String, Option<GroupEnt>>,
+    pub crontabs: HashMap<Option<String>, CrontabRead>,
+}
+
+impl SysFacts {
+    /// Does this answer `need`? (`None`: not a system need.)
+    pub fn has(&self, need: &Need) -> Option<bool> {
+        Some(match need {
+            Need::AptState => self.apt.is_some(),
+            Need::Package(n) => self.packages.contains_key(n),
+            Need::Policy(n) => self.policies.contains_key(n),
+            Need::Init => self.init.is_some(),
+            Need::Unit { scope, name } => self.units.contains_key(&(scope.clone(), name.clone())),
+            Need::Passwd(n) => self.passwd.contains_key(n),
+            Need::Group(n) => self.groups.contains_key(n),
+            Need::Crontab(u) => self.crontabs.contains_key(u),
+            _ => return None,
+        })
+    }
+
+    pub fn merge(&mut self, other: SysFacts) {
+        if other.apt.is_some() {
+            self.apt = other.apt;
+        }
+        if other.init.is_some() {
+            self.init = other.init;
+        }
+        self.packages.extend(other.packages);
+        self.policies.extend(other.policies);
+        self.units.extend(other.units);
+        self.passwd.extend(other.passwd);
+        self.groups.extend(other.groups);
+        self.crontabs.extend(other.crontabs);
+    }
+
+    pub fn apt(&self) -> Result<&AptState, Fail> {
+        self.apt.as_ref().ok_or_else(|| missing("apt's state"))
+    }
+    /// dpkg's records of a package (`name`, `name:arch`, `name=version`).
+    pub fn package(&self, name: &str) -> Result<&[Dpkg], Fail> {
+        self.packages
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| missing(&format!("the package {name}")))
+    }
+    pub fn policy(&self, name: &str) -> Result<Option<&Policy>, Fail> {
+        self.policies
+            .get(name)
+            .map(Option::as_ref)
+            .ok_or_else(|| missing(&format!("apt's policy of {name}")))
+    }
+    pub fn init(&self) -> Result<&InitState, Fail> {
+        self.init.as_ref().ok_or_else(|| missing("the init system"))
+    }
+    pub fn unit(&self, scope: &str, name: &str) -> Result<&Unit, Fail> {
+        self.units
+            .get(&(scope.to_string(), name.to_string()))
+            .ok_or_else(|| missing(&format!("the unit {name}")))
+    }
+    pub fn passwd(&self, name: &str) -> Result<Option<&PasswdEnt>, Fail> {
+        self.passwd
+            .get(name)
+            .map(Option::as_ref)
+            .ok_or_else(|| missing(&format!("the user {name}")))
+    }
+    pub fn group(&self, name: &str) -> Result<Option<&GroupEnt>, Fail> {
+        self.groups
+            .get(name)
+            .map(Option::as_ref)
+            .ok_or_else(|| missing(&format!("the group {name}")))
+    }
+    pub fn crontab(&self, user: Option<&str>) -> Result<&CrontabRead, Fail> {
+        self.crontabs
+            .get(&user.map(str::to_string))
+            .ok_or_else(|| missing("a crontab"))
+    }
+}
+
+fn missing(what: &str) -> Fail {
+    Fail::Module(super::ModuleError::Args(format!(
+        "internal error: {what} was decided on without being gathered"
+    )))
+}
+
+/// What a section of the gathering script answers.
+#[derive(Debug, Clone)]
+pub enum Section {
+    Apt,
+    Packages(Vec<String>),
+    Policies(Vec<String>),
+    Init,
+    Units { scope: String, names: Vec<String> },
+    Passwd(Vec<String>),
+    Groups(Vec<String>),
+    Crontab(Option<String>),
+}
+
+/// The system needs of a gathering as sections: one per kind (units: one per
+/// scope; crontabs: one per user), each with its shell code.
+pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
+    let mut apt = false;
+    let mut init = false;
+    let mut pkgs = BTreeSet::new();
+    let mut pols = BTreeSet::new();
+    let mut units: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    let mut passwd = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    let mut crontabs = BTreeSet::new();
+    for n in needs {
+        match n {
+            Need::AptState => apt = true,
+            Need::Package(p) => {
+                pkgs.insert(p.clone());
+            }
+            Need::Policy(p) => {
+                pols.insert(p.clone());
+            }
+            Need::Init => init = true,
+            Need::Unit { scope, name } => {
+                units.entry(scope.clone()).or_default().insert(name.clone());
+            }
+            Need::Passwd(u) => {
+                passwd.insert(u.clone());
+            }
+            Need::Group(g) => {
+                groups.insert(g.clone());
+            }
+            Need::Crontab(u) => {
+                crontabs.insert(u.clone());
+            }
+            _ => {}
+        }
+    }
+    let v = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+    let mut out = Vec::new();
+    if apt {
+        out.push((Section::Apt, apt_script()));
+    }
+    if !pkgs.is_empty() {
+        let names = v(pkgs);
+        out.push((
+            Section::Packages(names.clone()),
+            format!(
+                "LC_ALL=C dpkg-query -W -f='{DPKG_FORMAT}' -- {} 2>/dev/null\ntrue",
+                quoted(&names)
+            ),
+        ));
+    }
+    if !pols.is_empty() {
+        let names = v(pols);
+        out.push((
+            Section::Policies(names.clone()),
+            format!(
+                "LC_ALL=C apt-cache policy -- {} 2>/dev/null\ntrue",
+                quoted(&names)
+            ),
+        ));
+    }
+    if init {
+        out.push((
+            Section::Init,
+            "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && echo systemd\ntrue"
+                .into(),
+        ));
+    }
+    for (scope, names) in units {
+        let names = v(names);
+        let script = units_script(&scope, &names);
+        out.push((Section::Units { scope, names }, script));
+    }
+    if !passwd.is_empty() {
+        let names = v(passwd);
+        out.push((Section::Passwd(names.clone()), passwd_script(&names)));
+    }
+    if !groups.is_empty() {
+        let names = v(groups);
+        out.push((
+            Section::Groups(names.clone()),
+            format!("getent group -- {}\ntrue", quoted(&names)),
+        ));
+    }
+    for user in crontabs {
+        let script = crontab_script(user.as_deref());
+        out.push((Section::Crontab(user), script));
+    }
+    out
+}
+
+fn quoted(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| shell_quote(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn apt_script() -> String {
+    "command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n\
+     echo \"now=$(date +%s)\"\n\
+     if [ -e /var/lib/apt/periodic/update-success-stamp ]; then echo \"cache=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp)\"; \
+     elif [ -d /var/lib/apt/lists ]; then echo \"cache=$(stat -c %Y /var/lib/apt/lists)\"; fi\nexit 0"
+        .into()
+}
+
+/// The properties `systemctl show` is asked for.
+pub const SHOW_PROPS: &str = "Id,Names,Description,LoadState,ActiveState,SubState,UnitFileState,UnitFilePreset,CanReload,CanStart,CanStop,NeedDaemonReload,MainPID,Type,FragmentPath,Result";
+
+/// The `--user`/`--global` flag of a scope.
+pub fn scope_flag(scope: &str) -> &'static str {
+    match scope {
+        "user" => " --user",
+        "global" => " --global",
+        _ => "",
+    }
+}
+
+/// The name of the init script for a unit name (`nginx.service` -> `nginx`).
+pub fn sysv_name(name: &str) -> &str {
+    name.strip_suffix(".service").unwrap_or(name)
+}
+
+/// Init scripts, rc links and, on a host without systemd, each init script's
+/// `status`; then one `systemctl show` for every unit (blocks in order).
+fn units_script(scope: &str, names: &[String]) -> String {
+    let svs: Vec<String> = names.iter().map(|n| sysv_name(n).to_string()).collect();
+    let sc = scope_flag(scope);
+    format!(
+        "sd=0; [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && sd=1\n\
+         for sv in {svs}; do\n\
+         \x20 [ -f \"/etc/init.d/$sv\" ] && echo \"initd $sv\"\n\
+         \x20 for l in /etc/rc[2345].d/S[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_start $sv $l\"; done\n\
+         \x20 for l in /etc/rc[2345].d/K[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_stop $sv $l\"; done\n\
+         \x20 if [ $sd = 0 ] && [ -x \"/etc/init.d/$sv\" ]; then \"/etc/init.d/$sv\" status >/dev/null 2>&1 </dev/null; echo \"status_rc $sv $?\"; fi\n\
+         done\n\
+         echo '@@show'\n\
+         command -v systemctl >/dev/null 2>&1 && systemctl{sc} show --no-pager -p {SHOW_PROPS} -- {names} 2>/dev/null\n\
+         exit 0",
+        svs = quoted(&svs),
+        names = quoted(names),
+    )
+}
+
+/// The entries, then which homes are directories and the primary groups (by
+/// shell builtins and one more `getent`, whatever the number of users).
+fn passwd_script(names: &[String]) -> String {
+    format!(
+        "pw=$(getent passwd -- {})\nprintf '%s\\n' \"$pw\"\necho '@@more'\ngids=\n\
+         while IFS=: read -r n x u g c h s; do [ -n \"$n\" ] || continue; [ -d \"$h\" ] && echo \"home_dir $n\"; gids=\"$gids $g\"; done <<OPSCTL_EOF\n$pw\nOPSCTL_EOF\n\
+         [ -n \"$gids\" ] && getent group -- $gids | sed 's/^/group /'\ntrue",
+        quoted(names)
+    )
+}
+
+fn crontab_script(user: Option<&str>) -> String {
+    let mut s = util::whoami_lines();
+    s.push_str("me=$hn\ncommand -v crontab >/dev/null 2>&1 || { echo nocrontab=1; exit 0; }\n");
+    match user {
+        Some(u) => s.push_str(&format!(
+            "u={}\ngetent passwd -- \"$u\" >/dev/null || {{ echo nouser=1; exit 0; }}\n\
+             if [ \"$u\" != \"$me\" ]; then set -- -u \"$u\"; else set --; fi\n",
+            shell_quote(u)
+        )),
+        None => s.push_str("set --\n"),
+    }
+    s.push_str(
+        "t=$(mktemp) || exit 1\ncrontab \"$@\" -l > \"$t\" 2> \"$t.err\"; echo \"rc=$?\"\n\
+         printf 'content='; base64 -w0 < \"$t\"; echo\n\
+         printf 'err='; head -c 400 \"$t.err\" | tr '\\n' ' '; echo\nrm -f \"$t\" \"$t.err\"\nexit 0",
+    );
+    s
+}
+
+fn b64_text(v: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Parses one section's output into `facts`.
+pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<(), Fail> {
+    let text = out.stdout_str();
+    match section {
+        Section::Apt => {
+            let mut a = AptState::default();
+            for l in text.lines() {
+                match l.split_once('=') {
+                    Some(("apt", v)) => a.has_apt = v.trim() == "1",
+                    Some(("now", v)) => a.now = v.trim().parse().unwrap_or(0),
+                    Some(("cache", v)) => a.cache_mtime = v.trim().parse().ok(),
+                    _ => {}
+                }
+            }
+            facts.apt = Some(a);
+        }
+        Section::Packages(names) => {
+            let all: Vec<Dpkg> = text.lines().filter_map(parse_dpkg_line).collect();
+            for n in names {
+                let base = n.split(['=', ':']).next().unwrap_or(&n).to_string();
+                let mine = all.iter().filter(|d| d.name == base).cloned().collect();
+                facts.packages.insert(n, mine);
+            }
+        }
+        Section::Policies(names) => {
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let mut map = parse_policy(&lines);
+            for n in names {
+                let p = map.remove(&n);
+                facts.policies.insert(n, p);
+            }
+        }
+        Section::Init => {
+            facts.init = Some(InitState {
+                systemd: text.lines().any(|l| l.trim() == "systemd"),
+            });
+        }
+        Section::Units { scope, names } => {
+            let (sysv, show) = text.split_once("@@show\n").unwrap_or((&text, ""));
+            let mut blocks: Vec<Vec<(String, String)>> = show
+                .split("\n\n")
+                .map(|b| {
+                    b.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|b| !b.is_empty())
+                .collect();
+            if blocks.len() != names.len() {
+                blocks = vec![Vec::new(); names.len()];
+            }
+            for (name, props) in names.into_iter().zip(blocks) {
+                let sv = sysv_name(&name).to_string();
+                let mut u = Unit {
+                    show: props,
+                    ..Default::default()
+                };
+                for l in sysv.lines() {
+                    let mut it = l.splitn(3, ' ');
+                    let (k, who, rest) = (it.next(), it.next(), it.next());
+                    if who != Some(sv.as_str()) {
+                        continue;
+                    }
+                    match (k, rest) {
+                        (Some("initd"), _) => u.initd = true,
+                        (Some("rc_start"), Some(l)) => u.rc_start.push(l.to_string()),
+                        (Some("rc_stop"), Some(l)) => u.rc_stop.push(l.to_string()),
+                        (Some("status_rc"), Some(rc)) => u.status_rc = rc.trim().parse().ok(),
+                        _ => {}
+                    }
+                }
+                facts.units.insert((scope.clone(), name), u);
+            }
+        }
+        Section::Passwd(names) => {
+            let (ents, more) = text.split_once("@@more\n").unwrap_or((&text, ""));
+            let groups: Vec<GroupEnt> = more
+                .lines()
+                .filter_map(|l| l.strip_prefix("group "))
+                .filter_map(parse_group)
+                .collect();
+            let mut ents: Vec<PasswdEnt> = ents.lines().filter_map(parse_passwd).collect();
+            for e in &mut ents {
+                e.home_is_dir = more
+                    .lines()
+                    .any(|l| l.strip_prefix("home_dir ") == Some(&e.name));
+                e.group_name = groups
+                    .iter()
+                    .find(|g| g.gid == e.gid)
+                    .map(|g| g.name.clone());
+            }
+            for n in names {
+                let e = ents
+                    .iter()
+                    .find(|e| util::id_matches(&n, &e.name, e.uid))
+                    .cloned();
+                facts.passwd.insert(n, e);
+            }
+        }
+        Section::Groups(names) => {
+            let ents: Vec<GroupEnt> = text.lines().filter_map(parse_group).collect();
+            for n in names {
+                let e = ents
+                    .iter()
+                    .find(|e| util::id_matches(&n, &e.name, e.gid))
+                    .cloned();
+                facts.groups.insert(n, e);
+            }
+        }
+        Section::Crontab(user) => {
+            let mut c = CrontabRead::default();
+            for line in text.lines() {
+                let Some((k, v)) = line.split_once('=') else {
+                    continue;
+                };
+                match k {
+                    "uid" => c.host.uid = v.trim().parse().unwrap_or(u32::MAX),
+                    "user" => c.host.user = v.trim().to_string(),
+                    "nocrontab" => c.no_crontab_cmd = true,
+                    "nouser" => c.no_user = true,
+                    "rc" => c.rc = v.trim().parse().ok(),
+                    "err" => c.err = v.trim().to_string(),
+                    "content" => c.content = b64_text(v),
+                    _ => {}
+                }
+            }
+            if !out.success() {
+                return util::fail(format!(
+                    "reading the crontab failed: {}",
+                    out.stderr_str().trim()
+                ));
+            }
+            facts.crontabs.insert(user, c);
+        }
+    }
+    Ok(())
+}
+
+/// A line that makes a change script stop, before changing anything, unless
+/// it runs as root; [`not_root`] reads what it printed.
+pub fn root_guard() -> String {
+    format!(
+        "{}opsctl_whoami; if [ \"$hu\" != 0 ]; then echo \"@@notroot $hu $hn\"; exit 0; fi\n",
+        util::WHOAMI_FN
+    )
+}
+
+/// Who ran a change script stopped by [`root_guard`].
+pub fn not_root(out: &str) -> Option<HostInfo> {
+    let l = out.lines().find_map(|l| l.strip_prefix("@@notroot "))?;
+    let (uid, user) = l.split_once(' ').unwrap_or((l, ""));
+    Some(HostInfo {
+        uid: uid.trim().parse().unwrap_or(u32::MAX),
+        user: user.trim().to_string(),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(s: &str) -> Output {
+        Output {
+            rc: Some(0),
+            stdout: s.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_section_per_kind() {
+        let needs = vec![
+            Need::Package("nginx".into()),
+            Need::Package("curl".into()),
+            Need::Passwd("deploy".into()),
+            Need::Passwd("app".into()),
+            Need::Group("deploy".into()),
+            Need::Unit {
+                scope: "system".into(),
+                name: "nginx".into(),
+            },
+            Need::Unit {
+                scope: "system".into(),
+                name: "cron".into(),
+            },
+        ];
+        let p = plan(&needs);
+        assert_eq!(p.len(), 4, "{p:?}");
+        // a section of one line is not run in a subshell: none may be one
+        assert!(p.iter().all(|(_, code)| code.contains('\n')));
+        assert!(p[0].1.contains("dpkg-query") && p[0].1.contains("-- curl nginx"));
+        assert!(p[1].1.contains("for sv in cron nginx"));
+        assert!(p[2].1.starts_with("pw=$(getent passwd -- app deploy)"));
+    }
+
+    #[test]
+    fn answers_are_mapped_back_to_each_need() {
+        let mut f = SysFacts::default();
+        answer(
+            Section::Packages(vec!["nginx=1.22*".into(), "curl:amd64".into(), "nope".into()]),
+            &out("nginx\tamd64\tinstall ok installed\t1.22.1-9\ncurl\tamd64\tinstall ok installed\t7.88\n"),
+            &mut f,
+        )
+        .unwrap();
+        assert_eq!(f.package("nginx=1.22*").unwrap()[0].version, "1.22.1-9");
+        assert_eq!(f.package("curl:amd64").unwrap().len(), 1);
+        assert!(f.package("nope").unwrap().is_empty());
+        answer(
+            Section::Groups(vec!["1001".into(), "web".into(), "nope".into()]),
+            &out("deploy:x:1001:\nweb:x:1002:a,b\n"),
+            &mut f,
+        )
+        .unwrap();
+        assert_eq!(f.group("1001").unwrap().unwrap().name, "deploy");
+        assert_eq!(f.group("web").unwrap().unwrap().members, ["a", "b"]);
+        assert!(f.group("nope").unwrap().is_none());
+        answer(
+            Section::Units {
+                scope: "system".into(),
+                names: vec!["cron".into(), "nginx.service".into()],
+            },
+            &out("initd cron\nrc_start cron /etc/rc2.d/S01cron\nstatus_rc nginx 3\n@@show\nId=cron.service\nLoadState=loaded\n\nId=nginx.service\nLoadState=not-found\n"),
+            &mut f,
+        )
+        .unwrap();
+        answer(
+            Section::Passwd(vec!["app".into(), "ghost".into()]),
+            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\ngroup app:x:1500:\n"),
+            &mut f,
+        )
+        .unwrap();
+        let app = f.passwd("app").unwrap().unwrap();
+        assert!(app.home_is_dir && app.group_name.as_deref() == Some("app"));
+        assert!(f.passwd("ghost").unwrap().is_none());
+        let c = f.unit("system", "cron").unwrap();
+        assert!(c.initd && c.rc_start == ["/etc/rc2.d/S01cron"]);
+        assert_eq!(c.show[0], ("Id".into(), "cron.service".into()));
+        let n = f.unit("system", "nginx.service").unwrap();
+        assert_eq!(n.status_rc, Some(3));
+        assert_eq!(n.show[1].1, "not-found");
+    }
+
+    #[test]
+    fn the_root_guard_is_read_back() {
+        assert!(root_guard().contains("@@notroot"));
+        let h = not_root("x\n@@notroot 1000 deploy\n").unwrap();
+        assert_eq!((h.uid, h.user.as_str()), (1000, "deploy"));
+        assert!(not_root("ok\n").is_none());
+    }
+}
