@@ -9,10 +9,10 @@
 //! [`FactCache`] keeps what was gathered for a host until anything changes it:
 //! a fact read before a change is never used after it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::modules::protocol::{Facts, Need};
+use crate::modules::protocol::{DestState, Facts, GitHead, GitReq, Need};
 use crate::modules::util::{self, ContentReq, Fail, Op, Req};
 use crate::modules::{HostEnv, ModuleError};
 use crate::transport::{Output, RemoteCommand, shell_quote};
@@ -135,6 +135,26 @@ pub fn context_key(become_user: Option<&str>, environment: &[(String, String)]) 
 /// Answers `needs` in one exec on the task's host, as its become user, with its
 /// environment. The script and its output go to the task's trace (`-v`).
 pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
+    let (secret, needs): (Vec<&Need>, Vec<&Need>) = needs
+        .iter()
+        .partition(|n| matches!(n, Need::SecretProbe(_)));
+    let needs: Vec<Need> = needs.into_iter().cloned().collect();
+    let mut facts = if needs.is_empty() {
+        Facts::default()
+    } else {
+        gather_one(env, &needs).await?
+    };
+    for n in secret {
+        if let Need::SecretProbe(p) = n {
+            let out = env.run_stdin(&p.script, Some(p.stdin.clone())).await?;
+            facts.secret_probes.insert(p.clone(), out);
+        }
+    }
+    Ok(facts)
+}
+
+/// The needs but secret probes, in one exec.
+async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
     let g = Gathering::plan(needs);
     let boundary = boundary();
     let mut full = String::new();
@@ -175,6 +195,9 @@ struct Gathering {
     /// (path, section) of each listing; (script, section) of each probe.
     trees: Vec<(String, usize)>,
     probes: Vec<(String, usize)>,
+    /// The git working copies, read in one section (which, if any).
+    gits: Vec<GitReq>,
+    git_section: Option<usize>,
 }
 
 /// Can a path go into a batch (one stat, one sha256sum for all)?
@@ -195,6 +218,8 @@ impl Gathering {
             epochs: Vec::new(),
             trees: Vec::new(),
             probes: Vec::new(),
+            gits: Vec::new(),
+            git_section: None,
         };
         let mut singles = Vec::new();
         let mut batch: [Vec<Req>; 2] = [Vec::new(), Vec::new()];
@@ -215,6 +240,7 @@ impl Gathering {
                     g.epochs.push(t.clone());
                 }
                 Need::Tree(_) | Need::Probe(_) => {}
+                Need::GitHead(_) | Need::SecretProbe(_) => {}
             }
         }
         if any_file {
@@ -253,6 +279,7 @@ impl Gathering {
                 _ => {}
             }
         }
+        g.plan_gits(needs);
         g
     }
 
@@ -286,7 +313,118 @@ impl Gathering {
         for (script, i) in self.probes {
             facts.probes.insert(script, outputs[i].clone());
         }
+        if let Some(i) = self.git_section {
+            facts.gits = parse_gits(&self.gits, &outputs[i])?;
+        }
         Ok(facts)
+    }
+}
+
+// --- deploy modules: git working copies, all in one section ---
+
+impl Gathering {
+    fn plan_gits(&mut self, needs: &[Need]) {
+        for n in needs {
+            if let Need::GitHead(r) = n
+                && !self.gits.contains(r)
+            {
+                self.gits.push(r.clone());
+            }
+        }
+        if !self.gits.is_empty() {
+            self.git_section = Some(self.sections.len());
+            self.sections.push((git_script(&self.gits), None));
+        }
+    }
+}
+
+/// One shell function reading a working copy, called for each: `@git N` opens
+/// the key=value lines of the Nth.
+fn git_script(gits: &[GitReq]) -> String {
+    let mut s = String::from(
+        r#"# opsctl: git working copies
+opsctl_git() {
+  G=$1; d=$2; r=$3
+  command -v "$G" >/dev/null 2>&1 || { echo nogit=1; return 0; }
+  if [ -e "$d/.git" ]; then
+    echo state=repo
+    printf 'head=%s\n' "$("$G" -C "$d" rev-parse -q --verify HEAD 2>/dev/null)"
+    printf 'branch=%s\n' "$("$G" -C "$d" symbolic-ref -q --short HEAD 2>/dev/null)"
+    printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url" | base64 -w0)"
+    printf 'mods=%s\n' "$("$G" -C "$d" status --porcelain --untracked-files=no 2>&1 | base64 -w0)"
+  elif [ -d "$d" ]; then
+    if [ -z "$(ls -A -- "$d")" ]; then echo state=empty; else echo state=other; fi
+  elif [ -e "$d" ] || [ -L "$d" ]; then echo state=other
+  else echo state=absent; fi
+}
+"#,
+    );
+    for (i, g) in gits.iter().enumerate() {
+        s.push_str(&format!(
+            "echo '@git {i}'; opsctl_git {} {} {}
+",
+            shell_quote(&g.exe),
+            shell_quote(&g.dest),
+            shell_quote(&g.remote)
+        ));
+    }
+    s
+}
+
+fn parse_gits(gits: &[GitReq], out: &Output) -> Result<HashMap<GitReq, GitHead>, Fail> {
+    let text = out.stdout_str();
+    let mut parts: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("@git ") {
+            parts.push(Vec::new());
+        } else if let Some(p) = parts.last_mut() {
+            p.push(line);
+        }
+    }
+    if parts.len() != gits.len() {
+        return util::fail(format!(
+            "reading git working copies failed (rc {}): {}",
+            out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+            out.stderr_str().trim()
+        ));
+    }
+    Ok(gits
+        .iter()
+        .cloned()
+        .zip(parts.iter().map(|lines| git_head(lines)))
+        .collect())
+}
+
+/// A working copy from its `key=value` lines (url and mods in base64).
+pub fn git_head(lines: &[&str]) -> GitHead {
+    let get = |k: &str| {
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+            .map(|v| v.trim_end_matches('\r'))
+    };
+    let text = |k: &str| get(k).map(str::trim).filter(|s| !s.is_empty());
+    let unb64 = |k: &str| {
+        use base64::Engine;
+        let raw = get(k).unwrap_or_default().trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    GitHead {
+        git_missing: get("nogit").is_some(),
+        state: match get("state") {
+            Some("repo") => DestState::Repo,
+            Some("empty") => DestState::Empty,
+            Some("other") => DestState::Other,
+            _ => DestState::Absent,
+        },
+        head: text("head").map(str::to_string),
+        branch: text("branch").map(str::to_string),
+        remote_url: Some(unb64("url").trim().to_string()).filter(|s| !s.is_empty()),
+        mods: unb64("mods"),
     }
 }
 

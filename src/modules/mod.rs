@@ -388,7 +388,7 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &git::GIT,
-            imp: Imp::Legacy(git::run_git),
+            imp: Imp::Protocol(&git::Git),
         },
         ModuleDef {
             spec: &net::GET_URL,
@@ -404,15 +404,15 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &pip::PIP,
-            imp: Imp::Legacy(pip::run_pip),
+            imp: Imp::Protocol(&pip::Pip),
         },
         ModuleDef {
             spec: &npm::NPM,
-            imp: Imp::Legacy(npm::run_npm),
+            imp: Imp::Protocol(&npm::Npm),
         },
         ModuleDef {
             spec: &supervisorctl::SUPERVISORCTL,
-            imp: Imp::Legacy(supervisorctl::run_supervisorctl),
+            imp: Imp::Protocol(&supervisorctl::Supervisorctl),
         },
         ModuleDef {
             spec: &unarchive::UNARCHIVE,
@@ -420,11 +420,11 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &fetch::FETCH,
-            imp: Imp::Legacy(fetch::run_fetch),
+            imp: Imp::Protocol(&fetch::Fetch),
         },
         ModuleDef {
             spec: &pause::PAUSE,
-            imp: Imp::Legacy(pause::run_pause),
+            imp: Imp::Protocol(&pause::PauseModule),
         },
         ModuleDef {
             spec: &apt_repository::APT_REPOSITORY,
