@@ -48,6 +48,7 @@ pub async fn read_ahead(env: &HostEnv<'_>, cache: &FactCache, needs: &[Need]) {
     // A failure here costs nothing but the read-ahead: each task reads again.
     if let Ok(facts) = gather::gather(env, &missing).await {
         cache.add(&key, facts, &missing, true);
+        cache.keep_trace(std::mem::take(&mut *env.trace.lock().unwrap()));
     }
 }
 
@@ -80,7 +81,9 @@ async fn run_inner(
             let facts = gather::gather(env, &missing).await?;
             cache.add(&key, facts, &missing, false);
         }
-        let plan = cache.with(&key, &needs, |facts| m.decide(args, facts, &ctx))?;
+        let plan = cache.with(&key, &needs, |facts| m.decide(args, facts, &ctx));
+        env.trace.lock().unwrap().extend(cache.take_trace());
+        let plan = plan?;
         let change = match plan {
             Plan::Done(o) => return Ok(o),
             Plan::More(more) => {

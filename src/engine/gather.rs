@@ -29,6 +29,8 @@ const MAX_WINDOW: usize = 32;
 pub struct FactCache {
     inner: Mutex<Cached>,
     window: std::sync::atomic::AtomicUsize,
+    /// The execs of a read-ahead, shown (`-v`) by the first task that uses it.
+    trace: Mutex<Vec<(String, Output)>>,
 }
 
 #[derive(Default)]
@@ -44,6 +46,7 @@ impl Default for FactCache {
         FactCache {
             inner: Mutex::default(),
             window: FIRST_WINDOW.into(),
+            trace: Mutex::default(),
         }
     }
 }
@@ -116,6 +119,25 @@ impl FactCache {
             self.set_window(self.window() * 2);
         }
         f(&c.facts)
+    }
+}
+
+// --- the trace of a read-ahead ---
+
+impl FactCache {
+    /// Keeps the execs of a read-ahead for the task that uses it first.
+    pub fn keep_trace(&self, entries: Vec<(String, Output)>) {
+        let mut t = self.trace.lock().unwrap();
+        t.extend(
+            entries
+                .into_iter()
+                .map(|(script, out)| (format!("(read ahead) {script}"), out)),
+        );
+    }
+
+    /// The execs of read-aheads not shown yet.
+    pub fn take_trace(&self) -> Vec<(String, Output)> {
+        std::mem::take(&mut *self.trace.lock().unwrap())
     }
 }
 

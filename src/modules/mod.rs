@@ -416,7 +416,7 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &unarchive::UNARCHIVE,
-            imp: Imp::Legacy(unarchive::run_unarchive),
+            imp: Imp::Protocol(&unarchive::Unarchive),
         },
         ModuleDef {
             spec: &fetch::FETCH,
@@ -428,11 +428,11 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &apt_repository::APT_REPOSITORY,
-            imp: Imp::Legacy(apt_repository::run_apt_repository),
+            imp: Imp::Protocol(&apt_repository::AptRepository),
         },
         ModuleDef {
             spec: &apt_repository::APT_KEY,
-            imp: Imp::Legacy(apt_repository::run_apt_key),
+            imp: Imp::Protocol(&apt_repository::AptKey),
         },
     ];
     MODULES
