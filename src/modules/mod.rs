@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod file;
 #[cfg(test)]
 mod fixtures;
+pub mod get_url;
 pub mod git;
 pub mod lineinfile;
 pub mod net;
@@ -39,8 +40,10 @@ pub mod stat;
 pub mod supervisorctl;
 pub mod template;
 pub mod unarchive;
+pub mod uri;
 pub mod user;
 pub mod util;
+pub mod wait_for;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -391,16 +394,16 @@ pub fn registry() -> &'static [ModuleDef] {
             imp: Imp::Protocol(&git::Git),
         },
         ModuleDef {
-            spec: &net::GET_URL,
-            imp: Imp::Legacy(net::run_get_url),
+            spec: &get_url::GET_URL,
+            imp: Imp::Legacy(get_url::run_get_url),
         },
         ModuleDef {
-            spec: &net::URI,
-            imp: Imp::Legacy(net::run_uri),
+            spec: &uri::URI,
+            imp: Imp::Protocol(&uri::Uri),
         },
         ModuleDef {
-            spec: &net::WAIT_FOR,
-            imp: Imp::Legacy(net::run_wait_for),
+            spec: &wait_for::WAIT_FOR,
+            imp: Imp::Protocol(&wait_for::WaitFor),
         },
         ModuleDef {
             spec: &pip::PIP,
