@@ -91,18 +91,10 @@ impl Want {
     }
 }
 
-/// The state read by the probe.
+/// The state read: the working copy, and what the refs probe said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub git_missing: bool,
-    pub state: DestState,
-    /// HEAD's sha (none in a repository without commits).
-    pub head: Option<String>,
-    /// The checked-out branch, if not detached.
-    pub branch: Option<String>,
-    pub remote_url: Option<String>,
-    /// `git status --porcelain --untracked-files=no`.
-    pub mods: String,
+    pub wc: GitHead,
     /// The version resolved in the local repository (`rev-parse VERSION^{commit}`).
     pub local: Option<String>,
     /// `git ls-remote` was run: its exit code and (ref, sha) lines, or its error.
@@ -127,12 +119,7 @@ pub fn parse_probe(wc: &GitHead, out: &[u8]) -> Probe {
         }
     });
     Probe {
-        git_missing: wc.git_missing,
-        state: wc.state,
-        head: wc.head.clone(),
-        branch: wc.branch.clone(),
-        remote_url: wc.remote_url.clone(),
-        mods: wc.mods.clone(),
+        wc: wc.clone(),
         local: get("local"),
         ls_remote,
     }
@@ -254,7 +241,7 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// The pure decision.
 pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
-    if p.git_missing {
+    if p.wc.git_missing {
         return Err("git is not installed on the host: install it first (apt: name=git)".into());
     }
     let none = |before: Option<String>| Plan {
@@ -266,7 +253,7 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
         reset: false,
         changed: false,
     };
-    match p.state {
+    match p.wc.state {
         DestState::Other => Err(format!(
             "{} exists and is not a git repository (nor an empty directory)",
             w.dest
@@ -288,22 +275,22 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
         }
         DestState::Repo => {
             if !w.update {
-                return Ok(none(p.head.clone()));
+                return Ok(none(p.wc.head.clone()));
             }
-            let has_mods = !p.mods.trim().is_empty();
+            let has_mods = !p.wc.mods.trim().is_empty();
             if has_mods && !w.force {
                 return Err(format!(
                     "Local modifications exist in the destination: {} (force=no). Commit or discard them, or set force: yes to discard them:\n{}",
                     w.dest,
-                    p.mods.trim_end()
+                    p.wc.mods.trim_end()
                 ));
             }
-            let remote_url_changed = p
-                .remote_url
-                .as_deref()
-                .is_none_or(|u| !same_url(u, &w.repo));
+            let remote_url_changed =
+                p.wc.remote_url
+                    .as_deref()
+                    .is_none_or(|u| !same_url(u, &w.repo));
             let (target, after) = resolve(&w.version, p)?;
-            let moves = after.is_none() || after != p.head;
+            let moves = after.is_none() || after != p.wc.head;
             let changed = moves || remote_url_changed || has_mods;
             Ok(Plan {
                 action: if changed {
@@ -313,7 +300,7 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
                 },
                 target: Some(target),
                 after,
-                before: p.head.clone(),
+                before: p.wc.head.clone(),
                 remote_url_changed,
                 reset: has_mods,
                 changed,
@@ -425,7 +412,7 @@ die() {{ echo "error=$1"; exit 1; }}
         ),
     };
     let resolve = "[ -n \"$t\" ] || t=$(\"$G\" rev-parse -q --verify \"$v^{commit}\") || die resolve\n\"$G\" cat-file -e \"$t^{commit}\" 2>/dev/null || die resolve\n";
-    let checkout = match (&target, p.branch.as_deref()) {
+    let checkout = match (&target, p.wc.branch.as_deref()) {
         (Target::Branch(_), _) => "\"$G\" checkout -q --force -B \"$v\" \"$t\" || die checkout\n\"$G\" branch -q --set-upstream-to=\"$r/$v\" \"$v\" >/dev/null 2>&1 || :\n".to_string(),
         (Target::Head, Some(b)) if plan.action == Action::Update => format!(
             "\"$G\" checkout -q --force -B {} \"$t\" || die checkout\n",
@@ -563,7 +550,7 @@ impl Module for Git {
         o = o
             .with("before", sha(&plan.before))
             .with("after", sha(&plan.after));
-        if p.state == DestState::Repo {
+        if p.wc.state == DestState::Repo {
             o = o.with("remote_url_changed", plan.remote_url_changed);
         }
         if plan.reset {
@@ -655,12 +642,14 @@ mod tests {
 
     fn repo_at(head: &str) -> Probe {
         Probe {
-            git_missing: false,
-            state: DestState::Repo,
-            head: Some(head.into()),
-            branch: Some("main".into()),
-            remote_url: Some("/srv/git/app.git".into()),
-            mods: String::new(),
+            wc: GitHead {
+                git_missing: false,
+                state: DestState::Repo,
+                head: Some(head.into()),
+                branch: Some("main".into()),
+                remote_url: Some("/srv/git/app.git".into()),
+                mods: String::new(),
+            },
             local: None,
             ls_remote: Some(Ok(vec![
                 ("HEAD".into(), B.into()),
@@ -683,11 +672,11 @@ mod tests {
             util::b64(format!("warning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n").as_bytes())
         );
         let p = parse_probe(&wc, out.as_bytes());
-        assert_eq!(p.state, DestState::Repo);
-        assert_eq!(p.head.as_deref(), Some(A));
-        assert_eq!(p.branch.as_deref(), Some("main"));
-        assert_eq!(p.remote_url.as_deref(), Some("/srv/git/app.git"));
-        assert_eq!(p.mods, " M app.py\n");
+        assert_eq!(p.wc.state, DestState::Repo);
+        assert_eq!(p.wc.head.as_deref(), Some(A));
+        assert_eq!(p.wc.branch.as_deref(), Some("main"));
+        assert_eq!(p.wc.remote_url.as_deref(), Some("/srv/git/app.git"));
+        assert_eq!(p.wc.mods, " M app.py\n");
         assert_eq!(p.local, None);
         assert_eq!(
             p.ls_remote,
@@ -701,10 +690,10 @@ mod tests {
             &wc,
             format!("lsrc=128\nls={}\n", util::b64(b"fatal: nope\n")).as_bytes(),
         );
-        assert_eq!(p.state, DestState::Absent);
+        assert_eq!(p.wc.state, DestState::Absent);
         assert_eq!(p.ls_remote, Some(Err("fatal: nope".into())));
         let wc = crate::engine::gather::git_head(&["nogit=1"]);
-        assert!(parse_probe(&wc, b"").git_missing);
+        assert!(parse_probe(&wc, b"").wc.git_missing);
     }
 
     #[test]
@@ -766,7 +755,7 @@ mod tests {
         );
         // local modifications: refused without force, reset with it
         let mut p = repo_at(B);
-        p.mods = " M app.py\n".into();
+        p.wc.mods = " M app.py\n".into();
         let e = decide(&p, &want("main")).unwrap_err();
         assert!(
             e.contains("Local modifications exist") && e.contains("app.py"),
@@ -780,11 +769,11 @@ mod tests {
         assert!(plan.changed && plan.reset);
         // another url
         let mut p = repo_at(B);
-        p.remote_url = Some("/elsewhere.git".into());
+        p.wc.remote_url = Some("/elsewhere.git".into());
         let plan = decide(&p, &want("main")).unwrap();
         assert!(plan.changed && plan.remote_url_changed);
         let mut p = repo_at(B);
-        p.remote_url = Some("file:///srv/git/app.git/".into());
+        p.wc.remote_url = Some("file:///srv/git/app.git/".into());
         assert!(!decide(&p, &want("main")).unwrap().changed);
         // update: no
         let w = Want {
@@ -795,8 +784,8 @@ mod tests {
         assert!(!plan.changed && plan.after.as_deref() == Some(A));
         // absent: clone (or not)
         let mut p = repo_at(A);
-        p.state = DestState::Absent;
-        p.head = None;
+        p.wc.state = DestState::Absent;
+        p.wc.head = None;
         let plan = decide(&p, &want("v1")).unwrap();
         assert_eq!(
             (plan.action, plan.after.as_deref()),
@@ -807,16 +796,14 @@ mod tests {
             ..want("v1")
         };
         assert!(!decide(&p, &w).unwrap().changed);
-        p.state = DestState::Other;
+        p.wc.state = DestState::Other;
         assert!(
             decide(&p, &want("v1"))
                 .unwrap_err()
                 .contains("not a git repository")
         );
-        let p = Probe {
-            git_missing: true,
-            ..repo_at(A)
-        };
+        let mut p = repo_at(A);
+        p.wc.git_missing = true;
         assert!(
             decide(&p, &want("main"))
                 .unwrap_err()
