@@ -1,9 +1,11 @@
 //! Running a module of the protocol on a host: gather its facts (from the
 //! read-ahead when they are there), let it decide, and apply its change unless
-//! the task is in check mode. This is the one place where check mode is
-//! enforced for protocol modules.
+//! the task is in check mode (unless it changes nothing: `InCheck::Apply`).
+//! This is the one place where check mode is enforced for protocol modules.
+//! Host actions run on the host; controller actions in `engine::local`.
 
 use super::gather::{self, FactCache, context_key};
+use super::local;
 use crate::modules::protocol::{Action, Applied, Ctx, InCheck, Module, Need, Plan};
 use crate::modules::util::{self, Fail};
 use crate::modules::{Args, HostEnv, ModuleError, Outcome};
@@ -46,6 +48,7 @@ pub async fn read_ahead(env: &HostEnv<'_>, cache: &FactCache, needs: &[Need]) {
     // A failure here costs nothing but the read-ahead: each task reads again.
     if let Ok(facts) = gather::gather(env, &missing).await {
         cache.add(&key, facts, &missing, true);
+        cache.keep_trace(std::mem::take(&mut *env.trace.lock().unwrap()));
     }
 }
 
@@ -94,7 +97,9 @@ async fn run_inner(
             let facts = gather::gather(env, &missing).await?;
             cache.add(&key, facts, &missing, false);
         }
-        let plan = cache.with(&key, &needs, |facts| m.decide(args, facts, &ctx))?;
+        let plan = cache.with(&key, &needs, |facts| m.decide(args, facts, &ctx));
+        env.trace.lock().unwrap().extend(cache.take_trace());
+        let plan = plan?;
         let change = match plan {
             Plan::Done(o) => return Ok(o),
             Plan::More(more) => {
@@ -104,13 +109,18 @@ async fn run_inner(
             Plan::Change(c) => c,
         };
         if env.check {
-            let mut o = change.outcome;
-            if let InCheck::Skipped(msg) = change.in_check {
-                o.changed = false;
-                o.skipped = true;
-                o.msg = Some(msg);
+            match change.in_check {
+                InCheck::Changed => return Ok(change.outcome),
+                InCheck::Skipped(msg) => {
+                    let mut o = change.outcome;
+                    o.changed = false;
+                    o.skipped = true;
+                    o.msg = Some(msg);
+                    return Ok(o);
+                }
+                // changes nothing: runs in check mode too
+                InCheck::Apply => {}
             }
-            return Ok(o);
         }
         // The host is about to change: nothing read before may be used after.
         cache.clear();
@@ -122,6 +132,11 @@ async fn run_inner(
             Action::Files { ops, validate } => {
                 Applied::Files(util::run_ops(env, ops, validate.as_deref()).await?)
             }
+            Action::WriteLocal { path, content } => {
+                local::write_atomic(path, content)?;
+                Applied::WroteLocal
+            }
+            Action::Pause(p) => Applied::Paused(local::pause(p).await?),
         };
         return m.applied(args, change.outcome, result, &ctx);
     }

@@ -9,10 +9,10 @@
 //! [`FactCache`] keeps what was gathered for a host until anything changes it:
 //! a fact read before a change is never used after it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::modules::protocol::{Facts, Need};
+use crate::modules::protocol::{DestState, Facts, GitHead, GitReq, Need};
 use crate::modules::sysfacts;
 use crate::modules::util::{self, ContentReq, Fail, Op, Req};
 use crate::modules::{HostEnv, ModuleError};
@@ -30,6 +30,8 @@ const MAX_WINDOW: usize = 32;
 pub struct FactCache {
     inner: Mutex<Cached>,
     window: std::sync::atomic::AtomicUsize,
+    /// The execs of a read-ahead, shown (`-v`) by the first task that uses it.
+    trace: Mutex<Vec<(String, Output)>>,
 }
 
 #[derive(Default)]
@@ -45,6 +47,7 @@ impl Default for FactCache {
         FactCache {
             inner: Mutex::default(),
             window: FIRST_WINDOW.into(),
+            trace: Mutex::default(),
         }
     }
 }
@@ -120,6 +123,25 @@ impl FactCache {
     }
 }
 
+// --- the trace of a read-ahead ---
+
+impl FactCache {
+    /// Keeps the execs of a read-ahead for the task that uses it first.
+    pub fn keep_trace(&self, entries: Vec<(String, Output)>) {
+        let mut t = self.trace.lock().unwrap();
+        t.extend(
+            entries
+                .into_iter()
+                .map(|(script, out)| (format!("(read ahead) {script}"), out)),
+        );
+    }
+
+    /// The execs of read-aheads not shown yet.
+    pub fn take_trace(&self) -> Vec<(String, Output)> {
+        std::mem::take(&mut *self.trace.lock().unwrap())
+    }
+}
+
 /// The become user and environment facts are read with: facts read under one
 /// key answer only tasks of the same key.
 pub fn context_key(become_user: Option<&str>, environment: &[(String, String)]) -> String {
@@ -136,6 +158,26 @@ pub fn context_key(become_user: Option<&str>, environment: &[(String, String)]) 
 /// Answers `needs` in one exec on the task's host, as its become user, with its
 /// environment. The script and its output go to the task's trace (`-v`).
 pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
+    let (secret, needs): (Vec<&Need>, Vec<&Need>) = needs
+        .iter()
+        .partition(|n| matches!(n, Need::SecretProbe(_)));
+    let needs: Vec<Need> = needs.into_iter().cloned().collect();
+    let mut facts = if needs.is_empty() {
+        Facts::default()
+    } else {
+        gather_one(env, &needs).await?
+    };
+    for n in secret {
+        if let Need::SecretProbe(p) = n {
+            let out = env.run_stdin(&p.script, Some(p.stdin.clone())).await?;
+            facts.secret_probes.insert(p.clone(), out);
+        }
+    }
+    Ok(facts)
+}
+
+/// The needs but secret probes, in one exec.
+async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
     let g = Gathering::plan(needs);
     let boundary = boundary();
     let mut full = String::new();
@@ -178,6 +220,9 @@ struct Gathering {
     probes: Vec<(String, usize)>,
     /// System facts (packages, units, accounts, crontabs): one section per kind.
     sys: Vec<(sysfacts::Section, usize)>,
+    /// The git working copies, read in one section (which, if any).
+    gits: Vec<GitReq>,
+    git_section: Option<usize>,
 }
 
 /// Can a path go into a batch (one stat, one sha256sum for all)?
@@ -199,6 +244,8 @@ impl Gathering {
             trees: Vec::new(),
             probes: Vec::new(),
             sys: Vec::new(),
+            gits: Vec::new(),
+            git_section: None,
         };
         let mut singles = Vec::new();
         let mut batch: [Vec<Req>; 2] = [Vec::new(), Vec::new()];
@@ -261,6 +308,7 @@ impl Gathering {
             g.sys.push((section, g.sections.len()));
             g.sections.push((code, None));
         }
+        g.plan_gits(needs);
         g
     }
 
@@ -297,7 +345,118 @@ impl Gathering {
         for (section, i) in self.sys {
             sysfacts::answer(section, &outputs[i], &mut facts.sys)?;
         }
+        if let Some(i) = self.git_section {
+            facts.gits = parse_gits(&self.gits, &outputs[i])?;
+        }
         Ok(facts)
+    }
+}
+
+// --- deploy modules: git working copies, all in one section ---
+
+impl Gathering {
+    fn plan_gits(&mut self, needs: &[Need]) {
+        for n in needs {
+            if let Need::GitHead(r) = n
+                && !self.gits.contains(r)
+            {
+                self.gits.push(r.clone());
+            }
+        }
+        if !self.gits.is_empty() {
+            self.git_section = Some(self.sections.len());
+            self.sections.push((git_script(&self.gits), None));
+        }
+    }
+}
+
+/// One shell function reading a working copy, called for each: `@git N` opens
+/// the key=value lines of the Nth.
+fn git_script(gits: &[GitReq]) -> String {
+    let mut s = String::from(
+        r#"# opsctl: git working copies
+opsctl_git() {
+  G=$1; d=$2; r=$3
+  command -v "$G" >/dev/null 2>&1 || { echo nogit=1; return 0; }
+  if [ -e "$d/.git" ]; then
+    echo state=repo
+    printf 'head=%s\n' "$("$G" -C "$d" rev-parse -q --verify HEAD 2>/dev/null)"
+    printf 'branch=%s\n' "$("$G" -C "$d" symbolic-ref -q --short HEAD 2>/dev/null)"
+    printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url" | base64 -w0)"
+    printf 'mods=%s\n' "$("$G" -C "$d" status --porcelain --untracked-files=no 2>&1 | base64 -w0)"
+  elif [ -d "$d" ]; then
+    if [ -z "$(ls -A -- "$d")" ]; then echo state=empty; else echo state=other; fi
+  elif [ -e "$d" ] || [ -L "$d" ]; then echo state=other
+  else echo state=absent; fi
+}
+"#,
+    );
+    for (i, g) in gits.iter().enumerate() {
+        s.push_str(&format!(
+            "echo '@git {i}'; opsctl_git {} {} {}
+",
+            shell_quote(&g.exe),
+            shell_quote(&g.dest),
+            shell_quote(&g.remote)
+        ));
+    }
+    s
+}
+
+fn parse_gits(gits: &[GitReq], out: &Output) -> Result<HashMap<GitReq, GitHead>, Fail> {
+    let text = out.stdout_str();
+    let mut parts: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("@git ") {
+            parts.push(Vec::new());
+        } else if let Some(p) = parts.last_mut() {
+            p.push(line);
+        }
+    }
+    if parts.len() != gits.len() {
+        return util::fail(format!(
+            "reading git working copies failed (rc {}): {}",
+            out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+            out.stderr_str().trim()
+        ));
+    }
+    Ok(gits
+        .iter()
+        .cloned()
+        .zip(parts.iter().map(|lines| git_head(lines)))
+        .collect())
+}
+
+/// A working copy from its `key=value` lines (url and mods in base64).
+pub fn git_head(lines: &[&str]) -> GitHead {
+    let get = |k: &str| {
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+            .map(|v| v.trim_end_matches('\r'))
+    };
+    let text = |k: &str| get(k).map(str::trim).filter(|s| !s.is_empty());
+    let unb64 = |k: &str| {
+        use base64::Engine;
+        let raw = get(k).unwrap_or_default().trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    GitHead {
+        git_missing: get("nogit").is_some(),
+        state: match get("state") {
+            Some("repo") => DestState::Repo,
+            Some("empty") => DestState::Empty,
+            Some("other") => DestState::Other,
+            _ => DestState::Absent,
+        },
+        head: text("head").map(str::to_string),
+        branch: text("branch").map(str::to_string),
+        remote_url: Some(unb64("url").trim().to_string()).filter(|s| !s.is_empty()),
+        mods: unb64("mods"),
     }
 }
 

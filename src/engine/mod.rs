@@ -11,6 +11,7 @@ pub mod apply;
 pub mod facts;
 pub mod gather;
 mod host;
+pub mod local;
 pub mod prefetch;
 pub mod report;
 

@@ -1,10 +1,10 @@
 //! apt_repository and apt_key: APT sources and their signing keys, as
 //! Ansible's modules of those names, the Debian 12 way.
 //!
-//! * apt_repository: one exec reads `/etc/apt/sources.list` and
+//! * apt_repository: a probe reads `/etc/apt/sources.list` and
 //!   `/etc/apt/sources.list.d/*.list`; a `deb` line is compared by meaning
 //!   (type, options in any order, URI, suite, components), so a repository
-//!   already listed anywhere is not added twice. One more exec writes the
+//!   already listed anywhere is not added twice. The change writes the
 //!   files atomically and runs `apt-get update` (`update_cache`, default yes).
 //! * apt_key: `apt-key` is deprecated (and gone after Debian 12), so keys go to
 //!   a keyring file of their own (`keyring: /etc/apt/keyrings/NAME.gpg`), to
@@ -20,8 +20,9 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use super::net::{Curl, kv, last_line, unb64, unb64s};
-use super::util::{self, FType, Fail, Fut, Op, Own, Req, Source};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
+use super::util::{self, FType, Fail, Op, Own, Req, Source};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static APT_REPOSITORY: Spec = Spec::new(
@@ -57,13 +58,8 @@ pub static APT_KEY: Spec = Spec {
     )
 };
 
-pub fn run_apt_repository<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(apt_repository(args, env).await) })
-}
-
-pub fn run_apt_key<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(apt_key(args, env).await) })
-}
+pub struct AptRepository;
+pub struct AptKey;
 
 // ---------------------------------------------------------------------------
 // Source lines
@@ -240,7 +236,10 @@ fn parse_files(out: &[u8]) -> Vec<SourcesFile> {
         .collect()
 }
 
-async fn apt_repository(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+const REPO_PROBE: &str = "# opsctl apt_repository: probe\nfor f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do\n  [ -f \"$f\" ] || continue\n  echo @@; printf 'path='; printf '%s' \"$f\" | base64 -w0; echo\n  printf 'content='; head -c 1048576 \"$f\" | base64 -w0; echo\ndone\n";
+
+/// The arguments, checked: (line, parsed line, present, target file, mode).
+fn repo_args(args: &Args) -> Result<(String, Source1, bool, String, String), Fail> {
     let mut line = args.str("repo").unwrap_or_default().trim().to_string();
     if line.starts_with("ppa:") {
         return util::bad_args(
@@ -273,104 +272,132 @@ async fn apt_repository(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail>
         },
         None => "0644".to_string(),
     };
-    let probe = "# opsctl apt_repository: probe\nfor f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do\n  [ -f \"$f\" ] || continue\n  echo @@; printf 'path='; printf '%s' \"$f\" | base64 -w0; echo\n  printf 'content='; head -c 1048576 \"$f\" | base64 -w0; echo\ndone\n";
-    let out = env.run(probe).await?;
-    if !out.success() {
-        return util::fail(format!(
-            "cannot read the APT sources: {}",
-            last_line(&out.stderr_str())
-        ));
+    Ok((line, repo, present, target, mode))
+}
+
+impl Module for AptRepository {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        repo_args(args)?;
+        Ok(vec![Need::Probe(REPO_PROBE.to_string())])
     }
-    let files = parse_files(&out.stdout);
-    let plan = decide_repo(&files, &repo, &line, &target, present);
-    let mut o = Outcome::ok()
-        .with("repo", line.clone())
-        .with("state", if present { "present" } else { "absent" })
-        .with("sources_added", json!(plan.added))
-        .with("sources_removed", json!(plan.removed));
-    if plan.writes.is_empty() {
-        return Ok(o);
-    }
-    o.changed = true;
-    if env.diff {
-        for (path, new) in &plan.writes {
-            let before = files
-                .iter()
-                .find(|f| &f.path == path)
-                .map(|f| f.content.clone())
-                .unwrap_or_default();
-            o.diffs
-                .push(Diff::new(path, before, new.clone().unwrap_or_default()));
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let (line, repo, present, target, mode) = repo_args(args)?;
+        let out = facts.probe(REPO_PROBE)?;
+        if !out.success() {
+            return util::fail(format!(
+                "cannot read the APT sources: {}",
+                last_line(&out.stderr_str())
+            ));
         }
-    }
-    if env.check {
-        return Ok(o);
-    }
-    let mut script = String::from(
-        "# opsctl apt_repository: write\nb=$(mktemp -d) || exit 1\ntrap 'rm -rf -- \"$b\"' EXIT\nrevert() { :; }\ndie() { revert; echo \"error=$1\"; exit 1; }\n",
-    );
-    let mut stdin = Vec::new();
-    // Each file is saved first, so a failed update restores the sources as
-    // they were (as Ansible does): a broken line never stays behind.
-    let mut revert = String::from("revert() {\n");
-    for (i, (path, new)) in plan.writes.iter().enumerate() {
-        let p = q(path);
-        script.push_str(&format!(
-            "if [ -e {p} ]; then cp -p -- {p} \"$b/{i}\" || die backup; fi\n"
-        ));
-        revert.push_str(&format!(
-            "  if [ -e \"$b/{i}\" ]; then mv -f -- \"$b/{i}\" {p}; else rm -f -- {p}; fi\n"
-        ));
-        match new {
-            Some(c) => {
-                script.push_str(&format!(
-                    "p={p}; mkdir -p \"$(dirname -- \"$p\")\" && t=$(mktemp \"$(dirname -- \"$p\")/.opsctl.XXXXXX\") && head -c {n} > \"$t\" && chmod {m} \"$t\" && mv -f -- \"$t\" \"$p\" || die write\n",
-                    n = c.len(),
-                    m = q(&mode)
-                ));
-                stdin.extend_from_slice(c.as_bytes());
+        let files = parse_files(&out.stdout);
+        let plan = decide_repo(&files, &repo, &line, &target, present);
+        let mut o = Outcome::ok()
+            .with("repo", line.clone())
+            .with("state", if present { "present" } else { "absent" })
+            .with("sources_added", json!(plan.added))
+            .with("sources_removed", json!(plan.removed));
+        if plan.writes.is_empty() {
+            return Ok(PPlan::Done(o));
+        }
+        o.changed = true;
+        if ctx.diff {
+            for (path, new) in &plan.writes {
+                let before = files
+                    .iter()
+                    .find(|f| &f.path == path)
+                    .map(|f| f.content.clone())
+                    .unwrap_or_default();
+                o.diffs
+                    .push(Diff::new(path, before, new.clone().unwrap_or_default()));
             }
-            None => script.push_str(&format!("rm -f -- {p} || die remove\n")),
         }
+        let mut script = String::from(
+            "# opsctl apt_repository: write\nb=$(mktemp -d) || exit 1\ntrap 'rm -rf -- \"$b\"' EXIT\nrevert() { :; }\ndie() { revert; echo \"error=$1\"; exit 1; }\n",
+        );
+        let mut stdin = Vec::new();
+        // Each file is saved first, so a failed update restores the sources as
+        // they were (as Ansible does): a broken line never stays behind.
+        let mut revert = String::from("revert() {\n");
+        for (i, (path, new)) in plan.writes.iter().enumerate() {
+            let p = q(path);
+            script.push_str(&format!(
+                "if [ -e {p} ]; then cp -p -- {p} \"$b/{i}\" || die backup; fi\n"
+            ));
+            revert.push_str(&format!(
+                "  if [ -e \"$b/{i}\" ]; then mv -f -- \"$b/{i}\" {p}; else rm -f -- {p}; fi\n"
+            ));
+            match new {
+                Some(c) => {
+                    script.push_str(&format!(
+                        "p={p}; mkdir -p \"$(dirname -- \"$p\")\" && t=$(mktemp \"$(dirname -- \"$p\")/.opsctl.XXXXXX\") && head -c {n} > \"$t\" && chmod {m} \"$t\" && mv -f -- \"$t\" \"$p\" || die write\n",
+                        n = c.len(),
+                        m = q(&mode)
+                    ));
+                    stdin.extend_from_slice(c.as_bytes());
+                }
+                None => script.push_str(&format!("rm -f -- {p} || die remove\n")),
+            }
+        }
+        revert.push_str("}\n");
+        script.push_str(&revert);
+        if args.bool_or("update_cache", true) {
+            let tries = args.int("update_cache_retries").unwrap_or(1).clamp(1, 20);
+            script.push_str(&format!(
+                "e=\"$b/err\"; i=0; while :; do i=$((i+1)); if apt-get update -q >/dev/null 2>\"$e\" && ! grep -q '^[WE]: .*\\(Failed\\|not signed\\|NO_PUBKEY\\)' \"$e\"; then break; fi; [ $i -ge {tries} ] && {{ printf 'err='; tail -c 8192 \"$e\" | base64 -w0; echo; die update; }}; sleep 1; done\n"
+            ));
+        }
+        script.push_str("echo done=1\n");
+        Ok(PPlan::change(
+            o,
+            Action::Script {
+                script,
+                stdin: Some(stdin),
+            },
+        ))
     }
-    revert.push_str("}\n");
-    script.push_str(&revert);
-    if args.bool_or("update_cache", true) {
-        let tries = args.int("update_cache_retries").unwrap_or(1).clamp(1, 20);
-        script.push_str(&format!(
-            "e=\"$b/err\"; i=0; while :; do i=$((i+1)); if apt-get update -q >/dev/null 2>\"$e\" && ! grep -q '^[WE]: .*\\(Failed\\|not signed\\|NO_PUBKEY\\)' \"$e\"; then break; fi; [ $i -ge {tries} ] && {{ printf 'err='; tail -c 8192 \"$e\" | base64 -w0; echo; die update; }}; sleep 1; done\n"
-        ));
-    }
-    script.push_str("echo done=1\n");
-    let out = env.run_stdin(&script, Some(stdin)).await?;
-    let r = kv(&out.stdout);
-    if !r.contains_key("done") {
-        let step = r.get("error").map(String::as_str).unwrap_or("write");
-        let detail = r
-            .get("err")
-            .map(|e| unb64s(e))
-            .unwrap_or_else(|| out.stderr_str());
-        let errors: Vec<&str> = detail
-            .lines()
-            .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
-            .collect();
-        let detail = if errors.is_empty() {
-            last_line(&detail)
-        } else {
-            errors.join(" / ")
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
         };
-        let msg = if step == "update" {
-            format!(
-                "apt-get update failed with {line} (the sources are left as they were): {detail}"
-            )
-        } else {
-            format!("{step} failed for {target}: {detail}")
-        };
-        let mut f = Outcome::failed(msg);
-        f.data = o.data;
-        return Ok(f);
+        let (line, _, _, target, _) = repo_args(args)?;
+        let o = planned;
+        let r = kv(&out.stdout);
+        if !r.contains_key("done") {
+            let step = r.get("error").map(String::as_str).unwrap_or("write");
+            let detail = r
+                .get("err")
+                .map(|e| unb64s(e))
+                .unwrap_or_else(|| out.stderr_str());
+            let errors: Vec<&str> = detail
+                .lines()
+                .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+                .collect();
+            let detail = if errors.is_empty() {
+                last_line(&detail)
+            } else {
+                errors.join(" / ")
+            };
+            let msg = if step == "update" {
+                format!(
+                    "apt-get update failed with {line} (the sources are left as they were): {detail}"
+                )
+            } else {
+                format!("{step} failed for {target}: {detail}")
+            };
+            let mut f = Outcome::failed(msg);
+            f.data = o.data;
+            return Ok(f);
+        }
+        Ok(o)
     }
-    Ok(o)
 }
 
 // ---------------------------------------------------------------------------
@@ -502,7 +529,8 @@ pub fn keyring_bytes(material: &[u8], keyring: &str) -> Result<(Vec<u8>, Vec<Str
     Ok((out, fps))
 }
 
-async fn apt_key(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// The checked arguments: (present, keyring).
+fn key_args(args: &Args) -> Result<(bool, String), Fail> {
     if args.get("keyserver").is_some() {
         return util::bad_args(
             "keyserver is not supported: download the key from its URL with `url:` into a `keyring:`",
@@ -521,135 +549,160 @@ async fn apt_key(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
     {
         return util::bad_args("apt_key needs the key: url, file or data");
     }
-    // One exec: the keyring as it is, and the key from file or url.
-    let mut cfg = String::new();
-    let mut pre = String::from("# opsctl apt_key: probe\nIFS= read -r cfg\n");
-    if present {
-        if let Some(f) = args.str("file") {
-            pre.push_str(&format!(
-                "if [ -r {f} ]; then printf 'x_key='; head -c 1048576 {f} | base64 -w0; echo; else echo x_nokey=1; fi\n",
-                f = q(f)
-            ));
-        } else if let Some(u) = args.str("url") {
-            let mut c = Curl::from_args(args, u, 30)?;
-            c.insecure = !args.bool_or("validate_certs", true);
-            cfg = c.line();
-            pre.push_str(
-                "command -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\ne=$(mktemp) || exit 1\nif k=$(printf '%s' \"$cfg\" | base64 -d | curl -K - 2>\"$e\" | head -c 1048576 | base64 -w0) && [ -n \"$k\" ]; then echo \"x_key=$k\"; else printf 'x_keyerr='; base64 -w0 < \"$e\"; echo; fi\nrm -f -- \"$e\"\n",
+    Ok((present, keyring))
+}
+
+fn keyring_req(keyring: &str) -> Req {
+    Req::new(keyring)
+        .follow(true)
+        .sums(&["sha256"])
+        .content(util::ContentReq::Capped(1 << 20))
+}
+
+/// The read of the key from `file` (a probe) or `url` (fetched on the host,
+/// its curl config on stdin); none for `data` or `state: absent`.
+fn key_read(args: &Args, present: bool) -> Result<Option<Need>, Fail> {
+    if !present {
+        return Ok(None);
+    }
+    if let Some(f) = args.str("file") {
+        return Ok(Some(Need::Probe(format!(
+            "# opsctl apt_key: read {}\nif [ -r {f} ]; then printf 'x_key='; head -c 1048576 {f} | base64 -w0; echo; else echo x_nokey=1; fi\n",
+            super::net::one_line(f),
+            f = q(f)
+        ))));
+    }
+    if let Some(u) = args.str("url") {
+        let mut c = Curl::from_args(args, u, 30)?;
+        c.insecure = !args.bool_or("validate_certs", true);
+        return Ok(Some(Need::SecretProbe(SecretProbe {
+            script: "# opsctl apt_key: download\nIFS= read -r cfg\ncommand -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\ne=$(mktemp) || exit 1\nif k=$(printf '%s' \"$cfg\" | base64 -d | curl -K - 2>\"$e\" | head -c 1048576 | base64 -w0) && [ -n \"$k\" ]; then echo \"x_key=$k\"; else printf 'x_keyerr='; base64 -w0 < \"$e\"; echo; fi\nrm -f -- \"$e\"\n".into(),
+            stdin: format!("{}\n", c.line()).into_bytes(),
+        })));
+    }
+    Ok(None)
+}
+
+impl Module for AptKey {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let (present, keyring) = key_args(args)?;
+        let mut n = vec![Need::Path(keyring_req(&keyring))];
+        n.extend(key_read(args, present)?);
+        Ok(n)
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let (present, keyring) = key_args(args)?;
+        let st = facts.path(&keyring_req(&keyring))?;
+        let read = match key_read(args, present)? {
+            Some(Need::Probe(p)) => Some(facts.probe(&p)?),
+            Some(Need::SecretProbe(p)) => Some(facts.secret_probe(&p)?),
+            _ => None,
+        };
+        let m = read.map(|o| kv(&o.stdout)).unwrap_or_default();
+        let extra = |k: &str| m.get(&format!("x_{k}")).map(String::as_str);
+        if extra("nocurl").is_some() {
+            return util::fail(
+                "curl is not installed on the host: install it first (apt: name=curl)",
             );
         }
-    }
-    let script = format!("{pre}opsctl_validate() {{ :; }}\n{}", util::SCRIPT);
-    let mut stdin = format!("{cfg}\n").into_bytes();
-    stdin.extend(util::manifest(&[Op::Probe(
-        Req::new(&keyring)
-            .follow(true)
-            .sums(&["sha256"])
-            .content(util::ContentReq::Capped(1 << 20)),
-    )]));
-    let out = env.run_stdin(&script, Some(stdin)).await?;
-    let run = util::parse_output(&out.stdout);
-    if !out.success() {
-        return util::fail(format!(
-            "could not inspect {keyring}: {}",
-            last_line(&out.stderr_str())
-        ));
-    }
-    if run.extra("nocurl").is_some() {
-        return util::fail("curl is not installed on the host: install it first (apt: name=curl)");
-    }
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not inspect {keyring}"));
-    };
-    if st.kind == FType::Directory {
-        return util::fail(format!("keyring {keyring} is a directory"));
-    }
-    let current = st.content.clone().filter(|_| st.kind == FType::File);
-    let current_fps = current
-        .as_deref()
-        .and_then(|c| keyring_bytes(c, &keyring).ok())
-        .map(|(_, f)| f)
-        .unwrap_or_default();
-    let id = args.str("id");
-    let mut o = Outcome::ok().with("keyring", keyring.clone());
-    if !present {
-        let holds = st.kind == FType::File && id.is_none_or(|i| has_id(&current_fps, i));
-        if !holds {
-            return Ok(o);
+        if st.kind == FType::Directory {
+            return util::fail(format!("keyring {keyring} is a directory"));
+        }
+        let current = st.content.clone().filter(|_| st.kind == FType::File);
+        let current_fps = current
+            .as_deref()
+            .and_then(|c| keyring_bytes(c, &keyring).ok())
+            .map(|(_, f)| f)
+            .unwrap_or_default();
+        let id = args.str("id");
+        let mut o = Outcome::ok().with("keyring", keyring.clone());
+        if !present {
+            let holds = st.kind == FType::File && id.is_none_or(|i| has_id(&current_fps, i));
+            if !holds {
+                return Ok(PPlan::Done(o));
+            }
+            o.changed = true;
+            if ctx.diff {
+                o.diffs
+                    .push(Diff::new(&keyring, fp_text(&current_fps), String::new()));
+            }
+            return Ok(PPlan::change(
+                o,
+                Action::Files {
+                    ops: vec![Op::Remove(st.path.clone())],
+                    validate: None,
+                },
+            ));
+        }
+        if let Some(i) = id
+            && has_id(&current_fps, i)
+        {
+            return Ok(PPlan::Done(
+                o.with("fp", fp_of(&current_fps, i)).with("id", i),
+            ));
+        }
+        let material = if let Some(d) = args.str("data") {
+            d.as_bytes().to_vec()
+        } else if let Some(e) = extra("keyerr") {
+            return util::fail(format!(
+                "failed to download the key from {}: {}",
+                args.str("url").unwrap_or_default(),
+                last_line(&unb64s(e))
+            ));
+        } else if extra("nokey").is_some() {
+            return util::fail(format!(
+                "key file {} does not exist or is not readable on the host",
+                args.str("file").unwrap_or_default()
+            ));
+        } else {
+            unb64(extra("key").unwrap_or_default())
+        };
+        let (bytes, fps) = keyring_bytes(&material, &keyring).map_err(Fail::Task)?;
+        if let Some(i) = id
+            && !has_id(&fps, i)
+        {
+            return util::fail(format!(
+                "the key does not match id {i} (its fingerprints: {})",
+                fps.join(", ")
+            ));
+        }
+        o = o.with("fp", fps.first().cloned().unwrap_or_default());
+        if let Some(i) = id {
+            o = o.with("id", i).with("fp", fp_of(&fps, i));
+        }
+        if current.as_deref() == Some(&bytes[..]) {
+            return Ok(PPlan::Done(o));
         }
         o.changed = true;
-        if env.diff {
+        if ctx.diff {
             o.diffs
-                .push(Diff::new(&keyring, fp_text(&current_fps), String::new()));
+                .push(Diff::new(&keyring, fp_text(&current_fps), fp_text(&fps)));
         }
-        if !env.check {
-            util::run_ops(env, &[Op::Remove(st.path.clone())], None).await?;
+        let mut ops = Vec::new();
+        if st.parent == FType::Absent {
+            ops.push(Op::Mkdir {
+                path: util::parent_of(&st.path),
+                mode: Some(0o755),
+                own: None,
+            });
         }
-        return Ok(o);
-    }
-    if let Some(i) = id
-        && has_id(&current_fps, i)
-    {
-        return Ok(o.with("fp", fp_of(&current_fps, i)).with("id", i));
-    }
-    let material = if let Some(d) = args.str("data") {
-        d.as_bytes().to_vec()
-    } else if let Some(e) = run.extra("keyerr") {
-        return util::fail(format!(
-            "failed to download the key from {}: {}",
-            args.str("url").unwrap_or_default(),
-            last_line(&unb64s(e))
-        ));
-    } else if run.extra("nokey").is_some() {
-        return util::fail(format!(
-            "key file {} does not exist or is not readable on the host",
-            args.str("file").unwrap_or_default()
-        ));
-    } else {
-        unb64(run.extra("key").unwrap_or_default())
-    };
-    let (bytes, fps) = keyring_bytes(&material, &keyring).map_err(Fail::Task)?;
-    if let Some(i) = id
-        && !has_id(&fps, i)
-    {
-        return util::fail(format!(
-            "the key does not match id {i} (its fingerprints: {})",
-            fps.join(", ")
-        ));
-    }
-    o = o.with("fp", fps.first().cloned().unwrap_or_default());
-    if let Some(i) = id {
-        o = o.with("id", i).with("fp", fp_of(&fps, i));
-    }
-    if current.as_deref() == Some(&bytes[..]) {
-        return Ok(o);
-    }
-    o.changed = true;
-    if env.diff {
-        o.diffs
-            .push(Diff::new(&keyring, fp_text(&current_fps), fp_text(&fps)));
-    }
-    if env.check {
-        return Ok(o);
-    }
-    let mut ops = Vec::new();
-    if st.parent == FType::Absent {
-        ops.push(Op::Mkdir {
-            path: util::parent_of(&st.path),
-            mode: Some(0o755),
-            own: None,
+        ops.push(Op::Write {
+            path: st.path.clone(),
+            source: Source::Bytes(bytes),
+            mode: 0o644,
+            own: Own::default(),
+            backup: false,
+            validate: false,
         });
+        Ok(PPlan::change(
+            o,
+            Action::Files {
+                ops,
+                validate: None,
+            },
+        ))
     }
-    ops.push(Op::Write {
-        path: st.path.clone(),
-        source: Source::Bytes(bytes),
-        mode: 0o644,
-        own: Own::default(),
-        backup: false,
-        validate: false,
-    });
-    util::run_ops(env, &ops, None).await?;
-    Ok(o)
 }
 
 fn fp_text(fps: &[String]) -> String {

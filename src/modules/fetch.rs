@@ -3,20 +3,20 @@
 //! Layout: `dest/HOST/SRC-PATH` (`dest/web1/etc/nginx/nginx.conf`), or with
 //! `flat: yes` `dest` itself (or `dest/BASENAME` when dest ends with `/`).
 //! A relative `dest` is relative to the playbook's directory, as in Ansible.
-//! One exec probes the remote file's sha256; when the local copy has the same
-//! checksum nothing is transferred. Otherwise one more exec reads the file,
-//! whose checksum is verified (`validate_checksum`) before it is written
-//! atomically on the controller. Never written in check mode.
+//! The remote file's checksums are gathered; when the local copy has the same
+//! sha256 nothing is transferred. Otherwise a second read (`Plan::More`) brings
+//! the content, whose checksum is verified (`validate_checksum`) before the
+//! plan writes it atomically on the controller (`Action::WriteLocal`, run by
+//! `engine::local`; never in check mode).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::net::last_line;
-use super::util::{self, FType, Fail, Fut, Req};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
-use crate::transport::shell_quote as q;
+use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
+use super::util::{self, ContentReq, FType, Fail, Req};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static FETCH: Spec = Spec::new(
     "fetch",
@@ -29,9 +29,7 @@ pub static FETCH: Spec = Spec::new(
     ],
 );
 
-pub fn run_fetch<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(fetch(args, env).await) })
-}
+pub struct Fetch;
 
 /// Where the file goes on the controller.
 pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) -> PathBuf {
@@ -67,13 +65,13 @@ pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) ->
 /// The playbook's directory: the last non-`files` entry of the search path
 /// (the engine lists role, task file and playbook directories, each after its
 /// `files/`, then the project's `files/`).
-fn playbook_dir(env: &HostEnv<'_>) -> PathBuf {
-    env.search
+fn playbook_dir(ctx: &Ctx) -> PathBuf {
+    ctx.search
         .iter()
         .rev()
         .find(|p| p.file_name().is_none_or(|n| n != "files"))
         .cloned()
-        .or_else(|| env.location.file.parent().map(Path::to_path_buf))
+        .or_else(|| ctx.location.file.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
@@ -86,110 +84,95 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Writes through a temporary file in the same directory, then renames.
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.opsctl-fetch.{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+fn stat_req(src: &str) -> Req {
+    Req::new(src).follow(true).sums(&["sha256", "sha1", "md5"])
 }
 
-async fn fetch(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let src = args.str("src").unwrap_or_default().to_string();
-    let dest = args.str("dest").unwrap_or_default().to_string();
-    let flat = args.bool_or("flat", false);
-    let fail_on_missing = args.bool_or("fail_on_missing", true);
-    let validate = args.bool_or("validate_checksum", true);
-    let run = util::probe(
-        env,
-        vec![Req::new(&src).follow(true).sums(&["sha256", "sha1", "md5"])],
-    )
-    .await?;
-    let Some(st) = run.items.first() else {
-        return util::fail(format!("could not inspect {src}"));
-    };
-    let local = local_dest(&dest, &st.path, env.host, flat, &playbook_dir(env));
-    let mut o = Outcome::ok()
-        .with("file", src.clone())
-        .with("dest", local.display().to_string());
-    match st.kind {
-        FType::Absent => {
-            let msg = "the remote file does not exist, not transferring, ignored";
-            if fail_on_missing {
+/// The content, read once the checksums differ.
+fn content_req(src: &str) -> Req {
+    Req::new(src)
+        .follow(true)
+        .sums(&["sha256"])
+        .content(ContentReq::Whole)
+}
+
+impl Module for Fetch {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let src = args.str("src").unwrap_or_default();
+        Ok(vec![Need::Host, Need::Path(stat_req(src))])
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let src = args.str("src").unwrap_or_default().to_string();
+        let dest = args.str("dest").unwrap_or_default();
+        let flat = args.bool_or("flat", false);
+        let fail_on_missing = args.bool_or("fail_on_missing", true);
+        let validate = args.bool_or("validate_checksum", true);
+        let st = facts.path(&stat_req(&src))?;
+        let local = local_dest(dest, &st.path, ctx.host, flat, &playbook_dir(ctx));
+        let mut o = Outcome::ok()
+            .with("file", src.clone())
+            .with("dest", local.display().to_string());
+        match st.kind {
+            FType::Absent => {
+                let msg = "the remote file does not exist, not transferring, ignored";
+                if fail_on_missing {
+                    return util::fail(format!(
+                        "the remote file {src} does not exist (fail_on_missing: yes)"
+                    ));
+                }
+                return Ok(Plan::Done(o.msg(msg)));
+            }
+            FType::Directory => {
                 return util::fail(format!(
-                    "the remote file {src} does not exist (fail_on_missing: yes)"
+                    "remote file {src} is a directory, fetch cannot work on directories"
                 ));
             }
-            return Ok(o.msg(msg));
+            _ if !st.readable => {
+                return util::fail(format!(
+                    "file is not readable: {src}{}",
+                    util::become_hint(facts.host()?)
+                ));
+            }
+            _ => {}
         }
-        FType::Directory => {
+        let remote_sha = st.sha256().unwrap_or_default().to_string();
+        if let Some(s) = st.sums.get("sha1") {
+            o = o
+                .with("remote_checksum", s.clone())
+                .with("checksum", s.clone());
+        }
+        if let Some(s) = st.sums.get("md5") {
+            o = o.with("remote_md5sum", s.clone()).with("md5sum", s.clone());
+        }
+        if local.is_dir() {
             return util::fail(format!(
-                "remote file {src} is a directory, fetch cannot work on directories"
+                "{} is a directory on the controller: use flat: yes with a dest ending in '/' or a file path",
+                local.display()
             ));
         }
-        _ if !st.readable => {
-            return util::fail(format!(
-                "file is not readable: {src}{}",
-                util::become_hint(&run.host)
-            ));
+        let current = sha256_of(&local);
+        if current.as_ref().is_some_and(|(s, _)| *s == remote_sha) {
+            return Ok(Plan::Done(o));
         }
-        _ => {}
-    }
-    let remote_sha = st.sha256().unwrap_or_default().to_string();
-    if let Some(s) = st.sums.get("sha1") {
-        o = o
-            .with("remote_checksum", s.clone())
-            .with("checksum", s.clone());
-    }
-    if let Some(s) = st.sums.get("md5") {
-        o = o.with("remote_md5sum", s.clone()).with("md5sum", s.clone());
-    }
-    if local.is_dir() {
-        return util::fail(format!(
-            "{} is a directory on the controller: use flat: yes with a dest ending in '/' or a file path",
-            local.display()
-        ));
-    }
-    let current = sha256_of(&local);
-    if current.as_ref().is_some_and(|(s, _)| *s == remote_sha) {
-        return Ok(o);
-    }
-    o.changed = true;
-    // Read the content (in check mode too, for the diff only).
-    let need_content = !env.check || env.diff;
-    let content = if need_content {
-        let out = env
-            .run(&format!(
-                "# opsctl fetch: read {}\ncat -- {}",
-                super::net::one_line(&st.path),
-                q(&st.path)
-            ))
-            .await?;
-        if !out.success() {
-            return util::fail(format!(
-                "cannot read {src}: {}",
-                last_line(&out.stderr_str())
-            ));
+        o.changed = true;
+        // The content: a second read, once the checksums differ.
+        let read = Need::Path(content_req(&src));
+        if !facts.has(&read) {
+            return Ok(Plan::More(vec![read]));
         }
-        Some(out.stdout)
-    } else {
-        None
-    };
-    if let Some(c) = &content {
-        let got = hex(&Sha256::digest(c));
+        let c = facts
+            .path(&content_req(&src))?
+            .content
+            .clone()
+            .unwrap_or_default();
+        let got = hex(&Sha256::digest(&c));
         if validate && got != remote_sha {
             return util::fail(format!(
                 "checksum mismatch for {src}: the remote file has sha256 {remote_sha}, the transferred data {got} (did the file change during the transfer?)"
             ));
         }
-        if env.diff {
+        if ctx.diff {
             let before = current
                 .as_ref()
                 .map(|(_, b)| util::diff_text(b, false))
@@ -197,15 +180,17 @@ async fn fetch(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             o.diffs.push(Diff::new(
                 local.display().to_string(),
                 before,
-                util::diff_text(c, false),
+                util::diff_text(&c, false),
             ));
         }
-        if !env.check {
-            write_atomic(&local, c)
-                .map_err(|e| Fail::Task(format!("cannot write {}: {e}", local.display())))?;
-        }
+        Ok(Plan::change(
+            o.with("remote_sha256", json!(remote_sha)),
+            Action::WriteLocal {
+                path: local,
+                content: c,
+            },
+        ))
     }
-    Ok(o.with("remote_sha256", json!(remote_sha)))
 }
 
 #[cfg(test)]
@@ -241,16 +226,22 @@ mod tests {
         k.write("remote/app.log", "line 1\n");
         let out = k.p("out") + "/";
         let args = json!({"src": k.p("remote/app.log"), "dest": out, "flat": true});
-        let (o, n) = k.run(&FETCH, run_fetch, args.clone(), false, true).await;
+        let (o, n) = k
+            .run_module(&FETCH, &Fetch, args.clone(), false, true)
+            .await;
         assert!(o.changed && !o.failed, "{o:?}");
         assert_eq!(n, 2);
         assert_eq!(k.read("out/app.log"), "line 1\n");
         assert_eq!(o.diffs[0].after, "line 1\n");
-        let (o, n) = k.run(&FETCH, run_fetch, args.clone(), false, false).await;
+        let (o, n) = k
+            .run_module(&FETCH, &Fetch, args.clone(), false, false)
+            .await;
         assert!(!o.changed, "{o:?}");
         assert_eq!(n, 1, "no transfer when the checksums agree");
         k.write("remote/app.log", "line 2\n");
-        let (o, _) = k.run(&FETCH, run_fetch, args.clone(), true, false).await;
+        let (o, _) = k
+            .run_module(&FETCH, &Fetch, args.clone(), true, false)
+            .await;
         assert!(o.changed);
         assert_eq!(
             k.read("out/app.log"),
@@ -258,9 +249,9 @@ mod tests {
             "check mode writes nothing"
         );
         let (o, _) = k
-            .run(
+            .run_module(
                 &FETCH,
-                run_fetch,
+                &Fetch,
                 json!({"src": k.p("nope"), "dest": out, "fail_on_missing": false}),
                 false,
                 false,
@@ -268,9 +259,9 @@ mod tests {
             .await;
         assert!(!o.failed && !o.changed, "{o:?}");
         let (o, _) = k
-            .run(
+            .run_module(
                 &FETCH,
-                run_fetch,
+                &Fetch,
                 json!({"src": k.p("nope"), "dest": out}),
                 false,
                 false,

@@ -47,14 +47,21 @@
 //!
 //! A path stat is found by `path` (and `follow`, when given; a path the
 //! fixture does not list is absent). Probe outputs answer the module's probes
-//! in the order it asks them. `plan` is `done`, `change`, `change-skipped-in-check`
-//! or `error` (with `msg` a part of the error).
+//! in the order it asks them. `plan` is `done`, `change`, `change-skipped-in-check`,
+//! `change-applied-in-check` (a pause, a wait) or `error` (with `msg` a part of
+//! the error).
+//!
+//! Deploy modules add: `facts.gits`, working copies by dest (`{"/srv/app":
+//! {"state": "repo", "head": "SHA", "branch": "main", "remote_url": "...",
+//! "mods": ""}}`; `state` is absent, empty, repo or other; an unlisted dest is
+//! absent); `expect.local_write` (the end of the controller path written) and
+//! `expect.local_content`; `expect.pause` (`{"seconds": 3, "prompt": null}`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use super::protocol::{Action, Ctx, Facts, InCheck, Need, Plan};
+use super::protocol::{Action, Ctx, Facts, GitHead, InCheck, Need, Plan};
 use super::util::{FType, Fail, HostInfo, Stat};
 use super::{Imp, find, sysfacts};
 use crate::location::Location;
@@ -125,18 +132,21 @@ fn facts_for(needs: &[Need], given: &Json) -> Result<Facts, String> {
             | Need::Passwd(_)
             | Need::Group(_)
             | Need::Crontab(_)) => sys_fact(sys, given, &mut facts.sys)?,
+            Need::GitHead(g) => {
+                let head = deploy_git(g, given)?;
+                facts.gits.insert(g.clone(), head);
+            }
             Need::Probe(script) => {
                 let o = probes
                     .next()
                     .ok_or_else(|| format!("the module asks one more probe:\n{script}"))?;
-                facts.probes.insert(
-                    script.clone(),
-                    Output {
-                        rc: Some(o["rc"].as_i64().unwrap_or(0) as i32),
-                        stdout: o["stdout"].as_str().unwrap_or_default().as_bytes().to_vec(),
-                        stderr: o["stderr"].as_str().unwrap_or_default().as_bytes().to_vec(),
-                    },
-                );
+                facts.probes.insert(script.clone(), probe_output(o));
+            }
+            Need::SecretProbe(p) => {
+                let o = probes
+                    .next()
+                    .ok_or_else(|| format!("the module asks one more probe:\n{}", p.script))?;
+                facts.secret_probes.insert(p.clone(), probe_output(o));
             }
         }
     }
@@ -241,6 +251,57 @@ fn sys_fact(n: &Need, given: &Json, sys: &mut sysfacts::SysFacts) -> Result<(), 
     Ok(())
 }
 
+// --- deploy modules: git working copies, controller actions ---
+
+/// A working copy of `facts.gits` (by dest; absent when not listed).
+fn deploy_git(g: &super::protocol::GitReq, given: &Json) -> Result<GitHead, String> {
+    match given["gits"].get(g.dest.as_str()) {
+        Some(h) => serde_json::from_value(h.clone()).map_err(|e| format!("git {}: {e}", g.dest)),
+        None => Ok(GitHead::default()),
+    }
+}
+
+/// `local_write` (the path written on the controller, content in `local_content`)
+/// and `pause` (`{"seconds": N}` or `{"prompt": "..."}`) of a controller action.
+fn deploy_action(action: &Action, expect: &Json) -> Result<(), String> {
+    match action {
+        Action::WriteLocal { path, content } => {
+            let have = path.display().to_string();
+            if let Some(want) = expect["local_write"].as_str()
+                && !have.ends_with(want)
+            {
+                return Err(format!("local_write: have {have}, want ..{want}"));
+            }
+            if let Some(want) = expect["local_content"].as_str()
+                && content != want.as_bytes()
+            {
+                return Err(format!(
+                    "local_content: have {:?}, want {want:?}",
+                    String::from_utf8_lossy(content)
+                ));
+            }
+        }
+        Action::Pause(p) => {
+            let have = serde_json::json!({"seconds": p.seconds, "prompt": p.prompt});
+            for (k, v) in expect["pause"].as_object().into_iter().flatten() {
+                if have[k] != *v {
+                    return Err(format!("pause.{k}: have {}, want {v}", have[k]));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn probe_output(o: &Json) -> Output {
+    Output {
+        rc: Some(o["rc"].as_i64().unwrap_or(0) as i32),
+        stdout: o["stdout"].as_str().unwrap_or_default().as_bytes().to_vec(),
+        stderr: o["stderr"].as_str().unwrap_or_default().as_bytes().to_vec(),
+    }
+}
+
 fn fail_text(f: Fail) -> String {
     match f {
         Fail::Task(m) => m,
@@ -303,6 +364,7 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
             let kind = match &c.in_check {
                 InCheck::Changed => "change",
                 InCheck::Skipped(_) => "change-skipped-in-check",
+                InCheck::Apply => "change-applied-in-check",
             };
             match &c.action {
                 Action::Files { ops, .. } => {
@@ -321,6 +383,7 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
                         }
                     }
                 }
+                other => deploy_action(other, expect)?,
             }
             (kind, c.outcome)
         }

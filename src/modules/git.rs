@@ -12,8 +12,12 @@
 use serde_json::Value as Json;
 
 use super::net::{kv, last_line, one_line, unb64s};
-use super::util::{self, Fail, Fut};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+pub use super::protocol::DestState;
+use super::protocol::{
+    Action as PAction, Applied, Ctx, Facts, GitHead, GitReq, Module, Need, Plan as PPlan,
+};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static GIT: Spec = Spec::new(
@@ -40,9 +44,7 @@ pub static GIT: Spec = Spec::new(
     ],
 );
 
-pub fn run_git<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(git(args, env).await) })
-}
+pub struct Git;
 
 /// The arguments, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,48 +91,24 @@ impl Want {
     }
 }
 
-/// What `dest` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestState {
-    Absent,
-    /// An empty directory (clone into it).
-    Empty,
-    Repo,
-    /// Something else: a file, or a directory with content that is not a repository.
-    Other,
-}
-
-/// The state read by the probe.
+/// The state read: the working copy, and what the refs probe said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub git_missing: bool,
-    pub state: DestState,
-    /// HEAD's sha (none in a repository without commits).
-    pub head: Option<String>,
-    /// The checked-out branch, if not detached.
-    pub branch: Option<String>,
-    pub remote_url: Option<String>,
-    /// `git status --porcelain --untracked-files=no`.
-    pub mods: String,
+    pub wc: GitHead,
     /// The version resolved in the local repository (`rev-parse VERSION^{commit}`).
     pub local: Option<String>,
     /// `git ls-remote` was run: its exit code and (ref, sha) lines, or its error.
     pub ls_remote: Option<Result<Vec<(String, String)>, String>>,
 }
 
-/// Parses the probe's output.
-pub fn parse_probe(out: &[u8]) -> Probe {
+/// The working copy (a `Need::GitHead` fact) with the output of the refs
+/// probe (`local=`, `lsrc=`, `ls=`; empty when there is none).
+pub fn parse_probe(wc: &GitHead, out: &[u8]) -> Probe {
     let m = kv(out);
     let get = |k: &str| {
         m.get(k)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-    };
-    let state = match m.get("state").map(String::as_str) {
-        Some("repo") => DestState::Repo,
-        Some("empty") => DestState::Empty,
-        Some("other") => DestState::Other,
-        _ => DestState::Absent,
     };
     let ls_remote = m.get("lsrc").map(|rc| {
         let text = m.get("ls").map(|s| unb64s(s)).unwrap_or_default();
@@ -141,15 +119,7 @@ pub fn parse_probe(out: &[u8]) -> Probe {
         }
     });
     Probe {
-        git_missing: m.contains_key("nogit"),
-        state,
-        head: get("head"),
-        branch: get("branch"),
-        remote_url: m
-            .get("url")
-            .map(|s| unb64s(s).trim().to_string())
-            .filter(|s| !s.is_empty()),
-        mods: m.get("mods").map(|s| unb64s(s)).unwrap_or_default(),
+        wc: wc.clone(),
         local: get("local"),
         ls_remote,
     }
@@ -271,7 +241,7 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// The pure decision.
 pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
-    if p.git_missing {
+    if p.wc.git_missing {
         return Err("git is not installed on the host: install it first (apt: name=git)".into());
     }
     let none = |before: Option<String>| Plan {
@@ -283,7 +253,7 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
         reset: false,
         changed: false,
     };
-    match p.state {
+    match p.wc.state {
         DestState::Other => Err(format!(
             "{} exists and is not a git repository (nor an empty directory)",
             w.dest
@@ -305,22 +275,22 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
         }
         DestState::Repo => {
             if !w.update {
-                return Ok(none(p.head.clone()));
+                return Ok(none(p.wc.head.clone()));
             }
-            let has_mods = !p.mods.trim().is_empty();
+            let has_mods = !p.wc.mods.trim().is_empty();
             if has_mods && !w.force {
                 return Err(format!(
                     "Local modifications exist in the destination: {} (force=no). Commit or discard them, or set force: yes to discard them:\n{}",
                     w.dest,
-                    p.mods.trim_end()
+                    p.wc.mods.trim_end()
                 ));
             }
-            let remote_url_changed = p
-                .remote_url
-                .as_deref()
-                .is_none_or(|u| !same_url(u, &w.repo));
+            let remote_url_changed =
+                p.wc.remote_url
+                    .as_deref()
+                    .is_none_or(|u| !same_url(u, &w.repo));
             let (target, after) = resolve(&w.version, p)?;
-            let moves = after.is_none() || after != p.head;
+            let moves = after.is_none() || after != p.wc.head;
             let changed = moves || remote_url_changed || has_mods;
             Ok(Plan {
                 action: if changed {
@@ -330,7 +300,7 @@ pub fn decide(p: &Probe, w: &Want) -> Result<Plan, String> {
                 },
                 target: Some(target),
                 after,
-                before: p.head.clone(),
+                before: p.wc.head.clone(),
                 remote_url_changed,
                 reset: has_mods,
                 changed,
@@ -365,8 +335,9 @@ fn ssh_env(args: &Args) -> String {
     s
 }
 
-/// The probe script.
-pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> String {
+/// The read of the remote's refs (`git ls-remote`, skipped for a full sha) and
+/// of an abbreviated sha in the local repository; `None` when neither is needed.
+pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> Option<String> {
     let ls = if is_full_sha(&w.version) {
         String::new()
     } else {
@@ -381,33 +352,25 @@ pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> String {
             q(&format!("{pattern}^{{}}"))
         )
     };
-    let local = if is_hex(&w.version) {
-        "  printf 'local=%s\\n' \"$(\"$G\" -C \"$d\" rev-parse -q --verify \"$v^{commit}\" 2>/dev/null)\"\n"
+    let local = if is_hex(&w.version) && !is_full_sha(&w.version) {
+        "[ -e \"$d/.git\" ] && printf 'local=%s\\n' \"$(\"$G\" -C \"$d\" rev-parse -q --verify \"$v^{commit}\" 2>/dev/null)\"\n"
     } else {
         ""
     };
-    format!(
-        r#"# opsctl git: probe {shown}
-{prelude}G={exe}; d={dest}; r={remote}; v={version}; repo={repo}
-command -v "$G" >/dev/null 2>&1 || {{ echo nogit=1; exit 0; }}
-if [ -e "$d/.git" ]; then
-  echo state=repo
-  printf 'head=%s\n' "$("$G" -C "$d" rev-parse -q --verify HEAD 2>/dev/null)"
-  printf 'branch=%s\n' "$("$G" -C "$d" symbolic-ref -q --short HEAD 2>/dev/null)"
-  printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url" | base64 -w0)"
-  printf 'mods=%s\n' "$("$G" -C "$d" status --porcelain --untracked-files=no 2>&1 | base64 -w0)"
-{local}elif [ -d "$d" ]; then
-  if [ -z "$(ls -A -- "$d")" ]; then echo state=empty; else echo state=other; fi
-elif [ -e "$d" ] || [ -L "$d" ]; then echo state=other
-else echo state=absent; fi
-{ls}"#,
+    if ls.is_empty() && local.is_empty() {
+        return None;
+    }
+    Some(format!(
+        r#"# opsctl git: refs for {shown}
+{prelude}G={exe}; d={dest}; v={version}; repo={repo}
+command -v "$G" >/dev/null 2>&1 || exit 0
+{local}{ls}"#,
         dest = q(&w.dest),
         shown = one_line(&w.dest),
         exe = q(exe),
-        remote = q(&w.remote),
         version = q(&w.version),
         repo = q(&w.repo),
-    )
+    ))
 }
 
 /// The script that clones or updates, printing `after=SHA`.
@@ -449,7 +412,7 @@ die() {{ echo "error=$1"; exit 1; }}
         ),
     };
     let resolve = "[ -n \"$t\" ] || t=$(\"$G\" rev-parse -q --verify \"$v^{commit}\") || die resolve\n\"$G\" cat-file -e \"$t^{commit}\" 2>/dev/null || die resolve\n";
-    let checkout = match (&target, p.branch.as_deref()) {
+    let checkout = match (&target, p.wc.branch.as_deref()) {
         (Target::Branch(_), _) => "\"$G\" checkout -q --force -B \"$v\" \"$t\" || die checkout\n\"$G\" branch -q --set-upstream-to=\"$r/$v\" \"$v\" >/dev/null 2>&1 || :\n".to_string(),
         (Target::Head, Some(b)) if plan.action == Action::Update => format!(
             "\"$G\" checkout -q --force -B {} \"$t\" || die checkout\n",
@@ -516,34 +479,109 @@ die() {{ echo "error=$1"; exit 1; }}
     s
 }
 
-async fn git(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+fn prepare(args: &Args) -> Result<(Want, String, String), Fail> {
     let w = Want::from_args(args)?;
     if w.repo.is_empty() || w.dest.is_empty() {
         return util::bad_args("repo and dest must not be empty");
     }
     let exe = args.str("executable").unwrap_or("git").to_string();
-    let prelude = ssh_env(args);
-    let out = env.run(&probe_script(&w, &exe, &prelude)).await?;
-    if !out.success() {
-        return util::fail(format!(
-            "could not inspect {}: {}",
-            w.dest,
-            last_line(&out.stderr_str())
-        ));
+    Ok((w, exe, ssh_env(args)))
+}
+
+fn wc_req(w: &Want, exe: &str) -> GitReq {
+    GitReq {
+        dest: w.dest.clone(),
+        exe: exe.to_string(),
+        remote: w.remote.clone(),
     }
-    let p = parse_probe(&out.stdout);
-    let plan = decide(&p, &w).map_err(Fail::Task)?;
-    let mut o = if plan.changed {
-        Outcome::changed()
-    } else {
-        Outcome::ok()
-    };
-    let sha = |s: &Option<String>| s.clone().map(Json::String).unwrap_or(Json::Null);
-    let mut after = plan.after.clone();
-    if plan.changed && !env.check {
-        let out = env
-            .run(&change_script(&w, &p, &plan, &exe, &prelude))
-            .await?;
+}
+
+fn sha(s: &Option<String>) -> Json {
+    s.clone().map(Json::String).unwrap_or(Json::Null)
+}
+
+/// The diff of HEAD, before and after (or the version when known on apply only).
+fn head_diff(w: &Want, before: Option<&str>, after: Option<&str>) -> Diff {
+    Diff::new(
+        format!("git {}", w.dest),
+        before.map(|b| format!("{b}\n")).unwrap_or_default(),
+        after
+            .map(|a| format!("{a}\n"))
+            .unwrap_or_else(|| format!("{} (fetched on apply)\n", w.version)),
+    )
+}
+
+impl Module for Git {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let (w, exe, prelude) = prepare(args)?;
+        let mut n = vec![Need::GitHead(wc_req(&w, &exe))];
+        n.extend(probe_script(&w, &exe, &prelude).map(Need::Probe));
+        Ok(n)
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let (w, exe, prelude) = prepare(args)?;
+        let wc = facts.git(&wc_req(&w, &exe))?;
+        let refs = match probe_script(&w, &exe, &prelude) {
+            Some(script) => {
+                let out = facts.probe(&script)?;
+                if !out.success() {
+                    return util::fail(format!(
+                        "could not inspect {}: {}",
+                        w.dest,
+                        last_line(&out.stderr_str())
+                    ));
+                }
+                out.stdout.clone()
+            }
+            None => Vec::new(),
+        };
+        let p = parse_probe(wc, &refs);
+        let plan = decide(&p, &w).map_err(Fail::Task)?;
+        let mut o = if plan.changed {
+            Outcome::changed()
+        } else {
+            Outcome::ok()
+        };
+        if plan.changed && ctx.diff {
+            o.diffs
+                .push(head_diff(&w, plan.before.as_deref(), plan.after.as_deref()));
+        }
+        o = o
+            .with("before", sha(&plan.before))
+            .with("after", sha(&plan.after));
+        if p.wc.state == DestState::Repo {
+            o = o.with("remote_url_changed", plan.remote_url_changed);
+        }
+        if plan.reset {
+            o = o.msg(format!(
+                "Local modifications exist in the destination: {}",
+                w.dest
+            ));
+        }
+        if !plan.changed {
+            return Ok(PPlan::Done(o));
+        }
+        Ok(PPlan::change(
+            o,
+            PAction::Script {
+                script: change_script(&w, &p, &plan, &exe, &prelude),
+                stdin: None,
+            },
+        ))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        ctx: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let (w, _, _) = prepare(args)?;
         let m = kv(&out.stdout);
         if !out.success() {
             let step = m.get("error").map(String::as_str).unwrap_or("update");
@@ -557,42 +595,26 @@ async fn git(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
             };
             return util::fail(why);
         }
-        after = m
+        let mut o = planned;
+        let after = m
             .get("after")
             .map(|s| s.trim().to_string())
             .filter(|s| is_full_sha(s));
+        let before = o
+            .data
+            .get("before")
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        let url_changed = o.data.get("remote_url_changed") == Some(&Json::Bool(true));
         // A sha resolved only by the fetch may turn out to be HEAD already.
-        if plan.before.is_some() && after == plan.before && !plan.remote_url_changed && !plan.reset
-        {
+        if before.is_some() && after == before && !url_changed && o.msg.is_none() {
             o.changed = false;
         }
+        if ctx.diff {
+            o.diffs = vec![head_diff(&w, before.as_deref(), after.as_deref())];
+        }
+        Ok(o.with("after", sha(&after)))
     }
-    if plan.changed && env.diff {
-        o.diffs.push(Diff::new(
-            format!("git {}", w.dest),
-            plan.before
-                .as_deref()
-                .map(|b| format!("{b}\n"))
-                .unwrap_or_default(),
-            after
-                .as_deref()
-                .map(|a| format!("{a}\n"))
-                .unwrap_or_else(|| format!("{} (fetched on apply)\n", w.version)),
-        ));
-    }
-    o = o
-        .with("before", sha(&plan.before))
-        .with("after", sha(&after));
-    if p.state == DestState::Repo {
-        o = o.with("remote_url_changed", plan.remote_url_changed);
-    }
-    if plan.reset {
-        o = o.msg(format!(
-            "Local modifications exist in the destination: {}",
-            w.dest
-        ));
-    }
-    Ok(o)
 }
 
 #[cfg(test)]
@@ -620,12 +642,14 @@ mod tests {
 
     fn repo_at(head: &str) -> Probe {
         Probe {
-            git_missing: false,
-            state: DestState::Repo,
-            head: Some(head.into()),
-            branch: Some("main".into()),
-            remote_url: Some("/srv/git/app.git".into()),
-            mods: String::new(),
+            wc: GitHead {
+                git_missing: false,
+                state: DestState::Repo,
+                head: Some(head.into()),
+                branch: Some("main".into()),
+                remote_url: Some("/srv/git/app.git".into()),
+                mods: String::new(),
+            },
             local: None,
             ls_remote: Some(Ok(vec![
                 ("HEAD".into(), B.into()),
@@ -638,17 +662,21 @@ mod tests {
 
     #[test]
     fn parses_the_probe() {
+        let url = util::b64(b"/srv/git/app.git\n");
+        let mods = util::b64(b" M app.py\n");
+        let head = format!("state=repo\nhead={A}\nbranch=main\nurl={url}\nmods={mods}");
+        let lines: Vec<&str> = head.lines().collect();
+        let wc = crate::engine::gather::git_head(&lines);
         let out = format!(
-            "state=repo\nhead={A}\nbranch=main\nurl={}\nmods={}\nlocal=\nlsrc=0\nls={}\n",
-            util::b64(b"/srv/git/app.git\n"),
-            util::b64(b" M app.py\n"),
+            "local=\nlsrc=0\nls={}\n",
             util::b64(format!("warning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n").as_bytes())
         );
-        let p = parse_probe(out.as_bytes());
-        assert_eq!(p.state, DestState::Repo);
-        assert_eq!(p.head.as_deref(), Some(A));
-        assert_eq!(p.remote_url.as_deref(), Some("/srv/git/app.git"));
-        assert_eq!(p.mods, " M app.py\n");
+        let p = parse_probe(&wc, out.as_bytes());
+        assert_eq!(p.wc.state, DestState::Repo);
+        assert_eq!(p.wc.head.as_deref(), Some(A));
+        assert_eq!(p.wc.branch.as_deref(), Some("main"));
+        assert_eq!(p.wc.remote_url.as_deref(), Some("/srv/git/app.git"));
+        assert_eq!(p.wc.mods, " M app.py\n");
         assert_eq!(p.local, None);
         assert_eq!(
             p.ls_remote,
@@ -657,16 +685,15 @@ mod tests {
                 ("refs/heads/main".into(), B.into())
             ]))
         );
+        let wc = crate::engine::gather::git_head(&["state=absent"]);
         let p = parse_probe(
-            format!(
-                "state=absent\nlsrc=128\nls={}\n",
-                util::b64(b"fatal: nope\n")
-            )
-            .as_bytes(),
+            &wc,
+            format!("lsrc=128\nls={}\n", util::b64(b"fatal: nope\n")).as_bytes(),
         );
-        assert_eq!(p.state, DestState::Absent);
+        assert_eq!(p.wc.state, DestState::Absent);
         assert_eq!(p.ls_remote, Some(Err("fatal: nope".into())));
-        assert!(parse_probe(b"nogit=1\n").git_missing);
+        let wc = crate::engine::gather::git_head(&["nogit=1"]);
+        assert!(parse_probe(&wc, b"").wc.git_missing);
     }
 
     #[test]
@@ -728,7 +755,7 @@ mod tests {
         );
         // local modifications: refused without force, reset with it
         let mut p = repo_at(B);
-        p.mods = " M app.py\n".into();
+        p.wc.mods = " M app.py\n".into();
         let e = decide(&p, &want("main")).unwrap_err();
         assert!(
             e.contains("Local modifications exist") && e.contains("app.py"),
@@ -742,11 +769,11 @@ mod tests {
         assert!(plan.changed && plan.reset);
         // another url
         let mut p = repo_at(B);
-        p.remote_url = Some("/elsewhere.git".into());
+        p.wc.remote_url = Some("/elsewhere.git".into());
         let plan = decide(&p, &want("main")).unwrap();
         assert!(plan.changed && plan.remote_url_changed);
         let mut p = repo_at(B);
-        p.remote_url = Some("file:///srv/git/app.git/".into());
+        p.wc.remote_url = Some("file:///srv/git/app.git/".into());
         assert!(!decide(&p, &want("main")).unwrap().changed);
         // update: no
         let w = Want {
@@ -757,8 +784,8 @@ mod tests {
         assert!(!plan.changed && plan.after.as_deref() == Some(A));
         // absent: clone (or not)
         let mut p = repo_at(A);
-        p.state = DestState::Absent;
-        p.head = None;
+        p.wc.state = DestState::Absent;
+        p.wc.head = None;
         let plan = decide(&p, &want("v1")).unwrap();
         assert_eq!(
             (plan.action, plan.after.as_deref()),
@@ -769,16 +796,14 @@ mod tests {
             ..want("v1")
         };
         assert!(!decide(&p, &w).unwrap().changed);
-        p.state = DestState::Other;
+        p.wc.state = DestState::Other;
         assert!(
             decide(&p, &want("v1"))
                 .unwrap_err()
                 .contains("not a git repository")
         );
-        let p = Probe {
-            git_missing: true,
-            ..repo_at(A)
-        };
+        let mut p = repo_at(A);
+        p.wc.git_missing = true;
         assert!(
             decide(&p, &want("main"))
                 .unwrap_err()
@@ -792,16 +817,16 @@ mod tests {
             dest: "/srv/my app".into(),
             ..want("main")
         };
-        let s = probe_script(&w, "git", "");
+        let s = probe_script(&w, "git", "").unwrap();
         assert!(s.contains("d='/srv/my app'"), "{s}");
         assert!(
             s.contains("ls-remote -- \"$repo\" HEAD main 'main^{}'"),
             "{s}"
         );
-        let s = probe_script(&want(A), "git", "");
-        assert!(
-            !s.contains("ls-remote"),
-            "no remote query for a full sha: {s}"
+        assert_eq!(
+            probe_script(&want(A), "git", ""),
+            None,
+            "no remote query for a full sha"
         );
         let plan = decide(&repo_at(A), &want("main")).unwrap();
         let s = change_script(&want("main"), &repo_at(A), &plan, "git", "");

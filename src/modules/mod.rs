@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod file;
 #[cfg(test)]
 mod fixtures;
+pub mod get_url;
 pub mod git;
 pub mod lineinfile;
 pub mod net;
@@ -40,8 +41,10 @@ pub mod supervisorctl;
 pub mod sysfacts;
 pub mod template;
 pub mod unarchive;
+pub mod uri;
 pub mod user;
 pub mod util;
+pub mod wait_for;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -389,51 +392,51 @@ pub fn registry() -> &'static [ModuleDef] {
         },
         ModuleDef {
             spec: &git::GIT,
-            imp: Imp::Legacy(git::run_git),
+            imp: Imp::Protocol(&git::Git),
         },
         ModuleDef {
-            spec: &net::GET_URL,
-            imp: Imp::Legacy(net::run_get_url),
+            spec: &get_url::GET_URL,
+            imp: Imp::Legacy(get_url::run_get_url),
         },
         ModuleDef {
-            spec: &net::URI,
-            imp: Imp::Legacy(net::run_uri),
+            spec: &uri::URI,
+            imp: Imp::Protocol(&uri::Uri),
         },
         ModuleDef {
-            spec: &net::WAIT_FOR,
-            imp: Imp::Legacy(net::run_wait_for),
+            spec: &wait_for::WAIT_FOR,
+            imp: Imp::Protocol(&wait_for::WaitFor),
         },
         ModuleDef {
             spec: &pip::PIP,
-            imp: Imp::Legacy(pip::run_pip),
+            imp: Imp::Protocol(&pip::Pip),
         },
         ModuleDef {
             spec: &npm::NPM,
-            imp: Imp::Legacy(npm::run_npm),
+            imp: Imp::Protocol(&npm::Npm),
         },
         ModuleDef {
             spec: &supervisorctl::SUPERVISORCTL,
-            imp: Imp::Legacy(supervisorctl::run_supervisorctl),
+            imp: Imp::Protocol(&supervisorctl::Supervisorctl),
         },
         ModuleDef {
             spec: &unarchive::UNARCHIVE,
-            imp: Imp::Legacy(unarchive::run_unarchive),
+            imp: Imp::Protocol(&unarchive::Unarchive),
         },
         ModuleDef {
             spec: &fetch::FETCH,
-            imp: Imp::Legacy(fetch::run_fetch),
+            imp: Imp::Protocol(&fetch::Fetch),
         },
         ModuleDef {
             spec: &pause::PAUSE,
-            imp: Imp::Legacy(pause::run_pause),
+            imp: Imp::Protocol(&pause::PauseModule),
         },
         ModuleDef {
             spec: &apt_repository::APT_REPOSITORY,
-            imp: Imp::Legacy(apt_repository::run_apt_repository),
+            imp: Imp::Protocol(&apt_repository::AptRepository),
         },
         ModuleDef {
             spec: &apt_repository::APT_KEY,
-            imp: Imp::Legacy(apt_repository::run_apt_key),
+            imp: Imp::Protocol(&apt_repository::AptKey),
         },
     ];
     MODULES

@@ -4,7 +4,8 @@
 //! A project install is idempotent by a stamp: after a successful install,
 //! `node_modules/.opsctl-lock.sha256` records the sha256 of `package-lock.json`
 //! and `package.json` (as they are after the install) and the install options.
-//! One exec reads the files' checksums and the stamp; when they agree, npm does
+//! A probe (gathered with the other tasks' facts) reads the files' checksums
+//! and the stamp; when they agree, npm does
 //! not run at all (a no-change deploy costs one round trip, no node start).
 //! A named package is read from its `node_modules/NAME/package.json`.
 //! `--no-audit --no-fund` are always passed (a deploy is not the place for
@@ -13,8 +14,9 @@
 use serde_json::Value as Json;
 
 use super::net::{kv, last_line, one_line, unb64s};
-use super::util::{self, Fail, Fut};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static NPM: Spec = Spec::new(
@@ -37,9 +39,7 @@ pub static NPM: Spec = Spec::new(
     ],
 );
 
-pub fn run_npm<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(npm(args, env).await) })
-}
+pub struct Npm;
 
 pub const STAMP: &str = "node_modules/.opsctl-lock.sha256";
 
@@ -187,14 +187,14 @@ pub fn decide_package(
     }
 }
 
-async fn npm(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// The arguments checked, and the probe that reads the project or package.
+fn probe(args: &Args) -> Result<String, Fail> {
     let name = args.str("name");
     let path = args.str("path");
     let global = args.bool_or("global", false);
     let state = args.str("state").unwrap_or("present");
     let exe = q(args.str("executable").unwrap_or("npm"));
     let ci = args.bool_or("ci", false);
-    let flags = install_flags(args);
     if name.is_none() && path.is_none() {
         return util::bad_args("npm needs a path (a project to install) or a name (a package)");
     }
@@ -210,7 +210,6 @@ async fn npm(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
     let cd = path
         .map(|p| format!("cd {} || {{ echo nopath=1; exit 0; }}\n", q(p)))
         .unwrap_or_default();
-    let mode = if ci { "ci" } else { "install" };
     // Probe.
     let mut probe = format!(
         "# opsctl npm: probe {}\ncommand -v {exe} >/dev/null 2>&1 || {{ echo nonpm=1; exit 0; }}\n{cd}",
@@ -246,7 +245,22 @@ if [ -f {STAMP} ]; then printf 'stamp='; head -c 4096 {STAMP} | base64 -w0; echo
             }
         }
     }
-    let out = env.run(&probe).await?;
+    Ok(probe)
+}
+
+fn decide_npm(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+    let name = args.str("name");
+    let path = args.str("path");
+    let global = args.bool_or("global", false);
+    let state = args.str("state").unwrap_or("present");
+    let exe = q(args.str("executable").unwrap_or("npm"));
+    let ci = args.bool_or("ci", false);
+    let flags = install_flags(args);
+    let cd = path
+        .map(|p| format!("cd {} || {{ echo nopath=1; exit 0; }}\n", q(p)))
+        .unwrap_or_default();
+    let mode = if ci { "ci" } else { "install" };
+    let out = facts.probe(&probe(args)?)?;
     let m = kv(&out.stdout);
     if !out.success() {
         return util::fail(format!(
@@ -311,7 +325,7 @@ if [ -f {STAMP} ]; then printf 'stamp='; head -c 4096 {STAMP} | base64 -w0; echo
     };
     let mut o = Outcome::ok();
     if plan == Plan::Nothing {
-        return Ok(o);
+        return Ok(PPlan::Done(o));
     }
     let g = if global { " --global" } else { "" };
     let fl = flags.iter().map(|f| q(f)).collect::<Vec<_>>().join(" ");
@@ -327,14 +341,16 @@ if [ -f {STAMP} ]; then printf 'stamp='; head -c 4096 {STAMP} | base64 -w0; echo
         Plan::Nothing => unreachable!(),
     };
     o = o.with("cmd", cmd.clone());
-    if env.check {
-        o.changed = true;
-        if env.diff {
-            o.diffs
-                .push(Diff::new(diff_label(name, path), before, predicted));
-        }
-        return Ok(o);
+    o.changed = true;
+    if ctx.diff {
+        // the stamp written replaces the predicted one when it runs
+        o.diffs
+            .push(Diff::new(diff_label(name, path), before, predicted));
     }
+    let certain = matches!(
+        plan,
+        Plan::Project { certain: true, .. } | Plan::Install { certain: true, .. } | Plan::Uninstall
+    );
     let write_stamp = if name.is_none() {
         format!(
             "p=$(sha256sum < package.json); p=${{p%% *}}; l=-; if [ -f package-lock.json ]; then l=$(sha256sum < package-lock.json); l=${{l%% *}}; fi\nmkdir -p node_modules && printf 'lock=%s package=%s mode=%s flags=%s\\n' \"$l\" \"$p\" {} {} > {STAMP}\nprintf 'stamp='; base64 -w0 < {STAMP}; echo\n",
@@ -351,46 +367,79 @@ trap 'rm -f -- "$f" "$f.e"' EXIT
 {cmd} >"$f" 2>"$f.e"; rc=$?
 echo "rc=$rc"; printf 'out='; tail -c 65536 "$f" | base64 -w0; echo; printf 'err='; tail -c 16384 "$f.e" | base64 -w0; echo
 [ $rc = 0 ] || exit 0
-{write_stamp}"#,
+{certain}{write_stamp}"#,
         cmd_line = cmd.lines().next().unwrap_or_default(),
+        certain = if certain { "echo certain=1\n" } else { "" },
     );
-    let out = env.run(&script).await?;
-    let r = kv(&out.stdout);
-    let stdout = r.get("out").map(|s| unb64s(s)).unwrap_or_default();
-    let stderr = r.get("err").map(|s| unb64s(s)).unwrap_or_default();
-    o = o
-        .with("stdout", stdout.clone())
-        .with("stderr", stderr.clone());
-    if r.get("rc").map(String::as_str) != Some("0") {
-        let errs: Vec<&str> = stderr.lines().filter(|l| l.contains("ERR")).collect();
-        let detail = if errs.is_empty() {
-            last_line(&stderr)
-        } else {
-            errs[errs.len().saturating_sub(4)..].join(" / ")
-        };
-        let mut f = Outcome::failed(format!("{cmd} failed: {detail}"));
-        f.data = o.data;
-        return Ok(f);
+    Ok(PPlan::change(
+        o,
+        Action::Script {
+            script,
+            stdin: None,
+        },
+    ))
+}
+
+impl Module for Npm {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![Need::Probe(probe(args)?)])
     }
-    // npm says "up to date" when it changed nothing.
-    let certain = matches!(
-        plan,
-        Plan::Project { certain: true, .. } | Plan::Install { certain: true, .. } | Plan::Uninstall
-    );
-    let said_nothing = stdout.contains("up to date")
-        && !stdout.contains("added")
-        && !stdout.contains("removed")
-        && !stdout.contains("changed");
-    o.changed = certain || !said_nothing;
-    if env.diff && o.changed {
-        let after = match r.get("stamp") {
-            Some(s) => unb64s(s),
-            None => predicted,
-        };
-        o.diffs
-            .push(Diff::new(diff_label(name, path), before, after));
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        decide_npm(args, facts, ctx)
     }
-    Ok(o)
+
+    fn applied(
+        &self,
+        _: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let mut o = planned;
+        let cmd = o
+            .data
+            .get("cmd")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let r = kv(&out.stdout);
+        let stdout = r.get("out").map(|s| unb64s(s)).unwrap_or_default();
+        let stderr = r.get("err").map(|s| unb64s(s)).unwrap_or_default();
+        o = o
+            .with("stdout", stdout.clone())
+            .with("stderr", stderr.clone());
+        if r.get("rc").map(String::as_str) != Some("0") {
+            let errs: Vec<&str> = stderr.lines().filter(|l| l.contains("ERR")).collect();
+            let detail = if errs.is_empty() {
+                last_line(&stderr)
+            } else {
+                errs[errs.len().saturating_sub(4)..].join(" / ")
+            };
+            let mut f = Outcome::failed(format!("{cmd} failed: {detail}"));
+            f.data = o.data;
+            return Ok(f);
+        }
+        // npm says "up to date" when it changed nothing.
+        let certain = r.contains_key("certain");
+        let said_nothing = stdout.contains("up to date")
+            && !stdout.contains("added")
+            && !stdout.contains("removed")
+            && !stdout.contains("changed");
+        o.changed = certain || !said_nothing;
+        if !o.changed {
+            o.diffs.clear();
+        }
+        if let Some(s) = r.get("stamp") {
+            for d in &mut o.diffs {
+                d.after = unb64s(s);
+            }
+        }
+        Ok(o)
+    }
 }
 
 fn diff_label(name: Option<&str>, path: Option<&str>) -> String {

@@ -1,12 +1,12 @@
 //! pip: Python packages in a virtualenv (created when missing) or for a
 //! Python on the host, as Ansible's `pip` module.
 //!
-//! One exec reads what is installed (`importlib.metadata` through the
+//! A probe (gathered with the other tasks' facts) reads what is installed (`importlib.metadata` through the
 //! environment's python, ~20x faster than `pip list`; `pip list --format=freeze`
 //! with `executable`) and, with `requirements`, the requirements file. The
 //! decision is made here with PEP 440 version rules: when every requirement is
 //! a plain `name[extras] <specifiers>` already satisfied, pip does not run at
-//! all. Otherwise one more exec creates the virtualenv if needed, runs pip,
+//! all. Otherwise the change creates the virtualenv if needed, runs pip,
 //! and lists the packages again: `changed` is whether that list changed (so
 //! `state: latest`, URLs, editable installs and requirements files with
 //! options are judged by their effect, as Ansible does).
@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::net::{kv, last_line, one_line, unb64s};
-use super::util::{self, Fail, Fut};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action as PAction, Applied, Ctx, Facts, Module, Need, Plan as PPlan};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static PIP: Spec = Spec {
@@ -48,9 +49,7 @@ pub static PIP: Spec = Spec {
     )
 };
 
-pub fn run_pip<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(pip(args, env).await) })
-}
+pub struct Pip;
 
 // ---------------------------------------------------------------------------
 // PEP 440 versions and specifiers (the subset requirement files use)
@@ -613,7 +612,8 @@ fn hint(err: &str) -> &'static str {
     }
 }
 
-async fn pip(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// The state asked, the packages (with `version` folded in) and the probe.
+fn read_args(args: &Args) -> Result<(State, Vec<String>, String), Fail> {
     let state = match args.str("state").unwrap_or("present") {
         "absent" => State::Absent,
         "latest" => State::Latest,
@@ -630,137 +630,192 @@ async fn pip(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
         }
         names[0] = format!("{}=={v}", names[0]);
     }
-    let venv = args.str("virtualenv");
-    let chdir = args.str("chdir");
-    let requirements = args.str("requirements");
-    let e = env_of(venv, args.str("executable"));
-    let out = env
-        .run(&probe_script(chdir, venv, &e, requirements))
-        .await?;
-    let m = kv(&out.stdout);
-    if !out.success() {
-        return util::fail(format!(
-            "could not inspect the Python environment: {}",
-            last_line(&out.stderr_str())
-        ));
+    let e = env_of(args.str("virtualenv"), args.str("executable"));
+    let probe = probe_script(
+        args.str("chdir"),
+        args.str("virtualenv"),
+        &e,
+        args.str("requirements"),
+    );
+    Ok((state, names, probe))
+}
+
+impl Module for Pip {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![Need::Probe(read_args(args)?.2)])
     }
-    if m.contains_key("nochdir") {
-        return util::fail(format!(
-            "chdir: {} is not a directory",
-            chdir.unwrap_or_default()
-        ));
-    }
-    if m.contains_key("noreq") {
-        return util::fail(format!(
-            "requirements file {} does not exist or is not readable on the host{}",
-            requirements.unwrap_or_default(),
-            chdir
-                .map(|d| format!(" (relative to {d})"))
-                .unwrap_or_default()
-        ));
-    }
-    let req_text = m.get("req").map(|r| unb64s(r));
-    let installed = if m.get("venv").map(String::as_str) == Some("0") {
-        if state == State::Absent {
-            // Nothing is installed where there is no virtualenv.
-            return Ok(Outcome::ok()
-                .with("virtualenv", venv.unwrap_or_default())
-                .with("state", "absent"));
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let (state, names, probe) = read_args(args)?;
+        let venv = args.str("virtualenv");
+        let chdir = args.str("chdir");
+        let requirements = args.str("requirements");
+        let e = env_of(venv, args.str("executable"));
+        let out = facts.probe(&probe)?;
+        let m = kv(&out.stdout);
+        if !out.success() {
+            return util::fail(format!(
+                "could not inspect the Python environment: {}",
+                last_line(&out.stderr_str())
+            ));
         }
-        None
-    } else {
-        if m.get("listrc").map(String::as_str) != Some("0") {
-            let err = m.get("err").map(|s| unb64s(s)).unwrap_or_default();
-            let msg = if let Some(x) = args.str("executable").filter(|_| err.contains("not found"))
-            {
-                format!(
-                    "executable {x} was not found on the host (install python3-pip, or use a virtualenv)"
-                )
-            } else if err.contains("No such file") || err.contains("not found") {
-                "the Python interpreter was not found on the host (install python3, or give executable/virtualenv)".to_string()
-            } else {
-                format!(
-                    "could not list the installed packages: {}{}",
-                    last_line(&err),
-                    hint(&err)
-                )
-            };
-            return util::fail(msg);
+        if m.contains_key("nochdir") {
+            return util::fail(format!(
+                "chdir: {} is not a directory",
+                chdir.unwrap_or_default()
+            ));
         }
-        Some(parse_freeze(
-            &m.get("list").map(|s| unb64s(s)).unwrap_or_default(),
-        ))
-    };
-    let plan = decide(state, &names, req_text.as_deref(), installed.as_ref());
-    let cmd = build_cmd(args, state, &plan, &e);
-    let mut o = Outcome::ok()
-        .with("name", json!(names))
-        .with("state", args.str("state").unwrap_or("present"))
-        .with("cmd", cmd.pip.clone().unwrap_or_default());
-    if let Some(r) = requirements {
-        o = o.with("requirements", r);
-    }
-    if let Some(v) = venv {
-        o = o.with("virtualenv", v);
-    }
-    if let Some(v) = args.str("version") {
-        o = o.with("version", v);
-    }
-    let before = installed.clone().unwrap_or_default();
-    if !plan.runs() {
-        return Ok(o);
-    }
-    if env.check {
+        if m.contains_key("noreq") {
+            return util::fail(format!(
+                "requirements file {} does not exist or is not readable on the host{}",
+                requirements.unwrap_or_default(),
+                chdir
+                    .map(|d| format!(" (relative to {d})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let req_text = m.get("req").map(|r| unb64s(r));
+        let installed = if m.get("venv").map(String::as_str) == Some("0") {
+            if state == State::Absent {
+                // Nothing is installed where there is no virtualenv.
+                return Ok(PPlan::Done(
+                    Outcome::ok()
+                        .with("virtualenv", venv.unwrap_or_default())
+                        .with("state", "absent"),
+                ));
+            }
+            None
+        } else {
+            if m.get("listrc").map(String::as_str) != Some("0") {
+                let err = m.get("err").map(|s| unb64s(s)).unwrap_or_default();
+                let msg = if let Some(x) =
+                    args.str("executable").filter(|_| err.contains("not found"))
+                {
+                    format!(
+                        "executable {x} was not found on the host (install python3-pip, or use a virtualenv)"
+                    )
+                } else if err.contains("No such file") || err.contains("not found") {
+                    "the Python interpreter was not found on the host (install python3, or give executable/virtualenv)".to_string()
+                } else {
+                    format!(
+                        "could not list the installed packages: {}{}",
+                        last_line(&err),
+                        hint(&err)
+                    )
+                };
+                return util::fail(msg);
+            }
+            Some(parse_freeze(
+                &m.get("list").map(|s| unb64s(s)).unwrap_or_default(),
+            ))
+        };
+        let plan = decide(state, &names, req_text.as_deref(), installed.as_ref());
+        let cmd = build_cmd(args, state, &plan, &e);
+        let mut o = Outcome::ok()
+            .with("name", json!(names))
+            .with("state", args.str("state").unwrap_or("present"))
+            .with("cmd", cmd.pip.clone().unwrap_or_default());
+        if let Some(r) = requirements {
+            o = o.with("requirements", r);
+        }
+        if let Some(v) = venv {
+            o = o.with("virtualenv", v);
+        }
+        if let Some(v) = args.str("version") {
+            o = o.with("version", v);
+        }
+        let before = installed.clone().unwrap_or_default();
+        if !plan.runs() {
+            return Ok(PPlan::Done(o));
+        }
         // Ansible: latest, requirements and URLs count as changes in check mode.
         o.changed = true;
-        if env.diff {
+        if ctx.diff {
+            // replaced by what changed when it runs
             o.diffs.push(predicted_diff(&plan, &before, venv));
         }
-        return Ok(o);
-    }
-    let out = env.run(&change_script(chdir, &cmd, &e)).await?;
-    let r = kv(&out.stdout);
-    let stdout = r.get("out").map(|s| unb64s(s)).unwrap_or_default();
-    let stderr = r.get("err").map(|s| unb64s(s)).unwrap_or_default();
-    o = o
-        .with("stdout", stdout.clone())
-        .with("stderr", stderr.clone());
-    if let Some(step) = r.get("step") {
-        let rc = r.get("rc").cloned().unwrap_or_default();
-        let detail = if stderr.trim().is_empty() {
-            &stdout
-        } else {
-            &stderr
-        };
-        let what = if step == "venv" {
-            format!(
-                "creating the virtualenv {} failed",
-                venv.unwrap_or_default()
-            )
-        } else {
-            format!("pip failed (rc {rc})")
-        };
-        let mut f = Outcome::failed(format!("{what}: {}{}", error_lines(detail), hint(detail)));
-        f.data = o.data;
-        return Ok(f);
-    }
-    if !out.success() {
-        return util::fail(format!(
-            "pip could not run: {}",
-            last_line(&out.stderr_str())
+        // The script reports what it started from, and a virtualenv it made.
+        let mut script = change_script(chdir, &cmd, &e);
+        script.push_str(&format!(
+            "echo before={}\n",
+            util::b64(freeze_text(&before).as_bytes())
         ));
+        if plan.create_venv {
+            script.push_str("echo venv_created=1\n");
+        }
+        Ok(PPlan::change(
+            o,
+            PAction::Script {
+                script,
+                stdin: None,
+            },
+        ))
     }
-    let after = parse_freeze(&r.get("list").map(|s| unb64s(s)).unwrap_or_default());
-    let (b, a) = changes(&before, &after);
-    o.changed = plan.create_venv || b != a || (state == State::ForceReinstall);
-    if env.diff && o.changed {
-        o.diffs.push(Diff::new(
-            format!("pip {}", venv.unwrap_or("(system)")),
-            b,
-            a,
-        ));
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let (state, _, _) = read_args(args)?;
+        let venv = args.str("virtualenv");
+        let mut o = planned;
+        let r = kv(&out.stdout);
+        let stdout = r.get("out").map(|s| unb64s(s)).unwrap_or_default();
+        let stderr = r.get("err").map(|s| unb64s(s)).unwrap_or_default();
+        o = o
+            .with("stdout", stdout.clone())
+            .with("stderr", stderr.clone());
+        if let Some(step) = r.get("step") {
+            let rc = r.get("rc").cloned().unwrap_or_default();
+            let detail = if stderr.trim().is_empty() {
+                &stdout
+            } else {
+                &stderr
+            };
+            let what = if step == "venv" {
+                format!(
+                    "creating the virtualenv {} failed",
+                    venv.unwrap_or_default()
+                )
+            } else {
+                format!("pip failed (rc {rc})")
+            };
+            let mut f = Outcome::failed(format!("{what}: {}{}", error_lines(detail), hint(detail)));
+            f.data = o.data;
+            return Ok(f);
+        }
+        if !out.success() {
+            return util::fail(format!(
+                "pip could not run: {}",
+                last_line(&out.stderr_str())
+            ));
+        }
+        let before = parse_freeze(&r.get("before").map(|s| unb64s(s)).unwrap_or_default());
+        let after = parse_freeze(&r.get("list").map(|s| unb64s(s)).unwrap_or_default());
+        let (b, a) = changes(&before, &after);
+        o.changed = r.contains_key("venv_created") || b != a || (state == State::ForceReinstall);
+        let diff = !o.diffs.is_empty();
+        o.diffs.clear();
+        if diff && o.changed {
+            o.diffs.push(Diff::new(
+                format!("pip {}", venv.unwrap_or("(system)")),
+                b,
+                a,
+            ));
+        }
+        Ok(o)
     }
-    Ok(o)
+}
+
+/// `name==version` lines, as the listing prints them.
+fn freeze_text(m: &BTreeMap<String, (String, String)>) -> String {
+    m.values().map(|(n, v)| format!("{n}=={v}\n")).collect()
 }
 
 /// The last lines of pip's error output that say something.

@@ -55,6 +55,12 @@ pub enum Need {
     Group(String),
     /// A user's crontab (`None`: who runs the task).
     Crontab(Option<String>),
+    // --- deploy modules (git, fetch, pause...) ---
+    /// A git working copy: HEAD, branch, remote URL and local modifications.
+    GitHead(GitReq),
+    /// A read-only probe whose stdin holds a secret (a password): it runs in an
+    /// exec of its own, the stdin never in a script or the trace.
+    SecretProbe(SecretProbe),
 }
 
 impl Need {
@@ -76,6 +82,8 @@ impl Need {
             Need::Passwd(u) => format!("passwd {u}"),
             Need::Group(g) => format!("group {g}"),
             Need::Crontab(u) => format!("crontab {}", u.as_deref().unwrap_or("-")),
+            Need::GitHead(g) => format!("git {}", g.dest),
+            Need::SecretProbe(_) => "secret probe".into(),
         }
     }
 }
@@ -91,6 +99,9 @@ pub struct Facts {
     pub probes: HashMap<String, Output>,
     /// Packages, units, accounts, crontabs.
     pub sys: super::sysfacts::SysFacts,
+    // --- deploy modules ---
+    pub gits: HashMap<GitReq, GitHead>,
+    pub secret_probes: HashMap<SecretProbe, Output>,
 }
 
 impl Facts {
@@ -102,6 +113,8 @@ impl Facts {
             Need::Epoch(t) => self.epochs.contains_key(t),
             Need::Tree(p) => self.trees.contains_key(p),
             Need::Probe(s) => self.probes.contains_key(s),
+            Need::GitHead(g) => self.gits.contains_key(g),
+            Need::SecretProbe(p) => self.secret_probes.contains_key(p),
             sys => self.sys.has(sys).unwrap_or(false),
         }
     }
@@ -116,6 +129,8 @@ impl Facts {
         self.trees.extend(other.trees);
         self.probes.extend(other.probes);
         self.sys.merge(other.sys);
+        self.gits.extend(other.gits);
+        self.secret_probes.extend(other.secret_probes);
     }
 
     pub fn host(&self) -> Result<&HostInfo, Fail> {
@@ -144,6 +159,75 @@ impl Facts {
             .get(script)
             .ok_or_else(|| missing("a probe's output"))
     }
+    pub fn git(&self, req: &GitReq) -> Result<&GitHead, Fail> {
+        self.gits
+            .get(req)
+            .ok_or_else(|| missing(&format!("the working copy {}", req.dest)))
+    }
+}
+
+// --- deploy modules: typed facts ---
+
+impl Facts {
+    pub fn secret_probe(&self, p: &SecretProbe) -> Result<&Output, Fail> {
+        self.secret_probes
+            .get(p)
+            .ok_or_else(|| missing("a probe's output"))
+    }
+}
+
+/// A probe script with a secret on its stdin (never printed: see its Debug).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretProbe {
+    pub script: String,
+    pub stdin: Vec<u8>,
+}
+
+impl std::fmt::Debug for SecretProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretProbe")
+            .field("script", &self.script)
+            .field("stdin", &"(hidden)")
+            .finish()
+    }
+}
+
+/// Which working copy to read, with which git, and which remote's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GitReq {
+    pub dest: String,
+    /// The git executable (`git` unless the task says otherwise).
+    pub exe: String,
+    pub remote: String,
+}
+
+/// What `dest` is, for git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestState {
+    #[default]
+    Absent,
+    /// An empty directory (clone into it).
+    Empty,
+    Repo,
+    /// Something else: a file, or a directory with content that is not a repository.
+    Other,
+}
+
+/// A git working copy as read on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct GitHead {
+    /// The executable is not on the host.
+    pub git_missing: bool,
+    pub state: DestState,
+    /// HEAD's sha (none in a repository without commits).
+    pub head: Option<String>,
+    /// The checked-out branch, if not detached.
+    pub branch: Option<String>,
+    pub remote_url: Option<String>,
+    /// `git status --porcelain --untracked-files=no`.
+    pub mods: String,
 }
 
 fn missing(what: &str) -> Fail {
@@ -200,6 +284,8 @@ pub enum InCheck {
     Changed,
     /// Skipped with this message: the result cannot be predicted (a command).
     Skipped(String),
+    /// Applied in check mode too: the action changes nothing (a pause, a wait).
+    Apply,
 }
 
 /// What changes the host.
@@ -216,6 +302,22 @@ pub enum Action {
         ops: Vec<Op>,
         validate: Option<String>,
     },
+    // --- deploy modules: actions on the controller (engine::local) ---
+    /// Write a file on the controller, atomically (fetch).
+    WriteLocal { path: PathBuf, content: Vec<u8> },
+    /// Wait on the controller: a number of seconds, or for the operator's
+    /// answer to `prompt` (asked once per `key`, given to every host).
+    Pause(Pause),
+}
+
+/// How to pause on the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub seconds: Option<u64>,
+    pub prompt: Option<String>,
+    pub echo: bool,
+    /// The task (file:line) and prompt: one answer for every host.
+    pub key: String,
 }
 
 /// What an applied action printed.
@@ -224,6 +326,24 @@ pub enum Applied {
     Script(Output),
     /// The file interpreter's report (probes asked after the change included).
     Files(Run),
+    /// A controller file was written.
+    WroteLocal,
+    /// The pause is over.
+    Paused(Paused),
+}
+
+/// What a pause did.
+#[derive(Debug, Clone)]
+pub struct Paused {
+    /// The duration waited for, when one was given.
+    pub seconds: Option<u64>,
+    /// The operator's answer (empty when nobody was asked).
+    pub user_input: String,
+    /// Nobody could be asked (no terminal, or CI): it returned at once.
+    pub not_asked: bool,
+    pub start: std::time::SystemTime,
+    pub stop: std::time::SystemTime,
+    pub elapsed: std::time::Duration,
 }
 
 /// What a module may know of its task besides arguments and facts: everything
@@ -280,7 +400,7 @@ pub trait Module: Sync {
 /// outcome; a failed script fails the task with its exit status and stderr.
 pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     match result {
-        Applied::Files(_) => Ok(planned),
+        Applied::Files(_) | Applied::WroteLocal | Applied::Paused(_) => Ok(planned),
         Applied::Script(out) if out.success() => Ok(planned),
         Applied::Script(out) => util::fail(script_failure(&out)),
     }

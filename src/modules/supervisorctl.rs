@@ -2,9 +2,11 @@
 //! present, started, stopped, restarted, signalled or absent, as Ansible's
 //! `supervisorctl` module.
 //!
-//! One exec runs `supervisorctl reread`, `avail` and `status`; the decision is
-//! made here; one more exec runs only the commands needed (`add`, `update`,
-//! `start`, `stop`, `restart`, `remove`, `signal`) and reads `status` again.
+//! A probe runs `supervisorctl reread`, `avail` and `status` (gathered with
+//! the other tasks' facts; in an exec of its own when a password is given, so
+//! that it stays on stdin); the decision is made here; the change runs only
+//! the commands needed (`add`, `update`, `start`, `stop`, `restart`, `remove`,
+//! `signal`) and reads `status` again.
 //! Beyond Ansible: a program whose configuration changed on disk (reread says
 //! `changed`) is applied with `update` for present/started/restarted, so
 //! `restarted` after a template change runs the new command, and
@@ -14,8 +16,9 @@
 use serde_json::json;
 
 use super::net::{kv, last_line, one_line, unb64s};
-use super::util::{self, Fail, Fut};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
+use super::util::{self, Fail};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static SUPERVISORCTL: Spec = Spec::new(
@@ -44,9 +47,7 @@ pub static SUPERVISORCTL: Spec = Spec::new(
     ],
 );
 
-pub fn run_supervisorctl<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(supervisorctl(args, env).await) })
-}
+pub struct Supervisorctl;
 
 /// The name asked: a program, or a group (`grp:` / `grp:*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,154 +275,215 @@ fn status_text(text: &str, t: &Target) -> String {
         .collect()
 }
 
-async fn supervisorctl(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let t = Target::parse(args.str("name").unwrap_or_default()).map_err(Fail::Task)?;
-    let state = args.str("state").unwrap_or("present");
-    let mut opts = String::new();
-    if let Some(c) = args.str("config") {
-        opts.push_str(&format!(" -c {}", q(c)));
-    }
-    if let Some(s) = args.str("server_url") {
-        opts.push_str(&format!(" -s {}", q(s)));
-    }
-    if let Some(u) = args.str("username") {
-        opts.push_str(&format!(" -u {}", q(u)));
-    }
-    let exe = q(args.str("supervisorctl_path").unwrap_or("supervisorctl"));
-    let pw = args.str("password").unwrap_or_default();
-    if pw.contains('\n') {
-        return util::bad_args("password must be one line");
-    }
-    let head = format!(
-        "IFS= read -r pw\ncommand -v {exe} >/dev/null 2>&1 || {{ echo nosup=1; exit 0; }}\nsc() {{ if [ -n \"$pw\" ]; then {exe}{opts} -p \"$pw\" \"$@\"; else {exe}{opts} \"$@\"; fi; }}\n"
-    );
-    let probe = format!(
-        "# opsctl supervisorctl: probe {}\n{head}for c in reread avail status; do printf '%s=' \"$c\"; sc \"$c\" 2>&1 | base64 -w0; echo; done\n",
-        t.name
-    );
-    let stdin = Some(format!("{pw}\n").into_bytes());
-    let out = env.run_stdin(&probe, stdin.clone()).await?;
-    let m = kv(&out.stdout);
-    if m.contains_key("nosup") {
-        return util::fail(
-            "supervisorctl is not installed on the host: install supervisor first (apt: name=supervisor)",
+/// How supervisorctl is called: the `sc` function, the password (read from
+/// stdin), the probe and how it is read.
+struct Call {
+    head: String,
+    pw: String,
+}
+
+impl Call {
+    fn new(args: &Args) -> Result<Call, Fail> {
+        let mut opts = String::new();
+        if let Some(c) = args.str("config") {
+            opts.push_str(&format!(" -c {}", q(c)));
+        }
+        if let Some(s) = args.str("server_url") {
+            opts.push_str(&format!(" -s {}", q(s)));
+        }
+        if let Some(u) = args.str("username") {
+            opts.push_str(&format!(" -u {}", q(u)));
+        }
+        let exe = q(args.str("supervisorctl_path").unwrap_or("supervisorctl"));
+        let pw = args.str("password").unwrap_or_default().to_string();
+        if pw.contains('\n') {
+            return util::bad_args("password must be one line");
+        }
+        let head = format!(
+            "command -v {exe} >/dev/null 2>&1 || {{ echo nosup=1; exit 0; }}\nsc() {{ if [ -n \"$pw\" ]; then {exe}{opts} -p \"$pw\" \"$@\"; else {exe}{opts} \"$@\"; fi; }}\n"
         );
+        Ok(Call { head, pw })
     }
-    if !out.success() {
-        return util::fail(format!(
-            "supervisorctl could not run: {}",
-            last_line(&out.stderr_str())
-        ));
+
+    fn stdin(&self) -> Vec<u8> {
+        format!("{}\n", self.pw).into_bytes()
     }
-    let text = |k: &str| m.get(k).map(|s| unb64s(s)).unwrap_or_default();
-    let (reread, avail, status) = (text("reread"), text("avail"), text("status"));
-    if let Some(e) = connection_error(&reread).or_else(|| connection_error(&status)) {
-        return util::fail(format!(
-            "cannot reach supervisord ({e}): is it running? (service supervisor start)"
-        ));
+
+    /// `reread`, `avail` and `status`: a plain probe, or one with the password
+    /// on its stdin (never in the script).
+    fn probe(&self, t: &Target) -> Need {
+        let read = if self.pw.is_empty() {
+            "pw=\n"
+        } else {
+            "IFS= read -r pw\n"
+        };
+        let script = format!(
+            "# opsctl supervisorctl: probe {}\n{read}{}for c in reread avail status; do printf '%s=' \"$c\"; sc \"$c\" 2>&1 | base64 -w0; echo; done\n",
+            t.name, self.head
+        );
+        if self.pw.is_empty() {
+            Need::Probe(script)
+        } else {
+            Need::SecretProbe(SecretProbe {
+                script,
+                stdin: self.stdin(),
+            })
+        }
     }
-    let p = Probe {
-        status: parse_status(&status),
-        avail: parse_avail(&avail),
-        reread: parse_reread(&reread),
-    };
-    let plan = decide(&t, state, &p, args.str("signal")).map_err(Fail::Task)?;
-    let before = status_text(&status, &t);
-    let mut o = if plan.changed {
-        Outcome::changed()
-    } else {
-        Outcome::ok()
-    };
-    o = o
-        .with("name", args.str("name").unwrap_or_default())
-        .with("state", state);
-    if !plan.changed || env.check {
-        if plan.changed && env.diff {
+}
+
+fn commands_json(plan: &Plan) -> serde_json::Value {
+    json!(
+        plan.commands
+            .iter()
+            .map(|c| c.join(" "))
+            .collect::<Vec<_>>()
+    )
+}
+
+impl Module for Supervisorctl {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let t = Target::parse(args.str("name").unwrap_or_default()).map_err(Fail::Task)?;
+        Ok(vec![Call::new(args)?.probe(&t)])
+    }
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let t = Target::parse(args.str("name").unwrap_or_default()).map_err(Fail::Task)?;
+        let state = args.str("state").unwrap_or("present");
+        let call = Call::new(args)?;
+        let out = match call.probe(&t) {
+            Need::SecretProbe(p) => facts.secret_probe(&p)?,
+            Need::Probe(p) => facts.probe(&p)?,
+            _ => unreachable!("a probe"),
+        };
+        let m = kv(&out.stdout);
+        if m.contains_key("nosup") {
+            return util::fail(
+                "supervisorctl is not installed on the host: install supervisor first (apt: name=supervisor)",
+            );
+        }
+        if !out.success() {
+            return util::fail(format!(
+                "supervisorctl could not run: {}",
+                last_line(&out.stderr_str())
+            ));
+        }
+        let text = |k: &str| m.get(k).map(|s| unb64s(s)).unwrap_or_default();
+        let (reread, avail, status) = (text("reread"), text("avail"), text("status"));
+        if let Some(e) = connection_error(&reread).or_else(|| connection_error(&status)) {
+            return util::fail(format!(
+                "cannot reach supervisord ({e}): is it running? (service supervisor start)"
+            ));
+        }
+        let p = Probe {
+            status: parse_status(&status),
+            avail: parse_avail(&avail),
+            reread: parse_reread(&reread),
+        };
+        let plan = decide(&t, state, &p, args.str("signal")).map_err(Fail::Task)?;
+        let before = status_text(&status, &t);
+        let mut o = if plan.changed {
+            Outcome::changed()
+        } else {
+            Outcome::ok()
+        };
+        o = o
+            .with("name", args.str("name").unwrap_or_default())
+            .with("state", state)
+            .with("commands", commands_json(&plan));
+        if !plan.changed {
+            return Ok(PPlan::Done(o));
+        }
+        let shown = plan
+            .commands
+            .iter()
+            .map(|c| c.join(" "))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if ctx.diff {
+            // replaced by the status after the change when it runs
             o.diffs.push(Diff::new(
                 format!("supervisor {}", t.name),
                 before,
-                format!(
-                    "({})\n",
-                    plan.commands
-                        .iter()
-                        .map(|c| c.join(" "))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
+                format!("({shown})\n"),
             ));
         }
-        return Ok(o.with(
-            "commands",
+        let mut script = format!(
+            "# opsctl supervisorctl: {}\nIFS= read -r pw\n{}",
+            one_line(&shown),
+            call.head
+        );
+        for (i, c) in plan.commands.iter().enumerate() {
+            let words: Vec<String> = c.iter().map(|w| q(w)).collect();
+            script.push_str(&format!(
+                "printf 'c{i}='; sc {} 2>&1 | base64 -w0; echo\n",
+                words.join(" ")
+            ));
+        }
+        script.push_str("printf 'status='; sc status 2>&1 | base64 -w0; echo\n");
+        Ok(PPlan::change(
+            o,
+            Action::Script {
+                script,
+                stdin: Some(call.stdin()),
+            },
+        ))
+    }
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let t = Target::parse(args.str("name").unwrap_or_default()).map_err(Fail::Task)?;
+        let commands: Vec<String> = planned
+            .data
+            .get("commands")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        let r = kv(&out.stdout);
+        let mut errors = Vec::new();
+        for (i, c) in commands.iter().enumerate() {
+            let said = r
+                .get(&format!("c{i}"))
+                .map(|s| unb64s(s))
+                .unwrap_or_default();
+            let verb = c.split(' ').next().unwrap_or_default();
+            for e in real_errors(verb, &said) {
+                errors.push(format!("{c}: {e}"));
+            }
+        }
+        let after_text = r.get("status").map(|s| unb64s(s)).unwrap_or_default();
+        let after_status = parse_status(&after_text);
+        let after = status_text(&after_text, &t);
+        let mut o = planned.with(
+            "processes",
             json!(
-                plan.commands
+                after_status
                     .iter()
-                    .map(|c| c.join(" "))
+                    .filter(|(n, _)| t.matches(n))
+                    .map(|(n, s)| json!({"name": n, "state": s}))
                     .collect::<Vec<_>>()
             ),
-        ));
-    }
-    let mut script = format!(
-        "# opsctl supervisorctl: {}\n{head}",
-        one_line(
-            &plan
-                .commands
-                .iter()
-                .map(|c| c.join(" "))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    );
-    for (i, c) in plan.commands.iter().enumerate() {
-        let words: Vec<String> = c.iter().map(|w| q(w)).collect();
-        script.push_str(&format!(
-            "printf 'c{i}='; sc {} 2>&1 | base64 -w0; echo\n",
-            words.join(" ")
-        ));
-    }
-    script.push_str("printf 'status='; sc status 2>&1 | base64 -w0; echo\n");
-    let out = env.run_stdin(&script, stdin).await?;
-    let r = kv(&out.stdout);
-    let mut errors = Vec::new();
-    for (i, c) in plan.commands.iter().enumerate() {
-        let said = r
-            .get(&format!("c{i}"))
-            .map(|s| unb64s(s))
-            .unwrap_or_default();
-        for e in real_errors(&c[0], &said) {
-            errors.push(format!("{}: {e}", c.join(" ")));
+        );
+        if !errors.is_empty() {
+            let mut f = Outcome::failed(errors.join("; "));
+            f.data = o.data;
+            return Ok(f);
         }
+        for d in &mut o.diffs {
+            d.after = after.clone();
+        }
+        Ok(o)
     }
-    let after_text = r.get("status").map(|s| unb64s(s)).unwrap_or_default();
-    let after_status = parse_status(&after_text);
-    let after = status_text(&after_text, &t);
-    o = o.with(
-        "processes",
-        json!(
-            after_status
-                .iter()
-                .filter(|(n, _)| t.matches(n))
-                .map(|(n, s)| json!({"name": n, "state": s}))
-                .collect::<Vec<_>>()
-        ),
-    );
-    if !errors.is_empty() {
-        let mut f = Outcome::failed(errors.join("; "));
-        f.data = o.data;
-        return Ok(f);
-    }
-    if env.diff {
-        o.diffs
-            .push(Diff::new(format!("supervisor {}", t.name), before, after));
-    }
-    Ok(o.with(
-        "commands",
-        json!(
-            plan.commands
-                .iter()
-                .map(|c| c.join(" "))
-                .collect::<Vec<_>>()
-        ),
-    ))
 }
 
 #[cfg(test)]

@@ -6,16 +6,18 @@
 //! host with curl). Idempotent through `creates`, or else through a stamp:
 //! `DEST/.opsctl-unarchive` holds one line per archive name with its sha256
 //! and the options used (include, exclude, extra_opts, owner, group, mode).
-//! The same archive with the same options is not extracted again: one exec,
-//! the probe. (Ansible compares every archived file with the tree instead;
+//! The same archive with the same options is not extracted again: only the
+//! probe runs (a URL is downloaded by the probe to learn its checksum, then
+//! removed; the change downloads it again and checks the checksum). (Ansible compares every archived file with the tree instead;
 //! the stamp does not notice files edited in dest afterwards.)
 //! Zip archives need `unzip` on the host; tar archives GNU tar.
 
 use serde_json::{Value as Json, json};
 
 use super::net::{Curl, kv, last_line, one_line, unb64s};
-use super::util::{self, Attrs, Fail, Fut, ModeSpec};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
+use super::util::{self, Attrs, Fail, ModeSpec};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static UNARCHIVE: Spec = Spec::new(
@@ -38,9 +40,7 @@ pub static UNARCHIVE: Spec = Spec::new(
     ],
 );
 
-pub fn run_unarchive<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(unarchive(args, env).await) })
-}
+pub struct Unarchive;
 
 pub const STAMP: &str = ".opsctl-unarchive";
 
@@ -203,31 +203,36 @@ pub fn extract_commands(fmt: Format, args: &Args) -> (String, String) {
     }
 }
 
-async fn unarchive(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
+/// Where the archive comes from, and the probe that reads dest (and the
+/// archive's checksum; a URL is downloaded to a temporary file and removed:
+/// the change downloads it again and checks it has that checksum).
+fn source(args: &Args, ctx: &Ctx) -> Result<(From, Need), Fail> {
     let src = args.str("src").unwrap_or_default().to_string();
     let dest = args.str("dest").unwrap_or_default().to_string();
     let remote = args.bool_or("remote_src", false) || !args.bool_or("copy", true);
-    let attrs = Attrs::from_args(args)?;
     let from = if src.contains("://") {
         super::net::check_url(&src)?;
         From::Url(src.clone())
     } else if remote {
         From::Remote(src.clone())
     } else {
-        let path = env.find_local(&src)?;
+        let path = ctx.find_local(&src)?;
         match std::fs::read(&path) {
             Ok(b) => From::Local(b),
             Err(e) => return util::fail(format!("cannot read {}: {e}", path.display())),
         }
     };
-    let name = stamp_name(&src);
-    let opts = opts_key(args);
     let d = q(&dest);
     // Probe.
     let mut probe = format!(
-        "# opsctl unarchive: probe {src_shown} -> {dest_shown}\nIFS= read -r cfg\nd={d}\nif [ -d \"$d\" ]; then echo dest=1; [ -w \"$d\" ] && echo destw=1; fi\nif [ -f \"$d\"/{STAMP} ]; then printf 'stamp='; head -c 65536 \"$d\"/{STAMP} | base64 -w0; echo; fi\nif command -v unzip >/dev/null 2>&1; then echo unzip=1; fi\n",
+        "# opsctl unarchive: probe {src_shown} -> {dest_shown}\n{read}d={d}\nif [ -d \"$d\" ]; then echo dest=1; [ -w \"$d\" ] && echo destw=1; fi\nif [ -f \"$d\"/{STAMP} ]; then printf 'stamp='; head -c 65536 \"$d\"/{STAMP} | base64 -w0; echo; fi\nif command -v unzip >/dev/null 2>&1; then echo unzip=1; fi\n",
         src_shown = one_line(&super::net::redact_url(&src)),
         dest_shown = one_line(&dest),
+        read = if matches!(from, From::Url(_)) {
+            "IFS= read -r cfg\n"
+        } else {
+            ""
+        },
     );
     if let Some(c) = args.str("creates") {
         probe.push_str(&format!("if [ -e {} ]; then echo creates=1; fi\n", q(c)));
@@ -248,189 +253,231 @@ async fn unarchive(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
 if [ -d "$d" ]; then
   a=$(mktemp) && e=$(mktemp) || exit 1
   if printf '%s' "$cfg" | base64 -d | curl -K - -o "$a" 2>"$e"; then
-    {info}    s=; [ -f "$d"/{STAMP} ] && s=$(awk -v n={n} '$1 == n' "$d"/{STAMP})
-    if [ "$s" = "{n_raw} sha256=${{h%% *}} opts={opts}" ] || [ {check} = 1 ]; then rm -f -- "$a"; else printf 'dl='; printf '%s' "$a" | base64 -w0; echo; fi
+    {info}    rm -f -- "$a"
   else printf 'dlerr='; base64 -w0 < "$e"; echo; rm -f -- "$a"; fi
   rm -f -- "$e"
 fi
 "#,
-                n = q(&name),
-                n_raw = name,
-                check = if env.check { 1 } else { 0 },
             ));
         }
         From::Local(_) => {}
     }
-    let out = env
-        .run_stdin(&probe, Some(format!("{cfg}\n").into_bytes()))
-        .await?;
-    let m = kv(&out.stdout);
-    if !out.success() {
-        return util::fail(format!(
-            "could not inspect {dest}: {}",
-            last_line(&out.stderr_str())
-        ));
-    }
-    let mut o = Outcome::ok()
-        .with("dest", dest.clone())
-        .with("src", src.clone());
-    if m.contains_key("creates") {
-        let c = args.str("creates").unwrap_or_default();
-        return Ok(o.msg(format!("skipped, since {c} exists")));
-    }
-    if !m.contains_key("dest") {
-        return util::fail(format!("dest '{dest}' must be an existing dir"));
-    }
-    if m.contains_key("nocurl") {
-        return util::fail("curl is not installed on the host: install it first (apt: name=curl)");
-    }
-    if let Some(e) = m.get("dlerr") {
-        return util::fail(format!(
-            "failure downloading {}: {}",
-            super::net::redact_url(&src),
-            last_line(&unb64s(e))
-        ));
-    }
-    if m.contains_key("nosrc") {
-        return util::fail(format!(
-            "Source '{src}' does not exist (or is not readable) on the host"
-        ));
-    }
-    let (sha, magic) = match &from {
-        From::Local(b) => (util::sha256_hex(b), magic_hex(b)),
-        _ => (
-            m.get("sha").cloned().unwrap_or_default(),
-            m.get("magic").cloned().unwrap_or_default(),
-        ),
+    let need = if cfg.is_empty() {
+        Need::Probe(probe)
+    } else {
+        Need::SecretProbe(SecretProbe {
+            script: probe,
+            stdin: format!("{cfg}\n").into_bytes(),
+        })
     };
-    let fmt = Format::from_magic(&magic);
-    o = o.with("handler", fmt.handler());
-    if fmt == Format::Zip && !m.contains_key("unzip") {
-        return util::fail(format!(
-            "{src} is a zip archive and unzip is not installed on the host: install it first (apt: name=unzip)"
-        ));
+    Ok((from, need))
+}
+
+impl Module for Unarchive {
+    fn needs(&self, args: &Args, ctx: &Ctx) -> Result<Vec<Need>, Fail> {
+        Ok(vec![source(args, ctx)?.1])
     }
-    let stamps = m.get("stamp").map(|s| unb64s(s)).unwrap_or_default();
-    let want = stamp_line(&name, &sha, &opts);
-    let current = find_stamp(&stamps, &name);
-    if current == Some(want.as_str()) {
-        return Ok(o);
-    }
-    if !m.contains_key("destw") {
-        return util::fail(format!(
-            "dest '{dest}' is not writable{}",
-            if args.get("owner").is_some() {
-                ""
-            } else {
-                " (add `become: true`?)"
-            }
-        ));
-    }
-    o.changed = true;
-    if env.diff {
-        o.diffs.push(Diff::new(
-            format!("{dest} ({STAMP})"),
-            current.map(|c| format!("{c}\n")).unwrap_or_default(),
-            format!("{want}\n"),
-        ));
-    }
-    if env.check {
-        return Ok(o);
-    }
-    // Extract.
-    let (x, l) = extract_commands(fmt, args);
-    let mut own = String::new();
-    if let Some(spec) = attrs.chown_spec() {
-        own.push_str(&format!("chown -h -- {} \"$p\" || die chown\n", q(&spec)));
-    }
-    if let Some(mode) = &attrs.mode {
-        let m = match mode {
-            ModeSpec::Octal(o) => format!("{o:04o}"),
-            ModeSpec::Symbolic(s) => s.clone(),
+
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
+        let src = args.str("src").unwrap_or_default().to_string();
+        let dest = args.str("dest").unwrap_or_default().to_string();
+        let attrs = Attrs::from_args(args)?;
+        let (from, need) = source(args, ctx)?;
+        let out = match &need {
+            Need::SecretProbe(p) => facts.secret_probe(p)?,
+            Need::Probe(p) => facts.probe(p)?,
+            _ => unreachable!("a probe"),
         };
-        own.push_str(&format!(
-            "[ -L \"$p\" ] || chmod {} \"$p\" || die chmod\n",
-            q(&m)
-        ));
-    }
-    let (get, stdin) = match &from {
-        From::Local(b) => (
-            format!(
-                "a=$(mktemp) || die mktemp\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\ncat > \"$a\" || die copy\nh=$(sha256sum < \"$a\"); [ \"${{h%% *}}\" = {sha} ] || die checksum\n"
-            ),
-            Some(b.clone()),
-        ),
-        From::Remote(p) => (format!("a={}\n", q(p)), None),
-        From::Url(_) => {
-            let dl = m.get("dl").map(|s| unb64s(s)).unwrap_or_default();
-            (
-                format!("a={}\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\n", q(&dl)),
-                None,
-            )
+        let name = stamp_name(&src);
+        let opts = opts_key(args);
+        let d = q(&dest);
+        let m = kv(&out.stdout);
+        if !out.success() {
+            return util::fail(format!(
+                "could not inspect {dest}: {}",
+                last_line(&out.stderr_str())
+            ));
         }
-    };
-    let list_files = args.bool_or("list_files", false);
-    let script = format!(
-        r#"# opsctl unarchive: {src_shown} -> {dest_shown}
-e=$(mktemp) || exit 1
-die() {{ echo "error=$1"; printf 'err='; tail -c 8192 "$e" | base64 -w0; echo; exit 1; }}
-d={d}
-{get}{x} >"$e" 2>&1 || die extract
-if [ {list} = 1 ] || [ {own_needed} = 1 ]; then
-  f=$(mktemp) || die mktemp
-  {l} > "$f" 2>>"$e" || die list
-  if [ {own_needed} = 1 ]; then
-    while IFS= read -r m; do [ -n "$m" ] || continue; p="$d/$m"; {{ [ -e "$p" ] || [ -L "$p" ]; }} || continue
-{own}    done < "$f"
-  fi
-  if [ {list} = 1 ]; then printf 'files='; head -c 4194304 "$f" | base64 -w0; echo; fi
-  rm -f -- "$f"
-fi
-s="$d"/{STAMP}
-{{ [ -f "$s" ] && awk -v n={n} '$1 != n' "$s"; printf '%s\n' {line}; }} > "$s.tmp" && mv -f -- "$s.tmp" "$s" || die stamp
-rm -f -- "$e"
-echo done=1
-"#,
-        src_shown = one_line(&super::net::redact_url(&src)),
-        dest_shown = one_line(&dest),
-        list = if list_files { 1 } else { 0 },
-        own_needed = if own.is_empty() { 0 } else { 1 },
-        n = q(&name),
-        line = q(&want),
-    );
-    let out = env.run_stdin(&script, stdin).await?;
-    let r = kv(&out.stdout);
-    if !r.contains_key("done") {
-        let step = r.get("error").map(String::as_str).unwrap_or("extract");
-        let err = r
-            .get("err")
-            .map(|s| unb64s(s))
-            .unwrap_or_else(|| out.stderr_str());
-        let what = match step {
-            "checksum" => "the archive was corrupted in transfer".to_string(),
-            "extract" | "list" => tar_errors(&err),
-            _ => last_line(&err),
+        let mut o = Outcome::ok()
+            .with("dest", dest.clone())
+            .with("src", src.clone());
+        if m.contains_key("creates") {
+            let c = args.str("creates").unwrap_or_default();
+            return Ok(PPlan::Done(o.msg(format!("skipped, since {c} exists"))));
+        }
+        if !m.contains_key("dest") {
+            return util::fail(format!("dest '{dest}' must be an existing dir"));
+        }
+        if m.contains_key("nocurl") {
+            return util::fail(
+                "curl is not installed on the host: install it first (apt: name=curl)",
+            );
+        }
+        if let Some(e) = m.get("dlerr") {
+            return util::fail(format!(
+                "failure downloading {}: {}",
+                super::net::redact_url(&src),
+                last_line(&unb64s(e))
+            ));
+        }
+        if m.contains_key("nosrc") {
+            return util::fail(format!(
+                "Source '{src}' does not exist (or is not readable) on the host"
+            ));
+        }
+        let (sha, magic) = match &from {
+            From::Local(b) => (util::sha256_hex(b), magic_hex(b)),
+            _ => (
+                m.get("sha").cloned().unwrap_or_default(),
+                m.get("magic").cloned().unwrap_or_default(),
+            ),
         };
-        let mut f = Outcome::failed(format!(
-            "failed to unpack {src} into {dest} ({step}): {what}"
-        ));
-        f.data = o.data;
-        f.data
-            .insert("extract_results".into(), json!({"rc": 1, "err": err}));
-        return Ok(f);
+        let fmt = Format::from_magic(&magic);
+        o = o.with("handler", fmt.handler());
+        if fmt == Format::Zip && !m.contains_key("unzip") {
+            return util::fail(format!(
+                "{src} is a zip archive and unzip is not installed on the host: install it first (apt: name=unzip)"
+            ));
+        }
+        let stamps = m.get("stamp").map(|s| unb64s(s)).unwrap_or_default();
+        let want = stamp_line(&name, &sha, &opts);
+        let current = find_stamp(&stamps, &name);
+        if current == Some(want.as_str()) {
+            return Ok(PPlan::Done(o));
+        }
+        if !m.contains_key("destw") {
+            return util::fail(format!(
+                "dest '{dest}' is not writable{}",
+                if args.get("owner").is_some() {
+                    ""
+                } else {
+                    " (add `become: true`?)"
+                }
+            ));
+        }
+        o.changed = true;
+        if ctx.diff {
+            o.diffs.push(Diff::new(
+                format!("{dest} ({STAMP})"),
+                current.map(|c| format!("{c}\n")).unwrap_or_default(),
+                format!("{want}\n"),
+            ));
+        }
+        // Extract.
+        let (x, l) = extract_commands(fmt, args);
+        let mut own = String::new();
+        if let Some(spec) = attrs.chown_spec() {
+            own.push_str(&format!("chown -h -- {} \"$p\" || die chown\n", q(&spec)));
+        }
+        if let Some(mode) = &attrs.mode {
+            let m = match mode {
+                ModeSpec::Octal(o) => format!("{o:04o}"),
+                ModeSpec::Symbolic(s) => s.clone(),
+            };
+            own.push_str(&format!(
+                "[ -L \"$p\" ] || chmod {} \"$p\" || die chmod\n",
+                q(&m)
+            ));
+        }
+        let (get, stdin) = match &from {
+            From::Local(b) => (
+                format!(
+                    "a=$(mktemp) || die mktemp\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\ncat > \"$a\" || die copy\nh=$(sha256sum < \"$a\"); [ \"${{h%% *}}\" = {sha} ] || die checksum\n"
+                ),
+                Some(b.clone()),
+            ),
+            From::Remote(p) => (format!("a={}\n", q(p)), None),
+            From::Url(u) => {
+                let mut c = Curl::new(u);
+                c.insecure = !args.bool_or("validate_certs", true);
+                (
+                    format!(
+                        "IFS= read -r cfg\na=$(mktemp) || die mktemp\ntrap 'rm -f -- \"$a\" \"$e\"' EXIT\nprintf '%s' \"$cfg\" | base64 -d | curl -K - -o \"$a\" 2>\"$e\" || die download\nh=$(sha256sum < \"$a\"); [ \"${{h%% *}}\" = {sha} ] || die changed\n"
+                    ),
+                    Some(format!("{}\n", c.line()).into_bytes()),
+                )
+            }
+        };
+        let list_files = args.bool_or("list_files", false);
+        let script = format!(
+            r#"# opsctl unarchive: {src_shown} -> {dest_shown}
+    e=$(mktemp) || exit 1
+    die() {{ echo "error=$1"; printf 'err='; tail -c 8192 "$e" | base64 -w0; echo; exit 1; }}
+    d={d}
+    {get}{x} >"$e" 2>&1 || die extract
+    if [ {list} = 1 ] || [ {own_needed} = 1 ]; then
+      f=$(mktemp) || die mktemp
+      {l} > "$f" 2>>"$e" || die list
+      if [ {own_needed} = 1 ]; then
+        while IFS= read -r m; do [ -n "$m" ] || continue; p="$d/$m"; {{ [ -e "$p" ] || [ -L "$p" ]; }} || continue
+    {own}    done < "$f"
+      fi
+      if [ {list} = 1 ]; then printf 'files='; head -c 4194304 "$f" | base64 -w0; echo; fi
+      rm -f -- "$f"
+    fi
+    s="$d"/{STAMP}
+    {{ [ -f "$s" ] && awk -v n={n} '$1 != n' "$s"; printf '%s\n' {line}; }} > "$s.tmp" && mv -f -- "$s.tmp" "$s" || die stamp
+    rm -f -- "$e"
+    echo done=1
+    "#,
+            src_shown = one_line(&super::net::redact_url(&src)),
+            dest_shown = one_line(&dest),
+            list = if list_files { 1 } else { 0 },
+            own_needed = if own.is_empty() { 0 } else { 1 },
+            n = q(&name),
+            line = q(&want),
+        );
+        Ok(PPlan::change(o, Action::Script { script, stdin }))
     }
-    if list_files {
-        let files: Vec<Json> = r
-            .get("files")
-            .map(|s| unb64s(s))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| Json::String(l.to_string()))
-            .collect();
-        o = o.with("files", Json::Array(files));
+
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let Applied::Script(out) = result else {
+            return Ok(planned);
+        };
+        let src = args.str("src").unwrap_or_default().to_string();
+        let dest = args.str("dest").unwrap_or_default().to_string();
+        let list_files = args.bool_or("list_files", false);
+        let mut o = planned;
+        let r = kv(&out.stdout);
+        if !r.contains_key("done") {
+            let step = r.get("error").map(String::as_str).unwrap_or("extract");
+            let err = r
+                .get("err")
+                .map(|s| unb64s(s))
+                .unwrap_or_else(|| out.stderr_str());
+            let what = match step {
+                "checksum" => "the archive was corrupted in transfer".to_string(),
+                "changed" => "the archive at the URL changed since it was read".to_string(),
+                "extract" | "list" => tar_errors(&err),
+                _ => last_line(&err),
+            };
+            let mut f = Outcome::failed(format!(
+                "failed to unpack {src} into {dest} ({step}): {what}"
+            ));
+            f.data = o.data;
+            f.data
+                .insert("extract_results".into(), json!({"rc": 1, "err": err}));
+            return Ok(f);
+        }
+        if list_files {
+            let files: Vec<Json> = r
+                .get("files")
+                .map(|s| unb64s(s))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| Json::String(l.to_string()))
+                .collect();
+            o = o.with("files", Json::Array(files));
+        }
+        Ok(o)
     }
-    Ok(o)
 }
 
 /// The lines of tar's (or unzip's) stderr that say what went wrong: its closing

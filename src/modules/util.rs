@@ -1766,8 +1766,6 @@ pub(crate) mod testkit {
     use crate::template::Templar;
     use crate::transport::{Connection, ConnectionSpec};
 
-    pub type RunFn = for<'a> fn(&'a Args, &'a HostEnv<'a>) -> super::Fut<'a>;
-
     pub struct Kit {
         pub dir: tempfile::TempDir,
         pub conn: Connection,
@@ -1828,27 +1826,6 @@ pub(crate) mod testkit {
         pub fn read(&self, rel: &str) -> String {
             std::fs::read_to_string(self.path(rel)).unwrap()
         }
-        /// Runs a module with these (validated) arguments.
-        pub async fn run(
-            &self,
-            spec: &Spec,
-            run: RunFn,
-            args: Json,
-            check: bool,
-            diff: bool,
-        ) -> (Outcome, usize) {
-            let raw: Map<String, Json> = args.as_object().unwrap().clone();
-            let args: Args = spec
-                .validate(&raw, true)
-                .unwrap_or_else(|e| panic!("bad args: {e}"));
-            let env = self.env(check, diff);
-            let o = run(&args, &env)
-                .await
-                .unwrap_or_else(|e| panic!("module error: {e}"));
-            let n = env.trace.lock().unwrap().len();
-            (o, n)
-        }
-
         /// Runs a protocol module with these (validated) arguments, as the
         /// engine does; returns the outcome and the number of execs.
         pub async fn run_module(
