@@ -2,7 +2,7 @@
 //! removed. One exec reads the file, [`update_block`] decides with Ansible's
 //! logic, one more exec writes atomically only when the content differs.
 
-use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::util::{self, Fail, pyregex::PyRegex};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
@@ -237,16 +237,6 @@ impl Module for BlockInFile {
             Some(_) => "Block inserted",
         };
         util::text_plan(args, &st, host, &new, msg, ctx.diff)
-    }
-
-    fn applied(
-        &self,
-        _: &Args,
-        planned: Outcome,
-        result: Applied,
-        _: &Ctx,
-    ) -> Result<Outcome, Fail> {
-        Ok(util::file_applied(planned, &result))
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
+use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
 use super::util::{self, Attrs, FType, Fail, FileWant, Op, Req, Stat};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
@@ -155,16 +155,6 @@ impl Module for Copy {
             }
             What::Remote(src) => plan_remote(facts, &opts, &src, dest, ctx.diff),
         }
-    }
-
-    fn applied(
-        &self,
-        _: &Args,
-        planned: Outcome,
-        result: Applied,
-        _: &Ctx,
-    ) -> Result<Outcome, Fail> {
-        Ok(util::file_applied(planned, &result))
     }
 }
 

@@ -397,10 +397,13 @@ pub trait Module: Sync {
 }
 
 /// The default reading of an applied action: success keeps the predicted
-/// outcome; a failed script fails the task with its exit status and stderr.
+/// outcome (for file steps, with the backup taken and the attributes read after
+/// the change: [`util::file_applied`]); a failed script fails the task with its
+/// exit status and stderr.
 pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     match result {
-        Applied::Files(_) | Applied::WroteLocal | Applied::Paused(_) => Ok(planned),
+        Applied::Files(_) => Ok(util::file_applied(planned, &result)),
+        Applied::WroteLocal | Applied::Paused(_) => Ok(planned),
         Applied::Script(out) if out.success() => Ok(planned),
         Applied::Script(out) => util::fail(script_failure(&out)),
     }

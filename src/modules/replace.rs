@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::util::{self, FType, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
@@ -128,16 +128,6 @@ impl Module for Replace {
                 Ok(plan)
             }
         }
-    }
-
-    fn applied(
-        &self,
-        _: &Args,
-        planned: Outcome,
-        result: Applied,
-        _: &Ctx,
-    ) -> Result<Outcome, Fail> {
-        Ok(util::file_applied(planned, &result))
     }
 }
 

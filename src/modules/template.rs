@@ -3,9 +3,9 @@
 //! only when it differs, atomic write, validate, backup).
 
 use super::copy::{Opts, bytes_needs, plan_bytes};
-use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
+use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::util::{self, Fail};
-use super::{ArgSpec, Args, Kind, Outcome, Spec};
+use super::{ArgSpec, Args, Kind, Spec};
 
 pub static TEMPLATE: Spec = Spec::new(
     "template",
@@ -75,16 +75,6 @@ impl Module for Template {
             Some(src),
             ctx.diff,
         )
-    }
-
-    fn applied(
-        &self,
-        _: &Args,
-        planned: Outcome,
-        result: Applied,
-        _: &Ctx,
-    ) -> Result<Outcome, Fail> {
-        Ok(util::file_applied(planned, &result))
     }
 }
 
