@@ -75,24 +75,8 @@ async fn run_inner(
     let ctx = ctx(env);
     let key = context_key(env.become_user, env.environment);
     let mut needs = m.needs(args, &ctx)?;
-    let mut gathered: Vec<Need> = Vec::new();
     for _ in 0..MAX_READS {
         let missing = cache.missing(&key, &needs);
-        let served: Vec<String> = needs
-            .iter()
-            .filter(|n| !missing.contains(n) && !gathered.contains(n))
-            .map(Need::describe)
-            .collect();
-        gathered.extend(needs.iter().cloned());
-        if !served.is_empty() {
-            env.trace.lock().unwrap().push((
-                format!("(read ahead) facts: {}", served.join(", ")),
-                crate::transport::Output {
-                    rc: Some(0),
-                    ..Default::default()
-                },
-            ));
-        }
         if !missing.is_empty() {
             let facts = gather::gather(env, &missing).await?;
             cache.add(&key, facts, &missing, false);
