@@ -49,7 +49,19 @@ struct Registry {
 
 static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(Default::default);
 
-/// opsctl's own words (with the recap's counts, `crate::engine::report::COUNT_NAMES`):
+/// The names of a recap's counts, in the order they are shown
+/// (`engine::report::Counts`).
+pub const COUNT_NAMES: [&str; 7] = [
+    "ok",
+    "changed",
+    "failed",
+    "skipped",
+    "unreachable",
+    "rescued",
+    "ignored",
+];
+
+/// opsctl's own words (with the recap's counts, [`COUNT_NAMES`]):
 /// statuses, the keys of a task's result and the literals of YAML and Python.
 /// They are never registered (a value templated from a secret that happens to
 /// be `failed` or `True` says nothing about the secret, and masking them would
@@ -86,7 +98,7 @@ pub fn is_vocabulary(s: &str) -> bool {
     let s = s.trim();
     VOCABULARY
         .iter()
-        .chain(&crate::engine::report::COUNT_NAMES)
+        .chain(&COUNT_NAMES)
         .any(|w| w.eq_ignore_ascii_case(s))
 }
 

@@ -41,16 +41,7 @@ pub struct TaskReport<'a> {
     pub trace: &'a [(String, crate::transport::Output)],
 }
 
-/// The names of a recap's counts, in the order they are shown ([`Counts`]).
-pub const COUNT_NAMES: [&str; 7] = [
-    "ok",
-    "changed",
-    "failed",
-    "skipped",
-    "unreachable",
-    "rescued",
-    "ignored",
-];
+pub use crate::redact::COUNT_NAMES;
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Counts {

@@ -423,7 +423,7 @@ pub fn render(run: &RunView) -> String {
         for (host, c) in &recap {
             let n = |k: &str| c.get(k).copied().unwrap_or(0);
             let _ = write!(b, "<tr><td>{}</td>", escape(host));
-            for k in crate::engine::report::COUNT_NAMES {
+            for k in crate::redact::COUNT_NAMES {
                 let _ = write!(b, "<td>{}</td>", n(k));
             }
             b.push_str("</tr>");

@@ -666,7 +666,7 @@ mod tests {
         let mods = util::b64(b" M app.py\n");
         let head = format!("state=repo\nhead={A}\nbranch=main\nurl={url}\nmods={mods}");
         let lines: Vec<&str> = head.lines().collect();
-        let wc = crate::engine::gather::git_head(&lines);
+        let wc = crate::modules::gitfacts::git_head(&lines);
         let out = format!(
             "local=\nlsrc=0\nls={}\n",
             util::b64(format!("warning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n").as_bytes())
@@ -685,14 +685,14 @@ mod tests {
                 ("refs/heads/main".into(), B.into())
             ]))
         );
-        let wc = crate::engine::gather::git_head(&["state=absent"]);
+        let wc = crate::modules::gitfacts::git_head(&["state=absent"]);
         let p = parse_probe(
             &wc,
             format!("lsrc=128\nls={}\n", util::b64(b"fatal: nope\n")).as_bytes(),
         );
         assert_eq!(p.wc.state, DestState::Absent);
         assert_eq!(p.ls_remote, Some(Err("fatal: nope".into())));
-        let wc = crate::engine::gather::git_head(&["nogit=1"]);
+        let wc = crate::modules::gitfacts::git_head(&["nogit=1"]);
         assert!(parse_probe(&wc, b"").wc.git_missing);
     }
 

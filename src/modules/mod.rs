@@ -27,6 +27,7 @@ pub mod file;
 mod fixtures;
 pub mod get_url;
 pub mod git;
+pub mod gitfacts;
 pub mod lineinfile;
 pub mod net;
 pub mod npm;
