@@ -51,7 +51,7 @@ demo: deps build image
 # them as ignored; as root they run too. In CI a test left ignored fails the run.
 ROOT_TESTS := $(if $(filter 0,$(shell id -u)),--include-ignored --skip differential_dump,)
 test: deps image
-	set -o pipefail; $(CARGO) test --all-targets -- $(ROOT_TESTS) 2>&1 | tee target/test.log
+	mkdir -p target; set -o pipefail; $(CARGO) test --all-targets -- $(ROOT_TESTS) 2>&1 | tee target/test.log
 	@if [ -n "$$CI" ] && grep -Eq '^test result: .* [1-9][0-9]* ignored' target/test.log; then \
 		echo "CI: some tests did not run (ignored):"; grep -E '\.\.\. ignored' target/test.log; exit 1; fi
 

@@ -45,10 +45,11 @@ pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Ex
 
 /// The inventory with only `hosts` kept (groups keep their structure).
 fn restrict(inv: &Inventory, hosts: &[String]) -> Inventory {
+    let keep: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
     let mut out = inv.clone();
-    out.hosts.retain(|h, _| hosts.contains(h));
+    out.hosts.retain(|h, _| keep.contains(h.as_str()));
     for g in out.groups.values_mut() {
-        g.hosts.retain(|h| hosts.contains(h));
+        g.hosts.retain(|h| keep.contains(h.as_str()));
     }
     out
 }
