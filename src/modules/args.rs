@@ -64,8 +64,6 @@ pub struct Spec {
     pub mutually_exclusive: &'static [&'static [&'static str]],
     /// At least one of each group must be given.
     pub required_one_of: &'static [&'static [&'static str]],
-    /// Changes nothing on the host: also runs in check mode (stat, debug, slurp...).
-    pub read_only: bool,
     /// Any argument name is accepted (set_fact's variables).
     pub any_args: bool,
 }
@@ -79,7 +77,6 @@ impl Spec {
             free_form: false,
             mutually_exclusive: &[],
             required_one_of: &[],
-            read_only: false,
             any_args: false,
         }
     }

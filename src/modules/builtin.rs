@@ -25,7 +25,6 @@ pub static RUN_ASSERT: Pure = Pure(assert);
 pub static RUN_FAIL: Pure = Pure(fail);
 
 pub static DEBUG: Spec = Spec {
-    read_only: true,
     mutually_exclusive: &[&["msg", "var"]],
     ..Spec::new(
         "debug",
@@ -38,26 +37,21 @@ pub static DEBUG: Spec = Spec {
 };
 
 pub static SET_FACT: Spec = Spec {
-    read_only: true,
     any_args: true,
     ..Spec::new("set_fact", &[ArgSpec::new("cacheable", Kind::Bool)])
 };
 
-pub static ASSERT: Spec = Spec {
-    read_only: true,
-    ..Spec::new(
-        "assert",
-        &[
-            ArgSpec::new("that", Kind::Any).required(),
-            ArgSpec::new("fail_msg", Kind::Any).aliases(&["msg"]),
-            ArgSpec::new("success_msg", Kind::Any),
-            ArgSpec::new("quiet", Kind::Bool),
-        ],
-    )
-};
+pub static ASSERT: Spec = Spec::new(
+    "assert",
+    &[
+        ArgSpec::new("that", Kind::Any).required(),
+        ArgSpec::new("fail_msg", Kind::Any).aliases(&["msg"]),
+        ArgSpec::new("success_msg", Kind::Any),
+        ArgSpec::new("quiet", Kind::Bool),
+    ],
+);
 
 pub static FAIL: Spec = Spec {
-    read_only: true,
     ..Spec::new("fail", &[ArgSpec::new("msg", Kind::Any)])
 };
 

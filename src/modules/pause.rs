@@ -15,7 +15,6 @@ use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static PAUSE: Spec = Spec {
-    read_only: true,
     mutually_exclusive: &[&["minutes", "seconds"]],
     ..Spec::new(
         "pause",

@@ -8,13 +8,10 @@ use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::util::{self, ContentReq, FType, Fail, Req};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
-pub static SLURP: Spec = Spec {
-    read_only: true,
-    ..Spec::new(
-        "slurp",
-        &[ArgSpec::new("src", Kind::Str).required().aliases(&["path"])],
-    )
-};
+pub static SLURP: Spec = Spec::new(
+    "slurp",
+    &[ArgSpec::new("src", Kind::Str).required().aliases(&["path"])],
+);
 
 /// `slurp` on the module protocol.
 pub struct Slurp;

@@ -11,21 +11,18 @@ use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 type Probed = util::Stat;
 
-pub static STAT: Spec = Spec {
-    read_only: true,
-    ..Spec::new(
-        "stat",
-        &[
-            ArgSpec::new("path", Kind::Str)
-                .required()
-                .aliases(&["dest", "name"]),
-            ArgSpec::new("follow", Kind::Bool),
-            ArgSpec::new("get_checksum", Kind::Bool),
-            ArgSpec::new("checksum_algorithm", Kind::Choice(util::SUM_ALGOS))
-                .aliases(&["checksum", "checksum_algo"]),
-        ],
-    )
-};
+pub static STAT: Spec = Spec::new(
+    "stat",
+    &[
+        ArgSpec::new("path", Kind::Str)
+            .required()
+            .aliases(&["dest", "name"]),
+        ArgSpec::new("follow", Kind::Bool),
+        ArgSpec::new("get_checksum", Kind::Bool),
+        ArgSpec::new("checksum_algorithm", Kind::Choice(util::SUM_ALGOS))
+            .aliases(&["checksum", "checksum_algo"]),
+    ],
+);
 
 pub struct Stat;
 

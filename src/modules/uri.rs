@@ -10,38 +10,35 @@ use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
-pub static URI: Spec = Spec {
-    read_only: true,
-    ..Spec::new(
-        "uri",
-        &[
-            ArgSpec::new("url", Kind::Str).required(),
-            ArgSpec::new("method", Kind::Str),
-            ArgSpec::new("body", Kind::Any),
-            ArgSpec::new(
-                "body_format",
-                Kind::Choice(&["raw", "json", "form-urlencoded"]),
-            ),
-            ArgSpec::new("headers", Kind::Any),
-            ArgSpec::new("status_code", Kind::List),
-            ArgSpec::new("return_content", Kind::Bool),
-            ArgSpec::new("timeout", Kind::Int),
-            ArgSpec::new("validate_certs", Kind::Bool),
-            ArgSpec::new(
-                "follow_redirects",
-                Kind::Choice(&["all", "safe", "none", "urllib2", "yes", "no"]),
-            ),
-            ArgSpec::new("url_username", Kind::Str).aliases(&["user"]),
-            ArgSpec::new("url_password", Kind::Str).aliases(&["password"]),
-            ArgSpec::new("force_basic_auth", Kind::Bool),
-            ArgSpec::new("http_agent", Kind::Str),
-            ArgSpec::new("use_proxy", Kind::Bool),
-            ArgSpec::new("unix_socket", Kind::Str),
-            ArgSpec::new("creates", Kind::Str),
-            ArgSpec::new("removes", Kind::Str),
-        ],
-    )
-};
+pub static URI: Spec = Spec::new(
+    "uri",
+    &[
+        ArgSpec::new("url", Kind::Str).required(),
+        ArgSpec::new("method", Kind::Str),
+        ArgSpec::new("body", Kind::Any),
+        ArgSpec::new(
+            "body_format",
+            Kind::Choice(&["raw", "json", "form-urlencoded"]),
+        ),
+        ArgSpec::new("headers", Kind::Any),
+        ArgSpec::new("status_code", Kind::List),
+        ArgSpec::new("return_content", Kind::Bool),
+        ArgSpec::new("timeout", Kind::Int),
+        ArgSpec::new("validate_certs", Kind::Bool),
+        ArgSpec::new(
+            "follow_redirects",
+            Kind::Choice(&["all", "safe", "none", "urllib2", "yes", "no"]),
+        ),
+        ArgSpec::new("url_username", Kind::Str).aliases(&["user"]),
+        ArgSpec::new("url_password", Kind::Str).aliases(&["password"]),
+        ArgSpec::new("force_basic_auth", Kind::Bool),
+        ArgSpec::new("http_agent", Kind::Str),
+        ArgSpec::new("use_proxy", Kind::Bool),
+        ArgSpec::new("unix_socket", Kind::Str),
+        ArgSpec::new("creates", Kind::Str),
+        ArgSpec::new("removes", Kind::Str),
+    ],
+);
 
 pub struct Uri;
 

@@ -10,7 +10,6 @@ use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
 pub static WAIT_FOR: Spec = Spec {
-    read_only: true,
     mutually_exclusive: &[&["port", "path"]],
     ..Spec::new(
         "wait_for",
