@@ -10,6 +10,12 @@
 
 use std::io::{IsTerminal, Write};
 
+/// Can opsctl ask the operator (a terminal on stdin, not in CI)?
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    !in_ci() && std::io::stdin().is_terminal()
+}
+
 /// Running in CI (`CI` set to anything but empty, `0`, `false` or `no`): no colour,
 /// no live lines, no prompt, whatever the terminal.
 pub fn in_ci() -> bool {

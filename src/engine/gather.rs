@@ -17,7 +17,7 @@ use crate::modules::protocol::{Facts, GitReq, Need};
 use crate::modules::sysfacts;
 use crate::modules::util::{self, ContentReq, Fail, Op, Req};
 use crate::modules::{HostEnv, ModuleError};
-use crate::transport::{Output, RemoteCommand, shell_quote};
+use crate::transport::Output;
 
 /// How many tasks a read-ahead covers at first and at most. The window doubles
 /// each time a whole read-ahead was used, and falls back after a change threw
@@ -181,20 +181,11 @@ pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
 async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
     let g = Gathering::plan(needs);
     let boundary = boundary();
-    let mut full = String::new();
-    for (k, v) in env.environment {
-        full.push_str(&format!("export {k}={}\n", shell_quote(v)));
-    }
-    full.push_str(&batch_script(&boundary, &g.sections, g.manifest.is_some()));
-    let cmd = RemoteCommand {
-        script: full,
-        stdin: g.manifest.as_ref().map(|ops| util::manifest(ops)),
-        become_user: env.become_user.map(str::to_string),
-        no_become: env.become_user.is_none(),
-    };
+    let script = batch_script(&boundary, &g.sections, g.manifest.is_some());
+    let cmd = env.command(&script, g.manifest.as_ref().map(|ops| util::manifest(ops)));
     let out = env.conn.run(&cmd).await.map_err(ModuleError::from)?;
     env.trace.lock().unwrap().push((
-        format!("(facts: {} needs in one exec)\n{}", needs.len(), cmd.script),
+        format!("(facts: {} needs in one exec)\n{script}", needs.len()),
         out.clone(),
     ));
     let Some(outputs) = parse(&boundary, &out.stdout, g.sections.len()) else {

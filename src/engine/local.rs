@@ -3,7 +3,7 @@
 //! `engine::apply`, which decides whether they run (check mode).
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,10 +29,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), Fail> {
     write().map_err(|e| Fail::Task(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Can we ask the operator?
-pub fn interactive() -> bool {
-    !crate::printer::in_ci() && std::io::stdin().is_terminal()
-}
+use crate::printer::interactive;
 
 /// Answers already given, by task (file:line) and prompt.
 fn answers() -> &'static tokio::sync::Mutex<HashMap<String, String>> {

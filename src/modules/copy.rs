@@ -811,8 +811,7 @@ mod tests {
             .clone();
         let args = COPY.validate(&raw, true).unwrap();
         let env = k.env(false, false);
-        let cache = crate::engine::gather::FactCache::default();
-        let e = crate::engine::apply::run(&Copy, &args, &env, &cache)
+        let e = crate::modules::util::testkit::Kit::apply(&Copy, &args, &env)
             .await
             .err()
             .unwrap()

@@ -191,6 +191,22 @@ pub enum Prefetch<'a> {
 }
 
 impl HostEnv<'_> {
+    /// `script` as the task runs it: its `environment:` exported first, through
+    /// its `become`. (Traces show `script` alone: the exports stay out of `-v`.)
+    pub fn command(&self, script: &str, stdin: Option<Vec<u8>>) -> RemoteCommand {
+        let mut full = String::new();
+        for (k, v) in self.environment {
+            full.push_str(&format!("export {k}={}\n", shell_quote(v)));
+        }
+        full.push_str(script);
+        RemoteCommand {
+            script: full,
+            stdin,
+            become_user: self.become_user.map(str::to_string),
+            no_become: self.become_user.is_none(),
+        }
+    }
+
     /// Runs a shell script on the host with the task's become and environment.
     pub async fn run(&self, script: &str) -> Result<Output, ModuleError> {
         self.run_stdin(script, None).await
@@ -202,17 +218,7 @@ impl HostEnv<'_> {
         script: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<Output, ModuleError> {
-        let mut full = String::new();
-        for (k, v) in self.environment {
-            full.push_str(&format!("export {k}={}\n", shell_quote(v)));
-        }
-        full.push_str(script);
-        let cmd = RemoteCommand {
-            script: full,
-            stdin,
-            become_user: self.become_user.map(str::to_string),
-            no_become: self.become_user.is_none(),
-        };
+        let cmd = self.command(script, stdin);
         let mut batched = false;
         let out = match self.prefetch {
             Prefetch::Off => self.conn.run(&cmd).await?,

@@ -119,7 +119,7 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_secs(1), "{o:?}");
         assert!(!o.changed && !o.skipped, "{o:?}");
         // `cargo test` has no terminal on stdin (or CI is set): no wait
-        if !crate::engine::local::interactive() {
+        if !crate::printer::interactive() {
             let t = Instant::now();
             let (o, _) = k
                 .run_module(&PAUSE, &PauseModule, json!({"prompt": "Go?"}), false, false)

@@ -1841,13 +1841,24 @@ pub(crate) mod testkit {
                 .validate(&raw, true)
                 .unwrap_or_else(|e| panic!("bad args: {e}"));
             let env = self.env(check, diff);
-            let cache = crate::engine::gather::FactCache::default();
-            let o = crate::engine::apply::run(module, &args, &env, &cache)
+            let o = Self::apply(module, &args, &env)
                 .await
-                .unwrap_or_else(|e| panic!("module error: {e}"))
-                .outcome;
+                .unwrap_or_else(|e| panic!("module error: {e}"));
             let n = env.trace.lock().unwrap().len();
             (o, n)
+        }
+
+        /// The module run as the engine runs it (facts, decide, apply): the one
+        /// place module tests reach into the engine.
+        pub async fn apply(
+            module: &dyn crate::modules::protocol::Module,
+            args: &Args,
+            env: &HostEnv<'_>,
+        ) -> Result<Outcome, crate::modules::ModuleError> {
+            let cache = crate::engine::gather::FactCache::default();
+            crate::engine::apply::run(module, args, env, &cache)
+                .await
+                .map(|r| r.outcome)
         }
     }
 
