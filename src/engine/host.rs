@@ -48,8 +48,6 @@ struct HostRun<'e, 'a> {
     started: bool,
     /// The host had a pending-handlers file when the run started.
     had_pending: bool,
-    /// Probe outputs read ahead in one exec (see `prefetch`).
-    probes: super::prefetch::Probes,
     /// Facts of protocol modules, read ahead or gathered (see `gather`).
     facts: super::gather::FactCache,
     /// The last task changed the host: the next ones likely change it too, and a
@@ -88,7 +86,6 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         started: eng.opts.start_at_task.is_none(),
         had_pending: false,
         foreign_pending: Vec::new(),
-        probes: Default::default(),
         facts: Default::default(),
         last_changed: false,
     };
@@ -389,7 +386,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             if self.eng.aborted() {
                 return Flow::End;
             }
-            if self.probes.is_empty() && self.facts.is_empty() {
+            if self.facts.is_empty() {
                 self.read_ahead(&tasks[i..], block_vars, inherited_when)
                     .await;
             }
@@ -532,10 +529,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.finish_task(task, out)
     }
 
-    /// Reads ahead, in one exec each: the facts that the next tasks of protocol
-    /// modules need, and the first (read-only) commands of the next tasks of
-    /// modules not ported yet. Stops at the first task whose needs cannot be known
-    /// yet (a loop, delegation, a condition or argument that needs a result still
+    /// Reads ahead, in one exec: the facts that the next tasks need. Stops at
+    /// the first task whose needs cannot be known yet (a loop, delegation, a condition or argument that needs a result still
     /// to come...) or that will change the host whatever it finds.
     async fn read_ahead(&self, tasks: &[Task], block_vars: &[VarEntry], inherited_when: &[String]) {
         let Some(conn) = self.conn.clone() else {
@@ -545,17 +540,14 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return;
         }
         let opts = self.eng.opts;
-        let mut commands = Vec::new();
         let mut needs: Vec<crate::modules::protocol::Need> = Vec::new();
         let mut first: Option<Prepared> = None;
-        let window = self.probes.window().max(self.facts.window());
+        let window = self.facts.window();
         for task in tasks.iter().take(window) {
             let Action::Module { def: module, args } = &task.action else {
                 break;
             };
-            let legacy = matches!(module.imp, crate::modules::Imp::Legacy(_));
             if !self.started
-                || (legacy && !super::prefetch::eligible(module.spec.name, args))
                 || task.loop_.is_some()
                 || task.delegate_to.is_some()
                 || task.run_once.is_some()
@@ -573,49 +565,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 Some(None) => continue,
                 None => break,
             };
-            match module.imp {
-                crate::modules::Imp::Legacy(_) => {
-                    match self.record(module, &prepared, &conn).await {
-                        Some(cmd) => commands.push(cmd),
-                        None => break,
-                    }
-                }
-                crate::modules::Imp::Protocol(m) => {
-                    if let Some(f) = &first
-                        && (f.become_user != prepared.become_user
-                            || f.environment != prepared.environment)
-                    {
-                        break;
-                    }
-                    let env = prepared.env(self, &conn);
-                    let Some(n) = super::apply::needs(m, &prepared.args, &env) else {
-                        break;
-                    };
-                    needs.extend(n);
-                    let predictable = m.predictable(&prepared.args);
-                    drop(env);
-                    if first.is_none() {
-                        first = Some(prepared);
-                    }
-                    if !predictable {
-                        break;
-                    }
-                }
+            if let Some(f) = &first
+                && (f.become_user != prepared.become_user || f.environment != prepared.environment)
+            {
+                break;
             }
-        }
-        let boundary_free = |c: &RemoteCommand| {
-            c.stdin
-                .as_deref()
-                .is_none_or(|d| super::gather::heredoc_safe(d, "OPSCTL"))
-        };
-        let lines: Vec<(String, Option<Vec<u8>>)> = commands
-            .iter()
-            .take_while(|c| boundary_free(c))
-            .map(|c| (conn.line(c).0, c.stdin.clone()))
-            .collect();
-        if lines.len() >= 2 {
-            // A failure here costs nothing but the batch: each task then runs live.
-            let _ = self.probes.fetch(&conn, lines).await;
+            let env = prepared.env(self, &conn);
+            let Some(n) = super::apply::needs(module.module, &prepared.args, &env) else {
+                break;
+            };
+            needs.extend(n);
+            let predictable = module.module.predictable(&prepared.args);
+            drop(env);
+            if first.is_none() {
+                first = Some(prepared);
+            }
+            if !predictable {
+                break;
+            }
         }
         if let Some(p) = &first
             && !needs.is_empty()
@@ -665,26 +632,6 @@ impl<'e, 'a> HostRun<'e, 'a> {
             location: task.location.clone(),
             ctx,
         }))
-    }
-
-    /// The first command a legacy module would send, found by running it in
-    /// record mode; `None` when it cannot be known now.
-    async fn record(
-        &self,
-        module: &'static crate::modules::ModuleDef,
-        p: &Prepared,
-        conn: &Connection,
-    ) -> Option<RemoteCommand> {
-        let crate::modules::Imp::Legacy(run) = module.imp else {
-            return None;
-        };
-        let recorder = super::prefetch::Recorder::default();
-        let mut env = p.env(self, conn);
-        env.prefetch = crate::modules::Prefetch::Record(&recorder);
-        match run(&p.args, &env).await {
-            Err(ModuleError::Recorded) => recorder.first.into_inner().unwrap(),
-            _ => None,
-        }
     }
 
     /// Applies the outcome of a task on this host: register, facts, notify,
@@ -1090,16 +1037,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
             vars: ctx,
             templar: &self.vars().templar,
             trace: Mutex::new(Vec::new()),
-            prefetch: match task.delegate_to {
-                None => crate::modules::Prefetch::Serve(&self.probes),
-                Some(_) => {
-                    // a command on another host may change this one: read again
-                    self.probes.clear();
-                    self.facts.clear();
-                    crate::modules::Prefetch::Off
-                }
-            },
         };
+        if task.delegate_to.is_some() {
+            // a command on another host may change this one: read again
+            self.facts.clear();
+        }
         // until/retries/delay: run again until the condition holds.
         let (retries, delay) = match &task.until {
             Some(_) => (
@@ -1114,32 +1056,14 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let mut out = loop {
             attempt += 1;
             let mut transport_failed = false;
-            let ran = match module.imp {
-                crate::modules::Imp::Legacy(run) => {
-                    // it may change the host: facts read before are stale
-                    self.facts.clear();
-                    run(&validated, &env).await
-                }
-                crate::modules::Imp::Protocol(m) => {
-                    super::apply::run(m, &validated, &env, &self.facts)
-                        .await
-                        .map(|r| {
-                            if r.applied {
-                                self.probes.clear();
-                            }
-                            r.outcome
-                        })
-                }
-            };
+            let ran = super::apply::run(module.module, &validated, &env, &self.facts)
+                .await
+                .map(|r| r.outcome);
             let mut out = match ran {
                 Ok(o) => o,
                 Err(ModuleError::Args(msg)) => {
                     Outcome::failed(format!("{}: {msg}", module.spec.name))
                 }
-                Err(ModuleError::Recorded) => Outcome::failed(format!(
-                    "{}: internal error: a recorded run",
-                    module.spec.name
-                )),
                 Err(ModuleError::Transport(e)) => {
                     transport_failed = true;
                     let unreachable =
@@ -1758,7 +1682,6 @@ impl Prepared {
             vars: &self.ctx,
             templar: &run.vars().templar,
             trace: Mutex::new(Vec::new()),
-            prefetch: crate::modules::Prefetch::Off,
         }
     }
 }

@@ -15,8 +15,6 @@
 //!   then attributes).
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -30,9 +28,6 @@ use crate::transport::Output;
 
 /// Python `re` semantics on the `regex` crate (the template engine's helper).
 pub(crate) use crate::template::pyregex;
-
-/// The future every module's run function returns.
-pub type Fut<'a> = Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
 
 /// Contents larger than this are not shown in diffs.
 pub const DIFF_CAP: u64 = 1 << 20;
@@ -1809,7 +1804,6 @@ pub(crate) mod testkit {
                 vars: &self.vars,
                 templar: &self.templar,
                 trace: Mutex::new(vec![]),
-                prefetch: Default::default(),
             }
         }
         pub fn path(&self, rel: &str) -> PathBuf {
