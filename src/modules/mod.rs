@@ -71,6 +71,9 @@ pub struct Outcome {
     pub data: Map<String, Json>,
     /// The message is for the reader (debug): shown even when nothing changed.
     pub print: bool,
+    /// The host could not be reached (the connection broke): set by the
+    /// engine, never by a module.
+    pub unreachable: bool,
 }
 
 impl Outcome {
@@ -97,6 +100,22 @@ impl Outcome {
     pub fn msg(mut self, msg: impl Into<String>) -> Outcome {
         self.msg = Some(msg.into());
         self
+    }
+
+    /// The result as `register:` keeps it: the module's fields with
+    /// `changed`, `failed`, `skipped`, `msg` (and `unreachable` when so).
+    pub fn registered(&self) -> Map<String, Json> {
+        let mut data = self.data.clone();
+        data.insert("changed".into(), Json::Bool(self.changed));
+        data.insert("failed".into(), Json::Bool(self.failed));
+        data.insert("skipped".into(), Json::Bool(self.skipped));
+        if self.unreachable {
+            data.insert("unreachable".into(), Json::Bool(true));
+        }
+        if let Some(m) = &self.msg {
+            data.entry("msg").or_insert(Json::String(m.clone()));
+        }
+        data
     }
 }
 
