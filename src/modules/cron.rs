@@ -814,7 +814,7 @@ mod tests {
         let mut f = SysFacts::default();
         answer(
             Section::Crontab(None),
-            &out("uid=0\nuser=root\nrc=1\ncontent=\nerr=no crontab for root \n"),
+            &out("uid=0\nuser=root\n@@content\n\n@@rc=1\n@@err\nno crontab for root\n"),
             &mut f,
         )
         .unwrap();
@@ -824,7 +824,7 @@ mod tests {
         assert_eq!(c.content, "");
         answer(
             Section::Crontab(Some("a".into())),
-            &out("uid=0\nrc=0\ncontent=YQo=\nerr=\n"),
+            &out("uid=0\n@@content\na\n\n@@rc=0\n@@err\n\n"),
             &mut f,
         )
         .unwrap();
