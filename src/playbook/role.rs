@@ -1,6 +1,8 @@
 //! Roles: finding them, reading `defaults/`, `vars/`, `meta/`, `tasks/`,
 //! `handlers/`, expanding meta dependencies first, each role once per play
-//! unless its parameters differ (or `allow_duplicates: true`).
+//! unless its parameters differ (or `allow_duplicates: true`); and the tasks
+//! that name a role (`import_role`, expanded here, and `include_role`, checked
+//! here and loaded at run time).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
