@@ -61,8 +61,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
+use super::fail::Fail;
 use super::protocol::{Action, Ctx, Facts, GitHead, InCheck, Need, Plan};
-use super::util::{FType, Fail, HostInfo, Stat};
+use super::remote_file::{FType, HostInfo, Stat};
 use super::{find, sysfacts};
 use crate::location::Location;
 use crate::transport::Output;

@@ -10,9 +10,13 @@
 
 use std::collections::BTreeMap;
 
+use super::attrs::Attrs;
+use super::fail::{self, Fail};
 use super::net::{Curl, check_url, last_line, redact_url, url_basename};
+use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan, SecretProbe};
-use super::util::{self, Attrs, FType, Fail, FileWant, Op, Req};
+use super::regular_file::{self, FileWant};
+use super::remote_file::{self, FType, Op, Req};
 use super::{ArgSpec, Args, Diff, Kind, ModuleError, Outcome, Spec};
 use crate::transport::{Output, shell_quote as q};
 
@@ -53,10 +57,10 @@ impl Checksum {
             )
         })?;
         let algo = algo.trim().to_lowercase();
-        if !util::SUM_ALGOS.contains(&algo.as_str()) {
+        if !remote_file::SUM_ALGOS.contains(&algo.as_str()) {
             return Err(format!(
                 "checksum algorithm '{algo}' is not supported (use one of {})",
-                util::SUM_ALGOS.join(", ")
+                remote_file::SUM_ALGOS.join(", ")
             ));
         }
         let value = value.trim();
@@ -175,7 +179,11 @@ impl Task {
         }
         let mut reqs = vec![Req::new(&self.dest).follow(true).sums(&sums)];
         if let Some(b) = &self.base {
-            reqs.push(Req::new(util::join(&self.dest, b)).follow(true).sums(&sums));
+            reqs.push(
+                Req::new(paths::join(&self.dest, b))
+                    .follow(true)
+                    .sums(&sums),
+            );
         }
         reqs
     }
@@ -243,7 +251,7 @@ fn read_output<'a>(facts: &'a Facts, need: &Need) -> Result<&'a Output, Fail> {
     match need {
         Need::SecretProbe(p) => facts.secret_probe(p),
         Need::Probe(script) => facts.probe(script),
-        _ => util::fail("get_url: internal error: not a read"),
+        _ => fail::fail("get_url: internal error: not a read"),
     }
 }
 
@@ -288,7 +296,7 @@ echo "x_code=$code"
 {check}{interpreter}"#,
         url_shown = redact_url(url),
         dl_q = q(dl),
-        interpreter = util::interpreter(None),
+        interpreter = remote_file::interpreter(None),
     )
 }
 
@@ -316,7 +324,7 @@ impl Module for GetUrl {
             match reqs.get(1) {
                 Some(r) => facts.path(r)?.clone(),
                 None => {
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "{} is a directory and the url has no file name: give dest as a file path",
                         t.dest
                     ));
@@ -335,20 +343,20 @@ impl Module for GetUrl {
                 let out = read_output(facts, &read)?;
                 let (kv, err) = probe_lines(out);
                 if kv.contains_key("nocurl") {
-                    return util::fail(NO_CURL);
+                    return fail::fail(NO_CURL);
                 }
                 if kv.get("rc").map(String::as_str) != Some("0") {
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "could not fetch the checksum file {}: {}",
                         redact_url(su),
                         last_line(&err)
                     ));
                 }
-                let name = t.base.clone().unwrap_or_else(|| util::basename(&path));
+                let name = t.base.clone().unwrap_or_else(|| paths::basename(&path));
                 match checksum_from_file(&out.stdout_str(), &name, algo) {
                     Some(h) => Some(h),
                     None => {
-                        return util::fail(format!(
+                        return fail::fail(format!(
                             "no {algo} checksum for {name} in {}",
                             redact_url(su)
                         ));
@@ -370,7 +378,7 @@ impl Module for GetUrl {
             }
             let (kv, err) = probe_lines(read_output(facts, &read)?);
             if kv.contains_key("nocurl") {
-                return util::fail(NO_CURL);
+                return fail::fail(NO_CURL);
             }
             if kv.get("rc").map(String::as_str) != Some("0") {
                 return Err(t.request_failed(&t.url, &err));
@@ -383,8 +391,8 @@ impl Module for GetUrl {
         };
         let dl = format!(
             "{}/.opsctl-get_url.{}",
-            util::parent_of(&path),
-            util::basename(&path)
+            paths::parent_of(&path),
+            paths::basename(&path)
         );
         let want = FileWant {
             remote: need_write.then_some((dl.as_str(), known_sha.as_deref())),
@@ -393,7 +401,7 @@ impl Module for GetUrl {
             diff: false,
             ..Default::default()
         };
-        let d = util::decide_file(&st, host, &want).map_err(Fail::Task)?;
+        let d = regular_file::decide_file(&st, host, &want).map_err(Fail::Task)?;
         let mut o = if d.changed {
             Outcome::changed()
         } else {
@@ -419,7 +427,7 @@ impl Module for GetUrl {
             fin.kind = FType::File;
             fin.mode = d.mode;
         }
-        o.data.extend(util::file_fields(&fin));
+        o.data.extend(remote_file::file_fields(&fin));
         let msg = if d.content_changed {
             format!("would download {}", redact_url(&t.url))
         } else if d.changed {
@@ -450,7 +458,7 @@ impl Module for GetUrl {
         let action = if d.content_changed {
             let sum = want_sum.as_deref().map(|h| (t.algo.as_str(), h));
             let mut stdin = format!("{}\n", t.curl.line()).into_bytes();
-            stdin.extend(util::manifest(&ops));
+            stdin.extend(remote_file::manifest(&ops));
             Action::Script {
                 script: download_script(&dl, &t.url, sum),
                 stdin: Some(stdin),
@@ -479,29 +487,29 @@ impl Module for GetUrl {
         let run = match &result {
             Applied::Files(run) => run.clone(),
             Applied::Script(out) => {
-                let r = util::parse_output(&out.stdout);
+                let r = remote_file::parse_output(&out.stdout);
                 if !out.success() {
                     let err = out.stderr_str();
                     if r.extra("nocurl").is_some() {
-                        return util::fail(NO_CURL);
+                        return fail::fail(NO_CURL);
                     }
                     if r.extra("dlfail").is_some() {
                         return Err(t.request_failed(&t.url, &err));
                     }
                     if let Some(got) = r.extra("mismatch") {
-                        return util::fail(format!(
+                        return fail::fail(format!(
                             "The checksum for {path} did not match {}; it was {got}.",
                             r.extra("want").unwrap_or_default()
                         ));
                     }
                     let step = r.extra("error").unwrap_or("install");
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "{step} failed for {path}: {}{}",
                         last_line(&err),
                         if err.contains("Permission denied")
                             || err.contains("Operation not permitted")
                         {
-                            util::become_hint(&r.host)
+                            remote_file::become_hint(&r.host)
                         } else {
                             String::new()
                         }
@@ -509,7 +517,7 @@ impl Module for GetUrl {
                 }
                 r
             }
-            _ => return util::fail("get_url: internal error: not a download"),
+            _ => return fail::fail("get_url: internal error: not a download"),
         };
         let mut o = planned;
         if let Some(c) = run.extra("code").and_then(|c| c.trim().parse::<i64>().ok()) {
@@ -520,7 +528,7 @@ impl Module for GetUrl {
         }
         let downloaded = matches!(result, Applied::Script(_));
         if let Some(after) = run.items.last() {
-            o.data.extend(util::file_fields(after));
+            o.data.extend(remote_file::file_fields(after));
             if let Some(s) = after.sums.get("sha1") {
                 o.data.insert("checksum_src".into(), s.clone().into());
             }

@@ -11,12 +11,12 @@
 
 use serde_json::Value as Json;
 
+use super::fail::{self, Fail};
 use super::net::{kv, last_line, one_line};
 pub use super::protocol::DestState;
 use super::protocol::{
     Action as PAction, Applied, Ctx, Facts, GitHead, GitReq, Module, Need, Plan as PPlan,
 };
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -66,15 +66,15 @@ impl Want {
         let depth = match args.int("depth") {
             None => None,
             Some(d) if d >= 1 && d <= i64::from(u32::MAX) => Some(d as u32),
-            Some(d) => return util::bad_args(format!("depth must be a positive number, got {d}")),
+            Some(d) => return fail::bad_args(format!("depth must be a positive number, got {d}")),
         };
         let version = args.str("version").unwrap_or("HEAD").trim().to_string();
         if version.is_empty() || version.starts_with('-') || version.contains(char::is_whitespace) {
-            return util::bad_args(format!("version '{version}' is not a valid git ref"));
+            return fail::bad_args(format!("version '{version}' is not a valid git ref"));
         }
         let remote = args.str("remote").unwrap_or("origin").to_string();
         if remote.is_empty() || remote.starts_with('-') {
-            return util::bad_args(format!("remote '{remote}' is not a valid remote name"));
+            return fail::bad_args(format!("remote '{remote}' is not a valid remote name"));
         }
         Ok(Want {
             repo: args.str("repo").unwrap_or_default().trim().to_string(),
@@ -487,7 +487,7 @@ die() {{ echo "error=$1"; exit 1; }}
 fn prepare(args: &Args) -> Result<(Want, String, String), Fail> {
     let w = Want::from_args(args)?;
     if w.repo.is_empty() || w.dest.is_empty() {
-        return util::bad_args("repo and dest must not be empty");
+        return fail::bad_args("repo and dest must not be empty");
     }
     let exe = args.str("executable").unwrap_or("git").to_string();
     Ok((w, exe, ssh_env(args)))
@@ -531,7 +531,7 @@ impl Module for Git {
             Some(script) => {
                 let out = facts.probe(&script)?;
                 if !out.success() {
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "could not inspect {}: {}",
                         w.dest,
                         last_line(&out.stderr_str())
@@ -598,7 +598,7 @@ impl Module for Git {
                 ),
                 _ => format!("git {step} failed in {}: {}", w.dest, last_line(&detail)),
             };
-            return util::fail(why);
+            return fail::fail(why);
         }
         let mut o = planned;
         let after = m

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::fail::{self, Fail};
 use super::protocol::{DestState, GitHead, GitReq};
-use super::util::{self, Fail};
 use crate::transport::{Output, shell_quote};
 
 /// One shell function reading a working copy, called for each: `@git N` opens
@@ -56,7 +56,7 @@ pub fn parse(gits: &[GitReq], out: &Output) -> Result<HashMap<GitReq, GitHead>, 
         }
     }
     if parts.len() != gits.len() {
-        return util::fail(format!(
+        return fail::fail(format!(
             "reading git working copies failed (rc {}): {}",
             out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
             out.stderr_str().trim()

@@ -15,12 +15,15 @@
 pub mod apt;
 pub mod apt_repository;
 pub mod args;
+pub mod attrs;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod builtin;
 pub mod command;
+pub mod content;
 pub mod copy;
 pub mod cron;
+pub mod fail;
 pub mod fetch;
 pub mod file;
 #[cfg(test)]
@@ -29,11 +32,15 @@ pub mod get_url;
 pub mod git;
 pub mod gitfacts;
 pub mod lineinfile;
+pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod paths;
 pub mod pause;
 pub mod pip;
 pub mod protocol;
+pub mod regular_file;
+pub mod remote_file;
 pub mod replace;
 pub mod service;
 pub mod slurp;
@@ -41,10 +48,12 @@ pub mod stat;
 pub mod supervisorctl;
 pub mod sysfacts;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod text_edit;
 pub mod unarchive;
 pub mod uri;
 pub mod user;
-pub mod util;
 pub mod wait_for;
 
 use std::path::PathBuf;

@@ -10,8 +10,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::attrs;
+use super::fail::{self, Fail};
 use super::protocol::Need;
-use super::util::{self, Fail, HostInfo};
+use super::remote_file::{self, HostInfo};
 use crate::transport::{Output, shell_quote};
 
 /// One line of `dpkg-query`.
@@ -477,7 +479,7 @@ fn passwd_script(names: &[String]) -> String {
 }
 
 fn crontab_script(user: Option<&str>) -> String {
-    let mut s = util::whoami_lines();
+    let mut s = remote_file::whoami_lines();
     s.push_str("me=$hn\ncommand -v crontab >/dev/null 2>&1 || { echo nocrontab=1; exit 0; }\n");
     match user {
         Some(u) => s.push_str(&format!(
@@ -588,7 +590,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             for n in names {
                 let e = ents
                     .iter()
-                    .find(|e| util::id_matches(&n, &e.name, e.uid))
+                    .find(|e| attrs::id_matches(&n, &e.name, e.uid))
                     .cloned();
                 facts.passwd.insert(n, e);
             }
@@ -598,7 +600,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             for n in names {
                 let e = ents
                     .iter()
-                    .find(|e| util::id_matches(&n, &e.name, e.gid))
+                    .find(|e| attrs::id_matches(&n, &e.name, e.gid))
                     .cloned();
                 facts.groups.insert(n, e);
             }
@@ -625,7 +627,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
                 }
             }
             if !out.success() {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "reading the crontab failed: {}",
                     out.stderr_str().trim()
                 ));
@@ -641,7 +643,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
 pub fn root_guard() -> String {
     format!(
         "{}opsctl_whoami; if [ \"$hu\" != 0 ]; then echo \"@@notroot $hu $hn\"; exit 0; fi\n",
-        util::WHOAMI_FN
+        remote_file::WHOAMI_FN
     )
 }
 
