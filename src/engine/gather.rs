@@ -21,10 +21,12 @@ use crate::modules::sysfacts;
 use crate::modules::{HostEnv, ModuleError};
 use crate::transport::Output;
 
-/// How many tasks a read-ahead covers at first and at most. The window doubles
-/// each time a whole read-ahead was used, and falls back after a change threw
-/// the rest away: a no-change run sends few execs, a run that changes
-/// everything reads each task about twice, not once per later task.
+/// How many tasks a read-ahead covers: at the start of a play, after a change
+/// threw the rest of a read-ahead away, and at most. The window doubles each
+/// time a whole read-ahead was used: a no-change run of up to 16 tasks sends
+/// one exec; a run that changes everything reads ahead once (a task that
+/// changed the host is followed by a task that reads alone).
+const START_WINDOW: usize = 16;
 const FIRST_WINDOW: usize = 4;
 const MAX_WINDOW: usize = 32;
 
@@ -49,7 +51,7 @@ impl Default for FactCache {
     fn default() -> FactCache {
         FactCache {
             inner: Mutex::default(),
-            window: FIRST_WINDOW.into(),
+            window: START_WINDOW.into(),
             trace: Mutex::default(),
         }
     }
