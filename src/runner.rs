@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value as Json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::transport::{
@@ -64,7 +65,9 @@ impl Connections {
 /// Runs `work` for every item with at most `forks` running at once, and calls
 /// `report` with each result in the items' order, as soon as all earlier items are
 /// done (so output streams in inventory order and a dead host delays only the
-/// lines after it).
+/// lines after it). The one fan-out of opsctl: commands over hosts and the
+/// engine's hosts of a play. The work may borrow (nothing is spawned: the
+/// futures run concurrently in the caller's task, waiting on their hosts).
 pub async fn fan_out<I, T, F, Fut>(
     items: Vec<I>,
     forks: usize,
@@ -72,31 +75,26 @@ pub async fn fan_out<I, T, F, Fut>(
     mut report: impl FnMut(usize, T),
 ) -> Vec<T>
 where
-    I: Send + 'static,
-    T: Clone + Send + 'static,
-    F: Fn(I) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = T> + Send + 'static,
+    T: Clone,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = T>,
 {
     let n = items.len();
-    let limit = Arc::new(Semaphore::new(forks.max(1)));
-    let work = Arc::new(work);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut set = tokio::task::JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let (limit, work, tx) = (limit.clone(), work.clone(), tx.clone());
-        set.spawn(async move {
-            let _permit = limit
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            let out = work(item).await;
-            let _ = tx.send((i, out));
-        });
-    }
-    drop(tx);
+    let limit = Semaphore::new(forks.max(1));
+    let mut running: FuturesUnordered<_> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let (limit, fut) = (&limit, work(item));
+            async move {
+                let _permit = limit.acquire().await.expect("semaphore is never closed");
+                (i, fut.await)
+            }
+        })
+        .collect();
     let mut slots: Vec<Option<T>> = vec![None; n];
     let mut next = 0;
-    while let Some((i, out)) = rx.recv().await {
+    while let Some((i, out)) = running.next().await {
         slots[i] = Some(out);
         while next < n {
             match &slots[next] {
@@ -108,10 +106,9 @@ where
             }
         }
     }
-    while set.join_next().await.is_some() {}
     slots
         .into_iter()
-        .map(|s| s.expect("every task reports once"))
+        .map(|s| s.expect("every item reports once"))
         .collect()
 }
 

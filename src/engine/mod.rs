@@ -19,10 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
-use tokio::sync::Semaphore;
 
 pub use report::{Counts, Reporter, Status};
 
@@ -249,24 +246,21 @@ fn batches(play: &Play, hosts: &[String]) -> Result<Vec<Vec<String>>> {
 async fn run_batch(engine: &Engine<'_>, play: &Play, hosts: &[String]) -> Vec<String> {
     *engine.alive.lock().unwrap() = hosts.to_vec();
     engine.once.lock().unwrap().clear();
-    let forks = Semaphore::new(engine.opts.forks.max(1));
-    let mut running = FuturesUnordered::new();
-    for h in hosts {
-        let forks = &forks;
-        running.push(async move {
-            let _permit = forks.acquire().await.expect("never closed");
-            let ok = host::run_play(engine, play, h).await;
-            engine.gone(h);
-            (h.clone(), ok)
-        });
-    }
-    let mut failed = Vec::new();
-    while let Some((h, ok)) = running.next().await {
-        if !ok {
-            failed.push(h);
-        }
-    }
-    failed
+    let ran = crate::runner::fan_out(
+        hosts.to_vec(),
+        engine.opts.forks,
+        |h: String| async move {
+            let ok = host::run_play(engine, play, &h).await;
+            engine.gone(&h);
+            (h, ok)
+        },
+        |_, _| {},
+    )
+    .await;
+    ran.into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(h, _)| h)
+        .collect()
 }
 
 /// Does a task with these tags run under --tags / --skip-tags?
