@@ -9,9 +9,14 @@ use crate::inventory::Inventory;
 use crate::printer::Printer;
 
 pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Exit> {
-    let inventory: Inventory = match &args.limit.limit {
-        Some(p) => restrict(&loaded.inventory, &loaded.select(Some(p))?),
-        None => (*loaded.inventory).clone(),
+    // borrowed unless --limit restricts it (a copy of 100,000 hosts costs)
+    let restricted: Inventory;
+    let inventory: &Inventory = match &args.limit.limit {
+        Some(p) => {
+            restricted = restrict(&loaded.inventory, &loaded.select(Some(p))?);
+            &restricted
+        }
+        None => &loaded.inventory,
     };
     if args.graph {
         if let Some(g) = &args.group
@@ -37,7 +42,7 @@ pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Ex
             serde_json::Value::Object(loaded.vars.raw(host).into_iter().collect()),
         );
     }
-    let doc = inventory.list_json(&hostvars);
+    let doc = inventory.list_json(hostvars);
     // Byte for byte what ansible-inventory prints (4-space indent, sorted keys).
     printer.result(&crate::inventory::export::to_ansible_json(&doc));
     Ok(Exit::Success)

@@ -39,28 +39,31 @@ impl Inventory {
         }
     }
 
-    /// The document `ansible-inventory --list` prints (its `json.dumps(...,
-    /// sort_keys=True)` order: keys are sorted at every level). `hostvars` holds
+    /// The document `ansible-inventory --list` prints; [`to_ansible_json`] prints
+    /// it with keys sorted at every level (`json.dumps(..., sort_keys=True)`). `hostvars` holds
     /// each host's fully merged variables; hosts with none are left out as Ansible
     /// does. Print it with [`to_ansible_json`] to get Ansible's exact text.
-    pub fn list_json(&self, hostvars: &IndexMap<String, Json>) -> Json {
-        let available: HashSet<&str> = self.group_hosts("all").into_iter().collect();
+    /// The values of `hostvars` move into the document (nothing is copied).
+    pub fn list_json(&self, mut hostvars: IndexMap<String, Json>) -> Json {
+        let all = self.group_hosts("all");
+        let available: HashSet<&str> = all.iter().copied().collect();
         let mut doc = Map::new();
         let mut seen: HashSet<&str> = HashSet::new();
         self.format_group("all", &available, &mut seen, &mut doc);
         let mut hv = Map::new();
-        for h in self.group_hosts("all") {
-            if let Some(v) = hostvars.get(h)
+        for h in all {
+            if let Some(v) = hostvars.get_mut(h)
                 && !is_empty(v)
             {
-                hv.insert(h.to_string(), v.clone());
+                hv.insert(h.to_string(), v.take());
             }
         }
         let mut meta = Map::new();
         meta.insert("hostvars".into(), Json::Object(hv));
         meta.insert("profile".into(), Json::String("inventory_legacy".into()));
         doc.insert("_meta".into(), Json::Object(meta));
-        sort_keys(Json::Object(doc))
+        // keys are sorted when printed ([`to_ansible_json`]), not here
+        Json::Object(doc)
     }
 
     fn format_group<'a>(
@@ -115,24 +118,6 @@ fn is_empty(v: &Json) -> bool {
         Json::Null => true,
         Json::Object(m) => m.is_empty(),
         _ => false,
-    }
-}
-
-/// Sorts object keys at every level (Python's `sort_keys=True`: code point order).
-pub fn sort_keys(v: Json) -> Json {
-    match v {
-        Json::Object(m) => {
-            let mut entries: Vec<(String, Json)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_keys(v)))
-                    .collect(),
-            )
-        }
-        Json::Array(items) => Json::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
     }
 }
 
@@ -200,11 +185,16 @@ fn write_json(v: &Json, level: usize, out: &mut String) {
 
 fn newline(level: usize, out: &mut String) {
     out.push('\n');
-    out.push_str(&" ".repeat(4 * level));
+    out.extend(std::iter::repeat_n(' ', 4 * level));
 }
 
 fn write_str(s: &str, out: &mut String) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

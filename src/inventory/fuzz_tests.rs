@@ -68,7 +68,7 @@ fn check_inventory(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
         Ok(inv) => {
             // what the commands do with it must not panic either
             let _ = inv.graph(None);
-            let _ = inv.list_json(&indexmap::IndexMap::new());
+            let _ = inv.list_json(indexmap::IndexMap::new());
             let index = inv.index();
             for h in inv.hosts.keys() {
                 let _ = index.host_groups_vars_order(&inv, h);

@@ -358,7 +358,7 @@ impl Inventory {
             return Ok(Vec::new());
         }
         let (expr, subscript) = split_subscript(term);
-        let hosts = self.enumerate_matches(expr, whole)?;
+        let hosts = self.enumerate_matches(expr, whole, subscript.is_none())?;
         apply_subscript(hosts, subscript).ok_or_else(|| PatternError {
             pattern: whole.to_string(),
             message: format!(
@@ -367,16 +367,35 @@ impl Inventory {
         })
     }
 
-    fn enumerate_matches(&self, pattern: &str, whole: &str) -> Result<Vec<&str>, PatternError> {
+    /// Ansible's `_enumerate_matches`: the hosts of every matching group, in
+    /// groups order, then (for a special pattern or no group) matching hosts.
+    /// With `dedup`, a group below an already listed one is skipped: its hosts
+    /// are all listed already, so only duplicates are left out (callers that
+    /// deduplicate see the same list; `*` over 10,000 chained groups stays
+    /// linear instead of listing each group's descendants again).
+    fn enumerate_matches(
+        &self,
+        pattern: &str,
+        whole: &str,
+        dedup: bool,
+    ) -> Result<Vec<&str>, PatternError> {
         let m = Matcher::new(pattern, whole)?;
         let mut results: Vec<&str> = Vec::new();
-        let groups: Vec<&str> = self
+        let groups: Vec<(usize, &str)> = self
             .groups
             .keys()
             .map(String::as_str)
-            .filter(|g| m.is_match(g))
+            .enumerate()
+            .filter(|(_, g)| m.is_match(g))
             .collect();
-        for g in &groups {
+        let mut covered = vec![false; if dedup { self.groups.len() } else { 0 }];
+        for &(i, g) in &groups {
+            if dedup {
+                if covered[i] {
+                    continue;
+                }
+                self.mark_descendants(i, &mut covered);
+            }
             results.extend(self.group_hosts(g));
         }
         let special = pattern.starts_with('~') || pattern.contains(['.', '?', '*', '[']);
@@ -389,6 +408,28 @@ impl Inventory {
             );
         }
         Ok(results)
+    }
+}
+
+impl Inventory {
+    /// Marks group `g` and every group below it in `covered` (indices into
+    /// `groups`); groups already marked are not walked again.
+    fn mark_descendants(&self, g: usize, covered: &mut [bool]) {
+        let mut stack = vec![g];
+        while let Some(i) = stack.pop() {
+            if covered[i] {
+                continue;
+            }
+            covered[i] = true;
+            if let Some((_, group)) = self.groups.get_index(i) {
+                stack.extend(
+                    group
+                        .children
+                        .iter()
+                        .filter_map(|c| self.groups.get_index_of(c.as_str())),
+                );
+            }
+        }
     }
 }
 
@@ -460,6 +501,45 @@ fn apply_subscript(hosts: Vec<&str>, sub: Option<Subscript>) -> Option<Vec<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Skipping the groups below an already listed one (no subscript) gives
+    /// the same deduplicated hosts, in the same order, as listing them all.
+    #[test]
+    fn covered_groups_are_skipped_without_changing_the_result() {
+        let inv = crate::inventory::parse_ini(
+            "[a]\nh1\n[b]\nh2\nh1\n[c]\nh3\n[d]\nh4\nh2\n[a:children]\nb\nc\n\
+             [b:children]\nd\n[c:children]\nd\n[e]\nh5\nh3\n[e:children]\nc\n",
+            std::path::Path::new("hosts"),
+        )
+        .unwrap();
+        let dedup = |v: Vec<&str>| {
+            let mut seen = HashSet::new();
+            v.into_iter()
+                .filter(|h| seen.insert(h.to_string()))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        for p in ["*", "all", "b*", "[a-e]", "[c-e]", "~[bcd]", "d", "e"] {
+            let skipped = inv.enumerate_matches(p, p, true).unwrap();
+            let listed = inv.enumerate_matches(p, p, false).unwrap();
+            assert!(skipped.len() <= listed.len(), "{p}");
+            assert_eq!(dedup(skipped), dedup(listed), "{p}");
+        }
+        assert_eq!(inv.select("*").unwrap(), ["h1", "h5", "h3", "h2", "h4"]);
+        assert_eq!(inv.select("*").unwrap(), inv.group_hosts("all"));
+        // 2,000 chained groups: every host once
+        let mut chain = String::new();
+        for i in 1..=2000 {
+            chain.push_str(&format!("[g{i}]\nh{i}\n"));
+            if i < 2000 {
+                chain.push_str(&format!("[g{i}:children]\ng{}\n", i + 1));
+            }
+        }
+        let inv = crate::inventory::parse_ini(&chain, std::path::Path::new("hosts")).unwrap();
+        let hosts = inv.select("*").unwrap();
+        assert_eq!(hosts.len(), 2000);
+        assert_eq!(hosts[1999], "h2000");
+    }
 
     #[test]
     fn splitting() {

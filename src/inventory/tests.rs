@@ -75,7 +75,7 @@ fn list_matches_ansible() {
         let inv = load(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
         let text = std::fs::read_to_string(dir.join("expected-list.json")).unwrap();
         let expected: Json = serde_json::from_str(&text).unwrap();
-        let ours = inv.list_json(&merged_hostvars(&inv));
+        let ours = inv.list_json(merged_hostvars(&inv));
         assert_eq!(
             ours,
             expected,
@@ -491,7 +491,7 @@ fn pattern_errors() {
 #[test]
 fn list_json_without_vars_and_dump_format() {
     let inv = ini("[web]\nw1\n[empty]\n");
-    let doc = inv.list_json(&IndexMap::new());
+    let doc = inv.list_json(IndexMap::new());
     assert_eq!(
         doc,
         json!({"_meta": {"hostvars": {}, "profile": "inventory_legacy"},
@@ -562,7 +562,7 @@ proptest! {
     fn mutated_ini_never_panics(src in mutate(SAMPLE_INI)) {
         if let Ok(inv) = parse_ini(&src, Path::new("f")) {
             let _ = inv.graph(None);
-            let _ = inv.list_json(&IndexMap::new());
+            let _ = inv.list_json(IndexMap::new());
         }
     }
 
@@ -675,7 +675,7 @@ fn differential_dump() {
                     "json",
                     format!(
                         "{}\n",
-                        export::to_ansible_json(&inv.list_json(&merged_hostvars(&inv)))
+                        export::to_ansible_json(&inv.list_json(merged_hostvars(&inv)))
                     ),
                 );
                 out("graph", inv.graph(None));

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use minijinja::value::{Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
+use minijinja::value::{Kwargs, Rest, StringInput, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::limits;
@@ -59,6 +59,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("batch", batch);
     env.add_filter("slice", slice);
     env.add_filter("format", format);
+    env.add_filter("join", join);
     env.add_filter("tojson", tojson);
 }
 
@@ -504,8 +505,34 @@ fn slice(
 fn format(state: &mut State, fmt: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     if let Some(f) = fmt.as_str() {
         limits::check_format("filter 'format'", f)?;
+        let values: Vec<Value> = args.0.iter().map(|a| Value::clone(a)).collect();
+        limits::check_format_args("filter 'format'", f, &values)?;
     }
     minijinja::filters::format(state, fmt, args)
+}
+
+/// minijinja's `join`, with the joined length checked before anything is built
+/// (each item counted as its whole display, an upper bound with `attribute`).
+fn join(
+    state: &mut State,
+    value: &Value,
+    joiner: Option<StringInput<'_>>,
+    attribute: Option<&str>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let max = limits::limits().max_output;
+    let sep = joiner.as_ref().map_or(0, |j| j.as_str().len()) as u128;
+    if let Ok(items) = value.try_iter() {
+        let mut total: u128 = 0;
+        for (i, item) in items.enumerate() {
+            let len = limits::display_len(&item, max).map_or(u128::MAX, |n| n as u128);
+            total = total
+                .saturating_add(len)
+                .saturating_add(if i > 0 { sep } else { 0 });
+            limits::check_size("filter 'join'", total)?;
+        }
+    }
+    minijinja::filters::join(state, value, joiner, attribute, kwargs)
 }
 
 /// minijinja's `tojson(indent=N)`, with the indent bounded.

@@ -52,6 +52,7 @@ fn piece() -> impl Strategy<Value = String> {
         Just("endif".to_string()),
         Just("set ns = namespace(x='ab')".to_string()),
         Just("ns.x ~ ns.x".to_string()),
+        Just("('{0}' * 1000).format(".to_string()),
         Just("'a' * ".to_string()),
         Just("hosts".to_string()),
         Just("port".to_string()),

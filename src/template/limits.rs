@@ -8,8 +8,14 @@
 //!   (inside `{% set %}` blocks and macros too) and the template's own text;
 //!   the same bound applies to one expression's string value;
 //! * sizes taken from the template (`indent(N)`, `to_json(indent=N)`,
-//!   `'{:>N}'.format()`, `batch(N)`, `password_hash(rounds=N)`...) are checked
-//!   before anything is built.
+//!   `'{:>N}'.format()`, `batch(N)`, `password_hash(rounds=N)`...) and the
+//!   results of `join` and `format` are checked before anything is built;
+//! * not bounded (minijinja offers no hook): `~` and `+` inside ONE template
+//!   (`{% set ns.s = ns.s ~ ns.s %}` in a loop grows until memory runs out;
+//!   each doubling costs fuel, not bytes). Values doubled across variables are
+//!   bounded: each variable is its own render, checked against the output bound;
+//! * `lookup('pipe')` keeps at most the output bound of a command's output
+//!   (and stops the command), `lookup('file')` refuses a larger file.
 //!
 //! The limits come from the environment, read once:
 //! `OPSCTL_TEMPLATE_FUEL` (instructions, default [`DEFAULT_FUEL`]) and
@@ -141,6 +147,51 @@ pub fn check_items(what: &str, n: u128) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Counts the bytes written through it, refusing to count past `max`.
+struct Counter {
+    n: usize,
+    max: usize,
+}
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.n = self.n.saturating_add(s.len());
+        if self.n > self.max {
+            return Err(std::fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+/// The bytes `value` displays as (a string's length, anything else's
+/// `Display`), counted without building it; `None` when more than `max`.
+pub fn display_len(value: &minijinja::Value, max: usize) -> Option<usize> {
+    if let Some(s) = value.as_str() {
+        return (s.len() <= max).then_some(s.len());
+    }
+    let mut c = Counter { n: 0, max };
+    std::fmt::Write::write_fmt(&mut c, format_args!("{value}")).ok()?;
+    Some(c.n)
+}
+
+/// An error when formatting `args` into `fmt` could build more than the
+/// output bound: each of the format's `%`/`{` conversions counted as wide as
+/// the widest argument (checked before anything is built).
+pub fn check_format_args(what: &str, fmt: &str, args: &[minijinja::Value]) -> Result<(), Error> {
+    let max = limits().max_output;
+    let mut widest: u128 = 0;
+    for a in args {
+        widest = widest.max(display_len(a, max).map_or(u128::MAX, |n| n as u128));
+    }
+    let conversions = fmt.bytes().filter(|b| matches!(b, b'%' | b'{')).count() as u128;
+    let widths = largest_format_number(fmt);
+    check_size(
+        what,
+        (fmt.len() as u128)
+            .saturating_add(conversions.saturating_mul(widest.saturating_add(widths))),
+    )
 }
 
 /// `1048576` -> "1 MiB (1048576 bytes)".

@@ -13,6 +13,13 @@ fn render_err(src: &str) -> TemplateError {
         .expect_err(src)
 }
 
+/// Renders a template that stays within the limits.
+fn render_ok(src: &str) -> String {
+    Templar::new()
+        .render_file(Path::new("t.j2"), src, &Value::from(()))
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
 fn assert_limit(src: &str, line: usize, what: &str) {
     let e = render_err(src);
     let loc = e.location.clone().expect("a location");
@@ -40,15 +47,10 @@ fn a_huge_indent_is_an_error_not_an_abort() {
         "would build",
     );
     // ordinary use is unchanged
-    let t = Templar::new();
-    let out = t
-        .render_file(
-            Path::new("t.j2"),
-            "{{ 'a\\nb\\n\\nc' | indent(2) }}",
-            &Value::from(()),
-        )
-        .unwrap();
-    assert_eq!(out, "a\n  b\n\n  c");
+    assert_eq!(
+        render_ok("{{ 'a\\nb\\n\\nc' | indent(2) }}"),
+        "a\n  b\n\n  c"
+    );
 }
 
 #[test]
@@ -93,6 +95,45 @@ fn expression_values_are_bounded() {
         )
         .unwrap_err();
     assert!(e.message.contains("exceeds"), "{e}");
+}
+
+#[test]
+fn joins_and_formats_are_measured_before_they_are_built() {
+    for src in [
+        "x\n{{ range(100000) | join('x' * 10000) }}",
+        "x\n{{ ['x' * 40000000, 'y' * 40000000] | join }}",
+        "x\n{{ '%s%s' | format('x' * 40000000, 'y' * 40000000) }}",
+        "x\n{{ ('{0}' * 1000).format('x' * 1000000) }}",
+    ] {
+        assert_limit(src, 2, "would build");
+    }
+    assert_eq!(
+        render_ok(
+            "{{ ['a', 1] | join('-') }} {{ '%s=%d' | format('a', 1) }} {{ '{}:{}'.format('h', 22) }}"
+        ),
+        "a-1 a=1 h:22"
+    );
+}
+
+#[test]
+fn a_pipe_that_never_ends_is_stopped_at_the_output_bound() {
+    assert_limit(
+        "x\n{{ lookup('pipe', 'yes') }}",
+        2,
+        "lookup('pipe', 'yes') would build",
+    );
+    // a sparse file larger than the bound: refused before it is read
+    let d = tempfile::tempdir().unwrap();
+    let big = d.path().join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((super::limits::DEFAULT_MAX_OUTPUT + 1) as u64)
+        .unwrap();
+    assert_limit(
+        &format!("{{{{ lookup('file', '{}') }}}}", big.display()),
+        1,
+        "would build",
+    );
 }
 
 #[test]

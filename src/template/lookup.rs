@@ -26,6 +26,70 @@ pub fn register(env: &mut minijinja::Environment<'static>) {
     env.add_function("q", query);
 }
 
+/// Stderr kept of a `pipe` command (for its error message); the rest is read and dropped.
+const PIPE_STDERR_KEPT: u64 = 64 << 10;
+
+/// Runs a `pipe` command, reading at most the output bound from its stdout: a
+/// command that prints more is killed (the child we started) and is an error.
+fn pipe(cmd: &str) -> Result<std::process::Output, Error> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let max = super::limits::limits().max_output;
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("lookup('pipe', '{cmd}'): {e}")))?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = (&mut stderr).take(PIPE_STDERR_KEPT).read_to_end(&mut kept);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        kept
+    });
+    let mut stdout = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .take(max as u64 + 1)
+        .read_to_end(&mut stdout);
+    if read.is_ok() && stdout.len() > max {
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| err(format!("lookup('pipe', '{cmd}'): {e}")))?;
+    let stderr = errors.join().unwrap_or_default();
+    read.map_err(|e| err(format!("lookup('pipe', '{cmd}'): {e}")))?;
+    if stdout.len() > max {
+        use super::limits::{OUTPUT_VAR, SIZE_MARK, bytes};
+        return Err(err(format!(
+            "lookup('pipe', '{cmd}') {SIZE_MARK} more than {} of output (the limit of {OUTPUT_VAR}): the command was stopped",
+            bytes(max)
+        )));
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// A `file` lookup reads files no larger than the output bound.
+fn check_file_size(path: &Path) -> Result<(), Error> {
+    match std::fs::metadata(path) {
+        Ok(m) => super::limits::check_size(
+            &format!("lookup('file', '{}')", path.display()),
+            m.len() as u128,
+        ),
+        Err(_) => Ok(()), // reading it reports the error
+    }
+}
+
 /// `lookup(name, terms...)`: one value, or the values joined by commas (Ansible's
 /// default), or a list with `wantlist=True`.
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
@@ -72,6 +136,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             for t in &terms {
                 let path = find(state, &t.to_string(), "files")
                     .ok_or_else(|| not_found(state, "file", &t.to_string(), "files"))?;
+                check_file_size(&path)?;
                 let text = crate::yaml::read_text(&path)
                     .map_err(|e| err(format!("lookup('file'): {}", e)))?;
                 let mut s = text.as_str();
@@ -131,12 +196,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             let mut out = Vec::new();
             for t in &terms {
                 let cmd = t.to_string();
-                let o = std::process::Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(&cmd)
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .map_err(|e| err(format!("lookup('pipe', '{cmd}'): {e}")))?;
+                let o = pipe(&cmd)?;
                 if !o.status.success() {
                     return Err(err(format!(
                         "lookup('pipe', '{cmd}') exited with {}: {}",

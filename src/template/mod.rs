@@ -367,6 +367,7 @@ impl Templar {
                 && let Some(f) = value.as_str()
             {
                 limits::check_format("str.format", f)?;
+                limits::check_format_args("str.format", f, args)?;
             }
             minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
         });

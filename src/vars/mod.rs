@@ -179,8 +179,17 @@ impl Vars {
     /// The raw (untemplated) winning value of every variable a file or `-e` set
     /// for a host (opsctl's built-in defaults left out), as `ansible-inventory` shows.
     pub fn raw(&self, host: &str) -> IndexMap<String, Json> {
-        let Some(s) = self.stack(host) else {
+        let Some((host, cell)) = self.stacks.get_key_value(host) else {
             return IndexMap::new();
+        };
+        // not kept: `inventory --list` asks this once for each of 100,000 hosts
+        let built;
+        let s = match cell.get() {
+            Some(s) => s,
+            None => {
+                built = self.sources.stack(&self.inventory, host);
+                &built
+            }
         };
         s.names()
             .filter_map(|n| {

@@ -38,8 +38,9 @@ fn read_case(dir: &Path) -> Case {
     case
 }
 
-/// Runs opsctl in `dir`; kills it (by its PID) and fails when it outlives `TIMEOUT`.
-fn run_bounded(dir: &Path, args: &[String]) -> (Option<i32>, String) {
+/// Runs opsctl in `dir` (with `envs` added); kills it (by its PID) and fails
+/// when it outlives `TIMEOUT`.
+fn run_bounded(dir: &Path, args: &[String], envs: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = Command::new(OPSCTL)
         .args(args)
         .current_dir(dir)
@@ -48,6 +49,7 @@ fn run_bounded(dir: &Path, args: &[String]) -> (Option<i32>, String) {
         .env_remove("OPSCTL_TEMPLATE_FUEL")
         .env_remove("OPSCTL_TEMPLATE_MAX_OUTPUT")
         .env("NO_COLOR", "1")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,7 +109,7 @@ fn every_corpus_input_fails_cleanly_with_its_place() {
         // a copy: nothing the run writes lands in the repository
         let scratch = tempfile::tempdir().unwrap();
         copy_dir(dir, scratch.path());
-        let (code, output) = run_bounded(scratch.path(), &case.args);
+        let (code, output) = run_bounded(scratch.path(), &case.args, &[]);
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let mut problems = Vec::new();
         if code != Some(case.exit) {
@@ -149,4 +151,49 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), &target).unwrap();
         }
     }
+}
+
+/// The bounds are adjustable: a value built by `~` past OPSCTL_TEMPLATE_MAX_OUTPUT
+/// stops at its line; raised, the same value renders. (`opsctl vars` shows a
+/// variable that cannot be resolved as such, with its error, and exits 0.)
+#[test]
+fn the_template_limits_are_adjustable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hosts"), "web1\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("group_vars")).unwrap();
+    std::fs::write(
+        dir.path().join("group_vars/all.yml"),
+        "ok: 1\nbig: \"{{ ('x' * 600) ~ ('y' * 600) }}\"\nlong: \"{% for i in range(3000) %}{% endfor %}done\"\n",
+    )
+    .unwrap();
+    // `opsctl vars web1 VAR` under one limit: its output (the value, or the error)
+    let vars = |var: &str, env: &[(&str, &str)]| -> String {
+        let args = ["vars", "-i", "hosts", "web1", var].map(str::to_string);
+        let (code, out) = run_bounded(dir.path(), &args, env);
+        assert_eq!(code, Some(0), "{out}");
+        out
+    };
+    let out = vars("big", &[("OPSCTL_TEMPLATE_MAX_OUTPUT", "1000")]);
+    for want in ["cannot resolve", "group_vars/all.yml:2", "exceeds"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let out = vars("big", &[("OPSCTL_TEMPLATE_MAX_OUTPUT", "2_000")]);
+    assert!(
+        !out.contains("cannot resolve") && out.contains(&"y".repeat(600)),
+        "{out}"
+    );
+    // fuel: a loop of 3,000 steps stops under a fuel of 1,000 and runs with the default
+    let out = vars("long", &[("OPSCTL_TEMPLATE_FUEL", "1000")]);
+    for want in [
+        "cannot resolve",
+        "group_vars/all.yml:3",
+        "the template ran too long",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let out = vars("long", &[]);
+    assert!(
+        !out.contains("cannot resolve") && out.contains("done"),
+        "{out}"
+    );
 }
