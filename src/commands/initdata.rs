@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::deploy::{Hosts, holder, run_playbook};
 use crate::cli::InitdataArgs;
+use crate::deploy::hosts::{Hosts, finish, holder, run_playbook};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
+use crate::session::Selection;
 
 /// The first bytes of an age file (binary and armored).
 const AGE_MAGIC: [&str; 2] = [
@@ -19,7 +20,9 @@ const AGE_MAGIC: [&str; 2] = [
 ];
 
 pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "initdata")?;
+    let selection = Selection::from(&args.target);
+    let limit = args.limit.limit.as_deref();
+    let hosts = Hosts::load(project.clone(), &selection, limit, "initdata")?;
     let src = hosts.same_var("initdata_src")?.filter(|s| !s.is_empty()).ok_or_else(|| {
         Error::new("initdata_src is not set for this environment")
             .hint("add `initdata_src: assets/initdata.json` (relative to the environment's directory) to its group_vars/web.yml")
@@ -80,24 +83,44 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
             return Ok(Exit::Interrupted);
         }
     };
-    if let Err(e) = locked {
-        hosts.conns.close_all().await;
-        return Err(e);
-    }
+    let previous: Vec<_> = match locked {
+        Ok(taken) => taken.into_iter().map(|(_, p)| p).collect(),
+        Err(e) => {
+            hosts.conns.close_all().await;
+            return Err(e);
+        }
+    };
     let extra = json!({
         "initdata_file": local.to_string_lossy(),
         "initdata_name": name,
     });
-    let result = run_playbook(
-        project,
-        &args.target,
-        &args.limit,
-        "initdata",
-        extra,
-        (false, false),
+    // A lock taken over from a command that died: its live release is
+    // health-checked first (logged ok, or switched back), as deploy does, so
+    // the data goes into a release that is known good.
+    let result = match finish(
+        &hosts,
+        project.clone(),
+        &selection,
+        limit,
+        &previous,
         printer,
     )
-    .await;
+    .await
+    {
+        Ok(_) => {
+            run_playbook(
+                project,
+                &selection,
+                limit,
+                "initdata",
+                extra,
+                (false, false),
+                printer,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     if let Some(mut pf) = plain_file.take() {
         pf.wipe();
     }

@@ -5,14 +5,19 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::deploy::Hosts;
 use crate::cli::ReleasesArgs;
+use crate::deploy::hosts::Hosts;
 use crate::deploy::{self as d, Release};
 use crate::error::{Exit, Result};
 use crate::printer::{Printer, Style};
 
 pub async fn run(project: Option<PathBuf>, args: ReleasesArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = Hosts::load(project, &args.target, &args.limit, "deploy")?;
+    let hosts = Hosts::load(
+        project,
+        &(&args.target).into(),
+        args.limit.limit.as_deref(),
+        "deploy",
+    )?;
     let mut exit = Exit::Success;
     for i in 0..hosts.names.len() {
         let host = &hosts.names[i];

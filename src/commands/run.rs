@@ -87,7 +87,14 @@ pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Ex
         start_at_task: args.start_at_task.clone(),
     };
     let reporter = Reporter::new(printer, args.diff).with_journal(crate::journal::active());
-    engine::run(loaded, &playbook, &opts, &reporter).await
+    engine::run(
+        loaded,
+        &playbook,
+        &opts,
+        &reporter,
+        crate::runner::Connections::new(),
+    )
+    .await
 }
 
 fn split_tags(v: &[String]) -> Vec<String> {

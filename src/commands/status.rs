@@ -11,9 +11,9 @@ use indexmap::IndexMap;
 use serde_json::{Value as Json, json};
 
 use super::Loaded;
-use super::deploy::{Hosts, finish, holder};
 use crate::cli::StatusArgs;
 use crate::deploy::LockRecord;
+use crate::deploy::hosts::{Hosts, finish, holder};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::error::{Error, Exit, Result};
 use crate::journal::time;
@@ -172,10 +172,10 @@ async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], prin
     let Some(project) = loaded.target.project.as_ref().map(|p| p.root.clone()) else {
         return;
     };
-    let limit = crate::cli::LimitArg {
-        limit: Some(stale.join(":")),
-    };
-    let hosts = match Hosts::load(Some(project.clone()), &args.target, &limit, "deploy") {
+    let selection = (&args.target).into();
+    let limit = stale.join(":");
+    let limit = Some(limit.as_str());
+    let hosts = match Hosts::load(Some(project.clone()), &selection, limit, "deploy") {
         Ok(h) => h,
         Err(e) => {
             printer.warn(&format!(
@@ -189,15 +189,7 @@ async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], prin
     let result = match hosts.lock(&holder, false, printer).await {
         Ok(taken) => {
             let previous: Vec<_> = taken.into_iter().map(|(_, p)| p).collect();
-            let r = finish(
-                &hosts,
-                Some(project),
-                &args.target,
-                &limit,
-                &previous,
-                printer,
-            )
-            .await;
+            let r = finish(&hosts, Some(project), &selection, limit, &previous, printer).await;
             hosts.conns.close_all().await;
             hosts.unlock(&holder, hosts.names.len()).await;
             r.map(|_| ())
