@@ -12,13 +12,12 @@ use std::process::Command as Process;
 
 use serde_json::json;
 
-use crate::cli::DeployArgs;
-use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now, run_playbook};
+use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
-use crate::session::Selection;
+use crate::session::Loaded;
 
 /// Runs git on this machine; its stderr becomes the error.
 fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
@@ -95,10 +94,25 @@ fn resolve_ref(
     }
 }
 
-pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) -> Result<Exit> {
-    let selection = Selection::from(&args.target);
-    let limit = args.limit.limit.as_deref();
-    let hosts = Hosts::load(project.clone(), &selection, limit, "deploy")?;
+/// `opsctl deploy`.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub limit: Option<String>,
+    /// The git ref (default: the environment's git_version).
+    pub git_version: Option<String>,
+    /// Deploy even if this commit is already live on every host.
+    pub force: bool,
+    /// Remove a deploy lock left by another command before taking it.
+    pub force_unlock: bool,
+    /// Show the plan and change nothing.
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+}
+
+pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Result<Exit> {
+    let mut hosts = Hosts::load(loaded, args.limit.as_deref(), "deploy")?;
+    hosts.forks = args.forks;
     let root = hosts
         .loaded
         .target
@@ -200,7 +214,7 @@ pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) 
     let mut archive: Option<PathBuf> = None;
     let result = async {
         let previous: Vec<Option<LockRecord>> = answers.into_iter().map(|(_, p)| p).collect();
-        let statuses = finish(&hosts, project.clone(), &selection, limit, &previous, printer).await?;
+        let statuses = finish(&hosts, &previous, printer).await?;
         // Already live everywhere, and logged ok: nothing to do unless --force.
         let live_everywhere = !statuses.is_empty()
             && statuses.iter().all(|st| {
@@ -236,10 +250,7 @@ pub async fn run(project: Option<PathBuf>, args: DeployArgs, printer: &Printer) 
             "deploy_env": env,
         });
         // The engine handles Ctrl-C from here: it stops and returns Interrupted.
-        let exit = run_playbook(project.clone(), &selection, limit, "deploy", extra, (args.check, args.diff), printer).await?;
-        // The lock's connections sat idle during the playbook (their masters may
-        // have timed out): what follows opens fresh ones.
-        hosts.conns.close_all().await;
+        let exit = hosts.run_playbook("deploy", extra, (args.check, args.diff), printer).await?;
         if args.check || exit == Exit::Success || exit == Exit::Interrupted {
             if exit == Exit::Success && !args.check {
                 printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::cli::InitdataArgs;
-use crate::deploy::hosts::{Hosts, finish, holder, run_playbook};
+use crate::deploy::hosts::{Hosts, finish, holder};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
-use crate::session::Selection;
+use crate::session::Loaded;
 
 /// The first bytes of an age file (binary and armored).
 const AGE_MAGIC: [&str; 2] = [
@@ -19,10 +18,18 @@ const AGE_MAGIC: [&str; 2] = [
     "-----BEGIN AGE ENCRYPTED FILE-----",
 ];
 
-pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer) -> Result<Exit> {
-    let selection = Selection::from(&args.target);
-    let limit = args.limit.limit.as_deref();
-    let hosts = Hosts::load(project.clone(), &selection, limit, "initdata")?;
+/// `opsctl initdata`.
+#[derive(Debug, Clone, Default)]
+pub struct InitdataOptions {
+    pub limit: Option<String>,
+    /// Remove a deploy lock left by another command before taking it.
+    pub force_unlock: bool,
+    /// The age identity that decrypts an encrypted initdata_src (`--identity`).
+    pub identity: Option<PathBuf>,
+}
+
+pub async fn run(loaded: Loaded, args: InitdataOptions, printer: &Printer) -> Result<Exit> {
+    let hosts = Hosts::load(loaded, args.limit.as_deref(), "initdata")?;
     let src = hosts.same_var("initdata_src")?.filter(|s| !s.is_empty()).ok_or_else(|| {
         Error::new("initdata_src is not set for this environment")
             .hint("add `initdata_src: assets/initdata.json` (relative to the environment's directory) to its group_vars/web.yml")
@@ -51,7 +58,7 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
     let mut plain_file = None;
     let (local, name) = if AGE_MAGIC.iter().any(|m| bytes.starts_with(m.as_bytes())) {
         let opts = crate::secrets::IdentityOpts {
-            file: args.target.identity.clone(),
+            file: args.identity.clone(),
         };
         let plain = crate::secrets::decrypt_file(&path, &base, &opts)?;
         let name = path
@@ -97,35 +104,17 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
     // A lock taken over from a command that died: its live release is
     // health-checked first (logged ok, or switched back), as deploy does, so
     // the data goes into a release that is known good.
-    let result = match finish(
-        &hosts,
-        project.clone(),
-        &selection,
-        limit,
-        &previous,
-        printer,
-    )
-    .await
-    {
+    let result = match finish(&hosts, &previous, printer).await {
         Ok(_) => {
-            run_playbook(
-                project,
-                &selection,
-                limit,
-                "initdata",
-                extra,
-                (false, false),
-                printer,
-            )
-            .await
+            hosts
+                .run_playbook("initdata", extra, (false, false), printer)
+                .await
         }
         Err(e) => Err(e),
     };
     if let Some(mut pf) = plain_file.take() {
         pf.wipe();
     }
-    // The lock's connections sat idle during the playbook: unlock on fresh ones.
-    hosts.conns.close_all().await;
     hosts.unlock(&holder, hosts.names.len()).await;
     hosts.conns.close_all().await;
     match result? {

@@ -5,11 +5,10 @@
 //! under the lock left undone. The commands drive these; this module talks to
 //! the hosts through the runner and runs the stack's playbooks through the engine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use indexmap::IndexMap;
 use serde_json::{Value as Json, json};
 
 use super::lock::{Controller, HolderState, holder_state, process_start};
@@ -19,9 +18,9 @@ use crate::engine::Options;
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
 use crate::runner::{Connections, connection_spec};
-use crate::session::{Loaded, Selection};
+use crate::session::Loaded;
 use crate::transport::{ConnectionSpec, RemoteCommand};
-use crate::vars::VarsError;
+use crate::vars::{Layer, Vars, VarsError};
 
 /// The hosts a command works on, with how to reach them and their app_root.
 pub struct Hosts {
@@ -29,19 +28,25 @@ pub struct Hosts {
     pub names: Vec<String>,
     pub specs: Vec<ConnectionSpec>,
     pub roots: Vec<String>,
-    pub defaults: IndexMap<String, Json>,
+    /// The variables with the stack roles' defaults as a layer
+    /// ([`Loaded::with_role_defaults`]): what the playbooks would use for a
+    /// variable the inventory does not set. (The playbooks themselves run on
+    /// `loaded`: the engine sets their roles' defaults.)
+    pub vars: Arc<Vars>,
+    /// The command's one connection per host: the lock's, the status reads' and
+    /// the playbooks' (the engine closes them after a playbook; they reopen on use).
     pub conns: Arc<Connections>,
+    /// The project root (playbooks/ are under it).
+    pub root: PathBuf,
+    /// `--limit`, for the playbooks run on these hosts.
+    pub limit: Option<String>,
+    /// How many hosts the playbooks work on at once (`--forks`).
+    pub forks: usize,
 }
 
 impl Hosts {
     /// The hosts of `playbook`'s plays that `--limit` keeps, in inventory order.
-    pub fn load(
-        project: Option<PathBuf>,
-        selection: &Selection,
-        limit: Option<&str>,
-        playbook: &str,
-    ) -> Result<Hosts> {
-        let loaded = Loaded::load(project, selection)?;
+    pub fn load(loaded: Loaded, limit: Option<&str>, playbook: &str) -> Result<Hosts> {
         let root = loaded
             .target
             .project
@@ -80,7 +85,7 @@ impl Hosts {
             ))
             .hint("`opsctl inventory --env ENV --graph` lists the groups (the stack's plays use `web`)"));
         }
-        let defaults = role_defaults(&root);
+        let vars = loaded.with_role_defaults()?.vars;
         let mut specs = Vec::new();
         let mut roots = Vec::new();
         for h in &names {
@@ -89,7 +94,7 @@ impl Hosts {
                 h,
                 loaded.target.ssh_config.as_deref(),
             )?);
-            let r = string_var(&loaded, &defaults, h, "app_root")?.ok_or_else(|| {
+            let r = string_var(&vars, h, "app_root")?.ok_or_else(|| {
                 Error::new(format!("host {h}: app_root is not set"))
                     .hint("set app_root in the environment's group_vars/web.yml")
             })?;
@@ -108,14 +113,17 @@ impl Hosts {
             names,
             specs,
             roots,
-            defaults,
+            vars,
             conns: Connections::new(),
+            root,
+            limit: limit.map(str::to_string),
+            forks: crate::engine::DEFAULT_FORKS,
         })
     }
 
     /// A host variable as a string (inventory, group_vars, -e; else the roles' defaults).
     pub fn var(&self, i: usize, name: &str) -> Result<Option<String>> {
-        string_var(&self.loaded, &self.defaults, &self.names[i], name)
+        string_var(&self.vars, &self.names[i], name)
     }
 
     /// The same variable on every host, or an error naming two that differ.
@@ -135,6 +143,27 @@ impl Hosts {
             }
         }
         Ok(first)
+    }
+
+    /// Runs `playbooks/<name>.yml` on these hosts (within `--limit`) with `extra`
+    /// as variables of the highest precedence, on the same connections.
+    pub async fn run_playbook(
+        &self,
+        name: &str,
+        extra: Json,
+        (check, diff): (bool, bool),
+        printer: &Printer,
+    ) -> Result<Exit> {
+        let loaded = self.loaded.with_extra(extra, &format!("opsctl {name}"));
+        let opts = Options {
+            check,
+            diff,
+            forks: self.forks,
+            limit: self.limit.clone(),
+            ..Options::default()
+        };
+        let path = self.root.join("playbooks").join(format!("{name}.yml"));
+        crate::engine::run_file(&loaded, &path, &opts, self.conns.clone(), printer).await
     }
 
     pub async fn run(&self, i: usize, script: String) -> Result<crate::transport::Output> {
@@ -282,41 +311,22 @@ fn transport_error(e: crate::transport::TransportError) -> Error {
         .exit(exit)
 }
 
-/// `roles/app/defaults/main.yml` then `roles/common/defaults/main.yml` (the first
-/// wins): what the playbook would use for a variable the inventory does not set.
-fn role_defaults(root: &Path) -> IndexMap<String, Json> {
-    let mut out = IndexMap::new();
-    for role in ["app", "common"] {
-        let path = root.join("roles").join(role).join("defaults/main.yml");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        if let Ok(Json::Object(map)) = serde_saphyr::from_str::<Json>(&text) {
-            for (k, v) in map {
-                out.entry(k).or_insert(v);
-            }
-        }
-    }
-    out
-}
-
-fn string_var(
-    loaded: &Loaded,
-    defaults: &IndexMap<String, Json>,
-    host: &str,
-    name: &str,
-) -> Result<Option<String>> {
-    let v = match loaded.vars.resolve(host, name) {
+/// A variable of `host` as a string (`None`: unset or null). A role default that
+/// cannot be resolved before the playbook runs (it needs facts) is an error
+/// saying to set the variable in group_vars.
+fn string_var(vars: &Arc<Vars>, host: &str, name: &str) -> Result<Option<String>> {
+    let v = match vars.resolve(host, name) {
         Ok(v) => Some(v),
-        Err(VarsError::Undefined { .. }) => match defaults.get(name) {
-            Some(Json::String(s)) if s.contains("{{") => {
-                return Err(Error::new(format!(
-                    "host {host}: {name} is only set by a role default that needs templating ({s})"
-                ))
-                .hint(format!("set {name} in the environment's group_vars (opsctl reads it before the playbook runs)")));
-            }
-            other => other.cloned(),
-        },
+        Err(VarsError::Undefined { .. }) => None,
+        Err(e)
+            if vars.stack(host).and_then(|s| s.get(name)).map(|d| d.layer)
+                == Some(Layer::RoleDefaults) =>
+        {
+            return Err(Error::new(format!(
+                "host {host}: {name} is only set by a role default that opsctl cannot resolve before the playbook runs: {e}"
+            ))
+            .hint(format!("set {name} in the environment's group_vars (opsctl reads it before the playbook runs)")));
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(v.filter(|v| !v.is_null()).map(|v| match v {
@@ -363,9 +373,6 @@ pub fn holder(action: &str, git_ref: &str) -> LockRecord {
 /// it is afterwards.
 pub async fn finish(
     hosts: &Hosts,
-    project: Option<PathBuf>,
-    selection: &Selection,
-    limit: Option<&str>,
     previous: &[Option<LockRecord>],
     printer: &Printer,
 ) -> Result<Vec<Status>> {
@@ -426,18 +433,9 @@ pub async fn finish(
         return Ok(statuses);
     }
     let extra = json!({"recover_targets": targets});
-    let exit = run_playbook(
-        project,
-        selection,
-        limit,
-        "recover",
-        extra,
-        (false, false),
-        printer,
-    )
-    .await?;
-    // The lock's connections sat idle during the playbook.
-    hosts.conns.close_all().await;
+    let exit = hosts
+        .run_playbook("recover", extra, (false, false), printer)
+        .await?;
     for (i, status) in statuses.iter_mut().enumerate() {
         let Some(t) = targets.get(&hosts.names[i]) else {
             continue;
@@ -482,32 +480,4 @@ pub async fn finish(
         );
     }
     Ok(statuses)
-}
-
-/// Runs `playbooks/<name>.yml` on the same hosts with `extra` as extra variables
-/// (highest precedence), through the engine.
-pub async fn run_playbook(
-    project: Option<PathBuf>,
-    selection: &Selection,
-    limit: Option<&str>,
-    name: &str,
-    extra: Json,
-    (check, diff): (bool, bool),
-    printer: &Printer,
-) -> Result<Exit> {
-    let mut selection = selection.clone();
-    selection.extra_vars.push(extra.to_string());
-    let loaded = Loaded::load(project, &selection)?;
-    let Some(root) = loaded.target.project.as_ref().map(|p| p.root.clone()) else {
-        return Err(Error::new(format!("`{name}` needs a project")));
-    };
-    let opts = Options {
-        check,
-        diff,
-        forks: 50,
-        limit: limit.map(str::to_string),
-        ..Options::default()
-    };
-    let path = root.join("playbooks").join(format!("{name}.yml"));
-    crate::engine::run_file(&loaded, &path, &opts, Connections::new(), printer).await
 }

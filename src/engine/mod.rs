@@ -33,6 +33,11 @@ use crate::playbook::{Play, Playbook};
 use crate::runner::Connections;
 use crate::session::Loaded;
 
+/// How many hosts a run works on at once, unless `--forks` says otherwise.
+pub const DEFAULT_FORKS: usize = 50;
+
+/// What a command asks of a run (`opsctl run`'s flags, or what `provision`,
+/// `deploy`, `rollback`... set): the engine's one options type.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub check: bool,
@@ -134,9 +139,11 @@ pub async fn run_file(
     run(loaded, &playbook, opts, &reporter, conns).await
 }
 
-/// Runs every play of a playbook over `conns` (the command's connections; all
-/// closed at the end, and opened again by whoever asks next). Returns the exit
-/// status (0, 2 or 4).
+/// Runs every play of a playbook over `conns`, the command's connections (one
+/// per host, opened on first use): the command closes them when it is done with
+/// them (a deploy keeps its lock's connection for the playbook and the unlock);
+/// on Ctrl-C they are closed here, to stop the tasks. Returns the exit status
+/// (0, 2 or 4).
 pub async fn run(
     loaded: &Loaded,
     playbook: &Playbook,
@@ -158,7 +165,6 @@ pub async fn run(
             return Ok(Exit::Interrupted);
         }
     };
-    conns.close_all().await;
     result?;
     reporter.recap();
     let counts = reporter.counts();

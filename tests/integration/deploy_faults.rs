@@ -12,7 +12,8 @@
 //! - the same kill before a `rollback` and before an `initdata`: `deploy --check`
 //!   names the stale lock and what the real run would do about it (changing
 //!   nothing), then `rollback` (and `initdata`) take the lock over, health-check
-//!   the release the dead deploy left live and log it, and only then do their job.
+//!   the release the dead deploy left live and log it, and only then do their job;
+//!   a whole deploy, and a whole rollback, use one SSH connection per host.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -323,4 +324,50 @@ fn rollback_and_initdata_finish_a_dead_deploy_first_and_check_says_so() {
     let shared = sh(&tb, "host1", "cat /srv/app/shared/initdata.json");
     assert!(shared.contains("after a takeover"), "{shared}");
     eprintln!("{} initdata after a dead deploy", since(t));
+
+    // One connection per host for a whole deploy (lock, status, the playbook,
+    // unlock) and a whole rollback: every SSH connection of host1 goes through
+    // a ProxyCommand that counts it.
+    let log = tb.project.path().join("connections.log");
+    let cfg = tb.read("environments/tb/ssh_config");
+    assert!(cfg.contains("ProxyCommand /usr/bin/nsenter"), "{cfg}");
+    let counted = cfg
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("ProxyCommand ") {
+            Some(cmd) => format!(
+                "  ProxyCommand sh -c 'echo connected >> {}; exec {cmd}'",
+                log.display()
+            ),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    tb.write("environments/tb/ssh_config", &format!("{counted}\n"));
+    let connections = || {
+        let n = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        let _ = std::fs::remove_file(&log);
+        n
+    };
+    tb.opsctl(&[
+        "deploy",
+        "--env",
+        "tb",
+        "--git-version",
+        "A",
+        "--forks",
+        "1",
+    ])
+    .code(0)
+    .no_panic()
+    .stdout_has("is live on host1");
+    assert_eq!(connections(), 1, "a deploy opens one connection per host");
+    tb.opsctl(&["rollback", "--env", "tb"])
+        .code(0)
+        .no_panic()
+        .stdout_has("rollback done");
+    assert_eq!(connections(), 1, "a rollback opens one connection per host");
+    eprintln!("{} one connection per deploy", since(t));
 }
