@@ -240,7 +240,9 @@ Examples:
 Without --to each host goes back to its newest release older than the live one
 whose result is ok (bad and rolled-back releases are skipped). Runs
 playbooks/rollback.yml under the deploy lock; the release left is logged as
-rolled-back.")]
+rolled-back. A lock whose holder died (on this machine) is taken over, and the
+release that command left live is health-checked first (logged ok, or switched
+back), as deploy does.")]
     Rollback(RollbackArgs),
     /// List each host's releases: which is live, commit, ref, who, when, result
     #[command(after_help = "\
@@ -258,7 +260,8 @@ Examples:
 
 Copies the file named by initdata_src (relative to the environment's directory;
 age-encrypted files are decrypted on this machine) to the host, mode 0600, and runs
-initdata_command in the live release, under the deploy lock.")]
+initdata_command in the live release, under the deploy lock (a lock whose holder
+died is taken over after health-checking the release it left live, as deploy does).")]
     Initdata(InitdataArgs),
     /// The run journal: recent runs, one run as it happened, an HTML report
     #[command(after_help = "\
@@ -1028,6 +1031,53 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    fn invocation(args: &[&str]) -> Invocation {
+        match Cli::try_parse_from(args).unwrap().invocation() {
+            Ok(i) => i,
+            Err(_) => panic!("{args:?} is generated, not run"),
+        }
+    }
+
+    #[test]
+    fn parsed_arguments_become_plain_options_and_a_journal_entry() {
+        let i = invocation(&["opsctl", "deploy", "--env", "demo", "-l", "web1", "-f", "3"]);
+        let Request::Deploy(sel, o) = i.request else {
+            panic!("not a deploy")
+        };
+        assert_eq!(sel.env.as_deref(), Some("demo"));
+        assert_eq!((o.forks, o.limit.as_deref()), (3, Some("web1")));
+        let j = i.journal.expect("a deploy is journaled");
+        assert_eq!(j.command.name, "deploy");
+        assert_eq!(j.command.limit.as_deref(), Some("web1"));
+        let Request::Deploy(_, o) = invocation(&["opsctl", "deploy", "--env", "d"]).request else {
+            panic!("not a deploy")
+        };
+        assert_eq!(o.forks, crate::commands::DEFAULT_FORKS);
+        // Listings touch no host: not journaled.
+        let i = invocation(&["opsctl", "run", "site", "-t", "a,b", "--list-tasks"]);
+        assert!(i.journal.is_none());
+        let Request::Run(_, o) = i.request else {
+            panic!("not a run")
+        };
+        assert_eq!(o.engine.tags, ["a", "b"]);
+        let i = invocation(&[
+            "opsctl",
+            "provision",
+            "--env",
+            "s",
+            "--check",
+            "--junit",
+            "j.xml",
+        ]);
+        let j = i.journal.expect("provision is journaled");
+        assert!(j.command.check);
+        assert_eq!(j.junit.as_deref(), Some(std::path::Path::new("j.xml")));
+        assert!(matches!(
+            Cli::try_parse_from(["opsctl", "man"]).unwrap().invocation(),
+            Err(Generated::Man(_))
+        ));
     }
 
     #[test]
