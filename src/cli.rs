@@ -56,7 +56,7 @@ pub struct GlobalArgs {
     /// Output format: text for people, json for programs (one object per line)
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
-    /// Show more: -v the commands run, -vv their output
+    /// Show more: -v the commands run, -vv their output, -vvvv the whole scripts sent
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Show only results and errors

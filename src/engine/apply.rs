@@ -6,8 +6,9 @@
 
 use super::gather::{self, FactCache, context_key};
 use super::local;
+use crate::modules::fail::{self, Fail};
 use crate::modules::protocol::{Action, Applied, Ctx, InCheck, Module, Need, Plan};
-use crate::modules::util::{self, Fail};
+use crate::modules::remote_file;
 use crate::modules::{Args, HostEnv, ModuleError, Outcome};
 
 /// How many times a module may ask for more facts before it is a bug.
@@ -61,7 +62,7 @@ pub async fn run(
 ) -> Result<Ran, ModuleError> {
     let mut applied = false;
     let r = run_inner(m, args, env, cache, &mut applied).await;
-    let outcome = util::finish(r)?;
+    let outcome = fail::finish(r)?;
     Ok(Ran { outcome, applied })
 }
 
@@ -114,7 +115,7 @@ async fn run_inner(
                 Applied::Script(env.run_stdin(script, stdin.clone()).await?)
             }
             Action::Files { ops, validate } => {
-                Applied::Files(util::run_ops(env, ops, validate.as_deref()).await?)
+                Applied::Files(remote_file::run_ops(env, ops, validate.as_deref()).await?)
             }
             Action::WriteLocal { path, content } => {
                 local::write_atomic(path, content)?;
@@ -124,7 +125,7 @@ async fn run_inner(
         };
         return m.applied(args, change.outcome, result, &ctx);
     }
-    util::bad_args(format!(
+    fail::bad_args(format!(
         "internal error: the module asked for more facts {MAX_READS} times"
     ))
 }

@@ -12,10 +12,12 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use crate::modules::content;
+use crate::modules::fail::{self, Fail};
 use crate::modules::gitfacts;
 use crate::modules::protocol::{Facts, GitReq, Need};
+use crate::modules::remote_file::{self, ContentReq, Op, Req};
 use crate::modules::sysfacts;
-use crate::modules::util::{self, ContentReq, Fail, Op, Req};
 use crate::modules::{HostEnv, ModuleError};
 use crate::transport::Output;
 
@@ -182,14 +184,17 @@ async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
     let g = Gathering::plan(needs);
     let boundary = boundary();
     let script = batch_script(&boundary, &g.sections, g.manifest.is_some());
-    let cmd = env.command(&script, g.manifest.as_ref().map(|ops| util::manifest(ops)));
+    let cmd = env.command(
+        &script,
+        g.manifest.as_ref().map(|ops| remote_file::manifest(ops)),
+    );
     let out = env.conn.run(&cmd).await.map_err(ModuleError::from)?;
     env.trace.lock().unwrap().push((
         format!("(facts: {} needs in one exec)\n{script}", needs.len()),
         out.clone(),
     ));
     let Some(outputs) = parse(&boundary, &out.stdout, g.sections.len()) else {
-        return util::fail(format!(
+        return fail::fail(format!(
             "reading the host's state failed (rc {}): {}",
             out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
             out.stderr_str().trim()
@@ -278,7 +283,7 @@ impl Gathering {
                 g.items.extend(b);
             }
             ops.extend(g.epochs.iter().cloned().map(Op::Epoch));
-            g.sections.push((util::interpreter(None), None));
+            g.sections.push((remote_file::interpreter(None), None));
             g.manifest = Some(ops);
         }
         for n in needs {
@@ -286,8 +291,10 @@ impl Gathering {
                 Need::Tree(p) => {
                     g.trees.push((p.clone(), g.sections.len()));
                     let ops = vec![Op::List(p.clone())];
-                    g.sections
-                        .push((util::interpreter(None), Some(util::manifest(&ops))));
+                    g.sections.push((
+                        remote_file::interpreter(None),
+                        Some(remote_file::manifest(&ops)),
+                    ));
                 }
                 Need::Probe(s) => {
                     g.probes.push((s.clone(), g.sections.len()));
@@ -307,9 +314,9 @@ impl Gathering {
     fn answers(self, outputs: Vec<Output>) -> Result<Facts, Fail> {
         let mut facts = Facts::default();
         if let Some(ops) = &self.manifest {
-            let run = util::interpret(&outputs[0], ops)?;
+            let run = remote_file::interpret(&outputs[0], ops)?;
             if run.items.len() != self.items.len() {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "{} paths probed, {} answered",
                     self.items.len(),
                     run.items.len()
@@ -328,7 +335,7 @@ impl Gathering {
         }
         for (path, i) in self.trees {
             let ops = vec![Op::List(path.clone())];
-            let run = util::interpret(&outputs[i], &ops)?;
+            let run = remote_file::interpret(&outputs[i], &ops)?;
             facts.trees.insert(path, run.items);
         }
         for (script, i) in self.probes {
@@ -378,7 +385,7 @@ pub(super) fn boundary() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let seed = format!("{nanos}-{}-{:p}", std::process::id(), &nanos);
-    let digest = util::sha256_hex(seed.as_bytes());
+    let digest = content::sha256_hex(seed.as_bytes());
     format!("OPSCTL{}", &digest[..24])
 }
 

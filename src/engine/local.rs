@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::modules::fail::Fail;
 use crate::modules::protocol::{Pause, Paused};
-use crate::modules::util::Fail;
 
 /// Writes through a temporary file in the same directory, then renames.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), Fail> {

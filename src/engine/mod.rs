@@ -12,7 +12,6 @@ pub mod facts;
 pub mod gather;
 mod host;
 pub mod local;
-pub mod prefetch;
 pub mod report;
 
 use std::collections::HashMap;

@@ -229,6 +229,10 @@ impl<'p> Reporter<'p> {
                 1,
                 &format!("    {} $ {}", r.host, cmd.lines().next().unwrap_or("")),
             );
+            // -vvvv: the whole script sent
+            for l in cmd.lines().skip(1) {
+                p.verbose(4, &format!("      > {l}"));
+            }
             if p.verbosity >= 2 {
                 for l in out.stdout_str().lines() {
                     p.verbose(2, &format!("      | {l}"));

@@ -15,9 +15,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value as Json, json};
 
+use super::fail::{self, Fail};
 use super::protocol::{Action, Ctx, Facts, Module, Need, Plan as Decision};
+use super::remote_file::{self, HostInfo};
 use super::sysfacts::{DPKG_FORMAT, Dpkg, Policy, parse_dpkg_line, parse_policy};
-use super::util::{self, Fail, HostInfo};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
@@ -194,7 +195,7 @@ struct Opts {
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T, Fail> {
-    util::bad_args(msg)
+    fail::bad_args(msg)
 }
 
 fn parse_pkgs(names: &[String]) -> Result<Vec<Pkg>, Fail> {
@@ -1099,7 +1100,7 @@ impl Module for Apt {
             Err(more) => return Ok(Decision::More(more)),
         };
         if !probe.has_apt {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{}: this host has no apt-get/dpkg-query: opsctl manages packages with apt (Debian, Ubuntu)",
                 o.module
             ));
@@ -1122,10 +1123,10 @@ impl Module for Apt {
             } else {
                 "this".to_string()
             };
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{} needs root for {what}{}",
                 o.module,
-                util::become_hint(&probe.host)
+                remote_file::become_hint(&probe.host)
             ));
         }
         let mut res = base(changed, false, cache_time);
@@ -1230,7 +1231,7 @@ impl Module for Apt {
             return Ok(res);
         }
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "the package change failed (rc {}): {}",
                 out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
                 stderr.trim()

@@ -19,9 +19,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 use sha1::{Digest, Sha1};
 
+use super::fail::{self, Fail};
+use super::mode;
 use super::net::{Curl, kv, last_line, unb64, unb64s};
+use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
-use super::util::{self, FType, Fail, Op, Own, Req, Source};
+use super::remote_file::{self, FType, Op, Own, Req, Source};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -242,7 +245,7 @@ const REPO_PROBE: &str = "# opsctl apt_repository: probe\nfor f in /etc/apt/sour
 fn repo_args(args: &Args) -> Result<(String, Source1, bool, String, String), Fail> {
     let mut line = args.str("repo").unwrap_or_default().trim().to_string();
     if line.starts_with("ppa:") {
-        return util::bad_args(
+        return fail::bad_args(
             "PPAs are for Ubuntu: on Debian give the repository's `deb [signed-by=...] URI SUITE COMPONENTS` line",
         );
     }
@@ -250,7 +253,7 @@ fn repo_args(args: &Args) -> Result<(String, Source1, bool, String, String), Fai
         line = line.replace("$(lsb_release -cs)", c);
     }
     let Some(repo) = Source1::parse(&line) else {
-        return util::bad_args(format!(
+        return fail::bad_args(format!(
             "repo '{line}' is not a source line: expected `deb [options] URI SUITE [COMPONENT...]`"
         ));
     };
@@ -260,15 +263,15 @@ fn repo_args(args: &Args) -> Result<(String, Source1, bool, String, String), Fai
         None => suggest_filename(&line),
     };
     if name.is_empty() || name.contains('/') {
-        return util::bad_args(format!("filename '{name}' is not a file name"));
+        return fail::bad_args(format!("filename '{name}' is not a file name"));
     }
     let target = format!("/etc/apt/sources.list.d/{name}.list");
     let mode = match args.get("mode") {
-        Some(m) => match util::ModeSpec::from_json(m)
+        Some(m) => match mode::ModeSpec::from_json(m)
             .map_err(|e| Fail::Module(super::ModuleError::Args(e)))?
         {
-            util::ModeSpec::Octal(o) => format!("{o:04o}"),
-            util::ModeSpec::Symbolic(s) => s,
+            mode::ModeSpec::Octal(o) => format!("{o:04o}"),
+            mode::ModeSpec::Symbolic(s) => s,
         },
         None => "0644".to_string(),
     };
@@ -285,7 +288,7 @@ impl Module for AptRepository {
         let (line, repo, present, target, mode) = repo_args(args)?;
         let out = facts.probe(REPO_PROBE)?;
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "cannot read the APT sources: {}",
                 last_line(&out.stderr_str())
             ));
@@ -532,13 +535,13 @@ pub fn keyring_bytes(material: &[u8], keyring: &str) -> Result<(Vec<u8>, Vec<Str
 /// The checked arguments: (present, keyring).
 fn key_args(args: &Args) -> Result<(bool, String), Fail> {
     if args.get("keyserver").is_some() {
-        return util::bad_args(
+        return fail::bad_args(
             "keyserver is not supported: download the key from its URL with `url:` into a `keyring:`",
         );
     }
     let present = args.str("state").unwrap_or("present") == "present";
     let Some(keyring) = args.string("keyring") else {
-        return util::bad_args(
+        return fail::bad_args(
             "apt_key needs keyring: apt-key is deprecated in Debian 12; give `keyring: /etc/apt/keyrings/NAME.gpg` and reference it from the repository line with [signed-by=/etc/apt/keyrings/NAME.gpg]",
         );
     };
@@ -547,7 +550,7 @@ fn key_args(args: &Args) -> Result<(bool, String), Fail> {
         && args.get("file").is_none()
         && args.get("data").is_none()
     {
-        return util::bad_args("apt_key needs the key: url, file or data");
+        return fail::bad_args("apt_key needs the key: url, file or data");
     }
     Ok((present, keyring))
 }
@@ -556,7 +559,7 @@ fn keyring_req(keyring: &str) -> Req {
     Req::new(keyring)
         .follow(true)
         .sums(&["sha256"])
-        .content(util::ContentReq::Capped(1 << 20))
+        .content(remote_file::ContentReq::Capped(1 << 20))
 }
 
 /// The read of the key from `file` (a probe) or `url` (fetched on the host,
@@ -602,12 +605,12 @@ impl Module for AptKey {
         let m = read.map(|o| kv(&o.stdout)).unwrap_or_default();
         let extra = |k: &str| m.get(&format!("x_{k}")).map(String::as_str);
         if extra("nocurl").is_some() {
-            return util::fail(
+            return fail::fail(
                 "curl is not installed on the host: install it first (apt: name=curl)",
             );
         }
         if st.kind == FType::Directory {
-            return util::fail(format!("keyring {keyring} is a directory"));
+            return fail::fail(format!("keyring {keyring} is a directory"));
         }
         let current = st.content.clone().filter(|_| st.kind == FType::File);
         let current_fps = current
@@ -645,13 +648,13 @@ impl Module for AptKey {
         let material = if let Some(d) = args.str("data") {
             d.as_bytes().to_vec()
         } else if let Some(e) = extra("keyerr") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "failed to download the key from {}: {}",
                 args.str("url").unwrap_or_default(),
                 last_line(&unb64s(e))
             ));
         } else if extra("nokey").is_some() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "key file {} does not exist or is not readable on the host",
                 args.str("file").unwrap_or_default()
             ));
@@ -662,7 +665,7 @@ impl Module for AptKey {
         if let Some(i) = id
             && !has_id(&fps, i)
         {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "the key does not match id {i} (its fingerprints: {})",
                 fps.join(", ")
             ));
@@ -682,7 +685,7 @@ impl Module for AptKey {
         let mut ops = Vec::new();
         if st.parent == FType::Absent {
             ops.push(Op::Mkdir {
-                path: util::parent_of(&st.path),
+                path: paths::parent_of(&st.path),
                 mode: Some(0o755),
                 own: None,
             });

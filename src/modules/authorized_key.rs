@@ -13,8 +13,11 @@
 use base64::Engine;
 use serde_json::json;
 
+use super::fail::{self, Fail};
+use super::mode;
+use super::paths;
 use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
-use super::util::{self, ContentReq, FType, Fail, Op, Own, Req, Source};
+use super::remote_file::{self, ContentReq, FType, Op, Own, Req, Source};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static AUTHORIZED_KEY: Spec = Spec::new(
@@ -250,7 +253,7 @@ fn edit(current: &str, keys: &[Key], present: bool, exclusive: bool) -> Option<S
 /// What the probe found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Found {
-    host: util::HostInfo,
+    host: remote_file::HostInfo,
     user_exists: bool,
     uid: u32,
     gid: u32,
@@ -304,7 +307,7 @@ fn found(args: &Args, facts: &Facts) -> Result<Result<Found, Vec<Need>>, Fail> {
     // the file and its directory in one read; with `follow`, the link's
     // target and its directory in one more
     let pair = |file: &str| {
-        let (fr, dr) = (file_req(file), dir_req(&util::parent_of(file)));
+        let (fr, dr) = (file_req(file), dir_req(&paths::parent_of(file)));
         let more = vec![Need::Path(fr.clone()), Need::Path(dr.clone())];
         (fr, dr, more)
     };
@@ -352,7 +355,7 @@ impl Module for AuthorizedKey {
         let file = key_file(args.str("path"), &guess);
         let mut v = vec![Need::Passwd(user)];
         v.push(Need::Path(file_req(&file)));
-        v.push(Need::Path(dir_req(&util::parent_of(&file))));
+        v.push(Need::Path(dir_req(&paths::parent_of(&file))));
         Ok(v)
     }
 
@@ -365,7 +368,7 @@ fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
     let user = args.str("user").unwrap_or_default().trim().to_string();
     let key = args.str("key").unwrap_or_default().to_string();
     if key.trim_start().starts_with("http://") || key.trim_start().starts_with("https://") {
-        return util::bad_args(
+        return fail::bad_args(
             "key: fetching keys from a URL is not supported; put the keys in the playbook, or read them on the controller with lookup('file', ...)",
         );
     }
@@ -387,12 +390,12 @@ fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         return Ok(Plan::Done(res));
     }
     if !found.user_exists {
-        return util::fail(format!(
+        return fail::fail(format!(
             "Failed to lookup user {user}: the user does not exist on this host"
         ));
     }
     let file = found.file.clone();
-    let dir = util::parent_of(&file);
+    let dir = paths::parent_of(&file);
     let owner = format!("{}:{}", found.uid, found.gid);
     let current = found.content.clone().unwrap_or_default();
     let new = edit(&current, &keys, present, exclusive);
@@ -428,7 +431,7 @@ fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
                     });
                     diffs.push(Diff::new(
                         format!("{dir} (mode)"),
-                        format!("{}\n", util::mode_str(m)),
+                        format!("{}\n", mode::mode_str(m)),
                         "0700\n".to_string(),
                     ));
                 }
@@ -481,7 +484,7 @@ fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
             });
             diffs.push(Diff::new(
                 format!("{file} (mode)"),
-                format!("{}\n", util::mode_str(m)),
+                format!("{}\n", mode::mode_str(m)),
                 "0600\n".to_string(),
             ));
         }

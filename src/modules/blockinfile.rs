@@ -2,8 +2,9 @@
 //! removed. One exec reads the file, [`update_block`] decides with Ansible's
 //! logic, one more exec writes atomically only when the content differs.
 
+use super::fail::{self, Fail};
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, Fail, pyregex::PyRegex};
+use super::text_edit::{self, pyregex::PyRegex};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static BLOCKINFILE: Spec = Spec {
@@ -198,7 +199,7 @@ fn block_args(args: &Args) -> Result<BlockArgs, Fail> {
         ("insertbefore", &a.insertbefore),
     ] {
         if let Some(p) = v.as_deref().filter(|p| !["EOF", "BOF"].contains(p)) {
-            util::py_regex(k, p, false)?;
+            text_edit::py_regex(k, p, false)?;
         }
     }
     Ok(a)
@@ -207,15 +208,15 @@ fn block_args(args: &Args) -> Result<BlockArgs, Fail> {
 impl Module for BlockInFile {
     fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
         block_args(args)?;
-        Ok(util::edit_needs(args))
+        Ok(text_edit::edit_needs(args))
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let path = args.str("path").unwrap_or_default();
         let a = block_args(args)?;
-        let (st, host) = util::edited(args, facts)?;
+        let (st, host) = text_edit::edited(args, facts)?;
         let original = if st.exists() {
-            Some(util::text_of(&st)?)
+            Some(text_edit::text_of(&st)?)
         } else {
             None
         };
@@ -226,7 +227,7 @@ impl Module for BlockInFile {
                 ));
             }
             if !args.bool_or("create", false) {
-                return util::fail(format!("Path {path} does not exist !"));
+                return fail::fail(format!("Path {path} does not exist !"));
             }
         }
         let new = update_block(original.as_deref(), &a).map_err(Fail::Task)?;
@@ -236,7 +237,7 @@ impl Module for BlockInFile {
             Some(_) if !a.present || a.block.is_empty() => "Block removed",
             Some(_) => "Block inserted",
         };
-        util::text_plan(args, &st, host, &new, msg, ctx.diff)
+        text_edit::text_plan(args, &st, host, &new, msg, ctx.diff)
     }
 }
 
@@ -244,7 +245,7 @@ impl Module for BlockInFile {
 mod tests {
     use super::*;
     use crate::modules::Diff;
-    use crate::modules::util::testkit::kit;
+    use crate::modules::testkit::kit;
     use serde_json::json;
 
     fn ba(block: &str) -> BlockArgs {

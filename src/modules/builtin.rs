@@ -3,8 +3,8 @@
 
 use serde_json::{Value as Json, json};
 
+use super::fail::{self, Fail};
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 /// A module decided on the controller alone: no facts, no change.
@@ -93,7 +93,7 @@ fn set_fact(args: &Args, _: &Ctx) -> Result<Outcome, Fail> {
         let mut facts = args.values.clone();
         facts.remove("cacheable");
         if facts.is_empty() {
-            return util::bad_args(
+            return fail::bad_args(
                 "set_fact needs at least one variable: `set_fact: {name: value}`",
             );
         }

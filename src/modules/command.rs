@@ -7,8 +7,8 @@
 
 use serde_json::{Value as Json, json};
 
+use super::fail::{self, Fail};
 use super::protocol::{Action, Applied, Change, Ctx, Facts, InCheck, Module, Need, Plan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
@@ -84,14 +84,14 @@ fn command_script(args: &Args) -> Result<(String, String), Fail> {
         match shlex::split(line) {
             Some(w) => w,
             None => {
-                return util::bad_args(format!(
+                return fail::bad_args(format!(
                     "cannot split the command line (unbalanced quotes): {line}"
                 ));
             }
         }
     };
     if words.is_empty() {
-        return util::bad_args("no command given");
+        return fail::bad_args("no command given");
     }
     let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
     Ok((format!("exec {}", quoted.join(" ")), words.join(" ")))
@@ -114,7 +114,7 @@ fn shell_script(args: &Args) -> Result<(String, String), Fail> {
 fn raw_script(args: &Args) -> Result<(String, String), Fail> {
     match args.raw_params() {
         Some(line) => Ok(line_script(args, line.to_string())),
-        None => util::bad_args("raw needs the command to run: `raw: <command>`"),
+        None => fail::bad_args("raw needs the command to run: `raw: <command>`"),
     }
 }
 

@@ -11,8 +11,14 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
+use super::attrs::{self, Attrs};
+use super::content;
+use super::fail::{self, Fail};
+use super::mode;
+use super::paths;
 use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
-use super::util::{self, Attrs, FType, Fail, FileWant, Op, Req, Stat};
+use super::regular_file::{self, FileWant};
+use super::remote_file::{self, FType, Op, Req, Stat};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static COPY: Spec = Spec {
@@ -58,7 +64,7 @@ impl Opts {
             attrs,
             dir_attrs,
             backup: args.bool_or("backup", false),
-            validate: util::validate_arg(args)?,
+            validate: regular_file::validate_arg(args)?,
             force: args.bool_or("force", true),
             follow: args.bool_or("follow", false),
         })
@@ -85,7 +91,7 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
     let dest = args.str("dest").unwrap_or_default().to_string();
     if let Some(content) = args.get("content") {
         if dest.ends_with('/') {
-            return util::fail("can not use content with a dir as dest");
+            return fail::fail("can not use content with a dir as dest");
         }
         return Ok(What::Content(content_bytes(content)));
     }
@@ -98,7 +104,7 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
         let root = if src.ends_with('/') {
             dest.clone()
         } else {
-            util::join(&dest, &util::basename(&src))
+            paths::join(&dest, &paths::basename(&src))
         };
         let mut entries = Vec::new();
         walk(&local, "", &mut entries, 0)
@@ -109,7 +115,7 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
                 path: if rel.is_empty() {
                     root.clone()
                 } else {
-                    util::join(&root, &rel)
+                    paths::join(&root, &rel)
                 },
                 source: data.map(Src::Bytes),
             })
@@ -120,7 +126,7 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
         .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
     Ok(What::Local(
         bytes,
-        util::basename(&src),
+        paths::basename(&src),
         local.display().to_string(),
     ))
 }
@@ -189,7 +195,7 @@ fn dest_reqs(dest: &str, name: Option<&str>, diff: bool) -> Vec<Req> {
     let mut reqs = vec![Req::new(dest).follow(true).diff_content(diff)];
     if let Some(n) = name {
         reqs.push(
-            Req::new(util::join(dest, n))
+            Req::new(paths::join(dest, n))
                 .follow(true)
                 .diff_content(diff),
         );
@@ -235,11 +241,11 @@ pub(crate) fn plan_bytes(
         st.parent = FType::Directory;
         st.parent_writable = true;
     }
-    let mut d = util::decide_file(&st, host, &want)?;
+    let mut d = regular_file::decide_file(&st, host, &want)?;
     if let (Some(m), true) = (mkdir, d.changed) {
         d.ops.insert(0, m);
     }
-    let mut plan = util::file_plan(
+    let mut plan = regular_file::file_plan(
         &st,
         &d,
         opts.validate.as_deref(),
@@ -248,9 +254,9 @@ pub(crate) fn plan_bytes(
     );
     if let Some(o) = plan.outcome_mut() {
         o.data
-            .insert("checksum".into(), util::sha1_hex(bytes).into());
+            .insert("checksum".into(), content::sha1_hex(bytes).into());
         o.data
-            .insert("sha256".into(), util::sha256_hex(bytes).into());
+            .insert("sha256".into(), content::sha256_hex(bytes).into());
         if let Some(s) = src {
             o.data.insert("src".into(), s.into());
         }
@@ -272,7 +278,7 @@ fn target<'s>(
         .ok_or_else(|| Fail::Task(format!("could not probe {dest}")))?;
     if !has_name {
         if first.kind == FType::Directory {
-            return util::fail("can not use content with a dir as dest");
+            return fail::fail("can not use content with a dir as dest");
         }
         return Ok((first, None));
     }
@@ -284,14 +290,14 @@ fn target<'s>(
     }
     if dest.ends_with('/') {
         if first.exists() {
-            return util::fail(format!("{dest} exists and is not a directory"));
+            return fail::fail(format!("{dest} exists and is not a directory"));
         }
         let mode = match &opts.dir_attrs.mode {
-            Some(m) => Some(m.resolve(util::default_mode(true, umask), true, umask)?),
+            Some(m) => Some(m.resolve(mode::default_mode(true, umask), true, umask)?),
             None => None,
         };
         let mkdir = Op::Mkdir {
-            path: util::parent_of(&inner.path),
+            path: paths::parent_of(&inner.path),
             mode,
             own: opts.dir_attrs.chown_spec(),
         };
@@ -319,7 +325,7 @@ fn remote_src_req(src: &str) -> Req {
 /// What copying from the host needs first: the source, and the destination as
 /// for a file (a directory source is listed by a second read).
 fn remote_needs(src: &str, dest: &str, diff: bool) -> Vec<Need> {
-    let mut needs = bytes_needs(dest, Some(&util::basename(src)), diff);
+    let mut needs = bytes_needs(dest, Some(&paths::basename(src)), diff);
     needs.push(Need::Path(remote_src_req(src)));
     needs
 }
@@ -335,18 +341,18 @@ fn plan_remote(
     let host = facts.host()?;
     let s = facts.path(&remote_src_req(src))?;
     match s.kind {
-        FType::Absent => return util::fail(format!("Source {src} not found")),
+        FType::Absent => return fail::fail(format!("Source {src} not found")),
         FType::Directory => return plan_remote_tree(facts, opts, s, src, dest, diff),
         FType::File if !s.readable => {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "Source {src} not readable{}",
-                util::become_hint(host)
+                remote_file::become_hint(host)
             ));
         }
         FType::File => {}
-        _ => return util::fail(format!("Source {src} is not a regular file")),
+        _ => return fail::fail(format!("Source {src} is not a regular file")),
     }
-    let items = dest_reqs(dest, Some(&util::basename(src)), diff)
+    let items = dest_reqs(dest, Some(&paths::basename(src)), diff)
         .iter()
         .map(|r| facts.path(r).cloned())
         .collect::<Result<Vec<Stat>, Fail>>()?;
@@ -365,11 +371,11 @@ fn plan_remote(
         diff,
         ..Default::default()
     };
-    let mut d = util::decide_file(&st, host, &want)?;
+    let mut d = regular_file::decide_file(&st, host, &want)?;
     if let (Some(m), true) = (mkdir, d.changed) {
         d.ops.insert(0, m);
     }
-    let mut plan = util::file_plan(&st, &d, opts.validate.as_deref(), "dest", Some(s.size));
+    let mut plan = regular_file::file_plan(&st, &d, opts.validate.as_deref(), "dest", Some(s.size));
     if let Some(o) = plan.outcome_mut() {
         o.data.insert("src".into(), s.path.clone().into());
         if let Some(sum) = s.sums.get("sha1") {
@@ -397,7 +403,7 @@ fn plan_remote_tree(
     let root = if src.ends_with('/') {
         dest.to_string()
     } else {
-        util::join(dest, &util::basename(src))
+        paths::join(dest, &paths::basename(src))
     };
     let base = s.path.trim_end_matches('/');
     let mut entries = Vec::new();
@@ -410,15 +416,15 @@ fn plan_remote_tree(
         let path = if rel.is_empty() {
             root.clone()
         } else {
-            util::join(&root, rel)
+            paths::join(&root, rel)
         };
         let source = match e.kind {
             FType::Directory => None,
             FType::File if !e.readable => {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "Source {} not readable{}",
                     e.path,
-                    util::become_hint(host)
+                    remote_file::become_hint(host)
                 ));
             }
             FType::File => Some(Src::Remote(e.path.clone(), e.sha256().map(str::to_string))),
@@ -551,7 +557,7 @@ struct TreePlan {
 fn decide_tree(
     entries: &[Entry],
     items: &[Stat],
-    host: &util::HostInfo,
+    host: &remote_file::HostInfo,
     opts: &Opts,
     diff: bool,
 ) -> Result<TreePlan, String> {
@@ -559,7 +565,7 @@ fn decide_tree(
     let mut created: Vec<String> = Vec::new();
     for (e, st) in entries.iter().zip(items) {
         let mut st = st.clone();
-        if st.parent == FType::Absent && created.contains(&util::parent_of(&st.path)) {
+        if st.parent == FType::Absent && created.contains(&paths::parent_of(&st.path)) {
             st.parent = FType::Directory;
             st.parent_writable = true;
         }
@@ -568,7 +574,7 @@ fn decide_tree(
                 FType::Directory => {
                     // like Ansible's action plugin: `file: state=directory` with
                     // directory_mode, owner and group on every directory of the tree
-                    let c = util::attr_changes(&opts.dir_attrs, &st, host.umask)?;
+                    let c = attrs::attr_changes(&opts.dir_attrs, &st, host.umask)?;
                     plan.ops.extend(c.ops(&st.path, false));
                     if diff {
                         plan.diffs.extend(c.diffs(&st.path));
@@ -577,7 +583,7 @@ fn decide_tree(
                 FType::Absent => {
                     let mode = match &opts.dir_attrs.mode {
                         Some(m) => Some(m.resolve(
-                            util::default_mode(true, host.umask),
+                            mode::default_mode(true, host.umask),
                             true,
                             host.umask,
                         )?),
@@ -631,7 +637,7 @@ fn decide_tree(
                     keep_existing: !opts.force,
                     diff,
                 };
-                let d = util::decide_file(&st, host, &want)?;
+                let d = regular_file::decide_file(&st, host, &want)?;
                 if d.content_changed {
                     plan.files += 1;
                 }
@@ -647,7 +653,7 @@ fn decide_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::util::testkit::{kit, mode_of};
+    use crate::modules::testkit::{kit, mode_of};
     use serde_json::json;
 
     #[test]
@@ -672,7 +678,7 @@ mod tests {
         assert_eq!(k.read("app.conf"), "port=1\n");
         assert_eq!(mode_of(&k.path("app.conf")), 0o640);
         assert_eq!(o.data["mode"], json!("0640"));
-        assert_eq!(o.data["checksum"], json!(util::sha1_hex(b"port=1\n")));
+        assert_eq!(o.data["checksum"], json!(content::sha1_hex(b"port=1\n")));
         assert_eq!(o.data["dest"], json!(dest));
         assert_eq!(o.diffs, vec![Diff::new(dest.clone(), "", "port=1\n")]);
 
@@ -811,7 +817,7 @@ mod tests {
             .clone();
         let args = COPY.validate(&raw, true).unwrap();
         let env = k.env(false, false);
-        let e = crate::modules::util::testkit::Kit::apply(&Copy, &args, &env)
+        let e = crate::modules::testkit::Kit::apply(&Copy, &args, &env)
             .await
             .err()
             .unwrap()
@@ -961,7 +967,7 @@ mod tests {
         let (o, n) = k.run_module(&COPY, &Copy, args.clone(), false, true).await;
         assert!(o.changed && !o.failed && n == 2, "{o:?}");
         assert_eq!(k.read("out.txt"), "A\n");
-        assert_eq!(o.data["checksum"], json!(util::sha1_hex(b"A\n")));
+        assert_eq!(o.data["checksum"], json!(content::sha1_hex(b"A\n")));
         let (o, n) = k.run_module(&COPY, &Copy, args, false, false).await;
         assert!(!o.changed && n == 1);
         let args = json!({"src": k.p("remote/"), "dest": k.p("mirror"), "remote_src": true});

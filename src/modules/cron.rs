@@ -14,8 +14,10 @@
 
 use serde_json::json;
 
+use super::fail::{self, Fail};
+use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
-use super::util::{self, ContentReq, FType, Fail, HostInfo, Op, Own, Req, Source};
+use super::remote_file::{self, ContentReq, FType, HostInfo, Op, Own, Req, Source};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
@@ -301,8 +303,8 @@ impl Want {
             if f == "/dev/null" {
                 return Err("cron_file cannot be /dev/null, as it will break the system.".into());
             }
-            let base = util::basename(f);
-            if util::parent_of(f) == "/etc/cron.d"
+            let base = paths::basename(f);
+            if paths::parent_of(f) == "/etc/cron.d"
                 && !base
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -456,12 +458,12 @@ fn read(w: &Want, facts: &Facts) -> Result<String, Fail> {
     }
     let found = facts.sys.crontab(w.user.as_deref())?;
     if found.no_crontab_cmd {
-        return util::fail(
+        return fail::fail(
             "crontab is not installed on this host: install the cron package first (apt: name=cron)",
         );
     }
     if found.no_user {
-        return util::fail(format!(
+        return fail::fail(format!(
             "user {} does not exist on this host",
             w.user.as_deref().unwrap_or_default()
         ));
@@ -472,11 +474,11 @@ fn read(w: &Want, facts: &Facts) -> Result<String, Fail> {
         Some(1) if found.err.contains("no crontab for") => {}
         rc => {
             let hint = if found.err.contains("must be privileged") {
-                util::become_hint(&found.host)
+                remote_file::become_hint(&found.host)
             } else {
                 String::new()
             };
-            return util::fail(format!(
+            return fail::fail(format!(
                 "Unable to read crontab (crontab -l, rc {}): {}{hint}",
                 rc.map(|r| r.to_string()).unwrap_or("?".into()),
                 found.err
@@ -545,7 +547,7 @@ fn change(w: &Want, before: &str, after: String, remove: bool) -> Action {
             let mut s = format!(
                 "# opsctl cron: install {}\n{}",
                 w.label(),
-                util::whoami_lines()
+                remote_file::whoami_lines()
             );
             match &w.user {
                 Some(u) => s.push_str(&format!(
@@ -632,7 +634,7 @@ impl Module for Cron {
         if !out.success() {
             let err = out.stderr_str();
             if w.cron_file.is_some() {
-                return util::fail(format!("Unable to write {}: {}", w.label(), err.trim()));
+                return fail::fail(format!("Unable to write {}: {}", w.label(), err.trim()));
             }
             let host = HostInfo {
                 uid: text
@@ -649,11 +651,11 @@ impl Module for Cron {
                 ..Default::default()
             };
             let hint = if err.contains("must be privileged") || err.contains("ermission") {
-                util::become_hint(&host)
+                remote_file::become_hint(&host)
             } else {
                 String::new()
             };
-            return util::fail(format!(
+            return fail::fail(format!(
                 "Unable to install the crontab (crontab -): {}{hint}",
                 err.trim()
             ));
@@ -814,7 +816,7 @@ mod tests {
         let mut f = SysFacts::default();
         answer(
             Section::Crontab(None),
-            &out("uid=0\nuser=root\nrc=1\ncontent=\nerr=no crontab for root \n"),
+            &out("uid=0\nuser=root\n@@content\n\n@@rc=1\n@@err\nno crontab for root\n"),
             &mut f,
         )
         .unwrap();
@@ -824,7 +826,7 @@ mod tests {
         assert_eq!(c.content, "");
         answer(
             Section::Crontab(Some("a".into())),
-            &out("uid=0\nrc=0\ncontent=YQo=\nerr=\n"),
+            &out("uid=0\n@@content\na\n\n@@rc=0\n@@err\n\n"),
             &mut f,
         )
         .unwrap();

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::content;
+use super::fail::{self, Fail};
+use super::paths;
 use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
-use super::util::{self, ContentReq, FType, Fail, Req};
+use super::remote_file::{self, ContentReq, FType, Req};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static FETCH: Spec = Spec::new(
@@ -45,7 +48,7 @@ pub fn local_dest(dest: &str, src: &str, host: &str, flat: bool, base: &Path) ->
     };
     if flat {
         if dest.ends_with('/') {
-            d.join(util::basename(src))
+            d.join(paths::basename(src))
         } else {
             d
         }
@@ -117,21 +120,21 @@ impl Module for Fetch {
             FType::Absent => {
                 let msg = "the remote file does not exist, not transferring, ignored";
                 if fail_on_missing {
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "the remote file {src} does not exist (fail_on_missing: yes)"
                     ));
                 }
                 return Ok(Plan::Done(o.msg(msg)));
             }
             FType::Directory => {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "remote file {src} is a directory, fetch cannot work on directories"
                 ));
             }
             _ if !st.readable => {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "file is not readable: {src}{}",
-                    util::become_hint(facts.host()?)
+                    remote_file::become_hint(facts.host()?)
                 ));
             }
             _ => {}
@@ -146,7 +149,7 @@ impl Module for Fetch {
             o = o.with("remote_md5sum", s.clone()).with("md5sum", s.clone());
         }
         if local.is_dir() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{} is a directory on the controller: use flat: yes with a dest ending in '/' or a file path",
                 local.display()
             ));
@@ -168,19 +171,19 @@ impl Module for Fetch {
             .unwrap_or_default();
         let got = hex(&Sha256::digest(&c));
         if validate && got != remote_sha {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "checksum mismatch for {src}: the remote file has sha256 {remote_sha}, the transferred data {got} (did the file change during the transfer?)"
             ));
         }
         if ctx.diff {
             let before = current
                 .as_ref()
-                .map(|(_, b)| util::diff_text(b, false))
+                .map(|(_, b)| content::diff_text(b, false))
                 .unwrap_or_default();
             o.diffs.push(Diff::new(
                 local.display().to_string(),
                 before,
-                util::diff_text(&c, false),
+                content::diff_text(&c, false),
             ));
         }
         Ok(Plan::change(
@@ -221,7 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn fetches_once() {
-        use crate::modules::util::testkit::kit;
+        use crate::modules::testkit::kit;
         let k = kit().await;
         k.write("remote/app.log", "line 1\n");
         let out = k.p("out") + "/";

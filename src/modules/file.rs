@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::attrs::{self, Attrs};
+use super::fail::{self, Fail};
+use super::mode;
+use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as Decided};
-use super::util::{self, Attrs, FType, Fail, HostInfo, Op, Req, Stat};
+use super::remote_file::{self, FType, HostInfo, Op, Req, Stat};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 
 pub static FILE: Spec = Spec::new(
@@ -130,10 +134,10 @@ impl FileArgs {
             atime: t("access_time")?,
         };
         if a.recurse && !matches!(a.state, None | Some(State::Directory)) {
-            return util::bad_args("recurse option requires state to be 'directory'");
+            return fail::bad_args("recurse option requires state to be 'directory'");
         }
         if a.src.is_some() && !matches!(a.state, Some(State::Link | State::Hard)) {
-            return util::bad_args("src option requires state to be 'link' or 'hard'");
+            return fail::bad_args("src option requires state to be 'link' or 'hard'");
         }
         Ok(a)
     }
@@ -144,7 +148,7 @@ impl FileArgs {
             if s.starts_with('/') {
                 s.clone()
             } else {
-                util::join(&util::parent_of(path), s)
+                paths::join(&paths::parent_of(path), s)
             }
         })
     }
@@ -217,7 +221,7 @@ fn attrs_on(
     if link {
         attrs.mode = None;
     }
-    let c = util::attr_changes(&attrs, st, umask)?;
+    let c = attrs::attr_changes(&attrs, st, umask)?;
     plan.ops.extend(c.ops(&st.path, link));
     if diff {
         plan.diffs.extend(c.diffs(&st.path));
@@ -297,7 +301,7 @@ pub fn decide(a: &FileArgs, p: &Probed, diff: bool) -> Result<Plan, String> {
             match t.kind {
                 FType::Absent => {
                     let mode = match &a.attrs.mode {
-                        Some(m) => Some(m.resolve(util::default_mode(true, umask), true, umask)?),
+                        Some(m) => Some(m.resolve(mode::default_mode(true, umask), true, umask)?),
                         None => None,
                     };
                     plan.ops.push(Op::Mkdir {
@@ -306,7 +310,7 @@ pub fn decide(a: &FileArgs, p: &Probed, diff: bool) -> Result<Plan, String> {
                         own: a.attrs.chown_spec(),
                     });
                     state_diff(&mut plan, &path, "absent", "directory", diff);
-                    plan.mode = Some(mode.unwrap_or(util::default_mode(true, umask)));
+                    plan.mode = Some(mode.unwrap_or(mode::default_mode(true, umask)));
                     plan.owner = a.attrs.owner.clone();
                     plan.group = a.attrs.group.clone();
                 }
@@ -320,7 +324,7 @@ pub fn decide(a: &FileArgs, p: &Probed, diff: bool) -> Result<Plan, String> {
                             if link {
                                 attrs.mode = None;
                             }
-                            let c = util::attr_changes(&attrs, e, umask)?;
+                            let c = attrs::attr_changes(&attrs, e, umask)?;
                             plan.ops.extend(c.ops(&e.path, link));
                             if diff {
                                 plan.diffs.extend(c.diffs(&e.path));
@@ -438,7 +442,7 @@ pub fn decide(a: &FileArgs, p: &Probed, diff: bool) -> Result<Plan, String> {
                     mtime: None,
                     create: true,
                 });
-                let base = util::default_mode(false, umask);
+                let base = mode::default_mode(false, umask);
                 let mode = match &a.attrs.mode {
                     Some(m) => m.resolve(base, false, umask)?,
                     None => base,
@@ -530,7 +534,7 @@ impl Module for File {
                     epochs.insert(s.clone(), e);
                 }
                 None => {
-                    return util::bad_args(format!("{k}: '{s}' is not a valid time on the host"));
+                    return fail::bad_args(format!("{k}: '{s}' is not a valid time on the host"));
                 }
             }
         }
@@ -563,7 +567,8 @@ impl Module for File {
             );
         }
         if plan.state != "absent" {
-            o.data.extend(util::file_fields(&predicted(&plan, &probed)));
+            o.data
+                .extend(remote_file::file_fields(&predicted(&plan, &probed)));
         }
         if !plan.changed {
             return Ok(Decided::Done(o));
@@ -595,7 +600,7 @@ impl Module for File {
             && planned.data.get("state") != Some(&json!("absent"))
             && let Some(fin) = run.items.last()
         {
-            planned.data.extend(util::file_fields(fin));
+            planned.data.extend(remote_file::file_fields(fin));
         }
         Ok(planned)
     }
@@ -630,8 +635,8 @@ fn predicted(plan: &Plan, probed: &Probed) -> Stat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::util::ModeSpec;
-    use crate::modules::util::testkit::{kit, mode_of};
+    use crate::modules::mode::ModeSpec;
+    use crate::modules::testkit::{kit, mode_of};
 
     fn args(state: Option<State>) -> FileArgs {
         FileArgs {

@@ -61,9 +61,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
+use super::fail::Fail;
 use super::protocol::{Action, Ctx, Facts, GitHead, InCheck, Need, Plan};
-use super::util::{FType, Fail, HostInfo, Stat};
-use super::{Imp, find, sysfacts};
+use super::remote_file::{FType, HostInfo, Stat};
+use super::{find, sysfacts};
 use crate::location::Location;
 use crate::transport::Output;
 
@@ -312,9 +313,7 @@ fn fail_text(f: Fail) -> String {
 /// Runs one fixture; `Err` says what differs.
 pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
     let def = find(module).ok_or_else(|| format!("no module {module}"))?;
-    let Imp::Protocol(m) = def.imp else {
-        return Err(format!("{module} is not on the module protocol"));
-    };
+    let m = def.module;
     let raw: Map<String, Json> = case["args"].as_object().cloned().unwrap_or_default();
     let args = def.spec.validate(&raw, true)?;
     let vars = minijinja::Value::from(minijinja::value::Serde(case["vars"].clone()));

@@ -1,16 +1,24 @@
 //! get_url: a file downloaded ON THE HOST with `curl` (http, https, ftp and
-//! file:// URLs; see `net` for the curl config on stdin). One exec probes the
-//! destination (sha256, attributes) and, with `force: yes` or a checksum URL,
-//! downloads what is needed to decide; one more exec downloads (if not done
-//! yet) and installs the file atomically with its mode and owner. No request
-//! at all when `dest` exists and `force` is off, or when it matches `checksum`.
+//! file:// URLs; see `net` for the curl config on stdin), on the module
+//! protocol. The facts: the destination's stat and checksums, the checksum
+//! file of `checksum: ALGO:URL` (read to stdout, never written), and, with
+//! `force: yes` and no checksum over an existing file, a second read that
+//! streams the URL through `sha256sum` (nothing written on the host to
+//! decide). The change downloads beside the destination, checks the checksum
+//! and installs atomically with its mode and owner. No request at all when
+//! `dest` exists and `force` is off, or when it matches `checksum`.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
 
-use super::net::{Curl, check_url, last_line, one_line, redact_url, unb64s, url_basename};
-use super::util::{self, Attrs, FType, Fail, FileWant, Fut, Op, Req};
-use super::{ArgSpec, Args, Diff, HostEnv, Kind, Outcome, Spec};
-use crate::transport::shell_quote as q;
+use super::attrs::Attrs;
+use super::fail::{self, Fail};
+use super::net::{Curl, check_url, last_line, redact_url, url_basename};
+use super::paths;
+use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan, SecretProbe};
+use super::regular_file::{self, FileWant};
+use super::remote_file::{self, FType, Op, Req};
+use super::{ArgSpec, Args, Diff, Kind, ModuleError, Outcome, Spec};
+use crate::transport::{Output, shell_quote as q};
 
 pub static GET_URL: Spec = Spec::new(
     "get_url",
@@ -34,10 +42,6 @@ pub static GET_URL: Spec = Spec::new(
     ],
 );
 
-pub fn run_get_url<'a>(args: &'a Args, env: &'a HostEnv<'a>) -> Fut<'a> {
-    Box::pin(async move { util::finish(get_url(args, env).await) })
-}
-
 /// A `checksum:` argument: `ALGO:HEX` or `ALGO:URL-of-a-checksum-file`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checksum {
@@ -53,10 +57,10 @@ impl Checksum {
             )
         })?;
         let algo = algo.trim().to_lowercase();
-        if !util::SUM_ALGOS.contains(&algo.as_str()) {
+        if !remote_file::SUM_ALGOS.contains(&algo.as_str()) {
             return Err(format!(
                 "checksum algorithm '{algo}' is not supported (use one of {})",
-                util::SUM_ALGOS.join(", ")
+                remote_file::SUM_ALGOS.join(", ")
             ));
         }
         let value = value.trim();
@@ -125,363 +129,417 @@ pub fn checksum_from_file(text: &str, name: &str, algo: &str) -> Option<String> 
     }
 }
 
-/// The remote part run before util's probe script in get_url's first exec:
-/// fetch a checksum file, and with `force` download the file to a temporary
-/// file beside the destination (kept only when it differs, and not in check mode).
-fn get_url_probe_prelude(dest: &str, base: Option<&str>, algo: &str, keep: bool) -> String {
-    format!(
-        r#"# opsctl get_url: probe {shown}
-IFS= read -r cfg; IFS= read -r sumcfg
-if [ -n "$cfg$sumcfg" ] && ! command -v curl >/dev/null 2>&1; then echo x_nocurl=1; exit 0; fi
-e=$(mktemp) || exit 1
-if [ -n "$sumcfg" ]; then
-  s=$(mktemp) || exit 1
-  if printf '%s' "$sumcfg" | base64 -d | curl -K - -o "$s" 2>"$e"; then
-    printf 'x_sumfile='; head -c 1048576 "$s" | base64 -w0; echo
-  else printf 'x_sumerr='; base64 -w0 < "$e"; echo; fi
-  rm -f -- "$s"
-fi
-if [ -n "$cfg" ]; then
-  f={dest_q}
-  if [ -d "$f" ]; then f="$f"/{base_q}; fi
-  if [ -d "$(dirname -- "$f")" ]; then
-    dl="$(dirname -- "$f")/.opsctl-get_url.$$"
-    if code=$(printf '%s' "$cfg" | base64 -d | curl -K - -o "$dl" -w '%{{http_code}}' 2>"$e"); then
-      echo "x_code=$code"
-      for a in sha1 sha256 {algo}; do h=$("${{a}}sum" < "$dl") && echo "x_dl_$a=${{h%% *}}"; done
-      h=$(sha256sum < "$dl"); h=${{h%% *}}
-      o=; [ -f "$f" ] && o=$(sha256sum < "$f") && o=${{o%% *}}
-      if [ "$h" = "$o" ] || [ {keep} != 1 ]; then rm -f -- "$dl"
-      else printf 'x_dl='; printf '%s' "$dl" | base64 -w0; echo; fi
-    else
-      printf 'x_dlerr='; base64 -w0 < "$e"; echo; rm -f -- "$dl"
-    fi
-  fi
-fi
-rm -f -- "$e"
-"#,
-        shown = one_line(dest),
-        dest_q = q(dest),
-        base_q = q(base.unwrap_or("")),
-        keep = if keep { 1 } else { 0 },
-    )
+/// A task's arguments, validated.
+struct Task {
+    url: String,
+    dest: String,
+    force: bool,
+    attrs: Attrs,
+    backup: bool,
+    checksum: Option<Checksum>,
+    curl: Curl,
+    /// The URL's file name (used when dest is a directory).
+    base: Option<String>,
+    /// The checksum algorithm (sha256 without a checksum).
+    algo: String,
 }
 
-/// The download of get_url's second exec: into `dl`, checked against the
-/// checksum, removed on exit whatever happens (util's script then copies it).
-fn get_url_download_prelude(dl: &str, url: &str, sum: Option<(&str, &str)>) -> String {
+impl Task {
+    fn from_args(args: &Args) -> Result<Task, Fail> {
+        let url = args.str("url").unwrap_or_default().trim().to_string();
+        let checksum = match args.str("checksum").filter(|s| !s.trim().is_empty()) {
+            Some(c) => Some(Checksum::parse(c).map_err(|e| Fail::Module(ModuleError::Args(e)))?),
+            None => None,
+        };
+        if let Some(Checksum::Url { url, .. }) = &checksum {
+            check_url(url)?;
+        }
+        let algo = checksum
+            .as_ref()
+            .map(|c| c.algo().to_string())
+            .unwrap_or("sha256".into());
+        Ok(Task {
+            curl: Curl::from_args(args, &url, 10)?,
+            base: url_basename(&url),
+            dest: args.str("dest").unwrap_or_default().to_string(),
+            force: args.bool_or("force", false),
+            attrs: Attrs::from_args(args)?,
+            backup: args.bool_or("backup", false),
+            checksum,
+            algo,
+            url,
+        })
+    }
+
+    /// The stat of dest, and of dest/<url's file name> (dest may be a directory).
+    fn reqs(&self) -> Vec<Req> {
+        let mut sums = vec!["sha1", "sha256"];
+        if !sums.contains(&self.algo.as_str()) {
+            sums.push(&self.algo);
+        }
+        let mut reqs = vec![Req::new(&self.dest).follow(true).sums(&sums)];
+        if let Some(b) = &self.base {
+            reqs.push(
+                Req::new(paths::join(&self.dest, b))
+                    .follow(true)
+                    .sums(&sums),
+            );
+        }
+        reqs
+    }
+
+    /// A read of the checksum file (`checksum: ALGO:URL`): printed on stdout,
+    /// at most 1 MiB; curl's exit status on stderr.
+    fn sum_file_read(&self) -> Option<Need> {
+        let Some(Checksum::Url { url, .. }) = &self.checksum else {
+            return None;
+        };
+        let mut c = self.curl.clone();
+        c.url = url.clone();
+        Some(net_read(
+            &c,
+            &format!("the checksum file {}", redact_url(url)),
+            "{ printf '%s' \"$cfg\" | base64 -d | curl -K - -o -; echo \"x_rc=$?\" >&2; } | head -c 1048576\n",
+        ))
+    }
+
+    /// The sha256 of what the URL serves, streamed (`force` without a
+    /// checksum, over an existing file): nothing is written on the host.
+    fn stream_read(&self) -> Need {
+        net_read(
+            &self.curl,
+            &format!("the checksum of {}", redact_url(&self.url)),
+            "{ printf '%s' \"$cfg\" | base64 -d | curl -K - -o - -w '%{stderr}x_code=%{http_code}\\n'; echo \"x_rc=$?\" >&2; } | { h=$(sha256sum); echo \"x_sha256=${h%% *}\"; }\n",
+        )
+    }
+
+    fn request_failed(&self, url: &str, err: &str) -> Fail {
+        Fail::Task(format!(
+            "Request failed for {}: {}",
+            redact_url(url),
+            last_line(err)
+        ))
+    }
+}
+
+/// A read of the network on the host, `body` with the curl config in `$cfg`:
+/// a probe (merged with the other reads) with the config in the script, or,
+/// when the config carries credentials (a password, headers, a URL with a
+/// user), a secret probe with the config on its stdin, in an exec of its own.
+fn net_read(curl: &Curl, what: &str, body: &str) -> Need {
+    let userinfo = curl
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .is_some_and(|authority| authority.contains('@'));
+    let check = "command -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\n";
+    if curl.user.is_some() || !curl.headers.is_empty() || userinfo {
+        Need::SecretProbe(SecretProbe {
+            script: format!("# opsctl get_url: {what}\nIFS= read -r cfg\n{check}{body}"),
+            stdin: format!("{}\n", curl.line()).into_bytes(),
+        })
+    } else {
+        Need::Probe(format!(
+            "# opsctl get_url: {what}\ncfg={}\n{check}{body}",
+            curl.line()
+        ))
+    }
+}
+
+/// The output of a read.
+fn read_output<'a>(facts: &'a Facts, need: &Need) -> Result<&'a Output, Fail> {
+    match need {
+        Need::SecretProbe(p) => facts.secret_probe(p),
+        Need::Probe(script) => facts.probe(script),
+        _ => fail::fail("get_url: internal error: not a read"),
+    }
+}
+
+const NO_CURL: &str = "curl is not installed on the host: install it first (apt: name=curl)";
+
+/// A probe's `x_key=value` lines (stdout and stderr) and the other stderr lines.
+fn probe_lines(out: &Output) -> (BTreeMap<String, String>, String) {
+    let mut kv = BTreeMap::new();
+    let mut err = String::new();
+    for l in out.stdout_str().lines().chain(out.stderr_str().lines()) {
+        match l.strip_prefix("x_").and_then(|l| l.split_once('=')) {
+            Some((k, v)) => {
+                kv.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                err.push_str(l);
+                err.push('\n');
+            }
+        }
+    }
+    (kv, err)
+}
+
+/// The download of the change: into `dl` beside the destination, checked
+/// against the checksum, removed on exit whatever happens (the file
+/// interpreter after it installs it with its attributes).
+fn download_script(dl: &str, url: &str, sum: Option<(&str, &str)>) -> String {
     let check = match sum {
         Some((algo, hex)) => format!(
-            "h=$({algo}sum < \"$dl\") || exit 3\nif [ \"${{h%% *}}\" != {hex} ]; then echo \"x_mismatch=${{h%% *}}\"; exit 3; fi\n",
+            "h=$({algo}sum < \"$dl\") || exit 3\nif [ \"${{h%% *}}\" != {hex} ]; then echo \"x_mismatch=${{h%% *}}\"; echo x_want={hex}; exit 3; fi\n",
         ),
         None => String::new(),
     };
     format!(
         r#"# opsctl get_url: download {url_shown}
-IFS= read -r cfg; IFS= read -r sumcfg
+IFS= read -r cfg
 dl={dl_q}
 trap 'rm -f -- "$dl"' EXIT
 command -v curl >/dev/null 2>&1 || {{ echo x_nocurl=1; exit 3; }}
 code=$(printf '%s' "$cfg" | base64 -d | curl -K - -o "$dl" -w '%{{http_code}}') || {{ echo x_dlfail=1; exit 3; }}
 echo "x_code=$code"
-{check}"#,
+{check}{interpreter}"#,
         url_shown = redact_url(url),
         dl_q = q(dl),
+        interpreter = remote_file::interpreter(None),
     )
 }
 
-/// Runs util's probe/apply script after a prelude, with the curl configs as
-/// the first two lines of stdin.
-async fn run_with_prelude(
-    env: &HostEnv<'_>,
-    prelude: &str,
-    cfg: &str,
-    sumcfg: &str,
-    ops: &[Op],
-) -> Result<(util::Run, crate::transport::Output), Fail> {
-    let script = format!("{prelude}opsctl_validate() {{ :; }}\n{}", util::SCRIPT);
-    let mut stdin = format!("{cfg}\n{sumcfg}\n").into_bytes();
-    stdin.extend(util::manifest(ops));
-    let out = env.run_stdin(&script, Some(stdin)).await?;
-    Ok((util::parse_output(&out.stdout), out))
-}
+pub struct GetUrl;
 
-fn nonce() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:x}", std::process::id(), t & 0xffff_ffff)
-}
+/// Reads the destination (and the checksum file, for `checksum: ALGO:URL`);
+/// with `force` and no checksum, a second read streams the URL through
+/// sha256sum to compare. The change downloads beside the destination and
+/// installs atomically with the attributes asked.
+impl Module for GetUrl {
+    fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
+        let t = Task::from_args(args)?;
+        let mut needs = vec![Need::Host];
+        needs.extend(t.reqs().into_iter().map(Need::Path));
+        needs.extend(t.sum_file_read());
+        Ok(needs)
+    }
 
-async fn get_url(args: &Args, env: &HostEnv<'_>) -> Result<Outcome, Fail> {
-    let url = args.str("url").unwrap_or_default().trim().to_string();
-    let dest = args.str("dest").unwrap_or_default().to_string();
-    let force = args.bool_or("force", false);
-    let attrs = Attrs::from_args(args)?;
-    let checksum = match args.str("checksum").filter(|s| !s.trim().is_empty()) {
-        Some(c) => Some(Checksum::parse(c).map_err(|e| Fail::Module(super::ModuleError::Args(e)))?),
-        None => None,
-    };
-    let curl = Curl::from_args(args, &url, 10)?;
-    let base = url_basename(&url);
-    let algo = checksum
-        .as_ref()
-        .map(|c| c.algo().to_string())
-        .unwrap_or("sha256".into());
-    let mut sums = vec!["sha1", "sha256"];
-    if !sums.contains(&algo.as_str()) {
-        sums.push(&algo);
-    }
-    let mut reqs = vec![Op::Probe(Req::new(&dest).follow(true).sums(&sums))];
-    if let Some(b) = &base {
-        reqs.push(Op::Probe(
-            Req::new(util::join(&dest, b)).follow(true).sums(&sums),
-        ));
-    }
-    let sum_url = match &checksum {
-        Some(Checksum::Url { url, .. }) => {
-            let mut c = curl.clone();
-            c.url = url.clone();
-            check_url(url)?;
-            c.line()
-        }
-        _ => String::new(),
-    };
-    // force: download now (the decision needs the content's checksum).
-    let probe_dl = force && !matches!(checksum, Some(Checksum::Hex { .. }));
-    let prelude = get_url_probe_prelude(&dest, base.as_deref(), &algo, !env.check);
-    let cfg = if probe_dl { curl.line() } else { String::new() };
-    let (run, out) = run_with_prelude(env, &prelude, &cfg, &sum_url, &reqs).await?;
-    if run.extra("nocurl").is_some() {
-        return util::fail("curl is not installed on the host: install it first (apt: name=curl)");
-    }
-    if !out.success() {
-        return util::fail(format!(
-            "could not inspect {dest}: {}",
-            last_line(&out.stderr_str())
-        ));
-    }
-    let Some(first) = run.items.first() else {
-        return util::fail(format!("could not inspect {dest}"));
-    };
-    let st = if first.kind == FType::Directory {
-        match run.items.get(1) {
-            Some(s) => s.clone(),
-            None => {
-                return util::fail(format!(
-                    "{dest} is a directory and the url has no file name: give dest as a file path"
-                ));
-            }
-        }
-    } else {
-        first.clone()
-    };
-    let path = st.path.clone();
-    if let Some(e) = run.extra("dlerr") {
-        return util::fail(format!(
-            "Request failed for {}: {}",
-            redact_url(&url),
-            last_line(&unb64s(e))
-        ));
-    }
-    // The checksum to match.
-    let want_sum = match &checksum {
-        Some(Checksum::Hex { hex, .. }) => Some(hex.clone()),
-        Some(Checksum::Url { url: su, algo }) => {
-            if let Some(e) = run.extra("sumerr") {
-                return util::fail(format!(
-                    "could not fetch the checksum file {su}: {}",
-                    last_line(&unb64s(e))
-                ));
-            }
-            let text = run.extra("sumfile").map(unb64s).unwrap_or_default();
-            let name = basename_or(&path);
-            match checksum_from_file(&text, base.as_deref().unwrap_or(&name), algo) {
-                Some(h) => Some(h),
+    fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let t = Task::from_args(args)?;
+        let host = facts.host()?;
+        let reqs = t.reqs();
+        let first = facts.path(&reqs[0])?;
+        let st = if first.kind == FType::Directory {
+            match reqs.get(1) {
+                Some(r) => facts.path(r)?.clone(),
                 None => {
-                    return util::fail(format!(
-                        "no {algo} checksum for {} in {su}",
-                        base.as_deref().unwrap_or(&name)
+                    return fail::fail(format!(
+                        "{} is a directory and the url has no file name: give dest as a file path",
+                        t.dest
                     ));
                 }
             }
-        }
-        None => None,
-    };
-    let downloaded = run.extra("dl").map(unb64s);
-    let dl_sha256 = run.extra("dl_sha256").map(str::to_string);
-    let dl_algo = run.extra(&format!("dl_{algo}")).map(str::to_string);
-    if let (Some(w), Some(got)) = (&want_sum, &dl_algo)
-        && w != got
-    {
-        if let Some(d) = &downloaded {
-            let _ = env.run(&format!("rm -f -- {}", q(d))).await;
-        }
-        return util::fail(format!(
-            "The checksum for {path} did not match {w}; it was {got}."
-        ));
-    }
-    let exists = st.kind == FType::File;
-    let current_sum = st.sums.get(&algo).cloned();
-    // Whether the content must be (re)written, and from what.
-    let (need_write, known_sha) = if probe_dl {
-        match (&dl_sha256, st.sha256()) {
-            (Some(n), Some(o)) if exists && n == o => (false, None),
-            (Some(n), _) => (true, Some(n.clone())),
-            (None, _) => (true, None),
-        }
-    } else if !exists {
-        (true, None)
-    } else if let Some(w) = &want_sum {
-        (current_sum.as_deref() != Some(w.as_str()), None)
-    } else {
-        (false, None)
-    };
-    let host = &run.host;
-    let dl_path = downloaded
-        .clone()
-        .unwrap_or_else(|| format!("{}/.opsctl-get_url.{}", util::parent_of(&path), nonce()));
-    let want = FileWant {
-        remote: need_write.then_some((dl_path.as_str(), known_sha.as_deref())),
-        attrs,
-        backup: args.bool_or("backup", false),
-        diff: false,
-        ..Default::default()
-    };
-    let d = util::decide_file(&st, host, &want).map_err(Fail::Task)?;
-    let mut o = if d.changed {
-        Outcome::changed()
-    } else {
-        Outcome::ok()
-    };
-    let status = run.extra("code").and_then(|c| c.trim().parse::<i64>().ok());
-    if env.diff && d.changed {
-        if d.content_changed {
-            let before = match st.sha256() {
-                Some(s) if exists => format!("sha256: {s}\n"),
-                _ => String::new(),
-            };
-            let after = match (&known_sha, &want_sum) {
-                (Some(s), _) => format!("sha256: {s}\n"),
-                (None, Some(w)) => format!("{algo}: {w}\n"),
-                (None, None) => format!("(downloaded from {url})\n"),
-            };
-            o.diffs.push(Diff::new(&path, before, after));
-        }
-        o.diffs.extend(d.attrs.diffs(&path));
-    }
-    let started = Instant::now();
-    let mut fin = st.clone();
-    let mut code = status;
-    if d.changed && !env.check {
-        let mut ops = d.ops.clone();
-        ops.push(Op::Probe(Req::new(&path).sums(&["sha1"])));
-        let (prelude, cfg) = if d.content_changed && downloaded.is_none() {
-            let sum = want_sum.as_deref().map(|h| (algo.as_str(), h));
-            (get_url_download_prelude(&dl_path, &url, sum), curl.line())
-        } else if let Some(dl) = &downloaded {
-            (
-                format!(
-                    "# opsctl get_url: install {}\nIFS= read -r cfg; IFS= read -r sumcfg\ntrap 'rm -f -- {}' EXIT\n",
-                    one_line(&path),
-                    q(dl)
-                ),
-                String::new(),
-            )
         } else {
-            (
-                format!(
-                    "# opsctl get_url: attributes of {}\nIFS= read -r cfg; IFS= read -r sumcfg\n",
-                    one_line(&path)
-                ),
-                String::new(),
-            )
+            first.clone()
         };
-        let (r, out) = run_with_prelude(env, &prelude, &cfg, "", &ops).await?;
-        if !out.success() {
-            let err = out.stderr_str();
-            if r.extra("nocurl").is_some() {
-                return util::fail(
-                    "curl is not installed on the host: install it first (apt: name=curl)",
-                );
-            }
-            if r.extra("dlfail").is_some() {
-                return util::fail(format!(
-                    "Request failed for {}: {}",
-                    redact_url(&url),
-                    last_line(&err)
-                ));
-            }
-            if let Some(got) = r.extra("mismatch") {
-                return util::fail(format!(
-                    "The checksum for {path} did not match {}; it was {got}.",
-                    want_sum.unwrap_or_default()
-                ));
-            }
-            let step = r.extra("error").unwrap_or("install");
-            return util::fail(format!(
-                "{step} failed for {path}: {}{}",
-                last_line(&err),
-                if err.contains("Permission denied") || err.contains("Operation not permitted") {
-                    util::become_hint(&r.host)
-                } else {
-                    String::new()
+        let path = st.path.clone();
+        let exists = st.kind == FType::File;
+        // The checksum to match.
+        let want_sum = match &t.checksum {
+            Some(Checksum::Hex { hex, .. }) => Some(hex.clone()),
+            Some(Checksum::Url { url: su, algo }) => {
+                let read = t.sum_file_read().expect("a checksum url");
+                let out = read_output(facts, &read)?;
+                let (kv, err) = probe_lines(out);
+                if kv.contains_key("nocurl") {
+                    return fail::fail(NO_CURL);
                 }
-            ));
+                if kv.get("rc").map(String::as_str) != Some("0") {
+                    return fail::fail(format!(
+                        "could not fetch the checksum file {}: {}",
+                        redact_url(su),
+                        last_line(&err)
+                    ));
+                }
+                let name = t.base.clone().unwrap_or_else(|| paths::basename(&path));
+                match checksum_from_file(&out.stdout_str(), &name, algo) {
+                    Some(h) => Some(h),
+                    None => {
+                        return fail::fail(format!(
+                            "no {algo} checksum for {name} in {}",
+                            redact_url(su)
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        // Whether the content must be (re)written, and its sha256 when known.
+        let mut status = None;
+        let (need_write, known_sha) = if !exists {
+            (true, None)
+        } else if let Some(w) = &want_sum {
+            (st.sums.get(&t.algo) != Some(w), None)
+        } else if t.force {
+            let read = t.stream_read();
+            if !facts.has(&read) {
+                return Ok(Plan::More(vec![read]));
+            }
+            let (kv, err) = probe_lines(read_output(facts, &read)?);
+            if kv.contains_key("nocurl") {
+                return fail::fail(NO_CURL);
+            }
+            if kv.get("rc").map(String::as_str) != Some("0") {
+                return Err(t.request_failed(&t.url, &err));
+            }
+            status = kv.get("code").and_then(|c| c.trim().parse::<i64>().ok());
+            let new = kv.get("sha256").cloned().unwrap_or_default();
+            (st.sha256() != Some(new.as_str()), Some(new))
+        } else {
+            (false, None)
+        };
+        let dl = format!(
+            "{}/.opsctl-get_url.{}",
+            paths::parent_of(&path),
+            paths::basename(&path)
+        );
+        let want = FileWant {
+            remote: need_write.then_some((dl.as_str(), known_sha.as_deref())),
+            attrs: t.attrs.clone(),
+            backup: t.backup,
+            diff: false,
+            ..Default::default()
+        };
+        let d = regular_file::decide_file(&st, host, &want).map_err(Fail::Task)?;
+        let mut o = if d.changed {
+            Outcome::changed()
+        } else {
+            Outcome::ok()
+        };
+        if ctx.diff && d.changed {
+            if d.content_changed {
+                let before = match st.sha256() {
+                    Some(s) if exists => format!("sha256: {s}\n"),
+                    _ => String::new(),
+                };
+                let after = match (&known_sha, &want_sum) {
+                    (Some(s), _) => format!("sha256: {s}\n"),
+                    (None, Some(w)) => format!("{}: {w}\n", t.algo),
+                    (None, None) => format!("(downloaded from {})\n", redact_url(&t.url)),
+                };
+                o.diffs.push(Diff::new(&path, before, after));
+            }
+            o.diffs.extend(d.attrs.diffs(&path));
         }
-        if let Some(c) = r.extra("code").and_then(|c| c.trim().parse::<i64>().ok()) {
-            code = Some(c);
+        let mut fin = st.clone();
+        if d.changed {
+            fin.kind = FType::File;
+            fin.mode = d.mode;
         }
-        if let Some(b) = r.backup_file() {
-            o = o.with("backup_file", b);
+        o.data.extend(remote_file::file_fields(&fin));
+        let msg = if d.content_changed {
+            format!("would download {}", redact_url(&t.url))
+        } else if d.changed {
+            "file already exists but file attributes changed".into()
+        } else {
+            "file already exists".into()
+        };
+        o = o
+            .with("url", redact_url(&t.url))
+            .with("dest", path.clone())
+            .with("elapsed", 0)
+            .with("msg", msg.clone())
+            .msg(msg);
+        if let Some(c) = status {
+            o = o.with("status_code", c);
         }
-        if let Some(after) = r.items.last() {
-            fin = after.clone();
+        if let Some(s) = st.sums.get("sha1").filter(|_| exists) {
+            o = o.with("checksum_dest", s.clone());
+            if !d.content_changed {
+                o = o.with("checksum_src", s.clone());
+            }
         }
-    } else if d.changed {
-        fin.kind = FType::File;
-        fin.mode = d.mode;
+        if !d.changed {
+            return Ok(Plan::Done(o));
+        }
+        let mut ops = d.ops;
+        ops.push(Op::Probe(Req::new(&path).sums(&["sha1"])));
+        let action = if d.content_changed {
+            let sum = want_sum.as_deref().map(|h| (t.algo.as_str(), h));
+            let mut stdin = format!("{}\n", t.curl.line()).into_bytes();
+            stdin.extend(remote_file::manifest(&ops));
+            Action::Script {
+                script: download_script(&dl, &t.url, sum),
+                stdin: Some(stdin),
+            }
+        } else {
+            Action::Files {
+                ops,
+                validate: None,
+            }
+        };
+        Ok(Plan::change(o, action))
     }
-    for (k, v) in util::file_fields(&fin) {
-        o.data.insert(k, v);
-    }
-    let msg = if d.content_changed && env.check {
-        format!("would download {}", redact_url(&url))
-    } else if d.content_changed {
-        format!("OK ({} bytes)", fin.size)
-    } else if d.changed {
-        "file already exists but file attributes changed".into()
-    } else {
-        "file already exists".into()
-    };
-    o = o
-        .with("url", redact_url(&url))
-        .with("dest", path.clone())
-        .with("elapsed", started.elapsed().as_secs())
-        .with("msg", msg.clone())
-        .msg(msg);
-    if let Some(c) = code {
-        o = o.with("status_code", c);
-    }
-    if let Some(s) = st.sums.get("sha1").filter(|_| exists) {
-        o = o.with("checksum_dest", s.clone());
-    }
-    let src_sum = if d.content_changed && !env.check {
-        fin.sums.get("sha1").cloned()
-    } else if d.content_changed {
-        run.extra("dl_sha1").map(str::to_string)
-    } else {
-        st.sums.get("sha1").cloned()
-    };
-    if let Some(s) = src_sum {
-        o = o.with("checksum_src", s);
-    }
-    Ok(o)
-}
 
-fn basename_or(path: &str) -> String {
-    util::basename(path)
+    fn applied(
+        &self,
+        args: &Args,
+        planned: Outcome,
+        result: Applied,
+        _: &Ctx,
+    ) -> Result<Outcome, Fail> {
+        let t = Task::from_args(args)?;
+        let path = planned.data["dest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let run = match &result {
+            Applied::Files(run) => run.clone(),
+            Applied::Script(out) => {
+                let r = remote_file::parse_output(&out.stdout);
+                if !out.success() {
+                    let err = out.stderr_str();
+                    if r.extra("nocurl").is_some() {
+                        return fail::fail(NO_CURL);
+                    }
+                    if r.extra("dlfail").is_some() {
+                        return Err(t.request_failed(&t.url, &err));
+                    }
+                    if let Some(got) = r.extra("mismatch") {
+                        return fail::fail(format!(
+                            "The checksum for {path} did not match {}; it was {got}.",
+                            r.extra("want").unwrap_or_default()
+                        ));
+                    }
+                    let step = r.extra("error").unwrap_or("install");
+                    return fail::fail(format!(
+                        "{step} failed for {path}: {}{}",
+                        last_line(&err),
+                        if err.contains("Permission denied")
+                            || err.contains("Operation not permitted")
+                        {
+                            remote_file::become_hint(&r.host)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                r
+            }
+            _ => return fail::fail("get_url: internal error: not a download"),
+        };
+        let mut o = planned;
+        if let Some(c) = run.extra("code").and_then(|c| c.trim().parse::<i64>().ok()) {
+            o.data.insert("status_code".into(), c.into());
+        }
+        if let Some(b) = run.backup_file() {
+            o.data.insert("backup_file".into(), b.into());
+        }
+        let downloaded = matches!(result, Applied::Script(_));
+        if let Some(after) = run.items.last() {
+            o.data.extend(remote_file::file_fields(after));
+            if let Some(s) = after.sums.get("sha1") {
+                o.data.insert("checksum_src".into(), s.clone().into());
+            }
+            if downloaded {
+                let msg = format!("OK ({} bytes)", after.size);
+                o.data.insert("msg".into(), msg.clone().into());
+                o.msg = Some(msg);
+            }
+        }
+        Ok(o)
+    }
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@
 
 use serde_json::Value as Json;
 
-use super::net::{kv, last_line, one_line, unb64s};
+use super::fail::{self, Fail};
+use super::net::{kv, last_line, one_line};
 pub use super::protocol::DestState;
 use super::protocol::{
     Action as PAction, Applied, Ctx, Facts, GitHead, GitReq, Module, Need, Plan as PPlan,
 };
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -66,15 +66,15 @@ impl Want {
         let depth = match args.int("depth") {
             None => None,
             Some(d) if d >= 1 && d <= i64::from(u32::MAX) => Some(d as u32),
-            Some(d) => return util::bad_args(format!("depth must be a positive number, got {d}")),
+            Some(d) => return fail::bad_args(format!("depth must be a positive number, got {d}")),
         };
         let version = args.str("version").unwrap_or("HEAD").trim().to_string();
         if version.is_empty() || version.starts_with('-') || version.contains(char::is_whitespace) {
-            return util::bad_args(format!("version '{version}' is not a valid git ref"));
+            return fail::bad_args(format!("version '{version}' is not a valid git ref"));
         }
         let remote = args.str("remote").unwrap_or("origin").to_string();
         if remote.is_empty() || remote.starts_with('-') {
-            return util::bad_args(format!("remote '{remote}' is not a valid remote name"));
+            return fail::bad_args(format!("remote '{remote}' is not a valid remote name"));
         }
         Ok(Want {
             repo: args.str("repo").unwrap_or_default().trim().to_string(),
@@ -104,18 +104,23 @@ pub struct Probe {
 /// The working copy (a `Need::GitHead` fact) with the output of the refs
 /// probe (`local=`, `lsrc=`, `ls=`; empty when there is none).
 pub fn parse_probe(wc: &GitHead, out: &[u8]) -> Probe {
-    let m = kv(out);
+    // key=value lines, then ls-remote's output as it printed it
+    let text = String::from_utf8_lossy(out);
+    let (head, ls) = match text.split_once("@@ls\n") {
+        Some((h, l)) => (h.to_string(), l.to_string()),
+        None => (text.into_owned(), String::new()),
+    };
+    let m = kv(head.as_bytes());
     let get = |k: &str| {
         m.get(k)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
     let ls_remote = m.get("lsrc").map(|rc| {
-        let text = m.get("ls").map(|s| unb64s(s)).unwrap_or_default();
         if rc.trim() == "0" {
-            Ok(parse_ls_remote(&text))
+            Ok(parse_ls_remote(&ls))
         } else {
-            Err(text.trim().to_string())
+            Err(ls.trim().to_string())
         }
     });
     Probe {
@@ -347,7 +352,7 @@ pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> Option<String> {
             w.version.clone()
         };
         format!(
-            "ls=$(\"$G\" ls-remote -- \"$repo\" HEAD {} {} 2>&1); echo \"lsrc=$?\"\nprintf 'ls=%s\\n' \"$(printf '%s' \"$ls\" | base64 -w0)\"\n",
+            "ls=$(\"$G\" ls-remote -- \"$repo\" HEAD {} {} 2>&1); echo \"lsrc=$?\"\necho @@ls\nprintf '%s\\n' \"$ls\"\n",
             q(&pattern),
             q(&format!("{pattern}^{{}}"))
         )
@@ -482,7 +487,7 @@ die() {{ echo "error=$1"; exit 1; }}
 fn prepare(args: &Args) -> Result<(Want, String, String), Fail> {
     let w = Want::from_args(args)?;
     if w.repo.is_empty() || w.dest.is_empty() {
-        return util::bad_args("repo and dest must not be empty");
+        return fail::bad_args("repo and dest must not be empty");
     }
     let exe = args.str("executable").unwrap_or("git").to_string();
     Ok((w, exe, ssh_env(args)))
@@ -526,7 +531,7 @@ impl Module for Git {
             Some(script) => {
                 let out = facts.probe(&script)?;
                 if !out.success() {
-                    return util::fail(format!(
+                    return fail::fail(format!(
                         "could not inspect {}: {}",
                         w.dest,
                         last_line(&out.stderr_str())
@@ -593,7 +598,7 @@ impl Module for Git {
                 ),
                 _ => format!("git {step} failed in {}: {}", w.dest, last_line(&detail)),
             };
-            return util::fail(why);
+            return fail::fail(why);
         }
         let mut o = planned;
         let after = m
@@ -662,15 +667,12 @@ mod tests {
 
     #[test]
     fn parses_the_probe() {
-        let url = util::b64(b"/srv/git/app.git\n");
-        let mods = util::b64(b" M app.py\n");
-        let head = format!("state=repo\nhead={A}\nbranch=main\nurl={url}\nmods={mods}");
+        let head = format!(
+            "state=repo\nurl=/srv/git/app.git\n@@mods\n# branch.oid {A}\n# branch.head main\n1 .M N... 100644 100644 100644 {A} {A} app.py"
+        );
         let lines: Vec<&str> = head.lines().collect();
         let wc = crate::modules::gitfacts::git_head(&lines);
-        let out = format!(
-            "local=\nlsrc=0\nls={}\n",
-            util::b64(format!("warning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n").as_bytes())
-        );
+        let out = format!("local=\nlsrc=0\n@@ls\nwarning: x\n{B}\tHEAD\n{B}\trefs/heads/main\n");
         let p = parse_probe(&wc, out.as_bytes());
         assert_eq!(p.wc.state, DestState::Repo);
         assert_eq!(p.wc.head.as_deref(), Some(A));
@@ -686,10 +688,7 @@ mod tests {
             ]))
         );
         let wc = crate::modules::gitfacts::git_head(&["state=absent"]);
-        let p = parse_probe(
-            &wc,
-            format!("lsrc=128\nls={}\n", util::b64(b"fatal: nope\n")).as_bytes(),
-        );
+        let p = parse_probe(&wc, b"lsrc=128\n@@ls\nfatal: nope\n");
         assert_eq!(p.wc.state, DestState::Absent);
         assert_eq!(p.ls_remote, Some(Err("fatal: nope".into())));
         let wc = crate::modules::gitfacts::git_head(&["nogit=1"]);

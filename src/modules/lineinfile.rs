@@ -7,8 +7,10 @@
 
 use serde_json::json;
 
+use super::fail::{self, Fail};
 use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan};
-use super::util::{self, Fail, pyregex::PyRegex};
+use super::regular_file;
+use super::text_edit::{self, pyregex::PyRegex};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static LINEINFILE: Spec = Spec {
@@ -57,16 +59,16 @@ pub(crate) struct LineArgs {
 impl LineArgs {
     pub fn from_args(args: &Args) -> Result<LineArgs, Fail> {
         let regexp = match args.str("regexp") {
-            Some(r) => Some(util::py_regex("regexp", r, false)?),
+            Some(r) => Some(text_edit::py_regex("regexp", r, false)?),
             None => None,
         };
         let insertafter = args.string("insertafter");
         let insertbefore = args.string("insertbefore");
         let ins = match (&insertafter, &insertbefore) {
             (Some(a), _) if a != "EOF" && a != "BOF" => {
-                Some(util::py_regex("insertafter", a, false)?)
+                Some(text_edit::py_regex("insertafter", a, false)?)
             }
-            (None, Some(b)) if b != "BOF" => Some(util::py_regex("insertbefore", b, false)?),
+            (None, Some(b)) if b != "BOF" => Some(text_edit::py_regex("insertbefore", b, false)?),
             _ => None,
         };
         Ok(LineArgs {
@@ -254,13 +256,13 @@ fn parsed(args: &Args) -> Result<(bool, LineArgs), Fail> {
     let la = LineArgs::from_args(args)?;
     if present_state {
         if la.backrefs && la.regexp.is_none() {
-            return util::bad_args("regexp is required with backrefs=true");
+            return fail::bad_args("regexp is required with backrefs=true");
         }
         if la.line.is_none() {
-            return util::bad_args("line is required with state=present");
+            return fail::bad_args("line is required with state=present");
         }
     } else if la.line.is_none() && la.regexp.is_none() && la.search_string.is_none() {
-        return util::bad_args(
+        return fail::bad_args(
             "one of line, search_string, or regexp is required with state=absent",
         );
     }
@@ -270,13 +272,13 @@ fn parsed(args: &Args) -> Result<(bool, LineArgs), Fail> {
 impl Module for LineInFile {
     fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
         parsed(args)?;
-        Ok(util::edit_needs(args))
+        Ok(text_edit::edit_needs(args))
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let path = args.str("path").unwrap_or_default();
         let (present_state, la) = parsed(args)?;
-        let (st, host) = util::edited(args, facts)?;
+        let (st, host) = text_edit::edited(args, facts)?;
         if !st.exists() {
             if !present_state {
                 return Ok(Plan::Done(
@@ -287,17 +289,17 @@ impl Module for LineInFile {
                 ));
             }
             if !args.bool_or("create", false) {
-                return util::fail(format!("Destination {path} does not exist !"));
+                return fail::fail(format!("Destination {path} does not exist !"));
             }
         }
-        let old = util::text_of(&st)?;
+        let old = text_edit::text_of(&st)?;
         let mut plan = if present_state {
             let (new, msg) = present(&old, &la)?;
-            util::text_plan(args, &st, host, &new, msg, ctx.diff)?
+            text_edit::text_plan(args, &st, host, &new, msg, ctx.diff)?
         } else {
             let (new, found) = absent(&old, &la);
             let msg = format!("{found} line(s) removed");
-            let mut plan = util::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
+            let mut plan = text_edit::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
             if let Some(o) = plan.outcome_mut() {
                 if found == 0 && !o.changed {
                     o.msg = None;
@@ -319,7 +321,7 @@ impl Module for LineInFile {
         result: Applied,
         _: &Ctx,
     ) -> Result<Outcome, Fail> {
-        let mut o = util::file_applied(planned, &result);
+        let mut o = regular_file::file_applied(planned, &result);
         let b = o.data.get("backup_file").cloned().unwrap_or(json!(""));
         o.data.insert("backup".into(), b);
         Ok(o)
@@ -330,7 +332,7 @@ impl Module for LineInFile {
 mod tests {
     use super::*;
     use crate::modules::Diff;
-    use crate::modules::util::testkit::{kit, mode_of};
+    use crate::modules::testkit::{kit, mode_of};
 
     fn la(line: &str) -> LineArgs {
         LineArgs {

@@ -2,8 +2,8 @@
 //! needs from its validated arguments, decides purely from (arguments, facts),
 //! and hands the engine the change to make; the engine gathers facts (merged,
 //! one exec for the next tasks), applies changes and enforces check mode.
-//! Modules not ported yet run as one async function ([`Imp::Legacy`]) with a
-//! [`HostEnv`] to run shell scripts on the host.
+//! [`HostEnv`] is the engine's handle on the host a task runs on (the
+//! connection, the task's become and environment); modules never hold it.
 //!
 //! A module is declared by a [`Spec`] (its arguments, like Ansible's
 //! `argument_spec`), validated twice: statically when the playbook is loaded
@@ -15,12 +15,15 @@
 pub mod apt;
 pub mod apt_repository;
 pub mod args;
+pub mod attrs;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod builtin;
 pub mod command;
+pub mod content;
 pub mod copy;
 pub mod cron;
+pub mod fail;
 pub mod fetch;
 pub mod file;
 #[cfg(test)]
@@ -29,11 +32,15 @@ pub mod get_url;
 pub mod git;
 pub mod gitfacts;
 pub mod lineinfile;
+pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod paths;
 pub mod pause;
 pub mod pip;
 pub mod protocol;
+pub mod regular_file;
+pub mod remote_file;
 pub mod replace;
 pub mod service;
 pub mod slurp;
@@ -41,15 +48,15 @@ pub mod stat;
 pub mod supervisorctl;
 pub mod sysfacts;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod text_edit;
 pub mod unarchive;
 pub mod uri;
 pub mod user;
-pub mod util;
 pub mod wait_for;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Mutex;
 
 use serde_json::{Map, Value as Json};
@@ -73,6 +80,9 @@ pub struct Outcome {
     pub data: Map<String, Json>,
     /// The message is for the reader (debug): shown even when nothing changed.
     pub print: bool,
+    /// The host could not be reached (the connection broke): set by the
+    /// engine, never by a module.
+    pub unreachable: bool,
 }
 
 impl Outcome {
@@ -99,6 +109,22 @@ impl Outcome {
     pub fn msg(mut self, msg: impl Into<String>) -> Outcome {
         self.msg = Some(msg.into());
         self
+    }
+
+    /// The result as `register:` keeps it: the module's fields with
+    /// `changed`, `failed`, `skipped`, `msg` (and `unreachable` when so).
+    pub fn registered(&self) -> Map<String, Json> {
+        let mut data = self.data.clone();
+        data.insert("changed".into(), Json::Bool(self.changed));
+        data.insert("failed".into(), Json::Bool(self.failed));
+        data.insert("skipped".into(), Json::Bool(self.skipped));
+        if self.unreachable {
+            data.insert("unreachable".into(), Json::Bool(true));
+        }
+        if let Some(m) = &self.msg {
+            data.entry("msg").or_insert(Json::String(m.clone()));
+        }
+        data
     }
 }
 
@@ -146,9 +172,6 @@ pub enum ModuleError {
     /// The host could not be reached or the connection broke.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// Record mode: the module's first command was captured, not run.
-    #[error("(recorded)")]
-    Recorded,
 }
 
 /// The host a module works on, and how.
@@ -174,20 +197,6 @@ pub struct HostEnv<'a> {
     pub templar: &'a crate::template::Templar,
     /// Every command run, with its output, for `-v` / `-vv`.
     pub trace: Mutex<Vec<(String, Output)>>,
-    /// Batched probes (see `engine::prefetch`).
-    pub prefetch: Prefetch<'a>,
-}
-
-/// How a module's commands meet the batched probes of `engine::prefetch`.
-#[derive(Clone, Copy, Default)]
-pub enum Prefetch<'a> {
-    /// Every command goes to the host.
-    #[default]
-    Off,
-    /// Capture the first command and stop (the module returns `Recorded`).
-    Record(&'a crate::engine::prefetch::Recorder),
-    /// A command read ahead is answered from the store; any other empties it.
-    Serve(&'a crate::engine::prefetch::Probes),
 }
 
 impl HostEnv<'_> {
@@ -219,34 +228,11 @@ impl HostEnv<'_> {
         stdin: Option<Vec<u8>>,
     ) -> Result<Output, ModuleError> {
         let cmd = self.command(script, stdin);
-        let mut batched = false;
-        let out = match self.prefetch {
-            Prefetch::Off => self.conn.run(&cmd).await?,
-            Prefetch::Record(rec) => {
-                let mut first = rec.first.lock().unwrap();
-                if first.is_none() {
-                    *first = Some(cmd);
-                }
-                return Err(ModuleError::Recorded);
-            }
-            Prefetch::Serve(probes) => {
-                let (line, become_user) = self.conn.line(&cmd);
-                match probes.take(&line, cmd.stdin.as_deref()) {
-                    Some(out) => {
-                        batched = true;
-                        self.conn.check_become(out, become_user.as_deref())?
-                    }
-                    None => self.conn.run(&cmd).await?,
-                }
-            }
-        };
-        let shown = if batched {
-            // sent earlier, with the probes of the next tasks, in one exec
-            format!("(read ahead) {script}")
-        } else {
-            script.to_string()
-        };
-        self.trace.lock().unwrap().push((shown, out.clone()));
+        let out = self.conn.run(&cmd).await?;
+        self.trace
+            .lock()
+            .unwrap()
+            .push((script.to_string(), out.clone()));
         Ok(out)
     }
 
@@ -282,24 +268,11 @@ pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, ModuleError>
         })
 }
 
-pub type RunFn =
-    for<'a> fn(
-        &'a Args,
-        &'a HostEnv<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<Outcome, ModuleError>> + Send + 'a>>;
-
 /// A module: its argument spec and its implementation.
 pub struct ModuleDef {
     pub spec: &'static Spec,
-    pub imp: Imp,
-}
-
-/// How a module runs: on the protocol (facts -> decide -> change, see
-/// [`protocol`]), or, while modules are being ported, as one async function.
-#[derive(Clone, Copy)]
-pub enum Imp {
-    Protocol(&'static dyn protocol::Module),
-    Legacy(RunFn),
+    /// Its decisions, on the protocol (facts -> decide -> change, see [`protocol`]).
+    pub module: &'static dyn protocol::Module,
 }
 
 /// Every module opsctl knows.
@@ -307,143 +280,143 @@ pub fn registry() -> &'static [ModuleDef] {
     static MODULES: &[ModuleDef] = &[
         ModuleDef {
             spec: &command::COMMAND,
-            imp: Imp::Protocol(&command::RUN_COMMAND),
+            module: &command::RUN_COMMAND,
         },
         ModuleDef {
             spec: &command::SHELL,
-            imp: Imp::Protocol(&command::RUN_SHELL),
+            module: &command::RUN_SHELL,
         },
         ModuleDef {
             spec: &command::RAW,
-            imp: Imp::Protocol(&command::RUN_RAW),
+            module: &command::RUN_RAW,
         },
         ModuleDef {
             spec: &builtin::DEBUG,
-            imp: Imp::Protocol(&builtin::RUN_DEBUG),
+            module: &builtin::RUN_DEBUG,
         },
         ModuleDef {
             spec: &builtin::SET_FACT,
-            imp: Imp::Protocol(&builtin::RUN_SET_FACT),
+            module: &builtin::RUN_SET_FACT,
         },
         ModuleDef {
             spec: &builtin::ASSERT,
-            imp: Imp::Protocol(&builtin::RUN_ASSERT),
+            module: &builtin::RUN_ASSERT,
         },
         ModuleDef {
             spec: &builtin::FAIL,
-            imp: Imp::Protocol(&builtin::RUN_FAIL),
+            module: &builtin::RUN_FAIL,
         },
         ModuleDef {
             spec: &apt::APT,
-            imp: Imp::Protocol(&apt::RUN_APT),
+            module: &apt::RUN_APT,
         },
         ModuleDef {
             spec: &apt::PACKAGE,
-            imp: Imp::Protocol(&apt::RUN_PACKAGE),
+            module: &apt::RUN_PACKAGE,
         },
         ModuleDef {
             spec: &service::SERVICE,
-            imp: Imp::Protocol(&service::RUN_SERVICE),
+            module: &service::RUN_SERVICE,
         },
         ModuleDef {
             spec: &service::SYSTEMD,
-            imp: Imp::Protocol(&service::RUN_SYSTEMD),
+            module: &service::RUN_SYSTEMD,
         },
         ModuleDef {
             spec: &user::USER,
-            imp: Imp::Protocol(&user::User),
+            module: &user::User,
         },
         ModuleDef {
             spec: &user::GROUP,
-            imp: Imp::Protocol(&user::Group),
+            module: &user::Group,
         },
         ModuleDef {
             spec: &authorized_key::AUTHORIZED_KEY,
-            imp: Imp::Protocol(&authorized_key::AuthorizedKey),
+            module: &authorized_key::AuthorizedKey,
         },
         ModuleDef {
             spec: &cron::CRON,
-            imp: Imp::Protocol(&cron::Cron),
+            module: &cron::Cron,
         },
         ModuleDef {
             spec: &file::FILE,
-            imp: Imp::Protocol(&file::File),
+            module: &file::File,
         },
         ModuleDef {
             spec: &copy::COPY,
-            imp: Imp::Protocol(&copy::Copy),
+            module: &copy::Copy,
         },
         ModuleDef {
             spec: &template::TEMPLATE,
-            imp: Imp::Protocol(&template::Template),
+            module: &template::Template,
         },
         ModuleDef {
             spec: &stat::STAT,
-            imp: Imp::Protocol(&stat::Stat),
+            module: &stat::Stat,
         },
         ModuleDef {
             spec: &lineinfile::LINEINFILE,
-            imp: Imp::Protocol(&lineinfile::LineInFile),
+            module: &lineinfile::LineInFile,
         },
         ModuleDef {
             spec: &blockinfile::BLOCKINFILE,
-            imp: Imp::Protocol(&blockinfile::BlockInFile),
+            module: &blockinfile::BlockInFile,
         },
         ModuleDef {
             spec: &replace::REPLACE,
-            imp: Imp::Protocol(&replace::Replace),
+            module: &replace::Replace,
         },
         ModuleDef {
             spec: &slurp::SLURP,
-            imp: Imp::Protocol(&slurp::Slurp),
+            module: &slurp::Slurp,
         },
         ModuleDef {
             spec: &git::GIT,
-            imp: Imp::Protocol(&git::Git),
+            module: &git::Git,
         },
         ModuleDef {
             spec: &get_url::GET_URL,
-            imp: Imp::Legacy(get_url::run_get_url),
+            module: &get_url::GetUrl,
         },
         ModuleDef {
             spec: &uri::URI,
-            imp: Imp::Protocol(&uri::Uri),
+            module: &uri::Uri,
         },
         ModuleDef {
             spec: &wait_for::WAIT_FOR,
-            imp: Imp::Protocol(&wait_for::WaitFor),
+            module: &wait_for::WaitFor,
         },
         ModuleDef {
             spec: &pip::PIP,
-            imp: Imp::Protocol(&pip::Pip),
+            module: &pip::Pip,
         },
         ModuleDef {
             spec: &npm::NPM,
-            imp: Imp::Protocol(&npm::Npm),
+            module: &npm::Npm,
         },
         ModuleDef {
             spec: &supervisorctl::SUPERVISORCTL,
-            imp: Imp::Protocol(&supervisorctl::Supervisorctl),
+            module: &supervisorctl::Supervisorctl,
         },
         ModuleDef {
             spec: &unarchive::UNARCHIVE,
-            imp: Imp::Protocol(&unarchive::Unarchive),
+            module: &unarchive::Unarchive,
         },
         ModuleDef {
             spec: &fetch::FETCH,
-            imp: Imp::Protocol(&fetch::Fetch),
+            module: &fetch::Fetch,
         },
         ModuleDef {
             spec: &pause::PAUSE,
-            imp: Imp::Protocol(&pause::PauseModule),
+            module: &pause::PauseModule,
         },
         ModuleDef {
             spec: &apt_repository::APT_REPOSITORY,
-            imp: Imp::Protocol(&apt_repository::AptRepository),
+            module: &apt_repository::AptRepository,
         },
         ModuleDef {
             spec: &apt_repository::APT_KEY,
-            imp: Imp::Protocol(&apt_repository::AptKey),
+            module: &apt_repository::AptKey,
         },
     ];
     MODULES

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value as Json;
 
 use super::Args;
-use super::util::{self, Fail};
+use super::fail::{self, Fail};
 
 // ---------------------------------------------------------------------------
 // Shared helpers
@@ -132,7 +132,7 @@ impl Curl {
         let mut c = Curl::new(url);
         c.timeout = match args.int("timeout") {
             Some(t) if t > 0 => t as u64,
-            Some(t) => return util::bad_args(format!("timeout must be positive, got {t}")),
+            Some(t) => return fail::bad_args(format!("timeout must be positive, got {t}")),
             None => timeout,
         };
         c.insecure = !args.bool_or("validate_certs", true);
@@ -198,12 +198,12 @@ pub(crate) fn check_url(url: &str) -> Result<(), Fail> {
         .iter()
         .any(|p| url.len() > p.len() && url[..p.len()].eq_ignore_ascii_case(p));
     if !ok {
-        return util::bad_args(format!(
+        return fail::bad_args(format!(
             "url '{url}' is not supported: use an http://, https://, ftp:// or file:// URL"
         ));
     }
     if url.contains(['\n', '\r']) {
-        return util::bad_args("url must be one line");
+        return fail::bad_args("url must be one line");
     }
     Ok(())
 }
@@ -226,16 +226,16 @@ fn headers_arg(args: &Args) -> Result<Vec<(String, String)>, Fail> {
             for h in a {
                 let h = h.as_str().unwrap_or_default();
                 let Some((k, v)) = h.split_once(':') else {
-                    return util::bad_args(format!("headers: '{h}' is not 'Name: value'"));
+                    return fail::bad_args(format!("headers: '{h}' is not 'Name: value'"));
                 };
                 out.push((k.trim().to_string(), v.trim().to_string()));
             }
         }
-        Some(other) => return util::bad_args(format!("headers must be a mapping, got {other}")),
+        Some(other) => return fail::bad_args(format!("headers must be a mapping, got {other}")),
     }
     for (k, v) in &out {
         if k.is_empty() || k.contains([':', '\n', '\r']) || v.contains(['\n', '\r']) {
-            return util::bad_args(format!("headers: invalid header name or value for '{k}'"));
+            return fail::bad_args(format!("headers: invalid header name or value for '{k}'"));
         }
     }
     Ok(out)
@@ -295,7 +295,7 @@ pub(crate) fn percent_encode(s: &str) -> String {
 pub(crate) fn timeout_arg(args: &Args, name: &str, default: i64) -> Result<u64, Fail> {
     match args.int(name).unwrap_or(default) {
         t if t >= 0 => Ok(t as u64),
-        t => util::bad_args(format!("{name} must not be negative, got {t}")),
+        t => fail::bad_args(format!("{name} must not be negative, got {t}")),
     }
 }
 
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(m.get("a").map(String::as_str), Some("2"));
         assert_eq!(m.get("b").map(String::as_str), Some("x=y"));
         assert_eq!(last_line("one\ntwo\n\n"), "two");
-        assert_eq!(unb64s(&util::b64(b"hi")), "hi");
+        assert_eq!(unb64s(&super::super::content::b64(b"hi")), "hi");
     }
 
     #[test]

@@ -13,9 +13,9 @@
 
 use serde_json::Value as Json;
 
+use super::fail::{self, Fail};
 use super::net::{kv, last_line, one_line, unb64s};
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -196,16 +196,16 @@ fn probe(args: &Args) -> Result<String, Fail> {
     let exe = q(args.str("executable").unwrap_or("npm"));
     let ci = args.bool_or("ci", false);
     if name.is_none() && path.is_none() {
-        return util::bad_args("npm needs a path (a project to install) or a name (a package)");
+        return fail::bad_args("npm needs a path (a project to install) or a name (a package)");
     }
     if name.is_none() && state == "absent" {
-        return util::bad_args("state=absent needs the name of the package to remove");
+        return fail::bad_args("state=absent needs the name of the package to remove");
     }
     if path.is_none() && !global {
-        return util::bad_args("a package needs a path, or global: true");
+        return fail::bad_args("a package needs a path, or global: true");
     }
     if ci && name.is_some() {
-        return util::bad_args("ci installs a whole project: give path without name");
+        return fail::bad_args("ci installs a whole project: give path without name");
     }
     let cd = path
         .map(|p| format!("cd {} || {{ echo nopath=1; exit 0; }}\n", q(p)))
@@ -263,28 +263,28 @@ fn decide_npm(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<PPlan, Fail> {
     let out = facts.probe(&probe(args)?)?;
     let m = kv(&out.stdout);
     if !out.success() {
-        return util::fail(format!(
+        return fail::fail(format!(
             "could not inspect the project: {}",
             last_line(&out.stderr_str())
         ));
     }
     if m.contains_key("nonpm") {
-        return util::fail("npm is not installed on the host: install it first (apt: name=npm)");
+        return fail::fail("npm is not installed on the host: install it first (apt: name=npm)");
     }
     if m.contains_key("nopath") {
-        return util::fail(format!(
+        return fail::fail(format!(
             "path {} is not a directory on the host",
             path.unwrap_or_default()
         ));
     }
     if m.contains_key("nopkg") {
-        return util::fail(format!("no package.json in {}", path.unwrap_or_default()));
+        return fail::fail(format!("no package.json in {}", path.unwrap_or_default()));
     }
     let (plan, before, predicted) = match name {
         None => {
             let lock = m.get("lock").cloned();
             if ci && lock.is_none() {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "ci: `npm ci` needs a package-lock.json in {} (commit one, or use ci: false)",
                     path.unwrap_or_default()
                 ));

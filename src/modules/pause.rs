@@ -10,8 +10,8 @@
 
 use std::time::SystemTime;
 
+use super::fail::{self, Fail};
 use super::protocol::{Action, Applied, Change, Ctx, Facts, InCheck, Module, Need, Pause, Plan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static PAUSE: Spec = Spec {
@@ -46,8 +46,8 @@ impl Module for PauseModule {
 
     fn decide(&self, args: &Args, _: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let seconds = match (args.int("seconds"), args.int("minutes")) {
-            (Some(s), _) if s < 0 => return util::bad_args("seconds must not be negative"),
-            (_, Some(m)) if m < 0 => return util::bad_args("minutes must not be negative"),
+            (Some(s), _) if s < 0 => return fail::bad_args("seconds must not be negative"),
+            (_, Some(m)) if m < 0 => return fail::bad_args("minutes must not be negative"),
             (Some(s), _) => Some(s as u64),
             (_, Some(m)) => Some(m as u64 * 60),
             _ => None,
@@ -97,7 +97,7 @@ impl Module for PauseModule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::util::testkit::kit;
+    use crate::modules::testkit::kit;
     use serde_json::json;
     use std::time::{Duration, Instant};
 

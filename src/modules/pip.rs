@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::content;
+use super::fail::{self, Fail};
 use super::net::{kv, last_line, one_line, unb64s};
 use super::protocol::{Action as PAction, Applied, Ctx, Facts, Module, Need, Plan as PPlan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -623,10 +624,10 @@ fn read_args(args: &Args) -> Result<(State, Vec<String>, String), Fail> {
     let mut names = args.strings("name");
     if let Some(v) = args.str("version") {
         if names.len() != 1 {
-            return util::bad_args("version can only be given with exactly one name");
+            return fail::bad_args("version can only be given with exactly one name");
         }
         if names[0].contains(['=', '<', '>', '~', '!']) {
-            return util::bad_args("give the version either in name or in version, not both");
+            return fail::bad_args("give the version either in name or in version, not both");
         }
         names[0] = format!("{}=={v}", names[0]);
     }
@@ -654,19 +655,19 @@ impl Module for Pip {
         let out = facts.probe(&probe)?;
         let m = kv(&out.stdout);
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "could not inspect the Python environment: {}",
                 last_line(&out.stderr_str())
             ));
         }
         if m.contains_key("nochdir") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "chdir: {} is not a directory",
                 chdir.unwrap_or_default()
             ));
         }
         if m.contains_key("noreq") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "requirements file {} does not exist or is not readable on the host{}",
                 requirements.unwrap_or_default(),
                 chdir
@@ -703,7 +704,7 @@ impl Module for Pip {
                         hint(&err)
                     )
                 };
-                return util::fail(msg);
+                return fail::fail(msg);
             }
             Some(parse_freeze(
                 &m.get("list").map(|s| unb64s(s)).unwrap_or_default(),
@@ -738,7 +739,7 @@ impl Module for Pip {
         let mut script = change_script(chdir, &cmd, &e);
         script.push_str(&format!(
             "echo before={}\n",
-            util::b64(freeze_text(&before).as_bytes())
+            content::b64(freeze_text(&before).as_bytes())
         ));
         if plan.create_venv {
             script.push_str("echo venv_created=1\n");
@@ -791,7 +792,7 @@ impl Module for Pip {
             return Ok(f);
         }
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "pip could not run: {}",
                 last_line(&out.stderr_str())
             ));

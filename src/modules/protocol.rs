@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::util::{self, Fail, HostInfo, Op, Req, Run, Stat};
+use super::fail::{self, Fail};
+use super::regular_file;
+use super::remote_file::{HostInfo, Op, Req, Run, Stat};
 use super::{Args, ModuleError, Outcome};
 use crate::location::Location;
 use crate::transport::Output;
@@ -398,14 +400,14 @@ pub trait Module: Sync {
 
 /// The default reading of an applied action: success keeps the predicted
 /// outcome (for file steps, with the backup taken and the attributes read after
-/// the change: [`util::file_applied`]); a failed script fails the task with its
+/// the change: [`regular_file::file_applied`]); a failed script fails the task with its
 /// exit status and stderr.
 pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     match result {
-        Applied::Files(_) => Ok(util::file_applied(planned, &result)),
+        Applied::Files(_) => Ok(regular_file::file_applied(planned, &result)),
         Applied::WroteLocal | Applied::Paused(_) => Ok(planned),
         Applied::Script(out) if out.success() => Ok(planned),
-        Applied::Script(out) => util::fail(script_failure(&out)),
+        Applied::Script(out) => fail::fail(script_failure(&out)),
     }
 }
 

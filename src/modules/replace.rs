@@ -6,8 +6,10 @@
 
 use serde_json::json;
 
+use super::fail::{self, Fail};
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, FType, Fail};
+use super::remote_file::FType;
+use super::text_edit;
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static REPLACE: Spec = Spec::new(
@@ -63,7 +65,7 @@ pub fn replace_text(
     let (start, end) = if pattern.is_empty() {
         (0, contents.len())
     } else {
-        let section_re = util::pyregex::PyRegex::new(&format!("(?s){pattern}"), false, false)
+        let section_re = text_edit::pyregex::PyRegex::new(&format!("(?s){pattern}"), false, false)
             .map_err(|e| err("after/before", e))?;
         let Some(m) = section_re.search(contents) else {
             return Ok(Replaced::NoSection(pattern));
@@ -73,7 +75,7 @@ pub fn replace_text(
         (start, start + sub.len())
     };
     let section = &contents[start..end];
-    let re = util::pyregex::PyRegex::new(regexp, false, true).map_err(|e| err("regexp", e))?;
+    let re = text_edit::pyregex::PyRegex::new(regexp, false, true).map_err(|e| err("regexp", e))?;
     let (new_section, n) = re.subn(section, repl, 0).map_err(|e| {
         format!(
             "Unable to process replace due to error: {}",
@@ -92,19 +94,19 @@ pub struct Replace;
 impl Module for Replace {
     fn needs(&self, args: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
         // bad regexes are argument errors, found before touching the host
-        util::py_regex("regexp", args.str("regexp").unwrap_or_default(), true)?;
-        Ok(util::edit_needs(args))
+        text_edit::py_regex("regexp", args.str("regexp").unwrap_or_default(), true)?;
+        Ok(text_edit::edit_needs(args))
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let path = args.str("path").unwrap_or_default();
         let regexp = args.str("regexp").unwrap_or_default();
         let repl = args.str("replace").unwrap_or_default();
-        let (st, host) = util::edited(args, facts)?;
+        let (st, host) = text_edit::edited(args, facts)?;
         if st.kind != FType::File {
-            return util::fail(format!("Path {path} does not exist !"));
+            return fail::fail(format!("Path {path} does not exist !"));
         }
-        let old = util::text_of(&st)?;
+        let old = text_edit::text_of(&st)?;
         match replace_text(&old, regexp, repl, args.str("after"), args.str("before"))
             .map_err(Fail::Task)?
         {
@@ -121,7 +123,7 @@ impl Module for Replace {
                 } else {
                     String::new()
                 };
-                let mut plan = util::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
+                let mut plan = text_edit::text_plan(args, &st, host, &new, &msg, ctx.diff)?;
                 if let Some(o) = plan.outcome_mut() {
                     o.data.insert("rc".into(), json!(0));
                 }
@@ -135,7 +137,7 @@ impl Module for Replace {
 mod tests {
     use super::*;
     use crate::modules::Diff;
-    use crate::modules::util::testkit::kit;
+    use crate::modules::testkit::kit;
 
     fn done(s: &str, n: usize) -> Replaced {
         Replaced::Done(s.into(), n)

@@ -11,9 +11,10 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::fail::{self, Fail};
 use super::protocol::{Applied, Ctx, Facts, Module, Need, Plan as Decision};
+use super::remote_file::{self, HostInfo};
 use super::sysfacts::{self, SHOW_PROPS, sysv_name};
-use super::util::{self, Fail, HostInfo};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
@@ -120,7 +121,7 @@ fn valid_name(n: &str) -> bool {
 
 fn check_name(name: Option<String>) -> Result<Option<String>, Fail> {
     match name {
-        Some(n) if !valid_name(n.trim()) => util::bad_args(format!(
+        Some(n) if !valid_name(n.trim()) => fail::bad_args(format!(
             "'{n}' is not a valid service name (letters, digits, and @ . _ : - only)"
         )),
         Some(n) => Ok(Some(n.trim().to_string())),
@@ -137,7 +138,7 @@ impl Want {
         };
         let sleep = args.int("sleep");
         if sleep.is_some_and(|s| !(0..=3600).contains(&s)) {
-            return util::bad_args("sleep must be a number of seconds between 0 and 3600");
+            return fail::bad_args("sleep must be a number of seconds between 0 and 3600");
         }
         Ok(Want {
             module: "service",
@@ -168,7 +169,7 @@ impl Want {
             ..Default::default()
         };
         if w.name.is_none() && (w.state.is_some() || w.enabled.is_some() || w.masked.is_some()) {
-            return util::bad_args("systemd needs 'name' to change a unit's state");
+            return fail::bad_args("systemd needs 'name' to change a unit's state");
         }
         Ok(w)
     }
@@ -846,7 +847,7 @@ impl Module for Service {
             .filter_map(|l| l.strip_prefix("reload_error="))
             .collect();
         if !reload_errors.is_empty() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "systemctl daemon-reload failed: {}",
                 reload_errors.join("; ")
             ));
@@ -857,10 +858,10 @@ impl Module for Service {
             return Ok(res);
         };
         if let Some(host) = sysfacts::not_root(&text) {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{} needs root to {what} {name}{}",
                 w.module,
-                util::become_hint(&host)
+                remote_file::become_hint(&host)
             ));
         }
         if let Some((step, rc, output, journal)) = parse_failure(&text) {
@@ -871,7 +872,7 @@ impl Module for Service {
             if !journal.is_empty() {
                 msg.push_str(&format!("; its last log lines: {}", journal.join(" | ")));
             }
-            return util::fail(msg);
+            return fail::fail(msg);
         }
         let action = match text.lines().find_map(|l| l.strip_prefix("planned_action=")) {
             Some("start") => Some(Action::Start),
@@ -909,7 +910,7 @@ impl Module for Service {
             let oneshot = after_st.prop("Type") == Some("oneshot")
                 && after_st.prop("Result") == Some("success");
             if !oneshot {
-                return util::fail(msg);
+                return fail::fail(msg);
             }
         }
         if let Some(d) = res.diffs.first_mut() {

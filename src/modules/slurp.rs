@@ -4,8 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use super::fail::{self, Fail};
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, ContentReq, FType, Fail, Req};
+use super::remote_file::{self, ContentReq, FType, Req};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 pub static SLURP: Spec = Spec::new(
@@ -32,14 +33,14 @@ impl Module for Slurp {
         let src = args.str("src").unwrap_or_default();
         let st = facts.path(&req(args))?;
         match st.kind {
-            FType::Absent => return util::fail(format!("file not found: {src}")),
+            FType::Absent => return fail::fail(format!("file not found: {src}")),
             FType::Directory => {
-                return util::fail(format!("source is a directory and must be a file: {src}"));
+                return fail::fail(format!("source is a directory and must be a file: {src}"));
             }
             _ if !st.readable => {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "file is not readable: {src}{}",
-                    util::become_hint(facts.host()?)
+                    remote_file::become_hint(facts.host()?)
                 ));
             }
             _ => {}
@@ -57,7 +58,7 @@ impl Module for Slurp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::util::testkit::kit;
+    use crate::modules::testkit::kit;
     use serde_json::json;
 
     #[tokio::test]

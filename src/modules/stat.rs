@@ -5,11 +5,13 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::fail::Fail;
+use super::mode;
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, FType, Fail, Req};
+use super::remote_file::{self, FType, Req};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
-type Probed = util::Stat;
+type Probed = remote_file::Stat;
 
 pub static STAT: Spec = Spec::new(
     "stat",
@@ -19,7 +21,7 @@ pub static STAT: Spec = Spec::new(
             .aliases(&["dest", "name"]),
         ArgSpec::new("follow", Kind::Bool),
         ArgSpec::new("get_checksum", Kind::Bool),
-        ArgSpec::new("checksum_algorithm", Kind::Choice(util::SUM_ALGOS))
+        ArgSpec::new("checksum_algorithm", Kind::Choice(remote_file::SUM_ALGOS))
             .aliases(&["checksum", "checksum_algo"]),
     ],
 );
@@ -68,7 +70,7 @@ pub fn stat_fields(st: &Probed, algo: &str) -> Map<String, Json> {
     let fields = [
         ("exists", json!(true)),
         ("path", json!(st.path)),
-        ("mode", json!(util::mode_str(mode))),
+        ("mode", json!(mode::mode_str(mode))),
         ("isdir", json!(fmt == 0o040000)),
         ("ischr", json!(fmt == 0o020000)),
         ("isblk", json!(fmt == 0o060000)),
@@ -124,7 +126,8 @@ pub fn stat_fields(st: &Probed, algo: &str) -> Map<String, Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::util::testkit::kit;
+    use crate::modules::content;
+    use crate::modules::testkit::kit;
 
     #[test]
     fn fields_from_a_probe() {
@@ -170,7 +173,7 @@ mod tests {
         assert_eq!(s["exists"], json!(true));
         assert_eq!(s["isreg"], json!(true));
         assert_eq!(s["size"], json!(3));
-        assert_eq!(s["checksum"], json!(util::sha1_hex(b"abc")));
+        assert_eq!(s["checksum"], json!(content::sha1_hex(b"abc")));
         // a link, not followed, then followed; sha256
         let (o, _) = k
             .run_module(&STAT, &Stat, json!({"path": k.p("l")}), true, false)
@@ -187,7 +190,10 @@ mod tests {
             )
             .await;
         assert_eq!(o.data["stat"]["islnk"], json!(false));
-        assert_eq!(o.data["stat"]["checksum"], json!(util::sha256_hex(b"abc")));
+        assert_eq!(
+            o.data["stat"]["checksum"],
+            json!(content::sha256_hex(b"abc"))
+        );
         let (o, _) = k
             .run_module(&STAT, &Stat, json!({"path": k.p("nope")}), false, false)
             .await;

@@ -15,9 +15,9 @@
 
 use serde_json::json;
 
+use super::fail::{self, Fail};
 use super::net::{kv, last_line, one_line, unb64s};
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -297,7 +297,7 @@ impl Call {
         let exe = q(args.str("supervisorctl_path").unwrap_or("supervisorctl"));
         let pw = args.str("password").unwrap_or_default().to_string();
         if pw.contains('\n') {
-            return util::bad_args("password must be one line");
+            return fail::bad_args("password must be one line");
         }
         let head = format!(
             "command -v {exe} >/dev/null 2>&1 || {{ echo nosup=1; exit 0; }}\nsc() {{ if [ -n \"$pw\" ]; then {exe}{opts} -p \"$pw\" \"$@\"; else {exe}{opts} \"$@\"; fi; }}\n"
@@ -358,12 +358,12 @@ impl Module for Supervisorctl {
         };
         let m = kv(&out.stdout);
         if m.contains_key("nosup") {
-            return util::fail(
+            return fail::fail(
                 "supervisorctl is not installed on the host: install supervisor first (apt: name=supervisor)",
             );
         }
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "supervisorctl could not run: {}",
                 last_line(&out.stderr_str())
             ));
@@ -371,7 +371,7 @@ impl Module for Supervisorctl {
         let text = |k: &str| m.get(k).map(|s| unb64s(s)).unwrap_or_default();
         let (reread, avail, status) = (text("reread"), text("avail"), text("status"));
         if let Some(e) = connection_error(&reread).or_else(|| connection_error(&status)) {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "cannot reach supervisord ({e}): is it running? (service supervisor start)"
             ));
         }

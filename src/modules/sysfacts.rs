@@ -10,8 +10,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::attrs;
+use super::fail::{self, Fail};
 use super::protocol::Need;
-use super::util::{self, Fail, HostInfo};
+use super::remote_file::{self, HostInfo};
 use crate::transport::{Output, shell_quote};
 
 /// One line of `dpkg-query`.
@@ -464,19 +466,20 @@ fn units_script(scope: &str, names: &[String]) -> String {
     )
 }
 
-/// The entries, then which homes are directories and the primary groups (by
-/// shell builtins and one more `getent`, whatever the number of users).
+/// The entries, then which homes are directories and, after `@@groups`, the
+/// primary groups (shell builtins and one more `getent`, whatever the number
+/// of users).
 fn passwd_script(names: &[String]) -> String {
     format!(
         "pw=$(getent passwd -- {})\nprintf '%s\\n' \"$pw\"\necho '@@more'\ngids=\n\
          while IFS=: read -r n x u g c h s; do [ -n \"$n\" ] || continue; [ -d \"$h\" ] && echo \"home_dir $n\"; gids=\"$gids $g\"; done <<OPSCTL_EOF\n$pw\nOPSCTL_EOF\n\
-         [ -n \"$gids\" ] && getent group -- $gids | sed 's/^/group /'\ntrue",
+         echo '@@groups'\n[ -n \"$gids\" ] && getent group -- $gids\ntrue",
         quoted(names)
     )
 }
 
 fn crontab_script(user: Option<&str>) -> String {
-    let mut s = util::whoami_lines();
+    let mut s = remote_file::whoami_lines();
     s.push_str("me=$hn\ncommand -v crontab >/dev/null 2>&1 || { echo nocrontab=1; exit 0; }\n");
     match user {
         Some(u) => s.push_str(&format!(
@@ -486,20 +489,13 @@ fn crontab_script(user: Option<&str>) -> String {
         )),
         None => s.push_str("set --\n"),
     }
+    // the crontab as it is, its exit code, then its stderr: no file, one process
     s.push_str(
-        "t=$(mktemp) || exit 1\ncrontab \"$@\" -l > \"$t\" 2> \"$t.err\"; echo \"rc=$?\"\n\
-         printf 'content='; base64 -w0 < \"$t\"; echo\n\
-         printf 'err='; head -c 400 \"$t.err\" | tr '\\n' ' '; echo\nrm -f \"$t\" \"$t.err\"\nexit 0",
+        "echo @@content\n\
+         { e=$( { crontab \"$@\" -l; printf '\\n@@rc=%s\\n' \"$?\"; } 2>&1 1>&3 ); } 3>&1\n\
+         echo @@err\nprintf '%s\\n' \"$e\"\nexit 0",
     );
     s
-}
-
-fn b64_text(v: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(v.trim())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 /// Parses one section's output into `facts`.
@@ -579,11 +575,8 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
         }
         Section::Passwd(names) => {
             let (ents, more) = text.split_once("@@more\n").unwrap_or((&text, ""));
-            let groups: Vec<GroupEnt> = more
-                .lines()
-                .filter_map(|l| l.strip_prefix("group "))
-                .filter_map(parse_group)
-                .collect();
+            let (more, groups) = more.split_once("@@groups\n").unwrap_or((more, ""));
+            let groups: Vec<GroupEnt> = groups.lines().filter_map(parse_group).collect();
             let mut ents: Vec<PasswdEnt> = ents.lines().filter_map(parse_passwd).collect();
             for e in &mut ents {
                 e.home_is_dir = more
@@ -597,7 +590,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             for n in names {
                 let e = ents
                     .iter()
-                    .find(|e| util::id_matches(&n, &e.name, e.uid))
+                    .find(|e| attrs::id_matches(&n, &e.name, e.uid))
                     .cloned();
                 facts.passwd.insert(n, e);
             }
@@ -607,14 +600,21 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             for n in names {
                 let e = ents
                     .iter()
-                    .find(|e| util::id_matches(&n, &e.name, e.gid))
+                    .find(|e| attrs::id_matches(&n, &e.name, e.gid))
                     .cloned();
                 facts.groups.insert(n, e);
             }
         }
         Section::Crontab(user) => {
             let mut c = CrontabRead::default();
-            for line in text.lines() {
+            let (head, read) = text.split_once("@@content\n").unwrap_or((&text, ""));
+            if let Some((content, rest)) = read.rsplit_once("\n@@rc=") {
+                let (rc, err) = rest.split_once("\n@@err\n").unwrap_or((rest, ""));
+                c.content = content.to_string();
+                c.rc = rc.trim().parse().ok();
+                c.err = err.trim().replace('\n', " ").chars().take(400).collect();
+            }
+            for line in head.lines() {
                 let Some((k, v)) = line.split_once('=') else {
                     continue;
                 };
@@ -623,14 +623,11 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
                     "user" => c.host.user = v.trim().to_string(),
                     "nocrontab" => c.no_crontab_cmd = true,
                     "nouser" => c.no_user = true,
-                    "rc" => c.rc = v.trim().parse().ok(),
-                    "err" => c.err = v.trim().to_string(),
-                    "content" => c.content = b64_text(v),
                     _ => {}
                 }
             }
             if !out.success() {
-                return util::fail(format!(
+                return fail::fail(format!(
                     "reading the crontab failed: {}",
                     out.stderr_str().trim()
                 ));
@@ -646,7 +643,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
 pub fn root_guard() -> String {
     format!(
         "{}opsctl_whoami; if [ \"$hu\" != 0 ]; then echo \"@@notroot $hu $hn\"; exit 0; fi\n",
-        util::WHOAMI_FN
+        remote_file::WHOAMI_FN
     )
 }
 
@@ -731,7 +728,7 @@ mod tests {
         .unwrap();
         answer(
             Section::Passwd(vec!["app".into(), "ghost".into()]),
-            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\ngroup app:x:1500:\n"),
+            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\n@@groups\napp:x:1500:\n"),
             &mut f,
         )
         .unwrap();

@@ -3,8 +3,9 @@
 //! only when it differs, atomic write, validate, backup).
 
 use super::copy::{Opts, bytes_needs, plan_bytes};
+use super::fail::{self, Fail};
+use super::paths;
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Spec};
 
 pub static TEMPLATE: Spec = Spec::new(
@@ -32,7 +33,7 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
     let src = args.str("src").unwrap_or_default();
     let path = ctx.find_local(src)?;
     if path.is_dir() {
-        return util::fail(format!(
+        return fail::fail(format!(
             "{} is a directory: template renders one file (use a loop over the files)",
             path.display()
         ));
@@ -50,7 +51,7 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
     if nl != "\n" {
         rendered = rendered.replace('\n', nl);
     }
-    Ok((rendered, util::basename(src), path.display().to_string()))
+    Ok((rendered, paths::basename(src), path.display().to_string()))
 }
 
 impl Module for Template {
@@ -82,7 +83,7 @@ impl Module for Template {
 mod tests {
     use super::*;
     use crate::modules::Diff;
-    use crate::modules::util::testkit::{kit_with_vars, mode_of};
+    use crate::modules::testkit::{kit_with_vars, mode_of};
     use serde_json::json;
 
     #[tokio::test]

@@ -14,9 +14,12 @@
 
 use serde_json::{Value as Json, json};
 
+use super::attrs::Attrs;
+use super::content;
+use super::fail::{self, Fail};
+use super::mode::ModeSpec;
 use super::net::{Curl, kv, last_line, one_line, unb64s};
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan as PPlan, SecretProbe};
-use super::util::{self, Attrs, Fail, ModeSpec};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -144,7 +147,7 @@ pub fn opts_key(args: &Args) -> String {
     if parts.is_empty() {
         return "-".into();
     }
-    util::sha256_hex(parts.join("\u{1e}").as_bytes())[..16].to_string()
+    content::sha256_hex(parts.join("\u{1e}").as_bytes())[..16].to_string()
 }
 
 /// Where the archive comes from.
@@ -219,7 +222,7 @@ fn source(args: &Args, ctx: &Ctx) -> Result<(From, Need), Fail> {
         let path = ctx.find_local(&src)?;
         match std::fs::read(&path) {
             Ok(b) => From::Local(b),
-            Err(e) => return util::fail(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return fail::fail(format!("cannot read {}: {e}", path.display())),
         }
     };
     let d = q(&dest);
@@ -293,7 +296,7 @@ impl Module for Unarchive {
         let d = q(&dest);
         let m = kv(&out.stdout);
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "could not inspect {dest}: {}",
                 last_line(&out.stderr_str())
             ));
@@ -306,27 +309,27 @@ impl Module for Unarchive {
             return Ok(PPlan::Done(o.msg(format!("skipped, since {c} exists"))));
         }
         if !m.contains_key("dest") {
-            return util::fail(format!("dest '{dest}' must be an existing dir"));
+            return fail::fail(format!("dest '{dest}' must be an existing dir"));
         }
         if m.contains_key("nocurl") {
-            return util::fail(
+            return fail::fail(
                 "curl is not installed on the host: install it first (apt: name=curl)",
             );
         }
         if let Some(e) = m.get("dlerr") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "failure downloading {}: {}",
                 super::net::redact_url(&src),
                 last_line(&unb64s(e))
             ));
         }
         if m.contains_key("nosrc") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "Source '{src}' does not exist (or is not readable) on the host"
             ));
         }
         let (sha, magic) = match &from {
-            From::Local(b) => (util::sha256_hex(b), magic_hex(b)),
+            From::Local(b) => (content::sha256_hex(b), magic_hex(b)),
             _ => (
                 m.get("sha").cloned().unwrap_or_default(),
                 m.get("magic").cloned().unwrap_or_default(),
@@ -335,7 +338,7 @@ impl Module for Unarchive {
         let fmt = Format::from_magic(&magic);
         o = o.with("handler", fmt.handler());
         if fmt == Format::Zip && !m.contains_key("unzip") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{src} is a zip archive and unzip is not installed on the host: install it first (apt: name=unzip)"
             ));
         }
@@ -346,7 +349,7 @@ impl Module for Unarchive {
             return Ok(PPlan::Done(o));
         }
         if !m.contains_key("destw") {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "dest '{dest}' is not writable{}",
                 if args.get("owner").is_some() {
                     ""

@@ -5,8 +5,8 @@
 use super::net::{Curl, kv, last_line, percent_encode, redact_url, unb64, unb64s};
 use serde_json::Value as Json;
 
+use super::fail::{self, Fail};
 use super::protocol::{Action, Applied, Change, Ctx, Facts, InCheck, Module, Need, Plan};
-use super::util::{self, Fail};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -140,7 +140,7 @@ fn request(args: &Args) -> Result<(String, Vec<u8>, bool, Vec<i64>), Fail> {
     let url = args.str("url").unwrap_or_default().trim().to_string();
     let method = args.str("method").unwrap_or("GET").trim().to_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return util::bad_args(format!("method '{method}' is not an HTTP method"));
+        return fail::bad_args(format!("method '{method}' is not an HTTP method"));
     }
     let read_only = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let mut curl = Curl::from_args(args, &url, 30)?;
@@ -172,7 +172,7 @@ fn request(args: &Args) -> Result<(String, Vec<u8>, bool, Vec<i64>), Fail> {
             for s in raw {
                 match s.trim().parse::<i64>() {
                     Ok(n) => v.push(n),
-                    Err(_) => return util::bad_args(format!("status_code: '{s}' is not a number")),
+                    Err(_) => return fail::bad_args(format!("status_code: '{s}' is not a number")),
                 }
             }
             v
@@ -255,7 +255,7 @@ impl Module for Uri {
 
     fn applied(&self, args: &Args, _: Outcome, result: Applied, _: &Ctx) -> Result<Outcome, Fail> {
         let Applied::Script(out) = result else {
-            return util::fail("uri: internal error: not a script");
+            return fail::fail("uri: internal error: not a script");
         };
         answered(args, &out)
     }
@@ -268,7 +268,7 @@ fn answered(args: &Args, out: &crate::transport::Output) -> Result<Outcome, Fail
     let wanted: Vec<String> = statuses.iter().map(i64::to_string).collect();
     let m = kv(&out.stdout);
     if m.contains_key("nocurl") {
-        return util::fail("curl is not installed on the host: install it first (apt: name=curl)");
+        return fail::fail("curl is not installed on the host: install it first (apt: name=curl)");
     }
     if let Some(why) = m.get("skip") {
         let p = if why == "creates" {
@@ -286,7 +286,7 @@ fn answered(args: &Args, out: &crate::transport::Output) -> Result<Outcome, Fail
         return Ok(o.msg(msg));
     }
     if !out.success() || !m.contains_key("rc") {
-        return util::fail(format!(
+        return fail::fail(format!(
             "uri: the request could not run: {}",
             last_line(&out.stderr_str())
         ));

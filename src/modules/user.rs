@@ -17,9 +17,13 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
+use super::attrs;
+use super::content;
+use super::fail::{self, Fail};
+use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan};
+use super::remote_file::{self, FType, HostInfo, Req};
 use super::sysfacts;
-use super::util::{self, FType, Fail, HostInfo, Req};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
@@ -84,7 +88,7 @@ fn valid_account(n: &str) -> bool {
 fn account_arg(args: &Args, key: &str) -> Result<Option<String>, Fail> {
     match args.string(key) {
         Some(n) if valid_account(n.trim()) => Ok(Some(n.trim().to_string())),
-        Some(n) => util::bad_args(format!("{key}: '{n}' is not a valid user or group name")),
+        Some(n) => fail::bad_args(format!("{key}: '{n}' is not a valid user or group name")),
         None => Ok(None),
     }
 }
@@ -93,7 +97,7 @@ fn account_arg(args: &Args, key: &str) -> Result<Option<String>, Fail> {
 fn field_arg(args: &Args, key: &str) -> Result<Option<String>, Fail> {
     match args.string(key) {
         Some(v) if v.contains([':', '\n']) => {
-            util::bad_args(format!("{key} must not contain ':' or a newline"))
+            fail::bad_args(format!("{key} must not contain ':' or a newline"))
         }
         other => Ok(other),
     }
@@ -131,7 +135,7 @@ impl UserState {
     fn group(&self, want: &str) -> Option<&GroupEnt> {
         self.group_ents
             .iter()
-            .find(|g| util::id_matches(want, &g.name, g.gid))
+            .find(|g| attrs::id_matches(want, &g.name, g.gid))
     }
 }
 
@@ -203,7 +207,7 @@ impl UserWant {
         let name = account_arg(args, "name")?.unwrap_or_default();
         let group = match args.string("group") {
             Some(g) if !group_ref_ok(g.trim()) => {
-                return util::bad_args(format!("group: '{g}' is not a valid group name"));
+                return fail::bad_args(format!("group: '{g}' is not a valid group name"));
             }
             g => g.map(|g| g.trim().to_string()),
         };
@@ -215,7 +219,7 @@ impl UserWant {
                 .filter(|g| !g.is_empty())
                 .collect();
             if let Some(bad) = list.iter().find(|g| !group_ref_ok(g)) {
-                return util::bad_args(format!("groups: '{bad}' is not a valid group name"));
+                return fail::bad_args(format!("groups: '{bad}' is not a valid group name"));
             }
             Some(list)
         } else {
@@ -223,18 +227,18 @@ impl UserWant {
         };
         let uid = args.int("uid");
         if uid.is_some_and(|u| !(0..=i64::from(u32::MAX - 1)).contains(&u)) {
-            return util::bad_args("uid must be a number from 0 to 4294967294");
+            return fail::bad_args("uid must be a number from 0 to 4294967294");
         }
         let password = args.string("password");
         if password.as_deref().is_some_and(|p| p.contains([':', '\n'])) {
-            return util::bad_args(
+            return fail::bad_args(
                 "password must be a crypt hash (it cannot contain ':' or a newline); make one with the password_hash filter",
             );
         }
         let ssh_key = if args.bool_or("generate_ssh_key", false) {
             let kind = args.string("ssh_key_type").unwrap_or_else(|| "rsa".into());
             if !["rsa", "ed25519", "ecdsa", "dsa"].contains(&kind.as_str()) {
-                return util::bad_args(format!(
+                return fail::bad_args(format!(
                     "ssh_key_type: '{kind}' is not one of rsa, ed25519, ecdsa, dsa"
                 ));
             }
@@ -722,7 +726,7 @@ fn user_fields(res: &mut Outcome, w: &UserWant, st: &UserState) {
         let file = if k.file.starts_with('/') {
             k.file.clone()
         } else {
-            util::join(
+            paths::join(
                 &st.passwd
                     .as_ref()
                     .map(|p| p.home.clone())
@@ -757,7 +761,7 @@ impl GroupWant {
     fn from_args(args: &Args) -> Result<GroupWant, Fail> {
         let gid = args.int("gid");
         if gid.is_some_and(|g| !(0..=i64::from(u32::MAX - 1)).contains(&g)) {
-            return util::bad_args("gid must be a number from 0 to 4294967294");
+            return fail::bad_args("gid must be a number from 0 to 4294967294");
         }
         Ok(GroupWant {
             name: account_arg(args, "name")?.unwrap_or_default(),
@@ -939,7 +943,7 @@ fn user_state(w: &UserWant, facts: &Facts) -> Result<Result<UserState, Vec<Need>
         if let Some(want) = &w.password {
             let have = text.lines().find_map(|l| l.strip_prefix("shadow_sum="));
             st.password_match =
-                Some(have.is_some_and(|h| h.trim() == util::sha256_hex(want.as_bytes())));
+                Some(have.is_some_and(|h| h.trim() == content::sha256_hex(want.as_bytes())));
         }
     }
     Ok(Ok(st))
@@ -998,17 +1002,17 @@ impl Module for User {
         };
         let text = out.stdout_str();
         if let Some(host) = sysfacts::not_root(&text) {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "changing user {} needs root{}",
                 w.name,
-                util::become_hint(&host)
+                remote_file::become_hint(&host)
             ));
         }
         if let Some(f) = failure(&text) {
-            return util::fail(format!("user {}: {f}", w.name));
+            return fail::fail(format!("user {}: {f}", w.name));
         }
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "user {}: the change failed: {}",
                 w.name,
                 out.stderr_str().trim()
@@ -1088,14 +1092,14 @@ impl Module for Group {
             .to_string();
         let text = out.stdout_str();
         if let Some(host) = sysfacts::not_root(&text) {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{verb} {} needs root{}",
                 w.name,
-                util::become_hint(&host)
+                remote_file::become_hint(&host)
             ));
         }
         if !out.success() {
-            return util::fail(format!(
+            return fail::fail(format!(
                 "{verb} {} failed (rc {}): {}",
                 w.name,
                 out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),

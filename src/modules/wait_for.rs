@@ -4,8 +4,9 @@
 use super::net::{kv, last_line, one_line, timeout_arg, unb64s};
 use serde_json::{Map, Value as Json, json};
 
+use super::fail::{self, Fail};
 use super::protocol::{Action, Applied, Change, Ctx, Facts, InCheck, Module, Need, Plan};
-use super::util::{self, Fail};
+use super::text_edit;
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 use crate::transport::shell_quote as q;
 
@@ -268,7 +269,7 @@ fn wait_of(args: &Args) -> Result<(Wait, String), Fail> {
     let sleep = timeout_arg(args, "sleep", 1)?.max(1);
     let ct = timeout_arg(args, "connect_timeout", 5)?.max(1);
     if let Wait::PortOpen { regex: Some(r), .. } | Wait::PathPresent { regex: Some(r), .. } = &w {
-        util::py_regex("search_regex", r, true)?;
+        text_edit::py_regex("search_regex", r, true)?;
     }
     let script = wait_script(&w, timeout, delay, sleep, ct);
     Ok((w, script))
@@ -300,7 +301,7 @@ impl Module for WaitFor {
 
     fn applied(&self, args: &Args, _: Outcome, result: Applied, _: &Ctx) -> Result<Outcome, Fail> {
         let Applied::Script(out) = result else {
-            return util::fail("wait_for: internal error: not a script");
+            return fail::fail("wait_for: internal error: not a script");
         };
         waited(args, &out)
     }
@@ -310,7 +311,7 @@ fn waited(args: &Args, out: &crate::transport::Output) -> Result<Outcome, Fail> 
     let (w, _) = wait_of(args)?;
     let m = kv(&out.stdout);
     if m.contains_key("noss") {
-        return util::fail("state=drained needs `ss` (iproute2) on the host");
+        return fail::fail("state=drained needs `ss` (iproute2) on the host");
     }
     let elapsed: i64 = m
         .get("elapsed")
@@ -335,7 +336,7 @@ fn waited(args: &Args, out: &crate::transport::Output) -> Result<Outcome, Fail> 
     if let Wait::PortOpen { regex: Some(r), .. } | Wait::PathPresent { regex: Some(r), .. } = &w {
         o = o.with("search_regex", r.clone());
         if let Some(line) = m.get("line").map(|l| unb64s(l)) {
-            let re = util::py_regex("search_regex", r, true)?;
+            let re = text_edit::py_regex("search_regex", r, true)?;
             let mut groups = Vec::new();
             let mut dict = Map::new();
             if let Some(mm) = re.search(&line) {
@@ -362,7 +363,7 @@ fn waited(args: &Args, out: &crate::transport::Output) -> Result<Outcome, Fail> 
             o.msg = Some(args.string("msg").unwrap_or_else(|| w.timeout_msg()));
             Ok(o)
         }
-        None => util::fail(format!(
+        None => fail::fail(format!(
             "wait_for could not run: {}",
             last_line(&out.stderr_str())
         )),
@@ -419,7 +420,7 @@ mod tests {
 
     #[tokio::test]
     async fn wait_for_runs_a_bounded_loop() {
-        use crate::modules::util::testkit::kit;
+        use crate::modules::testkit::kit;
         let k = kit().await;
         k.write("ready.txt", "status: up 42\n");
         let (o, n) = k

@@ -3,61 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::load::{Cx, Entry, Kw, Loader, TASK_KEYWORDS, canonical, did_you_mean, nearest};
-use super::{Action, Inherited, Json, Play, Task, VarEntry};
+use serde_json::Value as Json;
+
+use super::keywords::{
+    IMPORT_PLAYBOOK_KEYS, PLAY_KEYWORDS, TASK_KEYWORDS, unsupported_play_keyword,
+};
+use super::loader::{Cx, Entry, Kw, Loader, canonical, did_you_mean, nearest};
+use super::types::{Action, Inherited, Play, Task, VarEntry};
 use crate::location::{Location, display_path};
 use crate::template::is_template;
 use crate::yaml::{Node, NodeValue};
-
-/// Every keyword a play may have.
-pub(super) const PLAY_KEYWORDS: &[&str] = &[
-    "name",
-    "hosts",
-    "vars",
-    "vars_files",
-    "roles",
-    "pre_tasks",
-    "tasks",
-    "post_tasks",
-    "handlers",
-    "become",
-    "become_user",
-    "become_method",
-    "gather_facts",
-    "serial",
-    "max_fail_percentage",
-    "any_errors_fatal",
-    "environment",
-    "tags",
-    "check_mode",
-    "diff",
-    "strategy",
-    "ignore_errors",
-    "ignore_unreachable",
-    "no_log",
-    "collections",
-];
-
-const IMPORT_PLAYBOOK_KEYS: &[&str] = &["import_playbook", "name", "tags", "vars"];
-
-/// Ansible play keywords opsctl refuses, with what to do instead.
-fn unsupported_play_keyword(key: &str) -> Option<(String, &'static str)> {
-    let hint = match key {
-        "module_defaults" => "give the arguments on each task",
-        "vars_prompt" => {
-            "pass the values with -e name=value, or keep them in the environment's secrets"
-        }
-        "remote_user" | "port" => "set ansible_user / ansible_port in the inventory",
-        "connection" => "opsctl connects over SSH, or locally to localhost",
-        "order" | "throttle" | "force_handlers" | "run_once" | "fact_path" | "gather_subset"
-        | "gather_timeout" | "timeout" | "debugger" | "become_exe" | "become_flags" => "remove it",
-        _ => return None,
-    };
-    Some((
-        format!("play keyword '{key}' is not supported by opsctl"),
-        hint,
-    ))
-}
 
 /// What an `import_playbook` entry passes to the plays it imports.
 #[derive(Default, Clone)]

@@ -1,14 +1,19 @@
 //! Roles: finding them, reading `defaults/`, `vars/`, `meta/`, `tasks/`,
 //! `handlers/`, expanding meta dependencies first, each role once per play
-//! unless its parameters differ (or `allow_duplicates: true`).
+//! unless its parameters differ (or `allow_duplicates: true`); and the tasks
+//! that name a role (`import_role`, expanded here, and `include_role`, checked
+//! here and loaded at run time).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::load::{
-    Entry, INHERITABLE, Kw, Loader, canonical, did_you_mean, is_identifier, nearest,
-};
-use super::{Inherited, Role, Task, VarEntry};
+use serde_json::Value as Json;
+
+use super::keywords::{IMPORT_ONLY, INCLUDE_ROLE_EXTRA, INCLUDE_TASKS_KEYWORDS, INHERITABLE};
+use super::kv::parse_kv;
+use super::loader::{Cx, Entry, Kw, Loader, canonical, did_you_mean, is_identifier, nearest};
+use super::tasks::ActionKey;
+use super::types::{Action, Inherited, Role, Task, VarEntry};
 use crate::location::{Location, display_path};
 use crate::template::is_template;
 use crate::yaml::{Node, NodeValue};
@@ -404,5 +409,212 @@ impl Loader {
         self.scratch(|l| {
             l.expand_role(r, false);
         });
+    }
+}
+
+impl Loader {
+    /// import_role (static: expanded here) and include_role (dynamic).
+    pub(super) fn role_task(
+        &mut self,
+        kw: &Kw,
+        action: &ActionKey,
+        cx: &Cx,
+        location: Location,
+        import: bool,
+    ) -> Vec<Task> {
+        let file = cx.file;
+        let what = action.name.as_str();
+        let ok = if import {
+            self.only(
+                kw,
+                &[IMPORT_ONLY, INHERITABLE],
+                what,
+                "import_role is static (expanded when the playbook is loaded); use include_role for loops or register",
+                file,
+            )
+        } else {
+            self.only(
+                kw,
+                &[INCLUDE_TASKS_KEYWORDS, INCLUDE_ROLE_EXTRA],
+                what,
+                "include_role takes name, when, tags, vars, loop, loop_control, register, become, environment, delegate_to...",
+                file,
+            )
+        };
+        if !ok {
+            return Vec::new();
+        }
+        let Some((name, name_at, tasks_from)) = self.role_args(action, kw, file) else {
+            return Vec::new();
+        };
+        if import {
+            if is_template(&name) || tasks_from.as_deref().is_some_and(is_template) {
+                self.err(
+                    name_at,
+                    "import_role is static: its name and tasks_from cannot use variables",
+                    Some("use include_role to choose the role at run time".into()),
+                );
+                return Vec::new();
+            }
+            let mut inh = self.inherited(kw, file);
+            let params = std::mem::take(&mut inh.vars);
+            let r = RoleRef {
+                name,
+                location: name_at,
+                params,
+                inherit: inh,
+                tasks_from,
+            };
+            let (_, tasks) = self.expand_role(r, false);
+            return tasks;
+        }
+        self.play.dynamic_handlers = true;
+        if !is_template(&name) {
+            self.check_included_role(&name, &name_at, tasks_from.as_deref());
+        }
+        let inh = self.inherited(kw, file);
+        let mut t = Task::new(
+            location,
+            Action::IncludeRole { name, tasks_from },
+            cx.role.cloned(),
+        );
+        self.fill(&mut t, kw, file, inh);
+        vec![t]
+    }
+
+    /// `name:` and `tasks_from:` of include_role/import_role (a mapping, `args:`,
+    /// or `name=x tasks_from=y`).
+    fn role_args(
+        &mut self,
+        action: &ActionKey,
+        kw: &Kw,
+        file: &Path,
+    ) -> Option<(String, Location, Option<String>)> {
+        let what = action.name.as_str();
+        // (key, value, where the key is, where the value is)
+        let mut pairs: Vec<(String, Json, Location, Location)> = Vec::new();
+        match &action.value.value {
+            NodeValue::Map(m) => {
+                for (k, v) in m {
+                    pairs.push((
+                        k.key_string(),
+                        v.to_json(),
+                        k.location(file),
+                        v.location(file),
+                    ));
+                }
+            }
+            NodeValue::Str(s) if s.contains('=') => match parse_kv(s, None) {
+                Ok(m) => {
+                    let at = action.value.location(file);
+                    for (k, v) in m {
+                        pairs.push((k, v, at.clone(), at.clone()));
+                    }
+                }
+                Err(msg) => {
+                    self.err(action.value.location(file), format!("{what}: {msg}"), None);
+                    return None;
+                }
+            },
+            NodeValue::Str(s) => pairs.push((
+                "name".into(),
+                Json::String(s.clone()),
+                action.value.location(file),
+                action.value.location(file),
+            )),
+            NodeValue::Null => {}
+            _ => {
+                self.type_error(
+                    &Entry {
+                        name: what.to_string(),
+                        key: action.key,
+                        value: action.value,
+                    },
+                    file,
+                    "a mapping with name:",
+                );
+                return None;
+            }
+        }
+        if let Some(e) = kw.get("args") {
+            match e.value.as_map() {
+                Some(m) => {
+                    for (k, v) in m {
+                        pairs.push((
+                            k.key_string(),
+                            v.to_json(),
+                            k.location(file),
+                            v.location(file),
+                        ));
+                    }
+                }
+                None => {
+                    self.type_error(e, file, "a mapping");
+                    return None;
+                }
+            }
+        }
+        let mut name = None;
+        let mut tasks_from = None;
+        let mut ok = true;
+        for (k, v, at, vat) in pairs {
+            let text = match &v {
+                Json::String(s) => Some(s.clone()),
+                _ => None,
+            };
+            match k.as_str() {
+                "name" | "role" => match text {
+                    Some(s) => name = Some((s, vat)),
+                    None => {
+                        self.err(vat, format!("{what}: 'name' must be a role name"), None);
+                        ok = false;
+                    }
+                },
+                "tasks_from" => match text {
+                    Some(s) => tasks_from = Some(s),
+                    None => {
+                        self.err(
+                            vat,
+                            format!("{what}: 'tasks_from' must be a file name"),
+                            None,
+                        );
+                        ok = false;
+                    }
+                },
+                "vars_from" | "defaults_from" | "handlers_from" | "public" | "allow_duplicates"
+                | "rolespec_validate" | "apply" => {
+                    self.err(
+                        at,
+                        format!("{what}: '{k}' is not supported"),
+                        Some(format!("{what} takes name and tasks_from; put keywords on the {what} task itself")),
+                    );
+                    ok = false;
+                }
+                other => {
+                    let hint = did_you_mean(nearest(other, ["name", "tasks_from"]))
+                        .unwrap_or_else(|| format!("{what} takes name and tasks_from"));
+                    self.err(
+                        at,
+                        format!("unknown argument '{other}' for {what}"),
+                        Some(hint),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match name {
+            Some((n, at)) if !n.trim().is_empty() => Some((n, at, tasks_from)),
+            _ => {
+                self.err(
+                    action.key.location(file),
+                    format!("{what} needs the role's name"),
+                    Some(format!("{what}:\n  name: nginx")),
+                );
+                None
+            }
+        }
     }
 }

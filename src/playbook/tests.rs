@@ -1714,8 +1714,8 @@ fn yaml_value() -> impl proptest::strategy::Strategy<Value = String> {
 
 fn yaml_key() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
-    let mut keys: Vec<&'static str> = load::TASK_KEYWORDS.to_vec();
-    keys.extend(play::PLAY_KEYWORDS);
+    let mut keys: Vec<&'static str> = keywords::TASK_KEYWORDS.to_vec();
+    keys.extend(keywords::PLAY_KEYWORDS);
     keys.extend([
         "command",
         "shell",

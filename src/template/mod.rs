@@ -25,6 +25,7 @@
 //! `minijinja::Error::new(kind, msg).with_source(template_error)`), that error
 //! is returned as is; otherwise its message is used.
 
+mod context;
 mod filters;
 mod jinja_tests;
 mod lexer;
@@ -56,6 +57,8 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::location::{Location, display_path};
+
+pub use context::{LazyContext, Variables};
 
 /// Recursion limit of the template VM (minijinja's maximum is 500).
 const RECURSION_LIMIT: usize = 250;
@@ -191,12 +194,7 @@ fn register_value(value: &Value, depth: usize) {
                 }
             }
         }
-        ValueKind::Map
-            if depth > 0
-                && value
-                    .downcast_object_ref::<crate::vars::HostContext>()
-                    .is_none() =>
-        {
+        ValueKind::Map if depth > 0 && !LazyContext::is(value) => {
             if let Ok(keys) = value.try_iter() {
                 for k in keys {
                     if let Ok(v) = value.get_item(&k) {

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 
 use super::stack::Origin;
 use super::{Vars, VarsError};
+use crate::template::{LazyContext, Variables};
 
 thread_local! {
     /// Variables being resolved on this thread, outermost first: (host, name, origin).
@@ -148,7 +149,7 @@ impl HostContext {
             r.borrow_mut()
                 .push((self.host.clone(), name.to_string(), def.origin.clone()))
         });
-        let ctx = Value::from_dyn_object(self.clone());
+        let ctx = LazyContext::value(self.clone());
         let (result, touched) =
             crate::redact::taint_scope(|| self.template_json(&def.value, &ctx, &def.origin));
         if touched
@@ -279,9 +280,8 @@ pub const MAGIC: &[&str] = &[
     "inventory_file",
 ];
 
-impl Object for HostContext {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let name = key.as_str()?;
+impl Variables for Arc<HostContext> {
+    fn get(&self, name: &str) -> Option<Value> {
         match self.resolve(name) {
             Ok(v) => {
                 if self.is_tainted(name) {
@@ -296,7 +296,7 @@ impl Object for HostContext {
         }
     }
 
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
+    fn names(&self) -> Vec<Value> {
         let mut names: Vec<Value> = MAGIC.iter().map(|n| Value::from(*n)).collect();
         if let Some(s) = self.vars.stack(&self.host) {
             names.extend(s.names().map(Value::from));
@@ -313,7 +313,7 @@ impl Object for HostContext {
                     .map(Value::from),
             );
         }
-        Enumerator::Values(names)
+        names
     }
 }
 
@@ -330,7 +330,7 @@ impl Object for HostVars {
             .inventory
             .hosts
             .contains_key(host)
-            .then(|| Value::from_dyn_object(HostContext::new(self.vars.clone(), host)))
+            .then(|| LazyContext::value(HostContext::new(self.vars.clone(), host)))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

@@ -23,7 +23,7 @@ pub use load::{FileVars, is_identifier, parse_extra_vars, sorted_groups};
 pub use stack::{Definition, Layer, Origin, VarStack};
 
 use crate::inventory::Inventory;
-use crate::template::{Templar, TemplateError};
+use crate::template::{LazyContext, Templar, TemplateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VarsError {
@@ -166,12 +166,12 @@ impl Vars {
 
     /// The host's variables for templates (lazy).
     pub fn context(self: &Arc<Self>, host: &str) -> Value {
-        Value::from_dyn_object(HostContext::new(self.clone(), host))
+        LazyContext::value(HostContext::new(self.clone(), host))
     }
 
     /// The host's variables plus a run's scope, for templates (lazy).
     pub fn scoped_context(self: &Arc<Self>, host: &str, scope: Arc<Scope>) -> Value {
-        Value::from_dyn_object(HostContext::with_scope(self.clone(), host, Some(scope)))
+        LazyContext::value(HostContext::with_scope(self.clone(), host, Some(scope)))
     }
 
     /// One variable of a host, templated, as plain data.

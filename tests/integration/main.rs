@@ -5,6 +5,7 @@ mod common;
 mod deploy_faults;
 mod errors;
 mod fuzz_corpus;
+mod house;
 mod inventory;
 mod journal;
 mod modules_deploy;

@@ -1,0 +1,481 @@
+//! A module task on one host: its loop items, each one prepared (when,
+//! templated and validated arguments, environment, delegation), run on the
+//! module protocol (with until/retries), judged (changed_when, failed_when)
+//! and reported.
+
+use super::*;
+
+impl<'e, 'a> HostRun<'e, 'a> {
+    /// Evaluates the loop, runs the module for each item (when, args, run), reports
+    /// each, and returns the combined outcome.
+    pub(super) async fn module_task(
+        &self,
+        task: &Task,
+        module: &'static crate::modules::ModuleDef,
+        args: &Map<String, Json>,
+        block_vars: &[VarEntry],
+        when: &[String],
+    ) -> Outcome {
+        let name = task.display_name();
+        let started = Instant::now();
+        let ctx = self.context(Some(task), block_vars);
+        let no_log = task
+            .no_log
+            .as_ref()
+            .is_some_and(|v| as_bool(v).unwrap_or(false));
+        // The loop's items (a list, or a template giving one).
+        let items: Option<Vec<Json>> = match &task.loop_ {
+            None => None,
+            Some(l) => match self
+                .template_json(l, &ctx, &task.location)
+                .and_then(|v| crate::playbook::finish_loop(task.loop_kind, v))
+            {
+                Ok(a) => Some(a),
+                Err(other) => {
+                    let o = Outcome::failed(other);
+                    self.report(
+                        &name,
+                        task,
+                        &task.location,
+                        Status::Failed,
+                        o.msg.as_deref(),
+                        &[],
+                        started,
+                        no_log,
+                        false,
+                        &[],
+                    );
+                    return o;
+                }
+            },
+        };
+        let Some(items) = items else {
+            return self
+                .one(
+                    task,
+                    module,
+                    args,
+                    block_vars,
+                    Scope::new(),
+                    when,
+                    None,
+                    started,
+                    no_log,
+                )
+                .await;
+        };
+        // A loop: one result per item, combined as Ansible's `results`.
+        let mut results = Vec::new();
+        let mut combined = Outcome::ok();
+        let mut any_ran = false;
+        for (i, item) in items.iter().enumerate() {
+            let mut scope = Scope::new();
+            let lv = &task.loop_control.loop_var;
+            scope.set(
+                lv,
+                Definition {
+                    value: item.clone(),
+                    origin: Origin::Builtin {
+                        what: "loop item".into(),
+                    },
+                    layer: Layer::SetFact,
+                },
+            );
+            if let Some(iv) = &task.loop_control.index_var {
+                scope.set(
+                    iv,
+                    Definition {
+                        value: json!(i),
+                        origin: Origin::Builtin {
+                            what: "loop index".into(),
+                        },
+                        layer: Layer::SetFact,
+                    },
+                );
+            }
+            let item_ctx = self.with_scope(task, block_vars, scope.clone());
+            let label = match &task.loop_control.label {
+                Some(l) => self
+                    .vars()
+                    .templar
+                    .render_str(l, &item_ctx, Some(&task.location))
+                    .unwrap_or_else(|_| l.clone()),
+                None => match item {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            };
+            let out = self
+                .one(
+                    task,
+                    module,
+                    args,
+                    block_vars,
+                    scope,
+                    when,
+                    Some(label),
+                    Instant::now(),
+                    no_log,
+                )
+                .await;
+            any_ran |= !out.skipped;
+            if let Some(p) = task
+                .loop_control
+                .pause
+                .filter(|p| *p > 0.0 && i + 1 < items.len())
+            {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(p)).await;
+            }
+            combined.changed |= out.changed;
+            combined.failed |= out.failed;
+            combined.diffs.extend(out.diffs.iter().cloned());
+            let mut r = out.registered();
+            r.insert(lv.clone(), item.clone());
+            results.push(Json::Object(r));
+            if out.unreachable {
+                combined.unreachable = true;
+                break;
+            }
+        }
+        combined.skipped = !any_ran;
+        if combined.failed {
+            combined.msg = Some("one or more items failed".into());
+        }
+        let status = status_of(&combined);
+        let ignored = combined.failed && task.ignores_errors();
+        self.eng.reporter.count_status(&self.host, status, ignored);
+        combined.data.insert("results".into(), Json::Array(results));
+        combined
+    }
+
+    /// One module run (one item): when, templated args, validation, the run,
+    /// changed_when/failed_when, and its report line.
+    #[allow(clippy::too_many_arguments)]
+    /// A task's module arguments and settings as they would be if it ran now
+    /// (with `scope`: a loop item's variables): `Ok(None)` when `when` skips
+    /// it; `Err` says what could not be evaluated or is invalid.
+    pub(super) fn prepare(
+        &self,
+        task: &Task,
+        module: &'static crate::modules::ModuleDef,
+        args: &Map<String, Json>,
+        block_vars: &[VarEntry],
+        when: &[String],
+        scope: Scope,
+    ) -> Result<Option<Prepared>, String> {
+        let ctx = self.with_scope(task, block_vars, scope);
+        if !self.eval_when(when, &ctx, &task.location)? {
+            return Ok(None);
+        }
+        let Json::Object(templated) =
+            self.template_json(&Json::Object(args.clone()), &ctx, &task.location)?
+        else {
+            return Err("arguments must be a mapping".into());
+        };
+        let validated = module
+            .spec
+            .validate(&templated, true)
+            .map_err(|msg| format!("{}: {msg}", module.spec.name))?;
+        let environment = self.environment(task, &ctx)?;
+        let check = match &task.check_mode {
+            Some(v) => self.truthy(v, &task.location)?,
+            None => self.eng.opts.check,
+        };
+        let diff = match &task.diff {
+            Some(v) => self.truthy(v, &task.location)?,
+            None => self.eng.opts.diff,
+        };
+        Ok(Some(Prepared {
+            args: validated,
+            environment,
+            check,
+            diff,
+            become_user: self.become_user(Some(task)),
+            search: self.search_path(task, module.spec.name),
+            location: task.location.clone(),
+            ctx,
+        }))
+    }
+
+    /// One item of a module task: prepared, run on its connection, judged
+    /// and reported.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn one(
+        &self,
+        task: &Task,
+        module: &'static crate::modules::ModuleDef,
+        args: &Map<String, Json>,
+        block_vars: &[VarEntry],
+        item_scope: Scope,
+        when: &[String],
+        item: Option<String>,
+        started: Instant,
+        no_log: bool,
+    ) -> Outcome {
+        let name = task.display_name();
+        let prepared = self.prepare(task, module, args, block_vars, when, item_scope.clone());
+        let mut prepared = match prepared {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let mut o = Outcome::ok();
+                o.skipped = true;
+                o.msg = Some("conditional result was False".into());
+                self.report(
+                    &name,
+                    task,
+                    &task.location,
+                    Status::Skipped,
+                    None,
+                    &[],
+                    started,
+                    no_log,
+                    false,
+                    &[],
+                )
+                .with_item(item);
+                return o;
+            }
+            Err(msg) => return self.failed(task, item, msg, started, no_log),
+        };
+        let conn = match self.connection_for(task).await {
+            Ok((conn, become_user)) => {
+                prepared.become_user = become_user;
+                conn
+            }
+            Err(msg) => return self.failed(task, item, msg, started, no_log),
+        };
+        if task.delegate_to.is_some() {
+            // a command on another host may change this one: read again
+            self.facts.clear();
+        }
+        let env = prepared.env(self, &conn);
+        let mut out = match self
+            .run_until(task, module, &prepared.args, &env, block_vars, &item_scope)
+            .await
+        {
+            Ok(o) => o,
+            Err(msg) => return self.failed(task, item, msg, started, no_log),
+        };
+        let trace = env.trace.into_inner().unwrap_or_default();
+        if out.unreachable
+            && task
+                .ignore_unreachable
+                .as_ref()
+                .is_some_and(|v| as_bool(v).unwrap_or(false))
+        {
+            out.unreachable = false;
+            out.failed = false;
+            out.skipped = true;
+        }
+        let status = status_of(&out);
+        let ignored = out.failed && task.ignores_errors();
+        let msg = out.msg.clone();
+        self.report(
+            &name,
+            task,
+            &task.location,
+            status,
+            msg.as_deref(),
+            &out.diffs,
+            started,
+            no_log,
+            ignored,
+            &trace,
+        )
+        .with_item_check(item, prepared.check, out.print);
+        out
+    }
+
+    /// The connection a task runs on, and whom it becomes there: the host's;
+    /// the controller for `delegate_to: localhost`; another inventory host's
+    /// (shared) connection.
+    async fn connection_for(
+        &self,
+        task: &Task,
+    ) -> Result<(Arc<Connection>, Option<String>), String> {
+        match task.delegate_to.as_deref() {
+            None => Ok((
+                self.conn.clone().expect("connected in start()"),
+                self.become_user(Some(task)),
+            )),
+            Some("localhost" | "127.0.0.1") => {
+                let spec = ConnectionSpec {
+                    kind: ConnectionKind::Local,
+                    become_user: None,
+                    ..self.spec.clone()
+                };
+                let local = Connection::open(&spec)
+                    .await
+                    .expect("local connections always open");
+                Ok((Arc::new(local), None))
+            }
+            Some(other) => {
+                if !self.eng.loaded.inventory.hosts.contains_key(other) {
+                    return Err(format!(
+                        "delegate_to: '{other}' is neither localhost nor a host of the inventory"
+                    ));
+                }
+                let spec = connection_spec(
+                    self.vars(),
+                    other,
+                    self.eng.loaded.target.ssh_config.as_deref(),
+                )
+                .map_err(|e| e.message)?;
+                let conn = self
+                    .eng
+                    .conns
+                    .get(&spec)
+                    .await
+                    .map_err(|e| format!("delegate_to {other}: {e}"))?;
+                Ok((conn, self.become_user(Some(task))))
+            }
+        }
+    }
+
+    /// Runs the module (again, with until/retries/delay, until the condition
+    /// holds) and judges each result with changed_when/failed_when. `Err`: a
+    /// condition that could not be evaluated.
+    async fn run_until(
+        &self,
+        task: &Task,
+        module: &'static crate::modules::ModuleDef,
+        args: &crate::modules::Args,
+        env: &HostEnv<'_>,
+        block_vars: &[VarEntry],
+        item_scope: &Scope,
+    ) -> Result<Outcome, String> {
+        let ctx = env.vars;
+        let (retries, delay) = match &task.until {
+            Some(_) => (
+                self.number(task.retries.as_ref(), ctx, &task.location)
+                    .unwrap_or(3),
+                self.number(task.delay.as_ref(), ctx, &task.location)
+                    .unwrap_or(5),
+            ),
+            None => (0, 0),
+        };
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let ran = crate::engine::apply::run(module.module, args, env, &self.facts).await;
+            let mut out = match ran {
+                Ok(r) => r.outcome,
+                Err(ModuleError::Args(msg)) => {
+                    Outcome::failed(format!("{}: {msg}", module.spec.name))
+                }
+                // A command that could not run has no result to judge: its error is the news.
+                Err(ModuleError::Transport(e)) => {
+                    let mut o = Outcome::failed(match e.hint() {
+                        Some(h) => format!("{e} (hint: {h})"),
+                        None => e.to_string(),
+                    });
+                    o.unreachable =
+                        matches!(e, crate::transport::TransportError::Disconnected { .. });
+                    return Ok(o);
+                }
+            };
+            if task.changed_when.is_none() && task.failed_when.is_none() && task.until.is_none() {
+                return Ok(out);
+            }
+            // changed_when / failed_when / until see the result under the register name.
+            let mut scope = item_scope.clone();
+            let mut data = out.registered();
+            data.insert("attempts".into(), json!(attempt));
+            if let Some(reg) = &task.register {
+                scope.set(
+                    reg,
+                    Definition {
+                        value: Json::Object(data),
+                        origin: Origin::Builtin {
+                            what: "result".into(),
+                        },
+                        layer: Layer::SetFact,
+                    },
+                );
+            }
+            let rctx = self.with_scope(task, block_vars, scope);
+            if let Some(cw) = &task.changed_when {
+                out.changed = self.eval_condition("changed_when", cw, &rctx, &task.location)?;
+            }
+            if let Some(fw) = &task.failed_when {
+                out.failed = self.eval_condition("failed_when", fw, &rctx, &task.location)?;
+                if out.failed && out.msg.is_none() {
+                    out.msg = Some(format!("failed_when: {}", fw.join(" and ")));
+                }
+            }
+            let Some(until) = &task.until else {
+                return Ok(out);
+            };
+            out.data.insert("attempts".into(), json!(attempt));
+            let done = self.eval_condition("until", until, &rctx, &task.location)?;
+            if done {
+                out.failed = false;
+                return Ok(out);
+            }
+            if attempt > retries {
+                out.failed = true;
+                out.msg = Some(format!(
+                    "still not true after {attempt} attempts: until {}",
+                    until.join(" and ")
+                ));
+                return Ok(out);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+        }
+    }
+
+    pub(super) fn failed(
+        &self,
+        task: &Task,
+        item: Option<String>,
+        msg: String,
+        started: Instant,
+        no_log: bool,
+    ) -> Outcome {
+        let name = task.display_name();
+        self.report(
+            &name,
+            task,
+            &task.location,
+            Status::Failed,
+            Some(&msg),
+            &[],
+            started,
+            no_log,
+            false,
+            &[],
+        )
+        .with_item(item);
+        Outcome::failed(msg)
+    }
+}
+
+/// A task's validated arguments and settings, ready to run or read ahead.
+pub(super) struct Prepared {
+    pub(super) args: crate::modules::Args,
+    pub(super) environment: Vec<(String, String)>,
+    pub(super) check: bool,
+    pub(super) diff: bool,
+    pub(super) become_user: Option<String>,
+    pub(super) search: Vec<PathBuf>,
+    pub(super) location: Location,
+    pub(super) ctx: Value,
+}
+
+impl Prepared {
+    pub(super) fn env<'a>(&'a self, run: &'a HostRun<'_, '_>, conn: &'a Connection) -> HostEnv<'a> {
+        HostEnv {
+            host: &run.host,
+            conn,
+            check: self.check,
+            diff: self.diff,
+            become_user: self.become_user.as_deref(),
+            environment: &self.environment,
+            search: &self.search,
+            location: &self.location,
+            vars: &self.ctx,
+            templar: &run.vars().templar,
+            trace: Mutex::new(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The keywords of tasks and plays: which a task or play may have, which a
+//! parent passes down, which go together, and the Ansible keywords opsctl
+//! refuses with what to do instead.
+
+/// Every keyword a task may have (its module key aside).
+pub(super) const TASK_KEYWORDS: &[&str] = &[
+    "name",
+    "action",
+    "local_action",
+    "args",
+    "when",
+    "loop",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "loop_control",
+    "register",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "notify",
+    "listen",
+    "become",
+    "become_user",
+    "become_method",
+    "tags",
+    "check_mode",
+    "diff",
+    "no_log",
+    "environment",
+    "delegate_to",
+    "run_once",
+    "vars",
+    "retries",
+    "delay",
+    "until",
+    "any_errors_fatal",
+    "block",
+    "rescue",
+    "always",
+    "import_tasks",
+    "include_tasks",
+    "import_role",
+    "include_role",
+    "meta",
+    "collections",
+];
+
+/// Keywords that say what a task does (a module key does too).
+pub(super) const ACTION_KEYWORDS: &[&str] = &[
+    "action",
+    "local_action",
+    "block",
+    "import_tasks",
+    "include_tasks",
+    "import_role",
+    "include_role",
+    "meta",
+];
+
+/// Keywords a parent passes down to its tasks ([`Inherited`]).
+pub(super) const INHERITABLE: &[&str] = &[
+    "when",
+    "tags",
+    "vars",
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "ignore_errors",
+    "ignore_unreachable",
+    "check_mode",
+    "diff",
+    "no_log",
+    "delegate_to",
+    "run_once",
+    "any_errors_fatal",
+];
+
+pub(super) const BLOCK_ONLY: &[&str] = &["name", "block", "rescue", "always", "collections"];
+pub(super) const IMPORT_ONLY: &[&str] = &["name", "collections", "import_tasks", "import_role"];
+pub(super) const INCLUDE_TASKS_KEYWORDS: &[&str] = &[
+    "name",
+    "include_tasks",
+    "args",
+    "when",
+    "tags",
+    "vars",
+    "loop",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "loop_control",
+    "register",
+    "ignore_errors",
+    "no_log",
+    "run_once",
+    "collections",
+];
+pub(super) const INCLUDE_ROLE_EXTRA: &[&str] = &[
+    "include_role",
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "delegate_to",
+    "check_mode",
+    "diff",
+    "any_errors_fatal",
+    "ignore_unreachable",
+];
+pub(super) const META_KEYWORDS: &[&str] = &["name", "meta", "when", "tags", "vars", "collections"];
+pub(super) const LOOP_KEYS: &[&str] = &["loop", "with_items", "with_list", "with_dict"];
+pub(super) const LOOP_CONTROL_KEYS: &[&str] = &[
+    "loop_var",
+    "index_var",
+    "label",
+    "pause",
+    "extended",
+    "extended_allitems",
+];
+
+/// Ansible task keywords opsctl refuses, with why and what to do instead.
+pub(super) fn unsupported_task_keyword(key: &str) -> Option<(String, String)> {
+    let (msg, hint): (String, &str) = match key {
+        "async" | "poll" => (
+            format!("'{key}' (background tasks) is not supported"),
+            "run the task in the foreground; for a long-running service use a supervisor or systemd unit",
+        ),
+        "throttle" => (
+            "'throttle' is not supported".into(),
+            "limit parallelism with serial: on the play or with --forks",
+        ),
+        "timeout" => (
+            "'timeout' is not supported on tasks".into(),
+            "bound the command itself (e.g. `timeout 60 <cmd>` in shell)",
+        ),
+        "connection" => (
+            "'connection' is not supported".into(),
+            "opsctl connects over SSH, or locally to localhost; use delegate_to: localhost to run on the controller",
+        ),
+        "remote_user" | "port" => (
+            format!("'{key}' is not supported on tasks"),
+            "set ansible_user / ansible_port in the inventory",
+        ),
+        "delegate_facts" | "debugger" | "become_exe" | "become_flags" | "module_defaults" => (
+            format!("'{key}' is not supported by opsctl"),
+            "remove it (module_defaults: give the arguments on each task)",
+        ),
+        "import_playbook" => (
+            "'import_playbook' cannot be used in a task list".into(),
+            "import playbooks at the top level of a playbook: - import_playbook: other.yml",
+        ),
+        "include" => (
+            "'include' was removed from Ansible (2.16)".into(),
+            "use include_tasks (dynamic) or import_tasks (static)",
+        ),
+        k if k.starts_with("with_") && !LOOP_KEYS.contains(&k) => (
+            format!("'{k}' is not supported"),
+            "use loop: with a list, or a template giving one (with_items, with_list and with_dict are supported)",
+        ),
+        _ => return None,
+    };
+    Some((msg, hint.to_string()))
+}
+
+/// `ansible.builtin.include_tasks` is `include_tasks`.
+pub(super) fn control_name(key: &str) -> &str {
+    for prefix in ["ansible.builtin.", "ansible.legacy."] {
+        if let Some(rest) = key.strip_prefix(prefix)
+            && (ACTION_KEYWORDS.contains(&rest) || rest == "import_playbook")
+        {
+            return rest;
+        }
+    }
+    key
+}
+
+/// Every keyword a play may have.
+pub(super) const PLAY_KEYWORDS: &[&str] = &[
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "roles",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "become",
+    "become_user",
+    "become_method",
+    "gather_facts",
+    "serial",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "environment",
+    "tags",
+    "check_mode",
+    "diff",
+    "strategy",
+    "ignore_errors",
+    "ignore_unreachable",
+    "no_log",
+    "collections",
+];
+
+pub(super) const IMPORT_PLAYBOOK_KEYS: &[&str] = &["import_playbook", "name", "tags", "vars"];
+
+/// Ansible play keywords opsctl refuses, with what to do instead.
+pub(super) fn unsupported_play_keyword(key: &str) -> Option<(String, &'static str)> {
+    let hint = match key {
+        "module_defaults" => "give the arguments on each task",
+        "vars_prompt" => {
+            "pass the values with -e name=value, or keep them in the environment's secrets"
+        }
+        "remote_user" | "port" => "set ansible_user / ansible_port in the inventory",
+        "connection" => "opsctl connects over SSH, or locally to localhost",
+        "order" | "throttle" | "force_handlers" | "run_once" | "fact_path" | "gather_subset"
+        | "gather_timeout" | "timeout" | "debugger" | "become_exe" | "become_flags" => "remove it",
+        _ => return None,
+    };
+    Some((
+        format!("play keyword '{key}' is not supported by opsctl"),
+        hint,
+    ))
+}
