@@ -1,12 +1,20 @@
-//! The command line: clap definitions, then dispatch to `commands`.
+//! The command line: clap definitions, their conversion into the commands'
+//! plain options ([`Cli::invocation`]), then `commands::run`. Completions and man
+//! pages are generated here, from the same definitions.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::error::Exit;
+use crate::commands::{
+    CommandInfo, DeployOptions, EngineOptions, EnvRequest, InitdataOptions, InventoryOptions,
+    Invocation, JournalEntry, PingOptions, ProvisionOptions, ReleasesOptions, Request,
+    RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection,
+    StatusOptions, VarsOptions, VaultImport, split_tags,
+};
+use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
 
 const ABOUT: &str =
@@ -109,9 +117,9 @@ pub struct TargetArgs {
     pub identity: Option<PathBuf>,
 }
 
-impl From<&TargetArgs> for crate::session::Selection {
+impl From<&TargetArgs> for Selection {
     fn from(a: &TargetArgs) -> Self {
-        crate::session::Selection {
+        Selection {
             env: a.env.clone(),
             inventory: a.inventory.clone(),
             extra_vars: a.extra_vars.clone(),
@@ -232,7 +240,9 @@ Examples:
 Without --to each host goes back to its newest release older than the live one
 whose result is ok (bad and rolled-back releases are skipped). Runs
 playbooks/rollback.yml under the deploy lock; the release left is logged as
-rolled-back.")]
+rolled-back. A lock whose holder died (on this machine) is taken over, and the
+release that command left live is health-checked first (logged ok, or switched
+back), as deploy does.")]
     Rollback(RollbackArgs),
     /// List each host's releases: which is live, commit, ref, who, when, result
     #[command(after_help = "\
@@ -250,7 +260,8 @@ Examples:
 
 Copies the file named by initdata_src (relative to the environment's directory;
 age-encrypted files are decrypted on this machine) to the host, mode 0600, and runs
-initdata_command in the live release, under the deploy lock.")]
+initdata_command in the live release, under the deploy lock (a lock whose holder
+died is taken over after health-checking the release it left live, as deploy does).")]
     Initdata(InitdataArgs),
     /// The run journal: recent runs, one run as it happened, an HTML report
     #[command(after_help = "\
@@ -316,7 +327,7 @@ pub struct PingArgs {
     #[command(flatten)]
     pub limit: LimitArg,
     /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
     pub forks: usize,
     #[command(flatten)]
     pub ci: CiArgs,
@@ -343,7 +354,7 @@ pub struct RunArgs {
     #[arg(short = 'D', long)]
     pub diff: bool,
     /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
     pub forks: usize,
     /// List the tasks that would run, and stop
     #[arg(long)]
@@ -406,7 +417,7 @@ pub struct ProvisionArgs {
     #[arg(short = 'D', long)]
     pub diff: bool,
     /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
     pub forks: usize,
     /// List the tasks that would run, and stop
     #[arg(long)]
@@ -469,6 +480,9 @@ pub struct DeployArgs {
     /// Show the differences of files and attributes
     #[arg(short = 'D', long)]
     pub diff: bool,
+    /// How many hosts to work on at once
+    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
+    pub forks: usize,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -580,7 +594,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub limit: LimitArg,
     /// How many hosts to ask at once
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
     pub forks: usize,
     /// Warn when a certificate expires within this many days
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
@@ -711,7 +725,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         cli.global.verbose.min(4) as i8
     };
     let printer = Printer::new(cli.global.output, verbosity);
-    crate::transport::keep_connections(cli.global.keep_connections.and_then(|k| k.0));
+    let keep = cli.global.keep_connections.and_then(|k| k.0);
+    let invocation = match cli.invocation() {
+        Ok(invocation) => invocation,
+        // Generated from the clap definition itself: no runtime, no command.
+        Err(Generated::Completions(a)) => return exit_code(completions(&a, &printer), &printer),
+        Err(Generated::Man(a)) => return exit_code(man(&a, &printer), &printer),
+    };
+    crate::transport::keep_connections(keep);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(4)
@@ -719,15 +740,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error(&crate::error::Error::new(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            printer.error(&Error::new(format!("cannot start the async runtime: {e}")));
             return Exit::Config.into();
         }
     };
-    let exit = runtime.block_on(crate::commands::run(cli, &printer));
+    let exit = runtime.block_on(crate::commands::run(invocation, &printer));
     // Nothing may outlive the command: masters are closed by the commands.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    exit_code(exit, &printer)
+}
+
+fn exit_code(exit: Result<Exit>, printer: &Printer) -> ExitCode {
     match exit {
         Ok(exit) => exit.into(),
         Err(e) => {
@@ -737,14 +760,324 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// A command that touches hosts: what it loads, and what the run journal records of it.
+fn on_hosts(
+    name: &str,
+    t: &TargetArgs,
+    limit: &LimitArg,
+    ci: Option<&CiArgs>,
+) -> (Selection, JournalEntry) {
+    let entry = JournalEntry {
+        command: CommandInfo {
+            name: name.to_string(),
+            env: t.env.clone(),
+            inventory: t.inventory.as_ref().map(|p| p.display().to_string()),
+            limit: limit.limit.clone(),
+            ..CommandInfo::default()
+        },
+        junit: ci.and_then(|c| c.junit.clone()),
+        fail_on_change: ci.is_some_and(|c| c.fail_on_change),
+    };
+    (t.into(), entry)
+}
+
+/// The engine's options for a playbook run's flags (`--limit` as the journal
+/// has it), recorded in the journal's entry.
+fn play(
+    j: &mut JournalEntry,
+    check: bool,
+    diff: bool,
+    forks: usize,
+    tags: &[String],
+    skip_tags: &[String],
+) -> EngineOptions {
+    j.command.tags = tags.to_vec();
+    j.command.skip_tags = skip_tags.to_vec();
+    j.command.check = check;
+    EngineOptions {
+        check,
+        diff,
+        forks,
+        limit: j.command.limit.clone(),
+        tags: split_tags(tags),
+        skip_tags: split_tags(skip_tags),
+        start_at_task: None,
+    }
+}
+
+fn secrets_env(a: SecretsEnvArgs) -> SecretsEnv {
+    SecretsEnv {
+        env: a.env,
+        identity: a.identity,
+    }
+}
+
+/// What is generated from the clap definition rather than run by a command.
+enum Generated {
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+impl Cli {
+    /// The parsed command line as the commands take it (plain options, no clap
+    /// type), with what the run journal records of it.
+    fn invocation(self) -> std::result::Result<Invocation, Generated> {
+        let (request, journal) = match self.command {
+            Command::Ping(a) => {
+                let (s, j) = on_hosts("ping", &a.target, &a.limit, Some(&a.ci));
+                let o = PingOptions {
+                    limit: a.limit.limit,
+                    forks: a.forks,
+                };
+                (Request::Ping(s, o), Some(j))
+            }
+            Command::Run { args: a, ci } => {
+                let listing = a.list_tasks || a.list_hosts || a.syntax_check;
+                let (s, mut j) = on_hosts("run", &a.target, &a.limit, Some(&ci));
+                j.command.playbook = Some(a.playbook.display().to_string());
+                let mut engine = play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags);
+                engine.start_at_task = a.start_at_task;
+                let o = RunOptions {
+                    playbook: a.playbook,
+                    engine,
+                    list_tasks: a.list_tasks,
+                    list_hosts: a.list_hosts,
+                    syntax_check: a.syntax_check,
+                };
+                (Request::Run(s, o), (!listing).then_some(j))
+            }
+            Command::Inventory(a) => {
+                let o = InventoryOptions {
+                    limit: a.limit.limit,
+                    graph: a.graph,
+                    list: a.list,
+                    group: a.group,
+                };
+                (Request::Inventory((&a.target).into(), o), None)
+            }
+            Command::Vars(a) => {
+                let o = VarsOptions {
+                    host: a.host,
+                    name: a.name,
+                };
+                (Request::Vars((&a.target).into(), o), None)
+            }
+            Command::Provision(a) => {
+                let listing = a.list_tasks || a.syntax_check;
+                let (s, mut j) = on_hosts("provision", &a.target, &a.limit, Some(&a.ci));
+                let o = ProvisionOptions {
+                    engine: play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags),
+                    list_tasks: a.list_tasks,
+                    syntax_check: a.syntax_check,
+                };
+                (Request::Provision(s, o), (!listing).then_some(j))
+            }
+            Command::Env(a) => {
+                let EnvCommand::New(n) = a.command;
+                let r = EnvRequest::New {
+                    name: n.name,
+                    from: n.from,
+                };
+                (Request::Env(r), None)
+            }
+            Command::Disconnect => (Request::Disconnect, None),
+            Command::Deploy(a) => {
+                let (s, mut j) = on_hosts("deploy", &a.target, &a.limit, Some(&a.ci));
+                j.command.check = a.check;
+                let o = DeployOptions {
+                    limit: a.limit.limit,
+                    git_version: a.git_version,
+                    force: a.force,
+                    force_unlock: a.force_unlock,
+                    check: a.check,
+                    diff: a.diff,
+                    forks: a.forks,
+                };
+                (Request::Deploy(s, o), Some(j))
+            }
+            Command::Rollback(a) => {
+                let (s, j) = on_hosts("rollback", &a.target, &a.limit, Some(&a.ci));
+                let o = RollbackOptions {
+                    to: a.to,
+                    force_unlock: a.force_unlock,
+                    limit: a.limit.limit,
+                };
+                (Request::Rollback(s, o), Some(j))
+            }
+            Command::Releases(a) => {
+                let (s, j) = on_hosts("releases", &a.target, &a.limit, None);
+                let limit = a.limit.limit;
+                (Request::Releases(s, ReleasesOptions { limit }), Some(j))
+            }
+            Command::Initdata(a) => {
+                let (s, j) = on_hosts("initdata", &a.target, &a.limit, Some(&a.ci));
+                let mut o = InitdataOptions::default();
+                (o.limit, o.force_unlock) = (a.limit.limit, a.force_unlock);
+                o.identity = s.identity.clone();
+                (Request::Initdata(s, o), Some(j))
+            }
+            Command::Runs(a) => {
+                let action = match a.command {
+                    None => RunsAction::List,
+                    Some(RunsCommand::Show(s)) => RunsAction::Show { run: s.run },
+                    Some(RunsCommand::Report(r)) => RunsAction::Report {
+                        run: r.run,
+                        html: r.html,
+                    },
+                };
+                let (env, number) = (a.env, a.number);
+                (
+                    Request::Runs(RunsOptions {
+                        env,
+                        number,
+                        action,
+                    }),
+                    None,
+                )
+            }
+            Command::Status(a) => {
+                let (s, j) = on_hosts("status", &a.target, &a.limit, None);
+                let mut o = StatusOptions::default();
+                (o.limit, o.forks, o.cert_days) = (a.limit.limit, a.forks, a.cert_days);
+                (Request::Status(s, o), Some(j))
+            }
+            Command::Secrets(a) => {
+                let r = match a.command {
+                    SecretsCommand::Edit(e) => SecretsRequest::Edit(secrets_env(e)),
+                    SecretsCommand::View(v) => SecretsRequest::View(secrets_env(v.env), v.key),
+                    SecretsCommand::Set(v) => SecretsRequest::Set(secrets_env(v.env), v.key),
+                    SecretsCommand::Rekey(e) => SecretsRequest::Rekey(secrets_env(e)),
+                    SecretsCommand::Recipients(e) => SecretsRequest::Recipients(secrets_env(e)),
+                    SecretsCommand::Keygen(k) => SecretsRequest::Keygen { out: k.out },
+                    SecretsCommand::ImportVault(v) => SecretsRequest::ImportVault(VaultImport {
+                        file: v.file,
+                        env: secrets_env(v.env),
+                        vault_password_file: v.vault_password_file,
+                        force: v.force,
+                    }),
+                };
+                (Request::Secrets(r), None)
+            }
+            Command::Completions(a) => return Err(Generated::Completions(a)),
+            Command::Man(a) => return Err(Generated::Man(a)),
+        };
+        Ok(Invocation {
+            project: self.global.project,
+            request,
+            journal,
+        })
+    }
+}
+
+// `opsctl completions SHELL` and `opsctl man`: generated from the same clap
+// definition as the parser, so they cannot drift from it.
+
+fn completions(args: &CompletionsArgs, printer: &Printer) -> Result<Exit> {
+    let mut cmd = Cli::command();
+    let mut out: Vec<u8> = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "opsctl", &mut out);
+    printer.reveal(String::from_utf8_lossy(&out).trim_end_matches('\n'));
+    Ok(Exit::Success)
+}
+
+/// The roff of one page.
+fn render(cmd: clap::Command) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .map_err(|e| Error::new(format!("cannot render the man page: {e}")))?;
+    Ok(out)
+}
+
+fn man(args: &ManArgs, printer: &Printer) -> Result<Exit> {
+    let Some(dir) = &args.dir else {
+        let mut cmd = Cli::command();
+        cmd.build();
+        printer.reveal(String::from_utf8_lossy(&render(cmd)?).trim_end_matches('\n'));
+        return Ok(Exit::Success);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::new(format!("cannot create {}: {e}", dir.display()))
+            .hint("--dir needs a directory you can write to")
+    })?;
+    // opsctl.1, opsctl-run.1, opsctl-runs-show.1... (one page per subcommand, as git does).
+    clap_mangen::generate_to(Cli::command(), dir).map_err(|e| {
+        Error::new(format!(
+            "cannot write the man pages into {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let n = pages(&Cli::command());
+    printer.result(&format!(
+        "wrote {n} man pages into {} (opsctl.1, opsctl-SUBCOMMAND.1)",
+        dir.display()
+    ));
+    Ok(Exit::Success)
+}
+
+/// The number of pages `generate_to` writes: the command and every subcommand.
+fn pages(cmd: &clap::Command) -> usize {
+    1 + cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .map(pages)
+        .sum::<usize>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    fn invocation(args: &[&str]) -> Invocation {
+        match Cli::try_parse_from(args).unwrap().invocation() {
+            Ok(i) => i,
+            Err(_) => panic!("{args:?} is generated, not run"),
+        }
+    }
+
+    #[test]
+    fn parsed_arguments_become_plain_options_and_a_journal_entry() {
+        let i = invocation(&["opsctl", "deploy", "--env", "demo", "-l", "web1", "-f", "3"]);
+        let Request::Deploy(sel, o) = i.request else {
+            panic!("not a deploy")
+        };
+        assert_eq!(sel.env.as_deref(), Some("demo"));
+        assert_eq!((o.forks, o.limit.as_deref()), (3, Some("web1")));
+        let j = i.journal.expect("a deploy is journaled");
+        assert_eq!(j.command.name, "deploy");
+        assert_eq!(j.command.limit.as_deref(), Some("web1"));
+        let Request::Deploy(_, o) = invocation(&["opsctl", "deploy", "--env", "d"]).request else {
+            panic!("not a deploy")
+        };
+        assert_eq!(o.forks, crate::commands::DEFAULT_FORKS);
+        // Listings touch no host: not journaled.
+        let i = invocation(&["opsctl", "run", "site", "-t", "a,b", "--list-tasks"]);
+        assert!(i.journal.is_none());
+        let Request::Run(_, o) = i.request else {
+            panic!("not a run")
+        };
+        assert_eq!(o.engine.tags, ["a", "b"]);
+        let i = invocation(&[
+            "opsctl",
+            "provision",
+            "--env",
+            "s",
+            "--check",
+            "--junit",
+            "j.xml",
+        ]);
+        let j = i.journal.expect("provision is journaled");
+        assert!(j.command.check);
+        assert_eq!(j.junit.as_deref(), Some(std::path::Path::new("j.xml")));
+        assert!(matches!(
+            Cli::try_parse_from(["opsctl", "man"]).unwrap().invocation(),
+            Err(Generated::Man(_))
+        ));
     }
 
     #[test]

@@ -11,6 +11,12 @@ use crate::project::Target;
 use crate::template::Templar;
 use crate::vars::Vars;
 
+/// The roles of the project whose defaults are a layer of the variables for the
+/// commands that read them before (or without) running a playbook: deploy,
+/// rollback, releases, initdata, status, and `opsctl vars`. Highest precedence
+/// first (app's over certbot's over common's).
+pub const STACK_ROLES: [&str; 3] = ["app", "certbot", "common"];
+
 /// What a command loads: `--env` or `-i`, `-e`, `--identity`.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -21,6 +27,7 @@ pub struct Selection {
 }
 
 /// Everything read from files before any host is touched.
+#[derive(Clone)]
 pub struct Loaded {
     pub target: Target,
     pub inventory: Arc<Inventory>,
@@ -57,6 +64,42 @@ impl Loaded {
             inventory,
             vars,
         })
+    }
+
+    /// The same, with the defaults of the project's [`STACK_ROLES`]
+    /// (`roles/<role>/defaults/main.yml`) at the `role defaults` layer of the
+    /// variables: below everything the inventory, group_vars and -e set.
+    pub fn with_role_defaults(&self) -> Result<Loaded> {
+        let mut layers = Vec::new();
+        if let Some(project) = &self.target.project {
+            for role in STACK_ROLES.iter().rev() {
+                let dir = project.root.join("roles").join(role).join("defaults");
+                for file in crate::yaml::vars_files(&dir, "main") {
+                    let vars = crate::yaml::parse_file(&file)
+                        .and_then(|node| node.to_var_map(&file))
+                        .map_err(crate::vars::VarsError::from)?;
+                    layers.push(vars);
+                }
+            }
+        }
+        Ok(Loaded {
+            target: self.target.clone(),
+            inventory: self.inventory.clone(),
+            vars: self.vars.with_role_defaults(layers),
+        })
+    }
+
+    /// The same, plus variables a command computed (`what` says which command,
+    /// for `opsctl vars`-style provenance) at the `-e` layer: nothing is read again.
+    pub fn with_extra(&self, vars: serde_json::Value, what: &str) -> Loaded {
+        let origin = crate::vars::Origin::Builtin {
+            what: format!("set by {what}"),
+        };
+        Loaded {
+            target: self.target.clone(),
+            inventory: self.inventory.clone(),
+            vars: self.vars.with_extra(&[(vars, origin, what.to_string())]),
+        }
     }
 
     /// The hosts a `--limit` pattern selects (all hosts without one), in inventory

@@ -5,19 +5,25 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::cli::{EnvArgs, EnvCommand, EnvNewArgs};
 use crate::error::{Error, Exit, Result};
 use crate::location::display_path;
 use crate::printer::Printer;
 use crate::project::Project;
 
-pub fn run(project: Option<PathBuf>, args: EnvArgs, printer: &Printer) -> Result<Exit> {
+/// `opsctl env ...`.
+#[derive(Debug, Clone)]
+pub enum EnvRequest {
+    /// Scaffold environments/NAME/, copying group_vars and recipients `from` another.
+    New { name: String, from: Option<String> },
+}
+
+pub fn run(project: Option<PathBuf>, args: EnvRequest, printer: &Printer) -> Result<Exit> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
     let project = Project::discover(project.as_deref(), &cwd)
         .map_err(|e| Error::new(e.to_string()).maybe_hint(e.hint()))?;
-    match args.command {
-        EnvCommand::New(a) => new(&project, &a, printer),
+    match args {
+        EnvRequest::New { name, from } => new(&project, &name, from.as_deref(), printer),
     }
 }
 
@@ -166,8 +172,7 @@ fn recipients(name: &str, from: Option<(&str, &str)>) -> String {
     out
 }
 
-fn new(project: &Project, args: &EnvNewArgs, printer: &Printer) -> Result<Exit> {
-    let name = args.name.as_str();
+fn new(project: &Project, name: &str, from: Option<&str>, printer: &Printer) -> Result<Exit> {
     check_name(name)?;
     let envs = project.environments_dir();
     let dir = envs.join(name);
@@ -178,7 +183,7 @@ fn new(project: &Project, args: &EnvNewArgs, printer: &Printer) -> Result<Exit> 
         ))
         .hint("choose another name, or edit its files"));
     }
-    let files = scaffold(project, name, args.from.as_deref())?;
+    let files = scaffold(project, name, from)?;
     // Written into a temporary directory, then renamed: all or nothing.
     let tmp = envs.join(format!(".{name}.new-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -203,7 +208,7 @@ fn new(project: &Project, args: &EnvNewArgs, printer: &Printer) -> Result<Exit> 
         printer.json(&json!({
             "env": name,
             "dir": display_path(&dir),
-            "from": args.from,
+            "from": from,
             "files": rels,
         }));
         return Ok(Exit::Success);
@@ -211,9 +216,7 @@ fn new(project: &Project, args: &EnvNewArgs, printer: &Printer) -> Result<Exit> 
     printer.result(&format!(
         "created {}{}:",
         display_path(&dir),
-        args.from
-            .as_deref()
-            .map(|f| format!(" (group_vars and recipients from {f})"))
+        from.map(|f| format!(" (group_vars and recipients from {f})"))
             .unwrap_or_default()
     ));
     for r in &rels {

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::deploy::{Hosts, holder, run_playbook};
-use crate::cli::InitdataArgs;
+use crate::deploy::hosts::{Hosts, finish, holder};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
+use crate::session::Loaded;
 
 /// The first bytes of an age file (binary and armored).
 const AGE_MAGIC: [&str; 2] = [
@@ -18,8 +18,18 @@ const AGE_MAGIC: [&str; 2] = [
     "-----BEGIN AGE ENCRYPTED FILE-----",
 ];
 
-pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "initdata")?;
+/// `opsctl initdata`.
+#[derive(Debug, Clone, Default)]
+pub struct InitdataOptions {
+    pub limit: Option<String>,
+    /// Remove a deploy lock left by another command before taking it.
+    pub force_unlock: bool,
+    /// The age identity that decrypts an encrypted initdata_src (`--identity`).
+    pub identity: Option<PathBuf>,
+}
+
+pub async fn run(loaded: Loaded, args: InitdataOptions, printer: &Printer) -> Result<Exit> {
+    let hosts = Hosts::load(loaded, args.limit.as_deref(), "initdata")?;
     let src = hosts.same_var("initdata_src")?.filter(|s| !s.is_empty()).ok_or_else(|| {
         Error::new("initdata_src is not set for this environment")
             .hint("add `initdata_src: assets/initdata.json` (relative to the environment's directory) to its group_vars/web.yml")
@@ -48,7 +58,7 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
     let mut plain_file = None;
     let (local, name) = if AGE_MAGIC.iter().any(|m| bytes.starts_with(m.as_bytes())) {
         let opts = crate::secrets::IdentityOpts {
-            file: args.target.identity.clone(),
+            file: args.identity.clone(),
         };
         let plain = crate::secrets::decrypt_file(&path, &base, &opts)?;
         let name = path
@@ -80,29 +90,31 @@ pub async fn run(project: Option<PathBuf>, args: InitdataArgs, printer: &Printer
             return Ok(Exit::Interrupted);
         }
     };
-    if let Err(e) = locked {
-        hosts.conns.close_all().await;
-        return Err(e);
-    }
+    let previous: Vec<_> = match locked {
+        Ok(taken) => taken.into_iter().map(|(_, p)| p).collect(),
+        Err(e) => {
+            hosts.conns.close_all().await;
+            return Err(e);
+        }
+    };
     let extra = json!({
         "initdata_file": local.to_string_lossy(),
         "initdata_name": name,
     });
-    let result = run_playbook(
-        project,
-        &args.target,
-        &args.limit,
-        "initdata",
-        extra,
-        (false, false),
-        printer,
-    )
-    .await;
+    // A lock taken over from a command that died: its live release is
+    // health-checked first (logged ok, or switched back), as deploy does, so
+    // the data goes into a release that is known good.
+    let result = match finish(&hosts, &previous, printer).await {
+        Ok(_) => {
+            hosts
+                .run_playbook("initdata", extra, (false, false), printer)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     if let Some(mut pf) = plain_file.take() {
         pf.wipe();
     }
-    // The lock's connections sat idle during the playbook: unlock on fresh ones.
-    hosts.conns.close_all().await;
     hosts.unlock(&holder, hosts.names.len()).await;
     hosts.conns.close_all().await;
     match result? {

@@ -3,15 +3,23 @@
 use indexmap::IndexMap;
 
 use super::Loaded;
-use crate::cli::InventoryArgs;
 use crate::error::{Error, Exit, Result};
 use crate::inventory::Inventory;
 use crate::printer::Printer;
 
-pub fn run(loaded: &Loaded, args: InventoryArgs, printer: &Printer) -> Result<Exit> {
+/// `opsctl inventory`: `--graph` (from `group`) or `--list`, within `--limit`.
+#[derive(Debug, Clone)]
+pub struct InventoryOptions {
+    pub limit: Option<String>,
+    pub graph: bool,
+    pub list: bool,
+    pub group: Option<String>,
+}
+
+pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result<Exit> {
     // borrowed unless --limit restricts it (a copy of 100,000 hosts costs)
     let restricted: Inventory;
-    let inventory: &Inventory = match &args.limit.limit {
+    let inventory: &Inventory = match &args.limit {
         Some(p) => {
             restricted = restrict(&loaded.inventory, &loaded.select(Some(p))?);
             &restricted

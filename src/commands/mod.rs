@@ -1,6 +1,7 @@
-//! One module per subcommand. Each loads what it needs (pure loaders), then acts.
+//! One module per subcommand. Each takes plain options (defined here, beside it:
+//! no clap type), loads what it needs (pure loaders), then acts. `cli.rs` parses
+//! the command line into an [`Invocation`] and calls [`run`].
 
-mod completions;
 mod deploy;
 mod env;
 mod initdata;
@@ -15,79 +16,105 @@ mod secrets;
 mod status;
 mod vars;
 
-use crate::cli::{Cli, Command};
-use crate::error::{Error, Exit, Result};
-use crate::printer::Printer;
-pub use crate::session::Loaded;
+use std::path::PathBuf;
 
-pub async fn run(cli: Cli, printer: &Printer) -> Result<Exit> {
+pub use crate::engine::{DEFAULT_FORKS, Options as EngineOptions};
+use crate::error::{Error, Exit, Result};
+pub use crate::journal::CommandInfo;
+use crate::printer::Printer;
+pub use crate::session::{Loaded, Selection};
+pub use deploy::DeployOptions;
+pub use env::EnvRequest;
+pub use initdata::InitdataOptions;
+pub use inventory::InventoryOptions;
+pub use ping::PingOptions;
+pub use provision::ProvisionOptions;
+pub use releases::ReleasesOptions;
+pub use rollback::RollbackOptions;
+pub use run::{RunOptions, split_tags};
+pub use runs::{RunsAction, RunsOptions};
+pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
+pub use status::StatusOptions;
+pub use vars::VarsOptions;
+
+/// A command to run, as `cli.rs` parsed it.
+pub struct Invocation {
+    /// `--project DIR`.
+    pub project: Option<PathBuf>,
+    pub request: Request,
+    /// What the run journal records (commands that touch hosts; `None` for the
+    /// others and for listings such as `--list-tasks`).
+    pub journal: Option<JournalEntry>,
+}
+
+/// The subcommand and its options. Commands that load an environment carry the
+/// [`Selection`] (`--env`/`-i`, `-e`, `--identity`) to load.
+pub enum Request {
+    Ping(Selection, PingOptions),
+    Run(Selection, RunOptions),
+    Inventory(Selection, InventoryOptions),
+    Vars(Selection, VarsOptions),
+    Provision(Selection, ProvisionOptions),
+    Env(EnvRequest),
+    Disconnect,
+    Deploy(Selection, DeployOptions),
+    Rollback(Selection, RollbackOptions),
+    Releases(Selection, ReleasesOptions),
+    Initdata(Selection, InitdataOptions),
+    Runs(RunsOptions),
+    Status(Selection, StatusOptions),
+    Secrets(SecretsRequest),
+}
+
+/// What the run journal records of a command, and its CI outputs.
+#[derive(Debug, Clone, Default)]
+pub struct JournalEntry {
+    pub command: CommandInfo,
+    /// `--junit FILE`.
+    pub junit: Option<PathBuf>,
+    /// `--fail-on-change`.
+    pub fail_on_change: bool,
+}
+
+pub async fn run(invocation: Invocation, printer: &Printer) -> Result<Exit> {
+    let Invocation {
+        project,
+        request,
+        journal,
+    } = invocation;
     // Commands that touch hosts are recorded in the run journal, whatever their outcome.
-    let journal = match runs::begin(&cli) {
-        Some(b) => Some(crate::journal::begin(b)?),
+    let journal = match journal {
+        Some(entry) => Some(crate::journal::begin(runs::begin(
+            entry,
+            project.as_deref(),
+        ))?),
         None => None,
     };
-    let result = dispatch(cli, printer).await;
+    let result = dispatch(project, request, printer).await;
     match journal {
         Some(j) => j.finish(result, printer),
         None => result,
     }
 }
 
-async fn dispatch(cli: Cli, printer: &Printer) -> Result<Exit> {
-    let project = cli.global.project.clone();
-    match cli.command {
-        Command::Ping(args) => {
-            ping::run(
-                &Loaded::load(project, &(&args.target).into())?,
-                args,
-                printer,
-            )
-            .await
-        }
-        Command::Run { args, .. } => {
-            run::run(
-                &Loaded::load(project, &(&args.target).into())?,
-                args,
-                printer,
-            )
-            .await
-        }
-        Command::Inventory(args) => inventory::run(
-            &Loaded::load(project, &(&args.target).into())?,
-            args,
-            printer,
-        ),
-        Command::Vars(args) => vars::run(
-            &Loaded::load(project, &(&args.target).into())?,
-            args,
-            printer,
-        ),
-        Command::Provision(args) => {
-            provision::run(
-                &Loaded::load(project, &(&args.target).into())?,
-                args,
-                printer,
-            )
-            .await
-        }
-        Command::Env(args) => env::run(project, args, printer),
-        Command::Disconnect => disconnect(printer).await,
-        Command::Deploy(args) => deploy::run(project, args, printer).await,
-        Command::Rollback(args) => rollback::run(project, args, printer).await,
-        Command::Releases(args) => releases::run(project, args, printer).await,
-        Command::Initdata(args) => initdata::run(project, args, printer).await,
-        Command::Secrets(args) => secrets::run(project, args, printer).await,
-        Command::Runs(args) => runs::run(project, args, printer),
-        Command::Status(args) => {
-            status::run(
-                &Loaded::load(project, &(&args.target).into())?,
-                args,
-                printer,
-            )
-            .await
-        }
-        Command::Completions(args) => completions::completions(args, printer),
-        Command::Man(args) => completions::man(args, printer),
+async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer) -> Result<Exit> {
+    let load = |selection: &Selection| Loaded::load(project.clone(), selection);
+    match request {
+        Request::Ping(s, o) => ping::run(&load(&s)?, o, printer).await,
+        Request::Run(s, o) => run::run(&load(&s)?, o, printer).await,
+        Request::Inventory(s, o) => inventory::run(&load(&s)?, o, printer),
+        // The stack roles' defaults are a layer `opsctl vars` shows (and names).
+        Request::Vars(s, o) => vars::run(&load(&s)?.with_role_defaults()?, o, printer),
+        Request::Provision(s, o) => provision::run(&load(&s)?, o, printer).await,
+        Request::Env(r) => env::run(project, r, printer),
+        Request::Disconnect => disconnect(printer).await,
+        Request::Deploy(s, o) => deploy::run(load(&s)?, o, printer).await,
+        Request::Rollback(s, o) => rollback::run(load(&s)?, o, printer).await,
+        Request::Releases(s, o) => releases::run(load(&s)?, o, printer).await,
+        Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
+        Request::Secrets(r) => secrets::run(project, r, printer).await,
+        Request::Runs(o) => runs::run(project, o, printer),
+        Request::Status(s, o) => status::run(&load(&s)?, o, printer).await,
     }
 }
 

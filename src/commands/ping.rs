@@ -6,7 +6,6 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::Loaded;
-use crate::cli::PingArgs;
 use crate::error::{Exit, Result};
 use crate::printer::{Printer, Style};
 use crate::runner::{Connections, connection_spec, fan_out};
@@ -19,8 +18,15 @@ enum Answer {
     Failed(String),
 }
 
-pub async fn run(loaded: &Loaded, args: PingArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = loaded.select(args.limit.limit.as_deref())?;
+/// `opsctl ping`: which hosts, how many at once.
+#[derive(Debug, Clone)]
+pub struct PingOptions {
+    pub limit: Option<String>,
+    pub forks: usize,
+}
+
+pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Result<Exit> {
+    let hosts = loaded.select(args.limit.as_deref())?;
     // Every host's settings are checked before anything connects.
     let mut specs = Vec::with_capacity(hosts.len());
     for h in &hosts {

@@ -2,14 +2,23 @@
 //! supervisor, Node.js, Python, certbot, the app user) on the environment's hosts.
 
 use super::Loaded;
-use crate::cli::{ProvisionArgs, RunArgs};
+use super::run::RunOptions;
+use crate::engine::Options;
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
 
 /// The playbook provision runs, relative to the project root.
 pub const PLAYBOOK: &str = "playbooks/provision.yml";
 
-pub async fn run(loaded: &Loaded, args: ProvisionArgs, printer: &Printer) -> Result<Exit> {
+/// `opsctl provision`: the run's options, or only a listing or a syntax check.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionOptions {
+    pub engine: Options,
+    pub list_tasks: bool,
+    pub syntax_check: bool,
+}
+
+pub async fn run(loaded: &Loaded, args: ProvisionOptions, printer: &Printer) -> Result<Exit> {
     let Some(project) = &loaded.target.project else {
         return Err(Error::new(format!(
             "opsctl provision runs {PLAYBOOK} of a project, and there is none here"
@@ -24,19 +33,12 @@ pub async fn run(loaded: &Loaded, args: ProvisionArgs, printer: &Printer) -> Res
         ))
         .hint("copy playbooks/provision.yml and roles/ from the opsctl repository into your project, or use `opsctl run PLAYBOOK`"));
     }
-    let run = RunArgs {
+    let run = RunOptions {
         playbook,
-        target: args.target,
-        limit: args.limit,
-        tags: args.tags,
-        skip_tags: args.skip_tags,
-        check: args.check,
-        diff: args.diff,
-        forks: args.forks,
+        engine: args.engine,
         list_tasks: args.list_tasks,
         list_hosts: false,
         syntax_check: args.syntax_check,
-        start_at_task: None,
     };
     super::run::run(loaded, run, printer).await
 }

@@ -1,18 +1,22 @@
 //! `opsctl releases`: per host, its releases (live, commit, ref, who, when, result)
 //! from `releases.log` and the release directories.
 
-use std::path::PathBuf;
-
 use serde_json::json;
 
-use super::deploy::Hosts;
-use crate::cli::ReleasesArgs;
+use crate::deploy::hosts::Hosts;
 use crate::deploy::{self as d, Release};
 use crate::error::{Exit, Result};
 use crate::printer::{Printer, Style};
+use crate::session::Loaded;
 
-pub async fn run(project: Option<PathBuf>, args: ReleasesArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = Hosts::load(project, &args.target, &args.limit, "deploy")?;
+/// `opsctl releases`.
+#[derive(Debug, Clone, Default)]
+pub struct ReleasesOptions {
+    pub limit: Option<String>,
+}
+
+pub async fn run(loaded: Loaded, args: ReleasesOptions, printer: &Printer) -> Result<Exit> {
+    let hosts = Hosts::load(loaded, args.limit.as_deref(), "deploy")?;
     let mut exit = Exit::Success;
     for i in 0..hosts.names.len() {
         let host = &hosts.names[i];

@@ -3,17 +3,25 @@
 //! `playbooks/rollback.yml` (switch, reload or restart the programs, health check,
 //! log the release left as rolled-back).
 
-use std::path::PathBuf;
-
 use serde_json::{Map, json};
 
-use super::deploy::{Hosts, controller_user, holder, now, run_playbook};
-use crate::cli::RollbackArgs;
 use crate::deploy as d;
+use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
+use crate::session::Loaded;
 
-pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer) -> Result<Exit> {
+/// `opsctl rollback`.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOptions {
+    pub limit: Option<String>,
+    /// The release to go back to (default: the newest good one older than the live one).
+    pub to: Option<String>,
+    /// Remove a deploy lock left by another command before taking it.
+    pub force_unlock: bool,
+}
+
+pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Result<Exit> {
     if let Some(to) = &args.to
         && !d::is_release_id(to)
     {
@@ -22,7 +30,7 @@ pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer
         ))
         .hint("`opsctl releases --env ENV` lists them"));
     }
-    let hosts = Hosts::load(project.clone(), &args.target, &args.limit, "rollback")?;
+    let hosts = Hosts::load(loaded, args.limit.as_deref(), "rollback")?;
     let holder = holder("rollback", args.to.as_deref().unwrap_or("previous"));
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
@@ -32,15 +40,21 @@ pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer
             return Ok(Exit::Interrupted);
         }
     };
-    if let Err(e) = locked {
-        hosts.conns.close_all().await;
-        return Err(e);
-    }
+    let previous: Vec<_> = match locked {
+        Ok(taken) => taken.into_iter().map(|(_, p)| p).collect(),
+        Err(e) => {
+            hosts.conns.close_all().await;
+            return Err(e);
+        }
+    };
     let result = async {
+        // A lock taken over from a command that died: its live release is
+        // health-checked first (logged ok, or switched back), as deploy does;
+        // the rollback then starts from what is live after that.
+        let statuses = finish(&hosts, &previous, printer).await?;
         let mut targets = Map::new();
         let mut plan = Vec::new();
-        for i in 0..hosts.names.len() {
-            let st = hosts.status(i).await?;
+        for (i, st) in statuses.into_iter().enumerate() {
             let releases = d::releases(&st.records, &st.present, st.current.as_deref());
             let target = d::rollback_target(&releases, args.to.as_deref()).map_err(|e| {
                 Error::new(format!("host {}: {e}", hosts.names[i]))
@@ -78,17 +92,9 @@ pub async fn run(project: Option<PathBuf>, args: RollbackArgs, printer: &Printer
             "deploy_user": controller_user(),
             "release_time": d::iso_time(now()),
         });
-        let exit = run_playbook(
-            project.clone(),
-            &args.target,
-            &args.limit,
-            "rollback",
-            extra,
-            (false, false),
-            printer,
-        )
-        .await?;
-        hosts.conns.close_all().await;
+        let exit = hosts
+            .run_playbook("rollback", extra, (false, false), printer)
+            .await?;
         if exit == Exit::Success {
             printer.result("rollback done");
             Ok(exit)

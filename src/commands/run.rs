@@ -5,13 +5,26 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::Loaded;
-use crate::cli::RunArgs;
 use crate::engine::{self, Options, Reporter};
 use crate::error::{Error, Exit, Result};
 use crate::playbook::{Action, Task};
 use crate::printer::Printer;
+use crate::runner::Connections;
 
-pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Exit> {
+/// What `opsctl run` (and `provision`, which runs the project's provision
+/// playbook through it) does: the playbook, the engine's options, or only a
+/// listing or a syntax check.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A path, or a name under the project's playbooks/.
+    pub playbook: PathBuf,
+    pub engine: Options,
+    pub list_tasks: bool,
+    pub list_hosts: bool,
+    pub syntax_check: bool,
+}
+
+pub async fn run(loaded: &Loaded, args: RunOptions, printer: &Printer) -> Result<Exit> {
     let path = resolve_playbook(&args.playbook, loaded)?;
     let root = loaded.target.project.as_ref().map(|p| p.root.clone());
     let playbook =
@@ -24,7 +37,7 @@ pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Ex
         ));
         return Ok(Exit::Success);
     }
-    let limit = match &args.limit.limit {
+    let limit = match &args.engine.limit {
         Some(p) => Some(loaded.select(Some(p))?),
         None => None,
     };
@@ -77,20 +90,15 @@ pub async fn run(loaded: &Loaded, args: RunArgs, printer: &Printer) -> Result<Ex
         }
         return Ok(Exit::Success);
     }
-    let opts = Options {
-        check: args.check,
-        diff: args.diff,
-        forks: args.forks,
-        limit: args.limit.limit.clone(),
-        tags: split_tags(&args.tags),
-        skip_tags: split_tags(&args.skip_tags),
-        start_at_task: args.start_at_task.clone(),
-    };
-    let reporter = Reporter::new(printer, args.diff).with_journal(crate::journal::active());
-    engine::run(loaded, &playbook, &opts, &reporter).await
+    let reporter = Reporter::new(printer, args.engine.diff).with_journal(crate::journal::active());
+    let conns = Connections::new();
+    let exit = engine::run(loaded, &playbook, &args.engine, &reporter, conns.clone()).await;
+    conns.close_all().await;
+    exit
 }
 
-fn split_tags(v: &[String]) -> Vec<String> {
+/// Tags as given (comma-separated or repeated), one per entry.
+pub fn split_tags(v: &[String]) -> Vec<String> {
     v.iter()
         .flat_map(|t| t.split(','))
         .map(|t| t.trim().to_string())
@@ -99,8 +107,8 @@ fn split_tags(v: &[String]) -> Vec<String> {
 }
 
 /// `name  [tags]  file:line` for every task that the tag selection keeps.
-fn list_tasks<'a>(tasks: impl Iterator<Item = &'a Task>, args: &RunArgs) -> Vec<String> {
-    let (only, skip) = (split_tags(&args.tags), split_tags(&args.skip_tags));
+fn list_tasks<'a>(tasks: impl Iterator<Item = &'a Task>, args: &RunOptions) -> Vec<String> {
+    let (only, skip) = (&args.engine.tags, &args.engine.skip_tags);
     let mut out = Vec::new();
     for t in tasks {
         if let Action::Block {
@@ -112,7 +120,7 @@ fn list_tasks<'a>(tasks: impl Iterator<Item = &'a Task>, args: &RunArgs) -> Vec<
             out.extend(list_tasks(block.iter().chain(rescue).chain(always), args));
             continue;
         }
-        if !engine::tags_match(&t.tags, &only, &skip) {
+        if !engine::tags_match(&t.tags, only, skip) {
             continue;
         }
         let role = t

@@ -1,86 +1,65 @@
 //! `opsctl runs`: the run journal of the project (.opsctl/runs/): a table of
-//! recent runs, one run as it happened, a self-contained HTML report. Also what
-//! the dispatcher records about a command before it runs ([`begin`]).
+//! recent runs, one run as it happened, a self-contained HTML report. Also the
+//! journal's start of a command that `cli.rs` says to record ([`begin`]).
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use crate::cli::{Cli, Command, RunsArgs, RunsCommand};
+use super::JournalEntry;
 use crate::error::{Error, Exit, Result};
 use crate::journal::store::Store;
 use crate::journal::view::RunView;
-use crate::journal::{Begin, CommandInfo, time};
+use crate::journal::{Begin, time};
 use crate::printer::{Printer, Style};
 use crate::project::Project;
 
-/// What to record for this command: `None` for commands that touch no host
-/// (inventory, vars, runs, --list-tasks, --syntax-check...).
-pub fn begin(cli: &Cli) -> Option<Begin> {
-    let info = |name: &str, t: &crate::cli::TargetArgs, limit: &crate::cli::LimitArg| CommandInfo {
-        name: name.to_string(),
-        env: t.env.clone(),
-        inventory: t.inventory.as_ref().map(|p| p.display().to_string()),
-        limit: limit.limit.clone(),
-        ..CommandInfo::default()
-    };
-    let (command, ci) = match &cli.command {
-        Command::Ping(a) => (info("ping", &a.target, &a.limit), Some(&a.ci)),
-        Command::Run { args, ci } => {
-            if args.list_tasks || args.list_hosts || args.syntax_check {
-                return None;
-            }
-            let mut c = info("run", &args.target, &args.limit);
-            c.playbook = Some(args.playbook.display().to_string());
-            c.tags = args.tags.clone();
-            c.skip_tags = args.skip_tags.clone();
-            c.check = args.check;
-            (c, Some(ci))
-        }
-        Command::Provision(a) => {
-            if a.list_tasks || a.syntax_check {
-                return None;
-            }
-            let mut c = info("provision", &a.target, &a.limit);
-            c.tags = a.tags.clone();
-            c.skip_tags = a.skip_tags.clone();
-            c.check = a.check;
-            (c, Some(&a.ci))
-        }
-        Command::Deploy(a) => {
-            let mut c = info("deploy", &a.target, &a.limit);
-            c.check = a.check;
-            (c, Some(&a.ci))
-        }
-        Command::Rollback(a) => (info("rollback", &a.target, &a.limit), Some(&a.ci)),
-        Command::Initdata(a) => (info("initdata", &a.target, &a.limit), Some(&a.ci)),
-        Command::Releases(a) => (info("releases", &a.target, &a.limit), None),
-        Command::Status(a) => (info("status", &a.target, &a.limit), None),
-        _ => return None,
-    };
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let project = Project::discover(cli.global.project.as_deref(), &cwd)
-        .ok()
-        .map(|p| p.root);
-    Some(Begin {
-        command,
-        project,
-        junit: ci.and_then(|c| c.junit.clone()),
-        fail_on_change: ci.is_some_and(|c| c.fail_on_change),
-    })
+/// `opsctl runs`: which runs, and what to do with them.
+#[derive(Debug, Clone)]
+pub struct RunsOptions {
+    /// Only runs of this environment.
+    pub env: Option<String>,
+    /// How many runs to list (the newest).
+    pub number: usize,
+    pub action: RunsAction,
 }
 
-fn store(project: Option<std::path::PathBuf>) -> Result<Store> {
+#[derive(Debug, Clone)]
+pub enum RunsAction {
+    /// The table of recent runs.
+    List,
+    /// One run (`last`, an id or a unique prefix) as it happened.
+    Show { run: String },
+    /// One run as a self-contained HTML page written to `html`.
+    Report { run: String, html: PathBuf },
+}
+
+/// The journal's start of a command: what `cli.rs` said to record, and the
+/// project it is stored under (none outside a project: `--junit` still works).
+pub fn begin(entry: JournalEntry, project: Option<&Path>) -> Begin {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let project = Project::discover(project, &cwd).ok().map(|p| p.root);
+    Begin {
+        command: entry.command,
+        project,
+        junit: entry.junit,
+        fail_on_change: entry.fail_on_change,
+    }
+}
+
+fn store(project: Option<PathBuf>) -> Result<Store> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
     let p = Project::discover(project.as_deref(), &cwd)?;
     Ok(Store::new(&p.root))
 }
 
-pub fn run(project: Option<std::path::PathBuf>, args: RunsArgs, printer: &Printer) -> Result<Exit> {
+pub fn run(project: Option<PathBuf>, args: RunsOptions, printer: &Printer) -> Result<Exit> {
     let store = store(project)?;
-    match args.command {
-        None => list(&store, args.env.as_deref(), args.number, printer),
-        Some(RunsCommand::Show(a)) => {
-            let id = store.resolve(&a.run)?;
+    match args.action {
+        RunsAction::List => list(&store, args.env.as_deref(), args.number, printer),
+        RunsAction::Show { run } => {
+            let id = store.resolve(&run)?;
             let view = RunView::from_lines(store.load(&id)?);
             if printer.is_json() {
                 printer.json(&view.to_json());
@@ -89,15 +68,15 @@ pub fn run(project: Option<std::path::PathBuf>, args: RunsArgs, printer: &Printe
             }
             Ok(Exit::Success)
         }
-        Some(RunsCommand::Report(a)) => {
-            let id = store.resolve(&a.run)?;
+        RunsAction::Report { run, html } => {
+            let id = store.resolve(&run)?;
             let view = RunView::from_lines(store.load(&id)?);
             let page = crate::journal::html::render(&view.redacted());
-            std::fs::write(&a.html, page.as_bytes()).map_err(|e| {
-                Error::new(format!("cannot write {}: {e}", a.html.display()))
+            std::fs::write(&html, page.as_bytes()).map_err(|e| {
+                Error::new(format!("cannot write {}: {e}", html.display()))
                     .hint("--html FILE needs a writable path (its directory must exist)")
             })?;
-            printer.result(&format!("wrote {} (run {id})", a.html.display()));
+            printer.result(&format!("wrote {} (run {id})", html.display()));
             Ok(Exit::Success)
         }
     }

@@ -8,26 +8,64 @@ use age::secrecy::ExposeSecret;
 use serde_json::{Value as Json, json};
 use zeroize::Zeroizing;
 
-use crate::cli::{SecretsArgs, SecretsCommand, SecretsEnvArgs};
 use crate::error::{Error, Exit, Result};
 use crate::printer::{Printer, Style};
 use crate::secrets::{self, IdentityOpts, Recipients, Store, edit, identity};
 
-pub async fn run(project: Option<PathBuf>, args: SecretsArgs, printer: &Printer) -> Result<Exit> {
-    match args.command {
-        SecretsCommand::Edit(a) => edit_cmd(project, &a, printer).await,
-        SecretsCommand::View(a) => view(project, &a.env, a.key.as_deref(), printer),
-        SecretsCommand::Set(a) => set(project, &a.env, &a.key, printer),
-        SecretsCommand::Rekey(a) => rekey(project, &a, printer),
-        SecretsCommand::Recipients(a) => recipients(project, &a, printer),
-        SecretsCommand::Keygen(a) => keygen(a.out.as_deref(), printer),
-        SecretsCommand::ImportVault(a) => import_vault(project, a, printer),
+/// The environment whose secrets a `secrets` subcommand works on, and the
+/// identity that decrypts them.
+#[derive(Debug, Clone, Default)]
+pub struct SecretsEnv {
+    pub env: Option<String>,
+    pub identity: Option<PathBuf>,
+}
+
+/// `opsctl secrets ...`.
+#[derive(Debug, Clone)]
+pub enum SecretsRequest {
+    Edit(SecretsEnv),
+    /// Every secret, or one value.
+    View(SecretsEnv, Option<String>),
+    /// One variable, its value read from stdin.
+    Set(SecretsEnv, String),
+    Rekey(SecretsEnv),
+    Recipients(SecretsEnv),
+    /// A new identity, written to `out` (`-`: printed).
+    Keygen {
+        out: Option<PathBuf>,
+    },
+    ImportVault(VaultImport),
+}
+
+/// `opsctl secrets import-vault FILE`.
+#[derive(Debug, Clone)]
+pub struct VaultImport {
+    pub file: PathBuf,
+    pub env: SecretsEnv,
+    pub vault_password_file: Option<PathBuf>,
+    /// Replace an existing secrets.age.
+    pub force: bool,
+}
+
+pub async fn run(
+    project: Option<PathBuf>,
+    args: SecretsRequest,
+    printer: &Printer,
+) -> Result<Exit> {
+    match args {
+        SecretsRequest::Edit(a) => edit_cmd(project, &a, printer).await,
+        SecretsRequest::View(a, key) => view(project, &a, key.as_deref(), printer),
+        SecretsRequest::Set(a, key) => set(project, &a, &key, printer),
+        SecretsRequest::Rekey(a) => rekey(project, &a, printer),
+        SecretsRequest::Recipients(a) => recipients(project, &a, printer),
+        SecretsRequest::Keygen { out } => keygen(out.as_deref(), printer),
+        SecretsRequest::ImportVault(a) => import_vault(project, a, printer),
     }
 }
 
 /// The store of `--env E` (the environment directory must exist; it needs no
 /// inventory).
-fn store(project: Option<PathBuf>, a: &SecretsEnvArgs) -> Result<(Store, String, IdentityOpts)> {
+fn store(project: Option<PathBuf>, a: &SecretsEnv) -> Result<(Store, String, IdentityOpts)> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
     let p = crate::project::Project::discover(project.as_deref(), &cwd)?;
@@ -47,7 +85,7 @@ fn store(project: Option<PathBuf>, a: &SecretsEnvArgs) -> Result<(Store, String,
     Ok((store, env, opts))
 }
 
-async fn edit_cmd(project: Option<PathBuf>, a: &SecretsEnvArgs, printer: &Printer) -> Result<Exit> {
+async fn edit_cmd(project: Option<PathBuf>, a: &SecretsEnv, printer: &Printer) -> Result<Exit> {
     let (store, env, opts) = store(project, a)?;
     match edit::edit(&store, &env, &opts, printer).await? {
         edit::Outcome::Saved { vars } => {
@@ -80,7 +118,7 @@ async fn edit_cmd(project: Option<PathBuf>, a: &SecretsEnvArgs, printer: &Printe
 
 fn view(
     project: Option<PathBuf>,
-    a: &SecretsEnvArgs,
+    a: &SecretsEnv,
     key: Option<&str>,
     printer: &Printer,
 ) -> Result<Exit> {
@@ -162,7 +200,7 @@ fn set_entry(text: &str, key: &str, value_yaml: &str) -> String {
     out
 }
 
-fn set(project: Option<PathBuf>, a: &SecretsEnvArgs, key: &str, printer: &Printer) -> Result<Exit> {
+fn set(project: Option<PathBuf>, a: &SecretsEnv, key: &str, printer: &Printer) -> Result<Exit> {
     let (store, env, opts) = store(project, a)?;
     if !crate::vars::is_identifier(key) {
         return Err(Error::new(format!("`{key}` is not a valid variable name"))
@@ -234,7 +272,7 @@ fn set(project: Option<PathBuf>, a: &SecretsEnvArgs, key: &str, printer: &Printe
     Ok(Exit::Success)
 }
 
-fn rekey(project: Option<PathBuf>, a: &SecretsEnvArgs, printer: &Printer) -> Result<Exit> {
+fn rekey(project: Option<PathBuf>, a: &SecretsEnv, printer: &Printer) -> Result<Exit> {
     let (store, env, opts) = store(project, a)?;
     if !store.exists() {
         return Err(no_file(&store, &env));
@@ -260,7 +298,7 @@ fn rekey(project: Option<PathBuf>, a: &SecretsEnvArgs, printer: &Printer) -> Res
     Ok(Exit::Success)
 }
 
-fn recipients(project: Option<PathBuf>, a: &SecretsEnvArgs, printer: &Printer) -> Result<Exit> {
+fn recipients(project: Option<PathBuf>, a: &SecretsEnv, printer: &Printer) -> Result<Exit> {
     let (store, _env, opts) = store(project, a)?;
     let r = store.recipients()?;
     let mine = identity::discover(&opts)
@@ -375,11 +413,7 @@ fn keygen(out: Option<&Path>, printer: &Printer) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn import_vault(
-    project: Option<PathBuf>,
-    a: crate::cli::SecretsImportArgs,
-    printer: &Printer,
-) -> Result<Exit> {
+fn import_vault(project: Option<PathBuf>, a: VaultImport, printer: &Printer) -> Result<Exit> {
     let (store, env, _opts) = store(project, &a.env)?;
     if store.exists() && !a.force {
         return Err(Error::new(format!("{} exists already", store.shown))

@@ -11,16 +11,15 @@ use indexmap::IndexMap;
 use serde_json::{Value as Json, json};
 
 use super::Loaded;
-use super::deploy::{Hosts, finish, holder};
-use crate::cli::StatusArgs;
 use crate::deploy::LockRecord;
+use crate::deploy::hosts::{Hosts, finish, holder};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::error::{Error, Exit, Result};
 use crate::journal::time;
 use crate::printer::{Printer, Style};
 use crate::runner::{Connections, connection_spec, fan_out};
 use crate::transport::{ConnectionSpec, RemoteCommand, shell_quote};
-use crate::vars::VarsError;
+use crate::vars::{Layer, Vars, VarsError};
 
 /// Disk use (percent of `/`) from which it needs attention.
 const DISK_FULL_PCT: u64 = 90;
@@ -70,12 +69,23 @@ enum Answer {
     Failed(String),
 }
 
-pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result<Exit> {
-    let hosts = loaded.select(args.limit.limit.as_deref())?;
-    let defaults = app_defaults(loaded);
+/// `opsctl status`: which hosts, how many at once, and how near a certificate's
+/// expiry needs attention.
+#[derive(Debug, Clone, Default)]
+pub struct StatusOptions {
+    pub limit: Option<String>,
+    pub forks: usize,
+    /// Warn when a certificate expires within this many days.
+    pub cert_days: u64,
+}
+
+pub async fn run(loaded: &Loaded, args: StatusOptions, printer: &Printer) -> Result<Exit> {
+    let hosts = loaded.select(args.limit.as_deref())?;
+    // The stack roles' defaults are a layer of the variables read here.
+    let vars = loaded.with_role_defaults()?.vars;
     let mut probes = Vec::with_capacity(hosts.len());
     for h in &hosts {
-        probes.push(probe(loaded, &defaults, h)?);
+        probes.push(probe(loaded, &vars, h)?);
     }
     let conns = Connections::new();
     let c = conns.clone();
@@ -126,7 +136,7 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
     };
     conns.close_all().await;
     if !stale.is_empty() {
-        finish_stale(loaded, &args, &stale, printer).await;
+        finish_stale(loaded, &stale, printer).await;
     }
     let problems: Vec<&(String, String)> = attention.iter().collect();
     if !printer.is_json() {
@@ -168,14 +178,9 @@ pub async fn run(loaded: &Loaded, args: StatusArgs, printer: &Printer) -> Result
 /// next deploy would (`deploy::finish`: health-check the live release, log it or
 /// switch back), under the lock taken over. What it does is printed; a failure
 /// is a warning (the status above stays true of what was found).
-async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], printer: &Printer) {
-    let Some(project) = loaded.target.project.as_ref().map(|p| p.root.clone()) else {
-        return;
-    };
-    let limit = crate::cli::LimitArg {
-        limit: Some(stale.join(":")),
-    };
-    let hosts = match Hosts::load(Some(project.clone()), &args.target, &limit, "deploy") {
+async fn finish_stale(loaded: &Loaded, stale: &[String], printer: &Printer) {
+    let limit = stale.join(":");
+    let hosts = match Hosts::load(loaded.clone(), Some(&limit), "deploy") {
         Ok(h) => h,
         Err(e) => {
             printer.warn(&format!(
@@ -189,16 +194,7 @@ async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], prin
     let result = match hosts.lock(&holder, false, printer).await {
         Ok(taken) => {
             let previous: Vec<_> = taken.into_iter().map(|(_, p)| p).collect();
-            let r = finish(
-                &hosts,
-                Some(project),
-                &args.target,
-                &limit,
-                &previous,
-                printer,
-            )
-            .await;
-            hosts.conns.close_all().await;
+            let r = finish(&hosts, &previous, printer).await;
             hosts.unlock(&holder, hosts.names.len()).await;
             r.map(|_| ())
         }
@@ -213,39 +209,18 @@ async fn finish_stale(loaded: &Loaded, args: &StatusArgs, stale: &[String], prin
     }
 }
 
-/// roles/app/defaults/main.yml of the project (plain values only): what the
-/// deploy would use for a variable the inventory does not set.
-fn app_defaults(loaded: &Loaded) -> IndexMap<String, Json> {
-    let Some(p) = &loaded.target.project else {
-        return IndexMap::new();
-    };
-    let mut out = IndexMap::new();
-    for role in ["app", "certbot", "common"] {
-        let path = p.root.join("roles").join(role).join("defaults/main.yml");
-        if let Ok(text) = std::fs::read_to_string(&path)
-            && let Ok(Json::Object(m)) = serde_saphyr::from_str::<Json>(&text)
-        {
-            for (k, v) in m {
-                out.entry(k).or_insert(v);
-            }
-        }
-    }
-    out
-}
-
-fn var(
-    loaded: &Loaded,
-    defaults: &IndexMap<String, Json>,
-    host: &str,
-    name: &str,
-) -> Result<Option<Json>> {
-    match loaded.vars.resolve(host, name) {
+/// A variable of `host` (the stack roles' defaults included); `None`: unset,
+/// null, or a role default that cannot be resolved before a playbook runs.
+fn var(vars: &Arc<Vars>, host: &str, name: &str) -> Result<Option<Json>> {
+    match vars.resolve(host, name) {
         Ok(v) if !v.is_null() => Ok(Some(v)),
-        Ok(_) => Ok(None),
-        Err(VarsError::Undefined { .. }) => Ok(defaults
-            .get(name)
-            .filter(|v| !v.as_str().is_some_and(|s| s.contains("{{")))
-            .cloned()),
+        Ok(_) | Err(VarsError::Undefined { .. }) => Ok(None),
+        Err(_)
+            if vars.stack(host).and_then(|s| s.get(name)).map(|d| d.layer)
+                == Some(Layer::RoleDefaults) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -259,10 +234,10 @@ fn truthy(v: &Json) -> bool {
     }
 }
 
-fn probe(loaded: &Loaded, defaults: &IndexMap<String, Json>, host: &str) -> Result<Probe> {
+fn probe(loaded: &Loaded, vars: &Arc<Vars>, host: &str) -> Result<Probe> {
     let spec = connection_spec(&loaded.vars, host, loaded.target.ssh_config.as_deref())?;
     let s = |name: &str| -> Result<Option<String>> {
-        Ok(var(loaded, defaults, host, name)?.map(|v| match v {
+        Ok(var(vars, host, name)?.map(|v| match v {
             Json::String(s) => s,
             other => other.to_string(),
         }))
@@ -277,10 +252,9 @@ fn probe(loaded: &Loaded, defaults: &IndexMap<String, Json>, host: &str) -> Resu
         )));
     }
     let server_name = s("server_name")?.unwrap_or_else(|| host.to_string());
-    let tls = var(loaded, defaults, host, "tls_enabled")?.is_some_and(|v| truthy(&v));
-    let validate =
-        var(loaded, defaults, host, "health_check_validate_certs")?.is_none_or(|v| truthy(&v));
-    let health: Vec<String> = match var(loaded, defaults, host, "health_checks")? {
+    let tls = var(vars, host, "tls_enabled")?.is_some_and(|v| truthy(&v));
+    let validate = var(vars, host, "health_check_validate_certs")?.is_none_or(|v| truthy(&v));
+    let health: Vec<String> = match var(vars, host, "health_checks")? {
         Some(Json::Array(a)) => a
             .iter()
             .filter_map(|v| v.as_str().map(String::from))

@@ -4,12 +4,20 @@
 use serde_json::{Value as Json, json};
 
 use super::Loaded;
-use crate::cli::VarsArgs;
 use crate::error::{Error, Exit, Result};
 use crate::printer::{Printer, Style};
 use crate::vars::{Definition, VarsError};
 
-pub fn run(loaded: &Loaded, args: VarsArgs, printer: &Printer) -> Result<Exit> {
+/// `opsctl vars HOST [NAME]`.
+#[derive(Debug, Clone)]
+pub struct VarsOptions {
+    /// The host (its inventory name).
+    pub host: String,
+    /// Only this variable, with every definition it overrode.
+    pub name: Option<String>,
+}
+
+pub fn run(loaded: &Loaded, args: VarsOptions, printer: &Printer) -> Result<Exit> {
     let host = &args.host;
     if !loaded.inventory.hosts.contains_key(host) {
         let near = crate::names::near(host, loaded.inventory.hosts.keys().map(String::as_str), 3);

@@ -1,6 +1,6 @@
 //! The pure parts of `opsctl deploy`, `rollback` and `releases`: release ids, the
 //! release log on each host, the deploy lock's record, and the choice of a
-//! rollback target. Nothing here touches a host; `commands/` does.
+//! rollback target. Nothing here touches a host but [`hosts`], which the commands drive.
 //!
 //! On a host, under `app_root`:
 //! - `releases/<id>/`: one directory per release, `id` = UTC `YYYYMMDDHHMMSS-<sha7>`;
@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod hosts;
 pub mod lock;
 pub mod remote;
 
@@ -289,6 +290,25 @@ pub fn unfinished(releases: &[Release], after_dead_holder: bool) -> Option<Unfin
     })
 }
 
+/// What a command that takes over a dead command's lock does first (see
+/// [`unfinished`]), in words: `u` is the live release to confirm, if any.
+pub fn takeover_plan(u: Option<&Unfinished>) -> String {
+    let Some(u) = u else {
+        return "finds nothing to finish (no release is live)".into();
+    };
+    let log = if u.log { "log it ok" } else { "keep it" };
+    match &u.back {
+        Some(b) => format!(
+            "first health-checks the live release {}: healthy, {log}; failing, switch back to {b} and log {} bad",
+            u.id, u.id
+        ),
+        None => format!(
+            "first health-checks the live release {}: healthy, {log}; failing, stop the programs (no good release to go back to) and log {} bad",
+            u.id, u.id
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,5 +501,35 @@ mod tests {
         assert_eq!(unfinished(&releases(&log, &present, None), false), None);
         let rs = releases(&[], &present, Some(A));
         assert_eq!(unfinished(&rs, false).unwrap().back, None);
+    }
+
+    #[test]
+    fn takeover_plan_names_the_release_and_where_it_would_go_back() {
+        let u = Unfinished {
+            id: "20260101000000-bbbbbbb".into(),
+            log: true,
+            back: Some("20250101000000-aaaaaaa".into()),
+        };
+        let said = takeover_plan(Some(&u));
+        assert!(
+            said.contains("health-checks the live release 20260101000000-bbbbbbb"),
+            "{said}"
+        );
+        assert!(said.contains("log it ok"), "{said}");
+        assert!(
+            said.contains("switch back to 20250101000000-aaaaaaa"),
+            "{said}"
+        );
+        let u = Unfinished {
+            log: false,
+            back: None,
+            ..u
+        };
+        let said = takeover_plan(Some(&u));
+        assert!(
+            said.contains("keep it") && said.contains("stop the programs"),
+            "{said}"
+        );
+        assert!(takeover_plan(None).contains("nothing to finish"));
     }
 }

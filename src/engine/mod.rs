@@ -29,6 +29,11 @@ use crate::playbook::{Play, Playbook};
 use crate::runner::Connections;
 use crate::session::Loaded;
 
+/// How many hosts a run works on at once, unless `--forks` says otherwise.
+pub const DEFAULT_FORKS: usize = 50;
+
+/// What a command asks of a run (`opsctl run`'s flags, or what `provision`,
+/// `deploy`, `rollback`... set): the engine's one options type.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub check: bool,
@@ -113,14 +118,35 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Runs every play of a playbook. Returns the exit status (0, 2 or 4).
+/// Loads the playbook at `path` and runs it ([`run`]) on `conns`, reporting
+/// through `printer` (and the run journal, when one is recording): the entry
+/// point of the commands that run a playbook of the project.
+pub async fn run_file(
+    loaded: &Loaded,
+    path: &std::path::Path,
+    opts: &Options,
+    conns: Arc<Connections>,
+    printer: &crate::printer::Printer,
+) -> Result<Exit> {
+    let root = loaded.target.project.as_ref().map(|p| p.root.clone());
+    let playbook =
+        crate::playbook::load_playbook(path, root.as_deref()).map_err(|e| e.to_error())?;
+    let reporter = Reporter::new(printer, opts.diff).with_journal(crate::journal::active());
+    run(loaded, &playbook, opts, &reporter, conns).await
+}
+
+/// Runs every play of a playbook over `conns`, the command's connections (one
+/// per host, opened on first use): the command closes them when it is done with
+/// them (a deploy keeps its lock's connection for the playbook and the unlock);
+/// on Ctrl-C they are closed here, to stop the tasks. Returns the exit status
+/// (0, 2 or 4).
 pub async fn run(
     loaded: &Loaded,
     playbook: &Playbook,
     opts: &Options,
     reporter: &Reporter<'_>,
+    conns: Arc<Connections>,
 ) -> Result<Exit> {
-    let conns = Connections::new();
     let engine = Engine::new(loaded, opts, reporter, conns.clone(), playbook);
     let limit: Option<Vec<String>> = match &opts.limit {
         Some(p) => Some(loaded.select(Some(p))?),
@@ -135,7 +161,6 @@ pub async fn run(
             return Ok(Exit::Interrupted);
         }
     };
-    conns.close_all().await;
     result?;
     reporter.recap();
     let counts = reporter.counts();

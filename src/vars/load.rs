@@ -19,7 +19,7 @@ pub type FileVars = IndexMap<String, (Json, Location)>;
 /// Reads vars files once each, however many hosts use them, and each
 /// `group_vars/` or `host_vars/` directory's listing once (so a host without a
 /// `host_vars/` file costs no file-system call).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct FileCache {
     files: HashMap<PathBuf, FileVars>,
     /// dir -> the names of its entries (`None`: not a directory).
@@ -94,8 +94,10 @@ impl FileCache {
 /// Only the last one is "the environment's"; earlier ones are project-level.
 /// `secrets`: the decrypted variables of the environment's `secrets.age`, for
 /// every host at [`Layer::Secrets`] (above host_vars, below `-e`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Sources {
+    /// Roles' `defaults/main.yml`, lowest precedence first ([`Layer::RoleDefaults`]).
+    role_defaults: Vec<FileVars>,
     vars_dirs: Vec<PathBuf>,
     extra: Vec<(Json, Origin, String)>,
     secrets: Option<FileVars>,
@@ -123,12 +125,28 @@ impl Sources {
             }
         }
         Ok(Sources {
+            role_defaults: Vec::new(),
             vars_dirs: vars_dirs.to_vec(),
             extra: extra.to_vec(),
             secrets: secrets.cloned(),
             cache,
             index: inventory.index(),
         })
+    }
+
+    /// These sources plus `extra` after the `-e` given (nothing read again).
+    pub fn with_extra(&self, extra: &[(Json, Origin, String)]) -> Sources {
+        let mut s = self.clone();
+        s.extra.extend_from_slice(extra);
+        s
+    }
+
+    /// These sources with `defaults` (roles' defaults, lowest first) below
+    /// everything the inventory sets (nothing read again).
+    pub fn with_role_defaults(&self, defaults: Vec<FileVars>) -> Sources {
+        let mut s = self.clone();
+        s.role_defaults = defaults;
+        s
     }
 
     /// Every group containing the host (see [`Inventory::host_groups`]).
@@ -144,15 +162,7 @@ impl Sources {
             .into_iter()
             .filter(|g| *g != "all")
             .collect();
-        host_stack(
-            inventory,
-            host,
-            &groups,
-            &self.vars_dirs,
-            &self.extra,
-            self.secrets.as_ref(),
-            &self.cache,
-        )
+        host_stack(self, inventory, host, &groups)
     }
 }
 
@@ -166,15 +176,14 @@ pub fn sorted_groups<'a>(inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn host_stack(
-    inventory: &Inventory,
-    host: &str,
-    groups: &[&str],
-    vars_dirs: &[PathBuf],
-    extra: &[(Json, Origin, String)],
-    secrets: Option<&FileVars>,
-    cache: &FileCache,
-) -> VarStack {
+fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str]) -> VarStack {
+    let (role_defaults, vars_dirs, extra, secrets, cache) = (
+        &src.role_defaults,
+        &src.vars_dirs,
+        &src.extra,
+        src.secrets.as_ref(),
+        &src.cache,
+    );
     let mut s = VarStack::default();
     let (project_dirs, env_dir) = match vars_dirs.split_last() {
         Some((last, rest)) => (rest, Some(last)),
@@ -192,6 +201,13 @@ fn host_stack(
         },
     );
 
+    // 0. roles' defaults (when the command asked for them: the playbook engine
+    // sets those of a play's roles itself)
+    for vars in role_defaults {
+        for (k, (v, loc)) in vars {
+            s.push(k, file_def(v, loc, Layer::RoleDefaults));
+        }
+    }
     // 1. the inventory file: [all:vars], then each group's vars in order
     if let Some(all) = inventory.groups.get("all") {
         for (k, d) in &all.vars {

@@ -113,6 +113,36 @@ impl Vars {
         }))
     }
 
+    /// These variables plus `extra` at the `-e` layer, above those given (a
+    /// command's computed variables, e.g. the release a deploy builds): the files
+    /// and secrets already read are not read again.
+    pub fn with_extra(&self, extra: &[(Json, Origin, String)]) -> Arc<Vars> {
+        self.with_sources(self.sources.with_extra(extra))
+    }
+
+    /// These variables plus roles' defaults (`defaults`: each role's
+    /// `defaults/main.yml`, lowest precedence first) at the `role defaults`
+    /// layer, below everything the inventory sets: what a command that reads a
+    /// role's variables before any playbook runs (deploy, status) sees, and
+    /// what `opsctl vars` shows as their origin.
+    pub fn with_role_defaults(&self, defaults: Vec<FileVars>) -> Arc<Vars> {
+        self.with_sources(self.sources.with_role_defaults(defaults))
+    }
+
+    /// The same inventory and templar over `sources` (stacks built anew, lazily).
+    fn with_sources(&self, sources: load::Sources) -> Arc<Vars> {
+        Arc::new(Vars {
+            inventory: self.inventory.clone(),
+            stacks: self
+                .stacks
+                .keys()
+                .map(|h| (h.clone(), OnceLock::new()))
+                .collect(),
+            sources,
+            templar: self.templar.clone(),
+        })
+    }
+
     pub fn stack(&self, host: &str) -> Option<&VarStack> {
         let (host, cell) = self.stacks.get_key_value(host)?;
         Some(cell.get_or_init(|| self.sources.stack(&self.inventory, host)))

@@ -8,7 +8,12 @@
 //!   unlogged release (exit 2) and, its holder being provably dead, takes the
 //!   lock over, health-checks the live release and logs it ok; the next deploy
 //!   does the same (C, killed the same way, fails its check: back to B, C logged
-//!   bad), then has nothing to do.
+//!   bad), then has nothing to do;
+//! - the same kill before a `rollback` and before an `initdata`: `deploy --check`
+//!   names the stale lock and what the real run would do about it (changing
+//!   nothing), then `rollback` (and `initdata`) take the lock over, health-check
+//!   the release the dead deploy left live and log it, and only then do their job;
+//!   a whole deploy, and a whole rollback, use one SSH connection per host.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,9 +61,10 @@ fn app_repo(dir: &Path) -> [String; 3] {
 /// Starts `opsctl deploy --git-version REF`, waits until the new release's health
 /// check asks /api/version (after the switch), and kills opsctl with SIGKILL.
 /// Returns the killed process's PID.
-fn kill_during_health_check(tb: &Testbed, git_ref: &str) -> u32 {
+fn kill_during_health_check(tb: &Testbed, git_ref: &str, more: &[&str]) -> u32 {
     let mut child = Command::new(OPSCTL)
         .args(["deploy", "--env", "tb", "--git-version", git_ref])
+        .args(more)
         .current_dir(tb.project.path())
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -93,6 +99,20 @@ fn release_of<'a>(host: &'a serde_json::Value, commit: &str) -> Vec<&'a serde_js
         .collect()
 }
 
+/// One test-bed host with the stack provisioned, and the app's repository
+/// ([`app_repo`]; keep the directory while the test runs).
+fn provisioned() -> (Testbed, tempfile::TempDir, [String; 3]) {
+    let tb = Testbed::up(1);
+    let app = tempfile::Builder::new()
+        .prefix("opsctl-app-")
+        .tempdir()
+        .unwrap();
+    let commits = app_repo(app.path());
+    with_stack(&tb, "ansible_user: root\ntls_enabled: false\n", app.path());
+    tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
+    (tb, app, commits)
+}
+
 /// Seconds since the test started, for its log.
 fn since(t: std::time::Instant) -> String {
     format!("{:.1}s", t.elapsed().as_secs_f64())
@@ -102,14 +122,7 @@ fn since(t: std::time::Instant) -> String {
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn deploy_faults_full_disk_and_sigkill_after_the_switch() {
     let t = std::time::Instant::now();
-    let tb = Testbed::up(1);
-    let app = tempfile::Builder::new()
-        .prefix("opsctl-app-")
-        .tempdir()
-        .unwrap();
-    let [a, b, c] = app_repo(app.path());
-    with_stack(&tb, "ansible_user: root\ntls_enabled: false\n", app.path());
-    tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
+    let (tb, _app, [a, b, c]) = provisioned();
     eprintln!("{} provisioned", since(t));
 
     // 12. A full disk: a 256 KiB tmpfs over releases/, filled.
@@ -142,7 +155,7 @@ fn deploy_faults_full_disk_and_sigkill_after_the_switch() {
     let version = sh(&tb, "host1", "curl -fsS http://host1.test/api/version");
     assert!(version.contains(&a), "{version}");
     eprintln!("{} A deployed", since(t));
-    let pid = kill_during_health_check(&tb, "B");
+    let pid = kill_during_health_check(&tb, "B", &[]);
     eprintln!("{} B killed", since(t));
     let hosts = releases(&tb);
     let rel_b = release_of(&hosts[0], &b);
@@ -191,7 +204,7 @@ fn deploy_faults_full_disk_and_sigkill_after_the_switch() {
     eprintln!("{} B finished", since(t));
     // C is killed the same way, and fails its check: the next deploy goes back
     // to B and logs C bad.
-    kill_during_health_check(&tb, "C");
+    kill_during_health_check(&tb, "C", &[]);
     eprintln!("{} C killed", since(t));
     sh(&tb, "host1", "touch /tmp/go-C");
     let next = tb.opsctl(&[
@@ -217,4 +230,144 @@ fn deploy_faults_full_disk_and_sigkill_after_the_switch() {
     let version = sh(&tb, "host1", "curl -fsS http://host1.test/api/version");
     assert!(version.contains(&b), "{version}");
     eprintln!("{} C finished", since(t));
+}
+
+/// B deployed again (`--force`) and killed during its health check, its check
+/// then released: returns (the killed PID, the new live release).
+fn kill_b_again(tb: &Testbed) -> (u32, String) {
+    sh(tb, "host1", "rm -f /tmp/asked-B /tmp/go-B");
+    let pid = kill_during_health_check(tb, "B", &["--force"]);
+    let hosts = releases(tb);
+    let live = hosts[0]["live"].as_str().unwrap().to_string();
+    assert_eq!(hosts[0]["lock"]["pid"].as_u64(), Some(u64::from(pid)));
+    (pid, live)
+}
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn rollback_and_initdata_finish_a_dead_deploy_first_and_check_says_so() {
+    let t = std::time::Instant::now();
+    let (tb, _app, [_, b, _]) = provisioned();
+    tb.opsctl(&["deploy", "--env", "tb", "--git-version", "A"])
+        .code(0)
+        .no_panic();
+    sh(&tb, "host1", "touch /tmp/go-B");
+    tb.opsctl(&["deploy", "--env", "tb", "--git-version", "B"])
+        .code(0)
+        .no_panic();
+    let id_b = releases(&tb)[0]["live"].as_str().unwrap().to_string();
+    eprintln!("{} A then B deployed", since(t));
+
+    // A deploy of B killed after its switch; --check says what the real run
+    // would do about its lock, and changes nothing.
+    let (pid, id_b2) = kill_b_again(&tb);
+    assert_ne!(id_b2, id_b);
+    let check = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "B", "--check"]);
+    check
+        .code(0)
+        .no_panic()
+        .stdout_has(&format!("stale deploy lock: deploy of release {id_b2} (ref B)"))
+        .stdout_has(&format!("its process {pid} is gone"))
+        .stdout_has(&format!(
+            "the real run takes it over and first health-checks the live release {id_b2}: healthy, log it ok; failing, switch back to {id_b}"
+        ));
+    let hosts = releases(&tb);
+    assert_eq!(hosts[0]["lock"]["pid"].as_u64(), Some(u64::from(pid)));
+    assert_eq!(hosts[0]["live"].as_str(), Some(id_b2.as_str()));
+    sh(&tb, "host1", "touch /tmp/go-B");
+    // rollback: B2 is confirmed first (logged ok), then left for B.
+    let rollback = tb.opsctl(&["rollback", "--env", "tb"]);
+    rollback
+        .code(0)
+        .no_panic()
+        .stderr_has("Taking it over")
+        .stdout_has(&format!(
+            "host1: release {id_b2} passes its health checks: logged ok"
+        ))
+        .stdout_has(&format!("rollback host1: {id_b2} -> {id_b}"))
+        .stdout_has("rollback done");
+    let hosts = releases(&tb);
+    assert_eq!(hosts[0]["live"].as_str(), Some(id_b.as_str()), "{hosts:?}");
+    assert!(hosts[0]["lock"].is_null(), "{hosts:?}");
+    let b2: Vec<_> = release_of(&hosts[0], &b)
+        .into_iter()
+        .filter(|r| r["id"] == id_b2.as_str())
+        .collect();
+    assert_eq!(b2[0]["result"].as_str(), Some("rolled-back"), "{hosts:?}");
+    eprintln!("{} rollback after a dead deploy", since(t));
+
+    // initdata: the same, then the data goes into the confirmed release.
+    let (pid, id_b3) = kill_b_again(&tb);
+    sh(&tb, "host1", "touch /tmp/go-B");
+    tb.write(
+        "environments/tb/initdata.json",
+        "{\"notes\": [\"after a takeover\"]}\n",
+    );
+    let init = tb.opsctl(&[
+        "initdata",
+        "--env",
+        "tb",
+        "-e",
+        "initdata_src=initdata.json",
+    ]);
+    init.code(0)
+        .no_panic()
+        .stderr_has("Taking it over")
+        .stderr_has(&format!("its process {pid} is gone"))
+        .stdout_has(&format!(
+            "host1: release {id_b3} passes its health checks: logged ok"
+        ))
+        .stdout_has("initdata.json loaded on host1");
+    let hosts = releases(&tb);
+    assert_eq!(hosts[0]["live"].as_str(), Some(id_b3.as_str()), "{hosts:?}");
+    assert!(hosts[0]["lock"].is_null(), "{hosts:?}");
+    let shared = sh(&tb, "host1", "cat /srv/app/shared/initdata.json");
+    assert!(shared.contains("after a takeover"), "{shared}");
+    eprintln!("{} initdata after a dead deploy", since(t));
+
+    // One connection per host for a whole deploy (lock, status, the playbook,
+    // unlock) and a whole rollback: every SSH connection of host1 goes through
+    // a ProxyCommand that counts it.
+    let log = tb.project.path().join("connections.log");
+    let cfg = tb.read("environments/tb/ssh_config");
+    assert!(cfg.contains("ProxyCommand /usr/bin/nsenter"), "{cfg}");
+    let counted = cfg
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("ProxyCommand ") {
+            Some(cmd) => format!(
+                "  ProxyCommand sh -c 'echo connected >> {}; exec {cmd}'",
+                log.display()
+            ),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    tb.write("environments/tb/ssh_config", &format!("{counted}\n"));
+    let connections = || {
+        let n = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        let _ = std::fs::remove_file(&log);
+        n
+    };
+    tb.opsctl(&[
+        "deploy",
+        "--env",
+        "tb",
+        "--git-version",
+        "A",
+        "--forks",
+        "1",
+    ])
+    .code(0)
+    .no_panic()
+    .stdout_has("is live on host1");
+    assert_eq!(connections(), 1, "a deploy opens one connection per host");
+    tb.opsctl(&["rollback", "--env", "tb"])
+        .code(0)
+        .no_panic()
+        .stdout_has("rollback done");
+    assert_eq!(connections(), 1, "a rollback opens one connection per host");
+    eprintln!("{} one connection per deploy", since(t));
 }

@@ -21,6 +21,9 @@ const RULES: &[(&[&str], &[&str])] = &[
         &["engine", "commands", "cli"],
     ),
     (&["engine"], &["commands", "cli"]),
+    // What the commands share (the deploy lock's hosts, what a command loads)
+    // sits below them: no command imports another, nothing below reaches up.
+    (&["deploy", "session"], &["commands", "cli"]),
     (&["commands"], &["cli"]),
     // vars uses templates; a template knows its variables only through
     // `template::Variables`.
@@ -31,12 +34,6 @@ const RULES: &[(&[&str], &[&str])] = &[
 /// in `/`, under src/; the layer it reaches; why). An entry that matches no
 /// edge any more fails the test: remove it.
 const ALLOWED: &[(&str, &str, &str)] = &[
-    // To be emptied:
-    (
-        "commands/",
-        "cli",
-        "commands take clap's argument structs; being replaced by commands' own options",
-    ),
     // Kept:
     (
         "modules/testkit.rs",

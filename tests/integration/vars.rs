@@ -132,3 +132,44 @@ fn unknown_host_or_variable_suggests_the_nearest() {
         .code(1)
         .stderr_has("did you mean app_port");
 }
+
+/// The stack roles' defaults (roles/app, certbot, common) are the lowest layer
+/// `opsctl vars` shows: a value only a role default sets names its file:line and
+/// layer, templated for the host; the inventory overrides it, and says so.
+#[test]
+fn role_defaults_are_a_layer_with_their_file_and_line() {
+    let p = Project::new(&[
+        (
+            "environments/staging/hosts",
+            "[web]\nweb1\nweb2 app_root=/opt/app\n",
+        ),
+        (
+            "roles/app/defaults/main.yml",
+            "# the app\napp_user: app\napp_root: \"/srv/{{ app_user }}\"\n",
+        ),
+        (
+            "roles/common/defaults/main.yml",
+            "app_user: nobody\nswap_mb: 512\n",
+        ),
+    ]);
+    let run = p.opsctl(&["vars", "--env", "staging", "web1", "app_root"]);
+    run.code(0)
+        .stdout_has("app_root = \"/srv/app\"")
+        .stdout_has("set at roles/app/defaults/main.yml:3:1 (role defaults)");
+    // app's default wins over common's, and says what it overrode.
+    p.opsctl(&["vars", "--env", "staging", "web1", "app_user"])
+        .code(0)
+        .stdout_has("app_user = \"app\"")
+        .stdout_has("roles/app/defaults/main.yml:2:1 (role defaults)")
+        .stdout_has("overrides \"nobody\" at roles/common/defaults/main.yml:1:1");
+    // The inventory wins over every role default.
+    p.opsctl(&["vars", "--env", "staging", "web2", "app_root"])
+        .code(0)
+        .stdout_has("app_root = \"/opt/app\"")
+        .stdout_has("overrides \"/srv/{{ app_user }}\" at roles/app/defaults/main.yml:3:1");
+    let json = p.opsctl(&["vars", "--env", "staging", "web1", "--output", "json"]);
+    json.code(0);
+    let doc: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(doc["vars"]["swap_mb"]["value"], 512, "{doc}");
+    assert_eq!(doc["vars"]["swap_mb"]["layer"], "role defaults", "{doc}");
+}
