@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use super::fail::{self, Fail};
 use super::regular_file;
 use super::remote_file::{HostInfo, Op, Req, Run, Stat};
-use super::{Args, ModuleError, Outcome};
+use super::{Args, Outcome};
 use crate::location::Location;
 use crate::transport::Output;
 
@@ -233,9 +233,9 @@ pub struct GitHead {
 }
 
 fn missing(what: &str) -> Fail {
-    Fail::Module(ModuleError::Args(format!(
+    Fail::Args(format!(
         "internal error: {what} was decided on without being gathered"
-    )))
+    ))
 }
 
 /// What a module decided.
@@ -366,7 +366,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Finds a local file (`src:`) in the search path; absolute paths as they are.
     pub fn find_local(&self, rel: &str) -> Result<PathBuf, Fail> {
-        super::find_local(self.search, rel).map_err(Fail::Module)
+        super::find_local(self.search, rel)
     }
 }
 
