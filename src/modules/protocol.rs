@@ -14,6 +14,10 @@
 //!
 //! Nothing reads the host except through needs, and nothing writes except
 //! through a plan's [`Action`]: a module cannot download or write to decide.
+//!
+//! Every method stops with [`Fail`], the one error type of module code (a task
+//! failure, bad arguments, or a transport error); `engine::apply::outcome`
+//! turns it into the task's outcome.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
