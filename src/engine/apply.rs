@@ -9,17 +9,11 @@ use super::local;
 use crate::modules::fail::{self, Fail};
 use crate::modules::protocol::{Action, Applied, Ctx, InCheck, Module, Need, Plan};
 use crate::modules::remote_file;
-use crate::modules::{Args, HostEnv, ModuleError, Outcome};
+use crate::modules::{Args, HostEnv, Outcome};
+use crate::transport::TransportError;
 
 /// How many times a module may ask for more facts before it is a bug.
 const MAX_READS: usize = 4;
-
-/// What running a module did.
-pub struct Ran {
-    pub outcome: Outcome,
-    /// A change was applied to the host (facts read before are stale).
-    pub applied: bool,
-}
 
 /// The controller-side context of a task's module.
 pub fn ctx<'a>(env: &'a HostEnv<'a>) -> Ctx<'a> {
@@ -53,25 +47,13 @@ pub async fn read_ahead(env: &HostEnv<'_>, cache: &FactCache, needs: &[Need]) {
     }
 }
 
-/// Runs `m` with `args` on the task's host.
+/// Runs `m` with `args` on the task's host. `Err`: why it stopped, which
+/// [`outcome`] turns into the task's result.
 pub async fn run(
     m: &dyn Module,
     args: &Args,
     env: &HostEnv<'_>,
     cache: &FactCache,
-) -> Result<Ran, ModuleError> {
-    let mut applied = false;
-    let r = run_inner(m, args, env, cache, &mut applied).await;
-    let outcome = fail::finish(r)?;
-    Ok(Ran { outcome, applied })
-}
-
-async fn run_inner(
-    m: &dyn Module,
-    args: &Args,
-    env: &HostEnv<'_>,
-    cache: &FactCache,
-    applied: &mut bool,
 ) -> Result<Outcome, Fail> {
     let ctx = ctx(env);
     let key = context_key(env.become_user, env.environment);
@@ -109,7 +91,6 @@ async fn run_inner(
         }
         // The host is about to change: nothing read before may be used after.
         cache.clear();
-        *applied = true;
         let result = match &change.action {
             Action::Script { script, stdin } => {
                 Applied::Script(env.run_stdin(script, stdin.clone()).await?)
@@ -128,4 +109,23 @@ async fn run_inner(
     fail::bad_args(format!(
         "internal error: the module asked for more facts {MAX_READS} times"
     ))
+}
+
+/// The one place where a module's [`Fail`] becomes the task's result: a task
+/// failure fails with its message, bad arguments with the module's name
+/// before it, a transport error with its hint (and the host unreachable when
+/// the connection is gone).
+pub fn outcome(module: &str, f: Fail) -> Outcome {
+    match f {
+        Fail::Task(msg) => Outcome::failed(msg),
+        Fail::Args(msg) => Outcome::failed(format!("{module}: {msg}")),
+        Fail::Transport(e) => {
+            let mut o = Outcome::failed(match e.hint() {
+                Some(h) => format!("{e} (hint: {h})"),
+                None => e.to_string(),
+            });
+            o.unreachable = matches!(e, TransportError::Disconnected { .. });
+            o
+        }
+    }
 }

@@ -12,13 +12,13 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use crate::modules::HostEnv;
 use crate::modules::content;
 use crate::modules::fail::{self, Fail};
 use crate::modules::gitfacts;
 use crate::modules::protocol::{Facts, GitReq, Need};
 use crate::modules::remote_file::{self, ContentReq, Op, Req};
 use crate::modules::sysfacts;
-use crate::modules::{HostEnv, ModuleError};
 use crate::transport::Output;
 
 /// How many tasks a read-ahead covers: at the start of a play, after a change
@@ -190,7 +190,7 @@ async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
         &script,
         g.manifest.as_ref().map(|ops| remote_file::manifest(ops)),
     );
-    let out = env.conn.run(&cmd).await.map_err(ModuleError::from)?;
+    let out = env.conn.run(&cmd).await?;
     env.trace.lock().unwrap().push((
         format!("(facts: {} needs in one exec)\n{script}", needs.len()),
         out.clone(),

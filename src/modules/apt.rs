@@ -201,7 +201,7 @@ fn bad<T>(msg: impl Into<String>) -> Result<T, Fail> {
 fn parse_pkgs(names: &[String]) -> Result<Vec<Pkg>, Fail> {
     let mut out: Vec<Pkg> = Vec::new();
     for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        let p = Pkg::parse(n).map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
+        let p = Pkg::parse(n).map_err(Fail::Args)?;
         if !out.contains(&p) {
             out.push(p);
         }

@@ -267,9 +267,7 @@ fn repo_args(args: &Args) -> Result<(String, Source1, bool, String, String), Fai
     }
     let target = format!("/etc/apt/sources.list.d/{name}.list");
     let mode = match args.get("mode") {
-        Some(m) => match mode::ModeSpec::from_json(m)
-            .map_err(|e| Fail::Module(super::ModuleError::Args(e)))?
-        {
+        Some(m) => match mode::ModeSpec::from_json(m).map_err(Fail::Args)? {
             mode::ModeSpec::Octal(o) => format!("{o:04o}"),
             mode::ModeSpec::Symbolic(s) => s,
         },

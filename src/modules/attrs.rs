@@ -4,7 +4,7 @@
 use super::fail::{Fail, bad_args};
 use super::mode::{ModeSpec, mode_str};
 use super::remote_file::{FType, Op, Stat};
-use super::{Args, Diff, ModuleError};
+use super::{Args, Diff};
 
 /// The `owner`, `group` and `mode` arguments.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,10 +22,9 @@ impl Attrs {
     /// Same, reading the mode from another argument (`directory_mode`).
     pub fn from_args_with(args: &Args, mode_arg: &str) -> Result<Attrs, Fail> {
         let mode = match args.get(mode_arg) {
-            Some(v) => Some(
-                ModeSpec::from_json(v)
-                    .map_err(|e| Fail::Module(ModuleError::Args(format!("{mode_arg}: {e}"))))?,
-            ),
+            Some(v) => {
+                Some(ModeSpec::from_json(v).map_err(|e| Fail::Args(format!("{mode_arg}: {e}")))?)
+            }
             None => None,
         };
         let name = |k: &str| -> Result<Option<String>, Fail> {

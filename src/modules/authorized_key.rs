@@ -376,8 +376,8 @@ fn decide(args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
     let exclusive = args.bool_or("exclusive", false);
     let manage_dir = args.bool_or("manage_dir", true);
     let follow = args.bool_or("follow", false);
-    let keys = wanted_keys(&key, args.str("key_options"), args.str("comment"))
-        .map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
+    let keys =
+        wanted_keys(&key, args.str("key_options"), args.str("comment")).map_err(Fail::Args)?;
     let found = match found(args, facts)? {
         Ok(f) => f,
         Err(more) => return Ok(Plan::More(more)),

@@ -71,7 +71,7 @@ fn debug(args: &Args, env: &Ctx) -> Result<Outcome, Fail> {
             let v = env
                 .templar
                 .eval_expr(var, env.vars, Some(env.location))
-                .map_err(|e| Fail::Module(super::ModuleError::Args(e.to_string())))?;
+                .map_err(|e| Fail::Args(e.to_string()))?;
             let v = if v.is_undefined() {
                 json!("VARIABLE IS NOT DEFINED!")
             } else {
@@ -112,9 +112,7 @@ fn assert(args: &Args, env: &Ctx) -> Result<Outcome, Fail> {
             let v = env
                 .templar
                 .eval_expr(cond, env.vars, Some(env.location))
-                .map_err(|e| {
-                    Fail::Module(super::ModuleError::Args(format!("that: {cond}: {e}")))
-                })?;
+                .map_err(|e| Fail::Args(format!("that: {cond}: {e}")))?;
             if !v.is_true() {
                 let msg = args
                     .get("fail_msg")

@@ -435,7 +435,7 @@ fn decide(w: &Want, tab: &mut CronTab) -> Result<Decision, String> {
 pub struct Cron;
 
 fn want(args: &Args) -> Result<Want, Fail> {
-    Want::from_args(args).map_err(|e| Fail::Module(super::ModuleError::Args(e)))
+    Want::from_args(args).map_err(Fail::Args)
 }
 
 fn file_req(f: &str) -> Req {

@@ -1,22 +1,24 @@
-//! How a module body stops: [`Fail`] (a task failure the user can act on, or
-//! a module error such as bad arguments), its constructors [`fail`] and
-//! [`bad_args`], and [`finish`], which turns a body's result into what the
-//! engine expects.
+//! How module code stops: [`Fail`], the one error type of module code (a task
+//! failure the user can act on, bad arguments, or a transport error), and its
+//! constructors [`fail`] and [`bad_args`]. The engine turns a `Fail` into the
+//! task's `Outcome` in one place (`engine::apply::outcome`).
 
-use super::{ModuleError, Outcome};
+use crate::transport::TransportError;
 
-/// Why a file module stopped: a task failure the user can act on, or a module
-/// error (bad arguments, unreachable host).
-#[derive(Debug)]
+/// Why module code stopped.
+#[derive(Debug, thiserror::Error)]
 pub enum Fail {
+    /// A task failure: the task fails with this message.
+    #[error("{0}")]
     Task(String),
-    Module(ModuleError),
-}
-
-impl From<ModuleError> for Fail {
-    fn from(e: ModuleError) -> Fail {
-        Fail::Module(e)
-    }
+    /// Bad arguments (after templating); names the argument. The task fails
+    /// with the module's name before the message.
+    #[error("{0}")]
+    Args(String),
+    /// The host could not be reached or the connection broke. The task fails
+    /// with the error and its hint; the host is unreachable when disconnected.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 impl From<String> for Fail {
@@ -32,14 +34,5 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T, Fail> {
 
 /// Bad arguments.
 pub fn bad_args<T>(msg: impl Into<String>) -> Result<T, Fail> {
-    Err(Fail::Module(ModuleError::Args(msg.into())))
-}
-
-/// Turns a module body's result into what the runner expects.
-pub fn finish(r: Result<Outcome, Fail>) -> Result<Outcome, ModuleError> {
-    match r {
-        Ok(o) => Ok(o),
-        Err(Fail::Task(msg)) => Ok(Outcome::failed(msg)),
-        Err(Fail::Module(e)) => Err(e),
-    }
+    Err(Fail::Args(msg.into()))
 }

@@ -118,10 +118,7 @@ pub struct FileArgs {
 impl FileArgs {
     fn from_args(args: &Args) -> Result<FileArgs, Fail> {
         let state = args.str("state").map(State::parse);
-        let t = |k: &str| {
-            Time::parse(k, args.str(k), state)
-                .map_err(|e| Fail::Module(super::ModuleError::Args(e)))
-        };
+        let t = |k: &str| Time::parse(k, args.str(k), state).map_err(Fail::Args);
         let a = FileArgs {
             path: args.string("path").unwrap_or_default(),
             state,

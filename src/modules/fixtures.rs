@@ -61,7 +61,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use super::fail::Fail;
 use super::protocol::{Action, Ctx, Facts, GitHead, InCheck, Need, Plan};
 use super::remote_file::{FType, HostInfo, Stat};
 use super::{find, sysfacts};
@@ -303,13 +302,6 @@ fn probe_output(o: &Json) -> Output {
     }
 }
 
-fn fail_text(f: Fail) -> String {
-    match f {
-        Fail::Task(m) => m,
-        Fail::Module(e) => e.to_string(),
-    }
-}
-
 /// Runs one fixture; `Err` says what differs.
 pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
     let def = find(module).ok_or_else(|| format!("no module {module}"))?;
@@ -330,10 +322,10 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
     };
     let expect = &case["expect"];
     let outcome: Result<(Vec<Need>, Plan), String> = (|| {
-        let mut needs = m.needs(&args, &ctx).map_err(fail_text)?;
+        let mut needs = m.needs(&args, &ctx).map_err(|f| f.to_string())?;
         loop {
             let facts = facts_for(&needs, &case["facts"])?;
-            match m.decide(&args, &facts, &ctx).map_err(fail_text)? {
+            match m.decide(&args, &facts, &ctx).map_err(|f| f.to_string())? {
                 Plan::More(more) => needs.extend(more),
                 plan => return Ok((needs, plan)),
             }

@@ -17,7 +17,7 @@ use super::paths;
 use super::protocol::{Action, Applied, Ctx, Facts, Module, Need, Plan, SecretProbe};
 use super::regular_file::{self, FileWant};
 use super::remote_file::{self, FType, Op, Req};
-use super::{ArgSpec, Args, Diff, Kind, ModuleError, Outcome, Spec};
+use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::{Output, shell_quote as q};
 
 pub static GET_URL: Spec = Spec::new(
@@ -148,7 +148,7 @@ impl Task {
     fn from_args(args: &Args) -> Result<Task, Fail> {
         let url = args.str("url").unwrap_or_default().trim().to_string();
         let checksum = match args.str("checksum").filter(|s| !s.trim().is_empty()) {
-            Some(c) => Some(Checksum::parse(c).map_err(|e| Fail::Module(ModuleError::Args(e)))?),
+            Some(c) => Some(Checksum::parse(c).map_err(Fail::Args)?),
             None => None,
         };
         if let Some(Checksum::Url { url, .. }) = &checksum {

@@ -64,7 +64,8 @@ use serde_json::{Map, Value as Json};
 pub use args::{ArgSpec, Args, Kind, Spec};
 
 use crate::location::Location;
-use crate::transport::{Connection, Output, RemoteCommand, TransportError, shell_quote};
+use crate::transport::{Connection, Output, RemoteCommand, shell_quote};
+use fail::Fail;
 
 /// The result of a module on one host.
 #[derive(Debug, Clone, Default)]
@@ -163,17 +164,6 @@ impl Diff {
     }
 }
 
-/// Why a module could not produce an outcome.
-#[derive(Debug, thiserror::Error)]
-pub enum ModuleError {
-    /// Bad arguments (after templating); names the argument.
-    #[error("{0}")]
-    Args(String),
-    /// The host could not be reached or the connection broke.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-}
-
 /// The host a module works on, and how.
 pub struct HostEnv<'a> {
     /// Inventory name.
@@ -217,16 +207,12 @@ impl HostEnv<'_> {
     }
 
     /// Runs a shell script on the host with the task's become and environment.
-    pub async fn run(&self, script: &str) -> Result<Output, ModuleError> {
+    pub async fn run(&self, script: &str) -> Result<Output, Fail> {
         self.run_stdin(script, None).await
     }
 
     /// Same, feeding `stdin` to the script (file content moves this way: never scp).
-    pub async fn run_stdin(
-        &self,
-        script: &str,
-        stdin: Option<Vec<u8>>,
-    ) -> Result<Output, ModuleError> {
+    pub async fn run_stdin(&self, script: &str, stdin: Option<Vec<u8>>) -> Result<Output, Fail> {
         let cmd = self.command(script, stdin);
         let out = self.conn.run(&cmd).await?;
         self.trace
@@ -237,19 +223,19 @@ impl HostEnv<'_> {
     }
 
     /// Finds a local file (`src:`) in the search path; absolute paths as they are.
-    pub fn find_local(&self, rel: &str) -> Result<PathBuf, ModuleError> {
+    pub fn find_local(&self, rel: &str) -> Result<PathBuf, Fail> {
         find_local(self.search, rel)
     }
 }
 
 /// Finds a local file (`src:`) in `search`, in order; absolute paths as they are.
-pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, ModuleError> {
+pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, Fail> {
     let p = std::path::Path::new(rel);
     if p.is_absolute() {
         return if p.exists() {
             Ok(p.to_path_buf())
         } else {
-            Err(ModuleError::Args(format!("src {rel} does not exist")))
+            Err(Fail::Args(format!("src {rel} does not exist")))
         };
     }
     search
@@ -261,7 +247,7 @@ pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, ModuleError>
                 .iter()
                 .map(|d| crate::location::display_path(d))
                 .collect();
-            ModuleError::Args(format!(
+            Fail::Args(format!(
                 "src {rel} not found (looked in {})",
                 looked.join(", ")
             ))

@@ -14,6 +14,10 @@
 //!
 //! Nothing reads the host except through needs, and nothing writes except
 //! through a plan's [`Action`]: a module cannot download or write to decide.
+//!
+//! Every method stops with [`Fail`], the one error type of module code (a task
+//! failure, bad arguments, or a transport error); `engine::apply::outcome`
+//! turns it into the task's outcome.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +25,7 @@ use std::path::PathBuf;
 use super::fail::{self, Fail};
 use super::regular_file;
 use super::remote_file::{HostInfo, Op, Req, Run, Stat};
-use super::{Args, ModuleError, Outcome};
+use super::{Args, Outcome};
 use crate::location::Location;
 use crate::transport::Output;
 
@@ -233,9 +237,9 @@ pub struct GitHead {
 }
 
 fn missing(what: &str) -> Fail {
-    Fail::Module(ModuleError::Args(format!(
+    Fail::Args(format!(
         "internal error: {what} was decided on without being gathered"
-    )))
+    ))
 }
 
 /// What a module decided.
@@ -366,7 +370,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Finds a local file (`src:`) in the search path; absolute paths as they are.
     pub fn find_local(&self, rel: &str) -> Result<PathBuf, Fail> {
-        super::find_local(self.search, rel).map_err(Fail::Module)
+        super::find_local(self.search, rel)
     }
 }
 

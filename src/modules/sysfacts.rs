@@ -303,9 +303,9 @@ impl SysFacts {
 }
 
 fn missing(what: &str) -> Fail {
-    Fail::Module(super::ModuleError::Args(format!(
+    Fail::Args(format!(
         "internal error: {what} was decided on without being gathered"
-    )))
+    ))
 }
 
 /// What a section of the gathering script answers.

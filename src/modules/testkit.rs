@@ -86,9 +86,14 @@ impl Kit {
             .validate(&raw, true)
             .unwrap_or_else(|e| panic!("bad args: {e}"));
         let env = self.env(check, diff);
-        let o = Self::apply(module, &args, &env)
-            .await
-            .unwrap_or_else(|e| panic!("module error: {e}"));
+        let o = match Self::apply(module, &args, &env).await {
+            Ok(o) => o,
+            // a task failure is a result to test; anything else is a bug here
+            Err(f @ crate::modules::fail::Fail::Task(_)) => {
+                crate::engine::apply::outcome(spec.name, f)
+            }
+            Err(e) => panic!("module error: {e}"),
+        };
         let n = env.trace.lock().unwrap().len();
         (o, n)
     }
@@ -99,11 +104,9 @@ impl Kit {
         module: &dyn crate::modules::protocol::Module,
         args: &Args,
         env: &HostEnv<'_>,
-    ) -> Result<Outcome, crate::modules::ModuleError> {
+    ) -> Result<Outcome, crate::modules::fail::Fail> {
         let cache = crate::engine::gather::FactCache::default();
-        crate::engine::apply::run(module, args, env, &cache)
-            .await
-            .map(|r| r.outcome)
+        crate::engine::apply::run(module, args, env, &cache).await
     }
 }
 

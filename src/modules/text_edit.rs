@@ -2,13 +2,13 @@
 //! the file they edit (links followed, whole content, readable), its text,
 //! Python regexes, and the plan of writing the new text.
 
+use super::Args;
 use super::attrs::Attrs;
 use super::fail::Fail;
 use super::paths::parent_of;
 use super::protocol::{Facts, Need, Plan};
 use super::regular_file::{FileWant, decide_file, file_plan, validate_arg};
 use super::remote_file::{ContentReq, FType, HostInfo, Op, Req, Stat, become_hint};
-use super::{Args, ModuleError};
 
 /// Python `re` semantics on the `regex` crate (the template engine's helper).
 pub(crate) use crate::template::pyregex;
@@ -58,10 +58,10 @@ pub(crate) fn py_regex(
     multiline: bool,
 ) -> Result<pyregex::PyRegex, Fail> {
     pyregex::PyRegex::new(pattern, false, multiline).map_err(|e| {
-        Fail::Module(ModuleError::Args(format!(
+        Fail::Args(format!(
             "{arg}: {}",
             e.detail().unwrap_or("invalid regular expression")
-        )))
+        ))
     })
 }
 

@@ -153,8 +153,7 @@ fn request(args: &Args) -> Result<(String, Vec<u8>, bool, Vec<i64>), Fail> {
         _ => false,
     };
     let format = args.str("body_format").unwrap_or("raw");
-    let body = uri_body(args.get("body"), format)
-        .map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
+    let body = uri_body(args.get("body"), format).map_err(Fail::Args)?;
     if let Some((_, Some(ct))) = &body
         && !curl
             .headers

@@ -263,7 +263,7 @@ done
 
 /// The wait, checked, and the loop that waits on the host.
 fn wait_of(args: &Args) -> Result<(Wait, String), Fail> {
-    let w = Wait::from_args(args).map_err(|e| Fail::Module(super::ModuleError::Args(e)))?;
+    let w = Wait::from_args(args).map_err(Fail::Args)?;
     let timeout = timeout_arg(args, "timeout", 300)?;
     let delay = timeout_arg(args, "delay", 0)?;
     let sleep = timeout_arg(args, "sleep", 1)?.max(1);

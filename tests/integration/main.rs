@@ -11,6 +11,7 @@ mod journal;
 mod modules_deploy;
 mod modules_files;
 mod modules_system;
+mod outputs;
 mod ping;
 mod provision;
 mod reliability_transport;

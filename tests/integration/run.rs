@@ -3,7 +3,7 @@
 use crate::common::{Project, Testbed};
 
 /// A project whose one host is the controller itself (ansible_connection=local).
-fn local(playbook: &str) -> Project {
+pub(crate) fn local(playbook: &str) -> Project {
     let p = Project::new(&[
         (
             "environments/dev/hosts",

@@ -359,20 +359,12 @@ impl<'e, 'a> HostRun<'e, 'a> {
             attempt += 1;
             let ran = crate::engine::apply::run(module.module, args, env, &self.facts).await;
             let mut out = match ran {
-                Ok(r) => r.outcome,
-                Err(ModuleError::Args(msg)) => {
-                    Outcome::failed(format!("{}: {msg}", module.spec.name))
-                }
+                Ok(o) => o,
                 // A command that could not run has no result to judge: its error is the news.
-                Err(ModuleError::Transport(e)) => {
-                    let mut o = Outcome::failed(match e.hint() {
-                        Some(h) => format!("{e} (hint: {h})"),
-                        None => e.to_string(),
-                    });
-                    o.unreachable =
-                        matches!(e, crate::transport::TransportError::Disconnected { .. });
-                    return Ok(o);
+                Err(f @ Fail::Transport(_)) => {
+                    return Ok(crate::engine::apply::outcome(module.spec.name, f));
                 }
+                Err(f) => crate::engine::apply::outcome(module.spec.name, f),
             };
             if task.changed_when.is_none() && task.failed_when.is_none() && task.until.is_none() {
                 return Ok(out);
