@@ -21,6 +21,18 @@ const RULES: &[(&[&str], &[&str])] = &[
         &["engine", "commands", "cli"],
     ),
     (&["engine"], &["commands", "cli"]),
+    // The transport knows nothing of what it carries.
+    (
+        &["transport"],
+        &[
+            "modules",
+            "playbook",
+            "vars",
+            "inventory",
+            "template",
+            "secrets",
+        ],
+    ),
     // What the commands share (the deploy lock's hosts, what a command loads)
     // sits below them: no command imports another, nothing below reaches up.
     (&["deploy", "session"], &["commands", "cli"]),
