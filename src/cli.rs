@@ -725,14 +725,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         cli.global.verbose.min(4) as i8
     };
     let printer = Printer::new(cli.global.output, verbosity);
-    let keep = cli.global.keep_connections.and_then(|k| k.0);
     let invocation = match cli.invocation() {
         Ok(invocation) => invocation,
         // Generated from the clap definition itself: no runtime, no command.
         Err(Generated::Completions(a)) => return exit_code(completions(&a, &printer), &printer),
         Err(Generated::Man(a)) => return exit_code(man(&a, &printer), &printer),
     };
-    crate::transport::keep_connections(keep);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(4)
@@ -963,6 +961,7 @@ impl Cli {
         };
         Ok(Invocation {
             project: self.global.project,
+            keep_connections: self.global.keep_connections.and_then(|k| k.0),
             request,
             journal,
         })

@@ -41,6 +41,8 @@ pub use vars::VarsOptions;
 pub struct Invocation {
     /// `--project DIR`.
     pub project: Option<PathBuf>,
+    /// `--keep-connections[=IDLE]`: masters outlive the command for IDLE.
+    pub keep_connections: Option<std::time::Duration>,
     pub request: Request,
     /// What the run journal records (commands that touch hosts; `None` for the
     /// others and for listings such as `--list-tasks`).
@@ -79,9 +81,12 @@ pub struct JournalEntry {
 pub async fn run(invocation: Invocation, printer: &Printer) -> Result<Exit> {
     let Invocation {
         project,
+        keep_connections,
         request,
         journal,
     } = invocation;
+    // before any connection opens
+    crate::transport::keep_connections(keep_connections);
     // Commands that touch hosts are recorded in the run journal, whatever their outcome.
     let journal = match journal {
         Some(entry) => Some(crate::journal::begin(runs::begin(

@@ -225,7 +225,8 @@ impl Task {
 /// A read of the network on the host, `body` with the curl config in `$cfg`:
 /// a probe (merged with the other reads) with the config in the script, or,
 /// when the config carries credentials (a password, headers, a URL with a
-/// user), a secret probe with the config on its stdin, in an exec of its own.
+/// user, or any value known to be a secret), a secret probe with the config on
+/// its stdin, in an exec of its own.
 fn net_read(curl: &Curl, what: &str, body: &str) -> Need {
     let userinfo = curl
         .url
@@ -233,7 +234,10 @@ fn net_read(curl: &Curl, what: &str, body: &str) -> Need {
         .and_then(|(_, rest)| rest.split('/').next())
         .is_some_and(|authority| authority.contains('@'));
     let check = "command -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\n";
-    if curl.user.is_some() || !curl.headers.is_empty() || userinfo {
+    // a URL holding a secret (a token in the query or path) never goes into
+    // a command line either
+    let secret = crate::redact::contains_secret(&curl.config());
+    if curl.user.is_some() || !curl.headers.is_empty() || userinfo || secret {
         Need::SecretProbe(SecretProbe {
             script: format!("# opsctl get_url: {what}\nIFS= read -r cfg\n{check}{body}"),
             stdin: format!("{}\n", curl.line()).into_bytes(),
@@ -545,6 +549,21 @@ impl Module for GetUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_holding_a_secret_goes_on_stdin_never_into_the_script() {
+        let plain = Curl::new("https://dl.example.test/app.tgz");
+        assert!(matches!(net_read(&plain, "x", "true\n"), Need::Probe(_)));
+        crate::redact::register("tok-5f1e9c2d8a7b41");
+        let token = Curl::new("https://dl.example.test/app.tgz?token=tok-5f1e9c2d8a7b41");
+        match net_read(&token, "x", "true\n") {
+            Need::SecretProbe(p) => {
+                assert!(!p.script.contains(&token.line()));
+                assert_eq!(p.stdin, format!("{}\n", token.line()).into_bytes());
+            }
+            other => panic!("not on stdin: {other:?}"),
+        }
+    }
 
     #[test]
     fn checksums() {

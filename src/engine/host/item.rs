@@ -220,19 +220,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 let mut o = Outcome::ok();
                 o.skipped = true;
                 o.msg = Some("conditional result was False".into());
-                self.report(
-                    &name,
-                    task,
-                    &task.location,
-                    Status::Skipped,
-                    None,
-                    &[],
-                    started,
-                    no_log,
-                    false,
-                    &[],
-                )
-                .with_item(item);
+                self.skipped(task, started, no_log).with_item(item);
                 return o;
             }
             Err(msg) => return self.failed(task, item, msg, started, no_log),

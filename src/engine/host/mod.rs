@@ -280,18 +280,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             let ctx = self.context(Some(task), block_vars);
             match self.eval_when(&when, &ctx, &task.location) {
                 Ok(false) => {
-                    self.report(
-                        &name,
-                        task,
-                        &task.location,
-                        Status::Skipped,
-                        None,
-                        &[],
-                        started,
-                        false,
-                        false,
-                        &[],
-                    );
+                    self.skipped(task, started, false);
                     return Flow::Continue;
                 }
                 Err(msg) => {
@@ -598,6 +587,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
         }
         v.dedup();
         v
+    }
+
+    /// Reports a task (or loop item, with `.with_item`) that `when` skipped.
+    fn skipped(&self, task: &Task, started: Instant, no_log: bool) -> Pending<'_> {
+        self.report(
+            &task.display_name(),
+            task,
+            &task.location,
+            Status::Skipped,
+            None,
+            &[],
+            started,
+            no_log,
+            false,
+            &[],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
