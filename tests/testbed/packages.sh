@@ -22,6 +22,8 @@ BASE_PACKAGES=(
 OFFLINE_PACKAGES=(
   nginx supervisor certbot python3-certbot-nginx nodejs npm git
   python3-venv python3-pip rsync acl cron logrotate unzip python3-apt
+  postgresql mariadb-server ufw iptables kmod locales debconf-utils make
+  openssl fail2ban
 )
 
 # Installed on top of the base image for `--kind systemd` (also in the
@@ -31,5 +33,5 @@ SYSTEMD_PACKAGES=(systemd systemd-sysv dbus libpam-systemd)
 # Python wheelhouse (CPython 3.11, manylinux x86_64), wired by /etc/pip.conf.
 WHEELS=(
   fastapi "uvicorn[standard]" "sqlalchemy[asyncio]" alembic aiosqlite asyncpg
-  python-dotenv httpx gunicorn pip setuptools wheel
+  python-dotenv httpx gunicorn pip setuptools wheel django
 )
