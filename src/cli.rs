@@ -161,9 +161,9 @@ hosts/children and _meta.hostvars (each host's merged variables, not templated).
     #[command(after_help = "\
 Examples:
   opsctl run playbooks/site.yml --env staging
-  opsctl run site --env staging --limit web1 --check --diff
-  opsctl run site --env staging --tags nginx -e app_port=3000
-  opsctl run site --env staging --list-tasks
+  opsctl run provision --env staging --limit web1 --check --diff
+  opsctl run provision --env staging --tags nginx -e app_port=3000
+  opsctl run provision --env staging --list-tasks
 
 Playbooks live in playbooks/ by convention; any path works. Prints changed and
 failed results as they happen (every result with -v, commands with -v, their

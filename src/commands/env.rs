@@ -1,5 +1,5 @@
 //! `opsctl env new NAME [--from ENV]`: scaffolds `environments/NAME/` (inventory,
-//! group_vars, recipients) as the seed's "add a new environment" section describes.
+//! group_vars, recipients) like an Ansible repo's "add a new environment" routine.
 
 use std::path::{Path, PathBuf};
 
@@ -123,7 +123,7 @@ fn hosts(name: &str) -> String {
 
 fn group_vars(name: &str) -> String {
     format!(
-        "# Variables of the {name} environment (the seed's group_vars/web.yml).\n\
+        "# Variables of the {name} environment (its web hosts).\n\
          # Every variable is documented in docs/stack.md and roles/<role>/README.md.\n\
          # The git ref `opsctl deploy --env {name}` deploys by default.\n\
          git_version: master\n\

@@ -1,7 +1,7 @@
 //! `opsctl initdata`: copies the environment's `initdata_src` file to each host
 //! (mode 0600, `{{ app_root }}/shared/`) and runs the app's `initdata_command` in
 //! the live release, under the deploy lock (`playbooks/initdata.yml`), as the
-//! seed's `make ops-initdata`.
+//! `make ops-initdata` target of an Ansible repo.
 
 use std::path::PathBuf;
 

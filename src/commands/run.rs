@@ -164,5 +164,5 @@ fn resolve_playbook(arg: &std::path::Path, loaded: &Loaded) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::new(format!("playbook {} not found", arg.display())).hint("give a path, or a name under the project's playbooks/ (e.g. `opsctl run site --env staging`)"))
+    Err(Error::new(format!("playbook {} not found", arg.display())).hint("give a path, or a name under the project's playbooks/ (e.g. `opsctl run provision --env staging`)"))
 }
