@@ -383,6 +383,8 @@ pub(crate) struct Builder {
     edges: PairSet,
     /// (group, host) memberships, to refuse duplicates quickly.
     members: PairSet,
+    /// direct[h]: the groups listing host h (in the order it joined them).
+    direct: Vec<Vec<usize>>,
 }
 
 /// A set of index pairs.
@@ -399,6 +401,7 @@ impl Builder {
             children: vec![vec![ungrouped], Vec::new()],
             edges: PairSet::from_iter([(all, ungrouped)]),
             members: PairSet::default(),
+            direct: Vec::new(),
         }
     }
 
@@ -483,6 +486,10 @@ impl Builder {
         if let Some((g, _, grp)) = self.inv.groups.get_full_mut(group)
             && self.members.insert((g, h))
         {
+            if self.direct.len() <= h {
+                self.direct.resize_with(h + 1, Vec::new);
+            }
+            self.direct[h].push(g);
             grp.hosts.push(name);
         }
         h
@@ -594,14 +601,8 @@ impl Builder {
             }
         }
         let ungrouped_has_other_parent = self.parents[ungrouped].iter().any(|&p| p != all);
-        let mut direct: Vec<Vec<usize>> = vec![Vec::new(); self.inv.hosts.len()];
-        for (g, group) in self.inv.groups.values().enumerate() {
-            for h in &group.hosts {
-                if let Some(i) = self.inv.hosts.get_index_of(h.as_str()) {
-                    direct[i].push(g);
-                }
-            }
-        }
+        let mut direct = std::mem::take(&mut self.direct);
+        direct.resize_with(self.inv.hosts.len(), Vec::new);
         let mut leave: FxHashSet<usize> = FxHashSet::default();
         let mut join: Vec<String> = Vec::new();
         for (h, groups) in direct.iter().enumerate() {
@@ -743,6 +744,13 @@ impl GroupIndex {
         }
         ids.sort_unstable();
         ids
+    }
+
+    /// The groups listing host `h` (its index in `inv.hosts`) directly, as
+    /// group indices: they decide all its groups, so hosts with the same
+    /// direct groups share their group-level variables.
+    pub fn direct_groups(&self, h: usize) -> &[usize] {
+        self.direct.get(h).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Every group containing the host, directly or through child groups,

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::VarsError;
 use super::stack::{Definition, Layer, Origin, VarStack};
-use crate::inventory::{GroupIndex, Inventory};
+use crate::inventory::{GroupIndex, Host, Inventory};
 use crate::location::Location;
 use crate::yaml;
 
@@ -177,13 +177,14 @@ impl Sources {
 
     /// The host's stack, in Ansible's order.
     pub fn stack(&self, inventory: &Inventory, host: &str) -> VarStack {
-        let groups: Vec<&str> = self
-            .index
-            .host_groups_vars_order(inventory, host)
-            .into_iter()
-            .filter(|g| *g != "all")
-            .collect();
-        host_stack(self, inventory, host, &groups)
+        host_stack(self, inventory, host, &self.vars_groups(inventory, host))
+    }
+
+    /// The host's groups in Ansible's order for variables, `all` left out.
+    fn vars_groups<'a>(&self, inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
+        let mut groups = self.index.host_groups_vars_order(inventory, host);
+        groups.retain(|g| *g != "all");
+        groups
     }
 }
 
@@ -226,7 +227,7 @@ fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str])
         );
     };
     walk_groups(src, inventory, groups, &mut push);
-    walk_host(src, inventory, host, &mut push);
+    walk_host(src, host, inventory.hosts.get(host), &mut push);
     s
 }
 
@@ -304,12 +305,12 @@ fn walk_groups<'a>(
 /// first: the host's line in the inventory, `host_vars/`, the secrets, `-e`.
 fn walk_host<'a>(
     src: &'a Sources,
-    inventory: &'a Inventory,
     host: &str,
+    entry: Option<&'a Host>,
     f: &mut impl FnMut(&'a str, &'a Json, Whence<'a>, Layer),
 ) {
     // 4. the host's own line in the inventory, then host_vars/
-    if let Some(h) = inventory.hosts.get(host) {
+    if let Some(h) = entry {
         for (k, d) in &h.vars {
             f(k, &d.value, Whence::File(&d.location), Layer::InventoryHost);
         }
@@ -357,8 +358,9 @@ fn walk_files<'a>(
 pub struct RawVars<'a> {
     src: &'a Sources,
     inventory: &'a Inventory,
-    /// The host's groups (in vars order) -> their winners, sorted by name.
-    by_groups: HashMap<Vec<&'a str>, Vec<(&'a str, &'a Json)>, FxBuildHasher>,
+    /// A host's direct groups ([`GroupIndex::direct_groups`]) -> the winners
+    /// of its group-level definitions, sorted by name.
+    by_groups: HashMap<Vec<usize>, Vec<(&'a str, &'a Json)>, FxBuildHasher>,
     own: Vec<(&'a str, &'a Json)>,
 }
 
@@ -378,28 +380,25 @@ impl<'a> RawVars<'a> {
     /// unknown host.
     pub fn host(&mut self, host: &str, out: &mut Vec<(&'a str, &'a Json)>) {
         out.clear();
-        if !self.inventory.hosts.contains_key(host) {
-            return;
-        }
         let (src, inventory) = (self.src, self.inventory);
-        let groups: Vec<&'a str> = src
-            .index
-            .host_groups_vars_order(inventory, host)
-            .into_iter()
-            .filter(|g| *g != "all")
-            .collect();
-        let shared = self.by_groups.entry(groups).or_insert_with_key(|groups| {
+        let Some((h, name, entry)) = inventory.hosts.get_full(host) else {
+            return;
+        };
+        let direct = src.index.direct_groups(h);
+        if !self.by_groups.contains_key(direct) {
+            let groups = src.vars_groups(inventory, name);
             let mut won: IndexMap<&'a str, &'a Json, FxBuildHasher> = IndexMap::default();
-            walk_groups(src, inventory, groups, &mut |k, v, _, _| {
+            walk_groups(src, inventory, &groups, &mut |k, v, _, _| {
                 won.insert(k, v);
             });
             let mut won: Vec<(&'a str, &'a Json)> = won.into_iter().collect();
             won.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            won
-        });
+            self.by_groups.insert(direct.to_vec(), won);
+        }
+        let shared = &self.by_groups[direct];
         let own = &mut self.own;
         own.clear();
-        walk_host(src, inventory, host, &mut |k, v, _, _| own.push((k, v)));
+        walk_host(src, name, Some(entry), &mut |k, v, _, _| own.push((k, v)));
         // the last definition of a name wins: a stable sort keeps them in order
         own.sort_by(|a, b| a.0.cmp(b.0));
         let (mut i, mut j) = (0, 0);
