@@ -1,6 +1,8 @@
 //! `opsctl inventory --graph | --list`: the inventory as `ansible-inventory` shows it.
 
-use indexmap::IndexMap;
+use std::collections::HashSet;
+
+use rustc_hash::FxBuildHasher;
 
 use super::Loaded;
 use crate::error::{Error, Exit, Result};
@@ -17,15 +19,22 @@ pub struct InventoryOptions {
 }
 
 pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result<Exit> {
-    // borrowed unless --limit restricts it (a copy of 100,000 hosts costs)
-    let restricted: Inventory;
-    let inventory: &Inventory = match &args.limit {
-        Some(p) => {
-            restricted = restrict(&loaded.inventory, &loaded.select(Some(p))?);
-            &restricted
+    let inventory: &Inventory = &loaded.inventory;
+    // --limit: the hosts kept, unless it selects every host
+    let mut selected: Option<HashSet<&str, FxBuildHasher>> = None;
+    if let Some(p) = &args.limit {
+        let hosts = inventory.select_names(p)?;
+        if hosts.is_empty() {
+            // the error (no host in the inventory, or none matched)
+            loaded.select(Some(p))?;
         }
-        None => &loaded.inventory,
-    };
+        // selected hosts are distinct hosts of the inventory: as many as it
+        // has means all of them
+        if hosts.len() < inventory.hosts.len() {
+            selected = Some(hosts.into_iter().collect());
+        }
+    }
+    let keep = selected.as_ref().map(|s| move |h: &str| s.contains(h));
     if args.graph {
         if let Some(g) = &args.group
             && !inventory.groups.contains_key(g)
@@ -34,7 +43,10 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
             return Err(Error::new(format!("no group '{g}' in the inventory"))
                 .hint(format!("groups: {}", known.join(", "))));
         }
-        let text = inventory.graph(args.group.as_deref());
+        let text = match &keep {
+            Some(keep) => inventory.graph_within(args.group.as_deref(), keep),
+            None => inventory.graph(args.group.as_deref()),
+        };
         printer.result(text.trim_end_matches('\n'));
         return Ok(Exit::Success);
     }
@@ -43,26 +55,12 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
             Error::new("a GROUP argument goes with --graph").hint("opsctl inventory --graph GROUP")
         );
     }
-    let mut hostvars = IndexMap::new();
-    for host in inventory.hosts.keys() {
-        hostvars.insert(
-            host.clone(),
-            serde_json::Value::Object(loaded.vars.raw(host).into_iter().collect()),
-        );
-    }
-    let doc = inventory.list_json(hostvars);
     // Byte for byte what ansible-inventory prints (4-space indent, sorted keys).
-    printer.result(&crate::inventory::export::to_ansible_json(&doc));
+    let mut raw = loaded.vars.raw();
+    let text = inventory.list_text(
+        keep.as_ref().map(|k| k as &dyn Fn(&str) -> bool),
+        |host, out| raw.host(host, out),
+    );
+    printer.result(&text);
     Ok(Exit::Success)
-}
-
-/// The inventory with only `hosts` kept (groups keep their structure).
-fn restrict(inv: &Inventory, hosts: &[String]) -> Inventory {
-    let keep: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
-    let mut out = inv.clone();
-    out.hosts.retain(|h, _| keep.contains(h.as_str()));
-    for g in out.groups.values_mut() {
-        g.hosts.retain(|h| keep.contains(h.as_str()));
-    }
-    out
 }

@@ -13,29 +13,164 @@ impl Inventory {
     /// including the final newline; empty when `root` is not a group (Ansible
     /// then fails with "Pattern must be valid group name when using --graph").
     pub fn graph(&self, root: Option<&str>) -> String {
+        self.graph_within(root, |_| true)
+    }
+
+    /// [`Inventory::graph`] of the hosts `keep` accepts (a `--limit`), as if the
+    /// others were not in the inventory (groups keep their structure).
+    pub fn graph_within(&self, root: Option<&str>, keep: impl Fn(&str) -> bool) -> String {
         let root = root.unwrap_or("all");
         if !self.groups.contains_key(root) {
             return String::new();
         }
         let mut lines = Vec::new();
-        self.graph_group(root, 0, &mut lines);
+        self.graph_group(root, 0, &keep, &mut lines);
         let mut out = lines.join("\n");
         out.push('\n');
         out
     }
 
-    fn graph_group(&self, name: &str, depth: usize, out: &mut Vec<String>) {
+    fn graph_group(
+        &self,
+        name: &str,
+        depth: usize,
+        keep: &impl Fn(&str) -> bool,
+        out: &mut Vec<String>,
+    ) {
         let Some(g) = self.groups.get(name) else {
             return;
         };
         out.push(graph_name(&format!("@{name}:"), depth));
         for kid in &g.children {
-            self.graph_group(kid, depth + 1, out);
+            self.graph_group(kid, depth + 1, keep, out);
         }
         if name != "all" {
-            for h in &g.hosts {
+            for h in g.hosts.iter().filter(|h| keep(h)) {
                 out.push(graph_name(h, depth + 1));
             }
+        }
+    }
+
+    /// Exactly what `ansible-inventory --list` prints (without the final
+    /// newline): `to_ansible_json(&self.list_json(hostvars))`, written straight
+    /// from the inventory instead of through a document (100,000 hosts' copies
+    /// of names and values saved). `keep`: only the hosts it accepts (a
+    /// `--limit`), as if the others were not in the inventory. `hostvars(host,
+    /// out)` puts the host's variables in `out` (cleared first), each name once
+    /// (in any order).
+    pub fn list_text<'v>(
+        &self,
+        keep: Option<&dyn Fn(&str) -> bool>,
+        mut hostvars: impl FnMut(&str, &mut Vec<(&'v str, &'v Json)>),
+    ) -> String {
+        let keep = |h: &str| keep.is_none_or(|k| k(h));
+        // every group below `all`, once, as `format_group` lists them; then
+        // `_meta`, which replaces a group of that name as in `list_json`
+        let mut entries: Vec<(&str, Entry)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.list_group("all", &keep, &mut seen, &mut entries);
+        entries.push(("_meta", Entry::Meta));
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(b.0)); // stable: the last of a name first
+        entries.dedup_by(|later, first| later.0 == first.0);
+        let mut hosts: Vec<&str> = self.group_hosts("all");
+        hosts.retain(|h| keep(h));
+        hosts.sort_unstable();
+        let mut out = String::with_capacity(64 * hosts.len() + 1024);
+        out.push('{');
+        for (i, (name, entry)) in entries.iter().enumerate() {
+            member(i == 0, name, 0, &mut out);
+            match entry {
+                Entry::Group { hosts, children } => {
+                    out.push('{');
+                    if !children.is_empty() {
+                        member(true, "children", 1, &mut out);
+                        str_array(children.iter().map(String::as_str), 2, &mut out);
+                    }
+                    if !hosts.is_empty() {
+                        member(children.is_empty(), "hosts", 1, &mut out);
+                        str_array(hosts.iter().copied(), 2, &mut out);
+                    }
+                    newline(1, &mut out);
+                    out.push('}');
+                }
+                Entry::Meta => {
+                    out.push('{');
+                    member(true, "hostvars", 1, &mut out);
+                    let mut vars = Vec::new();
+                    let mut any = false;
+                    for h in &hosts {
+                        hostvars(h, &mut vars);
+                        if vars.is_empty() {
+                            continue;
+                        }
+                        // sort_keys (the vars layer gives them sorted: a check)
+                        vars.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                        if !any {
+                            out.push('{');
+                        }
+                        member(!any, h, 2, &mut out);
+                        any = true;
+                        out.push('{');
+                        for (j, (k, v)) in vars.iter().enumerate() {
+                            member(j == 0, k, 3, &mut out);
+                            write_json(v, 4, &mut out);
+                        }
+                        newline(3, &mut out);
+                        out.push('}');
+                    }
+                    if any {
+                        newline(2, &mut out);
+                        out.push('}');
+                    } else {
+                        out.push_str("{}");
+                    }
+                    member(false, "profile", 1, &mut out);
+                    write_str("inventory_legacy", &mut out);
+                    newline(1, &mut out);
+                    out.push('}');
+                }
+            }
+        }
+        newline(0, &mut out);
+        out.push('}');
+        out
+    }
+
+    /// [`Inventory::format_group`]'s walk, keeping borrowed entries.
+    fn list_group<'a>(
+        &'a self,
+        name: &'a str,
+        keep: &impl Fn(&str) -> bool,
+        seen: &mut HashSet<&'a str>,
+        out: &mut Vec<(&'a str, Entry<'a>)>,
+    ) {
+        let Some(g) = self.groups.get(name) else {
+            return;
+        };
+        let hosts: Vec<&str> = if name == "all" {
+            Vec::new()
+        } else {
+            g.hosts
+                .iter()
+                .map(String::as_str)
+                .filter(|h| keep(h))
+                .collect()
+        };
+        for sub in &g.children {
+            if !seen.contains(sub.as_str()) {
+                self.list_group(sub, keep, seen, out);
+                seen.insert(sub.as_str());
+            }
+        }
+        if !hosts.is_empty() || !g.children.is_empty() {
+            out.push((
+                name,
+                Entry::Group {
+                    hosts,
+                    children: &g.children,
+                },
+            ));
         }
     }
 
@@ -105,6 +240,39 @@ impl Inventory {
     }
 }
 
+/// A top-level entry of `--list`: a group, or `_meta` (the hosts' variables).
+enum Entry<'a> {
+    Group {
+        hosts: Vec<&'a str>,
+        children: &'a [String],
+    },
+    Meta,
+}
+
+/// Starts a member `"key": ` of an object at `level` (the object's own level).
+fn member(first: bool, key: &str, level: usize, out: &mut String) {
+    if !first {
+        out.push(',');
+    }
+    newline(level + 1, out);
+    write_str(key, out);
+    out.push_str(": ");
+}
+
+/// A non-empty array of strings at `level`.
+fn str_array<'a>(items: impl Iterator<Item = &'a str>, level: usize, out: &mut String) {
+    out.push('[');
+    for (i, it) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(level + 1, out);
+        write_str(it, out);
+    }
+    newline(level, out);
+    out.push(']');
+}
+
 fn graph_name(name: &str, depth: usize) -> String {
     if depth == 0 {
         name.to_string()
@@ -169,12 +337,7 @@ fn write_json(v: &Json, level: usize, out: &mut String) {
             let mut entries: Vec<(&String, &Json)> = m.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
             for (i, (k, val)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(level + 1, out);
-                write_str(k, out);
-                out.push_str(": ");
+                member(i == 0, k, level, out);
                 write_json(val, level + 1, out);
             }
             newline(level, out);

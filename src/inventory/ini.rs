@@ -12,7 +12,7 @@ use regex::Regex;
 use super::{
     Builder, InventoryError, VAR_NAME_HINT, VarDef, pyliteral, pyshlex, range, valid_var_name,
 };
-use crate::location::Location;
+use crate::location::{Location, SharedPath};
 
 static SECTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
@@ -73,6 +73,8 @@ pub(crate) fn py_splitlines(s: &str) -> Vec<&str> {
 
 pub(crate) fn parse_into(b: &mut Builder, source: &str, file: &Path) -> Result<(), InventoryError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    // one path shared by every location (one per host and variable)
+    let file = &SharedPath::from(file);
     let mut pending: IndexMap<String, Pending> = IndexMap::new();
     let mut group = "ungrouped".to_string();
     let mut state = State::Hosts;
@@ -309,7 +311,7 @@ fn host_line(
     b: &mut Builder,
     line: &str,
     group: &str,
-    file: &Path,
+    file: &SharedPath,
     lineno: usize,
     lead: usize,
 ) -> Result<(), InventoryError> {
@@ -385,11 +387,6 @@ fn host_line(
             },
         ));
     }
-    for name in names {
-        b.add_host(&name, group, port, &host_loc);
-        for (k, v) in &vars {
-            b.set_host_var(&name, k, v.clone());
-        }
-    }
+    b.add_hosts(names, group, port, &host_loc, vars);
     Ok(())
 }

@@ -20,8 +20,8 @@
 //! patterns), `export` (`--graph`, `--list`).
 
 use indexmap::IndexMap;
+use rustc_hash::{FxBuildHasher, FxHashSet};
 use serde_json::Value as Json;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::location::Location;
@@ -40,6 +40,11 @@ mod yaml;
 
 pub use pattern::PatternError;
 
+/// The inventory's maps by name, hashed with FxHash (a multiply per word
+/// instead of SipHash: the inventory is the user's own file, nothing to defend
+/// against; 100,000 hosts are hashed several times each while loading).
+pub type NameMap<V> = IndexMap<String, V, FxBuildHasher>;
+
 /// A variable defined in an inventory source, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VarDef {
@@ -52,7 +57,7 @@ pub struct Host {
     pub name: String,
     /// Variables set on the host in the inventory source (host line, `host:port`
     /// becomes `ansible_port`, YAML `hosts:` entry). Later definitions win.
-    pub vars: IndexMap<String, VarDef>,
+    pub vars: NameMap<VarDef>,
     /// Where the host first appeared.
     pub location: Location,
 }
@@ -65,7 +70,7 @@ pub struct Group {
     /// Child groups, in order.
     pub children: Vec<String>,
     /// `[name:vars]` / YAML `vars:` of this group.
-    pub vars: IndexMap<String, VarDef>,
+    pub vars: NameMap<VarDef>,
     /// Where the group was first declared (`None` for the implicit `all` and `ungrouped`).
     pub location: Option<Location>,
     /// `ansible_group_priority` (default 1): orders groups of the same depth when
@@ -78,9 +83,9 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
     /// Hosts in order of first appearance.
-    pub hosts: IndexMap<String, Host>,
+    pub hosts: NameMap<Host>,
     /// Groups in order of first appearance, `all` first, `ungrouped` second.
-    pub groups: IndexMap<String, Group>,
+    pub groups: NameMap<Group>,
     /// The inventory file, or the directory it was loaded from.
     pub source: PathBuf,
 }
@@ -248,7 +253,7 @@ pub(crate) const VAR_NAME_HINT: &str = "variable names start with a letter or '_
 impl Inventory {
     /// An inventory with only the implicit `all` and `ungrouped` groups.
     pub fn empty(source: impl Into<PathBuf>) -> Inventory {
-        let mut groups = IndexMap::new();
+        let mut groups = NameMap::default();
         for name in ["all", "ungrouped"] {
             groups.insert(
                 name.to_string(),
@@ -256,7 +261,7 @@ impl Inventory {
                     name: name.to_string(),
                     hosts: Vec::new(),
                     children: Vec::new(),
-                    vars: IndexMap::new(),
+                    vars: NameMap::default(),
                     location: None,
                     priority: 1,
                 },
@@ -264,7 +269,7 @@ impl Inventory {
         }
         groups["all"].children.push("ungrouped".to_string());
         Inventory {
-            hosts: IndexMap::new(),
+            hosts: NameMap::default(),
             groups,
             source: source.into(),
         }
@@ -314,12 +319,12 @@ impl Inventory {
         // Group._walk_relationship('child_groups', include_self=True, preserve_ordering=True)
         let mut ordered: Vec<&str> = vec![g.name.as_str()];
         ordered.extend(g.children.iter().map(String::as_str));
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
         let mut unprocessed: Vec<&str> = dedup(g.children.iter().map(String::as_str));
         while !unprocessed.is_empty() {
             seen.extend(unprocessed.iter().copied());
             let mut next: Vec<&str> = Vec::new();
-            let mut in_next: HashSet<&str> = HashSet::new();
+            let mut in_next: FxHashSet<&str> = FxHashSet::default();
             for u in &unprocessed {
                 for c in self
                     .groups
@@ -339,7 +344,7 @@ impl Inventory {
             unprocessed = next;
         }
         let mut out: Vec<&str> = Vec::new();
-        let mut have: HashSet<&str> = HashSet::new();
+        let mut have: FxHashSet<&str> = FxHashSet::default();
         for kid in ordered {
             for h in self
                 .groups
@@ -357,7 +362,7 @@ impl Inventory {
 }
 
 fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
     items.filter(|i| seen.insert(i)).collect()
 }
 
@@ -378,36 +383,12 @@ pub(crate) struct Builder {
     edges: PairSet,
     /// (group, host) memberships, to refuse duplicates quickly.
     members: PairSet,
+    /// direct[h]: the groups listing host h (in the order it joined them).
+    direct: Vec<Vec<usize>>,
 }
 
-/// A set of index pairs hashed by [`PairHasher`].
-type PairSet = HashSet<(usize, usize), std::hash::BuildHasherDefault<PairHasher>>;
-
-/// FxHash's step for the builder's sets of index pairs: a multiply per word
-/// instead of SipHash (the inventory is the user's own file, nothing to defend
-/// against), a few percent of loading 100,000 hosts.
-#[derive(Default)]
-struct PairHasher(u64);
-
-impl std::hash::Hasher for PairHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
+/// A set of index pairs.
+type PairSet = FxHashSet<(usize, usize)>;
 
 impl Builder {
     pub fn new(source: &Path) -> Builder {
@@ -420,6 +401,7 @@ impl Builder {
             children: vec![vec![ungrouped], Vec::new()],
             edges: PairSet::from_iter([(all, ungrouped)]),
             members: PairSet::default(),
+            direct: Vec::new(),
         }
     }
 
@@ -435,7 +417,7 @@ impl Builder {
                     name: name.to_string(),
                     hosts: Vec::new(),
                     children: Vec::new(),
-                    vars: IndexMap::new(),
+                    vars: NameMap::default(),
                     location: Some(location),
                     priority: 1,
                 },
@@ -445,13 +427,43 @@ impl Builder {
         }
     }
 
-    /// Adds a host (created with `ansible_port` when it is new and a port is given,
-    /// as Ansible does: a port on a later mention of the host is ignored) to a group.
-    pub fn add_host(&mut self, name: &str, group: &str, port: Option<u64>, location: &Location) {
-        let h = match self.inv.hosts.entry(name.to_string()) {
-            indexmap::map::Entry::Occupied(e) => e.index(),
+    /// Adds each of `names` to `group` with the host variables `vars` (a later
+    /// definition of a variable wins over an earlier one). A new host is
+    /// created with `ansible_port` when a port is given, as Ansible does: a
+    /// port on a later mention of the host is ignored.
+    pub fn add_hosts(
+        &mut self,
+        names: Vec<String>,
+        group: &str,
+        port: Option<u64>,
+        location: &Location,
+        vars: Vec<(String, VarDef)>,
+    ) {
+        let last = names.len().saturating_sub(1);
+        let mut vars = Some(vars);
+        for (i, name) in names.into_iter().enumerate() {
+            let h = self.add_host(name, group, port, location);
+            let host = &mut self.inv.hosts[h];
+            if i == last {
+                host.vars.extend(vars.take().into_iter().flatten());
+            } else {
+                host.vars.extend(vars.iter().flatten().cloned());
+            }
+        }
+    }
+
+    /// Adds a host to a group; its index in `inv.hosts`.
+    fn add_host(
+        &mut self,
+        name: String,
+        group: &str,
+        port: Option<u64>,
+        location: &Location,
+    ) -> usize {
+        let (h, name) = match self.inv.hosts.entry(name) {
+            indexmap::map::Entry::Occupied(e) => (e.index(), e.key().clone()),
             indexmap::map::Entry::Vacant(e) => {
-                let mut vars = IndexMap::new();
+                let mut vars = NameMap::default();
                 if let Some(p) = port.filter(|&p| p != 0) {
                     vars.insert(
                         "ansible_port".to_string(),
@@ -462,19 +474,25 @@ impl Builder {
                     );
                 }
                 let h = e.index();
+                let name = e.key().clone();
                 e.insert(Host {
-                    name: name.to_string(),
+                    name: name.clone(),
                     vars,
                     location: location.clone(),
                 });
-                h
+                (h, name)
             }
         };
         if let Some((g, _, grp)) = self.inv.groups.get_full_mut(group)
             && self.members.insert((g, h))
         {
-            grp.hosts.push(name.to_string());
+            if self.direct.len() <= h {
+                self.direct.resize_with(h + 1, Vec::new);
+            }
+            self.direct[h].push(g);
+            grp.hosts.push(name);
         }
+        h
     }
 
     /// Is group `below` reachable from group `above` through child edges (or the
@@ -485,8 +503,8 @@ impl Builder {
         if below == above {
             return true;
         }
-        let mut down = (vec![above], HashSet::from([above]));
-        let mut up = (vec![below], HashSet::from([below]));
+        let mut down = (vec![above], FxHashSet::from_iter([above]));
+        let mut up = (vec![below], FxHashSet::from_iter([below]));
         loop {
             match search_step(&self.children, &mut down, &up.1) {
                 Some(false) => {}
@@ -556,12 +574,6 @@ impl Builder {
         Ok(())
     }
 
-    pub fn set_host_var(&mut self, host: &str, key: &str, def: VarDef) {
-        if let Some(h) = self.inv.hosts.get_mut(host) {
-            h.vars.insert(key.to_string(), def);
-        }
-    }
-
     /// `InventoryData.reconcile_inventory`, then the finished inventory.
     pub fn finish(mut self) -> Result<Inventory, InventoryError> {
         let (all, ungrouped) = (0, 1);
@@ -589,15 +601,9 @@ impl Builder {
             }
         }
         let ungrouped_has_other_parent = self.parents[ungrouped].iter().any(|&p| p != all);
-        let mut direct: Vec<Vec<usize>> = vec![Vec::new(); self.inv.hosts.len()];
-        for (g, group) in self.inv.groups.values().enumerate() {
-            for h in &group.hosts {
-                if let Some(i) = self.inv.hosts.get_index_of(h.as_str()) {
-                    direct[i].push(g);
-                }
-            }
-        }
-        let mut leave: HashSet<usize> = HashSet::new();
+        let mut direct = std::mem::take(&mut self.direct);
+        direct.resize_with(self.inv.hosts.len(), Vec::new);
+        let mut leave: FxHashSet<usize> = FxHashSet::default();
         let mut join: Vec<String> = Vec::new();
         for (h, groups) in direct.iter().enumerate() {
             let in_ungrouped = groups.iter().any(|&g| below_ungrouped[g]);
@@ -635,8 +641,8 @@ impl Builder {
 /// side has run out, `Some(true)` when it met the other side.
 fn search_step(
     edges: &[Vec<usize>],
-    (stack, seen): &mut (Vec<usize>, HashSet<usize>),
-    other: &HashSet<usize>,
+    (stack, seen): &mut (Vec<usize>, FxHashSet<usize>),
+    other: &FxHashSet<usize>,
 ) -> Option<bool> {
     let g = stack.pop()?;
     for &n in &edges[g] {
@@ -719,7 +725,7 @@ impl GroupIndex {
         // Most hosts have a few groups: a list searched in place until it is
         // long, then a set (no hash set built per host of a big flat group).
         let mut ids: Vec<usize> = Vec::new();
-        let mut set: HashSet<usize> = HashSet::new();
+        let mut set: FxHashSet<usize> = FxHashSet::default();
         let mut stack: Vec<usize> = direct.clone();
         stack.push(all);
         while let Some(g) = stack.pop() {
@@ -738,6 +744,13 @@ impl GroupIndex {
         }
         ids.sort_unstable();
         ids
+    }
+
+    /// The groups listing host `h` (its index in `inv.hosts`) directly, as
+    /// group indices: they decide all its groups, so hosts with the same
+    /// direct groups share their group-level variables.
+    pub fn direct_groups(&self, h: usize) -> &[usize] {
+        self.direct.get(h).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Every group containing the host, directly or through child groups,

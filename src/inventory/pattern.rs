@@ -10,10 +10,10 @@
 //!   start of the name (`re.match`); a group matches with all its hosts;
 //! * `term[i]`, `term[-1]`, `term[a:b]` (inclusive), `term[a:]` pick hosts.
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use rustc_hash::FxHashSet;
 
 use super::Inventory;
 use super::range::parse_address;
@@ -68,8 +68,13 @@ fn order_patterns(terms: Vec<String>) -> Vec<String> {
     regular.into_iter().chain(inter).chain(excl).collect()
 }
 
-/// A compiled name matcher: a glob or a `~regex`.
-struct Matcher(Option<Regex>);
+/// A compiled name matcher: a glob or a `~regex` (`None`: matches no name;
+/// `Any`: a glob of only `*`, which matches every name without a regex).
+enum Matcher {
+    None,
+    Any,
+    Re(Regex),
+}
 
 impl Matcher {
     fn new(term: &str, whole: &str) -> Result<Matcher, PatternError> {
@@ -81,7 +86,7 @@ impl Matcher {
             Some(re) => {
                 let translated = python_regex(re).map_err(err)?;
                 Regex::new(&format!("^(?:{translated})"))
-                    .map(|r| Matcher(Some(r)))
+                    .map(Matcher::Re)
                     .map_err(|e| {
                         err(format!(
                             "invalid regular expression {re:?}: {}",
@@ -89,20 +94,25 @@ impl Matcher {
                         ))
                     })
             }
+            None if !term.is_empty() && term.bytes().all(|b| b == b'*') => Ok(Matcher::Any),
             None => match glob_regex(term) {
-                Some(src) => Regex::new(&src).map(|r| Matcher(Some(r))).map_err(|e| {
+                Some(src) => Regex::new(&src).map(Matcher::Re).map_err(|e| {
                     err(format!(
                         "invalid wildcard {term:?}: {}",
                         first_line(&e.to_string())
                     ))
                 }),
-                None => Ok(Matcher(None)),
+                None => Ok(Matcher::None),
             },
         }
     }
 
     fn is_match(&self, name: &str) -> bool {
-        self.0.as_ref().is_some_and(|r| r.is_match(name))
+        match self {
+            Matcher::None => false,
+            Matcher::Any => true,
+            Matcher::Re(r) => r.is_match(name),
+        }
     }
 }
 
@@ -321,6 +331,15 @@ impl Inventory {
     /// The hosts matching an Ansible host pattern, deduplicated, in Ansible's
     /// order. A pattern matching nothing gives an empty list.
     pub fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
+        Ok(self
+            .select_names(pattern)?
+            .into_iter()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// [`Inventory::select`], borrowing the names from the inventory.
+    pub fn select_names(&self, pattern: &str) -> Result<Vec<&str>, PatternError> {
         let terms = order_patterns(split_host_pattern(pattern));
         let mut hosts: Vec<&str> = Vec::new();
         for t in &terms {
@@ -335,21 +354,18 @@ impl Inventory {
             }
             let that = self.match_one(t, pattern)?;
             if t.starts_with('!') {
-                let set: HashSet<&str> = that.into_iter().collect();
+                let set: FxHashSet<&str> = that.into_iter().collect();
                 hosts.retain(|h| !set.contains(h));
             } else if t.starts_with('&') {
-                let set: HashSet<&str> = that.into_iter().collect();
+                let set: FxHashSet<&str> = that.into_iter().collect();
                 hosts.retain(|h| set.contains(h));
             } else {
                 hosts.extend(that);
             }
         }
-        let mut seen = HashSet::new();
-        Ok(hosts
-            .into_iter()
-            .filter(|h| seen.insert(*h))
-            .map(str::to_string)
-            .collect())
+        let mut seen = FxHashSet::default();
+        hosts.retain(|h| seen.insert(*h));
+        Ok(hosts)
     }
 
     fn match_one(&self, term: &str, whole: &str) -> Result<Vec<&str>, PatternError> {
@@ -500,6 +516,8 @@ fn apply_subscript(hosts: Vec<&str>, sub: Option<Subscript>) -> Option<Vec<&str>
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     /// Skipping the groups below an already listed one (no subscript) gives

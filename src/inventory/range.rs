@@ -63,15 +63,21 @@ static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
 pub fn parse_address(address: &str) -> Option<(String, Option<u64>)> {
     let mut address = address.to_string();
     let mut port = None;
+    // a port, and an IPv6 address, have a ':' (most names have none: the
+    // regexes that need one are not run)
     for re in [&*BRACKETED_HOSTPORT, &*HOSTPORT] {
-        if let Some(c) = re.captures(&address) {
+        if address.contains(':')
+            && let Some(c) = re.captures(&address)
+        {
             let p = c[2].parse::<u64>().ok()?;
             let a = c[1].to_string();
             address = a;
             port = Some(p);
         }
     }
-    if IPV4.is_match(&address) || IPV6.is_match(&address) || HOSTNAME.is_match(&address) {
+    let colon = address.contains(':');
+    if IPV4.is_match(&address) || (colon && IPV6.is_match(&address)) || HOSTNAME.is_match(&address)
+    {
         Some((address, port))
     } else {
         None

@@ -88,7 +88,95 @@ fn list_matches_ansible() {
             text,
             "fixture {name} (text)"
         );
+        // and the same text written straight from the inventory
+        let hostvars = merged_hostvars(&inv);
+        assert_eq!(
+            format!("{}\n", inv.list_text(None, vars_of(&hostvars))),
+            text,
+            "fixture {name} (list_text)"
+        );
     }
+}
+
+/// `list_text`'s `hostvars` over a host -> variables map.
+fn vars_of<'a>(
+    hostvars: &'a IndexMap<String, Json>,
+) -> impl FnMut(&str, &mut Vec<(&'a str, &'a Json)>) + 'a {
+    move |h, out| {
+        out.clear();
+        if let Some(Json::Object(m)) = hostvars.get(h) {
+            out.extend(m.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+    }
+}
+
+/// The inventory with only the hosts `keep` accepts (what `--limit` did by copying it).
+fn restricted(inv: &Inventory, keep: &dyn Fn(&str) -> bool) -> Inventory {
+    let mut out = inv.clone();
+    out.hosts.retain(|h, _| keep(h));
+    for g in out.groups.values_mut() {
+        g.hosts.retain(|h| keep(h));
+    }
+    out
+}
+
+/// `list_text` within a `--limit` prints what `list_json` prints of the
+/// inventory restricted to those hosts; so does `graph_within` against `graph`.
+fn check_list_text_within(inv: &Inventory, keep: &dyn Fn(&str) -> bool, what: &str) {
+    let hostvars = merged_hostvars(inv);
+    let small = restricted(inv, keep);
+    let expected = export::to_ansible_json(&small.list_json(merged_hostvars(&small)));
+    assert_eq!(
+        inv.list_text(Some(keep), vars_of(&hostvars)),
+        expected,
+        "{what}"
+    );
+    for g in inv.groups.keys() {
+        assert_eq!(
+            inv.graph_within(Some(g), keep),
+            small.graph(Some(g)),
+            "{what}: --graph {g}"
+        );
+    }
+}
+
+#[test]
+fn list_text_within_a_limit_is_list_json_of_the_restricted_inventory() {
+    for (name, _, input) in cases() {
+        let inv = load(&input).unwrap();
+        let hosts: Vec<String> = inv.hosts.keys().cloned().collect();
+        for (i, pick) in [
+            (|_: usize| true) as fn(usize) -> bool,
+            |i| i % 2 == 0,
+            |i| i % 3 == 1,
+            |_| false,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let keep: std::collections::HashSet<&str> = hosts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| pick(*j))
+                .map(|(_, h)| h.as_str())
+                .collect();
+            check_list_text_within(&inv, &|h| keep.contains(h), &format!("{name} #{i}"));
+        }
+    }
+}
+
+#[test]
+fn list_text_of_a_group_named_meta_and_of_odd_names() {
+    // `_meta` as a group is replaced by the hosts' variables (as Ansible's
+    // dict is); names that need escaping and sort before `_meta`
+    let inv = ini(
+        "[_meta]\nm1 x=1\n[A\"b]\nq1\n[zz]\nz1 y='a\\\\b' n=1.5\n[zz:vars]\nv=[1, {'k': None}]\n",
+    );
+    let hostvars = merged_hostvars(&inv);
+    let expected = export::to_ansible_json(&inv.list_json(merged_hostvars(&inv)));
+    assert_eq!(inv.list_text(None, vars_of(&hostvars)), expected);
+    assert!(expected.contains("\"A\\\"b\": {"), "{expected}");
+    check_list_text_within(&inv, &|h| h != "z1", "without z1");
 }
 
 /// Reads `expected-pattern-<n>.txt`: `# ansible -i FILE 'PATTERN' --list-hosts`
@@ -563,6 +651,22 @@ proptest! {
         if let Ok(inv) = parse_ini(&src, Path::new("f")) {
             let _ = inv.graph(None);
             let _ = inv.list_json(IndexMap::new());
+        }
+    }
+
+    /// Random inventories (nested groups, hosts in several groups, vars at
+    /// every level) and random limits: `list_text` prints what `list_json` does.
+    #[test]
+    fn list_text_prints_what_list_json_does(
+        lines in prop::collection::vec(r"(\[g[0-4](:children|:vars)?\]|h[0-6]( [a-c]=[0-9])?|g[0-4]|[a-c]=[0-9])", 0..24),
+        keep in prop::collection::vec(any::<bool>(), 7),
+    ) {
+        if let Ok(inv) = parse_ini(&lines.join("\n"), Path::new("f")) {
+            let hostvars = merged_hostvars(&inv);
+            let expected = export::to_ansible_json(&inv.list_json(merged_hostvars(&inv)));
+            prop_assert_eq!(inv.list_text(None, vars_of(&hostvars)), expected);
+            let kept = |h: &str| h[1..].parse::<usize>().is_ok_and(|i| keep[i]);
+            check_list_text_within(&inv, &kept, "random limit");
         }
     }
 

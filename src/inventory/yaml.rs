@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{Builder, InventoryError, VAR_NAME_HINT, VarDef, range, valid_var_name};
-use crate::location::Location;
+use crate::location::{Location, SharedPath};
 use crate::yaml::{Node, NodeValue};
 
 const GROUP_KEYS_HINT: &str =
@@ -16,7 +16,10 @@ pub(crate) fn parse_into(b: &mut Builder, source: &str, file: &Path) -> Result<(
     let root =
         crate::yaml::parse(source, file).map_err(|e| InventoryError::new(e.location, e.message))?;
     let lines: Vec<&str> = source.lines().collect();
-    let p = YamlInv { file, lines };
+    let p = YamlInv {
+        file: SharedPath::from(file),
+        lines,
+    };
     match &root.value {
         // Ansible's yaml plugin rejects an empty file and its ini plugin then reads
         // it as an empty inventory.
@@ -49,13 +52,14 @@ pub(crate) fn parse_into(b: &mut Builder, source: &str, file: &Path) -> Result<(
 }
 
 struct YamlInv<'a> {
-    file: &'a Path,
+    /// Shared by every location (one per host and variable).
+    file: SharedPath,
     lines: Vec<&'a str>,
 }
 
 impl YamlInv<'_> {
     fn loc(&self, n: &Node) -> Location {
-        n.location(self.file)
+        Location::new(&self.file, n.line, Some(n.column))
     }
 
     /// A group or host name: must be a string.
@@ -261,16 +265,11 @@ impl YamlInv<'_> {
                 .with_hint(format!("write `{pattern}:` alone, or with variables below it: `ansible_host: 10.0.0.1`")));
             }
         };
-        for n in names {
-            if n.is_empty() {
-                loc.column = Some(key.column);
-                return Err(InventoryError::new(loc, "empty host name"));
-            }
-            b.add_host(&n, group, port, &loc);
-            for (k, v) in &vars {
-                b.set_host_var(&n, k, v.clone());
-            }
+        if names.iter().any(String::is_empty) {
+            loc.column = Some(key.column);
+            return Err(InventoryError::new(loc, "empty host name"));
         }
+        b.add_hosts(names, group, port, &loc, vars);
         Ok(())
     }
 }

@@ -246,7 +246,7 @@ impl HostContext {
                 let file = inv
                     .hosts
                     .get(&self.host)
-                    .map(|h| h.location.file.clone())
+                    .map(|h| h.location.file.to_path_buf())
                     .unwrap_or_else(|| inv.source.clone());
                 let p = if name == "inventory_dir" && !file.is_dir() {
                     file.parent().map(|p| p.to_path_buf()).unwrap_or(file)

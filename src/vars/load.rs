@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 use serde_json::Value as Json;
 
 use super::VarsError;
 use super::stack::{Definition, Layer, Origin, VarStack};
-use crate::inventory::{GroupIndex, Inventory};
+use crate::inventory::{GroupIndex, Host, Inventory};
 use crate::location::Location;
 use crate::yaml;
 
@@ -22,7 +23,8 @@ pub type FileVars = IndexMap<String, (Json, Location)>;
 #[derive(Debug, Default, Clone)]
 pub(super) struct FileCache {
     files: HashMap<PathBuf, FileVars>,
-    /// dir -> the names of its entries (`None`: not a directory).
+    /// dir -> the names of its entries, and of those named `*.yml`, `*.yaml`
+    /// or `*.json` without that extension too (`None`: not a directory).
     listings: HashMap<PathBuf, Option<HashSet<String>>>,
     /// dir -> name -> the vars files of `name` in `dir` (only names that have some).
     found: HashMap<PathBuf, HashMap<String, Vec<PathBuf>>>,
@@ -39,35 +41,49 @@ impl FileCache {
     }
 
     /// Finds (with [`yaml::vars_files`], asking the file system only about
-    /// names the directory holds) and parses the vars files of `name` in `dir`.
-    fn preload(&mut self, dir: &Path, name: &str) -> Result<(), VarsError> {
+    /// names the directory holds) and parses the vars files of each of `names`
+    /// in `dir`.
+    fn preload<'n>(
+        &mut self,
+        dir: &Path,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<(), VarsError> {
         let listing = self.listings.entry(dir.to_path_buf()).or_insert_with(|| {
             let rd = std::fs::read_dir(dir).ok()?;
-            Some(
-                rd.flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect(),
-            )
+            let mut stems = HashSet::new();
+            for name in rd
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+            {
+                if let Some(stem) = [".yml", ".yaml", ".json"]
+                    .iter()
+                    .find_map(|ext| name.strip_suffix(ext))
+                {
+                    stems.insert(stem.to_string());
+                }
+                stems.insert(name);
+            }
+            Some(stems)
         });
-        let Some(names) = listing else {
+        let Some(stems) = listing else {
             return Ok(());
         };
-        let present = name.contains(std::path::MAIN_SEPARATOR)
-            || ["", ".yml", ".yaml", ".json"]
-                .iter()
-                .any(|ext| names.contains(&format!("{name}{ext}")));
-        if !present {
-            return Ok(());
-        }
-        let files = yaml::vars_files(dir, name);
-        for f in &files {
-            self.load(f)?;
-        }
-        if !files.is_empty() {
-            self.found
-                .entry(dir.to_path_buf())
-                .or_default()
-                .insert(name.to_string(), files);
+        // `name`, `name.yml`, `name.yaml` or `name.json` is in the directory
+        let present: Vec<&str> = names
+            .into_iter()
+            .filter(|name| name.contains(std::path::MAIN_SEPARATOR) || stems.contains(*name))
+            .collect();
+        for name in present {
+            let files = yaml::vars_files(dir, name);
+            for f in &files {
+                self.load(f)?;
+            }
+            if !files.is_empty() {
+                self.found
+                    .entry(dir.to_path_buf())
+                    .or_default()
+                    .insert(name.to_string(), files);
+            }
         }
         Ok(())
     }
@@ -98,7 +114,9 @@ impl FileCache {
 pub(super) struct Sources {
     /// Roles' `defaults/main.yml`, lowest precedence first ([`Layer::RoleDefaults`]).
     role_defaults: Vec<FileVars>,
-    vars_dirs: Vec<PathBuf>,
+    /// `group_vars/` and `host_vars/` of each of the vars directories.
+    group_vars_dirs: Vec<PathBuf>,
+    host_vars_dirs: Vec<PathBuf>,
     extra: Vec<(Json, Origin, String)>,
     secrets: Option<FileVars>,
     cache: FileCache,
@@ -115,18 +133,16 @@ impl Sources {
         let mut cache = FileCache::default();
         for dir in vars_dirs {
             let group_vars = dir.join("group_vars");
-            cache.preload(&group_vars, "all")?;
-            for g in inventory.groups.keys().filter(|g| *g != "all") {
-                cache.preload(&group_vars, g)?;
-            }
-            let host_vars = dir.join("host_vars");
-            for h in inventory.hosts.keys() {
-                cache.preload(&host_vars, h)?;
-            }
+            cache.preload(&group_vars, ["all"])?;
+            let groups = inventory.groups.keys().map(String::as_str);
+            cache.preload(&group_vars, groups.filter(|g| *g != "all"))?;
+            let hosts = inventory.hosts.keys().map(String::as_str);
+            cache.preload(&dir.join("host_vars"), hosts)?;
         }
         Ok(Sources {
             role_defaults: Vec::new(),
-            vars_dirs: vars_dirs.to_vec(),
+            group_vars_dirs: vars_dirs.iter().map(|d| d.join("group_vars")).collect(),
+            host_vars_dirs: vars_dirs.iter().map(|d| d.join("host_vars")).collect(),
             extra: extra.to_vec(),
             secrets: secrets.cloned(),
             cache,
@@ -154,15 +170,21 @@ impl Sources {
         self.index.host_groups(inventory, host)
     }
 
+    /// The winning raw values of each host's variables ([`RawVars`]).
+    pub fn raw<'a>(&'a self, inventory: &'a Inventory) -> RawVars<'a> {
+        RawVars::new(self, inventory)
+    }
+
     /// The host's stack, in Ansible's order.
     pub fn stack(&self, inventory: &Inventory, host: &str) -> VarStack {
-        let groups: Vec<&str> = self
-            .index
-            .host_groups_vars_order(inventory, host)
-            .into_iter()
-            .filter(|g| *g != "all")
-            .collect();
-        host_stack(self, inventory, host, &groups)
+        host_stack(self, inventory, host, &self.vars_groups(inventory, host))
+    }
+
+    /// The host's groups in Ansible's order for variables, `all` left out.
+    fn vars_groups<'a>(&self, inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
+        let mut groups = self.index.host_groups_vars_order(inventory, host);
+        groups.retain(|g| *g != "all");
+        groups
     }
 }
 
@@ -177,19 +199,7 @@ pub fn sorted_groups<'a>(inventory: &'a Inventory, host: &str) -> Vec<&'a str> {
 }
 
 fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str]) -> VarStack {
-    let (role_defaults, vars_dirs, extra, secrets, cache) = (
-        &src.role_defaults,
-        &src.vars_dirs,
-        &src.extra,
-        src.secrets.as_ref(),
-        &src.cache,
-    );
     let mut s = VarStack::default();
-    let (project_dirs, env_dir) = match vars_dirs.split_last() {
-        Some((last, rest)) => (rest, Some(last)),
-        None => (&[][..], None),
-    };
-
     s.push(
         "ansible_host",
         Definition {
@@ -200,117 +210,225 @@ fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str])
             layer: Layer::Magic,
         },
     );
+    let mut push = |name: &str, value: &Json, from: Whence<'_>, layer: Layer| {
+        let origin = match from {
+            Whence::File(location) => Origin::File {
+                location: location.clone(),
+            },
+            Whence::Other(origin) => origin.clone(),
+        };
+        s.push(
+            name,
+            Definition {
+                value: value.clone(),
+                origin,
+                layer,
+            },
+        );
+    };
+    walk_groups(src, inventory, groups, &mut push);
+    walk_host(src, host, inventory.hosts.get(host), &mut push);
+    s
+}
 
+/// The project-level directories of `dirs` and the environment's (the last).
+fn split_dirs(dirs: &[PathBuf]) -> (&[PathBuf], Option<&PathBuf>) {
+    match dirs.split_last() {
+        Some((last, rest)) => (rest, Some(last)),
+        None => (&[], None),
+    }
+}
+
+/// Where a definition [`walk_groups`] or [`walk_host`] found was written.
+enum Whence<'a> {
+    File(&'a Location),
+    Other(&'a Origin),
+}
+
+/// The group-level definitions of a host in `groups` (Ansible's order, `all`
+/// left out), lowest precedence first: roles' defaults, the inventory file's
+/// `[all:vars]` and group vars, `group_vars/all`, `group_vars/<group>`. They
+/// depend on the host's groups only, not on the host.
+fn walk_groups<'a>(
+    src: &'a Sources,
+    inventory: &'a Inventory,
+    groups: &[&str],
+    f: &mut impl FnMut(&'a str, &'a Json, Whence<'a>, Layer),
+) {
     // 0. roles' defaults (when the command asked for them: the playbook engine
     // sets those of a play's roles itself)
-    for vars in role_defaults {
+    for vars in &src.role_defaults {
         for (k, (v, loc)) in vars {
-            s.push(k, file_def(v, loc, Layer::RoleDefaults));
+            f(k, v, Whence::File(loc), Layer::RoleDefaults);
         }
     }
     // 1. the inventory file: [all:vars], then each group's vars in order
     if let Some(all) = inventory.groups.get("all") {
         for (k, d) in &all.vars {
-            s.push(k, file_def(&d.value, &d.location, Layer::InventoryAll));
+            f(k, &d.value, Whence::File(&d.location), Layer::InventoryAll);
         }
     }
     for g in groups {
         if let Some(group) = inventory.groups.get(*g) {
             for (k, d) in &group.vars {
-                s.push(k, file_def(&d.value, &d.location, Layer::InventoryGroup));
-            }
-        }
-    }
-    // 2. group_vars/all: project, then environment
-    for dir in project_dirs {
-        push_files(
-            &mut s,
-            cache,
-            &dir.join("group_vars"),
-            "all",
-            Layer::ProjectGroupVarsAll,
-        );
-    }
-    if let Some(dir) = env_dir {
-        push_files(
-            &mut s,
-            cache,
-            &dir.join("group_vars"),
-            "all",
-            Layer::GroupVarsAll,
-        );
-    }
-    // 3. group_vars/<group>, groups in order: project, then environment
-    for dir in project_dirs {
-        for g in groups {
-            push_files(
-                &mut s,
-                cache,
-                &dir.join("group_vars"),
-                g,
-                Layer::ProjectGroupVars,
-            );
-        }
-    }
-    if let Some(dir) = env_dir {
-        for g in groups {
-            push_files(&mut s, cache, &dir.join("group_vars"), g, Layer::GroupVars);
-        }
-    }
-    // 4. the host's own line in the inventory, then host_vars/
-    if let Some(h) = inventory.hosts.get(host) {
-        for (k, d) in &h.vars {
-            s.push(k, file_def(&d.value, &d.location, Layer::InventoryHost));
-        }
-    }
-    for dir in project_dirs {
-        push_files(
-            &mut s,
-            cache,
-            &dir.join("host_vars"),
-            host,
-            Layer::ProjectHostVars,
-        );
-    }
-    if let Some(dir) = env_dir {
-        push_files(&mut s, cache, &dir.join("host_vars"), host, Layer::HostVars);
-    }
-    // 5. the environment's secrets.age (decrypted in memory)
-    for (k, (v, loc)) in secrets.into_iter().flatten() {
-        s.push(k, file_def(v, loc, Layer::Secrets));
-    }
-    // 6. -e, in the order given
-    for (map, origin, _) in extra {
-        if let Json::Object(m) = map {
-            for (k, v) in m {
-                s.push(
+                f(
                     k,
-                    Definition {
-                        value: v.clone(),
-                        origin: origin.clone(),
-                        layer: Layer::ExtraVars,
-                    },
+                    &d.value,
+                    Whence::File(&d.location),
+                    Layer::InventoryGroup,
                 );
             }
         }
     }
-    s
-}
-
-fn file_def(value: &Json, location: &Location, layer: Layer) -> Definition {
-    Definition {
-        value: value.clone(),
-        origin: Origin::File {
-            location: location.clone(),
-        },
-        layer,
+    let (project, env) = split_dirs(&src.group_vars_dirs);
+    // 2. group_vars/all: project, then environment
+    for dir in project {
+        walk_files(&src.cache, dir, "all", Layer::ProjectGroupVarsAll, f);
+    }
+    if let Some(dir) = env {
+        walk_files(&src.cache, dir, "all", Layer::GroupVarsAll, f);
+    }
+    // 3. group_vars/<group>, groups in order: project, then environment
+    for dir in project {
+        for g in groups {
+            walk_files(&src.cache, dir, g, Layer::ProjectGroupVars, f);
+        }
+    }
+    if let Some(dir) = env {
+        for g in groups {
+            walk_files(&src.cache, dir, g, Layer::GroupVars, f);
+        }
     }
 }
 
-fn push_files(s: &mut VarStack, cache: &FileCache, dir: &Path, name: &str, layer: Layer) {
+/// The host-level definitions of a host, above every group-level one, lowest
+/// first: the host's line in the inventory, `host_vars/`, the secrets, `-e`.
+fn walk_host<'a>(
+    src: &'a Sources,
+    host: &str,
+    entry: Option<&'a Host>,
+    f: &mut impl FnMut(&'a str, &'a Json, Whence<'a>, Layer),
+) {
+    // 4. the host's own line in the inventory, then host_vars/
+    if let Some(h) = entry {
+        for (k, d) in &h.vars {
+            f(k, &d.value, Whence::File(&d.location), Layer::InventoryHost);
+        }
+    }
+    let (project, env) = split_dirs(&src.host_vars_dirs);
+    for dir in project {
+        walk_files(&src.cache, dir, host, Layer::ProjectHostVars, f);
+    }
+    if let Some(dir) = env {
+        walk_files(&src.cache, dir, host, Layer::HostVars, f);
+    }
+    // 5. the environment's secrets.age (decrypted in memory)
+    for (k, (v, loc)) in src.secrets.iter().flatten() {
+        f(k, v, Whence::File(loc), Layer::Secrets);
+    }
+    // 6. -e, in the order given
+    for (map, origin, _) in &src.extra {
+        if let Json::Object(m) = map {
+            for (k, v) in m {
+                f(k, v, Whence::Other(origin), Layer::ExtraVars);
+            }
+        }
+    }
+}
+
+fn walk_files<'a>(
+    cache: &'a FileCache,
+    dir: &Path,
+    name: &str,
+    layer: Layer,
+    f: &mut impl FnMut(&'a str, &'a Json, Whence<'a>, Layer),
+) {
     for vars in cache.vars_of(dir, name) {
         for (k, (v, loc)) in vars {
-            s.push(k, file_def(v, loc, layer));
+            f(k, v, Whence::File(loc), layer);
+        }
+    }
+}
+
+/// The raw (untemplated) winning value of every variable a file or `-e` sets
+/// for each host, as `ansible-inventory --list` shows them (opsctl's built-in
+/// defaults left out), without building each host's [`VarStack`]: the
+/// group-level winners are merged once per set of groups (most hosts of a big
+/// inventory share one), and only each host's own definitions go on top.
+pub struct RawVars<'a> {
+    src: &'a Sources,
+    inventory: &'a Inventory,
+    /// A host's direct groups ([`GroupIndex::direct_groups`]) -> the winners
+    /// of its group-level definitions, sorted by name.
+    by_groups: HashMap<Vec<usize>, Vec<(&'a str, &'a Json)>, FxBuildHasher>,
+    own: Vec<(&'a str, &'a Json)>,
+}
+
+impl<'a> RawVars<'a> {
+    pub(super) fn new(src: &'a Sources, inventory: &'a Inventory) -> RawVars<'a> {
+        RawVars {
+            src,
+            inventory,
+            by_groups: HashMap::default(),
+            own: Vec::new(),
+        }
+    }
+
+    /// Fills `out` (cleared first) with the host's variables, sorted by name,
+    /// each once with its winning value: what `VarStack::get` gives for each
+    /// name of the host's stack, built-in defaults left out. Nothing for an
+    /// unknown host.
+    pub fn host(&mut self, host: &str, out: &mut Vec<(&'a str, &'a Json)>) {
+        out.clear();
+        let (src, inventory) = (self.src, self.inventory);
+        let Some((h, name, entry)) = inventory.hosts.get_full(host) else {
+            return;
+        };
+        let direct = src.index.direct_groups(h);
+        if !self.by_groups.contains_key(direct) {
+            let groups = src.vars_groups(inventory, name);
+            let mut won: IndexMap<&'a str, &'a Json, FxBuildHasher> = IndexMap::default();
+            walk_groups(src, inventory, &groups, &mut |k, v, _, _| {
+                won.insert(k, v);
+            });
+            let mut won: Vec<(&'a str, &'a Json)> = won.into_iter().collect();
+            won.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            self.by_groups.insert(direct.to_vec(), won);
+        }
+        let shared = &self.by_groups[direct];
+        let own = &mut self.own;
+        own.clear();
+        walk_host(src, name, Some(entry), &mut |k, v, _, _| own.push((k, v)));
+        // the last definition of a name wins: a stable sort keeps them in order
+        own.sort_by(|a, b| a.0.cmp(b.0));
+        let (mut i, mut j) = (0, 0);
+        while i < shared.len() || j < own.len() {
+            // the host's own winner of the name at j: the last of its run
+            let mut last = j;
+            while last + 1 < own.len() && own[last + 1].0 == own[j].0 {
+                last += 1;
+            }
+            match (shared.get(i), own.get(j)) {
+                (Some(s), Some(o)) if s.0 < o.0 => {
+                    out.push(*s);
+                    i += 1;
+                }
+                (Some(s), Some(o)) => {
+                    if s.0 == o.0 {
+                        i += 1;
+                    }
+                    out.push(own[last]);
+                    j = last + 1;
+                }
+                (Some(s), None) => {
+                    out.push(*s);
+                    i += 1;
+                }
+                (None, _) => {
+                    out.push(own[last]);
+                    j = last + 1;
+                }
+            }
         }
     }
 }

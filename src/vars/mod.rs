@@ -19,7 +19,7 @@ use minijinja::Value;
 use serde_json::Value as Json;
 
 pub use context::{HostContext, MAGIC, Scope};
-pub use load::{FileVars, is_identifier, parse_extra_vars, sorted_groups};
+pub use load::{FileVars, RawVars, is_identifier, parse_extra_vars, sorted_groups};
 pub use stack::{Definition, Layer, Origin, VarStack};
 
 use crate::inventory::Inventory;
@@ -72,8 +72,9 @@ impl VarsError {
 #[derive(Debug)]
 pub struct Vars {
     pub inventory: Arc<Inventory>,
-    /// Each host's stack, built when first asked for (from `sources`).
-    stacks: IndexMap<String, OnceLock<VarStack>>,
+    /// Each host's stack (by its index in `inventory.hosts`), built when first
+    /// asked for (from `sources`).
+    stacks: Vec<OnceLock<VarStack>>,
     sources: load::Sources,
     pub templar: Arc<Templar>,
 }
@@ -100,11 +101,7 @@ impl Vars {
         secrets: Option<&FileVars>,
     ) -> Result<Arc<Vars>, VarsError> {
         let sources = load::Sources::load(&inventory, vars_dirs, extra, secrets)?;
-        let stacks = inventory
-            .hosts
-            .keys()
-            .map(|h| (h.clone(), OnceLock::new()))
-            .collect();
+        let stacks = inventory.hosts.keys().map(|_| OnceLock::new()).collect();
         Ok(Arc::new(Vars {
             inventory,
             stacks,
@@ -133,18 +130,15 @@ impl Vars {
     fn with_sources(&self, sources: load::Sources) -> Arc<Vars> {
         Arc::new(Vars {
             inventory: self.inventory.clone(),
-            stacks: self
-                .stacks
-                .keys()
-                .map(|h| (h.clone(), OnceLock::new()))
-                .collect(),
+            stacks: self.stacks.iter().map(|_| OnceLock::new()).collect(),
             sources,
             templar: self.templar.clone(),
         })
     }
 
     pub fn stack(&self, host: &str) -> Option<&VarStack> {
-        let (host, cell) = self.stacks.get_key_value(host)?;
+        let (i, host, _) = self.inventory.hosts.get_full(host)?;
+        let cell = self.stacks.get(i)?;
         Some(cell.get_or_init(|| self.sources.stack(&self.inventory, host)))
     }
 
@@ -154,12 +148,12 @@ impl Vars {
     }
 
     fn check_host(&self, host: &str) -> Result<(), VarsError> {
-        if self.stacks.contains_key(host) {
+        if self.inventory.hosts.contains_key(host) {
             Ok(())
         } else {
             Err(VarsError::UnknownHost {
                 host: host.to_string(),
-                known: self.stacks.keys().take(20).cloned().collect(),
+                known: self.inventory.hosts.keys().take(20).cloned().collect(),
             })
         }
     }
@@ -207,27 +201,10 @@ impl Vars {
     }
 
     /// The raw (untemplated) winning value of every variable a file or `-e` set
-    /// for a host (opsctl's built-in defaults left out), as `ansible-inventory` shows.
-    pub fn raw(&self, host: &str) -> IndexMap<String, Json> {
-        let Some((host, cell)) = self.stacks.get_key_value(host) else {
-            return IndexMap::new();
-        };
-        // not kept: `inventory --list` asks this once for each of 100,000 hosts
-        let built;
-        let s = match cell.get() {
-            Some(s) => s,
-            None => {
-                built = self.sources.stack(&self.inventory, host);
-                &built
-            }
-        };
-        s.names()
-            .filter_map(|n| {
-                s.get(n)
-                    .filter(|d| d.layer != Layer::Magic)
-                    .map(|d| (n.to_string(), d.value.clone()))
-            })
-            .collect()
+    /// for each host (opsctl's built-in defaults left out), as
+    /// `ansible-inventory --list` shows them, without building each host's stack.
+    pub fn raw(&self) -> RawVars<'_> {
+        self.sources.raw(&self.inventory)
     }
 }
 
@@ -475,5 +452,74 @@ mod tests {
             .render_str("u={{ url | upper }} p={{ plain }}", &ctx, None)
             .unwrap();
         assert_eq!(crate::redact::redact(&out), "u=******** p=not-secret");
+    }
+
+    /// `raw()` gives each host its stack's winners (built-in defaults left
+    /// out), whatever its groups, at every layer: roles' defaults, the
+    /// inventory's groups and host line, project and environment
+    /// `group_vars/` and `host_vars/`, secrets and `-e`.
+    #[test]
+    fn raw_vars_are_each_stacks_winners() {
+        let d = tempfile::tempdir().unwrap();
+        let files = [
+            (
+                "hosts",
+                "[web]\nw1 app=shop ansible_host=10.0.0.1\nw2\n[db]\nd1 role=x\nw2 role=db2\n[web:vars]\nrole=web\nport=1\n[all:vars]\nport=0\nz=1\n[top:children]\nweb\n[top:vars]\nport=2\nt=1\n",
+            ),
+            (
+                "project/group_vars/all.yml",
+                "app: none\nlist: [1, 2]\npv: 1\n",
+            ),
+            ("project/group_vars/db.yml", "pv: db\nt: 3\n"),
+            ("project/host_vars/w2.yml", "pv: w2\nport: 22\n"),
+            ("env/group_vars/all.yml", "app: env\n"),
+            ("env/group_vars/web.yml", "port: 80\nextra_w: true\n"),
+            ("env/group_vars/db.yml", "port: 5432\n"),
+            ("env/host_vars/w1.yml", "port: 8080\napp: over\n"),
+            ("env/host_vars/d1.yml", "ansible_host: 10.0.0.9\n"),
+        ];
+        for (p, c) in files {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, c).unwrap();
+        }
+        let inv = Arc::new(crate::inventory::load(&d.path().join("hosts")).unwrap());
+        let extra = parse_extra_vars(&["z=from-e pv=e".into()], d.path()).unwrap();
+        let loc = crate::location::Location::new("environments/t/secrets.age", 1, Some(1));
+        let mut secrets = FileVars::new();
+        secrets.insert("t".into(), (json!("from-secrets"), loc.clone()));
+        let v = Vars::load_with_secrets(
+            inv,
+            &[d.path().join("project"), d.path().join("env")],
+            &extra,
+            Arc::new(Templar::new()),
+            Some(&secrets),
+        )
+        .unwrap();
+        let mut defaults = FileVars::new();
+        defaults.insert("rd".into(), (json!(1), loc.clone()));
+        defaults.insert("port".into(), (json!(-1), loc));
+        for v in [v.clone(), v.with_role_defaults(vec![defaults])] {
+            let mut raw = v.raw();
+            let mut out = Vec::new();
+            for host in v.inventory.hosts.keys() {
+                let stack = v.stack(host).unwrap();
+                let mut expected: Vec<(&str, &Json)> = stack
+                    .names()
+                    .filter_map(|n| {
+                        let d = stack.get(n).filter(|d| d.layer != Layer::Magic)?;
+                        Some((n, &d.value))
+                    })
+                    .collect();
+                expected.sort_by(|a, b| a.0.cmp(b.0));
+                raw.host(host, &mut out);
+                assert_eq!(out, expected, "{host}");
+            }
+            raw.host("w1", &mut out);
+            assert!(out.contains(&("port", &json!(8080))), "{out:?}");
+            assert!(out.contains(&("z", &json!("from-e"))), "{out:?}");
+            raw.host("nope", &mut out);
+            assert!(out.is_empty());
+        }
     }
 }
