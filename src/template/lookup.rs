@@ -20,6 +20,11 @@ const PLUGINS: &[&str] = &[
     "vars",
 ];
 
+/// The lookup plugins implemented (`lookup()`, `query()`, `with_<name>`).
+pub fn names() -> &'static [&'static str] {
+    PLUGINS
+}
+
 pub fn register(env: &mut minijinja::Environment<'static>) {
     env.add_function("lookup", lookup);
     env.add_function("query", query);

@@ -59,6 +59,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use crate::location::{Location, display_path};
 
 pub use context::{LazyContext, Variables};
+pub use lookup::names as lookup_names;
 
 /// Recursion limit of the template VM (minijinja's maximum is 500).
 const RECURSION_LIMIT: usize = 250;
