@@ -495,7 +495,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             &[],
             started,
             false,
-            false,
+            task.ignores_errors(),
             &[],
         );
         if task.ignores_errors() {
