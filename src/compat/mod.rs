@@ -360,6 +360,56 @@ pub fn has_filter_or_test(env: &minijinja::Environment<'_>, kind: Kind, name: &s
     }
 }
 
+/// Registers the FQCNs of the filters and tests opsctl has under their short
+/// name (`ansible.builtin.to_json`, `community.general.json_query`), as
+/// Ansible resolves both: each alias evaluates the short one.
+pub fn register_fqcn_aliases(env: &mut minijinja::Environment<'static>) {
+    use minijinja::value::{Kwargs, Rest};
+    use minijinja::{State, Value};
+    for kind in [Kind::Filter, Kind::Test] {
+        let aliases: Vec<(String, String)> = known(kind)
+            .fqcns
+            .iter()
+            .filter_map(|f| {
+                let (_, short) = split_fqcn(f)?;
+                (!has_filter_or_test(env, kind, f) && has_filter_or_test(env, kind, short))
+                    .then(|| (f.to_string(), short.to_string()))
+            })
+            .collect();
+        for (fqcn, short) in aliases {
+            let op = if kind == Kind::Filter { "|" } else { "is" };
+            let call = move |state: &State, v: Value, a: Rest<Value>, k: Kwargs| {
+                // the keyword arguments go on to the short one (marked used here)
+                let keys: Vec<String> = k.args().map(str::to_string).collect();
+                let mut kw = Vec::new();
+                for key in keys {
+                    let value: Value = k.get(&key)?;
+                    kw.push((key, value));
+                }
+                let expr = if kw.is_empty() {
+                    format!("v {op} {short}(*a)")
+                } else {
+                    format!("v {op} {short}(*a, **k)")
+                };
+                let k = Value::from(kw.into_iter().collect::<BTreeMap<String, Value>>());
+                state
+                    .env()
+                    .compile_expression(&expr)?
+                    .eval(minijinja::context! { v => v, a => a.0, k => k })
+            };
+            match kind {
+                Kind::Filter => env.add_filter(fqcn, call),
+                _ => env.add_test(
+                    fqcn,
+                    move |state: &State, v: Value, a: Rest<Value>, k: Kwargs| {
+                        call(state, v, a, k).map(|r| r.is_true())
+                    },
+                ),
+            }
+        }
+    }
+}
+
 /// The names opsctl implements, for the compatibility report: modules from the
 /// registry; filters and tests among Ansible's known names that the template
 /// environment has; lookups from the lookup plugin.
@@ -489,10 +539,10 @@ fn split(kind: Kind) -> (Vec<String>, Vec<String>) {
             for f in &known.fqcns {
                 let short = split_fqcn(f).map_or(*f, |(_, s)| s);
                 let builtin = f.starts_with("ansible.builtin.");
-                if have.contains(*f) {
-                    done.insert(f.to_string());
-                } else if builtin && have.contains(short) {
+                if builtin && have.contains(short) {
                     done.insert(short.to_string());
+                } else if have.contains(*f) {
+                    done.insert(f.to_string());
                 } else {
                     todo.push(f.to_string());
                 }

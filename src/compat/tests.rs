@@ -147,6 +147,27 @@ fn implemented_filters_and_tests_are_read_from_the_template_environment() {
 }
 
 #[test]
+fn fqcns_of_implemented_filters_and_tests_render() {
+    let t = crate::template::Templar::new();
+    let ctx = minijinja::context! { xs => vec![3, 1, 2] };
+    let r = |s: &str| t.render_str(s, &ctx, None).unwrap();
+    assert_eq!(
+        r("{{ xs | ansible.builtin.sort | ansible.builtin.join(',') }}"),
+        "1,2,3"
+    );
+    assert_eq!(r("{{ xs | ansible.builtin.to_json }}"), "[3, 1, 2]");
+    assert_eq!(
+        r("{{ xs | ansible.builtin.sort(reverse=true) | join(',') }}"),
+        "3,2,1"
+    );
+    assert_eq!(r("{{ 'a' | ansible.builtin.default('b') }}"), "a");
+    assert_eq!(r("{{ 4 is ansible.builtin.divisibleby(2) }}"), "True");
+    assert_eq!(r("{{ xs is ansible.builtin.defined }}"), "True");
+    let e = t.render_str("{{ xs | ansible.builtin.nope }}", &ctx, None);
+    assert!(e.is_err());
+}
+
+#[test]
 fn module_defaults_groups() {
     let copy = crate::modules::find("copy").unwrap();
     let none: &[String] = &[];

@@ -380,6 +380,8 @@ impl Templar {
         filters::register(&mut env);
         lookup::register(&mut env);
         jinja_tests::register(&mut env);
+        // `ansible.builtin.to_json` and the like: Ansible's FQCNs of what is above
+        crate::compat::register_fqcn_aliases(&mut env);
         let mut chain_env = env.clone();
         chain_env.set_undefined_behavior(UndefinedBehavior::Chainable);
         chain_env.set_formatter(chain_formatter);
