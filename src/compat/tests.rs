@@ -165,6 +165,16 @@ fn fqcns_of_implemented_filters_and_tests_render() {
     assert_eq!(r("{{ xs is ansible.builtin.defined }}"), "True");
     let e = t.render_str("{{ xs | ansible.builtin.nope }}", &ctx, None);
     assert!(e.is_err());
+    // lookups by FQCN; a known one opsctl lacks says so when evaluated
+    assert_eq!(r("{{ lookup('ansible.builtin.items', 'a') }}"), "['a']");
+    let e = t
+        .render_str("{{ lookup('password', '/dev/null') }}", &ctx, None)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("opsctl does not implement the lookup 'password' (ansible.builtin.password)"),
+        "{e}"
+    );
 }
 
 #[test]
