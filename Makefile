@@ -18,6 +18,15 @@ CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
 
+# The generated docs (docs/modules.md, docs/compatibility.md), after adding a module,
+# filter, test or lookup; and Ansible's names in src/compat/*.txt from the real packages.
+.PHONY: docs compat-names
+docs:
+	OPSCTL_WRITE_DOCS=1 $(CARGO) test --lib docs_
+
+compat-names:
+	python3 src/compat/regen.py
+
 .PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench bench-inventory deploy initdata secrets
 
 all: build

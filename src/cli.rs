@@ -365,6 +365,10 @@ pub struct RunArgs {
     /// Check the playbook (YAML, keywords, modules, arguments), and stop
     #[arg(long)]
     pub syntax_check: bool,
+    /// Refuse a playbook using modules, filters, tests or lookups that Ansible has
+    /// and opsctl does not implement (by default: a warning, a failure if reached)
+    #[arg(long)]
+    pub strict: bool,
     /// Start at the first task with this name
     #[arg(long, value_name = "NAME")]
     pub start_at_task: Option<String>,
@@ -425,6 +429,10 @@ pub struct ProvisionArgs {
     /// Check the playbook and roles (YAML, keywords, modules, arguments), and stop
     #[arg(long)]
     pub syntax_check: bool,
+    /// Refuse a playbook using modules, filters, tests or lookups that Ansible has
+    /// and opsctl does not implement (by default: a warning, a failure if reached)
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -483,6 +491,10 @@ pub struct DeployArgs {
     /// How many hosts to work on at once
     #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
     pub forks: usize,
+    /// Refuse a deploy playbook using modules, filters, tests or lookups that
+    /// Ansible has and opsctl does not implement
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -800,6 +812,7 @@ fn play(
         tags: split_tags(tags),
         skip_tags: split_tags(skip_tags),
         start_at_task: None,
+        strict: false,
     }
 }
 
@@ -835,6 +848,7 @@ impl Cli {
                 j.command.playbook = Some(a.playbook.display().to_string());
                 let mut engine = play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags);
                 engine.start_at_task = a.start_at_task;
+                engine.strict = a.strict;
                 let o = RunOptions {
                     playbook: a.playbook,
                     engine,
@@ -863,8 +877,10 @@ impl Cli {
             Command::Provision(a) => {
                 let listing = a.list_tasks || a.syntax_check;
                 let (s, mut j) = on_hosts("provision", &a.target, &a.limit, Some(&a.ci));
+                let mut engine = play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags);
+                engine.strict = a.strict;
                 let o = ProvisionOptions {
-                    engine: play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags),
+                    engine,
                     list_tasks: a.list_tasks,
                     syntax_check: a.syntax_check,
                 };
@@ -890,6 +906,7 @@ impl Cli {
                     check: a.check,
                     diff: a.diff,
                     forks: a.forks,
+                    strict: a.strict,
                 };
                 (Request::Deploy(s, o), Some(j))
             }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compat;
 pub mod deploy;
 pub mod engine;
 pub mod error;

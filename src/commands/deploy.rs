@@ -108,11 +108,16 @@ pub struct DeployOptions {
     pub check: bool,
     pub diff: bool,
     pub forks: usize,
+    /// `--strict`: refuse a deploy playbook using what opsctl does not implement.
+    pub strict: bool,
 }
 
 pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Result<Exit> {
     let mut hosts = Hosts::load(loaded, args.limit.as_deref(), "deploy")?;
     hosts.forks = args.forks;
+    if args.strict {
+        hosts.refuse_unimplemented("deploy")?;
+    }
     let root = hosts
         .loaded
         .target

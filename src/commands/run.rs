@@ -26,9 +26,7 @@ pub struct RunOptions {
 
 pub async fn run(loaded: &Loaded, args: RunOptions, printer: &Printer) -> Result<Exit> {
     let path = resolve_playbook(&args.playbook, loaded)?;
-    let root = loaded.target.project.as_ref().map(|p| p.root.clone());
-    let playbook =
-        crate::playbook::load_playbook(&path, root.as_deref()).map_err(|e| e.to_error())?;
+    let playbook = engine::load(loaded, &path, args.engine.strict, printer)?;
     if args.syntax_check {
         printer.result(&format!(
             "playbook: {} (syntax OK: {} plays)",
@@ -130,6 +128,7 @@ fn list_tasks<'a>(tasks: impl Iterator<Item = &'a Task>, args: &RunOptions) -> V
             .unwrap_or_default();
         let name = t.name.clone().unwrap_or_else(|| match &t.action {
             Action::Module { def, .. } => def.spec.name.to_string(),
+            Action::Unimplemented { name, .. } => name.clone(),
             _ => "(include)".into(),
         });
         let tags = if t.tags.is_empty() {

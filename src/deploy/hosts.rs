@@ -42,6 +42,8 @@ pub struct Hosts {
     pub limit: Option<String>,
     /// How many hosts the playbooks work on at once (`--forks`).
     pub forks: usize,
+    /// `--strict`: the playbooks may use nothing opsctl does not implement.
+    pub strict: bool,
 }
 
 impl Hosts {
@@ -118,7 +120,19 @@ impl Hosts {
             root,
             limit: limit.map(str::to_string),
             forks: crate::engine::DEFAULT_FORKS,
+            strict: false,
         })
+    }
+
+    /// `--strict`: refuses now, before any host is touched, a playbook of the
+    /// command that uses what opsctl does not implement.
+    pub fn refuse_unimplemented(&mut self, playbook: &str) -> Result<()> {
+        self.strict = true;
+        let path = self.root.join("playbooks").join(format!("{playbook}.yml"));
+        crate::playbook::load_playbook(&path, Some(&self.root))
+            .and_then(|b| b.strict())
+            .map(|_| ())
+            .map_err(|e| e.to_error())
     }
 
     /// A host variable as a string (inventory, group_vars, -e; else the roles' defaults).
@@ -160,6 +174,7 @@ impl Hosts {
             diff,
             forks: self.forks,
             limit: self.limit.clone(),
+            strict: self.strict,
             ..Options::default()
         };
         let path = self.root.join("playbooks").join(format!("{name}.yml"));

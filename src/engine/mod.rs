@@ -43,6 +43,10 @@ pub struct Options {
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
     pub start_at_task: Option<String>,
+    /// `--strict`: what opsctl would only fail when reached (an unimplemented
+    /// module, filter, test or lookup; an absent role under a condition) is a
+    /// load error.
+    pub strict: bool,
 }
 
 /// What every host of a run shares.
@@ -128,11 +132,30 @@ pub async fn run_file(
     conns: Arc<Connections>,
     printer: &crate::printer::Printer,
 ) -> Result<Exit> {
+    let playbook = load(loaded, path, opts.strict, printer)?;
+    let reporter = Reporter::new(printer, opts.diff).with_journal(crate::journal::active());
+    run(loaded, &playbook, opts, &reporter, conns).await
+}
+
+/// Loads the playbook at `path` for a run: its warnings (what loads but fails
+/// when a host reaches it) printed as one block, or with `strict` refused as
+/// load errors before any host is touched.
+pub fn load(
+    loaded: &Loaded,
+    path: &std::path::Path,
+    strict: bool,
+    printer: &crate::printer::Printer,
+) -> Result<Playbook> {
     let root = loaded.target.project.as_ref().map(|p| p.root.clone());
     let playbook =
         crate::playbook::load_playbook(path, root.as_deref()).map_err(|e| e.to_error())?;
-    let reporter = Reporter::new(printer, opts.diff).with_journal(crate::journal::active());
-    run(loaded, &playbook, opts, &reporter, conns).await
+    if strict {
+        return playbook.strict().map_err(|e| e.to_error());
+    }
+    if let Some(block) = crate::playbook::warnings_block(&playbook.warnings) {
+        printer.warn(&block);
+    }
+    Ok(playbook)
 }
 
 /// Runs every play of a playbook over `conns`, the command's connections (one

@@ -19,6 +19,8 @@ pub enum Kind {
     Dict,
     /// A file mode: octal (0644, "0644", "644") or symbolic ("u=rw,g=r,o=r").
     Mode,
+    /// A file mode, or `preserve` (copy: the source file's mode).
+    ModeOrPreserve,
     /// One of these strings.
     Choice(&'static [&'static str]),
     /// Anything.
@@ -216,7 +218,8 @@ fn coerce(spec: &ArgSpec, v: &Json) -> Result<Json, String> {
             Json::Object(_) => v.clone(),
             _ => return Err(bad("a mapping")),
         },
-        Kind::Mode => match v {
+        Kind::ModeOrPreserve if v.as_str() == Some("preserve") => v.clone(),
+        Kind::Mode | Kind::ModeOrPreserve => match v {
             Json::Number(n) if n.as_u64().is_some_and(|m| m <= 0o7777) => v.clone(),
             Json::String(s) if parse_mode_str(s).is_some() => v.clone(),
             _ => return Err(bad("a file mode such as '0644' or 'u=rw,g=r,o=r'")),

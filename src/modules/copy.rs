@@ -32,13 +32,14 @@ pub static COPY: Spec = Spec {
             ArgSpec::new("dest", Kind::Str).required(),
             ArgSpec::new("owner", Kind::Str),
             ArgSpec::new("group", Kind::Str),
-            ArgSpec::new("mode", Kind::Mode),
+            ArgSpec::new("mode", Kind::ModeOrPreserve),
             ArgSpec::new("directory_mode", Kind::Mode),
             ArgSpec::new("backup", Kind::Bool),
             ArgSpec::new("validate", Kind::Str),
             ArgSpec::new("force", Kind::Bool).aliases(&["thirsty"]),
             ArgSpec::new("remote_src", Kind::Bool),
             ArgSpec::new("follow", Kind::Bool),
+            ArgSpec::new("decrypt", Kind::Bool),
         ],
     )
 };
@@ -131,8 +132,63 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
     ))
 }
 
+/// `mode: preserve`: the mode of the controller's source file, as octal. And
+/// `decrypt` (default yes): an Ansible-Vault encrypted source is refused
+/// rather than copied encrypted, unless `decrypt: false` asks for that.
+fn resolved_args(args: &Args, ctx: &Ctx) -> Result<Args, Fail> {
+    let mut out = Args {
+        values: args.values.clone(),
+    };
+    let decrypt = args.bool_or("decrypt", true);
+    let local_src = || -> Result<Option<std::path::PathBuf>, Fail> {
+        if args.get("content").is_some() || args.bool_or("remote_src", false) {
+            return Ok(None);
+        }
+        let src = args.str("src").unwrap_or_default();
+        Ok(Some(ctx.find_local(src)?))
+    };
+    if decrypt
+        && let Some(p) = local_src()?
+        && p.is_file()
+        && std::fs::read(&p).is_ok_and(|b| b.starts_with(b"$ANSIBLE_VAULT;"))
+    {
+        return fail::fail(format!(
+            "{} is Ansible-Vault encrypted and opsctl does not decrypt copy sources: keep the secret in the environment's secrets (opsctl secrets), or set decrypt: false to copy the encrypted file as it is",
+            p.display()
+        ));
+    }
+    if args.str("mode") == Some("preserve") {
+        if args.get("content").is_some() {
+            return fail::fail("mode: preserve needs a src file (content has no mode to keep)");
+        }
+        if args.bool_or("remote_src", false) {
+            return fail::fail(
+                "mode: preserve with remote_src is not supported by opsctl: give the mode",
+            );
+        }
+        let Some(p) = local_src()? else {
+            return fail::fail("mode: preserve needs a src file");
+        };
+        if p.is_dir() {
+            return fail::fail(
+                "mode: preserve with a directory src is not supported by opsctl: give the mode",
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(&p)
+            .map_err(|e| Fail::Task(format!("cannot read {}: {e}", p.display())))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        out.values
+            .insert("mode".into(), Json::String(format!("{m:04o}")));
+    }
+    Ok(out)
+}
+
 impl Module for Copy {
     fn needs(&self, args: &Args, ctx: &Ctx) -> Result<Vec<Need>, Fail> {
+        let args = &resolved_args(args, ctx)?;
         Opts::from_args(args)?;
         let dest = args.str("dest").unwrap_or_default();
         Ok(match what(args, ctx)? {
@@ -144,6 +200,7 @@ impl Module for Copy {
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let args = &resolved_args(args, ctx)?;
         let dest = args.str("dest").unwrap_or_default();
         let opts = Opts::from_args(args)?;
         match what(args, ctx)? {

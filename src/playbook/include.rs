@@ -24,10 +24,18 @@ impl Loader {
         ) {
             return Vec::new();
         }
-        let inh = self.inherited(kw, file);
+        let mut inh = self.inherited(kw, file);
+        // A block's notify goes to each of its tasks (ansible-core 2.19); the
+        // block task records the names for the handler check.
+        if let Some(e) = kw.get("notify") {
+            inh.notify = self.names(e, file);
+        }
+        let conditional = kw.get("when").is_some();
+        self.conditional += usize::from(conditional);
         let mut block = self.task_list(kw.get("block"), cx);
         let mut rescue = self.task_list(kw.get("rescue"), cx);
         let mut always = self.task_list(kw.get("always"), cx);
+        self.conditional -= usize::from(conditional);
         for list in [&mut block, &mut rescue, &mut always] {
             inh.apply_to(list);
         }
@@ -187,8 +195,11 @@ impl Loader {
             return Vec::new();
         };
         let inh = self.inherited(kw, file);
+        let conditional = usize::from(!inh.when.is_empty());
+        self.conditional += conditional;
         let mut tasks =
             self.tasks_file(&path, cx.role, cx.handler, Some(&action.key.location(file)));
+        self.conditional -= conditional;
         inh.apply_to(&mut tasks);
         tasks
     }
@@ -218,7 +229,10 @@ impl Loader {
         if !is_template(&name) {
             let path = self.resolve(&name, cx, &at, "include_tasks");
             if let Some(path) = path {
+                let conditional = usize::from(kw.get("when").is_some());
+                self.conditional += conditional;
                 self.check_included_file(&path, cx, &action.key.location(file));
+                self.conditional -= conditional;
             }
         }
         let inh = self.inherited(kw, file);

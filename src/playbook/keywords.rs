@@ -45,6 +45,7 @@ pub(super) const TASK_KEYWORDS: &[&str] = &[
     "include_role",
     "meta",
     "collections",
+    "module_defaults",
 ];
 
 /// Keywords that say what a task does (a module key does too).
@@ -78,8 +79,22 @@ pub(super) const INHERITABLE: &[&str] = &[
     "any_errors_fatal",
 ];
 
-pub(super) const BLOCK_ONLY: &[&str] = &["name", "block", "rescue", "always", "collections"];
-pub(super) const IMPORT_ONLY: &[&str] = &["name", "collections", "import_tasks", "import_role"];
+pub(super) const BLOCK_ONLY: &[&str] = &[
+    "name",
+    "block",
+    "rescue",
+    "always",
+    "collections",
+    "notify",
+    "module_defaults",
+];
+pub(super) const IMPORT_ONLY: &[&str] = &[
+    "name",
+    "collections",
+    "import_tasks",
+    "import_role",
+    "module_defaults",
+];
 pub(super) const INCLUDE_TASKS_KEYWORDS: &[&str] = &[
     "name",
     "include_tasks",
@@ -144,10 +159,9 @@ pub(super) fn unsupported_task_keyword(key: &str) -> Option<(String, String)> {
             format!("'{key}' is not supported on tasks"),
             "set ansible_user / ansible_port in the inventory",
         ),
-        "delegate_facts" | "debugger" | "become_exe" | "become_flags" | "module_defaults" => (
-            format!("'{key}' is not supported by opsctl"),
-            "remove it (module_defaults: give the arguments on each task)",
-        ),
+        "delegate_facts" | "debugger" | "become_exe" | "become_flags" => {
+            (format!("'{key}' is not supported by opsctl"), "remove it")
+        }
         "import_playbook" => (
             "'import_playbook' cannot be used in a task list".into(),
             "import playbooks at the top level of a playbook: - import_playbook: other.yml",
@@ -204,6 +218,8 @@ pub(super) const PLAY_KEYWORDS: &[&str] = &[
     "ignore_unreachable",
     "no_log",
     "collections",
+    "remote_user",
+    "module_defaults",
 ];
 
 pub(super) const IMPORT_PLAYBOOK_KEYS: &[&str] = &["import_playbook", "name", "tags", "vars"];
@@ -211,11 +227,10 @@ pub(super) const IMPORT_PLAYBOOK_KEYS: &[&str] = &["import_playbook", "name", "t
 /// Ansible play keywords opsctl refuses, with what to do instead.
 pub(super) fn unsupported_play_keyword(key: &str) -> Option<(String, &'static str)> {
     let hint = match key {
-        "module_defaults" => "give the arguments on each task",
         "vars_prompt" => {
             "pass the values with -e name=value, or keep them in the environment's secrets"
         }
-        "remote_user" | "port" => "set ansible_user / ansible_port in the inventory",
+        "port" => "set ansible_port in the inventory",
         "connection" => "opsctl connects over SSH, or locally to localhost",
         "order" | "throttle" | "force_handlers" | "run_once" | "fact_path" | "gather_subset"
         | "gather_timeout" | "timeout" | "debugger" | "become_exe" | "become_flags" => "remove it",

@@ -86,6 +86,11 @@ pub(super) struct PlayState {
     pub notify: Vec<(String, Location)>,
     /// Handlers may come from a role included at run time: notify can't be checked.
     pub dynamic_handlers: bool,
+    /// The play's `collections:` (short module names resolve through them).
+    pub collections: Vec<String>,
+    /// `module_defaults` in force (the play's, then enclosing blocks'), in order:
+    /// (module name or `group/...`, arguments).
+    pub module_defaults: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
 }
 
 pub(super) struct Loader {
@@ -98,6 +103,11 @@ pub(super) struct Loader {
     pub checked: HashSet<(PathBuf, Option<PathBuf>)>,
     /// `include_role` roles already checked.
     pub checked_roles: HashSet<PathBuf>,
+    /// What loads but may fail when reached (see [`super::Playbook::warnings`]).
+    pub warnings: Vec<LoadError>,
+    /// How many enclosing blocks or includes have a `when`: a role that
+    /// `include_role` names may then be absent (resolved when reached).
+    pub conditional: usize,
 }
 
 /// Beyond this many, more errors add nothing.
@@ -112,6 +122,8 @@ impl Loader {
             play: PlayState::default(),
             checked: HashSet::new(),
             checked_roles: HashSet::new(),
+            warnings: Vec::new(),
+            conditional: 0,
         }
     }
 
@@ -140,6 +152,14 @@ impl Loader {
         let mut first = errs.remove(0);
         first.others = errs;
         Err(first)
+    }
+
+    /// Something that loads but fails if a host reaches it; once per place.
+    pub fn warn(&mut self, location: Location, message: impl Into<String>) {
+        let w = LoadError::new(location, message, None);
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
     }
 
     pub fn err(&mut self, location: Location, message: impl Into<String>, hint: Option<String>) {
@@ -188,6 +208,8 @@ impl Loader {
             playbook_dir: self.play.playbook_dir.clone(),
             role_search: self.play.role_search.clone(),
             role_stack: self.play.role_stack.clone(),
+            collections: self.play.collections.clone(),
+            module_defaults: self.play.module_defaults.clone(),
             ..Default::default()
         };
         let saved = std::mem::replace(&mut self.play, fresh);

@@ -26,6 +26,7 @@ mod keywords;
 mod kv;
 mod loader;
 mod module_task;
+mod names;
 mod play;
 mod resolve;
 mod role;
@@ -55,10 +56,30 @@ pub use types::{
 pub fn load_playbook(path: &Path, project_root: Option<&Path>) -> Result<Playbook, LoadError> {
     let mut l = Loader::new(project_root);
     let plays = l.playbook(path);
+    let warnings = std::mem::take(&mut l.warnings);
     l.finish(Playbook {
         path: path.to_path_buf(),
         plays,
+        warnings,
     })
+}
+
+/// The warnings of a load as one block: a line saying what they mean, then
+/// one `file:line:col: what` line each. `None` without warnings.
+pub fn warnings_block(warnings: &[LoadError]) -> Option<String> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let n = warnings.len();
+    let mut s = format!(
+        "{n} {} of this playbook {} what opsctl does not implement: each fails only if a host reaches it (--strict refuses them)",
+        if n == 1 { "place" } else { "places" },
+        if n == 1 { "uses" } else { "use" },
+    );
+    for w in warnings {
+        s.push_str(&format!("\n  {}: {}", w.location, w.message));
+    }
+    Some(s)
 }
 
 /// Loads a tasks file for `include_tasks` at run time. `path` is already resolved

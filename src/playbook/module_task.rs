@@ -7,9 +7,10 @@ use serde_json::Map;
 use serde_json::Value as Json;
 
 use super::kv::parse_kv;
-use super::loader::{Cx, Kw, Loader, did_you_mean, nearest};
+use super::loader::{Cx, Kw, Loader, did_you_mean};
 use super::tasks::ActionKey;
 use super::types::{Action, Task};
+use crate::compat::Name;
 use crate::location::Location;
 use crate::modules::{self, ModuleDef};
 use crate::yaml::{Node, NodeValue};
@@ -26,8 +27,18 @@ impl Loader {
         let at = action.key.location(file);
         let (def, inline, local) = match action.name.as_str() {
             "action" | "local_action" => {
-                let Some((def, args)) = self.action_form(action, file) else {
-                    return Vec::new();
+                let (def, args) = match self.action_form(action, cx) {
+                    None => return Vec::new(),
+                    Some(Err((name, fqcn, args))) => {
+                        let mut ts = self.unimplemented(kw, &name, &fqcn, args, at, cx, location);
+                        if action.name == "local_action" {
+                            for t in &mut ts {
+                                t.delegate_to = Some("localhost".into());
+                            }
+                        }
+                        return ts;
+                    }
+                    Some(Ok(found)) => found,
                 };
                 (def, args, action.name == "local_action")
             }
@@ -67,6 +78,14 @@ impl Loader {
         }
         // Arguments written with the module win over `args:`, as in Ansible.
         raw.extend(inline);
+        self.apply_module_defaults(def, &mut raw);
+        if def.spec.name == "template"
+            && let Some(Json::String(src)) = raw.get("src")
+            && !crate::template::is_template(src)
+            && let Some(p) = self.template_source(src, cx)
+        {
+            self.check_template_file(&p);
+        }
         let args = match def.spec.validate(&raw, false) {
             Ok(a) => a.values,
             Err(msg) => {
@@ -95,32 +114,49 @@ impl Loader {
     }
 
     /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`.
+    #[allow(clippy::type_complexity)]
     fn action_form(
         &mut self,
         action: &ActionKey,
-        file: &Path,
-    ) -> Option<(&'static ModuleDef, Map<String, Json>)> {
+        cx: &Cx,
+    ) -> Option<Result<(&'static ModuleDef, Map<String, Json>), (String, String, Json)>> {
+        let file = cx.file;
         let v = action.value;
-        let unknown = |l: &mut Loader, name: &str, at: Location| {
+        let unknown = |l: &mut Loader, name: &str, near: Option<String>, at: Location| {
             let names = modules::names();
-            let hint = did_you_mean(nearest(name, names.iter().copied()))
+            let hint = did_you_mean(near.as_deref().map(|n| (n, 0)))
                 .unwrap_or_else(|| format!("opsctl's modules: {}", names.join(", ")));
             l.err(at, format!("unknown module '{name}'"), Some(hint));
+        };
+        let resolve = |l: &mut Loader, name: &str, at: Location| match l.resolve_module(name, cx) {
+            Name::Implemented(def) => Some(Ok(def)),
+            Name::Known(fqcn) => Some(Err(fqcn)),
+            Name::Unknown(near) => {
+                unknown(l, name, near, at);
+                None
+            }
         };
         match &v.value {
             NodeValue::Str(s) => {
                 let s = s.trim_start();
                 let (name, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
-                let Some(def) = modules::find(name) else {
-                    unknown(self, name, v.location(file));
-                    return None;
+                let def = match resolve(self, name, v.location(file))? {
+                    Ok(def) => def,
+                    Err(fqcn) => {
+                        let args = if rest.trim().is_empty() {
+                            Json::Null
+                        } else {
+                            Json::String(rest.trim().to_string())
+                        };
+                        return Some(Err((name.to_string(), fqcn, args)));
+                    }
                 };
                 let args = if rest.trim().is_empty() {
                     Map::new()
                 } else {
                     self.args_from_str(def, rest.trim_start(), v.location(file))?
                 };
-                Some((def, args))
+                Some(Ok((def, args)))
             }
             NodeValue::Map(_) => {
                 let Some(name_node) = v.get("module") else {
@@ -142,16 +178,16 @@ impl Loader {
                     );
                     return None;
                 };
-                let Some(def) = modules::find(name) else {
-                    unknown(self, name, name_node.location(file));
-                    return None;
-                };
+                let found = resolve(self, name, name_node.location(file))?;
                 let mut args = match v.to_json() {
                     Json::Object(m) => m,
                     _ => Map::new(),
                 };
                 args.remove("module");
-                Some((def, args))
+                Some(match found {
+                    Ok(def) => Ok((def, args)),
+                    Err(fqcn) => Err((name.to_string(), fqcn, Json::Object(args))),
+                })
             }
             _ => {
                 self.err(
@@ -166,6 +202,97 @@ impl Loader {
                 None
             }
         }
+    }
+
+    /// A task whose module Ansible has and opsctl does not implement: loads
+    /// (its keywords checked as any task's), warns, fails when reached.
+    pub(super) fn unimplemented_task(
+        &mut self,
+        kw: &Kw,
+        action: &ActionKey,
+        cx: &Cx,
+        location: Location,
+    ) -> Vec<Task> {
+        let fqcn = action.known.clone().unwrap_or_else(|| action.name.clone());
+        let at = action.key.location(cx.file);
+        let args = action.value.to_json();
+        self.unimplemented(kw, &action.name, &fqcn, args, at, cx, location)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unimplemented(
+        &mut self,
+        kw: &Kw,
+        name: &str,
+        fqcn: &str,
+        args: Json,
+        at: Location,
+        cx: &Cx,
+        location: Location,
+    ) -> Vec<Task> {
+        self.unimplemented_module(name, fqcn, at);
+        let inh = self.inherited(kw, cx.file);
+        let action = Action::Unimplemented {
+            name: name.to_string(),
+            fqcn: fqcn.to_string(),
+            args,
+        };
+        let mut t = Task::new(location, action, cx.role.cloned());
+        self.fill(&mut t, kw, cx.file, inh);
+        vec![t]
+    }
+
+    /// `module_defaults` in force that name this module (by any of its names,
+    /// or an action group holding it): their arguments where the task gives
+    /// none (the innermost `module_defaults` first).
+    fn apply_module_defaults(&self, def: &'static ModuleDef, raw: &mut Map<String, Json>) {
+        let canon = |k: &str| -> String {
+            def.spec
+                .args
+                .iter()
+                .find(|a| a.name == k || a.aliases.contains(&k))
+                .map_or_else(|| k.to_string(), |a| a.name.to_string())
+        };
+        for (key, defaults) in self.play.module_defaults.iter().rev() {
+            let applies = match key.strip_prefix("group/") {
+                Some(group) => crate::compat::group_has(group, &self.play.collections, def),
+                None => matches!(
+                    crate::compat::module(key, &self.play.collections, &[]),
+                    Name::Implemented(d) if d.spec.name == def.spec.name
+                ),
+            };
+            if !applies {
+                continue;
+            }
+            let given: Vec<String> = raw.keys().map(|k| canon(k)).collect();
+            for (k, v) in defaults {
+                if !given.contains(&canon(k)) {
+                    raw.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    /// The file a `template:` task's literal `src` names: the role's
+    /// `templates/`, then the playbook's `templates/` and directory.
+    fn template_source(&self, src: &str, cx: &Cx) -> Option<std::path::PathBuf> {
+        let p = Path::new(src);
+        if p.is_absolute() {
+            return p.is_file().then(|| p.to_path_buf());
+        }
+        let mut dirs = Vec::new();
+        if let Some(r) = cx.role {
+            dirs.push(r.templates_dir());
+            dirs.push(r.dir.clone());
+        }
+        if let Some(d) = &self.play.playbook_dir {
+            dirs.push(d.join("templates"));
+            dirs.push(d.clone());
+        }
+        if let Some(d) = cx.file.parent() {
+            dirs.push(d.join("templates"));
+        }
+        dirs.into_iter().map(|d| d.join(p)).find(|c| c.is_file())
     }
 
     fn args_from_node(

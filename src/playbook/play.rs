@@ -270,6 +270,7 @@ impl Loader {
             vars_files: Vec::new(),
             become_: None,
             become_user: None,
+            remote_user: None,
             gather_facts: None,
             serial: None,
             max_fail_percentage: None,
@@ -288,6 +289,8 @@ impl Loader {
             role_search: role_search.clone(),
         };
         let mut inherit = Inherited::default();
+        let mut collections = Vec::new();
+        let mut module_defaults = Vec::new();
         for e in kw.iter() {
             match e.name.as_str() {
                 "name" => play.name = self.string(e, file),
@@ -295,6 +298,9 @@ impl Loader {
                 "vars_files" => play.vars_files = self.vars_files(e, file, &dir),
                 "become" => play.become_ = self.flag(e, file),
                 "become_user" => play.become_user = self.string(e, file),
+                "remote_user" => play.remote_user = self.string(e, file),
+                "collections" => collections = self.names(e, file),
+                "module_defaults" => module_defaults.push(e.clone()),
                 "become_method" => self.become_method(e, file),
                 "gather_facts" => play.gather_facts = self.flag(e, file),
                 "serial" => play.serial = self.serial(e, file),
@@ -338,6 +344,12 @@ impl Loader {
         play.vars.extend(imp.vars.iter().cloned());
 
         self.begin_play(Some(dir), role_search);
+        // After `collections:`, whatever their order in the play.
+        self.play.collections = collections;
+        for e in module_defaults {
+            let d = self.module_defaults(&e, file);
+            self.play.module_defaults.extend(d);
+        }
         let cx = Cx {
             file,
             role: None,

@@ -161,8 +161,18 @@ impl Loader {
     /// Finds a role's directory: `<search>/<name>`; a name with '/' is a path
     /// (relative to the playbook directory).
     pub fn find_role(&mut self, name: &str, at: &Location) -> Option<PathBuf> {
+        let cands = self.role_candidates(name);
+        if let Some(found) = cands.iter().find(|c| c.is_dir()) {
+            return Some(found.clone());
+        }
+        self.role_not_found(name, &cands, at);
+        None
+    }
+
+    /// Where a role of that name may be, in search order.
+    fn role_candidates(&self, name: &str) -> Vec<PathBuf> {
         let p = Path::new(name);
-        let cands: Vec<PathBuf> = if p.is_absolute() {
+        if p.is_absolute() {
             vec![p.to_path_buf()]
         } else if name.contains('/') {
             let mut c: Vec<PathBuf> = self.play.playbook_dir.iter().map(|d| d.join(p)).collect();
@@ -170,10 +180,10 @@ impl Loader {
             c
         } else {
             self.play.role_search.iter().map(|d| d.join(p)).collect()
-        };
-        if let Some(found) = cands.iter().find(|c| c.is_dir()) {
-            return Some(found.clone());
         }
+    }
+
+    fn role_not_found(&mut self, name: &str, cands: &[PathBuf], at: &Location) {
         let mut known: Vec<String> = Vec::new();
         for d in &self.play.role_search {
             if let Ok(rd) = std::fs::read_dir(d) {
@@ -195,7 +205,6 @@ impl Loader {
             None => format!("looked at {}", looked.join(", ")),
         };
         self.err(at.clone(), format!("role '{name}' not found"), Some(hint));
-        None
     }
 
     /// Variables of `defaults/` or `vars/`: `main.yml`, `main.yaml`, or `main/*`.
@@ -381,7 +390,24 @@ impl Loader {
 
     /// Checks now a role that `include_role` will load at run time: it exists, and
     /// its files are valid (once per role and tasks_from).
-    pub fn check_included_role(&mut self, name: &str, at: &Location, tasks_from: Option<&str>) {
+    /// A role absent under a condition (the include's own `when`, or an
+    /// enclosing block's) is resolved when reached, as Ansible does: a warning.
+    pub fn check_included_role(
+        &mut self,
+        name: &str,
+        at: &Location,
+        tasks_from: Option<&str>,
+        conditional: bool,
+    ) {
+        if (conditional || self.conditional > 0)
+            && !self.role_candidates(name).iter().any(|c| c.is_dir())
+        {
+            self.warn(
+                at.clone(),
+                format!("role '{name}' not found: the include_role fails if a host reaches it"),
+            );
+            return;
+        }
         let Some(dir) = self.find_role(name, at) else {
             return;
         };
@@ -470,7 +496,8 @@ impl Loader {
         }
         self.play.dynamic_handlers = true;
         if !is_template(&name) {
-            self.check_included_role(&name, &name_at, tasks_from.as_deref());
+            let conditional = kw.get("when").is_some();
+            self.check_included_role(&name, &name_at, tasks_from.as_deref(), conditional);
         }
         let inh = self.inherited(kw, file);
         let mut t = Task::new(

@@ -12,6 +12,7 @@ use super::keywords::{
 };
 use super::loader::{Cx, Entry, Kw, Loader, did_you_mean, has_template, is_identifier, nearest};
 use super::types::{Action, Inherited, LoopControl, LoopKind, Role, Task};
+use crate::compat::Name;
 use crate::location::Location;
 use crate::modules::{self, ModuleDef};
 use crate::template::is_template;
@@ -110,7 +111,7 @@ impl Loader {
 
         let mut kw = Kw::default();
         let mut actions: Vec<ActionKey> = Vec::new();
-        let mut unknown: Vec<(&Node, String)> = Vec::new();
+        let mut unknown: Vec<(&Node, String, Option<String>)> = Vec::new();
         let mut bad = false;
         for (k, v) in map {
             let raw = k.key_string();
@@ -125,6 +126,7 @@ impl Loader {
                         key: k,
                         value: v,
                         def: None,
+                        known: None,
                     });
                 }
                 kw.0.push(Entry {
@@ -132,20 +134,29 @@ impl Loader {
                     key: k,
                     value: v,
                 });
-            } else if let Some(def) = modules::find(&raw) {
-                actions.push(ActionKey {
-                    name: raw,
-                    key: k,
-                    value: v,
-                    def: Some(def),
-                });
             } else {
-                unknown.push((k, raw));
+                match self.resolve_module(&raw, cx) {
+                    Name::Implemented(def) => actions.push(ActionKey {
+                        name: raw,
+                        key: k,
+                        value: v,
+                        def: Some(def),
+                        known: None,
+                    }),
+                    Name::Known(fqcn) => actions.push(ActionKey {
+                        name: raw,
+                        key: k,
+                        value: v,
+                        def: None,
+                        known: Some(fqcn),
+                    }),
+                    Name::Unknown(near) => unknown.push((k, raw, near)),
+                }
             }
         }
         let lone = actions.is_empty() && unknown.len() == 1;
-        for (k, raw) in &unknown {
-            self.unknown_task_key(k, raw, lone, file);
+        for (k, raw, near) in &unknown {
+            self.unknown_task_key(k, raw, near.as_deref(), lone, file);
             bad = true;
         }
         if bad {
@@ -199,15 +210,25 @@ impl Loader {
         if bad {
             return Vec::new();
         }
-        let out = match action.name.as_str() {
-            "block" => self.block(&kw, cx, location),
-            "import_tasks" => return self.import_tasks(&kw, &action, cx),
-            "include_tasks" => self.include_tasks(&kw, &action, cx, location),
-            "import_role" => return self.role_task(&kw, &action, cx, location, true),
-            "include_role" => self.role_task(&kw, &action, cx, location, false),
-            "meta" => self.meta(&kw, &action, cx, location),
-            _ => self.module_task(&kw, &action, cx, location),
-        };
+        for (k, v) in map {
+            match control_name(&k.key_string()) {
+                "block" | "rescue" | "always" => {}
+                "when" | "changed_when" | "failed_when" | "until" => {
+                    self.check_templates(v, file, true)
+                }
+                _ => self.check_templates(v, file, false),
+            }
+        }
+        let defaults_before = self.play.module_defaults.len();
+        if let Some(e) = kw.get("module_defaults") {
+            let d = self.module_defaults(e, file);
+            self.play.module_defaults.extend(d);
+        }
+        let out = self.task_action(&kw, &action, cx, location);
+        self.play.module_defaults.truncate(defaults_before);
+        if matches!(action.name.as_str(), "import_tasks" | "import_role") {
+            return out;
+        }
         if cx.handler {
             for t in &out {
                 if t.name.is_none()
@@ -225,7 +246,33 @@ impl Loader {
         out
     }
 
-    fn unknown_task_key(&mut self, k: &Node, raw: &str, maybe_module: bool, file: &Path) {
+    fn task_action(
+        &mut self,
+        kw: &Kw,
+        action: &ActionKey,
+        cx: &Cx,
+        location: Location,
+    ) -> Vec<Task> {
+        match action.name.as_str() {
+            "block" => self.block(kw, cx, location),
+            "import_tasks" => self.import_tasks(kw, action, cx),
+            "include_tasks" => self.include_tasks(kw, action, cx, location),
+            "import_role" => self.role_task(kw, action, cx, location, true),
+            "include_role" => self.role_task(kw, action, cx, location, false),
+            "meta" => self.meta(kw, action, cx, location),
+            _ if action.known.is_some() => self.unimplemented_task(kw, action, cx, location),
+            _ => self.module_task(kw, action, cx, location),
+        }
+    }
+
+    fn unknown_task_key(
+        &mut self,
+        k: &Node,
+        raw: &str,
+        mod_near: Option<&str>,
+        maybe_module: bool,
+        file: &Path,
+    ) {
         if PLAY_KEYWORDS.contains(&raw) && !TASK_KEYWORDS.contains(&raw) {
             self.err(
                 k.location(file),
@@ -236,7 +283,12 @@ impl Loader {
         }
         let names = modules::names();
         let kw_near = nearest(raw, TASK_KEYWORDS.iter().copied());
-        let mod_near = nearest(raw, names.iter().copied());
+        let mod_near = mod_near.map(|n| {
+            (
+                n,
+                crate::names::strsim(&n.to_lowercase(), &raw.to_lowercase()),
+            )
+        });
         let module_first = match (kw_near, mod_near) {
             (None, _) => true,
             (Some(_), None) => false,
@@ -405,14 +457,8 @@ impl Loader {
                 _ => bad(self, "a mapping or a template giving one"),
             }
         }
+        // Without a loop, loop_control is ignored, as in Ansible.
         if let Some(e) = kw.get("loop_control") {
-            if loops.is_empty() {
-                self.err(
-                    e.loc(file),
-                    "'loop_control' without a loop",
-                    Some("add loop: to the task, or remove loop_control".into()),
-                );
-            }
             match e.value.as_map() {
                 Some(map) => t.loop_control = self.loop_control(map, file),
                 None => self.type_error(e, file, "a mapping"),
@@ -534,4 +580,6 @@ pub(super) struct ActionKey<'a> {
     pub key: &'a Node,
     pub value: &'a Node,
     pub def: Option<&'static ModuleDef>,
+    /// A module Ansible has and opsctl does not implement: its FQCN.
+    pub known: Option<String>,
 }

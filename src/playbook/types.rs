@@ -17,7 +17,28 @@ use crate::modules::ModuleDef;
 pub struct Playbook {
     pub path: PathBuf,
     pub plays: Vec<Play>,
+    /// What loads but may fail when reached: modules, filters, tests and lookups
+    /// Ansible has and opsctl does not implement, roles `include_role` names that
+    /// are absent under a condition. Shown before a run; `--strict` makes them
+    /// errors ([`Playbook::strict`]).
+    pub warnings: Vec<LoadError>,
 }
+
+impl Playbook {
+    /// `--strict`: the warnings as one load error (every one listed).
+    pub fn strict(self) -> Result<Playbook, LoadError> {
+        let mut all = self.warnings.clone();
+        let Some(last) = all.last_mut() else {
+            return Ok(self);
+        };
+        last.hint.get_or_insert_with(|| STRICT_HINT.into());
+        let mut first = all.remove(0);
+        first.others = all;
+        Err(first)
+    }
+}
+
+const STRICT_HINT: &str = "--strict refuses what opsctl would only fail when reached; run without --strict to run the rest";
 
 /// One play.
 #[derive(Debug, Clone)]
@@ -33,6 +54,8 @@ pub struct Play {
     pub vars_files: Vec<(String, Location)>,
     pub become_: Option<Json>,
     pub become_user: Option<String>,
+    /// `remote_user`: the SSH user for hosts whose inventory sets no `ansible_user`.
+    pub remote_user: Option<String>,
     /// A boolean or a template string.
     pub gather_facts: Option<Json>,
     /// An integer, a percentage string, a list of those, or a template.
@@ -194,6 +217,7 @@ impl Task {
         }
         match &self.action {
             Action::Module { def, .. } => def.spec.name.to_string(),
+            Action::Unimplemented { name, .. } => name.clone(),
             Action::Block { .. } => "block".into(),
             Action::IncludeTasks { file, .. } => format!("include_tasks {file}"),
             Action::IncludeRole { name, .. } => format!("include_role {name}"),
@@ -244,6 +268,15 @@ pub enum Action {
         name: String,
         tasks_from: Option<String>,
     },
+    /// A module Ansible has and opsctl does not implement (or a role's own module
+    /// in `library/`): loads, and fails with "opsctl does not implement" when a
+    /// host reaches it. `name` as written, `fqcn` what Ansible resolves it to,
+    /// `args` as written (for the templates they use).
+    Unimplemented {
+        name: String,
+        fqcn: String,
+        args: Json,
+    },
     /// `meta: flush_handlers`
     FlushHandlers,
     /// `meta: end_play`
@@ -260,6 +293,12 @@ impl fmt::Debug for Action {
             Action::Module { def, args } => f
                 .debug_struct("Module")
                 .field("module", &def.spec.name)
+                .field("args", args)
+                .finish(),
+            Action::Unimplemented { name, fqcn, args } => f
+                .debug_struct("Unimplemented")
+                .field("name", name)
+                .field("fqcn", fqcn)
                 .field("args", args)
                 .finish(),
             Action::Block {
@@ -392,6 +431,8 @@ fn json_kind(v: &Json) -> &'static str {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inherited {
     pub when: Vec<String>,
+    /// `notify` of a block: added to every task's own (ansible-core 2.19).
+    pub notify: Vec<String>,
     pub tags: Vec<String>,
     pub vars: Vec<VarEntry>,
     pub become_: Option<Json>,
@@ -426,6 +467,7 @@ impl Inherited {
     fn apply_task(&self, t: &mut Task) {
         t.when = prepend(&self.when, std::mem::take(&mut t.when));
         t.tags = union(std::mem::take(&mut t.tags), &self.tags);
+        t.notify = union(std::mem::take(&mut t.notify), &self.notify);
         t.vars = prepend(&self.vars, std::mem::take(&mut t.vars));
         or_parent(&mut t.become_, &self.become_);
         or_parent(&mut t.become_user, &self.become_user);
@@ -457,6 +499,7 @@ impl Inherited {
     fn wrap(&mut self, outer: &Inherited) {
         self.when = prepend(&outer.when, std::mem::take(&mut self.when));
         self.tags = union(std::mem::take(&mut self.tags), &outer.tags);
+        self.notify = union(std::mem::take(&mut self.notify), &outer.notify);
         self.vars = prepend(&outer.vars, std::mem::take(&mut self.vars));
         or_parent(&mut self.become_, &outer.become_);
         or_parent(&mut self.become_user, &outer.become_user);

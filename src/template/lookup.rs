@@ -20,6 +20,11 @@ const PLUGINS: &[&str] = &[
     "vars",
 ];
 
+/// The lookup plugins implemented (`lookup()`, `query()`, `with_<name>`).
+pub fn names() -> &'static [&'static str] {
+    PLUGINS
+}
+
 pub fn register(env: &mut minijinja::Environment<'static>) {
     env.add_function("lookup", lookup);
     env.add_function("query", query);
@@ -90,12 +95,19 @@ fn check_file_size(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// `ansible.builtin.env` is `env`.
+fn short_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
 /// `lookup(name, terms...)`: one value, or the values joined by commas (Ansible's
 /// default), or a list with `wantlist=True`.
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let wantlist: Option<bool> = kwargs.get("wantlist")?;
     let values = run(state, &name, &terms, &kwargs)?;
-    if wantlist == Some(true) || matches!(name.as_str(), "items" | "list") {
+    if wantlist == Some(true) || matches!(short_name(&name), "items" | "list") {
         return Ok(Value::from(values));
     }
     Ok(match values.len() {
@@ -118,6 +130,7 @@ fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Res
 
 fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let terms = flatten(terms);
+    let name = short_name(name);
     let out = match name {
         "env" => {
             let default: Option<Value> = kwargs.get("default")?;
@@ -232,6 +245,13 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
         }
         "items" | "list" => terms,
         other => {
+            use crate::compat::{Kind, Name, plugin};
+            if let Name::Known(fqcn) = plugin(Kind::Lookup, other, |_| false) {
+                return Err(err(format!(
+                    "opsctl does not implement the lookup '{other}' ({fqcn}); opsctl has: {}",
+                    PLUGINS.join(", ")
+                )));
+            }
             let near = crate::names::nearest_name(other, PLUGINS.iter().copied());
             return Err(err(format!(
                 "unknown lookup plugin '{other}'{}; opsctl has: {}",

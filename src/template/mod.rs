@@ -59,6 +59,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use crate::location::{Location, display_path};
 
 pub use context::{LazyContext, Variables};
+pub use lookup::names as lookup_names;
 
 /// Recursion limit of the template VM (minijinja's maximum is 500).
 const RECURSION_LIMIT: usize = 250;
@@ -379,6 +380,8 @@ impl Templar {
         filters::register(&mut env);
         lookup::register(&mut env);
         jinja_tests::register(&mut env);
+        // `ansible.builtin.to_json` and the like: Ansible's FQCNs of what is above
+        crate::compat::register_fqcn_aliases(&mut env);
         let mut chain_env = env.clone();
         chain_env.set_undefined_behavior(UndefinedBehavior::Chainable);
         chain_env.set_formatter(chain_formatter);

@@ -66,22 +66,25 @@ struct HostRun<'e, 'a> {
     foreign_pending: Vec<String>,
 }
 
+/// The host's connection settings are wrong: reported, the host fails.
+fn settings_failed(eng: &Engine<'_>, play: &Play, host: &str, msg: &str) -> bool {
+    report_simple(
+        eng,
+        host,
+        "connection settings",
+        &play.location,
+        Status::Failed,
+        msg,
+    );
+    false
+}
+
 /// Runs the play on one host; false when the host failed or was unreachable.
 pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
     let vars = &eng.loaded.vars;
     let spec = match connection_spec(vars, host, eng.loaded.target.ssh_config.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
-            report_simple(
-                eng,
-                host,
-                "connection settings",
-                &play.location,
-                Status::Failed,
-                &e.message,
-            );
-            return false;
-        }
+        Err(e) => return settings_failed(eng, play, host, &e.message),
     };
     let mut run = HostRun {
         eng,
@@ -98,6 +101,21 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         facts: Default::default(),
         last_changed: false,
     };
+    // The play's remote_user, for a host whose inventory names no user
+    // (connection variables win over play keywords, as in Ansible).
+    if run.spec.user.is_none()
+        && let Some(u) = &play.remote_user
+    {
+        run.spec.user = Some(if crate::template::is_template(u) {
+            let ctx = run.context(None, &[]);
+            match run.vars().templar.render_str(u, &ctx, Some(&play.location)) {
+                Ok(s) => s,
+                Err(e) => return settings_failed(eng, play, host, &format!("remote_user: {e}")),
+            }
+        } else {
+            u.clone()
+        });
+    }
     eng.reporter.busy(host, Some("connecting"));
     let ok = run_play_inner(&mut run).await;
     eng.reporter.busy(host, None);
@@ -275,18 +293,34 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if let Action::IncludeTasks { .. }
         | Action::IncludeRole { .. }
         | Action::EndHost
-        | Action::EndPlay = &task.action
+        | Action::EndPlay
+        | Action::Unimplemented { .. } = &task.action
         {
             let ctx = self.context(Some(task), block_vars);
+            let unimplemented = match &task.action {
+                Action::Unimplemented { name, .. } => Some(format!(
+                    "opsctl does not implement {name} ({})",
+                    task.location
+                )),
+                _ => None,
+            };
             match self.eval_when(&when, &ctx, &task.location) {
                 Ok(false) => {
                     self.skipped(task, started, false);
                     return Flow::Continue;
                 }
+                // A condition that cannot be evaluated (a loop item's, say) does
+                // not hide why the task cannot run.
                 Err(msg) => {
-                    return self.task_failed(task, &msg, started);
+                    return self.task_failed(task, unimplemented.as_ref().unwrap_or(&msg), started);
                 }
                 Ok(true) => {}
+            }
+            if let Some(msg) = unimplemented {
+                // Reported failed; registered and handled (ignore_errors,
+                // any_errors_fatal) as a failed module is.
+                self.task_failed(task, &msg, started);
+                return self.finish_task(task, Outcome::failed(msg));
             }
             return match &task.action {
                 Action::EndHost | Action::EndPlay => Flow::End,
@@ -461,7 +495,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             &[],
             started,
             false,
-            false,
+            task.ignores_errors(),
             &[],
         );
         if task.ignores_errors() {
