@@ -115,14 +115,10 @@ fn prompt(id: &VaultId) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
     let answer = super::tty::read_secret(&format!("Vault password{label}: "))
         .map_err(|e| SecretsError::new(format!("cannot read the vault password: {e}")))?;
     let Some(p) = answer else {
-        let why = if crate::printer::in_ci() {
-            "CI=true: opsctl never prompts in CI"
-        } else {
-            "there is no terminal to ask on"
-        };
         return Err(SecretsError::new(format!(
-            "{}: cannot ask for the vault password: {why}",
-            id.given_as
+            "{}: cannot ask for the vault password: {}",
+            id.given_as,
+            super::tty::no_prompt_reason()
         ))
         .hint("give the password in a file instead: --vault-password-file FILE or --vault-id LABEL@FILE (a script printing it works too)"));
     };

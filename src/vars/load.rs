@@ -96,6 +96,8 @@ impl FileCache {
 /// every host at [`Layer::Secrets`] (above host_vars, below `-e`).
 #[derive(Debug, Clone)]
 pub(super) struct Sources {
+    /// Connection defaults ([`Layer::Config`]): name, value, where set.
+    config: Vec<(String, Json, Origin)>,
     /// Roles' `defaults/main.yml`, lowest precedence first ([`Layer::RoleDefaults`]).
     role_defaults: Vec<FileVars>,
     vars_dirs: Vec<PathBuf>,
@@ -125,6 +127,7 @@ impl Sources {
             }
         }
         Ok(Sources {
+            config: Vec::new(),
             role_defaults: Vec::new(),
             vars_dirs: vars_dirs.to_vec(),
             extra: extra.to_vec(),
@@ -138,6 +141,14 @@ impl Sources {
     pub fn with_extra(&self, extra: &[(Json, Origin, String)]) -> Sources {
         let mut s = self.clone();
         s.extra.extend_from_slice(extra);
+        s
+    }
+
+    /// These sources with connection defaults (ansible.cfg, `ANSIBLE_*`, the
+    /// command line) below every variable (nothing read again).
+    pub fn with_config(&self, config: Vec<(String, Json, Origin)>) -> Sources {
+        let mut s = self.clone();
+        s.config = config;
         s
     }
 
@@ -201,6 +212,17 @@ fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str])
         },
     );
 
+    // 0. connection defaults: ansible.cfg, ANSIBLE_*, -u/-b/--private-key
+    for (k, v, origin) in &src.config {
+        s.push(
+            k,
+            Definition {
+                value: v.clone(),
+                origin: origin.clone(),
+                layer: Layer::Config,
+            },
+        );
+    }
     // 0. roles' defaults (when the command asked for them: the playbook engine
     // sets those of a play's roles itself)
     for vars in role_defaults {

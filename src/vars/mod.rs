@@ -120,6 +120,13 @@ impl Vars {
         self.with_sources(self.sources.with_extra(extra))
     }
 
+    /// These variables over connection defaults (`ansible_user`,
+    /// `ansible_become`... from ansible.cfg, `ANSIBLE_*` and the command line)
+    /// at the lowest layer, as Ansible ranks them below every variable.
+    pub fn with_config(&self, config: Vec<(String, Json, Origin)>) -> Arc<Vars> {
+        self.with_sources(self.sources.with_config(config))
+    }
+
     /// These variables plus roles' defaults (`defaults`: each role's
     /// `defaults/main.yml`, lowest precedence first) at the `role defaults`
     /// layer, below everything the inventory sets: what a command that reads a
