@@ -266,3 +266,74 @@ fn an_ansible_repo_with_vault_and_ansible_cfg_converges_and_never_leaks() {
         .stdout_has(&format!("db_password={whole}"))
         .stdout_has(&format!("api_key={inline_secret}"));
 }
+
+/// (`include_vars` is another part of issue 11: it reads files through the
+/// same YAML loader.)
+#[test]
+fn vault_content_wherever_vars_are_read() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("values.txt");
+    let secrets = [
+        ("from_vars_files", "Vars-Files-Canary-01"),
+        ("from_role_defaults", "Role-Defaults-Canary-03"),
+        ("from_role_vars", "Role-Vars-Canary-04"),
+        ("from_extra", "Extra-Vars-Canary-05"),
+    ];
+    let vault_of = |i: usize, seed: u8| {
+        encrypt(
+            &format!("{}: {}\n", secrets[i].0, secrets[i].1),
+            VAULT_PW,
+            seed,
+        )
+    };
+    let playbook = format!(
+        "- hosts: all\n  gather_facts: false\n  vars_files:\n    - vault_vars.yml\n  vars:\n{}  roles:\n    - keeper\n  tasks:\n    - debug:\n        msg: \"{{{{ from_vars_files }}}} {{{{ play_inline }}}}\"\n    - copy:\n        content: \"{{{{ from_vars_files }}}} {{{{ from_extra }}}} {{{{ play_inline }}}}\\n\"\n        dest: {}\n",
+        inline("play_inline", "Play-Inline-Canary-06", 16)
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>(),
+        dest.display()
+    );
+    let role_task = format!(
+        "- copy:\n    content: \"{{{{ from_role_defaults }}}} {{{{ from_role_vars }}}}\\n\"\n    dest: {}.role\n",
+        dest.display()
+    );
+    let p = local_project(&[
+        ("pw", &format!("{VAULT_PW}\n")),
+        ("playbooks/vault_vars.yml", &vault_of(0, 11)),
+        ("playbooks/roles/keeper/defaults/main.yml", &vault_of(1, 13)),
+        ("playbooks/roles/keeper/vars/main.yml", &vault_of(2, 14)),
+        ("playbooks/roles/keeper/tasks/main.yml", &role_task),
+        ("extra.yml", &vault_of(3, 15)),
+        ("playbooks/site.yml", &playbook),
+    ]);
+    let r = run(
+        p.path(),
+        &[
+            "run",
+            "site",
+            "--env",
+            "e",
+            "-e",
+            "@extra.yml",
+            "--vault-password-file",
+            "pw",
+            "-vvvv",
+            "--diff",
+        ],
+        home.path(),
+    );
+    r.code(0).no_panic().stdout_has("********");
+    let written = std::fs::read_to_string(&dest).unwrap()
+        + &std::fs::read_to_string(out.path().join("values.txt.role")).unwrap();
+    for (_, s) in secrets
+        .iter()
+        .chain([&("play_inline", "Play-Inline-Canary-06")])
+    {
+        assert!(written.contains(s), "{s} not delivered: {written}");
+        for o in [&r.stdout, &r.stderr] {
+            assert!(!o.contains(s), "{s} leaks:\n{o}");
+        }
+    }
+}
