@@ -120,7 +120,7 @@ pub fn parse_file(file: &Path) -> Result<Node, YamlError> {
 fn parse_vault_file(source: &str, file: &Path) -> Result<Node, YamlError> {
     let shown = crate::location::display_path(file);
     let plain =
-        crate::secrets::vault_keys::decrypt_text(source, &shown).map_err(|e| YamlError {
+        crate::secrets::vault_keys::decrypt_text(source, "this file").map_err(|e| YamlError {
             location: Location::file(file),
             message: vault_message(e),
         })?;
@@ -176,9 +176,11 @@ fn vault_values(node: &mut Node, lines: &[&str], file: &Path) -> Result<(), Yaml
             }
             let shown = at.to_string();
             let plain =
-                crate::secrets::vault_keys::decrypt_text(s, &shown).map_err(|e| YamlError {
-                    location: at.clone(),
-                    message: vault_message(e),
+                crate::secrets::vault_keys::decrypt_text(s, "this !vault value").map_err(|e| {
+                    YamlError {
+                        location: at.clone(),
+                        message: vault_message(e),
+                    }
                 })?;
             let text = String::from_utf8(plain.to_vec()).map_err(|_| YamlError {
                 location: at.clone(),

@@ -68,7 +68,7 @@ fn vault_files_need_the_right_password_and_never_show_it() {
     );
     assert_ne!(r.code, 0);
     r.no_panic()
-        .stderr_has("group_vars/web/vault.yml is encrypted with Ansible Vault and no vault password was given")
+        .stderr_has("group_vars/web/vault.yml: this file is encrypted with Ansible Vault and no vault password was given")
         .stderr_has("--vault-password-file");
     // a wrong password: the file, the HMAC mismatch, never a password
     let vars = |more: &[&str]| {
