@@ -337,3 +337,52 @@ fn vault_content_wherever_vars_are_read() {
         }
     }
 }
+
+#[test]
+fn inventory_and_connection_defaults_from_ansible_cfg_below_the_command_line_and_the_inventory() {
+    let home = tempfile::tempdir().unwrap();
+    // an Ansible repo: no environments/, the inventory named by ansible.cfg
+    let dir = tempfile::tempdir().unwrap();
+    let w = |f: &str, c: &str| {
+        let p = dir.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, c).unwrap();
+    };
+    w(
+        "inv/hosts",
+        "[web]\nh1 ansible_connection=local\nh2 ansible_connection=local ansible_user=fromhost\nh3 ansible_connection=local\n",
+    );
+    w(
+        "ansible.cfg",
+        "[defaults]\ninventory = inv/hosts\nremote_user = fromcfg\n",
+    );
+    w("retry", "h1\n# a comment\nh3\n");
+    let r = run(dir.path(), &["vars", "h1", "ansible_ssh_user"], home.path());
+    r.code(0)
+        .stdout_has("ansible_ssh_user = \"fromcfg\"")
+        .stdout_has("set at ansible.cfg:3 (ansible.cfg / command line)");
+    let r = run(
+        dir.path(),
+        &["vars", "h1", "ansible_ssh_user", "-u", "fromcli"],
+        home.path(),
+    );
+    r.code(0)
+        .stdout_has("ansible_ssh_user = \"fromcli\"")
+        .stdout_has("set at command line: -u fromcli")
+        .stdout_has("overrides \"fromcfg\" at ansible.cfg:3");
+    // the inventory's own ansible_user wins over both (the connection reads it first)
+    let r = run(
+        dir.path(),
+        &["vars", "h2", "ansible_user", "-u", "fromcli"],
+        home.path(),
+    );
+    r.code(0).stdout_has("ansible_user = \"fromhost\"");
+    // --limit @file: the hosts listed in the file
+    let r = run(
+        dir.path(),
+        &["inventory", "--graph", "--limit", "@retry"],
+        home.path(),
+    );
+    r.code(0).stdout_has("h1").stdout_has("h3");
+    assert!(!r.stdout.contains("h2"), "{}", r.stdout);
+}
