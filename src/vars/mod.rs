@@ -231,7 +231,9 @@ impl Vars {
         s.names()
             .filter_map(|n| {
                 s.get(n)
-                    .filter(|d| d.layer != Layer::Magic)
+                    // as ansible-inventory: no built-in or connection defaults
+                    // (ansible.cfg, -u...), which are not inventory variables
+                    .filter(|d| !matches!(d.layer, Layer::Magic | Layer::Config))
                     .map(|d| (n.to_string(), d.value.clone()))
             })
             .collect()
