@@ -123,44 +123,69 @@ pub struct TargetArgs {
 
 /// Ansible Vault content read in place (as ansible-playbook takes it).
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Ansible Vault")]
 pub struct VaultArgs {
     /// The vault password file (an executable one is run, its output is the password); repeatable
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Ansible Vault", long, value_name = "FILE")]
     pub vault_password_file: Vec<PathBuf>,
     /// A vault identity: [LABEL@]FILE, [LABEL@]SCRIPT or [LABEL@]prompt; repeatable
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Ansible Vault", long, value_name = "ID")]
     pub vault_id: Vec<String>,
     /// Ask for the vault password on the terminal
-    #[arg(short = 'J', long)]
+    #[arg(help_heading = "Ansible Vault", short = 'J', long)]
     pub ask_vault_pass: bool,
 }
 
 /// Connection defaults, as ansible-playbook's flags: below every variable
 /// (an inventory's ansible_user wins over -u, as in Ansible).
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Connection (as ansible-playbook)")]
 pub struct ConnectArgs {
     /// Log in as this user (default: ansible.cfg's remote_user, else ssh's own)
-    #[arg(short = 'u', long = "user", value_name = "USER")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'u',
+        long = "user",
+        value_name = "USER"
+    )]
     pub user: Option<String>,
     /// The SSH private key to log in with
-    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long = "private-key",
+        visible_alias = "key-file",
+        value_name = "FILE"
+    )]
     pub private_key: Option<PathBuf>,
     /// SSH connection timeout in seconds
-    #[arg(short = 'T', long, value_name = "SECONDS")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'T',
+        long,
+        value_name = "SECONDS"
+    )]
     pub timeout: Option<u64>,
     /// Run tasks with become (sudo), unless a play or task says otherwise
-    #[arg(short = 'b', long = "become")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'b',
+        long = "become"
+    )]
     pub become_: bool,
     /// The user to become (default root)
-    #[arg(long, value_name = "USER")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long,
+        value_name = "USER"
+    )]
     pub become_user: Option<String>,
     /// How to become (opsctl becomes with sudo)
-    #[arg(long, value_name = "METHOD")]
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long,
+        value_name = "METHOD"
+    )]
     pub become_method: Option<String>,
     /// Ask for the become (sudo) password (not supported yet: opsctl becomes with passwordless sudo; an error says so)
-    #[arg(short = 'K', long)]
+    #[arg(help_heading = "Connection (as ansible-playbook)", short = 'K', long)]
     pub ask_become_pass: bool,
 }
 
