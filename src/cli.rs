@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    CommandInfo, DeployOptions, EngineOptions, EnvRequest, InitdataOptions, InventoryOptions,
-    Invocation, JournalEntry, PingOptions, ProvisionOptions, ReleasesOptions, Request,
-    RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection,
-    StatusOptions, VarsOptions, VaultImport, split_tags,
+    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitdataOptions,
+    InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions, ReleasesOptions,
+    Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest,
+    Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -115,15 +115,103 @@ pub struct TargetArgs {
     /// secrets.age; default: OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE, ~/.config/opsctl/identity.txt, ~/.ssh/id_ed25519
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Ansible Vault content read in place (as ansible-playbook takes it).
+#[derive(Debug, Args, Clone)]
+pub struct VaultArgs {
+    /// The vault password file (an executable one is run, its output is the password); repeatable
+    #[arg(help_heading = "Ansible Vault", long, value_name = "FILE")]
+    pub vault_password_file: Vec<PathBuf>,
+    /// A vault identity: [LABEL@]FILE, [LABEL@]SCRIPT or [LABEL@]prompt; repeatable
+    #[arg(help_heading = "Ansible Vault", long, value_name = "ID")]
+    pub vault_id: Vec<String>,
+    /// Ask for the vault password on the terminal
+    #[arg(help_heading = "Ansible Vault", short = 'J', long)]
+    pub ask_vault_pass: bool,
+}
+
+/// Connection defaults, as ansible-playbook's flags: below every variable
+/// (an inventory's ansible_user wins over -u, as in Ansible).
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    /// Log in as this user (default: ansible.cfg's remote_user, else ssh's own)
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'u',
+        long = "user",
+        value_name = "USER"
+    )]
+    pub user: Option<String>,
+    /// The SSH private key to log in with
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long = "private-key",
+        visible_alias = "key-file",
+        value_name = "FILE"
+    )]
+    pub private_key: Option<PathBuf>,
+    /// SSH connection timeout in seconds
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'T',
+        long,
+        value_name = "SECONDS"
+    )]
+    pub timeout: Option<u64>,
+    /// Run tasks with become (sudo), unless a play or task says otherwise
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        short = 'b',
+        long = "become"
+    )]
+    pub become_: bool,
+    /// The user to become (default root)
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long,
+        value_name = "USER"
+    )]
+    pub become_user: Option<String>,
+    /// How to become (opsctl becomes with sudo)
+    #[arg(
+        help_heading = "Connection (as ansible-playbook)",
+        long,
+        value_name = "METHOD"
+    )]
+    pub become_method: Option<String>,
+    /// Ask for the become (sudo) password (not supported yet: opsctl becomes with passwordless sudo; an error says so)
+    #[arg(help_heading = "Connection (as ansible-playbook)", short = 'K', long)]
+    pub ask_become_pass: bool,
 }
 
 impl From<&TargetArgs> for Selection {
     fn from(a: &TargetArgs) -> Self {
+        let c = &a.connect;
         Selection {
             env: a.env.clone(),
             inventory: a.inventory.clone(),
             extra_vars: a.extra_vars.clone(),
             identity: a.identity.clone(),
+            vault: VaultSelection {
+                password_files: a.vault.vault_password_file.clone(),
+                ids: a.vault.vault_id.clone(),
+                ask: a.vault.ask_vault_pass,
+            },
+            connect: ConnectFlags {
+                user: c.user.clone(),
+                private_key: c.private_key.clone(),
+                timeout: c.timeout,
+                become_: c.become_,
+                become_user: c.become_user.clone(),
+                become_method: c.become_method.clone(),
+                ask_become_pass: c.ask_become_pass,
+            },
+            forks: None,
         }
     }
 }
@@ -326,9 +414,9 @@ pub struct PingArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
-    /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
-    pub forks: usize,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -353,9 +441,9 @@ pub struct RunArgs {
     /// Show the differences of files and attributes
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
-    pub forks: usize,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     /// List the tasks that would run, and stop
     #[arg(long)]
     pub list_tasks: bool,
@@ -420,9 +508,9 @@ pub struct ProvisionArgs {
     /// Show the differences of files and attributes
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
-    pub forks: usize,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     /// List the tasks that would run, and stop
     #[arg(long)]
     pub list_tasks: bool,
@@ -488,9 +576,9 @@ pub struct DeployArgs {
     /// Show the differences of files and attributes
     #[arg(short = 'D', long)]
     pub diff: bool,
-    /// How many hosts to work on at once
-    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
-    pub forks: usize,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     /// Refuse a deploy playbook using modules, filters, tests or lookups that
     /// Ansible has and opsctl does not implement
     #[arg(long)]
@@ -606,8 +694,8 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub limit: LimitArg,
     /// How many hosts to ask at once
-    #[arg(short = 'f', long, default_value_t = crate::commands::DEFAULT_FORKS, value_name = "N")]
-    pub forks: usize,
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
     /// Warn when a certificate expires within this many days
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
     pub cert_days: u64,
@@ -836,17 +924,20 @@ impl Cli {
         let (request, journal) = match self.command {
             Command::Ping(a) => {
                 let (s, j) = on_hosts("ping", &a.target, &a.limit, Some(&a.ci));
+                let s = s.with_forks(a.forks);
                 let o = PingOptions {
                     limit: a.limit.limit,
-                    forks: a.forks,
+                    forks: s.default_forks(),
                 };
                 (Request::Ping(s, o), Some(j))
             }
             Command::Run { args: a, ci } => {
                 let listing = a.list_tasks || a.list_hosts || a.syntax_check;
                 let (s, mut j) = on_hosts("run", &a.target, &a.limit, Some(&ci));
+                let s = s.with_forks(a.forks);
                 j.command.playbook = Some(a.playbook.display().to_string());
-                let mut engine = play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags);
+                let forks = s.default_forks();
+                let mut engine = play(&mut j, a.check, a.diff, forks, &a.tags, &a.skip_tags);
                 engine.start_at_task = a.start_at_task;
                 engine.strict = a.strict;
                 let o = RunOptions {
@@ -877,7 +968,9 @@ impl Cli {
             Command::Provision(a) => {
                 let listing = a.list_tasks || a.syntax_check;
                 let (s, mut j) = on_hosts("provision", &a.target, &a.limit, Some(&a.ci));
-                let mut engine = play(&mut j, a.check, a.diff, a.forks, &a.tags, &a.skip_tags);
+                let s = s.with_forks(a.forks);
+                let forks = s.default_forks();
+                let mut engine = play(&mut j, a.check, a.diff, forks, &a.tags, &a.skip_tags);
                 engine.strict = a.strict;
                 let o = ProvisionOptions {
                     engine,
@@ -897,6 +990,7 @@ impl Cli {
             Command::Disconnect => (Request::Disconnect, None),
             Command::Deploy(a) => {
                 let (s, mut j) = on_hosts("deploy", &a.target, &a.limit, Some(&a.ci));
+                let s = s.with_forks(a.forks);
                 j.command.check = a.check;
                 let o = DeployOptions {
                     limit: a.limit.limit,
@@ -905,7 +999,7 @@ impl Cli {
                     force_unlock: a.force_unlock,
                     check: a.check,
                     diff: a.diff,
-                    forks: a.forks,
+                    forks: s.default_forks(),
                     strict: a.strict,
                 };
                 (Request::Deploy(s, o), Some(j))
@@ -952,8 +1046,9 @@ impl Cli {
             }
             Command::Status(a) => {
                 let (s, j) = on_hosts("status", &a.target, &a.limit, None);
+                let s = s.with_forks(a.forks);
                 let mut o = StatusOptions::default();
-                (o.limit, o.forks, o.cert_days) = (a.limit.limit, a.forks, a.cert_days);
+                (o.limit, o.forks, o.cert_days) = (a.limit.limit, s.default_forks(), a.cert_days);
                 (Request::Status(s, o), Some(j))
             }
             Command::Secrets(a) => {

@@ -6,6 +6,7 @@
 //! `inventory`, `vars`, `template`, `playbook`, `secrets`, `yaml`) are pure and
 //! need no host.
 
+pub mod ansible_cfg;
 pub mod cli;
 pub mod commands;
 pub mod compat;

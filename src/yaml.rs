@@ -73,6 +73,9 @@ pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
             let mut node = Node::from_spanned(sp);
             let lines: Vec<&str> = source.lines().collect();
             pyyaml_booleans(&mut node, &lines);
+            if source.contains("!vault") {
+                vault_values(&mut node, &lines, file)?;
+            }
             Ok(node)
         }
         Err(err) => {
@@ -101,7 +104,133 @@ pub fn hint(e: &YamlError) -> Option<String> {
 /// Reads and parses a YAML file.
 pub fn parse_file(file: &Path) -> Result<Node, YamlError> {
     let source = read_text(file)?;
+    if crate::secrets::vault_keys::is_vault(&source) {
+        return parse_vault_file(&source, file);
+    }
     parse(&source, file)
+}
+
+// Ansible Vault content, read in place (crate::secrets::vault_keys holds the
+// command's vault passwords). Decrypted values are secrets: registered for
+// redaction before anything can print them.
+
+/// A whole vault-encrypted file: decrypted in memory, parsed, and every
+/// scalar of it registered as a secret. A YAML error inside names the file
+/// and line but never quotes the decrypted text.
+fn parse_vault_file(source: &str, file: &Path) -> Result<Node, YamlError> {
+    let shown = crate::location::display_path(file);
+    let plain =
+        crate::secrets::vault_keys::decrypt_text(source, "this file").map_err(|e| YamlError {
+            location: Location::file(file),
+            message: vault_message(e),
+        })?;
+    let text = std::str::from_utf8(&plain).map_err(|e| YamlError {
+        location: Location::file(file),
+        message: format!(
+            "(decrypted) the content is not UTF-8 text (byte {})",
+            e.valid_up_to()
+        ),
+    })?;
+    let node = parse(text, file).map_err(|e| YamlError {
+        message: format!(
+            "(decrypted) {}",
+            crate::secrets::scrub_yaml_message(&e.message, text)
+        ),
+        ..e
+    })?;
+    register_vault_values(&node.to_json(), &shown);
+    Ok(node)
+}
+
+/// The error's message and what to do, in one line (a YamlError has no hints).
+fn vault_message(e: crate::secrets::SecretsError) -> String {
+    match e.hints.first() {
+        Some(h) => format!("{}: {h}", e.message),
+        None => e.message,
+    }
+}
+
+fn register_vault_values(value: &Json, shown: &str) {
+    let short = crate::redact::register_json(value);
+    if !short.is_empty() {
+        crate::printer::defer_warning(format!(
+            "{shown}: {} decrypted value(s) shorter than {} characters or one of opsctl's own words (true, failed...) are not redacted from output",
+            short.len(),
+            crate::redact::MIN_LEN
+        ));
+    }
+}
+
+/// Inline `!vault |` values: each becomes its decrypted text (a string, as
+/// in Ansible), registered as a secret. The tag is found in the source just
+/// before the value (the YAML crate drops tags).
+fn vault_values(node: &mut Node, lines: &[&str], file: &Path) -> Result<(), YamlError> {
+    match &mut node.value {
+        NodeValue::Str(s) if tagged_vault(lines, node.line, node.column) => {
+            let at = Location::new(file, node.line, Some(node.column));
+            if !crate::secrets::vault_keys::is_vault(s) {
+                return Err(YamlError {
+                    location: at,
+                    message: "a !vault value must be an Ansible Vault text ($ANSIBLE_VAULT;1.1;AES256 then hex lines), as `ansible-vault encrypt_string` prints it".into(),
+                });
+            }
+            let shown = at.to_string();
+            let plain =
+                crate::secrets::vault_keys::decrypt_text(s, "this !vault value").map_err(|e| {
+                    YamlError {
+                        location: at.clone(),
+                        message: vault_message(e),
+                    }
+                })?;
+            let text = String::from_utf8(plain.to_vec()).map_err(|_| YamlError {
+                location: at.clone(),
+                message: "(decrypted) the !vault value is not UTF-8 text".into(),
+            })?;
+            register_vault_values(&Json::String(text.clone()), &shown);
+            *s = text;
+        }
+        NodeValue::Seq(items) => {
+            for n in items {
+                vault_values(n, lines, file)?;
+            }
+        }
+        NodeValue::Map(entries) => {
+            for (_, v) in entries {
+                vault_values(v, lines, file)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Is the scalar at `line:column` (1-based) written with a `!vault` tag? The
+/// text before it, up to the previous lines for a block scalar (`!vault |`),
+/// must end with the tag.
+fn tagged_vault(lines: &[&str], line: usize, column: usize) -> bool {
+    let Some(text) = lines.get(line.wrapping_sub(1)) else {
+        return false;
+    };
+    let cut = text
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i);
+    let mut before = text[..cut].trim_end().to_string();
+    let mut back = line.saturating_sub(1);
+    // a block scalar's content starts on the line after `key: !vault |`
+    while before.is_empty() && back > 0 {
+        back -= 1;
+        before = lines[back].trim_end().to_string();
+        let block = before
+            .trim_end_matches(|c: char| c.is_ascii_digit() || "+-".contains(c))
+            .trim_end();
+        if let Some(b) = block.strip_suffix(['|', '>']) {
+            before = b.trim_end().to_string();
+        } else if !before.is_empty() {
+            return false;
+        }
+    }
+    before.ends_with("!vault")
 }
 
 /// Reads a text file that must be UTF-8 (a YAML file, an inventory, a template).
@@ -571,5 +700,108 @@ mod tests {
             .to_var_map(Path::new("v.yml"))
             .unwrap_err();
         assert!(e.message.contains("expected a mapping"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod vault_tests {
+    use super::*;
+    use crate::secrets::{vault, vault_keys};
+
+    const PW: &str = "yaml-vault-test-password";
+
+    fn keys() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("pw");
+        std::fs::write(&f, PW).unwrap();
+        let k = vault_keys::read(&[vault_keys::VaultId::file(f, "--vault-password-file")]).unwrap();
+        vault_keys::install(k);
+    }
+
+    fn indented(text: &str, by: &str) -> String {
+        text.lines().map(|l| format!("{by}{l}\n")).collect()
+    }
+
+    #[test]
+    fn inline_vault_values_are_decrypted_and_redacted() {
+        keys();
+        let enc = vault::encrypt(b"Inline-Secret-4711", PW.as_bytes(), &[9; 32], None);
+        let src = format!(
+            "db_password: !vault |\n{}plain: visible\nlist:\n  - !vault |\n{}  - x\n",
+            indented(&enc, "  "),
+            indented(&enc, "      ")
+        );
+        let n = parse(&src, Path::new("g.yml")).unwrap();
+        assert_eq!(
+            n.get("db_password").unwrap().as_str(),
+            Some("Inline-Secret-4711")
+        );
+        assert_eq!(n.get("plain").unwrap().as_str(), Some("visible"));
+        let list = n.get("list").unwrap().as_seq().unwrap();
+        assert_eq!(list[0].as_str(), Some("Inline-Secret-4711"));
+        assert_eq!(
+            crate::redact::redact("pw=Inline-Secret-4711"),
+            "pw=********"
+        );
+        // a flow scalar with the tag on the same line
+        let one_line = enc.trim_end().replace('\n', "\\n");
+        let n = parse(&format!("k: !vault \"{one_line}\"\n"), Path::new("g.yml")).unwrap();
+        assert_eq!(n.get("k").unwrap().as_str(), Some("Inline-Secret-4711"));
+        // without the tag, the text is a plain string (as in Ansible)
+        let n = parse(&format!("k: \"{one_line}\"\n"), Path::new("g.yml")).unwrap();
+        assert!(
+            n.get("k")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("$ANSIBLE_VAULT")
+        );
+    }
+
+    #[test]
+    fn a_whole_vault_file_and_its_errors() {
+        keys();
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("vault.yml");
+        let enc = vault::encrypt(
+            b"api_token: Whole-File-Token-99\nport: 5432\n",
+            PW.as_bytes(),
+            &[1; 32],
+            None,
+        );
+        std::fs::write(&f, &enc).unwrap();
+        let n = parse_file(&f).unwrap();
+        assert_eq!(
+            n.get("api_token").unwrap().as_str(),
+            Some("Whole-File-Token-99")
+        );
+        assert_eq!(n.get("port").unwrap().line, 2);
+        assert_eq!(crate::redact::redact("t Whole-File-Token-99"), "t ********");
+        // wrong password: names the file, never a password
+        let other = vault::encrypt(b"a: b\n", b"another-password", &[2; 32], None);
+        std::fs::write(&f, &other).unwrap();
+        let e = parse_file(&f).unwrap_err();
+        assert!(e.message.contains("HMAC mismatch"), "{}", e.message);
+        assert!(e.to_string().contains("vault.yml"), "{e}");
+        assert!(!e.to_string().contains(PW) && !e.to_string().contains("another-password"));
+        // bad YAML inside: the line, not the text
+        let bad = vault::encrypt(
+            b"ok: 1\nk: [Unclosed-Secret-Text\n",
+            PW.as_bytes(),
+            &[3; 32],
+            None,
+        );
+        std::fs::write(&f, &bad).unwrap();
+        let e = parse_file(&f).unwrap_err();
+        assert!(e.message.starts_with("(decrypted)"), "{}", e.message);
+        assert!(!e.message.contains("Unclosed-Secret-Text"), "{}", e.message);
+        // a !vault tag on something that is not vault text
+        let e = parse("k: !vault hello\n", Path::new("g.yml")).unwrap_err();
+        assert_eq!(e.location.line, 1);
+        assert!(
+            e.message.contains("must be an Ansible Vault text"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -22,7 +22,7 @@ pub use crate::engine::{DEFAULT_FORKS, Options as EngineOptions};
 use crate::error::{Error, Exit, Result};
 pub use crate::journal::CommandInfo;
 use crate::printer::Printer;
-pub use crate::session::{Loaded, Selection};
+pub use crate::session::{ConnectFlags, Loaded, Selection, VaultSelection};
 pub use deploy::DeployOptions;
 pub use env::EnvRequest;
 pub use initdata::InitdataOptions;
@@ -103,10 +103,27 @@ pub async fn run(invocation: Invocation, printer: &Printer) -> Result<Exit> {
 }
 
 async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer) -> Result<Exit> {
-    let load = |selection: &Selection| Loaded::load(project.clone(), selection);
+    let load = |selection: &Selection| {
+        let loaded = Loaded::load(project.clone(), selection)?;
+        for n in &loaded.notes {
+            printer.verbose(1, n);
+        }
+        for w in &loaded.warnings {
+            printer.warn(w);
+        }
+        Ok::<Loaded, Error>(loaded)
+    };
     match request {
-        Request::Ping(s, o) => ping::run(&load(&s)?, o, printer).await,
-        Request::Run(s, o) => run::run(&load(&s)?, o, printer).await,
+        Request::Ping(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            ping::run(&loaded, o, printer).await
+        }
+        Request::Run(s, mut o) => {
+            let loaded = load(&s)?;
+            o.engine.forks = loaded.forks;
+            run::run(&loaded, o, printer).await
+        }
         // These two only read and print, and the process ends right after:
         // the loaded inventory is left to the OS (freeing 100,000 hosts one by
         // one costs a sixth of `inventory --list`).
@@ -123,16 +140,28 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
             std::mem::forget(loaded);
             r
         }
-        Request::Provision(s, o) => provision::run(&load(&s)?, o, printer).await,
+        Request::Provision(s, mut o) => {
+            let loaded = load(&s)?;
+            o.engine.forks = loaded.forks;
+            provision::run(&loaded, o, printer).await
+        }
         Request::Env(r) => env::run(project, r, printer),
         Request::Disconnect => disconnect(printer).await,
-        Request::Deploy(s, o) => deploy::run(load(&s)?, o, printer).await,
+        Request::Deploy(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            deploy::run(loaded, o, printer).await
+        }
         Request::Rollback(s, o) => rollback::run(load(&s)?, o, printer).await,
         Request::Releases(s, o) => releases::run(load(&s)?, o, printer).await,
         Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
-        Request::Status(s, o) => status::run(&load(&s)?, o, printer).await,
+        Request::Status(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            status::run(&loaded, o, printer).await
+        }
     }
 }
 

@@ -425,7 +425,7 @@ fn import_vault(project: Option<PathBuf>, a: VaultImport, printer: &Printer) -> 
         .map_err(|e| Error::new(format!("cannot read {shown}: {e}")))?;
     let vault = secrets::vault::parse(&text, &shown)?;
     let password: Zeroizing<Vec<u8>> = match &a.vault_password_file {
-        Some(f) => secrets::vault::password_from_file(f)?,
+        Some(f) => secrets::vault::password_from_file(f, "--vault-password-file", None)?,
         None => {
             let p = secrets::tty::read_secret("Vault password: ")
                 .map_err(|e| Error::new(format!("cannot read the password: {e}")))?

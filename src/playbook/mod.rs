@@ -46,6 +46,7 @@ use crate::location::Location;
 pub use kv::{parse_kv, split_args};
 use loader::Loader;
 pub use resolve::resolve_tasks_file;
+pub use role::set_search_paths;
 pub use types::{
     Action, IncludeContext, Inherited, LoadError, LoadedRole, LoopControl, LoopKind, Play,
     Playbook, Role, Task, TasksFile, VarEntry, finish_loop,

@@ -18,6 +18,64 @@ use crate::location::{Location, display_path};
 use crate::template::is_template;
 use crate::yaml::{Node, NodeValue};
 
+/// The roles path and the collections paths of the command (ansible.cfg's
+/// `roles_path` and `collections_path`, or Ansible's defaults), set once by
+/// the session before any playbook is loaded.
+static SEARCH_PATHS: std::sync::RwLock<Option<(Vec<PathBuf>, Vec<PathBuf>)>> =
+    std::sync::RwLock::new(None);
+
+/// Sets the roles path and the collections paths every role lookup adds to
+/// the playbook's and the project's `roles/`.
+pub fn set_search_paths(roles_path: Vec<PathBuf>, collections: Vec<PathBuf>) {
+    *SEARCH_PATHS.write().unwrap_or_else(|e| e.into_inner()) = Some((roles_path, collections));
+}
+
+fn search_paths() -> (Vec<PathBuf>, Vec<PathBuf>) {
+    SEARCH_PATHS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Every place a role named `name` may be, in Ansible's order: `roles/` next
+/// to the playbook and the project's (`role_search`), the roles path, the
+/// playbook's directory itself; for `ns.coll.role`, also
+/// `<path>/ansible_collections/ns/coll/roles/role` in the playbook's
+/// `collections/` and each collections path.
+pub(super) fn role_candidates(
+    name: &str,
+    playbook_dir: Option<&Path>,
+    role_search: &[PathBuf],
+    roles_path: &[PathBuf],
+    collections: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = role_search
+        .iter()
+        .chain(roles_path)
+        .map(PathBuf::as_path)
+        .chain(playbook_dir)
+        .map(|d| d.join(name))
+        .collect();
+    let parts: Vec<&str> = name.split('.').collect();
+    if let [ns, coll, role] = parts[..]
+        && parts.iter().all(|p| is_identifier(p))
+    {
+        let local = playbook_dir.map(|d| d.join("collections"));
+        for c in local.iter().chain(collections) {
+            let base = if c.ends_with("ansible_collections") {
+                c.clone()
+            } else {
+                c.join("ansible_collections")
+            };
+            out.push(base.join(ns).join(coll).join("roles").join(role));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    out
+}
+
 /// A reference to a role: an entry of `roles:`, of `dependencies:`, or an import.
 pub(super) struct RoleRef {
     pub name: String,
@@ -158,8 +216,9 @@ impl Loader {
         );
     }
 
-    /// Finds a role's directory: `<search>/<name>`; a name with '/' is a path
-    /// (relative to the playbook directory).
+    /// Finds a role's directory: `<search>/<name>`, then ansible.cfg's
+    /// `roles_path` (see [`role_candidates`]); a name with '/' is a path
+    /// (relative to the playbook directory); `ns.coll.role` a collection's role.
     pub fn find_role(&mut self, name: &str, at: &Location) -> Option<PathBuf> {
         let cands = self.role_candidates(name);
         if let Some(found) = cands.iter().find(|c| c.is_dir()) {
@@ -172,6 +231,7 @@ impl Loader {
     /// Where a role of that name may be, in search order.
     fn role_candidates(&self, name: &str) -> Vec<PathBuf> {
         let p = Path::new(name);
+        let (roles_path, collections) = search_paths();
         if p.is_absolute() {
             vec![p.to_path_buf()]
         } else if name.contains('/') {
@@ -179,13 +239,20 @@ impl Loader {
             c.extend(self.play.role_search.iter().map(|d| d.join(p)));
             c
         } else {
-            self.play.role_search.iter().map(|d| d.join(p)).collect()
+            role_candidates(
+                name,
+                self.play.playbook_dir.as_deref(),
+                &self.play.role_search,
+                &roles_path,
+                &collections,
+            )
         }
     }
 
     fn role_not_found(&mut self, name: &str, cands: &[PathBuf], at: &Location) {
+        let (roles_path, _) = search_paths();
         let mut known: Vec<String> = Vec::new();
-        for d in &self.play.role_search {
+        for d in self.play.role_search.iter().chain(&roles_path) {
             if let Ok(rd) = std::fs::read_dir(d) {
                 for ent in rd.flatten() {
                     if ent.path().is_dir()
@@ -643,5 +710,52 @@ impl Loader {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    #[test]
+    fn roles_path_then_the_playbook_dir_and_collection_roles() {
+        let p = |s: &str| PathBuf::from(s);
+        let c = role_candidates(
+            "web",
+            Some(Path::new("/pb")),
+            &[p("/pb/roles"), p("/proj/roles")],
+            &[p("/cfg/roles"), p("/home/u/.ansible/roles")],
+            &[p("/proj/collections"), p("/cols/ansible_collections")],
+        );
+        assert_eq!(
+            c,
+            vec![
+                p("/pb/roles/web"),
+                p("/proj/roles/web"),
+                p("/cfg/roles/web"),
+                p("/home/u/.ansible/roles/web"),
+                p("/pb/web")
+            ]
+        );
+        let c = role_candidates(
+            "acme.tools.nginx",
+            Some(Path::new("/pb")),
+            &[p("/pb/roles")],
+            &[],
+            &[p("/proj/collections"), p("/cols/ansible_collections")],
+        );
+        assert_eq!(
+            c[2..],
+            [
+                p("/pb/collections/ansible_collections/acme/tools/roles/nginx"),
+                p("/proj/collections/ansible_collections/acme/tools/roles/nginx"),
+                p("/cols/ansible_collections/acme/tools/roles/nginx"),
+            ]
+        );
+        // galaxy-style `owner.role` directories are plain roles
+        assert_eq!(
+            role_candidates("geerlingguy.nginx", None, &[p("/r")], &[], &[p("/c")]).len(),
+            1
+        );
     }
 }

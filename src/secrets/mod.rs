@@ -15,6 +15,7 @@ pub mod identity;
 pub mod recipients;
 pub mod tty;
 pub mod vault;
+pub mod vault_keys;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -443,19 +444,23 @@ pub fn parse_plaintext(store: &Store, bytes: &[u8]) -> Result<SecretVars, Secret
     Ok(vars)
 }
 
-fn yaml_error(store: &Store, e: crate::yaml::YamlError, text: &str) -> SecretsError {
-    // The parser may quote a piece of the text: keep its words only when none of
-    // them is a word of the plaintext (a secret could be one).
-    let message = e.message.clone();
+/// A YAML parser's message about decrypted `text`: the parser may quote a
+/// piece of the text, so its words are kept only when none of them is a word
+/// of the plaintext (a secret could be one); else just "invalid YAML".
+pub fn scrub_yaml_message(message: &str, text: &str) -> String {
     let leaks = message
         .split(|c: char| c.is_whitespace() || "'\"`".contains(c))
         .filter(|w| w.len() >= 3)
         .any(|w| text.contains(w) && !COMMON.contains(&w.to_ascii_lowercase().as_str()));
-    let message = if leaks {
+    if leaks {
         "invalid YAML".to_string()
     } else {
-        message
-    };
+        message.to_string()
+    }
+}
+
+fn yaml_error(store: &Store, e: crate::yaml::YamlError, text: &str) -> SecretsError {
+    let message = scrub_yaml_message(&e.message, text);
     let at = match (e.location.line, e.location.column) {
         (0, _) => String::new(),
         (l, None) => format!(":{l}"),

@@ -22,6 +22,15 @@ fn open_tty() -> Option<File> {
         .ok()
 }
 
+/// Why nothing can be asked (for an error naming the flag that would ask).
+pub fn no_prompt_reason() -> &'static str {
+    if crate::printer::in_ci() {
+        "CI=true: opsctl never prompts in CI"
+    } else {
+        "there is no terminal to ask on"
+    }
+}
+
 /// Is there a terminal to ask on?
 pub fn available() -> bool {
     open_tty().is_some()

@@ -136,41 +136,89 @@ pub fn decrypt(
 }
 
 /// The vault password from a file as ansible-vault reads it: an executable
-/// file is run and its output used; otherwise the file's text; surrounding
-/// whitespace stripped.
-pub fn password_from_file(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+/// file is run and its output used (a script named `*-client` is asked for
+/// `label` with `--vault-id label`, as Ansible's client scripts are);
+/// otherwise the file's text; surrounding whitespace stripped. `flag` is how
+/// messages name where the file was given (`--vault-password-file`...).
+pub fn password_from_file(
+    path: &std::path::Path,
+    flag: &str,
+    label: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = crate::location::display_path(path);
-    let meta = std::fs::metadata(path)
-        .map_err(|e| SecretsError::new(format!("--vault-password-file {shown}: {e}")))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        SecretsError::new(format!("{flag} {shown}: {e}"))
+            .hint("give the file holding the vault password (or a script printing it)")
+    })?;
     let raw = if meta.permissions().mode() & 0o111 != 0 {
-        let out = std::process::Command::new(path)
+        let mut cmd = std::process::Command::new(path);
+        let client = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .is_some_and(|s| s.ends_with("-client"));
+        if client {
+            cmd.arg("--vault-id").arg(label.unwrap_or("default"));
+        }
+        let out = cmd
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()
-            .map_err(|e| {
-                SecretsError::new(format!("--vault-password-file {shown}: cannot run it: {e}"))
-            })?;
+            .map_err(|e| SecretsError::new(format!("{flag} {shown}: cannot run it: {e}")))?;
         if !out.status.success() {
             return Err(SecretsError::new(format!(
-                "--vault-password-file {shown}: the script failed ({})",
+                "{flag} {shown}: the script failed ({})",
                 out.status
             )));
         }
         Zeroizing::new(out.stdout)
     } else {
         Zeroizing::new(
-            std::fs::read(path)
-                .map_err(|e| SecretsError::new(format!("--vault-password-file {shown}: {e}")))?,
+            std::fs::read(path).map_err(|e| SecretsError::new(format!("{flag} {shown}: {e}")))?,
         )
     };
     let s = raw.trim_ascii();
     if s.is_empty() {
         return Err(SecretsError::new(format!(
-            "--vault-password-file {shown}: the password is empty"
+            "{flag} {shown}: the password is empty"
         )));
     }
     Ok(Zeroizing::new(s.to_vec()))
+}
+
+/// Encrypts as `ansible-vault encrypt` does (format 1.1, or 1.2 with a
+/// `vault_id`), with the given 32-byte salt: the counterpart of [`decrypt`],
+/// used to write test data and checked against files made by ansible-core.
+pub fn encrypt(plaintext: &[u8], password: &[u8], salt: &[u8], vault_id: Option<&str>) -> String {
+    let mut derived = Zeroizing::new([0u8; 80]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, 10_000, derived.as_mut());
+    let (key, rest) = derived.split_at(32);
+    let (hmac_key, iv) = rest.split_at(32);
+    let pad = 16 - plaintext.len() % 16;
+    let mut data = plaintext.to_vec();
+    data.extend(std::iter::repeat_n(pad as u8, pad));
+    let mut cipher = Aes256Ctr::new_from_slices(key, iv).expect("32-byte key, 16-byte iv");
+    cipher.apply_keystream(&mut data);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(hmac_key).expect("any key length");
+    mac.update(&data);
+    let tag = mac.finalize().into_bytes();
+    let inner = format!("{}\n{}\n{}", hex(salt), hex(&tag), hex(&data));
+    let body = hex(inner.as_bytes());
+    let header = match vault_id {
+        Some(id) => format!("$ANSIBLE_VAULT;1.2;AES256;{id}"),
+        None => "$ANSIBLE_VAULT;1.1;AES256".to_string(),
+    };
+    let mut out = header;
+    for chunk in body.as_bytes().chunks(80) {
+        out.push('\n');
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+    }
+    out.push('\n');
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -216,5 +264,20 @@ mod tests {
         assert!(parse(&t, "f").is_err() || decrypt(&parse(&t, "f").unwrap(), b"x", "f").is_err());
         assert!(parse("$ANSIBLE_VAULT;1.1;AES256\nzz\n", "f").is_err());
         assert!(parse("$ANSIBLE_VAULT;1.0;AES\n00\n", "f").is_err());
+    }
+
+    #[test]
+    fn encrypts_what_decrypt_reads() {
+        let salt = [7u8; 32];
+        for (plain, id) in [(&b"a: 1\n"[..], None), (&[0u8; 32][..], Some("prod"))] {
+            let text = encrypt(plain, b"pw", &salt, id);
+            let v = parse(&text, "t").unwrap();
+            assert_eq!(v.vault_id.as_deref(), id);
+            assert_eq!(decrypt(&v, b"pw", "t").unwrap().as_slice(), plain);
+            assert!(decrypt(&v, b"other", "t").is_err());
+        }
+        // the body is wrapped at 80 columns, as ansible-vault writes it
+        let text = encrypt(&[1u8; 100], b"pw", &salt, None);
+        assert!(text.lines().skip(1).all(|l| l.len() <= 80));
     }
 }

@@ -112,6 +112,8 @@ impl FileCache {
 /// every host at [`Layer::Secrets`] (above host_vars, below `-e`).
 #[derive(Debug, Clone)]
 pub(super) struct Sources {
+    /// Connection defaults ([`Layer::Config`]): name, value, where set.
+    config: Vec<(String, Json, Origin)>,
     /// Roles' `defaults/main.yml`, lowest precedence first ([`Layer::RoleDefaults`]).
     role_defaults: Vec<FileVars>,
     /// `group_vars/` and `host_vars/` of each of the vars directories.
@@ -140,6 +142,7 @@ impl Sources {
             cache.preload(&dir.join("host_vars"), hosts)?;
         }
         Ok(Sources {
+            config: Vec::new(),
             role_defaults: Vec::new(),
             group_vars_dirs: vars_dirs.iter().map(|d| d.join("group_vars")).collect(),
             host_vars_dirs: vars_dirs.iter().map(|d| d.join("host_vars")).collect(),
@@ -154,6 +157,14 @@ impl Sources {
     pub fn with_extra(&self, extra: &[(Json, Origin, String)]) -> Sources {
         let mut s = self.clone();
         s.extra.extend_from_slice(extra);
+        s
+    }
+
+    /// These sources with connection defaults (ansible.cfg, `ANSIBLE_*`, the
+    /// command line) below every variable (nothing read again).
+    pub fn with_config(&self, config: Vec<(String, Json, Origin)>) -> Sources {
+        let mut s = self.clone();
+        s.config = config;
         s
     }
 
@@ -226,6 +237,11 @@ fn host_stack(src: &Sources, inventory: &Inventory, host: &str, groups: &[&str])
             },
         );
     };
+    // connection defaults (ansible.cfg, ANSIBLE_*, -u/-b/--private-key): the
+    // lowest layer, and not inventory variables (left out of `raw`)
+    for (k, v, origin) in &src.config {
+        push(k, v, Whence::Other(origin), Layer::Config);
+    }
     walk_groups(src, inventory, groups, &mut push);
     walk_host(src, host, inventory.hosts.get(host), &mut push);
     s

@@ -117,6 +117,13 @@ impl Vars {
         self.with_sources(self.sources.with_extra(extra))
     }
 
+    /// These variables over connection defaults (`ansible_user`,
+    /// `ansible_become`... from ansible.cfg, `ANSIBLE_*` and the command line)
+    /// at the lowest layer, as Ansible ranks them below every variable.
+    pub fn with_config(&self, config: Vec<(String, Json, Origin)>) -> Arc<Vars> {
+        self.with_sources(self.sources.with_config(config))
+    }
+
     /// These variables plus roles' defaults (`defaults`: each role's
     /// `defaults/main.yml`, lowest precedence first) at the `role defaults`
     /// layer, below everything the inventory sets: what a command that reads a
@@ -507,7 +514,7 @@ mod tests {
                 let mut expected: Vec<(&str, &Json)> = stack
                     .names()
                     .filter_map(|n| {
-                        let d = stack.get(n).filter(|d| d.layer != Layer::Magic)?;
+                        let d = stack.get(n).filter(|d| !matches!(d.layer, Layer::Magic | Layer::Config))?;
                         Some((n, &d.value))
                     })
                     .collect();

@@ -17,6 +17,10 @@ use crate::location::Location;
 pub enum Layer {
     /// Defaults opsctl provides (`ansible_host` = the inventory name).
     Magic,
+    /// Connection defaults from ansible.cfg, `ANSIBLE_*` and the command line
+    /// (`-u`, `--private-key`, `-b`, `--become-user`, `-T`): below every
+    /// variable, as in Ansible.
+    Config,
     RoleDefaults,
     /// `[all:vars]` or `all: vars:` in the inventory file.
     InventoryAll,
@@ -52,6 +56,7 @@ impl Layer {
     pub fn describe(self) -> &'static str {
         match self {
             Layer::Magic => "built-in default",
+            Layer::Config => "ansible.cfg / command line",
             Layer::RoleDefaults => "role defaults",
             Layer::InventoryAll => "inventory [all:vars]",
             Layer::InventoryGroup => "inventory group vars",

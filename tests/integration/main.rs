@@ -1,6 +1,7 @@
 //! opsctl's integration tests: the real binary, real files, and (for the tests
 //! that connect) real sshd hosts of the local test bed. One test binary.
 
+mod ansible_cfg;
 mod common;
 mod compat_load;
 mod deploy_faults;
