@@ -8,7 +8,7 @@ use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 /// A module decided on the controller alone: no facts, no change.
-pub struct Pure(fn(&Args, &Ctx) -> Result<Outcome, Fail>);
+pub struct Pure(pub fn(&Args, &Ctx) -> Result<Outcome, Fail>);
 
 impl Module for Pure {
     fn needs(&self, _: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {

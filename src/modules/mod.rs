@@ -31,6 +31,7 @@ mod fixtures;
 pub mod get_url;
 pub mod git;
 pub mod gitfacts;
+pub mod include_vars;
 pub mod lineinfile;
 pub mod mode;
 pub mod net;
@@ -230,25 +231,36 @@ impl HostEnv<'_> {
 
 /// Finds a local file (`src:`) in `search`, in order; absolute paths as they are.
 pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, Fail> {
+    find_in(search, rel, "src", |p| p.exists())
+}
+
+/// The first of `search` holding `rel` that `ok` accepts (absolute paths as
+/// they are); the error names `what` and where it looked.
+pub fn find_in(
+    search: &[PathBuf],
+    rel: &str,
+    what: &str,
+    ok: impl Fn(&std::path::Path) -> bool,
+) -> Result<PathBuf, Fail> {
     let p = std::path::Path::new(rel);
     if p.is_absolute() {
-        return if p.exists() {
+        return if ok(p) {
             Ok(p.to_path_buf())
         } else {
-            Err(Fail::Args(format!("src {rel} does not exist")))
+            Err(Fail::Args(format!("{what} {rel} does not exist")))
         };
     }
     search
         .iter()
         .map(|d| d.join(rel))
-        .find(|c| c.exists())
+        .find(|c| ok(c))
         .ok_or_else(|| {
             let looked: Vec<String> = search
                 .iter()
                 .map(|d| crate::location::display_path(d))
                 .collect();
             Fail::Args(format!(
-                "src {rel} not found (looked in {})",
+                "{what} {rel} not found (looked in {})",
                 looked.join(", ")
             ))
         })
@@ -283,6 +295,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &builtin::SET_FACT,
             module: &builtin::RUN_SET_FACT,
+        },
+        ModuleDef {
+            spec: &include_vars::INCLUDE_VARS,
+            module: &include_vars::RUN_INCLUDE_VARS,
         },
         ModuleDef {
             spec: &builtin::ASSERT,

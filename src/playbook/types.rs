@@ -29,8 +29,10 @@ pub struct Play {
     pub hosts: String,
     /// Play vars in order (vars of an `import_playbook` entry first).
     pub vars: Vec<VarEntry>,
-    /// `vars_files` as written (may be templates), relative to [`Play::dir`].
-    pub vars_files: Vec<(String, Location)>,
+    /// `vars_files` as written (may be templates), relative to [`Play::dir`]:
+    /// each entry a list of alternatives (one for a plain file name), the first
+    /// that exists is read.
+    pub vars_files: Vec<(Vec<String>, Location)>,
     pub become_: Option<Json>,
     pub become_user: Option<String>,
     /// A boolean or a template string.
@@ -332,10 +334,13 @@ pub enum LoopKind {
     Items,
     /// `with_dict`: a mapping becomes a list of `{key, value}`.
     Dict,
+    /// `with_<lookup>` (`with_nested`, `with_first_found`...): the templated value
+    /// (a list, or one term) are the terms of `query('<lookup>', *terms)`.
+    Lookup(&'static str),
 }
 
 /// Turns a templated loop value into its items, as `loop`, `with_items` and
-/// `with_dict` do.
+/// `with_dict` do (for `with_<lookup>`, the lookup's result).
 pub fn finish_loop(kind: LoopKind, value: Json) -> Result<Vec<Json>, String> {
     match (kind, value) {
         (LoopKind::Loop, Json::Array(items)) => Ok(items),
@@ -352,6 +357,11 @@ pub fn finish_loop(kind: LoopKind, value: Json) -> Result<Vec<Json>, String> {
         (LoopKind::Dict, Json::Object(m)) => Ok(dict_items(m)),
         (LoopKind::Dict, other) => Err(format!(
             "with_dict needs a mapping, got {}",
+            json_kind(&other)
+        )),
+        (LoopKind::Lookup(_), Json::Array(items)) => Ok(items),
+        (LoopKind::Lookup(name), other) => Err(format!(
+            "with_{name}: the lookup gave {}, not a list",
             json_kind(&other)
         )),
     }

@@ -277,6 +277,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
         | Action::EndHost
         | Action::EndPlay = &task.action
         {
+            if let (Some(l), Action::IncludeTasks { .. } | Action::IncludeRole { .. }) =
+                (&task.loop_, &task.action)
+            {
+                return self.include_loop(task, l, block_vars, &when).await;
+            }
             let ctx = self.context(Some(task), block_vars);
             match self.eval_when(&when, &ctx, &task.location) {
                 Ok(false) => {
@@ -347,6 +352,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
         self.last_changed = out.changed;
         if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
+            let layer = match task.module_name() {
+                Some("include_vars") => Layer::IncludeVars,
+                _ => Layer::SetFact,
+            };
             for (k, v) in f {
                 self.scope.set(
                     k.clone(),
@@ -355,7 +364,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                         origin: Origin::File {
                             location: task.location.clone(),
                         },
-                        layer: Layer::SetFact,
+                        layer,
                     },
                 );
             }
@@ -566,10 +575,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
     /// Where a module's relative `src` is looked up: the role's files/ or
     /// templates/, the role dir, then the playbook's files/, templates/ and dir.
     fn search_path(&self, task: &Task, module: &str) -> Vec<PathBuf> {
-        let sub = if module == "template" {
-            "templates"
-        } else {
-            "files"
+        let sub = match module {
+            "template" => "templates",
+            "include_vars" => "vars",
+            _ => "files",
         };
         let mut v = Vec::new();
         if let Some(role) = &task.role {

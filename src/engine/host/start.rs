@@ -139,8 +139,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
         }
         // vars_files: read now (their paths may use variables), at their layer.
-        for (path, loc) in &self.play.vars_files {
-            if let Err(e) = self.vars_file(path, loc) {
+        for (alternatives, loc) in &self.play.vars_files {
+            if let Err(e) = self.vars_file(alternatives, loc) {
                 report_simple(self.eng, &self.host, "vars_files", loc, Status::Failed, &e);
                 return Flow::Failed;
             }
@@ -148,27 +148,39 @@ impl<'e, 'a> HostRun<'e, 'a> {
         Flow::Continue
     }
 
-    /// Reads one of the play's vars_files (its path templated) into the scope.
-    fn vars_file(&mut self, path: &str, loc: &Location) -> Result<(), String> {
+    /// Reads one of the play's vars_files (the first of its alternatives that
+    /// exists, each path templated) into the scope.
+    fn vars_file(&mut self, alternatives: &[String], loc: &Location) -> Result<(), String> {
         let ctx = self.context(None, &[]);
-        let p = self
-            .eng
-            .loaded
-            .vars
-            .templar
-            .render_str(path, &ctx, Some(loc))
-            .map_err(|e| e.to_string())?;
-        let full = if Path::new(&p).is_absolute() {
-            PathBuf::from(&p)
-        } else {
-            self.eng.playbook_dir.join(&p)
-        };
-        let vars = crate::yaml::parse_file(&full)
-            .and_then(|n| n.to_var_map(&full))
-            .map_err(|e| e.to_string())?;
-        for (k, (v, l)) in vars {
-            self.scope.set(k, def(&v, &l, Layer::PlayVarsFiles));
+        let mut looked = Vec::new();
+        for path in alternatives {
+            let p = self
+                .eng
+                .loaded
+                .vars
+                .templar
+                .render_str(path, &ctx, Some(loc))
+                .map_err(|e| e.to_string())?;
+            let full = if Path::new(&p).is_absolute() {
+                PathBuf::from(&p)
+            } else {
+                self.eng.playbook_dir.join(&p)
+            };
+            if alternatives.len() > 1 && !full.is_file() {
+                looked.push(crate::location::display_path(&full));
+                continue;
+            }
+            let vars = crate::yaml::parse_file(&full)
+                .and_then(|n| n.to_var_map(&full))
+                .map_err(|e| e.to_string())?;
+            for (k, (v, l)) in vars {
+                self.scope.set(k, def(&v, &l, Layer::PlayVarsFiles));
+            }
+            return Ok(());
         }
-        Ok(())
+        Err(format!(
+            "none of the vars files exists (looked at {}); add one, or fix the names",
+            looked.join(", ")
+        ))
     }
 }
