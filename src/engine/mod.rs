@@ -61,6 +61,26 @@ pub struct Engine<'a> {
     alive: Mutex<Vec<String>>,
     /// Wakes hosts waiting for a `run_once` result (set, or its runner gone).
     pub(crate) changed: tokio::sync::Notify,
+    /// What each host keeps from play to play, as Ansible's host variables:
+    /// facts, set_fact, register, include_vars (name, definition, in the fact
+    /// cache: gathered facts and `cacheable` set_facts, which `meta:
+    /// clear_facts` clears).
+    kept: Mutex<HashMap<String, Vec<Kept>>>,
+    /// `meta: end_play` / `end_batch` ran: why, for every host of the play
+    /// (or batch) that stops before its next task.
+    end_play: Mutex<Option<String>>,
+    end_batch: Mutex<Option<String>>,
+    /// `meta: clear_host_errors` ran: failed hosts take part in later plays.
+    clear_errors: AtomicBool,
+}
+
+/// A variable a host keeps for the rest of the run.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub name: String,
+    pub def: crate::vars::Definition,
+    /// In the fact cache (cleared by `meta: clear_facts`).
+    pub cached: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -86,7 +106,51 @@ impl<'a> Engine<'a> {
             once: Mutex::new(HashMap::new()),
             alive: Mutex::new(Vec::new()),
             changed: tokio::sync::Notify::new(),
+            kept: Mutex::new(HashMap::new()),
+            end_play: Mutex::new(None),
+            end_batch: Mutex::new(None),
+            clear_errors: AtomicBool::new(false),
         }
+    }
+
+    /// Keeps a host's variable for the rest of the run (a later definition of
+    /// the same name replaces it).
+    pub(crate) fn keep(&self, host: &str, kept: Kept) {
+        let mut all = self.kept.lock().unwrap();
+        let list = all.entry(host.to_string()).or_default();
+        list.retain(|k| k.name != kept.name || k.def.layer != kept.def.layer);
+        list.push(kept);
+    }
+
+    /// What a host kept from earlier plays.
+    pub(crate) fn kept(&self, host: &str) -> Vec<Kept> {
+        self.kept
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `meta: clear_facts`: drops the host's fact cache; returns the names dropped.
+    pub(crate) fn clear_facts(&self, host: &str) -> Vec<(String, crate::vars::Layer)> {
+        let mut all = self.kept.lock().unwrap();
+        let Some(list) = all.get_mut(host) else {
+            return Vec::new();
+        };
+        let dropped = list
+            .iter()
+            .filter(|k| k.cached)
+            .map(|k| (k.name.clone(), k.def.layer))
+            .collect();
+        list.retain(|k| !k.cached);
+        dropped
+    }
+
+    /// Why the play (or the batch) ended for every host, if it did.
+    pub(crate) fn ended(&self) -> Option<String> {
+        let play = self.end_play.lock().unwrap().clone();
+        play.or_else(|| self.end_batch.lock().unwrap().clone())
     }
 
     fn once_cell(&self, key: &str) -> Arc<std::sync::OnceLock<Outcome>> {
@@ -188,12 +252,20 @@ async fn run_plays(
         if hosts.is_empty() {
             continue;
         }
+        *engine.end_play.lock().unwrap() = None;
         for batch in batches(play, &hosts)? {
             let total = batch.len();
+            *engine.end_batch.lock().unwrap() = None;
             let failed = run_batch(engine, play, &batch).await;
             dead.extend(failed.iter().cloned());
+            if engine.clear_errors.swap(false, Ordering::SeqCst) {
+                dead.clear();
+            }
             if engine.aborted() {
                 return Ok(());
+            }
+            if engine.end_play.lock().unwrap().is_some() {
+                break;
             }
             if let Some(max) = play.max_fail_percentage
                 && total > 0

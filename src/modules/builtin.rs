@@ -97,7 +97,11 @@ fn set_fact(args: &Args, _: &Ctx) -> Result<Outcome, Fail> {
                 "set_fact needs at least one variable: `set_fact: {name: value}`",
             );
         }
-        Ok(Outcome::ok().with("ansible_facts", Json::Object(facts)))
+        // `cacheable: true` puts the facts in the fact cache (as Ansible's
+        // memory cache: kept for the run; `meta: clear_facts` drops them).
+        Ok(Outcome::ok()
+            .with("ansible_facts", Json::Object(facts))
+            .with("_ansible_facts_cacheable", args.bool_or("cacheable", false)))
     }
 }
 

@@ -492,7 +492,15 @@ impl Loader {
 
     fn meta(&mut self, kw: &Kw, action: &ActionKey, cx: &Cx, location: Location) -> Vec<Task> {
         let file = cx.file;
-        const SUPPORTED: &[&str] = &["flush_handlers", "end_play", "end_host", "noop"];
+        const SUPPORTED: &[&str] = &[
+            "flush_handlers",
+            "end_play",
+            "end_host",
+            "end_batch",
+            "clear_facts",
+            "clear_host_errors",
+            "noop",
+        ];
         if !self.only(
             kw,
             &[META_KEYWORDS],
@@ -508,6 +516,9 @@ impl Loader {
             Some("end_play") => Action::EndPlay,
             Some("end_host") => Action::EndHost,
             Some("noop") => Action::Noop,
+            Some("end_batch") => Action::EndBatch,
+            Some("clear_facts") => Action::ClearFacts,
+            Some("clear_host_errors") => Action::ClearHostErrors,
             Some(other) => {
                 let hint = match did_you_mean(nearest(other, SUPPORTED.iter().copied())) {
                     Some(h) => h,

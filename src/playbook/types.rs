@@ -203,6 +203,9 @@ impl Task {
             Action::EndPlay => "meta: end_play".into(),
             Action::EndHost => "meta: end_host".into(),
             Action::Noop => "meta: noop".into(),
+            Action::EndBatch => "meta: end_batch".into(),
+            Action::ClearFacts => "meta: clear_facts".into(),
+            Action::ClearHostErrors => "meta: clear_host_errors".into(),
         }
     }
 
@@ -254,6 +257,12 @@ pub enum Action {
     EndHost,
     /// `meta: noop`
     Noop,
+    /// `meta: end_batch`
+    EndBatch,
+    /// `meta: clear_facts`
+    ClearFacts,
+    /// `meta: clear_host_errors`
+    ClearHostErrors,
 }
 
 impl fmt::Debug for Action {
@@ -293,6 +302,9 @@ impl fmt::Debug for Action {
             Action::EndPlay => f.write_str("EndPlay"),
             Action::EndHost => f.write_str("EndHost"),
             Action::Noop => f.write_str("Noop"),
+            Action::EndBatch => f.write_str("EndBatch"),
+            Action::ClearFacts => f.write_str("ClearFacts"),
+            Action::ClearHostErrors => f.write_str("ClearHostErrors"),
         }
     }
 }

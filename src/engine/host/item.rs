@@ -212,11 +212,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if !self.eval_when(when, &ctx, &task.location)? {
             return Ok(None);
         }
-        let Json::Object(templated) =
+        let Json::Object(mut templated) =
             self.template_json(&Json::Object(args.clone()), &ctx, &task.location)?
         else {
             return Err("arguments must be a mapping".into());
         };
+        // set_fact's keys are variable names, and templates too (`"{{ n }}_port": 1`).
+        if module.spec.name == "set_fact" {
+            let mut keyed = Map::new();
+            for (k, v) in templated {
+                let k = self
+                    .vars()
+                    .templar
+                    .render_str(&k, &ctx, Some(&task.location))
+                    .map_err(|e| format!("set_fact: key {k}: {e}"))?;
+                keyed.insert(k, v);
+            }
+            templated = keyed;
+        }
         let validated = module
             .spec
             .validate(&templated, true)

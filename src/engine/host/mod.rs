@@ -83,13 +83,18 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
             return false;
         }
     };
+    // What the host kept from earlier plays (facts, set_fact, register...).
+    let mut scope = Scope::new();
+    for k in eng.kept(host) {
+        scope.set(k.name, k.def);
+    }
     let mut run = HostRun {
         eng,
         play,
         host: host.to_string(),
         spec,
         conn: None,
-        scope: Scope::new(),
+        scope,
         notified: Vec::new(),
         extra_handlers: Vec::new(),
         started: eng.opts.start_at_task.is_none(),
@@ -210,6 +215,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
             if self.eng.aborted() {
                 return Flow::End;
             }
+            if let Some(why) = self.eng.ended() {
+                self.eng.reporter.ended(&self.host, &why);
+                return Flow::End;
+            }
             if self.facts.is_empty() {
                 self.read_ahead(&tasks[i..], block_vars, inherited_when)
                     .await;
@@ -271,11 +280,14 @@ impl<'e, 'a> HostRun<'e, 'a> {
             _ => {}
         }
         when.extend(task.when.iter().cloned());
-        // include_*: decided per host, loaded now.
+        // include_* and meta: decided per host, loaded now.
         if let Action::IncludeTasks { .. }
         | Action::IncludeRole { .. }
         | Action::EndHost
-        | Action::EndPlay = &task.action
+        | Action::EndPlay
+        | Action::EndBatch
+        | Action::ClearFacts
+        | Action::ClearHostErrors = &task.action
         {
             if let (Some(l), Action::IncludeTasks { .. } | Action::IncludeRole { .. }) =
                 (&task.loop_, &task.action)
@@ -294,7 +306,21 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 Ok(true) => {}
             }
             return match &task.action {
-                Action::EndHost | Action::EndPlay => Flow::End,
+                Action::EndHost | Action::EndPlay | Action::EndBatch => self.end(task),
+                Action::ClearFacts => {
+                    for (name, layer) in self.eng.clear_facts(&self.host) {
+                        if let Some(defs) = self.scope.defs.get_mut(&name) {
+                            defs.retain(|d| d.layer != layer);
+                        }
+                    }
+                    Flow::Continue
+                }
+                Action::ClearHostErrors => {
+                    self.eng
+                        .clear_errors
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    Flow::Continue
+                }
                 Action::IncludeTasks { file, .. } => {
                     self.include_tasks(task, file, block_vars, &ctx).await
                 }
@@ -347,6 +373,26 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.finish_task(task, out)
     }
 
+    /// `meta: end_host` ends the play for this host; `end_play` (`end_batch`)
+    /// for every host of the play (batch), each stopping before its next task,
+    /// as Ansible does; the recap says which meta ended it and where.
+    fn end(&self, task: &Task) -> Flow {
+        let why = format!("{} at {}", task.display_name(), task.location);
+        let why = match &task.action {
+            Action::EndPlay => {
+                let mut e = self.eng.end_play.lock().unwrap();
+                e.get_or_insert(format!("{why} on {}", self.host)).clone()
+            }
+            Action::EndBatch => {
+                let mut e = self.eng.end_batch.lock().unwrap();
+                e.get_or_insert(format!("{why} on {}", self.host)).clone()
+            }
+            _ => why,
+        };
+        self.eng.reporter.ended(&self.host, &why);
+        Flow::End
+    }
+
     /// Applies the outcome of a task on this host: register, facts, notify,
     /// failure handling. Reporting was done per item by `module_task`.
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
@@ -356,31 +402,21 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 Some("include_vars") => Layer::IncludeVars,
                 _ => Layer::SetFact,
             };
+            let cached = out.data.get("_ansible_facts_cacheable") == Some(&json!(true));
             for (k, v) in f {
-                self.scope.set(
-                    k.clone(),
-                    Definition {
-                        value: v.clone(),
-                        origin: Origin::File {
-                            location: task.location.clone(),
-                        },
-                        layer,
-                    },
-                );
+                self.set_kept(k, v.clone(), &task.location, layer, cached);
             }
         }
         if let Some(reg) = &task.register {
             let mut data = out.registered();
             data.remove("ansible_facts");
-            self.scope.set(
-                reg.clone(),
-                Definition {
-                    value: Json::Object(data),
-                    origin: Origin::File {
-                        location: task.location.clone(),
-                    },
-                    layer: Layer::SetFact,
-                },
+            data.remove("_ansible_facts_cacheable");
+            self.set_kept(
+                reg,
+                Json::Object(data),
+                &task.location,
+                Layer::SetFact,
+                false,
             );
         }
         if out.changed {
@@ -402,6 +438,21 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return Flow::Failed;
         }
         Flow::Continue
+    }
+
+    /// Sets a variable the host keeps for the rest of the run (set_fact,
+    /// register, include_vars, facts), in this play's scope and for later plays.
+    fn set_kept(&mut self, name: &str, value: Json, loc: &Location, layer: Layer, cached: bool) {
+        let d = def(&value, loc, layer);
+        self.scope.set(name, d.clone());
+        self.eng.keep(
+            &self.host,
+            super::Kept {
+                name: name.to_string(),
+                def: d,
+                cached,
+            },
+        );
     }
 
     fn with_scope(&self, task: &Task, block_vars: &[VarEntry], extra: Scope) -> Value {

@@ -63,16 +63,25 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Ok(out) if out.success() => {
                 let (f, pending) = facts::parse(&out.stdout_str(), gather);
                 for (k, v) in f {
-                    self.scope.set(
-                        k,
-                        Definition {
-                            value: v,
-                            origin: Origin::Builtin {
-                                what: "facts".into(),
-                            },
-                            layer: Layer::Facts,
+                    let d = Definition {
+                        value: v,
+                        origin: Origin::Builtin {
+                            what: "facts".into(),
                         },
-                    );
+                        layer: Layer::Facts,
+                    };
+                    // Gathered facts stay for later plays (the fact cache).
+                    if gather {
+                        self.eng.keep(
+                            &self.host,
+                            super::super::Kept {
+                                name: k.clone(),
+                                def: d.clone(),
+                                cached: true,
+                            },
+                        );
+                    }
+                    self.scope.set(k, d);
                 }
                 self.had_pending = !pending.is_empty();
                 let handlers = self.all_handlers();
