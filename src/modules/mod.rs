@@ -12,6 +12,7 @@
 //! protocol: one file with its `Spec` and a `protocol::Module` impl, one line in
 //! [`registry`], fixtures under `tests/fixtures/modules/<name>/`.
 
+pub mod add_host;
 pub mod apt;
 pub mod apt_repository;
 pub mod args;
@@ -31,6 +32,7 @@ mod fixtures;
 pub mod get_url;
 pub mod git;
 pub mod gitfacts;
+pub mod group_by;
 pub mod include_vars;
 pub mod lineinfile;
 pub mod mode;
@@ -295,6 +297,14 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &builtin::SET_FACT,
             module: &builtin::RUN_SET_FACT,
+        },
+        ModuleDef {
+            spec: &add_host::ADD_HOST,
+            module: &add_host::RUN_ADD_HOST,
+        },
+        ModuleDef {
+            spec: &group_by::GROUP_BY,
+            module: &group_by::RUN_GROUP_BY,
         },
         ModuleDef {
             spec: &include_vars::INCLUDE_VARS,

@@ -38,6 +38,27 @@ impl FileCache {
         Ok(())
     }
 
+    /// Reads the group_vars of every group (and `all`) and the host_vars of
+    /// every host of `inventory` in `vars_dirs` (files already read are kept).
+    fn preload_all(
+        &mut self,
+        inventory: &Inventory,
+        vars_dirs: &[PathBuf],
+    ) -> Result<(), VarsError> {
+        for dir in vars_dirs {
+            let group_vars = dir.join("group_vars");
+            self.preload(&group_vars, "all")?;
+            for g in inventory.groups.keys().filter(|g| *g != "all") {
+                self.preload(&group_vars, g)?;
+            }
+            let host_vars = dir.join("host_vars");
+            for h in inventory.hosts.keys() {
+                self.preload(&host_vars, h)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Finds (with [`yaml::vars_files`], asking the file system only about
     /// names the directory holds) and parses the vars files of `name` in `dir`.
     fn preload(&mut self, dir: &Path, name: &str) -> Result<(), VarsError> {
@@ -113,17 +134,7 @@ impl Sources {
         secrets: Option<&FileVars>,
     ) -> Result<Sources, VarsError> {
         let mut cache = FileCache::default();
-        for dir in vars_dirs {
-            let group_vars = dir.join("group_vars");
-            cache.preload(&group_vars, "all")?;
-            for g in inventory.groups.keys().filter(|g| *g != "all") {
-                cache.preload(&group_vars, g)?;
-            }
-            let host_vars = dir.join("host_vars");
-            for h in inventory.hosts.keys() {
-                cache.preload(&host_vars, h)?;
-            }
-        }
+        cache.preload_all(inventory, vars_dirs)?;
         Ok(Sources {
             role_defaults: Vec::new(),
             vars_dirs: vars_dirs.to_vec(),
@@ -132,6 +143,17 @@ impl Sources {
             cache,
             index: inventory.index(),
         })
+    }
+
+    /// These sources for `inventory`, the run's inventory grown by `add_host`
+    /// and `group_by`: the group index built anew, the group_vars and
+    /// host_vars files of the new groups and hosts read (the others are not
+    /// read again).
+    pub fn with_inventory(&self, inventory: &Inventory) -> Result<Sources, VarsError> {
+        let mut s = self.clone();
+        s.cache.preload_all(inventory, &self.vars_dirs)?;
+        s.index = inventory.index();
+        Ok(s)
     }
 
     /// These sources plus `extra` after the `-e` given (nothing read again).

@@ -172,6 +172,35 @@ const META: &str = r#"
       file: path=/tmp/opsctl-meta-next-play state=touch
 "#;
 
+const GROW: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - add_host:
+        name: "{{ item }}"
+        groups: added
+        ansible_host: host2
+        marker: "from add_host"
+      loop: [extra1]
+    - group_by:
+        key: "kind_{{ inventory_hostname }}"
+        parents: [grouped]
+
+- hosts: added
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: /tmp/opsctl-added
+        content: "{{ marker }} {{ inventory_hostname }} {{ groups['added'] }}\n"
+
+- hosts: "grouped:!kind_host1"
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: /tmp/opsctl-grouped
+        content: "{{ group_names | sort | join(',') }}\n"
+"#;
+
 #[test]
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn loops_lookups_include_vars_set_fact_and_meta() {
@@ -254,4 +283,32 @@ fn loops_lookups_include_vars_set_fact_and_meta() {
         "{}",
         meta.stdout
     );
+
+    // add_host (once, whatever the number of hosts) and group_by: hosts and
+    // groups for the later plays' `hosts:`.
+    let grow = tb.play("grow", GROW, &[]);
+    grow.code(0).no_panic();
+    assert_eq!(
+        tb.exec("host2", "cat /tmp/opsctl-added").stdout,
+        "from add_host extra1 ['extra1']\n",
+        "{}",
+        grow.stdout
+    );
+    assert_eq!(
+        tb.exec("host2", "cat /tmp/opsctl-grouped")
+            .stdout
+            .trim_end(),
+        "grouped,kind_host2,web"
+    );
+    tb.exec(
+        "host1",
+        "test ! -e /tmp/opsctl-grouped && test ! -e /tmp/opsctl-added",
+    )
+    .code(0);
+    // Again: add_host and group_by say changed (they grow this run's
+    // inventory, as Ansible's do); the hosts are left as they are.
+    let again = tb.play("grow", GROW, &[]);
+    changed_on_each(&again, &["host1"], 2);
+    changed_on_each(&again, &["host2"], 1);
+    changed_on_each(&again, &["extra1"], 0);
 }

@@ -43,6 +43,9 @@ enum Flow {
 
 struct HostRun<'e, 'a> {
     eng: &'e Engine<'a>,
+    /// The run's variables as this play started (over the inventory as
+    /// add_host and group_by grew it).
+    vars: Arc<crate::vars::Vars>,
     play: &'e Play,
     host: String,
     spec: ConnectionSpec,
@@ -68,8 +71,8 @@ struct HostRun<'e, 'a> {
 
 /// Runs the play on one host; false when the host failed or was unreachable.
 pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
-    let vars = &eng.loaded.vars;
-    let spec = match connection_spec(vars, host, eng.loaded.target.ssh_config.as_deref()) {
+    let vars = eng.vars();
+    let spec = match connection_spec(&vars, host, eng.loaded.target.ssh_config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             report_simple(
@@ -90,6 +93,7 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
     }
     let mut run = HostRun {
         eng,
+        vars,
         play,
         host: host.to_string(),
         spec,
@@ -139,7 +143,7 @@ async fn run_play_inner(run: &mut HostRun<'_, '_>) -> bool {
 
 impl<'e, 'a> HostRun<'e, 'a> {
     fn vars(&self) -> &Arc<crate::vars::Vars> {
-        &self.eng.loaded.vars
+        &self.vars
     }
 
     fn all_handlers(&self) -> Vec<&Task> {
@@ -341,10 +345,12 @@ impl<'e, 'a> HostRun<'e, 'a> {
 
         // run_once: the first host runs it; the others take its result.
         let once_key = format!("{}", task.location);
+        // add_host bypasses the host loop, as in Ansible: it runs once.
         let run_once = task
             .run_once
             .as_ref()
-            .is_some_and(|v| as_bool(v).unwrap_or(false));
+            .is_some_and(|v| as_bool(v).unwrap_or(false))
+            || task.module_name() == Some("add_host");
         if run_once {
             // The batch's first running host runs it; the others wait for its result
             // (or for their turn, if that host stops before reaching the task).
@@ -407,6 +413,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 self.set_kept(k, v.clone(), &task.location, layer, cached);
             }
         }
+        self.grow_inventory(task, &out);
         if let Some(reg) = &task.register {
             let mut data = out.registered();
             data.remove("ansible_facts");
@@ -438,6 +445,49 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return Flow::Failed;
         }
         Flow::Continue
+    }
+
+    /// What add_host and group_by results (one, or a loop's) add to the run's
+    /// inventory.
+    fn grow_inventory(&self, task: &Task, out: &Outcome) {
+        let mut results: Vec<&Map<String, Json>> = vec![&out.data];
+        if let Some(Json::Array(items)) = out.data.get("results") {
+            results.extend(items.iter().filter_map(Json::as_object));
+        }
+        let strings = |v: Option<&Json>| -> Vec<String> {
+            v.and_then(Json::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for r in results {
+            if r.get("failed") == Some(&json!(true)) {
+                continue;
+            }
+            if let Some(Json::Object(a)) = r.get("add_host")
+                && let Some(name) = a.get("host_name").and_then(Json::as_str)
+            {
+                let vars = a
+                    .get("host_vars")
+                    .and_then(Json::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                self.eng
+                    .add_host(name, &strings(a.get("groups")), vars, &task.location);
+            }
+            if let Some(Json::Object(g)) = r.get("add_group")
+                && let (Some(group), Some(host)) = (
+                    g.get("group").and_then(Json::as_str),
+                    g.get("host").and_then(Json::as_str),
+                )
+            {
+                self.eng
+                    .group_by(host, group, &strings(g.get("parent_groups")));
+            }
+        }
     }
 
     /// Sets a variable the host keeps for the rest of the run (set_fact,
