@@ -172,6 +172,28 @@ const META: &str = r#"
       file: path=/tmp/opsctl-meta-next-play state=touch
 "#;
 
+const BATCH: &str = r#"
+- hosts: web
+  serial: 1
+  gather_facts: false
+  tasks:
+    - meta: end_batch
+      when: inventory_hostname == 'host1'
+    - file: path=/tmp/opsctl-batch state=touch
+
+- hosts: web
+  gather_facts: false
+  tasks:
+    - fail: msg=boom
+      when: inventory_hostname == 'host2'
+    - meta: clear_host_errors
+
+- hosts: web
+  gather_facts: false
+  tasks:
+    - file: path=/tmp/opsctl-after-clear state=touch
+"#;
+
 const GROW: &str = r#"
 - hosts: web
   gather_facts: false
@@ -311,4 +333,19 @@ fn loops_lookups_include_vars_set_fact_and_meta() {
     changed_on_each(&again, &["host1"], 2);
     changed_on_each(&again, &["host2"], 1);
     changed_on_each(&again, &["extra1"], 0);
+
+    // end_batch ends host1's batch only; clear_host_errors brings the failed
+    // host2 back for the next play (the run still exits 2: host2 failed).
+    let batch = tb.play("batch", BATCH, &[]);
+    batch.code(2).no_panic();
+    tb.exec(
+        "host1",
+        "test ! -e /tmp/opsctl-batch && test -e /tmp/opsctl-after-clear",
+    )
+    .code(0);
+    tb.exec(
+        "host2",
+        "test -e /tmp/opsctl-batch && test -e /tmp/opsctl-after-clear",
+    )
+    .code(0);
 }
