@@ -545,6 +545,38 @@ mod tests {
     }
 
     #[test]
+    fn add_host_and_group_by_grow_the_inventory() {
+        let base = crate::inventory::parse_ini(
+            "[web]\nweb1\nweb2\n[db]\ndb1\n",
+            std::path::Path::new("hosts"),
+        )
+        .unwrap();
+        let at = crate::location::Location::new("site.yml", 3, Some(7));
+        let mut g = Grown::default();
+        let mut vars = serde_json::Map::new();
+        vars.insert("ansible_host".into(), Json::from("10.0.0.9"));
+        g.hosts.insert("new1".into(), (vars, at.clone()));
+        g.hosts.insert("loner".into(), (serde_json::Map::new(), at));
+        g.members.push(("added".into(), "new1".into()));
+        for h in ["web1", "db1"] {
+            g.members.push(("os_debian".into(), h.into()));
+        }
+        g.parents.push(("os_debian".into(), "by_os".into()));
+        let inv = grown_inventory(&base, &g);
+        let sel = |p: &str| inv.select(p).unwrap();
+        assert_eq!(sel("added"), ["new1"]);
+        assert_eq!(sel("by_os"), ["web1", "db1"]);
+        assert_eq!(sel("os_debian:&web"), ["web1"]);
+        assert_eq!(sel("ungrouped"), ["loner"]);
+        assert_eq!(sel("all"), ["loner", "web1", "web2", "db1", "new1"]);
+        assert_eq!(
+            inv.hosts["new1"].vars["ansible_host"].value,
+            Json::from("10.0.0.9")
+        );
+        assert!(inv.host_groups("web1").contains(&"by_os"));
+    }
+
+    #[test]
     fn tag_selection_like_ansible() {
         assert!(tags_match(&t(&[]), &t(&[]), &t(&[])));
         assert!(!tags_match(&t(&["never"]), &t(&[]), &t(&[])));

@@ -351,7 +351,11 @@ impl<'p> Reporter<'p> {
             .iter()
             .map(|(h, c)| (h.clone(), serde_json::to_value(c).unwrap_or_default()))
             .collect();
-        let recap = json!({"type": "recap", "hosts": hosts});
+        let ended = self.ended.lock().unwrap().clone();
+        let mut recap = json!({"type": "recap", "hosts": hosts});
+        if !ended.is_empty() {
+            recap["ended"] = json!(ended);
+        }
         self.journal(&recap);
         if p.is_json() {
             p.json(&recap);

@@ -154,7 +154,34 @@ fn short(name: &str) -> &str {
     name
 }
 
+/// Runs a lookup; `errors='ignore'` (or `'warn'`) turns its failure into no
+/// values, as Ansible's generic lookup option does.
 fn run(state: &State, name: &str, raw: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let errors: Option<String> = kwargs.get("errors")?;
+    match errors.as_deref() {
+        None | Some("strict") => run_plugin(state, name, raw, kwargs),
+        Some("ignore" | "warn") => {
+            let out = run_plugin(state, name, raw, kwargs);
+            if out
+                .as_ref()
+                .is_err_and(|e| e.kind() == ErrorKind::UndefinedError)
+            {
+                return out;
+            }
+            Ok(out.unwrap_or_default())
+        }
+        Some(other) => Err(err(format!(
+            "lookup('{name}'): errors='{other}' is not one of strict, warn, ignore"
+        ))),
+    }
+}
+
+fn run_plugin(
+    state: &State,
+    name: &str,
+    raw: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
     let subdir: Option<String> = kwargs.get("_subdir")?;
     let sub = subdir.as_deref().unwrap_or("files");
     let terms = flatten(raw);
@@ -1255,6 +1282,10 @@ mod tests {
         );
         let e = r("{{ lookup('first_found', files=['none.yml'], paths=['p']) }}").unwrap_err();
         assert!(e.contains("none of p/none.yml exists"), "{e}");
+        assert_eq!(
+            r("{{ lookup('first_found', 'none.yml', errors='ignore') }}|").unwrap(),
+            "|"
+        );
         let e = r("{{ lookup('first_found', {'file': ['x']}) }}").unwrap_err();
         assert!(e.contains("unknown option 'file'"), "{e}");
     }
