@@ -59,6 +59,10 @@ const LOOPS: &str = r#"
         cacheable: true
     - set_fact:
         from_first_play: "{{ inventory_hostname }}"
+    - name: each item sees the facts the items before it set
+      set_fact:
+        acc: "{{ (acc | default([])) + [item] }}"
+      loop: [1, 2, 3]
     - assert:
         that:
           - from_vars_files == 'debian'
@@ -66,6 +70,7 @@ const LOOPS: &str = r#"
           - app.name == 'demo' and app.tls and app.port == 8080
           - "conf == {'web_workers': 4, 'db_pool': 5}"
           - demo_port | int == 8081
+          - acc == [1, 2, 3]
           - "lookup('first_found', {'files': ['nope.yml', 'Debian.yml'], 'paths': ['vars']}) is match('.*/playbooks/vars/Debian.yml$')"
     - file: path=/tmp/opsctl-loops state=directory
     - lineinfile:

@@ -64,8 +64,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let mut results = Vec::new();
         let mut combined = Outcome::ok();
         let mut any_ran = false;
+        // Facts an item set (set_fact, include_vars) are seen by the next items,
+        // as in Ansible (`acc: "{{ acc + [item] }}"` accumulates).
+        let mut carried = Scope::new();
         for (i, item) in items.iter().enumerate() {
-            let mut scope = Scope::new();
+            let mut scope = carried.clone();
             let lv = &task.loop_control.loop_var;
             scope.set(
                 lv,
@@ -115,6 +118,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 )
                 .await;
             any_ran |= !out.skipped;
+            if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
+                for (k, v) in f {
+                    carried.set(k.clone(), def(v, &task.location, Layer::SetFact));
+                }
+            }
             if let Some(p) = task
                 .loop_control
                 .pause

@@ -403,14 +403,17 @@ impl<'e, 'a> HostRun<'e, 'a> {
     /// failure handling. Reporting was done per item by `module_task`.
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
         self.last_changed = out.changed;
-        if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
-            let layer = match task.module_name() {
-                Some("include_vars") => Layer::IncludeVars,
-                _ => Layer::SetFact,
-            };
-            let cached = out.data.get("_ansible_facts_cacheable") == Some(&json!(true));
-            for (k, v) in f {
-                self.set_kept(k, v.clone(), &task.location, layer, cached);
+        // Facts of the task, or of each item of its loop, in order.
+        let layer = match task.module_name() {
+            Some("include_vars") => Layer::IncludeVars,
+            _ => Layer::SetFact,
+        };
+        for r in item_results(&out) {
+            if let Some(Json::Object(f)) = r.get("ansible_facts") {
+                let cached = r.get("_ansible_facts_cacheable") == Some(&json!(true));
+                for (k, v) in f {
+                    self.set_kept(k, v.clone(), &task.location, layer, cached);
+                }
             }
         }
         self.grow_inventory(task, &out);
@@ -450,10 +453,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
     /// What add_host and group_by results (one, or a loop's) add to the run's
     /// inventory.
     fn grow_inventory(&self, task: &Task, out: &Outcome) {
-        let mut results: Vec<&Map<String, Json>> = vec![&out.data];
-        if let Some(Json::Array(items)) = out.data.get("results") {
-            results.extend(items.iter().filter_map(Json::as_object));
-        }
+        let results = item_results(out);
         let strings = |v: Option<&Json>| -> Vec<String> {
             v.and_then(Json::as_array)
                 .map(|a| {
@@ -864,6 +864,15 @@ fn status_of(out: &Outcome) -> Status {
     } else {
         Status::Ok
     }
+}
+
+/// A task's result and, for a loop, each item's result, in order.
+fn item_results(out: &Outcome) -> Vec<&Map<String, Json>> {
+    let mut results: Vec<&Map<String, Json>> = vec![&out.data];
+    if let Some(Json::Array(items)) = out.data.get("results") {
+        results.extend(items.iter().filter_map(Json::as_object));
+    }
+    results
 }
 
 fn def(value: &Json, loc: &Location, layer: Layer) -> Definition {
