@@ -499,6 +499,7 @@ impl Loader {
             "end_batch",
             "clear_facts",
             "clear_host_errors",
+            "reset_connection",
             "noop",
         ];
         if !self.only(
@@ -519,6 +520,7 @@ impl Loader {
             Some("end_batch") => Action::EndBatch,
             Some("clear_facts") => Action::ClearFacts,
             Some("clear_host_errors") => Action::ClearHostErrors,
+            Some("reset_connection") => Action::ResetConnection,
             Some(other) => {
                 let hint = match did_you_mean(nearest(other, SUPPORTED.iter().copied())) {
                     Some(h) => h,

@@ -206,6 +206,7 @@ impl Task {
             Action::EndBatch => "meta: end_batch".into(),
             Action::ClearFacts => "meta: clear_facts".into(),
             Action::ClearHostErrors => "meta: clear_host_errors".into(),
+            Action::ResetConnection => "meta: reset_connection".into(),
         }
     }
 
@@ -263,6 +264,8 @@ pub enum Action {
     ClearFacts,
     /// `meta: clear_host_errors`
     ClearHostErrors,
+    /// `meta: reset_connection`
+    ResetConnection,
 }
 
 impl fmt::Debug for Action {
@@ -305,6 +308,7 @@ impl fmt::Debug for Action {
             Action::EndBatch => f.write_str("EndBatch"),
             Action::ClearFacts => f.write_str("ClearFacts"),
             Action::ClearHostErrors => f.write_str("ClearHostErrors"),
+            Action::ResetConnection => f.write_str("ResetConnection"),
         }
     }
 }

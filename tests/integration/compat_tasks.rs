@@ -167,6 +167,21 @@ const META: &str = r#"
 - hosts: web
   gather_facts: false
   tasks:
+    - shell: echo $PPID
+      register: before
+      changed_when: false
+    - shell: echo $PPID
+      register: same
+      changed_when: false
+    - meta: reset_connection
+    - shell: echo $PPID
+      register: after
+      changed_when: false
+    - name: one login per connection, a new one after reset_connection
+      assert:
+        that:
+          - before.stdout == same.stdout
+          - before.stdout != after.stdout
     - meta: end_play
     - file: path=/tmp/opsctl-meta-after-end-play state=touch
 

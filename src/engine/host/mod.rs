@@ -291,7 +291,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         | Action::EndPlay
         | Action::EndBatch
         | Action::ClearFacts
-        | Action::ClearHostErrors = &task.action
+        | Action::ClearHostErrors
+        | Action::ResetConnection = &task.action
         {
             if let (Some(l), Action::IncludeTasks { .. } | Action::IncludeRole { .. }) =
                 (&task.loop_, &task.action)
@@ -319,6 +320,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     }
                     Flow::Continue
                 }
+                Action::ResetConnection => self.reset_connection(task).await,
                 Action::ClearHostErrors => {
                     self.eng
                         .clear_errors
@@ -377,6 +379,17 @@ impl<'e, 'a> HostRun<'e, 'a> {
             .module_task(task, module, args, block_vars, &when)
             .await;
         self.finish_task(task, out)
+    }
+
+    /// `meta: reset_connection`: the host's connection closed and opened
+    /// again (a new login: new group memberships apply), its facts read anew.
+    async fn reset_connection(&mut self, task: &Task) -> Flow {
+        self.eng.conns.reset(&self.host).await;
+        self.facts.clear();
+        match self.connect(&task.display_name(), &task.location).await {
+            Some(_) => Flow::Continue,
+            None => Flow::Unreachable,
+        }
     }
 
     /// `meta: end_host` ends the play for this host; `end_play` (`end_batch`)

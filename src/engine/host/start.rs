@@ -4,28 +4,32 @@
 use super::*;
 
 impl<'e, 'a> HostRun<'e, 'a> {
-    /// Connects, gathers facts and reads pending handlers (one exec), and sets the
-    /// play's variables.
-    pub(super) async fn start(&mut self) -> Flow {
-        let conn = match self.eng.conns.get(&self.spec).await {
-            Ok(c) => c,
+    /// Opens (or reuses) the host's connection; when it cannot, reports the
+    /// host unreachable (as task `what` at `loc`).
+    pub(super) async fn connect(&mut self, what: &str, loc: &Location) -> Option<Arc<Connection>> {
+        match self.eng.conns.get(&self.spec).await {
+            Ok(c) => {
+                self.conn = Some(c.clone());
+                Some(c)
+            }
             Err(e) => {
                 let msg = match e.hint() {
                     Some(h) => format!("{e} (hint: {h})"),
                     None => e.to_string(),
                 };
-                report_simple(
-                    self.eng,
-                    &self.host,
-                    "connect",
-                    &self.play.location,
-                    Status::Unreachable,
-                    &msg,
-                );
-                return Flow::Unreachable;
+                report_simple(self.eng, &self.host, what, loc, Status::Unreachable, &msg);
+                None
             }
+        }
+    }
+
+    /// Connects, gathers facts and reads pending handlers (one exec), and sets the
+    /// play's variables.
+    pub(super) async fn start(&mut self) -> Flow {
+        let loc = self.play.location.clone();
+        let Some(conn) = self.connect("connect", &loc).await else {
+            return Flow::Unreachable;
         };
-        self.conn = Some(conn.clone());
         // Ansible's magic variables for the run's mode.
         for (name, on) in [
             ("ansible_check_mode", self.eng.opts.check),
