@@ -47,6 +47,17 @@ impl Connections {
             .clone()
     }
 
+    /// Closes a host's connection (`meta: reset_connection`): the next `get`
+    /// opens a new one, logging in again.
+    pub async fn reset(&self, host: &str) {
+        let cell = self.slots.lock().unwrap().remove(host);
+        if let Some(cell) = cell
+            && let Some(Ok(conn)) = cell.get()
+        {
+            conn.close().await;
+        }
+    }
+
     /// Closes every open connection, in parallel, even those a stopped task still
     /// holds (on Ctrl-C): their commands then fail as disconnected.
     pub async fn close_all(&self) {

@@ -65,6 +65,43 @@ pub struct Engine<'a> {
     alive: Mutex<Vec<String>>,
     /// Wakes hosts waiting for a `run_once` result (set, or its runner gone).
     pub(crate) changed: tokio::sync::Notify,
+    /// What each host keeps from play to play, as Ansible's host variables:
+    /// facts, set_fact, register, include_vars (name, definition, in the fact
+    /// cache: gathered facts and `cacheable` set_facts, which `meta:
+    /// clear_facts` clears).
+    kept: Mutex<HashMap<String, Vec<Kept>>>,
+    /// `meta: end_play` / `end_batch` ran: why, for every host of the play
+    /// (or batch) that stops before its next task.
+    end_play: Mutex<Option<String>>,
+    end_batch: Mutex<Option<String>>,
+    /// `meta: clear_host_errors` ran: failed hosts take part in later plays.
+    clear_errors: AtomicBool,
+    /// What `add_host` and `group_by` added to the inventory (for later plays).
+    grown: Mutex<Grown>,
+    /// The variables over the grown inventory (None: the loaded ones).
+    vars_now: Mutex<Option<Arc<crate::vars::Vars>>>,
+}
+
+/// The hosts and groups `add_host` and `group_by` added during the run.
+#[derive(Debug, Default)]
+struct Grown {
+    /// New or updated hosts: their variables, and where they were added.
+    hosts: indexmap::IndexMap<String, (serde_json::Map<String, Json>, crate::location::Location)>,
+    /// (group, host) memberships.
+    members: Vec<(String, String)>,
+    /// (child, parent) groups.
+    parents: Vec<(String, String)>,
+    /// Changed since the variables were last rebuilt.
+    dirty: bool,
+}
+
+/// A variable a host keeps for the rest of the run.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub name: String,
+    pub def: crate::vars::Definition,
+    /// In the fact cache (cleared by `meta: clear_facts`).
+    pub cached: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -90,7 +127,110 @@ impl<'a> Engine<'a> {
             once: Mutex::new(HashMap::new()),
             alive: Mutex::new(Vec::new()),
             changed: tokio::sync::Notify::new(),
+            kept: Mutex::new(HashMap::new()),
+            end_play: Mutex::new(None),
+            end_batch: Mutex::new(None),
+            clear_errors: AtomicBool::new(false),
+            grown: Mutex::new(Grown::default()),
+            vars_now: Mutex::new(None),
         }
+    }
+
+    /// The run's variables (over the inventory as `add_host`/`group_by` grew it).
+    pub(crate) fn vars(&self) -> Arc<crate::vars::Vars> {
+        self.vars_now
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| self.loaded.vars.clone())
+    }
+
+    /// `add_host`: a host (new, or one whose variables and groups grow).
+    pub(crate) fn add_host(
+        &self,
+        name: &str,
+        groups: &[String],
+        vars: serde_json::Map<String, Json>,
+        at: &crate::location::Location,
+    ) {
+        let mut g = self.grown.lock().unwrap();
+        let entry = g
+            .hosts
+            .entry(name.to_string())
+            .or_insert_with(|| (serde_json::Map::new(), at.clone()));
+        entry.0.extend(vars);
+        for group in groups {
+            g.members.push((group.clone(), name.to_string()));
+        }
+        g.dirty = true;
+    }
+
+    /// `group_by`: `host` in `group`, under `parents`.
+    pub(crate) fn group_by(&self, host: &str, group: &str, parents: &[String]) {
+        let mut g = self.grown.lock().unwrap();
+        g.members.push((group.to_string(), host.to_string()));
+        for p in parents {
+            g.parents.push((group.to_string(), p.clone()));
+        }
+        g.dirty = true;
+    }
+
+    /// Before a play: the variables over the inventory as the earlier plays
+    /// grew it (built again only when something was added).
+    fn regrow(&self) -> Result<()> {
+        let mut g = self.grown.lock().unwrap();
+        if !g.dirty {
+            return Ok(());
+        }
+        g.dirty = false;
+        let inv = grown_inventory(&self.loaded.inventory, &g);
+        let vars = self
+            .loaded
+            .vars
+            .with_inventory(Arc::new(inv))
+            .map_err(|e| Error::new(format!("add_host/group_by: {e}")))?;
+        *self.vars_now.lock().unwrap() = Some(vars);
+        Ok(())
+    }
+
+    /// Keeps a host's variable for the rest of the run (a later definition of
+    /// the same name replaces it).
+    pub(crate) fn keep(&self, host: &str, kept: Kept) {
+        let mut all = self.kept.lock().unwrap();
+        let list = all.entry(host.to_string()).or_default();
+        list.retain(|k| k.name != kept.name || k.def.layer != kept.def.layer);
+        list.push(kept);
+    }
+
+    /// What a host kept from earlier plays.
+    pub(crate) fn kept(&self, host: &str) -> Vec<Kept> {
+        self.kept
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `meta: clear_facts`: drops the host's fact cache; returns the names dropped.
+    pub(crate) fn clear_facts(&self, host: &str) -> Vec<(String, crate::vars::Layer)> {
+        let mut all = self.kept.lock().unwrap();
+        let Some(list) = all.get_mut(host) else {
+            return Vec::new();
+        };
+        let dropped = list
+            .iter()
+            .filter(|k| k.cached)
+            .map(|k| (k.name.clone(), k.def.layer))
+            .collect();
+        list.retain(|k| !k.cached);
+        dropped
+    }
+
+    /// Why the play (or the batch) ended for every host, if it did.
+    pub(crate) fn ended(&self) -> Option<String> {
+        let play = self.end_play.lock().unwrap().clone();
+        play.or_else(|| self.end_batch.lock().unwrap().clone())
     }
 
     fn once_cell(&self, key: &str) -> Arc<std::sync::OnceLock<Outcome>> {
@@ -211,12 +351,20 @@ async fn run_plays(
         if hosts.is_empty() {
             continue;
         }
+        *engine.end_play.lock().unwrap() = None;
         for batch in batches(play, &hosts)? {
             let total = batch.len();
+            *engine.end_batch.lock().unwrap() = None;
             let failed = run_batch(engine, play, &batch).await;
             dead.extend(failed.iter().cloned());
+            if engine.clear_errors.swap(false, Ordering::SeqCst) {
+                dead.clear();
+            }
             if engine.aborted() {
                 return Ok(());
+            }
+            if engine.end_play.lock().unwrap().is_some() {
+                break;
             }
             if let Some(max) = play.max_fail_percentage
                 && total > 0
@@ -233,6 +381,75 @@ async fn run_plays(
     Ok(())
 }
 
+/// The loaded inventory plus what `add_host` and `group_by` added.
+fn grown_inventory(base: &crate::inventory::Inventory, g: &Grown) -> crate::inventory::Inventory {
+    use crate::inventory::{Group, Host, VarDef};
+    let mut inv = base.clone();
+    fn group<'i>(inv: &'i mut crate::inventory::Inventory, name: &str) -> &'i mut Group {
+        if !inv.groups.contains_key(name) {
+            inv.groups.insert(
+                name.to_string(),
+                Group {
+                    name: name.to_string(),
+                    hosts: Vec::new(),
+                    children: Vec::new(),
+                    vars: Default::default(),
+                    location: None,
+                    priority: 1,
+                },
+            );
+            if let Some(all) = inv.groups.get_mut("all") {
+                all.children.push(name.to_string());
+            }
+        }
+        inv.groups.get_mut(name).expect("inserted above")
+    }
+    for (name, (vars, at)) in &g.hosts {
+        let new = !inv.hosts.contains_key(name);
+        let host = inv.hosts.entry(name.clone()).or_insert_with(|| Host {
+            name: name.clone(),
+            vars: Default::default(),
+            location: at.clone(),
+        });
+        for (k, v) in vars {
+            host.vars.insert(
+                k.clone(),
+                VarDef {
+                    value: v.clone(),
+                    location: at.clone(),
+                },
+            );
+        }
+        if new && !g.members.iter().any(|(_, h)| h == name) {
+            group(&mut inv, "ungrouped").hosts.push(name.clone());
+        }
+    }
+    for (child, parent) in &g.parents {
+        if parent != "all" {
+            group(&mut inv, child);
+            let p = group(&mut inv, parent);
+            if !p.children.contains(child) {
+                p.children.push(child.clone());
+            }
+            if let Some(all) = inv.groups.get_mut("all") {
+                all.children.retain(|c| c != child);
+            }
+        }
+    }
+    for (grp, host) in &g.members {
+        let gr = group(&mut inv, grp);
+        if !gr.hosts.contains(host) {
+            gr.hosts.push(host.clone());
+        }
+        if grp != "ungrouped"
+            && let Some(u) = inv.groups.get_mut("ungrouped")
+        {
+            u.hosts.retain(|h| h != host);
+        }
+    }
+    inv
+}
+
 /// The play's hosts, in inventory order, within --limit, without dead hosts.
 fn play_hosts(
     engine: &Engine,
@@ -240,13 +457,19 @@ fn play_hosts(
     limit: Option<&[String]>,
     dead: &[String],
 ) -> Result<Vec<String>> {
-    let inv = &engine.loaded.inventory;
+    engine.regrow()?;
+    let vars = engine.vars();
+    let inv = &vars.inventory;
     let hosts = inv
         .select(&play.hosts)
         .map_err(|e| Error::new(format!("{}: hosts: {e}", play.location)))?;
     Ok(hosts
         .into_iter()
-        .filter(|h| limit.is_none_or(|l| l.contains(h)) && !dead.contains(h))
+        // Hosts added by add_host are in, whatever --limit selected at the start.
+        .filter(|h| {
+            let added = !engine.loaded.inventory.hosts.contains_key(h);
+            (added || limit.is_none_or(|l| l.contains(h))) && !dead.contains(h)
+        })
         .collect())
 }
 
@@ -342,6 +565,38 @@ mod tests {
 
     fn t(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn add_host_and_group_by_grow_the_inventory() {
+        let base = crate::inventory::parse_ini(
+            "[web]\nweb1\nweb2\n[db]\ndb1\n",
+            std::path::Path::new("hosts"),
+        )
+        .unwrap();
+        let at = crate::location::Location::new("site.yml", 3, Some(7));
+        let mut g = Grown::default();
+        let mut vars = serde_json::Map::new();
+        vars.insert("ansible_host".into(), Json::from("10.0.0.9"));
+        g.hosts.insert("new1".into(), (vars, at.clone()));
+        g.hosts.insert("loner".into(), (serde_json::Map::new(), at));
+        g.members.push(("added".into(), "new1".into()));
+        for h in ["web1", "db1"] {
+            g.members.push(("os_debian".into(), h.into()));
+        }
+        g.parents.push(("os_debian".into(), "by_os".into()));
+        let inv = grown_inventory(&base, &g);
+        let sel = |p: &str| inv.select(p).unwrap();
+        assert_eq!(sel("added"), ["new1"]);
+        assert_eq!(sel("by_os"), ["web1", "db1"]);
+        assert_eq!(sel("os_debian:&web"), ["web1"]);
+        assert_eq!(sel("ungrouped"), ["loner"]);
+        assert_eq!(sel("all"), ["loner", "web1", "web2", "db1", "new1"]);
+        assert_eq!(
+            inv.hosts["new1"].vars["ansible_host"].value,
+            Json::from("10.0.0.9")
+        );
+        assert!(inv.host_groups("web1").contains(&"by_os"));
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct Reporter<'p> {
     pub show_diff: bool,
     counts: Mutex<BTreeMap<String, Counts>>,
     order: Mutex<Vec<String>>,
+    /// Hosts whose play a `meta` task ended early, and why (shown in the recap).
+    ended: Mutex<BTreeMap<String, String>>,
     /// What each busy host is doing, for the live lines on a terminal.
     busy: Mutex<indexmap::IndexMap<String, String>>,
     /// The run journal: gets every event, whatever the output format.
@@ -74,6 +76,7 @@ impl<'p> Reporter<'p> {
             counts: Mutex::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
             busy: Mutex::new(indexmap::IndexMap::new()),
+            ended: Mutex::new(BTreeMap::new()),
             journal: None,
         }
     }
@@ -310,6 +313,17 @@ impl<'p> Reporter<'p> {
         });
     }
 
+    /// A `meta` task ended a play early for `host` (`why`: which, where): the
+    /// recap says so after the host's counts.
+    pub fn ended(&self, host: &str, why: &str) {
+        self.journal(&json!({"type": "ended", "host": host, "why": why}));
+        self.count(host, |_| {});
+        self.ended
+            .lock()
+            .unwrap()
+            .insert(host.to_string(), why.to_string());
+    }
+
     pub fn warn(&self, host: &str, msg: &str) {
         self.journal(&json!({"type": "warning", "host": host, "msg": msg}));
         if self.printer.is_json() {
@@ -337,7 +351,11 @@ impl<'p> Reporter<'p> {
             .iter()
             .map(|(h, c)| (h.clone(), serde_json::to_value(c).unwrap_or_default()))
             .collect();
-        let recap = json!({"type": "recap", "hosts": hosts});
+        let ended = self.ended.lock().unwrap().clone();
+        let mut recap = json!({"type": "recap", "hosts": hosts});
+        if !ended.is_empty() {
+            recap["ended"] = json!(ended);
+        }
         self.journal(&recap);
         if p.is_json() {
             p.json(&recap);
@@ -371,6 +389,9 @@ impl<'p> Reporter<'p> {
                     .count(c.rescued)
                     .word(" ignored=")
                     .count(c.ignored);
+            }
+            if let Some(why) = self.ended.lock().unwrap().get(h) {
+                line = line.word("  (ended early: ").data(why.clone()).word(")");
             }
             p.result_line(&line);
         }

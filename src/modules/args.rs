@@ -100,7 +100,9 @@ impl Spec {
                 continue;
             }
             if self.any_args && self.find(key).is_none() {
-                if !crate::vars::is_identifier(key) {
+                // A templated name (set_fact's `"{{ n }}_port"`) is checked once templated.
+                let later = !final_ && crate::template::is_template(key);
+                if !crate::vars::is_identifier(key) && !later {
                     return Err(format!("'{key}' is not a valid variable name"));
                 }
                 values.insert(key.clone(), value.clone());

@@ -8,7 +8,7 @@ use super::protocol::{Ctx, Facts, Module, Need, Plan};
 use super::{ArgSpec, Args, Kind, Outcome, Spec};
 
 /// A module decided on the controller alone: no facts, no change.
-pub struct Pure(fn(&Args, &Ctx) -> Result<Outcome, Fail>);
+pub struct Pure(pub fn(&Args, &Ctx) -> Result<Outcome, Fail>);
 
 impl Module for Pure {
     fn needs(&self, _: &Args, _: &Ctx) -> Result<Vec<Need>, Fail> {
@@ -97,7 +97,11 @@ fn set_fact(args: &Args, _: &Ctx) -> Result<Outcome, Fail> {
                 "set_fact needs at least one variable: `set_fact: {name: value}`",
             );
         }
-        Ok(Outcome::ok().with("ansible_facts", Json::Object(facts)))
+        // `cacheable: true` puts the facts in the fact cache (as Ansible's
+        // memory cache: kept for the run; `meta: clear_facts` drops them).
+        Ok(Outcome::ok()
+            .with("ansible_facts", Json::Object(facts))
+            .with("_ansible_facts_cacheable", args.bool_or("cacheable", false)))
     }
 }
 

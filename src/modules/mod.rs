@@ -12,6 +12,7 @@
 //! protocol: one file with its `Spec` and a `protocol::Module` impl, one line in
 //! [`registry`], fixtures under `tests/fixtures/modules/<name>/`.
 
+pub mod add_host;
 pub mod apt;
 pub mod apt_repository;
 pub mod args;
@@ -31,6 +32,8 @@ mod fixtures;
 pub mod get_url;
 pub mod git;
 pub mod gitfacts;
+pub mod group_by;
+pub mod include_vars;
 pub mod lineinfile;
 pub mod mode;
 pub mod net;
@@ -230,25 +233,36 @@ impl HostEnv<'_> {
 
 /// Finds a local file (`src:`) in `search`, in order; absolute paths as they are.
 pub fn find_local(search: &[PathBuf], rel: &str) -> Result<PathBuf, Fail> {
+    find_in(search, rel, "src", |p| p.exists())
+}
+
+/// The first of `search` holding `rel` that `ok` accepts (absolute paths as
+/// they are); the error names `what` and where it looked.
+pub fn find_in(
+    search: &[PathBuf],
+    rel: &str,
+    what: &str,
+    ok: impl Fn(&std::path::Path) -> bool,
+) -> Result<PathBuf, Fail> {
     let p = std::path::Path::new(rel);
     if p.is_absolute() {
-        return if p.exists() {
+        return if ok(p) {
             Ok(p.to_path_buf())
         } else {
-            Err(Fail::Args(format!("src {rel} does not exist")))
+            Err(Fail::Args(format!("{what} {rel} does not exist")))
         };
     }
     search
         .iter()
         .map(|d| d.join(rel))
-        .find(|c| c.exists())
+        .find(|c| ok(c))
         .ok_or_else(|| {
             let looked: Vec<String> = search
                 .iter()
                 .map(|d| crate::location::display_path(d))
                 .collect();
             Fail::Args(format!(
-                "src {rel} not found (looked in {})",
+                "{what} {rel} not found (looked in {})",
                 looked.join(", ")
             ))
         })
@@ -283,6 +297,18 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &builtin::SET_FACT,
             module: &builtin::RUN_SET_FACT,
+        },
+        ModuleDef {
+            spec: &add_host::ADD_HOST,
+            module: &add_host::RUN_ADD_HOST,
+        },
+        ModuleDef {
+            spec: &group_by::GROUP_BY,
+            module: &group_by::RUN_GROUP_BY,
+        },
+        ModuleDef {
+            spec: &include_vars::INCLUDE_VARS,
+            module: &include_vars::RUN_INCLUDE_VARS,
         },
         ModuleDef {
             spec: &builtin::ASSERT,

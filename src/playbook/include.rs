@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::keywords::{BLOCK_ONLY, IMPORT_ONLY, INCLUDE_TASKS_KEYWORDS, INHERITABLE};
+use super::keywords::{BLOCK_ONLY, IMPORT_ONLY, INCLUDE_TASKS_KEYWORDS, INHERITABLE, LOOP_KEYS};
 use super::loader::{Cx, Kw, Loader, canonical, did_you_mean, nearest};
 use super::resolve::resolve_tasks_file;
 use super::tasks::ActionKey;
@@ -214,7 +214,7 @@ impl Loader {
         let file = cx.file;
         if !self.only(
             kw,
-            &[INCLUDE_TASKS_KEYWORDS],
+            &[INCLUDE_TASKS_KEYWORDS, LOOP_KEYS],
             "include_tasks",
             "include_tasks takes name, when, tags, vars, loop, loop_control, register, ignore_errors, no_log, run_once and args; to pass keywords to the included tasks use `apply:`",
             file,

@@ -2,7 +2,7 @@
 //! parent passes down, which go together, and the Ansible keywords opsctl
 //! refuses with what to do instead.
 
-/// Every keyword a task may have (its module key aside).
+/// Every keyword a task may have (its module key aside), with [`LOOP_KEYS`].
 pub(super) const TASK_KEYWORDS: &[&str] = &[
     "name",
     "action",
@@ -126,7 +126,42 @@ pub(super) const INCLUDE_ROLE_EXTRA: &[&str] = &[
     "ignore_unreachable",
 ];
 pub(super) const META_KEYWORDS: &[&str] = &["name", "meta", "when", "tags", "vars", "collections"];
-pub(super) const LOOP_KEYS: &[&str] = &["loop", "with_items", "with_list", "with_dict"];
+pub(super) const LOOP_KEYS: &[&str] = &[
+    "loop",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_first_found",
+    "with_subelements",
+    "with_flattened",
+    "with_nested",
+    "with_together",
+    "with_sequence",
+    "with_fileglob",
+    "with_indexed_items",
+    "with_lines",
+    "with_inventory_hostnames",
+    "with_file",
+    "with_env",
+    "with_pipe",
+];
+
+/// `with_<lookup>` loops that run a lookup plugin on their terms, by lookup name.
+pub(super) const LOOKUP_LOOPS: &[&str] = &[
+    "first_found",
+    "subelements",
+    "flattened",
+    "nested",
+    "together",
+    "sequence",
+    "fileglob",
+    "indexed_items",
+    "lines",
+    "inventory_hostnames",
+    "file",
+    "env",
+    "pipe",
+];
 pub(super) const LOOP_CONTROL_KEYS: &[&str] = &[
     "loop_var",
     "index_var",
@@ -172,7 +207,7 @@ pub(super) fn unsupported_task_keyword(key: &str) -> Option<(String, String)> {
         ),
         k if k.starts_with("with_") && !LOOP_KEYS.contains(&k) => (
             format!("'{k}' is not supported"),
-            "use loop: with a list, or a template giving one (with_items, with_list and with_dict are supported)",
+            "use loop: with a list, or a template giving one (opsctl has with_items, with_list, with_dict, with_first_found, with_subelements, with_flattened, with_nested, with_together, with_sequence, with_fileglob, with_indexed_items, with_lines, with_inventory_hostnames, with_file, with_env, with_pipe)",
         ),
         _ => return None,
     };

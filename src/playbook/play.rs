@@ -436,7 +436,9 @@ impl Loader {
         }
     }
 
-    fn vars_files(&mut self, e: &Entry, file: &Path, dir: &Path) -> Vec<(String, Location)> {
+    /// `vars_files`: each entry a file, or a list of alternatives (the first
+    /// that exists is read, as Ansible does).
+    fn vars_files(&mut self, e: &Entry, file: &Path, dir: &Path) -> Vec<(Vec<String>, Location)> {
         let items: Vec<&Node> = match &e.value.value {
             NodeValue::Str(_) => vec![e.value],
             NodeValue::Seq(items) => items.iter().collect(),
@@ -455,41 +457,49 @@ impl Loader {
         };
         let mut out = Vec::new();
         for item in items {
-            let Some(s) = item.as_str() else {
-                let hint = if item.as_seq().is_some() {
-                    "a list inside vars_files (first found) is not supported: give one file per entry"
-                } else {
-                    "vars_files:\n  - vars/common.yml"
-                };
+            let names: Option<Vec<&str>> = match &item.value {
+                NodeValue::Str(s) => Some(vec![s.as_str()]),
+                NodeValue::Seq(alts) if !alts.is_empty() => alts.iter().map(Node::as_str).collect(),
+                _ => None,
+            };
+            let Some(names) = names else {
                 self.err(
                     item.location(file),
                     format!(
-                        "each entry of vars_files must be a file name, found {}",
+                        "each entry of vars_files must be a file name or a list of alternatives, found {}",
                         item.kind_name()
                     ),
-                    Some(hint.into()),
+                    Some("vars_files:\n  - vars/common.yml\n  - [\"vars/{{ env }}.yml\", vars/default.yml]".into()),
                 );
                 continue;
             };
-            if !is_template(s) {
-                let p = if Path::new(s).is_absolute() {
+            let path = |s: &str| {
+                if Path::new(s).is_absolute() {
                     PathBuf::from(s)
                 } else {
                     dir.join(s)
-                };
-                if !p.is_file() {
-                    self.err(
-                        item.location(file),
-                        format!("vars file not found: {s}"),
-                        Some(format!(
-                            "looked at {} (relative to the playbook)",
-                            display_path(&p)
-                        )),
-                    );
-                    continue;
                 }
+            };
+            // Without templates, one of them must exist now.
+            if names.iter().all(|s| !is_template(s)) && !names.iter().any(|s| path(s).is_file()) {
+                let looked: Vec<String> = names.iter().map(|s| display_path(&path(s))).collect();
+                self.err(
+                    item.location(file),
+                    match names.as_slice() {
+                        [one] => format!("vars file not found: {one}"),
+                        _ => format!("none of the vars files exists: {}", names.join(", ")),
+                    },
+                    Some(format!(
+                        "looked at {} (relative to the playbook)",
+                        looked.join(", ")
+                    )),
+                );
+                continue;
             }
-            out.push((s.to_string(), item.location(file)));
+            out.push((
+                names.into_iter().map(String::from).collect(),
+                item.location(file),
+            ));
         }
         out
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::keywords::{IMPORT_ONLY, INCLUDE_ROLE_EXTRA, INCLUDE_TASKS_KEYWORDS, INHERITABLE};
+use super::keywords::{
+    IMPORT_ONLY, INCLUDE_ROLE_EXTRA, INCLUDE_TASKS_KEYWORDS, INHERITABLE, LOOP_KEYS,
+};
 use super::kv::parse_kv;
 use super::loader::{Cx, Entry, Kw, Loader, canonical, did_you_mean, is_identifier, nearest};
 use super::tasks::ActionKey;
@@ -528,7 +530,7 @@ impl Loader {
         } else {
             self.only(
                 kw,
-                &[INCLUDE_TASKS_KEYWORDS, INCLUDE_ROLE_EXTRA],
+                &[INCLUDE_TASKS_KEYWORDS, INCLUDE_ROLE_EXTRA, LOOP_KEYS],
                 what,
                 "include_role takes name, when, tags, vars, loop, loop_control, register, become, environment, delegate_to...",
                 file,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::keywords::{
-    ACTION_KEYWORDS, LOOP_CONTROL_KEYS, LOOP_KEYS, META_KEYWORDS, PLAY_KEYWORDS, TASK_KEYWORDS,
-    control_name, unsupported_task_keyword,
+    ACTION_KEYWORDS, LOOKUP_LOOPS, LOOP_CONTROL_KEYS, LOOP_KEYS, META_KEYWORDS, PLAY_KEYWORDS,
+    TASK_KEYWORDS, control_name, unsupported_task_keyword,
 };
 use super::loader::{Cx, Entry, Kw, Loader, did_you_mean, has_template, is_identifier, nearest};
 use super::types::{Action, Inherited, LoopControl, LoopKind, Role, Task};
@@ -119,7 +119,7 @@ impl Loader {
             if let Some((msg, hint)) = unsupported_task_keyword(&name) {
                 self.err(k.location(file), msg, Some(hint));
                 bad = true;
-            } else if TASK_KEYWORDS.contains(&name.as_str()) {
+            } else if TASK_KEYWORDS.contains(&name.as_str()) || LOOP_KEYS.contains(&name.as_str()) {
                 if ACTION_KEYWORDS.contains(&name.as_str()) {
                     actions.push(ActionKey {
                         name: name.clone(),
@@ -282,7 +282,7 @@ impl Loader {
             return;
         }
         let names = modules::names();
-        let kw_near = nearest(raw, TASK_KEYWORDS.iter().copied());
+        let kw_near = nearest(raw, TASK_KEYWORDS.iter().chain(LOOP_KEYS).copied());
         let mod_near = mod_near.map(|n| {
             (
                 n,
@@ -417,7 +417,19 @@ impl Loader {
                     Some(bad_hint.into()),
                 );
             };
+            let lookup = e
+                .name
+                .strip_prefix("with_")
+                .and_then(|n| LOOKUP_LOOPS.iter().find(|l| **l == n));
             match (e.name.as_str(), &v.value) {
+                (_, NodeValue::Null) if lookup.is_some() => bad(
+                    self,
+                    "the terms of the lookup (a list, a string or a mapping)",
+                ),
+                _ if lookup.is_some() => {
+                    t.loop_ = Some(v.to_json());
+                    t.loop_kind = LoopKind::Lookup(lookup.copied().unwrap_or_default());
+                }
                 ("loop" | "with_list", NodeValue::Seq(_)) => t.loop_ = Some(v.to_json()),
                 ("loop" | "with_list" | "with_items" | "with_dict", NodeValue::Str(s))
                     if is_template(s) =>
@@ -526,7 +538,16 @@ impl Loader {
 
     fn meta(&mut self, kw: &Kw, action: &ActionKey, cx: &Cx, location: Location) -> Vec<Task> {
         let file = cx.file;
-        const SUPPORTED: &[&str] = &["flush_handlers", "end_play", "end_host", "noop"];
+        const SUPPORTED: &[&str] = &[
+            "flush_handlers",
+            "end_play",
+            "end_host",
+            "end_batch",
+            "clear_facts",
+            "clear_host_errors",
+            "reset_connection",
+            "noop",
+        ];
         if !self.only(
             kw,
             &[META_KEYWORDS],
@@ -542,6 +563,10 @@ impl Loader {
             Some("end_play") => Action::EndPlay,
             Some("end_host") => Action::EndHost,
             Some("noop") => Action::Noop,
+            Some("end_batch") => Action::EndBatch,
+            Some("clear_facts") => Action::ClearFacts,
+            Some("clear_host_errors") => Action::ClearHostErrors,
+            Some("reset_connection") => Action::ResetConnection,
             Some(other) => {
                 let hint = match did_you_mean(nearest(other, SUPPORTED.iter().copied())) {
                     Some(h) => h,

@@ -129,7 +129,7 @@ fn provision_play_keywords() {
     assert_eq!(p.gather_facts, Some(json!(false)));
     assert_eq!(var_names(&p.vars), ["app_user", "api_port"]);
     assert_eq!(p.vars_files.len(), 1);
-    assert_eq!(p.vars_files[0].0, "vars/common.yml");
+    assert_eq!(p.vars_files[0].0, ["vars/common.yml"]);
     assert_eq!(
         (p.vars_files[0].1.line, p.vars_files[0].1.column),
         (10, Some(7))
@@ -1006,10 +1006,10 @@ fn wrong_types() {
             "foreground",
         ),
         (
-            "      with_fileglob: '*.conf'\n",
+            "      with_cartesian: [[a], [b]]\n",
             4,
             7,
-            "'with_fileglob' is not supported",
+            "'with_cartesian' is not supported",
             "loop:",
         ),
         (
@@ -1165,7 +1165,7 @@ fn meta_errors() {
         3,
         13,
         "meta: 'refresh_inventory' is not supported",
-        "flush_handlers, end_play, end_host, noop",
+        "flush_handlers, end_play, end_host, end_batch, clear_facts, clear_host_errors, reset_connection, noop",
     );
     let e = load_err("- hosts: all\n  tasks:\n    - meta: flush_handler\n");
     assert_err(
@@ -2033,4 +2033,72 @@ fn a_roles_own_filter_plugins_are_known() {
     let w = warnings_of(&p);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("filter 'shout' (a plugin of the play's roles or playbook)"));
+}
+
+#[test]
+fn lookup_loops_keep_their_terms_for_the_engine() {
+    let ts = tasks(concat!(
+        "- hosts: all\n  tasks:\n",
+        "    - debug: msg={{ item }}\n      with_nested: [[a, b], \"{{ xs }}\"]\n",
+        "    - debug: msg={{ item }}\n      with_sequence: start=1 end=3\n",
+        "    - debug: msg={{ item }}\n      with_first_found:\n        - files: [a.yml]\n          paths: [vars]\n          skip: true\n",
+        "    - debug: msg={{ item }}\n      with_subelements: [\"{{ users }}\", keys, {skip_missing: true}]\n",
+        "    - include_tasks: \"{{ item }}\"\n      with_first_found: [a.yml, b.yml]\n",
+    ));
+    let kinds: Vec<LoopKind> = ts.iter().map(|t| t.loop_kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            LoopKind::Lookup("nested"),
+            LoopKind::Lookup("sequence"),
+            LoopKind::Lookup("first_found"),
+            LoopKind::Lookup("subelements"),
+            LoopKind::Lookup("first_found"),
+        ]
+    );
+    assert_eq!(ts[0].loop_, Some(json!([["a", "b"], "{{ xs }}"])));
+    assert_eq!(ts[1].loop_, Some(json!("start=1 end=3")));
+    assert_eq!(
+        ts[2].loop_,
+        Some(json!([{"files": ["a.yml"], "paths": ["vars"], "skip": true}]))
+    );
+    assert!(
+        finish_loop(LoopKind::Lookup("nested"), json!("x"))
+            .unwrap_err()
+            .contains("with_nested")
+    );
+    let e = load_err("- hosts: all\n  tasks:\n    - debug: msg=x\n      with_nested:\n");
+    assert_err(
+        &e,
+        4,
+        7,
+        "'with_nested' must be the terms of the lookup (a list, a string or a mapping), found null",
+        "give a list",
+    );
+}
+
+#[test]
+fn vars_files_alternatives() {
+    let s = Scratch::new();
+    s.file("vars/default.yml", "a: 1\n");
+    s.file(
+        "play.yml",
+        "- hosts: all\n  vars_files:\n    - [\"vars/{{ os }}.yml\", vars/default.yml]\n    - [vars/missing.yml, vars/default.yml]\n  tasks: []\n",
+    );
+    let p = s.load("play.yml").unwrap().plays.remove(0);
+    assert_eq!(
+        p.vars_files.iter().map(|v| v.0.clone()).collect::<Vec<_>>(),
+        [
+            vec!["vars/{{ os }}.yml".to_string(), "vars/default.yml".into()],
+            vec!["vars/missing.yml".to_string(), "vars/default.yml".into()],
+        ]
+    );
+    let e = load_err("- hosts: all\n  vars_files:\n    - [vars/a.yml, vars/b.yml]\n  tasks: []\n");
+    assert_err(
+        &e,
+        3,
+        7,
+        "none of the vars files exists: vars/a.yml, vars/b.yml",
+        "relative to the playbook",
+    );
 }

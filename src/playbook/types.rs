@@ -50,8 +50,10 @@ pub struct Play {
     pub hosts: String,
     /// Play vars in order (vars of an `import_playbook` entry first).
     pub vars: Vec<VarEntry>,
-    /// `vars_files` as written (may be templates), relative to [`Play::dir`].
-    pub vars_files: Vec<(String, Location)>,
+    /// `vars_files` as written (may be templates), relative to [`Play::dir`]:
+    /// each entry a list of alternatives (one for a plain file name), the first
+    /// that exists is read.
+    pub vars_files: Vec<(Vec<String>, Location)>,
     pub become_: Option<Json>,
     pub become_user: Option<String>,
     /// `remote_user`: the SSH user for hosts whose inventory sets no `ansible_user`.
@@ -225,6 +227,10 @@ impl Task {
             Action::EndPlay => "meta: end_play".into(),
             Action::EndHost => "meta: end_host".into(),
             Action::Noop => "meta: noop".into(),
+            Action::EndBatch => "meta: end_batch".into(),
+            Action::ClearFacts => "meta: clear_facts".into(),
+            Action::ClearHostErrors => "meta: clear_host_errors".into(),
+            Action::ResetConnection => "meta: reset_connection".into(),
         }
     }
 
@@ -285,6 +291,14 @@ pub enum Action {
     EndHost,
     /// `meta: noop`
     Noop,
+    /// `meta: end_batch`
+    EndBatch,
+    /// `meta: clear_facts`
+    ClearFacts,
+    /// `meta: clear_host_errors`
+    ClearHostErrors,
+    /// `meta: reset_connection`
+    ResetConnection,
 }
 
 impl fmt::Debug for Action {
@@ -330,6 +344,10 @@ impl fmt::Debug for Action {
             Action::EndPlay => f.write_str("EndPlay"),
             Action::EndHost => f.write_str("EndHost"),
             Action::Noop => f.write_str("Noop"),
+            Action::EndBatch => f.write_str("EndBatch"),
+            Action::ClearFacts => f.write_str("ClearFacts"),
+            Action::ClearHostErrors => f.write_str("ClearHostErrors"),
+            Action::ResetConnection => f.write_str("ResetConnection"),
         }
     }
 }
@@ -371,10 +389,13 @@ pub enum LoopKind {
     Items,
     /// `with_dict`: a mapping becomes a list of `{key, value}`.
     Dict,
+    /// `with_<lookup>` (`with_nested`, `with_first_found`...): the templated value
+    /// (a list, or one term) are the terms of `query('<lookup>', *terms)`.
+    Lookup(&'static str),
 }
 
 /// Turns a templated loop value into its items, as `loop`, `with_items` and
-/// `with_dict` do.
+/// `with_dict` do (for `with_<lookup>`, the lookup's result).
 pub fn finish_loop(kind: LoopKind, value: Json) -> Result<Vec<Json>, String> {
     match (kind, value) {
         (LoopKind::Loop, Json::Array(items)) => Ok(items),
@@ -391,6 +412,11 @@ pub fn finish_loop(kind: LoopKind, value: Json) -> Result<Vec<Json>, String> {
         (LoopKind::Dict, Json::Object(m)) => Ok(dict_items(m)),
         (LoopKind::Dict, other) => Err(format!(
             "with_dict needs a mapping, got {}",
+            json_kind(&other)
+        )),
+        (LoopKind::Lookup(_), Json::Array(items)) => Ok(items),
+        (LoopKind::Lookup(name), other) => Err(format!(
+            "with_{name}: the lookup gave {}, not a list",
             json_kind(&other)
         )),
     }

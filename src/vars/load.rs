@@ -40,6 +40,24 @@ impl FileCache {
         Ok(())
     }
 
+    /// Reads the group_vars of every group (and `all`) and the host_vars of
+    /// every host of `inventory` in `vars_dirs` (files already read are kept).
+    fn preload_all(
+        &mut self,
+        inventory: &Inventory,
+        vars_dirs: &[PathBuf],
+    ) -> Result<(), VarsError> {
+        for dir in vars_dirs {
+            let group_vars = dir.join("group_vars");
+            self.preload(&group_vars, ["all"])?;
+            let groups = inventory.groups.keys().map(String::as_str);
+            self.preload(&group_vars, groups.filter(|g| *g != "all"))?;
+            let hosts = inventory.hosts.keys().map(String::as_str);
+            self.preload(&dir.join("host_vars"), hosts)?;
+        }
+        Ok(())
+    }
+
     /// Finds (with [`yaml::vars_files`], asking the file system only about
     /// names the directory holds) and parses the vars files of each of `names`
     /// in `dir`.
@@ -116,7 +134,8 @@ pub(super) struct Sources {
     config: Vec<(String, Json, Origin)>,
     /// Roles' `defaults/main.yml`, lowest precedence first ([`Layer::RoleDefaults`]).
     role_defaults: Vec<FileVars>,
-    /// `group_vars/` and `host_vars/` of each of the vars directories.
+    /// The vars directories, and `group_vars/` and `host_vars/` of each.
+    vars_dirs: Vec<PathBuf>,
     group_vars_dirs: Vec<PathBuf>,
     host_vars_dirs: Vec<PathBuf>,
     extra: Vec<(Json, Origin, String)>,
@@ -133,17 +152,11 @@ impl Sources {
         secrets: Option<&FileVars>,
     ) -> Result<Sources, VarsError> {
         let mut cache = FileCache::default();
-        for dir in vars_dirs {
-            let group_vars = dir.join("group_vars");
-            cache.preload(&group_vars, ["all"])?;
-            let groups = inventory.groups.keys().map(String::as_str);
-            cache.preload(&group_vars, groups.filter(|g| *g != "all"))?;
-            let hosts = inventory.hosts.keys().map(String::as_str);
-            cache.preload(&dir.join("host_vars"), hosts)?;
-        }
+        cache.preload_all(inventory, vars_dirs)?;
         Ok(Sources {
             config: Vec::new(),
             role_defaults: Vec::new(),
+            vars_dirs: vars_dirs.to_vec(),
             group_vars_dirs: vars_dirs.iter().map(|d| d.join("group_vars")).collect(),
             host_vars_dirs: vars_dirs.iter().map(|d| d.join("host_vars")).collect(),
             extra: extra.to_vec(),
@@ -151,6 +164,17 @@ impl Sources {
             cache,
             index: inventory.index(),
         })
+    }
+
+    /// These sources for `inventory`, the run's inventory grown by `add_host`
+    /// and `group_by`: the group index built anew, the group_vars and
+    /// host_vars files of the new groups and hosts read (the others are not
+    /// read again).
+    pub fn with_inventory(&self, inventory: &Inventory) -> Result<Sources, VarsError> {
+        let mut s = self.clone();
+        s.cache.preload_all(inventory, &self.vars_dirs)?;
+        s.index = inventory.index();
+        Ok(s)
     }
 
     /// These sources plus `extra` after the `-e` given (nothing read again).

@@ -101,13 +101,22 @@ impl Vars {
         secrets: Option<&FileVars>,
     ) -> Result<Arc<Vars>, VarsError> {
         let sources = load::Sources::load(&inventory, vars_dirs, extra, secrets)?;
-        let stacks = inventory.hosts.keys().map(|_| OnceLock::new()).collect();
-        Ok(Arc::new(Vars {
+        Ok(Self::over(inventory, sources, templar))
+    }
+
+    /// Variables of every host of `inventory` from `sources` (stacks built lazily).
+    fn over(inventory: Arc<Inventory>, sources: load::Sources, templar: Arc<Templar>) -> Arc<Vars> {
+        let stacks = inventory
+            .hosts
+            .keys()
+            .map(|_| OnceLock::new())
+            .collect();
+        Arc::new(Vars {
             inventory,
             stacks,
             sources,
             templar,
-        }))
+        })
     }
 
     /// These variables plus `extra` at the `-e` layer, above those given (a
@@ -131,6 +140,14 @@ impl Vars {
     /// what `opsctl vars` shows as their origin.
     pub fn with_role_defaults(&self, defaults: Vec<FileVars>) -> Arc<Vars> {
         self.with_sources(self.sources.with_role_defaults(defaults))
+    }
+
+    /// These variables over `inventory` (the run's inventory with the hosts
+    /// and groups `add_host` and `group_by` made): every host's stack built
+    /// anew, lazily, nothing read again but the vars files of new names.
+    pub fn with_inventory(&self, inventory: Arc<Inventory>) -> Result<Arc<Vars>, VarsError> {
+        let sources = self.sources.with_inventory(&inventory)?;
+        Ok(Self::over(inventory, sources, self.templar.clone()))
     }
 
     /// The same inventory and templar over `sources` (stacks built anew, lazily).

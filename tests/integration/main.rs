@@ -4,6 +4,7 @@
 mod ansible_cfg;
 mod common;
 mod compat_load;
+mod compat_tasks;
 mod deploy_faults;
 mod errors;
 mod fuzz_corpus;

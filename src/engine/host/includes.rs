@@ -3,6 +3,64 @@
 use super::*;
 
 impl<'e, 'a> HostRun<'e, 'a> {
+    /// `include_tasks`/`include_role` with a loop: the include once per item,
+    /// `when` judged per item, the item (and index) visible to the included
+    /// tasks as variables.
+    pub(super) async fn include_loop(
+        &mut self,
+        task: &Task,
+        value: &Json,
+        block_vars: &[VarEntry],
+        when: &[String],
+    ) -> Flow {
+        let started = Instant::now();
+        let items = match self.loop_items(task, value, block_vars) {
+            Ok(items) => items,
+            Err(msg) => return self.task_failed(task, &msg, started),
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let mut vars = block_vars.to_vec();
+            vars.push(VarEntry {
+                name: task.loop_control.loop_var.clone(),
+                value: item,
+                location: task.location.clone(),
+            });
+            if let Some(iv) = &task.loop_control.index_var {
+                vars.push(VarEntry {
+                    name: iv.clone(),
+                    value: json!(i),
+                    location: task.location.clone(),
+                });
+            }
+            let ctx = self.context(Some(task), &vars);
+            match self.eval_when(when, &ctx, &task.location) {
+                Ok(false) => {
+                    self.skipped(task, Instant::now(), false);
+                    continue;
+                }
+                Err(msg) => return self.task_failed(task, &msg, started),
+                Ok(true) => {}
+            }
+            let flow = match &task.action {
+                Action::IncludeTasks { file, .. } => {
+                    Box::pin(self.include_tasks(task, file, &vars, &ctx)).await
+                }
+                Action::IncludeRole {
+                    name: role,
+                    tasks_from,
+                } => {
+                    Box::pin(self.include_role(task, role, tasks_from.as_deref(), &vars, &ctx))
+                        .await
+                }
+                _ => Flow::Continue,
+            };
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
     pub(super) async fn include_tasks(
         &mut self,
         task: &Task,

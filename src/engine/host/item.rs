@@ -18,7 +18,6 @@ impl<'e, 'a> HostRun<'e, 'a> {
     ) -> Outcome {
         let name = task.display_name();
         let started = Instant::now();
-        let ctx = self.context(Some(task), block_vars);
         let no_log = task
             .no_log
             .as_ref()
@@ -26,10 +25,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         // The loop's items (a list, or a template giving one).
         let items: Option<Vec<Json>> = match &task.loop_ {
             None => None,
-            Some(l) => match self
-                .template_json(l, &ctx, &task.location)
-                .and_then(|v| crate::playbook::finish_loop(task.loop_kind, v))
-            {
+            Some(l) => match self.loop_items(task, l, block_vars) {
                 Ok(a) => Some(a),
                 Err(other) => {
                     let o = Outcome::failed(other);
@@ -68,8 +64,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let mut results = Vec::new();
         let mut combined = Outcome::ok();
         let mut any_ran = false;
+        // Facts an item set (set_fact, include_vars) are seen by the next items,
+        // as in Ansible (`acc: "{{ acc + [item] }}"` accumulates).
+        let mut carried = Scope::new();
         for (i, item) in items.iter().enumerate() {
-            let mut scope = Scope::new();
+            let mut scope = carried.clone();
             let lv = &task.loop_control.loop_var;
             scope.set(
                 lv,
@@ -119,6 +118,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 )
                 .await;
             any_ran |= !out.skipped;
+            if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
+                for (k, v) in f {
+                    carried.set(k.clone(), def(v, &task.location, Layer::SetFact));
+                }
+            }
             if let Some(p) = task
                 .loop_control
                 .pause
@@ -148,6 +152,55 @@ impl<'e, 'a> HostRun<'e, 'a> {
         combined
     }
 
+    /// A loop's items: the templated value made a list as the loop keyword
+    /// says; for `with_<lookup>`, the lookup's result on those terms
+    /// (`query('<lookup>', *terms)`, in the `templates`/`vars`/`files` subdir
+    /// the module's name says, as Ansible's task executor does).
+    pub(super) fn loop_items(
+        &self,
+        task: &Task,
+        value: &Json,
+        block_vars: &[VarEntry],
+    ) -> Result<Vec<Json>, String> {
+        let ctx = self.context(Some(task), block_vars);
+        let v = self.template_json(value, &ctx, &task.location)?;
+        let crate::playbook::LoopKind::Lookup(name) = task.loop_kind else {
+            return crate::playbook::finish_loop(task.loop_kind, v);
+        };
+        let terms = match v {
+            Json::Array(a) => a,
+            other => vec![other],
+        };
+        let module = task.module_name().unwrap_or_default();
+        let subdir = if module.contains("template") {
+            "templates"
+        } else if module.contains("var") {
+            "vars"
+        } else {
+            "files"
+        };
+        const TERMS: &str = "__opsctl_loop_terms";
+        let mut scope = Scope::new();
+        scope.set(
+            TERMS,
+            Definition {
+                value: Json::Array(terms),
+                origin: Origin::Builtin {
+                    what: format!("with_{name} terms"),
+                },
+                layer: Layer::ExtraVars,
+            },
+        );
+        let ctx = self.with_scope(task, block_vars, scope);
+        let expr = format!("query('{name}', *{TERMS}, _subdir='{subdir}')");
+        let r = self
+            .vars()
+            .templar
+            .eval_expr(&expr, &ctx, Some(&task.location))
+            .map_err(|e| format!("with_{name}: {e}"))?;
+        crate::playbook::finish_loop(task.loop_kind, crate::vars::to_json(&r))
+    }
+
     /// One module run (one item): when, templated args, validation, the run,
     /// changed_when/failed_when, and its report line.
     #[allow(clippy::too_many_arguments)]
@@ -167,11 +220,24 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if !self.eval_when(when, &ctx, &task.location)? {
             return Ok(None);
         }
-        let Json::Object(templated) =
+        let Json::Object(mut templated) =
             self.template_json(&Json::Object(args.clone()), &ctx, &task.location)?
         else {
             return Err("arguments must be a mapping".into());
         };
+        // set_fact's keys are variable names, and templates too (`"{{ n }}_port": 1`).
+        if module.spec.name == "set_fact" {
+            let mut keyed = Map::new();
+            for (k, v) in templated {
+                let k = self
+                    .vars()
+                    .templar
+                    .render_str(&k, &ctx, Some(&task.location))
+                    .map_err(|e| format!("set_fact: key {k}: {e}"))?;
+                keyed.insert(k, v);
+            }
+            templated = keyed;
+        }
         let validated = module
             .spec
             .validate(&templated, true)

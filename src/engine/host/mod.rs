@@ -43,6 +43,9 @@ enum Flow {
 
 struct HostRun<'e, 'a> {
     eng: &'e Engine<'a>,
+    /// The run's variables as this play started (over the inventory as
+    /// add_host and group_by grew it).
+    vars: Arc<crate::vars::Vars>,
     play: &'e Play,
     host: String,
     spec: ConnectionSpec,
@@ -81,18 +84,24 @@ fn settings_failed(eng: &Engine<'_>, play: &Play, host: &str, msg: &str) -> bool
 
 /// Runs the play on one host; false when the host failed or was unreachable.
 pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
-    let vars = &eng.loaded.vars;
-    let spec = match connection_spec(vars, host, eng.loaded.target.ssh_config.as_deref()) {
+    let vars = eng.vars();
+    let spec = match connection_spec(&vars, host, eng.loaded.target.ssh_config.as_deref()) {
         Ok(s) => s,
         Err(e) => return settings_failed(eng, play, host, &e.message),
     };
+    // What the host kept from earlier plays (facts, set_fact, register...).
+    let mut scope = Scope::new();
+    for k in eng.kept(host) {
+        scope.set(k.name, k.def);
+    }
     let mut run = HostRun {
         eng,
+        vars,
         play,
         host: host.to_string(),
         spec,
         conn: None,
-        scope: Scope::new(),
+        scope,
         notified: Vec::new(),
         extra_handlers: Vec::new(),
         started: eng.opts.start_at_task.is_none(),
@@ -152,7 +161,7 @@ async fn run_play_inner(run: &mut HostRun<'_, '_>) -> bool {
 
 impl<'e, 'a> HostRun<'e, 'a> {
     fn vars(&self) -> &Arc<crate::vars::Vars> {
-        &self.eng.loaded.vars
+        &self.vars
     }
 
     fn all_handlers(&self) -> Vec<&Task> {
@@ -228,6 +237,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
             if self.eng.aborted() {
                 return Flow::End;
             }
+            if let Some(why) = self.eng.ended() {
+                self.eng.reporter.ended(&self.host, &why);
+                return Flow::End;
+            }
             if self.facts.is_empty() {
                 self.read_ahead(&tasks[i..], block_vars, inherited_when)
                     .await;
@@ -289,13 +302,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
             _ => {}
         }
         when.extend(task.when.iter().cloned());
-        // include_*: decided per host, loaded now.
+        // include_* and meta: decided per host, loaded now.
         if let Action::IncludeTasks { .. }
         | Action::IncludeRole { .. }
         | Action::EndHost
         | Action::EndPlay
+        | Action::EndBatch
+        | Action::ClearFacts
+        | Action::ClearHostErrors
+        | Action::ResetConnection
         | Action::Unimplemented { .. } = &task.action
         {
+            if let (Some(l), Action::IncludeTasks { .. } | Action::IncludeRole { .. }) =
+                (&task.loop_, &task.action)
+            {
+                return self.include_loop(task, l, block_vars, &when).await;
+            }
             let ctx = self.context(Some(task), block_vars);
             let unimplemented = match &task.action {
                 Action::Unimplemented { name, .. } => Some(format!(
@@ -323,7 +345,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 return self.finish_task(task, Outcome::failed(msg));
             }
             return match &task.action {
-                Action::EndHost | Action::EndPlay => Flow::End,
+                Action::EndHost | Action::EndPlay | Action::EndBatch => self.end(task),
+                Action::ClearFacts => {
+                    for (name, layer) in self.eng.clear_facts(&self.host) {
+                        if let Some(defs) = self.scope.defs.get_mut(&name) {
+                            defs.retain(|d| d.layer != layer);
+                        }
+                    }
+                    Flow::Continue
+                }
+                Action::ResetConnection => self.reset_connection(task).await,
+                Action::ClearHostErrors => {
+                    self.eng
+                        .clear_errors
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    Flow::Continue
+                }
                 Action::IncludeTasks { file, .. } => {
                     self.include_tasks(task, file, block_vars, &ctx).await
                 }
@@ -344,10 +381,12 @@ impl<'e, 'a> HostRun<'e, 'a> {
 
         // run_once: the first host runs it; the others take its result.
         let once_key = format!("{}", task.location);
+        // add_host bypasses the host loop, as in Ansible: it runs once.
         let run_once = task
             .run_once
             .as_ref()
-            .is_some_and(|v| as_bool(v).unwrap_or(false));
+            .is_some_and(|v| as_bool(v).unwrap_or(false))
+            || task.module_name() == Some("add_host");
         if run_once {
             // The batch's first running host runs it; the others wait for its result
             // (or for their turn, if that host stops before reaching the task).
@@ -376,36 +415,65 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.finish_task(task, out)
     }
 
+    /// `meta: reset_connection`: the host's connection closed and opened
+    /// again (a new login: new group memberships apply), its facts read anew.
+    async fn reset_connection(&mut self, task: &Task) -> Flow {
+        self.eng.conns.reset(&self.host).await;
+        self.facts.clear();
+        match self.connect(&task.display_name(), &task.location).await {
+            Some(_) => Flow::Continue,
+            None => Flow::Unreachable,
+        }
+    }
+
+    /// `meta: end_host` ends the play for this host; `end_play` (`end_batch`)
+    /// for every host of the play (batch), each stopping before its next task,
+    /// as Ansible does; the recap says which meta ended it and where.
+    fn end(&self, task: &Task) -> Flow {
+        let why = format!("{} at {}", task.display_name(), task.location);
+        let why = match &task.action {
+            Action::EndPlay => {
+                let mut e = self.eng.end_play.lock().unwrap();
+                e.get_or_insert(format!("{why} on {}", self.host)).clone()
+            }
+            Action::EndBatch => {
+                let mut e = self.eng.end_batch.lock().unwrap();
+                e.get_or_insert(format!("{why} on {}", self.host)).clone()
+            }
+            _ => why,
+        };
+        self.eng.reporter.ended(&self.host, &why);
+        Flow::End
+    }
+
     /// Applies the outcome of a task on this host: register, facts, notify,
     /// failure handling. Reporting was done per item by `module_task`.
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
         self.last_changed = out.changed;
-        if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
-            for (k, v) in f {
-                self.scope.set(
-                    k.clone(),
-                    Definition {
-                        value: v.clone(),
-                        origin: Origin::File {
-                            location: task.location.clone(),
-                        },
-                        layer: Layer::SetFact,
-                    },
-                );
+        // Facts of the task, or of each item of its loop, in order.
+        let layer = match task.module_name() {
+            Some("include_vars") => Layer::IncludeVars,
+            _ => Layer::SetFact,
+        };
+        for r in item_results(&out) {
+            if let Some(Json::Object(f)) = r.get("ansible_facts") {
+                let cached = r.get("_ansible_facts_cacheable") == Some(&json!(true));
+                for (k, v) in f {
+                    self.set_kept(k, v.clone(), &task.location, layer, cached);
+                }
             }
         }
+        self.grow_inventory(task, &out);
         if let Some(reg) = &task.register {
             let mut data = out.registered();
             data.remove("ansible_facts");
-            self.scope.set(
-                reg.clone(),
-                Definition {
-                    value: Json::Object(data),
-                    origin: Origin::File {
-                        location: task.location.clone(),
-                    },
-                    layer: Layer::SetFact,
-                },
+            data.remove("_ansible_facts_cacheable");
+            self.set_kept(
+                reg,
+                Json::Object(data),
+                &task.location,
+                Layer::SetFact,
+                false,
             );
         }
         if out.changed {
@@ -427,6 +495,61 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return Flow::Failed;
         }
         Flow::Continue
+    }
+
+    /// What add_host and group_by results (one, or a loop's) add to the run's
+    /// inventory.
+    fn grow_inventory(&self, task: &Task, out: &Outcome) {
+        let results = item_results(out);
+        let strings = |v: Option<&Json>| -> Vec<String> {
+            v.and_then(Json::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for r in results {
+            if r.get("failed") == Some(&json!(true)) {
+                continue;
+            }
+            if let Some(Json::Object(a)) = r.get("add_host")
+                && let Some(name) = a.get("host_name").and_then(Json::as_str)
+            {
+                let vars = a
+                    .get("host_vars")
+                    .and_then(Json::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                self.eng
+                    .add_host(name, &strings(a.get("groups")), vars, &task.location);
+            }
+            if let Some(Json::Object(g)) = r.get("add_group")
+                && let (Some(group), Some(host)) = (
+                    g.get("group").and_then(Json::as_str),
+                    g.get("host").and_then(Json::as_str),
+                )
+            {
+                self.eng
+                    .group_by(host, group, &strings(g.get("parent_groups")));
+            }
+        }
+    }
+
+    /// Sets a variable the host keeps for the rest of the run (set_fact,
+    /// register, include_vars, facts), in this play's scope and for later plays.
+    fn set_kept(&mut self, name: &str, value: Json, loc: &Location, layer: Layer, cached: bool) {
+        let d = def(&value, loc, layer);
+        self.scope.set(name, d.clone());
+        self.eng.keep(
+            &self.host,
+            super::Kept {
+                name: name.to_string(),
+                def: d,
+                cached,
+            },
+        );
     }
 
     fn with_scope(&self, task: &Task, block_vars: &[VarEntry], extra: Scope) -> Value {
@@ -600,10 +723,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
     /// Where a module's relative `src` is looked up: the role's files/ or
     /// templates/, the role dir, then the playbook's files/, templates/ and dir.
     fn search_path(&self, task: &Task, module: &str) -> Vec<PathBuf> {
-        let sub = if module == "template" {
-            "templates"
-        } else {
-            "files"
+        let sub = match module {
+            "template" => "templates",
+            "include_vars" => "vars",
+            _ => "files",
         };
         let mut v = Vec::new();
         if let Some(role) = &task.role {
@@ -788,6 +911,15 @@ fn status_of(out: &Outcome) -> Status {
     } else {
         Status::Ok
     }
+}
+
+/// A task's result and, for a loop, each item's result, in order.
+fn item_results(out: &Outcome) -> Vec<&Map<String, Json>> {
+    let mut results: Vec<&Map<String, Json>> = vec![&out.data];
+    if let Some(Json::Array(items)) = out.data.get("results") {
+        results.extend(items.iter().filter_map(Json::as_object));
+    }
+    results
 }
 
 fn def(value: &Json, loc: &Location, layer: Layer) -> Definition {

@@ -4,28 +4,32 @@
 use super::*;
 
 impl<'e, 'a> HostRun<'e, 'a> {
-    /// Connects, gathers facts and reads pending handlers (one exec), and sets the
-    /// play's variables.
-    pub(super) async fn start(&mut self) -> Flow {
-        let conn = match self.eng.conns.get(&self.spec).await {
-            Ok(c) => c,
+    /// Opens (or reuses) the host's connection; when it cannot, reports the
+    /// host unreachable (as task `what` at `loc`).
+    pub(super) async fn connect(&mut self, what: &str, loc: &Location) -> Option<Arc<Connection>> {
+        match self.eng.conns.get(&self.spec).await {
+            Ok(c) => {
+                self.conn = Some(c.clone());
+                Some(c)
+            }
             Err(e) => {
                 let msg = match e.hint() {
                     Some(h) => format!("{e} (hint: {h})"),
                     None => e.to_string(),
                 };
-                report_simple(
-                    self.eng,
-                    &self.host,
-                    "connect",
-                    &self.play.location,
-                    Status::Unreachable,
-                    &msg,
-                );
-                return Flow::Unreachable;
+                report_simple(self.eng, &self.host, what, loc, Status::Unreachable, &msg);
+                None
             }
+        }
+    }
+
+    /// Connects, gathers facts and reads pending handlers (one exec), and sets the
+    /// play's variables.
+    pub(super) async fn start(&mut self) -> Flow {
+        let loc = self.play.location.clone();
+        let Some(conn) = self.connect("connect", &loc).await else {
+            return Flow::Unreachable;
         };
-        self.conn = Some(conn.clone());
         // Ansible's magic variables for the run's mode.
         for (name, on) in [
             ("ansible_check_mode", self.eng.opts.check),
@@ -63,16 +67,25 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Ok(out) if out.success() => {
                 let (f, pending) = facts::parse(&out.stdout_str(), gather);
                 for (k, v) in f {
-                    self.scope.set(
-                        k,
-                        Definition {
-                            value: v,
-                            origin: Origin::Builtin {
-                                what: "facts".into(),
-                            },
-                            layer: Layer::Facts,
+                    let d = Definition {
+                        value: v,
+                        origin: Origin::Builtin {
+                            what: "facts".into(),
                         },
-                    );
+                        layer: Layer::Facts,
+                    };
+                    // Gathered facts stay for later plays (the fact cache).
+                    if gather {
+                        self.eng.keep(
+                            &self.host,
+                            super::super::Kept {
+                                name: k.clone(),
+                                def: d.clone(),
+                                cached: true,
+                            },
+                        );
+                    }
+                    self.scope.set(k, d);
                 }
                 self.had_pending = !pending.is_empty();
                 let handlers = self.all_handlers();
@@ -139,8 +152,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
         }
         // vars_files: read now (their paths may use variables), at their layer.
-        for (path, loc) in &self.play.vars_files {
-            if let Err(e) = self.vars_file(path, loc) {
+        for (alternatives, loc) in &self.play.vars_files {
+            if let Err(e) = self.vars_file(alternatives, loc) {
                 report_simple(self.eng, &self.host, "vars_files", loc, Status::Failed, &e);
                 return Flow::Failed;
             }
@@ -148,27 +161,39 @@ impl<'e, 'a> HostRun<'e, 'a> {
         Flow::Continue
     }
 
-    /// Reads one of the play's vars_files (its path templated) into the scope.
-    fn vars_file(&mut self, path: &str, loc: &Location) -> Result<(), String> {
+    /// Reads one of the play's vars_files (the first of its alternatives that
+    /// exists, each path templated) into the scope.
+    fn vars_file(&mut self, alternatives: &[String], loc: &Location) -> Result<(), String> {
         let ctx = self.context(None, &[]);
-        let p = self
-            .eng
-            .loaded
-            .vars
-            .templar
-            .render_str(path, &ctx, Some(loc))
-            .map_err(|e| e.to_string())?;
-        let full = if Path::new(&p).is_absolute() {
-            PathBuf::from(&p)
-        } else {
-            self.eng.playbook_dir.join(&p)
-        };
-        let vars = crate::yaml::parse_file(&full)
-            .and_then(|n| n.to_var_map(&full))
-            .map_err(|e| e.to_string())?;
-        for (k, (v, l)) in vars {
-            self.scope.set(k, def(&v, &l, Layer::PlayVarsFiles));
+        let mut looked = Vec::new();
+        for path in alternatives {
+            let p = self
+                .eng
+                .loaded
+                .vars
+                .templar
+                .render_str(path, &ctx, Some(loc))
+                .map_err(|e| e.to_string())?;
+            let full = if Path::new(&p).is_absolute() {
+                PathBuf::from(&p)
+            } else {
+                self.eng.playbook_dir.join(&p)
+            };
+            if alternatives.len() > 1 && !full.is_file() {
+                looked.push(crate::location::display_path(&full));
+                continue;
+            }
+            let vars = crate::yaml::parse_file(&full)
+                .and_then(|n| n.to_var_map(&full))
+                .map_err(|e| e.to_string())?;
+            for (k, (v, l)) in vars {
+                self.scope.set(k, def(&v, &l, Layer::PlayVarsFiles));
+            }
+            return Ok(());
         }
-        Ok(())
+        Err(format!(
+            "none of the vars files exists (looked at {}); add one, or fix the names",
+            looked.join(", ")
+        ))
     }
 }
