@@ -347,6 +347,28 @@ impl<'e, 'a> HostRun<'e, 'a> {
     fn finish_task(&mut self, task: &Task, out: Outcome) -> Flow {
         self.last_changed = out.changed;
         if let Some(Json::Object(f)) = out.data.get("ansible_facts") {
+            // Facts of a module other than set_fact join `ansible_facts` too.
+            if let Action::Module { def, .. } = &task.action
+                && def.spec.name != "set_fact"
+            {
+                let current = self
+                    .scope
+                    .defs
+                    .get("ansible_facts")
+                    .and_then(|d| d.iter().max_by_key(|d| d.layer))
+                    .map(|d| d.value.clone())
+                    .unwrap_or(Json::Null);
+                self.scope.set(
+                    "ansible_facts",
+                    Definition {
+                        value: facts::merge_module_facts(&current, f),
+                        origin: Origin::Builtin {
+                            what: "facts".into(),
+                        },
+                        layer: Layer::Facts,
+                    },
+                );
+            }
             for (k, v) in f {
                 self.scope.set(
                     k.clone(),
