@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn parses_a_debian_host() {
-        let out = "@@id\nuser=root\nuid=0\n@@env\nHOME=/root\n@@os_release\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n@@debian_version\n12.12\n@@service_mgr\ninit\n@@end\n--- pending\nreload nginx\n";
+        let out = "@@id\nuid=0(root) gid=0(root)\n@@env\nHOME=/root\n@@os_release\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n@@debian_version\n12.12\n@@service_mgr\ninit\n@@end\n--- pending\nreload nginx\n";
         let (f, pending) = parse(out, true);
         assert_eq!(f["ansible_env"]["HOME"], "/root");
         assert_eq!(f["ansible_distribution"], "Debian");

@@ -123,12 +123,10 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
     let mut s = String::from(
         "r() { [ -r \"$1\" ] && while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done < \"$1\"; }\n",
     );
-    s.push_str("echo @@id; echo \"user=$(id -un)\"; echo \"uid=$(id -u)\"\n");
+    // one `id`: `uid=0(root) gid=0(root) groups=0(root)`
+    s.push_str("echo @@id; i=$(id); echo \"$i\"; u=${i#uid=}; u=${u%%[( ]*}\n");
     if has("user") {
-        s.push_str(
-            "echo \"gid=$(id -g)\"; echo \"euid=$(id -u)\"; echo \"egid=$(id -g)\"; echo \"ruid=$(id -ru)\"; echo \"rgid=$(id -rg)\"\n\
-             echo @@passwd; getent passwd \"$(id -un)\"\n",
-        );
+        s.push_str("echo @@passwd; getent passwd \"$u\"\n");
     }
     if has("env") {
         s.push_str("echo @@env; env\n");
@@ -139,7 +137,7 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
         s.push_str(
             "echo @@platform; echo \"machine=$(uname -m)\"; echo \"fqdn=$(hostname -f 2>/dev/null || hostname)\"\n\
              for k in ostype osrelease version hostname domainname; do printf '%s=' $k; r /proc/sys/kernel/$k || echo; done\n\
-             echo \"getconf_bits=$(getconf LONG_BIT 2>/dev/null)\"\n",
+",
         );
     }
     if has("distribution") {
@@ -149,7 +147,7 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
     }
     if has("lsb") {
         s.push_str(
-            "echo @@lsb; if command -v lsb_release >/dev/null 2>&1; then lsb_release -a 2>/dev/null; else r /etc/lsb-release; fi\n",
+            "echo @@lsb; command -v lsb_release >/dev/null 2>&1 && echo lsb_release=yes; r /etc/lsb-release\n",
         );
     }
     if has("pkg_mgr") {
@@ -159,7 +157,9 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
         s.push_str("echo @@service_mgr; if [ -d /run/systemd/system ]; then echo systemd; else r /proc/1/comm; fi\n");
     }
     if has("python") {
-        s.push_str("echo @@python; py=$(command -v python3 || command -v python) && { echo \"$py\"; \"$py\" -V 2>&1; }\n");
+        // the interpreter's version from its package (dpkg: ~1 ms), else from
+        // the interpreter itself (`-V` costs tens of ms of CPU)
+        s.push_str("echo @@python; py=$(command -v python3 || command -v python) && { echo \"$py\"; real=$(readlink -f \"$py\"); case $real in /usr/bin/*) ;; *) real=none;; esac; v=$(dpkg-query -W -f='${Version}' \"${real##*/}-minimal\" 2>/dev/null) && [ -n \"$v\" ] && echo \"Python ${v%%[-+~]*}\" || \"$py\" -V 2>&1; }\n");
     }
     if has("date_time") {
         s.push_str(
@@ -192,7 +192,7 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
     }
     if has("hardware") {
         s.push_str(
-            "echo @@meminfo; r /proc/meminfo\necho @@cpuinfo; r /proc/cpuinfo\necho @@nproc; nproc 2>/dev/null\n\
+            "echo @@meminfo; r /proc/meminfo\necho @@cpuinfo; r /proc/cpuinfo\necho @@nproc; while read -r k v; do [ \"$k\" = Cpus_allowed_list: ] && echo \"$v\"; done < /proc/self/status\n\
              echo @@uptime; r /proc/uptime\necho @@loadavg; r /proc/loadavg\n\
              echo @@mounts; r /proc/mounts\n\
              echo @@statfs; stat -f -c '%S %b %f %a %c %d %n' $(while read -r d m t o rest; do case \"$d\" in /*|*:/*) printf '%s ' \"$m\";; esac; done < /proc/mounts) 2>/dev/null\n\
@@ -205,13 +205,15 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
              echo @@route4; ip -4 route get 8.8.8.8 2>/dev/null; echo @@route6; ip -6 route get 2001:4860:4860::8888 2>/dev/null; fi\n",
         );
     }
+    if has("virtual") && !has("hardware") {
+        s.push_str("echo @@cpuinfo; r /proc/cpuinfo\n");
+    }
     if has("virtual") {
         s.push_str(
             "echo @@virtual; [ -e /.dockerenv ] && echo dockerenv; [ -e /run/.containerenv ] && echo containerenv\n\
              [ -d /proc/vz ] && echo vz; [ -d /proc/xen ] && echo xen\n\
              printf 'container='; r /run/systemd/container || echo\n\
              for k in product_name sys_vendor bios_vendor; do printf 'dmi_%s=' $k; r /sys/devices/virtual/dmi/id/$k || echo; done\n\
-             grep -q '^flags.* hypervisor' /proc/cpuinfo 2>/dev/null && echo hypervisor_flag\n\
              echo @@cgroup1; r /proc/1/cgroup\n",
         );
     }
@@ -265,20 +267,19 @@ pub fn parse(out: &str) -> Map<String, Json> {
             .unwrap_or_default()
     };
     let has = |name: &str| secs.iter().any(|(n, _)| *n == name);
-    let id = kv(&one("id"));
-    let user = id.get("user").copied().unwrap_or("").to_string();
+    let id = parse_id(one("id").first().copied().unwrap_or(""));
+    let idn = |k: &str| id.get(k).map_or(0, |(n, _)| *n);
+    let user = id.get("uid").map(|(_, n)| n.clone()).unwrap_or_default();
     f.insert("user_id".into(), json!(user));
-    f.insert("user_uid".into(), json!(num(id.get("uid"))));
+    f.insert("user_uid".into(), json!(idn("uid")));
     if has("passwd") {
-        for (k, v) in [
-            ("effective_user_id", "euid"),
-            ("effective_group_id", "egid"),
-            ("real_user_id", "ruid"),
-            ("real_group_id", "rgid"),
-            ("user_gid", "gid"),
-        ] {
-            f.insert(k.into(), json!(num(id.get(v))));
-        }
+        let euid = id.get("euid").map_or(idn("uid"), |(n, _)| *n);
+        let egid = id.get("egid").map_or(idn("gid"), |(n, _)| *n);
+        f.insert("effective_user_id".into(), json!(euid));
+        f.insert("effective_group_id".into(), json!(egid));
+        f.insert("real_user_id".into(), json!(idn("uid")));
+        f.insert("real_group_id".into(), json!(idn("gid")));
+        f.insert("user_gid".into(), json!(idn("gid")));
         let pw: Vec<&str> = one("passwd").first().unwrap_or(&"").split(':').collect();
         let field = |i: usize| pw.get(i).copied().unwrap_or("").to_string();
         f.insert("user_gecos".into(), json!(field(4)));
@@ -310,7 +311,7 @@ pub fn parse(out: &str) -> Map<String, Json> {
         distribution(&one("os_release"), &one("debian_version"), &mut f);
     }
     if has("lsb") {
-        f.insert("lsb".into(), lsb(&one("lsb")));
+        f.insert("lsb".into(), lsb(&one("lsb"), &one("os_release")));
     }
     if has("pkg_mgr") {
         f.insert("pkg_mgr".into(), json!(pkg_mgr(&one("pkg_mgr"))));
@@ -428,7 +429,14 @@ pub fn parse(out: &str) -> Map<String, Json> {
         );
     }
     if has("virtual") {
-        virtual_facts(&one("virtual"), &one("cgroup1"), &mut f);
+        let mut v = one("virtual");
+        if one("cpuinfo")
+            .iter()
+            .any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
+        {
+            v.push("hypervisor_flag");
+        }
+        virtual_facts(&v, &one("cgroup1"), &mut f);
     }
     f
 }
@@ -451,7 +459,13 @@ fn platform(k: &HashMap<&str, &str>, f: &mut Map<String, Json>) {
         s if s.is_empty() => "Linux".to_string(),
         s => s,
     };
-    let bits = get("getconf_bits");
+    let bits = if machine.is_empty() {
+        String::new()
+    } else if machine.contains("64") || machine == "s390x" {
+        "64".to_string()
+    } else {
+        "32".to_string()
+    };
     let arch = match machine.as_str() {
         "i386" | "i486" | "i586" | "i686" => "i386".to_string(),
         "armv7l" | "armv6l" => machine.clone(),
@@ -554,8 +568,32 @@ fn distribution(os: &[&str], debian_version: &[&str], f: &mut Map<String, Json>)
     f.insert("os_family".into(), json!(family));
 }
 
-fn lsb(lines: &[&str]) -> Json {
+/// `id`'s `uid=0(root) gid=0(root) euid=...`: number and name by key.
+fn parse_id(line: &str) -> HashMap<String, (u64, String)> {
+    line.split_whitespace()
+        .filter_map(|w| {
+            let (k, v) = w.split_once('=')?;
+            let (n, name) = v.split_once('(').unwrap_or((v, ""));
+            let name = name.split(')').next().unwrap_or("").to_string();
+            Some((k.to_string(), (n.parse().ok()?, name)))
+        })
+        .collect()
+}
+
+/// `lsb`: /etc/lsb-release, else (when `lsb_release` is installed: it reads
+/// os-release) what `lsb_release -a` would say, from os-release.
+fn lsb(lines: &[&str], os_release: &[&str]) -> Json {
     let mut m = Map::new();
+    if lines.iter().any(|l| l.trim() == "lsb_release=yes")
+        && !lines.iter().any(|l| l.starts_with("DISTRIB_ID="))
+    {
+        let os = shell_kv(os_release);
+        let get = |k: &str| os.get(k).cloned().unwrap_or_default();
+        m.insert("id".into(), json!(distribution_name(&get("ID"))));
+        m.insert("description".into(), json!(get("PRETTY_NAME")));
+        m.insert("release".into(), json!(get("VERSION_ID")));
+        m.insert("codename".into(), json!(get("VERSION_CODENAME")));
+    }
     // `lsb_release -a`: "Distributor ID:\tDebian"; /etc/lsb-release: DISTRIB_ID=Ubuntu
     for l in lines {
         if let Some((k, v)) = l.split_once(":\t").or_else(|| l.split_once(": ")) {
@@ -825,9 +863,18 @@ fn hardware(secs: &[(&str, Vec<&str>)], f: &mut Map<String, Json>) {
     f.insert("processor_cores".into(), json!(per_socket.max(1)));
     f.insert("processor_threads_per_core".into(), json!(threads));
     f.insert("processor_vcpus".into(), json!(vcpus.max(1)));
+    // Cpus_allowed_list: `0-3,8`
     let nproc = one("nproc")
         .first()
-        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|l| {
+            l.split(',')
+                .filter_map(|r| match r.trim().split_once('-') {
+                    Some((a, b)) => Some(b.parse::<u64>().ok()? + 1 - a.parse::<u64>().ok()?),
+                    None => r.trim().parse::<u64>().ok().map(|_| 1),
+                })
+                .sum::<u64>()
+        })
+        .filter(|n| *n > 0)
         .unwrap_or(vcpus.max(1));
     f.insert("processor_nproc".into(), json!(nproc));
     if let Some(up) = one("uptime")

@@ -31,13 +31,7 @@ fn gather_subset_as_ansible() {
 }
 
 const SAMPLE: &str = "@@id
-user=deploy
-uid=1001
-gid=1001
-euid=1001
-egid=1001
-ruid=1001
-rgid=1001
+uid=1001(deploy) gid=1001(deploy) groups=1001(deploy),27(sudo)
 @@passwd
 deploy:x:1001:1001:Deploy User:/home/deploy:/bin/bash
 @@env
@@ -52,7 +46,6 @@ osrelease=6.1.0-18-amd64
 version=#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)
 hostname=web1
 domainname=(none)
-getconf_bits=64
 @@os_release
 PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"
 NAME=\"Debian GNU/Linux\"
@@ -62,10 +55,7 @@ ID=debian
 @@debian_version
 12.5
 @@lsb
-Distributor ID:\tDebian
-Description:\tDebian GNU/Linux 12 (bookworm)
-Release:\t12
-Codename:\tbookworm
+lsb_release=yes
 @@pkg_mgr
 apt-get
 @@service_mgr
@@ -119,8 +109,9 @@ vendor_id\t: GenuineIntel
 model name\t: Intel(R) Xeon(R)
 physical id\t: 0
 cpu cores\t: 2
+flags\t: fpu vme hypervisor lahf_lm
 @@nproc
-2
+0-1
 @@uptime
 3600.52 7000.00
 @@loadavg
@@ -154,7 +145,6 @@ container=
 dmi_product_name=KVM
 dmi_sys_vendor=QEMU
 dmi_bios_vendor=SeaBIOS
-hypervisor_flag
 @@cgroup1
 0::/
 @@end
@@ -270,10 +260,12 @@ fn parses_every_subset() {
 
 #[test]
 fn only_what_was_gathered() {
-    let f = parse("@@id\nuser=a\nuid=5\n@@env\nHOME=/h\n@@end\n");
+    let f = parse("@@id\nuid=5(a) gid=5(a)\n@@env\nHOME=/h\n@@end\n");
+    assert_eq!(f["user_id"], "a");
+    assert_eq!(f["user_uid"], 5);
     assert!(!f.contains_key("local") && !f.contains_key("default_ipv4"));
     assert!(!f.contains_key("mounts") && !f.contains_key("distribution"));
-    let f = parse("@@id\nuser=a\n@@local_dir\n@@network\n@@end\n");
+    let f = parse("@@id\nuid=5(a)\n@@local_dir\n@@network\n@@end\n");
     assert_eq!(f["local"], json!({}));
     assert_eq!(f["default_ipv4"], json!({}));
     assert_eq!(f["all_ipv4_addresses"], json!([]));
@@ -286,6 +278,11 @@ fn containers_and_bare_metal() {
     assert_eq!(f["virtualization_type"], "lxc");
     virtual_facts(&["dockerenv"], &[], &mut f);
     assert_eq!(f["virtualization_type"], "docker");
+    let f = parse(
+        "@@id\nuid=0(root)\n@@cpuinfo\nflags\t: fpu hypervisor\n@@virtual\ncontainer=\n@@end\n",
+    );
+    assert_eq!(f["virtualization_type"], "kvm");
+    let mut f = Map::new();
     virtual_facts(
         &["container=", "dmi_product_name=PowerEdge R740"],
         &[],

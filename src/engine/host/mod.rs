@@ -384,7 +384,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
         }
         if let Some(reg) = &task.register {
             let mut data = out.registered();
-            data.remove("ansible_facts");
+            // a registered setup/package_facts keeps its facts, as Ansible's
+            if matches!(&task.action, Action::Module { def, .. } if def.spec.name == "set_fact") {
+                data.remove("ansible_facts");
+            }
             self.scope.set(
                 reg.clone(),
                 Definition {
