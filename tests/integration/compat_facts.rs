@@ -132,3 +132,35 @@ chmod +x /etc/ansible/facts.d/dyn.fact"#,
         run.stderr
     );
 }
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn service_facts_under_systemd() {
+    let tb = Testbed::up_kind(1, "systemd");
+    let state = tb.exec(
+        "host1",
+        "systemctl is-active ssh.service; systemctl is-enabled ssh.service",
+    );
+    let mut said = state.stdout.lines();
+    let (active, enabled) = (said.next().unwrap_or(""), said.next().unwrap_or(""));
+    let running = if active == "active" {
+        "running"
+    } else {
+        "stopped"
+    };
+    let playbook = format!(
+        r#"
+- hosts: web
+  tasks:
+    - service_facts:
+    - assert:
+        that:
+          - ansible_service_mgr == 'systemd'
+          - ansible_facts.services['ssh.service'].source == 'systemd'
+          - ansible_facts.services['ssh.service'].state == '{running}'
+          - services['ssh.service'].status == '{enabled}'
+"#
+    );
+    let run = tb.play("svc", &playbook, &[]);
+    run.code(0).no_panic();
+}
