@@ -55,6 +55,8 @@ pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
         strict_booleans: true,
+        // `.inf`, `-.Inf`, `.nan` are floats, as PyYAML reads them
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
         budget: serde_saphyr::budget! {
             max_nodes: scale.max(250_000),
             max_events: scale.max(1_000_000),
@@ -293,17 +295,13 @@ fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
     };
     match &mut node.value {
         NodeValue::Str(s) => {
-            let b = match s.as_str() {
-                "yes" | "Yes" | "YES" | "on" | "On" | "ON" => true,
-                "no" | "No" | "NO" | "off" | "Off" | "OFF" => false,
-                _ => return,
-            };
-            let quoted = lines
-                .get(node.line.wrapping_sub(1))
-                .and_then(|l| l.chars().nth(node.column.saturating_sub(1)))
-                .is_some_and(|c| c == '\'' || c == '"');
-            if !quoted {
-                node.value = NodeValue::Bool(b);
+            let s = s.clone();
+            // only a plain scalar is resolved: its source text is the string
+            // itself (not quoted, not `!!str`-tagged, not a block scalar)
+            let plain =
+                raw(node).as_deref() == Some(s.as_str()) && !after_block_indicator(node, lines);
+            if plain && let Some(v) = pyyaml_plain(&s) {
+                node.value = v;
             }
         }
         NodeValue::Int(_) | NodeValue::Float(_) => {
@@ -321,6 +319,97 @@ fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
             .for_each(|(_, v)| pyyaml_booleans(v, lines)),
         _ => {}
     }
+}
+
+/// Is the node tagged (`!!str yes`), or the first line of a block scalar
+/// (`key: |` or `>-` on the line above)?
+fn after_block_indicator(node: &Node, lines: &[&str]) -> bool {
+    let Some(line) = lines.get(node.line.wrapping_sub(1)) else {
+        return false;
+    };
+    let before: String = line.chars().take(node.column.saturating_sub(1)).collect();
+    // a tagged scalar (`!!str yes`) is not resolved either
+    if before
+        .split_whitespace()
+        .last()
+        .is_some_and(|w| w.starts_with('!'))
+    {
+        return true;
+    }
+    let indicator = |t: &str| {
+        let t = t.trim_end();
+        let body = t.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+        (body.ends_with('|') || body.ends_with('>'))
+            && body[..body.len() - 1]
+                .chars()
+                .last()
+                .is_none_or(|c| c.is_whitespace() || c == ':' || c == '-')
+    };
+    if indicator(&before) {
+        return true;
+    }
+    if !before.trim().is_empty() && before.trim() != "-" {
+        return false;
+    }
+    lines[..node.line.saturating_sub(1)]
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| indicator(l.split(" #").next().unwrap_or(l)))
+}
+
+/// A plain scalar the YAML 1.2 reader left a string, as PyYAML's 1.1
+/// resolvers read it: yes/no/on/off in three casings, sexagesimal numbers
+/// (`1:30` is 90), `0b101`, numbers with `_`, `.inf`/`.nan`.
+fn pyyaml_plain(s: &str) -> Option<NodeValue> {
+    match s {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(NodeValue::Bool(true)),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(NodeValue::Bool(false)),
+        _ => {}
+    }
+    if !pyyaml_number(s) {
+        return None;
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let sign = |v: f64| if neg { -v } else { v };
+    let body = body.replace('_', "");
+    match body.as_str() {
+        ".inf" | ".Inf" | ".INF" => return Some(NodeValue::Float(sign(f64::INFINITY))),
+        ".nan" | ".NaN" | ".NAN" => return Some(NodeValue::Float(f64::NAN)),
+        _ => {}
+    }
+    let int = |digits: &str, radix: u32| {
+        i64::from_str_radix(digits, radix)
+            .ok()
+            .map(|v| NodeValue::Int(if neg { -v } else { v }))
+    };
+    if let Some(b) = body.strip_prefix("0b") {
+        return int(b, 2);
+    }
+    if let Some(h) = body.strip_prefix("0x") {
+        return int(h, 16);
+    }
+    if body.contains(':') {
+        // base 60: 1:30 = 90, 1:30.5 = 90.5
+        let mut acc = 0f64;
+        for part in body.split(':') {
+            acc = acc * 60.0 + part.parse::<f64>().ok()?;
+        }
+        if body.contains('.') {
+            return Some(NodeValue::Float(sign(acc)));
+        }
+        return Some(NodeValue::Int(if neg { -(acc as i64) } else { acc as i64 }));
+    }
+    if body.len() > 1 && body.starts_with('0') && body.chars().all(|c| c.is_ascii_digit()) {
+        return int(&body[1..], 8);
+    }
+    if body.chars().all(|c| c.is_ascii_digit()) {
+        return int(&body, 10);
+    }
+    body.parse::<f64>().ok().map(|v| NodeValue::Float(sign(v)))
 }
 
 /// PyYAML's YAML 1.1 int and float resolvers.
@@ -640,6 +729,65 @@ mod tests {
         assert_eq!(
             n.to_json(),
             serde_json::json!({"a": "1e3", "b": "0o17", "c": "09", "d": 1500.0, "e": 31, "f": 15, "g": ["1e3", 2], "h": -3, "i": 1000})
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_as_pyyaml() {
+        let n = p(concat!(
+            "a: yes\n",
+            "b: !!str yes\n",
+            "c: >\n  yes\n",
+            "d: |-\n  on\n",
+            "e: 'yes'\n",
+            "f: \"no\"\n",
+            "g: 1:30\n",
+            "h: -1:00:01\n",
+            "i: 1:30.5\n",
+            "j: 0b101\n",
+            "k: 0x1_F\n",
+            "l: 1_000\n",
+            "m: 0o17\n",
+            "n: [.inf, -.Inf]\n",
+            "o: !!str 1:30\n",
+            "p: '1:30'\n",
+            "q: 12:75\n",
+            "r: Off\n",
+            "s:\n  - >-\n    NO\n  - NO\n",
+            "t: 1_000.5\n",
+        ));
+        let j = n.to_json();
+        assert_eq!(j["a"], true);
+        assert_eq!(j["b"], "yes");
+        assert_eq!(j["c"], "yes\n");
+        assert_eq!(j["d"], "on");
+        assert_eq!(j["e"], "yes");
+        assert_eq!(j["f"], "no");
+        assert_eq!(j["g"], 90);
+        assert_eq!(j["h"], -3601);
+        assert_eq!(j["i"], 90.5);
+        assert_eq!(j["j"], 5);
+        assert_eq!(j["k"], 31);
+        assert_eq!(j["l"], 1000);
+        assert_eq!(j["m"], "0o17");
+        assert_eq!(j["o"], "1:30");
+        assert_eq!(j["p"], "1:30");
+        assert_eq!(j["q"], "12:75");
+        assert_eq!(j["r"], false);
+        assert_eq!(j["s"], serde_json::json!(["NO", false]));
+        assert_eq!(j["t"], 1000.5);
+        let NodeValue::Map(m) = &n.value else {
+            panic!()
+        };
+        let inf = &m.iter().find(|(k, _)| k.as_str() == Some("n")).unwrap().1;
+        let NodeValue::Seq(v) = &inf.value else {
+            panic!()
+        };
+        assert_eq!(v[0].value, NodeValue::Float(f64::INFINITY));
+        assert_eq!(v[1].value, NodeValue::Float(f64::NEG_INFINITY));
+        assert_eq!(
+            pyyaml_plain(".nan").map(|v| matches!(v, NodeValue::Float(f) if f.is_nan())),
+            Some(true)
         );
     }
 

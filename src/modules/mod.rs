@@ -38,6 +38,7 @@ pub mod lineinfile;
 pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod package_facts;
 pub mod paths;
 pub mod pause;
 pub mod pip;
@@ -46,6 +47,8 @@ pub mod regular_file;
 pub mod remote_file;
 pub mod replace;
 pub mod service;
+pub mod service_facts;
+pub mod setup;
 pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
@@ -377,6 +380,18 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &replace::REPLACE,
             module: &replace::Replace,
+        },
+        ModuleDef {
+            spec: &setup::SETUP,
+            module: &setup::Setup,
+        },
+        ModuleDef {
+            spec: &package_facts::PACKAGE_FACTS,
+            module: &package_facts::PackageFacts,
+        },
+        ModuleDef {
+            spec: &service_facts::SERVICE_FACTS,
+            module: &service_facts::ServiceFacts,
         },
         ModuleDef {
             spec: &slurp::SLURP,

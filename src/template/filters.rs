@@ -61,11 +61,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("format", format);
     env.add_filter("join", join);
     env.add_filter("tojson", tojson);
+    super::filters_ext::register(env);
 }
 
 // ---------------------------------------------------------------- helpers
 
-fn err(msg: impl Into<String>) -> Error {
+pub(super) fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
@@ -74,7 +75,7 @@ fn in_filter(name: &str, e: Error) -> Error {
     filter_err(name, e.detail().unwrap_or_default())
 }
 
-fn filter_err(name: &str, msg: impl std::fmt::Display) -> Error {
+pub(super) fn filter_err(name: &str, msg: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::InvalidOperation,
         format!("filter '{name}': {msg}"),
@@ -83,14 +84,18 @@ fn filter_err(name: &str, msg: impl std::fmt::Display) -> Error {
 
 /// Python-style argument binding: positional arguments fill `params` in order,
 /// keyword arguments by name. Unknown keywords and extra positionals are errors.
-struct Args {
+pub(super) struct Args {
     name: String,
     params: Vec<String>,
     values: Vec<Option<Value>>,
 }
 
 impl Args {
-    fn bind(name: &str, rest: Rest<ValueOrKwargs>, params: &[&str]) -> Result<Args, Error> {
+    pub(super) fn bind(
+        name: &str,
+        rest: Rest<ValueOrKwargs>,
+        params: &[&str],
+    ) -> Result<Args, Error> {
         let mut positional = rest.into_values();
         let kwargs = match positional.last() {
             Some(last) if last.is_kwargs() => {
@@ -136,27 +141,27 @@ impl Args {
         })
     }
 
-    fn get(&self, i: usize) -> Option<&Value> {
+    pub(super) fn get(&self, i: usize) -> Option<&Value> {
         self.values.get(i).and_then(|v| v.as_ref())
     }
 
     /// The argument, treating an explicit `None` like an absent one.
-    fn opt(&self, i: usize) -> Option<&Value> {
+    pub(super) fn opt(&self, i: usize) -> Option<&Value> {
         self.get(i).filter(|v| !v.is_none())
     }
 
-    fn bool_or(&self, i: usize, default: bool) -> bool {
+    pub(super) fn bool_or(&self, i: usize, default: bool) -> bool {
         self.get(i).map_or(default, Value::is_true)
     }
 
-    fn str_or<'a>(&'a self, i: usize, default: &'a str) -> Result<String, Error> {
+    pub(super) fn str_or<'a>(&'a self, i: usize, default: &'a str) -> Result<String, Error> {
         match self.opt(i) {
             None => Ok(default.to_string()),
             Some(v) => Ok(text(v)?),
         }
     }
 
-    fn int_opt(&self, i: usize) -> Result<Option<i64>, Error> {
+    pub(super) fn int_opt(&self, i: usize) -> Result<Option<i64>, Error> {
         match self.opt(i) {
             None => Ok(None),
             Some(v) => i64::try_from(v.clone()).map(Some).map_err(|_| {
@@ -174,23 +179,23 @@ impl Args {
     }
 }
 
-fn undefined_err() -> Error {
+pub(super) fn undefined_err() -> Error {
     Error::from(ErrorKind::UndefinedError)
 }
 
 /// Python's `to_text(value, nonstring='simplerepr')`: `str(value)`.
-fn text(v: &Value) -> Result<String, Error> {
+pub(super) fn text(v: &Value) -> Result<String, Error> {
     if v.is_undefined() {
         return Err(undefined_err());
     }
     Ok(py_str(v))
 }
 
-fn is_sequence(v: &Value) -> bool {
+pub(super) fn is_sequence(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
-fn items(v: &Value) -> Result<Vec<Value>, Error> {
+pub(super) fn items(v: &Value) -> Result<Vec<Value>, Error> {
     Ok(v.try_iter()?.collect())
 }
 

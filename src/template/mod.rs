@@ -27,6 +27,8 @@
 
 mod context;
 mod filters;
+mod filters_ext;
+pub(crate) use filters_ext::civil;
 mod jinja_tests;
 mod lexer;
 pub mod limits;
@@ -668,7 +670,11 @@ impl Templar {
                     .unwrap_or(&detail)
                     .to_string();
                 let known: Vec<&str> = if what == "filter" {
-                    KNOWN_FILTERS.to_vec()
+                    KNOWN_FILTERS
+                        .iter()
+                        .chain(filters_ext::NAMES)
+                        .copied()
+                        .collect()
                 } else {
                     KNOWN_TESTS.to_vec()
                 };

@@ -6,14 +6,24 @@
 //!   Python's non-MULTILINE `$` (end of string *or* before a final newline) is
 //!   emulated with an extra capture group whose newline is then excluded from
 //!   the match.
-//! * Unsupported: backreferences (`\1`, `(?P=n)`) and lookaround (`(?=`, `(?!`,
-//!   `(?<=`, `(?<!`) give a clear error.
+//! * Backreferences (`\1`, `(?P=n)`) and lookaround (`(?=`, `(?!`, `(?<=`,
+//!   `(?<!`) compile with `fancy-regex` (a backtracking engine; there `$` is
+//!   the lookahead `(?=\n?\z)`); every other pattern with `regex`.
+//!   Conditional groups `(?(1)...)` give a clear error.
 //! * Replacement strings use Python syntax: `\1`, `\g<1>`, `\g<name>`, `\n`...
 
 use std::collections::HashMap;
 
 use minijinja::{Error, ErrorKind};
-use regex::{Captures, Regex};
+use regex::Regex;
+
+/// The engine a pattern compiled with.
+#[derive(Debug)]
+enum Engine {
+    Plain(Regex),
+    /// Lookaround or backreferences.
+    Fancy(fancy_regex::Regex),
+}
 
 fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -22,7 +32,7 @@ fn err(msg: impl Into<String>) -> Error {
 /// A compiled Python-syntax regex.
 #[derive(Debug)]
 pub(crate) struct PyRegex {
-    re: Regex,
+    re: Engine,
     /// Python group number (index) -> group index in `re`. Index 0 is the match.
     groups: Vec<usize>,
     /// Python group names -> Python group number.
@@ -34,24 +44,28 @@ pub(crate) struct PyRegex {
 /// One match with Python-visible spans.
 pub(crate) struct PyMatch<'h> {
     hay: &'h str,
-    caps: Captures<'h>,
+    /// The span of each group of the compiled pattern (0: the match).
+    caps: Vec<Option<(usize, usize)>>,
     end_limit: usize,
     re: &'h PyRegex,
 }
 
 impl<'h> PyMatch<'h> {
+    fn span(&self, i: usize) -> Option<(usize, usize)> {
+        self.caps.get(i).copied().flatten()
+    }
     pub fn start(&self) -> usize {
-        self.caps.get(0).map_or(0, |m| m.start())
+        self.span(0).map_or(0, |m| m.0)
     }
     pub fn end(&self) -> usize {
-        self.caps.get(0).map_or(0, |m| m.end()).min(self.end_limit)
+        self.span(0).map_or(0, |m| m.1).min(self.end_limit)
     }
     /// The text of Python group `i` (0 = whole match), None when it did not participate.
     pub fn group(&self, i: usize) -> Option<&'h str> {
         let idx = *self.re.groups.get(i)?;
-        let m = self.caps.get(idx)?;
-        let end = m.end().min(self.end_limit).max(m.start());
-        Some(&self.hay[m.start()..end])
+        let (start, end) = self.span(idx)?;
+        let end = end.min(self.end_limit).max(start);
+        Some(&self.hay[start..end])
     }
     pub fn group_by_name(&self, name: &str) -> Option<&'h str> {
         self.group(*self.re.names.get(name)?)
@@ -93,13 +107,22 @@ impl PyRegex {
         } else {
             src.push_str(&tr.pattern);
         }
-        let re = Regex::new(&src)
-            .map_err(|e| err(format!("invalid regular expression {pattern:?}: {e}")))?;
+        let bad =
+            |e: &dyn std::fmt::Display| err(format!("invalid regular expression {pattern:?}: {e}"));
+        let (re, names_of): (Engine, Vec<Option<String>>) = if tr.fancy {
+            let re = fancy_regex::Regex::new(&src).map_err(|e| bad(&e))?;
+            let n = re.capture_names().map(|n| n.map(str::to_string)).collect();
+            (Engine::Fancy(re), n)
+        } else {
+            let re = Regex::new(&src).map_err(|e| bad(&e))?;
+            let n = re.capture_names().map(|n| n.map(str::to_string)).collect();
+            (Engine::Plain(re), n)
+        };
         let mut groups = vec![0];
         let mut names = HashMap::new();
         let mut dollar_groups = Vec::new();
         let mut py_index = 0;
-        for (rust_index, name) in re.capture_names().enumerate().skip(1) {
+        for (rust_index, name) in names_of.iter().map(Option::as_deref).enumerate().skip(1) {
             if name.is_some_and(|n| n.starts_with("__pydollar")) {
                 dollar_groups.push(rust_index);
                 continue;
@@ -127,12 +150,27 @@ impl PyRegex {
         self.names.get(name).copied()
     }
 
-    fn wrap<'h>(&'h self, hay: &'h str, caps: Captures<'h>) -> PyMatch<'h> {
+    /// The spans of the first match at or after `pos` (a backtracking
+    /// engine that gives up, past its limit, finds no match).
+    fn captures_at(&self, hay: &str, pos: usize) -> Option<Vec<Option<(usize, usize)>>> {
+        match &self.re {
+            Engine::Plain(re) => re
+                .captures_at(hay, pos)
+                .map(|c| c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect()),
+            Engine::Fancy(re) => re
+                .captures_from_pos(hay, pos)
+                .ok()
+                .flatten()
+                .map(|c| c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect()),
+        }
+    }
+
+    fn wrap<'h>(&'h self, hay: &'h str, caps: Vec<Option<(usize, usize)>>) -> PyMatch<'h> {
         let end_limit = self
             .dollar_groups
             .iter()
-            .filter_map(|&i| caps.get(i))
-            .map(|m| m.start())
+            .filter_map(|&i| caps.get(i).copied().flatten())
+            .map(|m| m.0)
             .min()
             .unwrap_or(usize::MAX);
         PyMatch {
@@ -144,11 +182,14 @@ impl PyRegex {
     }
 
     pub fn search<'h>(&'h self, hay: &'h str) -> Option<PyMatch<'h>> {
-        self.re.captures(hay).map(|c| self.wrap(hay, c))
+        self.captures_at(hay, 0).map(|c| self.wrap(hay, c))
     }
 
     pub fn is_match(&self, hay: &str) -> bool {
-        self.re.is_match(hay)
+        match &self.re {
+            Engine::Plain(re) => re.is_match(hay),
+            Engine::Fancy(re) => re.is_match(hay).unwrap_or(false),
+        }
     }
 
     /// All matches like Python's `finditer` (3.7+): an empty match may directly
@@ -160,15 +201,15 @@ impl PyRegex {
             if done || pos > hay.len() {
                 return None;
             }
-            let caps = self.re.captures_at(hay, pos)?;
-            let m = caps.get(0)?;
-            if m.is_empty() {
-                pos = m.end() + hay[m.end()..].chars().next().map_or(1, char::len_utf8);
-                if m.end() >= hay.len() {
+            let caps = self.captures_at(hay, pos)?;
+            let (start, end) = caps.first().copied().flatten()?;
+            if start == end {
+                pos = end + hay[end..].chars().next().map_or(1, char::len_utf8);
+                if end >= hay.len() {
                     done = true;
                 }
             } else {
-                pos = m.end();
+                pos = end;
             }
             Some(self.wrap(hay, caps))
         })
@@ -201,6 +242,42 @@ impl PyRegex {
 
 struct Translated {
     pattern: String,
+    /// Needs lookaround or backreferences (fancy-regex).
+    fancy: bool,
+}
+
+/// Does the pattern use lookaround or backreferences?
+fn needs_fancy(p: &str) -> bool {
+    let chars: Vec<char> = p.chars().collect();
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                if !in_class && chars.get(i + 1).is_some_and(|c| ('1'..='9').contains(c)) {
+                    return true;
+                }
+                i += 2;
+                continue;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class && chars.get(i + 1) == Some(&'?') => {
+                let rest: String = chars[i + 2..].iter().take(2).collect();
+                if rest.starts_with('=')
+                    || rest.starts_with('!')
+                    || rest == "<="
+                    || rest == "<!"
+                    || rest == "P="
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 fn is_valid_quantifier(rest: &str) -> Option<(usize, String)> {
@@ -224,6 +301,7 @@ fn is_valid_quantifier(rest: &str) -> Option<(usize, String)> {
 }
 
 fn translate(p: &str, multiline: bool) -> Result<Translated, Error> {
+    let fancy = needs_fancy(p);
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut i = 0;
@@ -243,9 +321,13 @@ fn translate(p: &str, multiline: bool) -> Result<Translated, Error> {
             match n {
                 'Z' if !in_class => out.push_str(r"\z"),
                 '1'..='9' if !in_class => {
-                    return Err(err(format!(
-                        "backreferences (\\{n}) are not supported in regular expressions: {p:?}"
-                    )));
+                    // a backreference (fancy): `\12` is group 12, as Python
+                    out.push('\\');
+                    out.push(n);
+                    if let Some(d) = chars.get(i).filter(|d| d.is_ascii_digit()) {
+                        out.push(*d);
+                        i += 1;
+                    }
                 }
                 '0' => out.push_str(r"\x00"),
                 '<' | '>' | '\'' | '"' | '/' | '`' | '!' | '@' | '%' | ',' | ';' | '=' | ':'
@@ -295,14 +377,18 @@ fn translate(p: &str, multiline: bool) -> Result<Translated, Error> {
                     || rest.starts_with("<=")
                     || rest.starts_with("<!")
                 {
-                    return Err(err(format!(
-                        "lookaround assertions ((?=, (?!, (?<=, (?<!) are not supported in regular expressions: {p:?}"
-                    )));
+                    // lookaround (fancy): as it is
+                    out.push_str("(?");
+                    i += 2;
+                    continue;
                 }
-                if rest.starts_with("P=") {
-                    return Err(err(format!(
-                        "backreferences ((?P=name)) are not supported in regular expressions: {p:?}"
-                    )));
+                if let Some(named) = rest.strip_prefix("P=") {
+                    let Some(close) = named.find(')') else {
+                        return Err(err(format!("missing ) in {p:?}")));
+                    };
+                    out.push_str(&format!(r"\k<{}>", &named[..close]));
+                    i += 2 + 2 + named[..close].chars().count() + 1;
+                    continue;
                 }
                 if rest.starts_with('#') {
                     // comment group: skip to the closing paren
@@ -354,6 +440,10 @@ fn translate(p: &str, multiline: bool) -> Result<Translated, Error> {
                 out.push_str(r"\}");
                 i += 1;
             }
+            '$' if !multiline && fancy => {
+                out.push_str(r"(?=\n?\z)");
+                i += 1;
+            }
             '$' if !multiline => {
                 out.push_str(&format!(r"(?:\z|(?P<__pydollar{dollar_n}>\n\z))"));
                 dollar_n += 1;
@@ -365,7 +455,10 @@ fn translate(p: &str, multiline: bool) -> Result<Translated, Error> {
             }
         }
     }
-    Ok(Translated { pattern: out })
+    Ok(Translated {
+        pattern: out,
+        fancy,
+    })
 }
 
 enum ReplPart {
@@ -550,8 +643,7 @@ mod tests {
         assert_eq!(sub(r"(?#note)b", "_", "ab"), "a_");
         assert_eq!(sub(r"\<b\>", "_", "a<b>"), "a_");
         assert_eq!(sub("x", r"\\\n\&", "x"), "\\\n\\&");
-        assert!(PyRegex::new(r"(?=a)", false, false).is_err());
-        assert!(PyRegex::new(r"(a)\1", false, false).is_err());
+        assert!(PyRegex::new(r"(?(1)a|b)", false, false).is_err());
         assert!(
             PyRegex::new("a", false, false)
                 .unwrap()
@@ -565,5 +657,42 @@ mod tests {
                 .is_err()
         );
         assert_eq!(escape("a.b*c d"), r"a\.b\*c\ d");
+    }
+
+    #[test]
+    fn lookaround_and_backreferences() {
+        // lookahead and lookbehind, positive and negative
+        assert_eq!(sub(r"foo(?=bar)", "X", "foobar foobaz"), "Xbar foobaz");
+        assert_eq!(sub(r"foo(?!bar)", "X", "foobar foobaz"), "foobar Xbaz");
+        assert_eq!(sub(r"(?<=\$)\d+", "N", "cost $42 or 42"), "cost $N or 42");
+        assert_eq!(sub(r"(?<!\$)\b\d+", "N", "cost $42 or 42"), "cost $42 or N");
+        // numbered and named backreferences, in the pattern and the replacement
+        assert_eq!(sub(r"(\w+) \1", r"\1", "the the cat"), "the cat");
+        assert_eq!(
+            sub(r#"(?P<q>['"]).*?(?P=q)"#, "S", r#"a 'x' "y" b"#),
+            "a S S b"
+        );
+        assert_eq!(
+            sub(r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\10", "!", "abcdefghijj"),
+            "!"
+        );
+        // Python's `$` (before a final newline) in the backtracking engine too
+        assert_eq!(sub(r"(\w)\1$", "=", "xaa\n"), "x=\n");
+        let re = PyRegex::new(r"^(?!#)(\w+)=(?P<v>.*)$", false, true).unwrap();
+        let found: Vec<_> = re
+            .find_all("#a=1\nb=2\nc=3")
+            .map(|m| m.group_by_name("v").unwrap().to_string())
+            .collect();
+        assert_eq!(found, ["2", "3"]);
+        assert!(re.is_match("k=v") && !re.is_match("#k=v"));
+        // plain patterns stay on the `regex` engine
+        assert!(matches!(
+            PyRegex::new("a+b", false, false).unwrap().re,
+            Engine::Plain(_)
+        ));
+        assert!(matches!(
+            PyRegex::new("a(?=b)", false, false).unwrap().re,
+            Engine::Fancy(_)
+        ));
     }
 }

@@ -3,6 +3,7 @@
 
 mod ansible_cfg;
 mod common;
+mod compat_facts;
 mod compat_load;
 mod compat_tasks;
 mod deploy_faults;

@@ -455,8 +455,23 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Some("include_vars") => Layer::IncludeVars,
             _ => Layer::SetFact,
         };
+        // Facts of a module other than set_fact and include_vars (setup,
+        // package_facts...) join `ansible_facts` too.
+        let joins_facts = !matches!(task.module_name(), Some("set_fact" | "include_vars"))
+            && matches!(task.action, Action::Module { .. });
         for r in item_results(&out) {
             if let Some(Json::Object(f)) = r.get("ansible_facts") {
+                if joins_facts {
+                    let current = self
+                        .scope
+                        .defs
+                        .get("ansible_facts")
+                        .and_then(|d| d.iter().max_by_key(|d| d.layer))
+                        .map(|d| d.value.clone())
+                        .unwrap_or(Json::Null);
+                    let merged = facts::merge_module_facts(&current, f);
+                    self.set_kept("ansible_facts", merged, &task.location, Layer::Facts, false);
+                }
                 let cached = r.get("_ansible_facts_cacheable") == Some(&json!(true));
                 for (k, v) in f {
                     self.set_kept(k, v.clone(), &task.location, layer, cached);
@@ -466,7 +481,10 @@ impl<'e, 'a> HostRun<'e, 'a> {
         self.grow_inventory(task, &out);
         if let Some(reg) = &task.register {
             let mut data = out.registered();
-            data.remove("ansible_facts");
+            // a registered setup/package_facts keeps its facts, as Ansible's
+            if matches!(task.module_name(), Some("set_fact" | "include_vars")) {
+                data.remove("ansible_facts");
+            }
             data.remove("_ansible_facts_cacheable");
             self.set_kept(
                 reg,
