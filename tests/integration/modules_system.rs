@@ -7,7 +7,7 @@ use crate::common::{Run, Testbed};
 
 /// The recap of the one host says `changed=N`.
 #[track_caller]
-fn changed(run: &Run, n: usize) {
+pub(crate) fn changed(run: &Run, n: usize) {
     run.code(0).no_panic();
     let want = format!(" changed={n} ");
     assert!(
@@ -20,7 +20,7 @@ fn changed(run: &Run, n: usize) {
     );
 }
 
-fn out(tb: &Testbed, script: &str) -> String {
+pub(crate) fn out(tb: &Testbed, script: &str) -> String {
     let r = tb.exec("host1", script);
     r.stdout.trim().to_string()
 }
