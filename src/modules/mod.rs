@@ -56,13 +56,18 @@ pub mod uri;
 pub mod user;
 pub mod wait_for;
 // compat modules (issue 11, part a)
+pub mod alternatives;
 pub mod assemble;
+pub mod debconf;
+pub mod dpkg_selections;
 pub mod find;
 pub mod getent;
 pub mod hostname;
 pub mod known_hosts;
 pub mod locale_gen;
+pub mod make;
 pub mod modprobe;
+pub mod mount;
 pub mod pam_limits;
 pub mod sysconf;
 pub mod sysctl;
@@ -455,6 +460,26 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &modprobe::MODPROBE,
             module: &modprobe::Modprobe,
+        },
+        ModuleDef {
+            spec: &alternatives::ALTERNATIVES,
+            module: &alternatives::Alternatives,
+        },
+        ModuleDef {
+            spec: &dpkg_selections::DPKG_SELECTIONS,
+            module: &dpkg_selections::DpkgSelections,
+        },
+        ModuleDef {
+            spec: &debconf::DEBCONF,
+            module: &debconf::Debconf,
+        },
+        ModuleDef {
+            spec: &make::MAKE,
+            module: &make::Make,
+        },
+        ModuleDef {
+            spec: &mount::MOUNT,
+            module: &mount::Mount,
         },
     ];
     MODULES

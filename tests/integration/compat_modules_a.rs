@@ -202,3 +202,118 @@ fn compat_module_errors_name_the_task() {
         "{all}"
     );
 }
+
+const PACKAGING: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - apt: name=make
+    - alternatives:
+        name: opsctl-demo
+        link: /usr/local/bin/opsctl-demo
+        path: /bin/true
+        priority: 10
+    - community.general.alternatives:
+        name: opsctl-demo
+        path: /bin/false
+        priority: 20
+        state: present
+    - dpkg_selections: name=sudo selection=hold
+    - debconf:
+        name: tzdata
+        question: tzdata/Areas
+        vtype: select
+        value: Europe
+    - file: path=/srv/mk state=directory
+    - copy:
+        dest: /srv/mk/Makefile
+        content: "out.txt: in.txt\n\tcp in.txt out.txt\n"
+    - copy:
+        dest: /srv/mk/in.txt
+        content: "hello\n"
+    - make: chdir=/srv/mk target=out.txt
+      register: built
+    - ansible.posix.mount:
+        path: /mnt/opsctl-tmp
+        src: tmpfs
+        fstype: tmpfs
+        opts: size=1m
+        state: mounted
+    - mount:
+        path: /mnt/opsctl-fstab
+        src: /dev/nonexistent
+        fstype: ext4
+        opts: noauto
+        state: present
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn packaging_and_mount_modules_converge_and_predict_drift() {
+    let tb = Testbed::up(1);
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 11);
+    let q = out(&tb, "update-alternatives --query opsctl-demo");
+    assert!(
+        q.contains("Status: manual") && q.contains("Value: /bin/true"),
+        "{q}"
+    );
+    assert!(q.contains("Alternative: /bin/false\nPriority: 20"), "{q}");
+    assert_eq!(
+        out(&tb, "dpkg --get-selections sudo | awk '{print $2}'"),
+        "hold"
+    );
+    assert_eq!(
+        out(
+            &tb,
+            "echo 'GET tzdata/Areas' | DEBIAN_FRONTEND=noninteractive debconf-communicate tzdata 2>/dev/null"
+        ),
+        "0 Europe"
+    );
+    assert_eq!(out(&tb, "cat /srv/mk/out.txt"), "hello");
+    assert_eq!(
+        out(
+            &tb,
+            "awk '$2 == \"/mnt/opsctl-tmp\" {print $1, $3, $4}' /proc/mounts"
+        ),
+        "tmpfs tmpfs rw,relatime,size=1024k"
+    );
+    assert_eq!(
+        out(&tb, "grep opsctl /etc/fstab"),
+        "tmpfs /mnt/opsctl-tmp tmpfs size=1m 0 0\n/dev/nonexistent /mnt/opsctl-fstab ext4 noauto 0 0"
+    );
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 0);
+
+    // drift behind opsctl's back
+    tb.exec(
+        "host1",
+        "update-alternatives --auto opsctl-demo >/dev/null \
+         && echo 'sudo install' | dpkg --set-selections \
+         && echo 'tzdata tzdata/Areas select Asia' | debconf-set-selections \
+         && rm /srv/mk/out.txt \
+         && umount /mnt/opsctl-tmp \
+         && sed -i '/opsctl-fstab/d' /etc/fstab",
+    )
+    .code(0);
+    let check = tb.play("compat_pkg", PACKAGING, &["--check", "--diff"]);
+    changed(&check, 6);
+    check
+        .stdout_has("-status: auto")
+        .stdout_has("+status: manual")
+        .stdout_has("-install")
+        .stdout_has("+hold")
+        .stdout_has("-tzdata/Areas: Asia")
+        .stdout_has("+tzdata/Areas: Europe")
+        .stdout_has("+/dev/nonexistent /mnt/opsctl-fstab ext4 noauto 0 0");
+    // nothing changed
+    assert_eq!(
+        out(&tb, "dpkg --get-selections sudo | awk '{print $2}'"),
+        "install"
+    );
+    assert_eq!(out(&tb, "test -e /srv/mk/out.txt || echo gone"), "gone");
+    assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "0");
+    // the real run repairs it all, then rests
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 6);
+    assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "1");
+    assert!(out(&tb, "update-alternatives --query opsctl-demo").contains("Value: /bin/true"));
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 0);
+}
