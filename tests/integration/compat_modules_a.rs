@@ -207,7 +207,14 @@ const PACKAGING: &str = r#"
 - hosts: web
   gather_facts: false
   tasks:
-    - apt: name=make
+    - name: package passes apt's arguments through
+      package:
+        name: make
+        update_cache: true
+        install_recommends: false
+      register: pkg
+    - assert:
+        that: ["ansible_check_mode or pkg.cache_updated"]
     - alternatives:
         name: opsctl-demo
         link: /usr/local/bin/opsctl-demo
