@@ -58,6 +58,7 @@ pub mod wait_for;
 // compat modules (issue 11, part a)
 pub mod alternatives;
 pub mod assemble;
+pub mod deb822_repository;
 pub mod debconf;
 pub mod dpkg_selections;
 pub mod find;
@@ -480,6 +481,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &mount::MOUNT,
             module: &mount::Mount,
+        },
+        ModuleDef {
+            spec: &deb822_repository::DEB822_REPOSITORY,
+            module: &deb822_repository::Deb822Repository,
         },
     ];
     MODULES

@@ -240,6 +240,11 @@ const PACKAGING: &str = r#"
         content: "hello\n"
     - make: chdir=/srv/mk target=out.txt
       register: built
+    - deb822_repository:
+        name: opsctl offline
+        uris: file:/var/lib/opsctl-offline-repo
+        suites: ./
+        trusted: true
     - ansible.posix.mount:
         path: /mnt/opsctl-tmp
         src: tmpfs
@@ -258,7 +263,7 @@ const PACKAGING: &str = r#"
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn packaging_and_mount_modules_converge_and_predict_drift() {
     let tb = Testbed::up(1);
-    changed(&tb.play("compat_pkg", PACKAGING, &[]), 11);
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 12);
     let q = out(&tb, "update-alternatives --query opsctl-demo");
     assert!(
         q.contains("Status: manual") && q.contains("Value: /bin/true"),
@@ -277,6 +282,10 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
         "0 Europe"
     );
     assert_eq!(out(&tb, "cat /srv/mk/out.txt"), "hello");
+    assert_eq!(
+        out(&tb, "cat /etc/apt/sources.list.d/opsctl-offline.sources"),
+        "X-Repolib-Name: opsctl offline\nTypes: deb\nURIs: file:/var/lib/opsctl-offline-repo\nSuites: ./\nTrusted: yes\nEnabled: yes"
+    );
     assert_eq!(
         out(
             &tb,
@@ -298,11 +307,12 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
          && echo 'tzdata tzdata/Areas select Asia' | debconf-set-selections \
          && rm /srv/mk/out.txt \
          && umount /mnt/opsctl-tmp \
-         && sed -i '/opsctl-fstab/d' /etc/fstab",
+         && sed -i '/opsctl-fstab/d' /etc/fstab \
+         && sed -i 's/Enabled: yes/Enabled: no/' /etc/apt/sources.list.d/opsctl-offline.sources",
     )
     .code(0);
     let check = tb.play("compat_pkg", PACKAGING, &["--check", "--diff"]);
-    changed(&check, 6);
+    changed(&check, 7);
     check
         .stdout_has("-status: auto")
         .stdout_has("+status: manual")
@@ -310,7 +320,9 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
         .stdout_has("+hold")
         .stdout_has("-tzdata/Areas: Asia")
         .stdout_has("+tzdata/Areas: Europe")
-        .stdout_has("+/dev/nonexistent /mnt/opsctl-fstab ext4 noauto 0 0");
+        .stdout_has("+/dev/nonexistent /mnt/opsctl-fstab ext4 noauto 0 0")
+        .stdout_has("-Enabled: no")
+        .stdout_has("+Enabled: yes");
     // nothing changed
     assert_eq!(
         out(&tb, "dpkg --get-selections sudo | awk '{print $2}'"),
@@ -319,7 +331,7 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
     assert_eq!(out(&tb, "test -e /srv/mk/out.txt || echo gone"), "gone");
     assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "0");
     // the real run repairs it all, then rests
-    changed(&tb.play("compat_pkg", PACKAGING, &[]), 6);
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 7);
     assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "1");
     assert!(out(&tb, "update-alternatives --query opsctl-demo").contains("Value: /bin/true"));
     changed(&tb.play("compat_pkg", PACKAGING, &[]), 0);
