@@ -192,6 +192,32 @@ fn compat_module_errors_name_the_task() {
         all.contains("given timezone \"Mars/Olympus\" is not available"),
         "{all}"
     );
+    // pip's executable and virtualenv exclude each other once templated:
+    // one of them omitted at run time is fine (Ansible's rule)
+    let pip = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - pip:
+        name: six
+        virtualenv: /tmp/venv-omit
+        executable: "{{ pip_exe | default(omit) }}"
+      check_mode: true
+    - pip:
+        name: six
+        virtualenv: /tmp/venv-omit
+        executable: "{{ pip_exe }}"
+      vars:
+        pip_exe: pip3
+"#;
+    let run = tb.play("pip_omit", pip, &[]);
+    run.stdout_has("would change | pip");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("arguments 'virtualenv' and 'executable' are mutually exclusive")
+            || all.contains("arguments 'executable' and 'virtualenv' are mutually exclusive"),
+        "{all}"
+    );
     // a typo in an argument is refused before anything runs
     let typo =
         "- hosts: web\n  gather_facts: false\n  tasks:\n    - getent: database=passwd kye=root\n";

@@ -167,11 +167,13 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if !self.eval_when(when, &ctx, &task.location)? {
             return Ok(None);
         }
-        let Json::Object(templated) =
+        let Json::Object(mut templated) =
             self.template_json(&Json::Object(args.clone()), &ctx, &task.location)?
         else {
             return Err("arguments must be a mapping".into());
         };
+        // `x: "{{ y | default(omit) }}"`: as if x were not given
+        templated.retain(|_, v| v.as_str() != Some(crate::modules::args::OMIT));
         let validated = module
             .spec
             .validate(&templated, true)
