@@ -266,6 +266,11 @@ const PACKAGING: &str = r#"
         content: "hello\n"
     - make: chdir=/srv/mk target=out.txt
       register: built
+    - user:
+        name: deploy
+        password_expire_max: 90
+        password_expire_warn: 14
+        expires: 1893456000
     - deb822_repository:
         name: opsctl offline
         uris: file:/var/lib/opsctl-offline-repo
@@ -289,7 +294,7 @@ const PACKAGING: &str = r#"
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn packaging_and_mount_modules_converge_and_predict_drift() {
     let tb = Testbed::up(1);
-    changed(&tb.play("compat_pkg", PACKAGING, &[]), 12);
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 13);
     let q = out(&tb, "update-alternatives --query opsctl-demo");
     assert!(
         q.contains("Status: manual") && q.contains("Value: /bin/true"),
@@ -308,6 +313,10 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
         "0 Europe"
     );
     assert_eq!(out(&tb, "cat /srv/mk/out.txt"), "hello");
+    assert_eq!(
+        out(&tb, "getent shadow deploy | cut -d: -f5,6,8"),
+        "90:14:21915"
+    );
     assert_eq!(
         out(&tb, "cat /etc/apt/sources.list.d/opsctl-offline.sources"),
         "X-Repolib-Name: opsctl offline\nTypes: deb\nURIs: file:/var/lib/opsctl-offline-repo\nSuites: ./\nTrusted: yes\nEnabled: yes"
@@ -334,11 +343,12 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
          && rm /srv/mk/out.txt \
          && umount /mnt/opsctl-tmp \
          && sed -i '/opsctl-fstab/d' /etc/fstab \
-         && sed -i 's/Enabled: yes/Enabled: no/' /etc/apt/sources.list.d/opsctl-offline.sources",
+         && sed -i 's/Enabled: yes/Enabled: no/' /etc/apt/sources.list.d/opsctl-offline.sources \
+         && chage -M 99999 deploy",
     )
     .code(0);
     let check = tb.play("compat_pkg", PACKAGING, &["--check", "--diff"]);
-    changed(&check, 7);
+    changed(&check, 8);
     check
         .stdout_has("-status: auto")
         .stdout_has("+status: manual")
@@ -348,7 +358,9 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
         .stdout_has("+tzdata/Areas: Europe")
         .stdout_has("+/dev/nonexistent /mnt/opsctl-fstab ext4 noauto 0 0")
         .stdout_has("-Enabled: no")
-        .stdout_has("+Enabled: yes");
+        .stdout_has("+Enabled: yes")
+        .stdout_has("-password_expire_max: 99999")
+        .stdout_has("+password_expire_max: 90");
     // nothing changed
     assert_eq!(
         out(&tb, "dpkg --get-selections sudo | awk '{print $2}'"),
@@ -357,7 +369,7 @@ fn packaging_and_mount_modules_converge_and_predict_drift() {
     assert_eq!(out(&tb, "test -e /srv/mk/out.txt || echo gone"), "gone");
     assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "0");
     // the real run repairs it all, then rests
-    changed(&tb.play("compat_pkg", PACKAGING, &[]), 7);
+    changed(&tb.play("compat_pkg", PACKAGING, &[]), 8);
     assert_eq!(out(&tb, "grep -c opsctl-tmp /proc/mounts"), "1");
     assert!(out(&tb, "update-alternatives --query opsctl-demo").contains("Value: /bin/true"));
     changed(&tb.play("compat_pkg", PACKAGING, &[]), 0);
