@@ -70,6 +70,7 @@ pub mod make;
 pub mod modprobe;
 pub mod mount;
 pub mod pam_limits;
+pub mod snap;
 pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
@@ -485,6 +486,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &deb822_repository::DEB822_REPOSITORY,
             module: &deb822_repository::Deb822Repository,
+        },
+        ModuleDef {
+            spec: &snap::SNAP,
+            module: &snap::Snap,
         },
     ];
     MODULES
