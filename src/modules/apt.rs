@@ -22,8 +22,82 @@ use super::sysfacts::{DPKG_FORMAT, Dpkg, Policy, parse_dpkg_line, parse_policy};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
+/// The arguments of apt beyond `name` and `state`: `package` passes them
+/// through to apt, as Ansible's package action does to its backend.
+const APT_OPTIONS: [ArgSpec; 19] = [
+    ArgSpec::new("update_cache", Kind::Bool).aliases(&["update-cache"]),
+    ArgSpec::new("cache_valid_time", Kind::Int),
+    ArgSpec::new("install_recommends", Kind::Bool).aliases(&["install-recommends"]),
+    ArgSpec::new("deb", Kind::Str),
+    ArgSpec::new("purge", Kind::Bool),
+    ArgSpec::new("autoremove", Kind::Bool),
+    ArgSpec::new("autoclean", Kind::Bool),
+    ArgSpec::new("clean", Kind::Bool),
+    ArgSpec::new("force", Kind::Bool),
+    ArgSpec::new("allow_downgrade", Kind::Bool).aliases(&[
+        "allow-downgrade",
+        "allow_downgrades",
+        "allow-downgrades",
+    ]),
+    ArgSpec::new("allow_unauthenticated", Kind::Bool).aliases(&["allow-unauthenticated"]),
+    ArgSpec::new("allow_change_held_packages", Kind::Bool),
+    ArgSpec::new("default_release", Kind::Str).aliases(&["default-release"]),
+    ArgSpec::new("dpkg_options", Kind::Str),
+    ArgSpec::new("only_upgrade", Kind::Bool),
+    ArgSpec::new(
+        "upgrade",
+        Kind::Choice(&["no", "yes", "safe", "full", "dist"]),
+    ),
+    ArgSpec::new("lock_timeout", Kind::Int),
+    ArgSpec::new("policy_rc_d", Kind::Int),
+    ArgSpec::new("fail_on_autoremove", Kind::Bool),
+];
+
+const STATE: ArgSpec = ArgSpec::new(
+    "state",
+    Kind::Choice(&["present", "absent", "latest", "fixed"]),
+);
+
+/// `head` followed by `tail`, at compile time.
+const fn concat<const A: usize, const B: usize, const C: usize>(
+    head: [ArgSpec; A],
+    tail: [ArgSpec; B],
+) -> [ArgSpec; C] {
+    let mut out = [head[0]; C];
+    let mut i = 0;
+    while i < B {
+        out[A + i] = tail[i];
+        i += 1;
+    }
+    let mut i = 0;
+    while i < A {
+        out[i] = head[i];
+        i += 1;
+    }
+    out
+}
+
+static APT_ARGS: [ArgSpec; 21] = concat(
+    [
+        ArgSpec::new("name", Kind::List).aliases(&["pkg", "package"]),
+        STATE,
+    ],
+    APT_OPTIONS,
+);
+
+static PACKAGE_ARGS: [ArgSpec; 22] = concat(
+    [
+        ArgSpec::new("name", Kind::List).required(),
+        STATE,
+        ArgSpec::new("use", Kind::Choice(&["auto", "apt"])),
+    ],
+    APT_OPTIONS,
+);
+
+const APT_EXCLUSIVE: &[&[&str]] = &[&["deb", "name"], &["deb", "upgrade"]];
+
 pub static APT: Spec = Spec {
-    mutually_exclusive: &[&["deb", "name"], &["deb", "upgrade"]],
+    mutually_exclusive: APT_EXCLUSIVE,
     required_one_of: &[&[
         "name",
         "deb",
@@ -34,53 +108,16 @@ pub static APT: Spec = Spec {
         "autoclean",
         "clean",
     ]],
-    ..Spec::new(
-        "apt",
-        &[
-            ArgSpec::new("name", Kind::List).aliases(&["pkg", "package"]),
-            ArgSpec::new(
-                "state",
-                Kind::Choice(&["present", "absent", "latest", "fixed"]),
-            ),
-            ArgSpec::new("update_cache", Kind::Bool).aliases(&["update-cache"]),
-            ArgSpec::new("cache_valid_time", Kind::Int),
-            ArgSpec::new("install_recommends", Kind::Bool).aliases(&["install-recommends"]),
-            ArgSpec::new("deb", Kind::Str),
-            ArgSpec::new("purge", Kind::Bool),
-            ArgSpec::new("autoremove", Kind::Bool),
-            ArgSpec::new("autoclean", Kind::Bool),
-            ArgSpec::new("clean", Kind::Bool),
-            ArgSpec::new("force", Kind::Bool),
-            ArgSpec::new("allow_downgrade", Kind::Bool).aliases(&[
-                "allow-downgrade",
-                "allow_downgrades",
-                "allow-downgrades",
-            ]),
-            ArgSpec::new("allow_unauthenticated", Kind::Bool).aliases(&["allow-unauthenticated"]),
-            ArgSpec::new("allow_change_held_packages", Kind::Bool),
-            ArgSpec::new("default_release", Kind::Str).aliases(&["default-release"]),
-            ArgSpec::new("dpkg_options", Kind::Str),
-            ArgSpec::new("only_upgrade", Kind::Bool),
-            ArgSpec::new(
-                "upgrade",
-                Kind::Choice(&["no", "yes", "safe", "full", "dist"]),
-            ),
-            ArgSpec::new("lock_timeout", Kind::Int),
-            ArgSpec::new("policy_rc_d", Kind::Int),
-            ArgSpec::new("fail_on_autoremove", Kind::Bool),
-        ],
-    )
+    ..Spec::new("apt", &APT_ARGS)
 };
 
-/// `package`: the generic module; Debian's package manager is apt.
-pub static PACKAGE: Spec = Spec::new(
-    "package",
-    &[
-        ArgSpec::new("name", Kind::List).required(),
-        ArgSpec::new("state", Kind::Choice(&["present", "absent", "latest"])),
-        ArgSpec::new("use", Kind::Choice(&["auto", "apt"])),
-    ],
-);
+/// `package`: the generic module; Debian's package manager is apt, and the
+/// arguments package does not know itself go to apt (`update_cache`,
+/// `install_recommends`...), as Ansible's package action passes them on.
+pub static PACKAGE: Spec = Spec {
+    mutually_exclusive: APT_EXCLUSIVE,
+    ..Spec::new("package", &PACKAGE_ARGS)
+};
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -281,22 +318,12 @@ impl Opts {
     }
 
     fn from_package(args: &Args) -> Result<Opts, Fail> {
-        let state = match args.str("state").unwrap_or("present") {
-            "absent" => State::Absent,
-            "latest" => State::Latest,
-            _ => State::Present,
-        };
-        let pkgs = parse_pkgs(&args.strings("name"))?;
-        if pkgs.is_empty() {
+        if args.strings("name").is_empty() {
             return bad("package needs at least one name");
         }
         Ok(Opts {
             module: "package",
-            pkgs,
-            state,
-            dpkg_options: vec!["force-confdef".into(), "force-confold".into()],
-            lock_timeout: 60,
-            ..Default::default()
+            ..Self::from_apt(args)?
         })
     }
 }
@@ -831,7 +858,14 @@ fn change_script(o: &Opts, plan: &Plan, post_names: &[String]) -> String {
         ));
     }
     if plan.update {
+        // the lists' content before and after: an update that fetched
+        // nothing new changes nothing
+        s.push_str(LISTS_SUM);
+        s.push_str("l0=$(opsctl_lists)\n");
         s.push_str(&format!("step update {ag} update\n"));
+        s.push_str(&format!(
+            "if [ \"$l0\" = \"$(opsctl_lists)\" ]; then echo {MARK}lists_same; fi\n"
+        ));
         s.push_str(
             "mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp\n",
         );
@@ -885,9 +919,14 @@ fn change_script(o: &Opts, plan: &Plan, post_names: &[String]) -> String {
     s
 }
 
+/// A checksum of the package lists (names and content).
+const LISTS_SUM: &str = "opsctl_lists() { (cd /var/lib/apt/lists 2>/dev/null && find . -maxdepth 1 -type f ! -name lock -exec md5sum {} + | sort) | md5sum; }\n";
+
 /// What the change exec printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Applied {
+    /// `apt-get update` left the package lists as they were.
+    lists_same: bool,
     /// `(step, output, rc)` in order; the last one failed if its rc is not 0.
     steps: Vec<(String, String, i32)>,
     updated: Option<i64>,
@@ -911,6 +950,8 @@ fn parse_applied(out: &str) -> Applied {
             a.steps.push((step, text, rc));
         } else if let Some(t) = name.strip_prefix("updated ") {
             a.updated = t.trim().parse().ok();
+        } else if name == "lists_same" {
+            a.lists_same = true;
         } else if name == "dpkg" {
             a.dpkg = lines.iter().filter_map(|l| parse_dpkg_line(l)).collect();
         }
@@ -1289,7 +1330,7 @@ impl Module for Apt {
             || step_changed("fix")
             || step_ran("autoclean")
             || step_ran("clean")
-            || (updated && only_cache(&o));
+            || (updated && only_cache(&o) && !applied.lists_same);
         let mut res = base(changed, updated, applied.updated.unwrap_or(cache_time));
         res.data.insert("stdout_lines".into(), lines_json(&stdout));
         res.data
@@ -1310,11 +1351,13 @@ impl Module for Apt {
             }
         }
         if changed {
-            res.msg = Some(if real.is_empty() && updated && only_cache(&o) {
-                "package lists updated".into()
-            } else {
-                summary(&real, false)
-            });
+            res.msg = Some(
+                if real.is_empty() && updated && only_cache(&o) && !applied.lists_same {
+                    "package lists updated".into()
+                } else {
+                    summary(&real, false)
+                },
+            );
         }
         Ok(res)
     }
@@ -1585,5 +1628,19 @@ mta:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n";
             m,
             "apt-get install failed (rc 100): E: Sub-process /usr/bin/dpkg returned an error code (1)"
         );
+    }
+
+    #[test]
+    fn package_passes_apt_arguments_through() {
+        let ok = json!({"name": "nginx", "update_cache": "yes", "allow_unauthenticated": true});
+        let a = PACKAGE.validate(ok.as_object().unwrap(), true).unwrap();
+        let o = RUN_PACKAGE.opts(&a).unwrap();
+        assert!(o.update_cache && o.allow_unauthenticated);
+        assert_eq!(o.module, "package");
+        let bad = json!({"name": "nginx", "update_cahce": true});
+        let e = PACKAGE
+            .validate(bad.as_object().unwrap(), true)
+            .unwrap_err();
+        assert!(e.contains("unknown argument 'update_cahce'"), "{e}");
     }
 }

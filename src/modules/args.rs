@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value as Json};
 
+/// The value of Ansible's `omit` variable: a module argument that templates
+/// to it is dropped before validation, as if it were not given.
+pub const OMIT: &str = "__omit_place_holder__opsctl__";
+
 /// The type of an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -149,10 +153,17 @@ impl Spec {
             }
         }
         for group in self.mutually_exclusive {
+            // at load time a templated value may yet be `omit`ted: Ansible
+            // checks exclusions once templated (`executable: "{{ x |
+            // default(omit) }}"` beside `virtualenv` is valid)
             let given: Vec<&str> = group
                 .iter()
                 .copied()
-                .filter(|k| values.get(*k).is_some_and(|v| !v.is_null()))
+                .filter(|k| {
+                    values
+                        .get(*k)
+                        .is_some_and(|v| !v.is_null() && (final_ || !holds_template(v)))
+                })
                 .collect();
             if given.len() > 1 {
                 return Err(format!(
@@ -405,5 +416,13 @@ mod tests {
         for bad in ["rw", "0999", "u=rw;g=r", ""] {
             assert!(parse_mode_str(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn exclusions_wait_for_omitted_templates() {
+        let raw = m(json!({"dest": "/x", "content": "{{ c | default(omit) }}", "src": "a"}));
+        assert!(SPEC.validate(&raw, false).is_ok());
+        let raw = m(json!({"dest": "/x", "content": "a", "src": "b"}));
+        assert!(SPEC.validate(&raw, false).is_err());
     }
 }

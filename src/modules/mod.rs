@@ -61,6 +61,25 @@ pub mod unarchive;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+// compat modules (issue 11, part a)
+pub mod alternatives;
+pub mod assemble;
+pub mod deb822_repository;
+pub mod debconf;
+pub mod dpkg_selections;
+pub mod find;
+pub mod getent;
+pub mod hostname;
+pub mod known_hosts;
+pub mod locale_gen;
+pub mod make;
+pub mod modprobe;
+pub mod mount;
+pub mod pam_limits;
+pub mod snap;
+pub mod sysconf;
+pub mod sysctl;
+pub mod timezone;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -444,6 +463,74 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &apt_repository::APT_KEY,
             module: &apt_repository::AptKey,
+        },
+        ModuleDef {
+            spec: &sysctl::SYSCTL,
+            module: &sysctl::Sysctl,
+        },
+        ModuleDef {
+            spec: &hostname::HOSTNAME,
+            module: &hostname::Hostname,
+        },
+        ModuleDef {
+            spec: &timezone::TIMEZONE,
+            module: &timezone::Timezone,
+        },
+        ModuleDef {
+            spec: &locale_gen::LOCALE_GEN,
+            module: &locale_gen::LocaleGen,
+        },
+        ModuleDef {
+            spec: &find::FIND,
+            module: &find::Find,
+        },
+        ModuleDef {
+            spec: &getent::GETENT,
+            module: &getent::Getent,
+        },
+        ModuleDef {
+            spec: &known_hosts::KNOWN_HOSTS,
+            module: &known_hosts::KnownHosts,
+        },
+        ModuleDef {
+            spec: &assemble::ASSEMBLE,
+            module: &assemble::Assemble,
+        },
+        ModuleDef {
+            spec: &pam_limits::PAM_LIMITS,
+            module: &pam_limits::PamLimits,
+        },
+        ModuleDef {
+            spec: &modprobe::MODPROBE,
+            module: &modprobe::Modprobe,
+        },
+        ModuleDef {
+            spec: &alternatives::ALTERNATIVES,
+            module: &alternatives::Alternatives,
+        },
+        ModuleDef {
+            spec: &dpkg_selections::DPKG_SELECTIONS,
+            module: &dpkg_selections::DpkgSelections,
+        },
+        ModuleDef {
+            spec: &debconf::DEBCONF,
+            module: &debconf::Debconf,
+        },
+        ModuleDef {
+            spec: &make::MAKE,
+            module: &make::Make,
+        },
+        ModuleDef {
+            spec: &mount::MOUNT,
+            module: &mount::Mount,
+        },
+        ModuleDef {
+            spec: &deb822_repository::DEB822_REPOSITORY,
+            module: &deb822_repository::Deb822Repository,
+        },
+        ModuleDef {
+            spec: &snap::SNAP,
+            module: &snap::Snap,
         },
     ];
     MODULES

@@ -51,6 +51,10 @@ pub static USER: Spec = Spec::new(
         ArgSpec::new("remove", Kind::Bool),
         ArgSpec::new("force", Kind::Bool),
         ArgSpec::new("non_unique", Kind::Bool),
+        ArgSpec::new("password_expire_max", Kind::Int),
+        ArgSpec::new("password_expire_min", Kind::Int),
+        ArgSpec::new("password_expire_warn", Kind::Int),
+        ArgSpec::new("expires", Kind::Any),
         ArgSpec::new("generate_ssh_key", Kind::Bool),
         ArgSpec::new("ssh_key_type", Kind::Str),
         ArgSpec::new("ssh_key_bits", Kind::Int),
@@ -127,6 +131,8 @@ struct UserState {
     password_match: Option<bool>,
     locked: bool,
     ssh_key_exists: bool,
+    /// The shadow entry's aging fields: min, max, warn, expire (days).
+    aging: Option<[String; 4]>,
     ssh_public_key: Option<String>,
     ssh_fingerprint: Option<String>,
 }
@@ -156,6 +162,12 @@ fn parse_user_probe(out: &str) -> UserState {
             "password_match" => st.password_match = Some(v == "1"),
             "locked" => st.locked = v == "1",
             "ssh_key_exists" => st.ssh_key_exists = v == "1",
+            "aging" => {
+                let f: Vec<String> = v.trim().split(':').map(str::to_string).collect();
+                if f.len() == 4 {
+                    st.aging = Some([f[0].clone(), f[1].clone(), f[2].clone(), f[3].clone()]);
+                }
+            }
             "ssh_pub" => st.ssh_public_key = Some(v.trim().to_string()),
             "ssh_fp" => st.ssh_fingerprint = Some(v.trim().to_string()),
             _ => {}
@@ -190,6 +202,30 @@ struct UserWant {
     force: bool,
     non_unique: bool,
     ssh_key: Option<SshKey>,
+    /// Password aging to set: min, max, warn days, and the account's
+    /// expiry (days since the epoch; `-1`: never), as `chage` takes them.
+    aging: [Option<i64>; 4],
+}
+
+impl UserWant {
+    fn ages(&self) -> bool {
+        self.aging.iter().any(Option::is_some)
+    }
+}
+
+/// `expires` (epoch seconds, as Ansible; negative: never) as days.
+fn expire_days(v: &serde_json::Value) -> Result<i64, String> {
+    let secs = match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| format!("expires must be a number of seconds since the epoch, got {v}"))?;
+    Ok(if secs < 0.0 {
+        -1
+    } else {
+        (secs / 86400.0).floor() as i64
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -275,6 +311,15 @@ impl UserWant {
             force: args.bool_or("force", false),
             non_unique: args.bool_or("non_unique", false),
             ssh_key,
+            aging: [
+                args.int("password_expire_min"),
+                args.int("password_expire_max"),
+                args.int("password_expire_warn"),
+                match args.get("expires") {
+                    Some(v) => Some(expire_days(v).map_err(Fail::Args)?),
+                    None => None,
+                },
+            ],
         })
     }
 
@@ -299,6 +344,8 @@ struct UserPlan {
     lock: Option<bool>,
     create_home: bool,
     ssh_key: bool,
+    /// `chage` arguments (password aging, account expiry).
+    chage: Vec<String>,
     /// For the diff and the message: `(field, before, after)`.
     changes: Vec<(String, String, String)>,
 }
@@ -310,7 +357,42 @@ impl UserPlan {
             || self.lock.is_some()
             || self.create_home
             || self.ssh_key
+            || !self.chage.is_empty()
     }
+}
+
+const AGING: [(&str, &str); 4] = [
+    ("password_expire_min", "-m"),
+    ("password_expire_max", "-M"),
+    ("password_expire_warn", "-W"),
+    ("expires", "-E"),
+];
+
+/// The `chage` arguments for the aging asked that differs from the shadow
+/// entry's (`None`: a new user, every field asked).
+fn chage_args(
+    w: &UserWant,
+    have: Option<&[String; 4]>,
+    changes: &mut Vec<(String, String, String)>,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, (field, flag)) in AGING.iter().enumerate() {
+        let Some(want) = w.aging[i] else {
+            continue;
+        };
+        let before = have.map(|h| h[i].clone()).unwrap_or_default();
+        // an empty shadow field is "no value" (-1 for chage)
+        let same = match before.as_str() {
+            "" => want == -1,
+            b => b.parse::<i64>().ok() == Some(want),
+        };
+        if have.is_some() && same {
+            continue;
+        }
+        v.extend([flag.to_string(), want.to_string()]);
+        changes.push((field.to_string(), before, want.to_string()));
+    }
+    v
 }
 
 fn decide_user(w: &UserWant, st: &UserState) -> Result<UserPlan, String> {
@@ -368,6 +450,7 @@ fn decide_user(w: &UserWant, st: &UserState) -> Result<UserPlan, String> {
         plan.set_password = w.password.is_some();
         plan.lock = w.password_lock.filter(|l| *l);
         plan.ssh_key = w.ssh_key.is_some();
+        plan.chage = chage_args(w, None, &mut plan.changes);
         plan.changes
             .push(("state".into(), "absent".into(), "present".into()));
         return Ok(plan);
@@ -474,6 +557,7 @@ fn decide_user(w: &UserWant, st: &UserState) -> Result<UserPlan, String> {
             format!("{HIDDEN} (changed)"),
         ));
     }
+    plan.chage = chage_args(w, st.aging.as_ref(), &mut plan.changes);
     match w.password_lock {
         Some(true) if !st.locked => {
             plan.lock = Some(true);
@@ -601,6 +685,12 @@ fn user_text(w: &UserWant, st: &UserState, plan: Option<&UserPlan>) -> String {
             changed("password_lock").unwrap_or_else(|| if st.locked { "yes" } else { "no" }.into());
         s.push_str(&format!("password_lock: {locked}\n"));
     }
+    for (i, (field, _)) in AGING.iter().enumerate() {
+        if w.aging[i].is_some() {
+            let now = st.aging.as_ref().map(|a| a[i].clone()).unwrap_or_default();
+            s.push_str(&format!("{field}: {}\n", changed(field).unwrap_or(now)));
+        }
+    }
     s
 }
 
@@ -624,6 +714,13 @@ fn user_change_script(w: &UserWant, plan: &UserPlan) -> String {
         s.push_str(
             "o=$(printf '%s:%s\\n' \"$n\" \"$hash\" | chpasswd -e 2>&1) || { printf '%s\\n' \"$o\" | sed 's/^/out=/'; fail chpasswd; }\n",
         );
+    }
+    if !plan.chage.is_empty() {
+        let words: Vec<String> = plan.chage.iter().map(|w| shell_quote(w)).collect();
+        s.push_str(&format!(
+            "o=$(chage {} -- \"$n\" 2>&1) || {{ printf '%s\\n' \"$o\" | sed 's/^/out=/'; fail chage; }}\n",
+            words.join(" ")
+        ));
     }
     match plan.lock {
         Some(true) => s.push_str("usermod -L -- \"$n\" >/dev/null 2>&1 || fail 'usermod -L'\n"),
@@ -875,6 +972,9 @@ fn extra_probe(w: &UserWant, home: &str) -> Option<String> {
         s.push_str("sh=$(getent shadow -- \"$n\" | cut -d: -f2)\n");
         s.push_str("case $sh in '!'*) echo locked=1 ;; esac\n");
     }
+    if w.ages() {
+        s.push_str("echo \"aging=$(getent shadow -- \"$n\" | cut -d: -f4,5,6,8)\"\n");
+    }
     if w.password.is_some() {
         s.push_str(
             "[ -n \"$sh\" ] && echo \"shadow_sum=$(printf '%s' \"$sh\" | sha256sum | cut -d' ' -f1)\"\n",
@@ -938,6 +1038,7 @@ fn user_state(w: &UserWant, facts: &Facts) -> Result<Result<UserState, Vec<Need>
         }
         st.locked = found.locked;
         st.ssh_key_exists = found.ssh_key_exists;
+        st.aging = found.aging;
         st.ssh_public_key = found.ssh_public_key;
         st.ssh_fingerprint = found.ssh_fingerprint;
         if let Some(want) = &w.password {

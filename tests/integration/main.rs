@@ -5,6 +5,7 @@ mod ansible_cfg;
 mod common;
 mod compat_facts;
 mod compat_load;
+mod compat_modules_a;
 mod compat_tasks;
 mod deploy_faults;
 mod errors;

@@ -225,6 +225,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         else {
             return Err("arguments must be a mapping".into());
         };
+        // `x: "{{ y | default(omit) }}"`: as if x were not given
+        templated.retain(|_, v| v.as_str() != Some(crate::modules::args::OMIT));
         // set_fact's keys are variable names, and templates too (`"{{ n }}_port": 1`).
         if module.spec.name == "set_fact" {
             let mut keyed = Map::new();

@@ -31,14 +31,15 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return Flow::Unreachable;
         };
         // Ansible's magic variables for the run's mode.
-        for (name, on) in [
-            ("ansible_check_mode", self.eng.opts.check),
-            ("ansible_diff_mode", self.eng.opts.diff),
+        for (name, value) in [
+            ("ansible_check_mode", json!(self.eng.opts.check)),
+            ("ansible_diff_mode", json!(self.eng.opts.diff)),
+            ("omit", json!(crate::modules::args::OMIT)),
         ] {
             self.scope.set(
                 name,
                 Definition {
-                    value: json!(on),
+                    value,
                     origin: Origin::Builtin {
                         what: "magic variables".into(),
                     },
