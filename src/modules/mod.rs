@@ -38,6 +38,11 @@ pub mod npm;
 pub mod paths;
 pub mod pause;
 pub mod pip;
+pub mod postgres;
+pub mod postgresql_db;
+pub mod postgresql_ext;
+pub mod postgresql_privs;
+pub mod postgresql_user;
 pub mod protocol;
 pub mod regular_file;
 pub mod remote_file;
@@ -404,6 +409,22 @@ pub fn registry() -> &'static [ModuleDef] {
             spec: &apt_repository::APT_KEY,
             module: &apt_repository::AptKey,
         },
+        ModuleDef {
+            spec: &postgresql_db::POSTGRESQL_DB,
+            module: &postgresql_db::PostgresqlDb,
+        },
+        ModuleDef {
+            spec: &postgresql_user::POSTGRESQL_USER,
+            module: &postgresql_user::PostgresqlUser,
+        },
+        ModuleDef {
+            spec: &postgresql_ext::POSTGRESQL_EXT,
+            module: &postgresql_ext::PostgresqlExt,
+        },
+        ModuleDef {
+            spec: &postgresql_privs::POSTGRESQL_PRIVS,
+            module: &postgresql_privs::PostgresqlPrivs,
+        },
     ];
     MODULES
 }
@@ -418,6 +439,7 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "ansible.posix.",
             "community.general.",
             "ansible.legacy.",
+            "community.postgresql.",
         ]
         .iter()
         .any(|p| name.starts_with(p))

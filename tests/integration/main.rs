@@ -2,6 +2,7 @@
 //! that connect) real sshd hosts of the local test bed. One test binary.
 
 mod common;
+mod compat_modules_b;
 mod deploy_faults;
 mod errors;
 mod fuzz_corpus;

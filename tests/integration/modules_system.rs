@@ -7,7 +7,7 @@ use crate::common::{Run, Testbed};
 
 /// The recap of the one host says `changed=N`.
 #[track_caller]
-fn changed(run: &Run, n: usize) {
+pub(crate) fn changed(run: &Run, n: usize) {
     run.code(0).no_panic();
     let want = format!(" changed={n} ");
     assert!(
