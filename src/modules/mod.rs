@@ -56,6 +56,7 @@ pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text_edit;
+pub mod ufw;
 pub mod unarchive;
 pub mod uri;
 pub mod user;
@@ -424,6 +425,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &postgresql_privs::POSTGRESQL_PRIVS,
             module: &postgresql_privs::PostgresqlPrivs,
+        },
+        ModuleDef {
+            spec: &ufw::UFW,
+            module: &ufw::Ufw,
         },
     ];
     MODULES

@@ -337,3 +337,82 @@ fn postgresql_roles_databases_extensions_and_privileges() {
     run.code(2).no_panic();
     run.stdout_has("become_user: postgres");
 }
+
+const UFW: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - apt:
+        name: ufw
+    - name: ssh stays reachable
+      community.general.ufw:
+        rule: allow
+        port: "22"
+        proto: tcp
+    - name: the database from the private network
+      ufw:
+        rule: allow
+        src: 10.0.0.0/8
+        port: "5432"
+        proto: tcp
+        comment: postgres
+    - name: a retired rule is gone
+      ufw:
+        rule: allow
+        port: "8080"
+        proto: tcp
+        delete: true
+    - ufw:
+        default: deny
+        direction: incoming
+    - ufw:
+        logging: "on"
+    - ufw:
+        state: enabled
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn ufw_rules_policies_and_state() {
+    let tb = Testbed::up(1);
+    // a rule to retire, made before opsctl runs
+    tb.exec(
+        "host1",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && ufw allow 8080/tcp >/dev/null",
+    )
+    .code(0);
+    let run = tb.play("ufw", UFW, &[]);
+    // 22, 5432, delete 8080, enabled (deny incoming and logging are ufw's defaults)
+    changed(&run, 4);
+    changed(&tb.play("ufw", UFW, &[]), 0);
+    let status = tb
+        .exec("host1", "ufw status verbose")
+        .code(0)
+        .stdout
+        .clone();
+    assert!(status.contains("Status: active"), "{status}");
+    assert!(
+        status.contains("22/tcp") && status.contains("10.0.0.0/8") && status.contains("# postgres"),
+        "{status}"
+    );
+    assert!(!status.contains("8080"), "{status}");
+
+    // drift: ssh's rule deleted behind opsctl's back
+    tb.exec(
+        "host1",
+        "ufw delete allow proto tcp from any to any port 22 >/dev/null",
+    )
+    .code(0);
+    let check = tb.play("ufw", UFW, &["--check", "--diff"]);
+    changed(&check, 1);
+    check
+        .stdout_has("would change")
+        .stdout_has("+### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in");
+    let rules = tb
+        .exec("host1", "grep -c '^### tuple' /etc/ufw/user.rules")
+        .stdout
+        .clone();
+    assert_eq!(rules.trim(), "1", "--check changed nothing");
+    changed(&tb.play("ufw", UFW, &[]), 1);
+    changed(&tb.play("ufw", UFW, &[]), 0);
+}
