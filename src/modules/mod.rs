@@ -35,6 +35,7 @@ pub mod lineinfile;
 pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod openssl_privatekey;
 pub mod paths;
 pub mod pause;
 pub mod pip;
@@ -430,6 +431,10 @@ pub fn registry() -> &'static [ModuleDef] {
             spec: &ufw::UFW,
             module: &ufw::Ufw,
         },
+        ModuleDef {
+            spec: &openssl_privatekey::OPENSSL_PRIVATEKEY,
+            module: &openssl_privatekey::OpensslPrivatekey,
+        },
     ];
     MODULES
 }
@@ -445,6 +450,7 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "community.general.",
             "ansible.legacy.",
             "community.postgresql.",
+            "community.crypto.",
         ]
         .iter()
         .any(|p| name.starts_with(p))

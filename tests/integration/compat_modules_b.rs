@@ -416,3 +416,79 @@ fn ufw_rules_policies_and_state() {
     changed(&tb.play("ufw", UFW, &[]), 1);
     changed(&tb.play("ufw", UFW, &[]), 0);
 }
+
+const KEYS: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - community.crypto.openssl_privatekey:
+        path: /etc/ssl/private/app.key
+        size: 2048
+      register: k
+    - assert:
+        that: [k.type == 'RSA', k.size == 2048, k.filename == '/etc/ssl/private/app.key']
+    - group:
+        name: ssl-cert
+        system: true
+    - openssl_privatekey:
+        path: /etc/ssl/private/ec.key
+        type: ECC
+        curve: secp256r1
+        group: ssl-cert
+        mode: "0640"
+    - openssl_privatekey:
+        path: /etc/ssl/private/enc.key
+        type: Ed25519
+        passphrase: "{{ key_pass }}"
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn openssl_private_keys() {
+    let tb = Testbed::up(1);
+    let pass = "key_pass=Key-pass-s3cret";
+    let run = tb.play("keys", KEYS, &["-e", pass, "--diff"]);
+    // three keys and the group
+    changed(&run, 4);
+    run.stdout_has("+type: ECC")
+        .stdout_has("+curve: prime256v1");
+    changed(&tb.play("keys", KEYS, &["-e", pass]), 0);
+    let info = |cmd: &str| tb.exec("host1", cmd).code(0).stdout.trim().to_string();
+    assert_eq!(
+        info(
+            "stat -c '%a %U %G' /etc/ssl/private/app.key /etc/ssl/private/ec.key /etc/ssl/private/enc.key"
+        ),
+        "600 root root\n640 root ssl-cert\n600 root root"
+    );
+    assert!(
+        info("openssl pkey -in /etc/ssl/private/app.key -noout -text_pub").contains("(2048 bit)")
+    );
+    assert!(info("head -1 /etc/ssl/private/enc.key").contains("ENCRYPTED"));
+    assert!(
+        info("echo Key-pass-s3cret | openssl pkey -in /etc/ssl/private/enc.key -passin stdin -noout -text_pub")
+            .contains("ED25519")
+    );
+
+    // drift: a wider mode and a key of the wrong size
+    tb.exec(
+        "host1",
+        "chmod 644 /etc/ssl/private/ec.key && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out /etc/ssl/private/app.key 2>/dev/null",
+    )
+    .code(0);
+    let before = info("sha256sum /etc/ssl/private/app.key");
+    let check = tb.play("keys", KEYS, &["-e", pass, "--check", "--diff", "-vvvv"]);
+    changed(&check, 2);
+    check
+        .stdout_has("-size: 1024")
+        .stdout_has("+size: 2048")
+        .stdout_has("-mode: 0644")
+        .stdout_has("+mode: 0640");
+    // no key material, no passphrase, whatever the verbosity
+    for s in [&check.stdout, &check.stderr] {
+        assert!(!s.contains("Key-pass-s3cret"));
+        assert!(!s.contains("MII"), "a PEM body was printed");
+    }
+    assert_eq!(info("sha256sum /etc/ssl/private/app.key"), before);
+    changed(&tb.play("keys", KEYS, &["-e", pass]), 2);
+    changed(&tb.play("keys", KEYS, &["-e", pass]), 0);
+}
