@@ -23,6 +23,7 @@ pub mod command;
 pub mod content;
 pub mod copy;
 pub mod cron;
+pub mod crypto;
 pub mod fail;
 pub mod fetch;
 pub mod file;
@@ -62,6 +63,7 @@ pub mod unarchive;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod x509_certificate;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -434,6 +436,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &openssl_privatekey::OPENSSL_PRIVATEKEY,
             module: &openssl_privatekey::OpensslPrivatekey,
+        },
+        ModuleDef {
+            spec: &x509_certificate::X509_CERTIFICATE,
+            module: &x509_certificate::X509Certificate,
         },
     ];
     MODULES

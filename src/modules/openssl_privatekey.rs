@@ -14,14 +14,15 @@
 
 use serde_json::json;
 
+use super::crypto;
 use super::fail::{self, Fail};
-use super::protocol::{Action, Ctx, Facts, Module, Need, Plan, SecretProbe};
+use super::protocol::{Action, Ctx, Facts, Module, Need, Plan};
 use super::{ArgSpec, Args, Diff, Kind, Outcome, Spec};
 use crate::transport::shell_quote;
 
 pub static OPENSSL_PRIVATEKEY: Spec = Spec::new(
     "openssl_privatekey",
-    &[
+    crate::crypto_file_args!(
         ArgSpec::new("path", Kind::Str).required(),
         ArgSpec::new("state", Kind::Choice(&["present", "absent"])),
         ArgSpec::new(
@@ -59,16 +60,7 @@ pub static OPENSSL_PRIVATEKEY: Spec = Spec::new(
                 "always",
             ]),
         ),
-        ArgSpec::new("force", Kind::Bool),
-        ArgSpec::new("backup", Kind::Bool),
-        ArgSpec::new("mode", Kind::Mode),
-        ArgSpec::new("owner", Kind::Str),
-        ArgSpec::new("group", Kind::Str),
-        ArgSpec::new(
-            "select_crypto_backend",
-            Kind::Choice(&["auto", "cryptography"]),
-        ),
-    ],
+    ),
 );
 
 #[derive(Debug, Clone)]
@@ -96,16 +88,8 @@ impl Want {
         if kind == "ECC" && curve.is_none() {
             return fail::bad_args("type ECC needs the argument 'curve'");
         }
-        let mode = match args.get("mode") {
-            None | Some(serde_json::Value::Null) => 0o600,
-            Some(m) => super::mode::ModeSpec::from_json(m)
-                .and_then(|spec| spec.resolve(0o600, false, 0o077))
-                .map_err(|e| Fail::Args(format!("mode: {e}")))?,
-        };
-        let passphrase = args.string("passphrase").filter(|p| !p.is_empty());
-        if passphrase.as_deref().is_some_and(|p| p.contains('\n')) {
-            return fail::bad_args("passphrase holds a line break");
-        }
+        let mode = crypto::mode(args, 0o600, 0o077)?.unwrap_or(0o600);
+        let passphrase = crypto::passphrase(args, "passphrase")?;
         let cipher = args.string("cipher").unwrap_or_else(|| "auto".into());
         if cipher != "auto"
             && !cipher
@@ -188,13 +172,7 @@ fn probe(w: &Want) -> Need {
          printf 'fingerprint='; printf '%s\\n' \"$pub\" | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1\n",
         p = shell_quote(&w.path)
     );
-    match &w.passphrase {
-        Some(pw) => Need::SecretProbe(SecretProbe {
-            script,
-            stdin: format!("{pw}\n").into_bytes(),
-        }),
-        None => Need::Probe(script),
-    }
+    crypto::probe(script, w.passphrase.as_deref())
 }
 
 /// What the probe found.
@@ -289,11 +267,7 @@ impl Module for OpensslPrivatekey {
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let w = Want::new(args)?;
         let need = probe(&w);
-        let out = match &need {
-            Need::SecretProbe(p) => facts.secret_probe(p)?,
-            Need::Probe(s) => facts.probe(s)?,
-            _ => return fail::bad_args("internal error: not a probe"),
-        };
+        let out = crypto::output(&need, facts)?;
         let f = parse(&out.stdout_str())?;
         let mut res = Outcome::ok().with("filename", w.path.clone());
         let q = shell_quote(&w.path);
@@ -404,12 +378,7 @@ impl Module for OpensslPrivatekey {
         if !new_key && f.mode != w.mode {
             attrs.push(format!("chmod {:o} -- \"$p\"", w.mode));
         }
-        let chown = match (&w.owner, &w.group) {
-            (Some(o), Some(g)) => Some(format!("{o}:{g}")),
-            (Some(o), None) => Some(o.clone()),
-            (None, Some(g)) => Some(format!(":{g}")),
-            (None, None) => None,
-        };
+        let chown = crypto::chown(args)?;
         if let Some(c) = &chown
             && !new_key
             && (w.owner.as_ref().is_some_and(|o| *o != f.owner)
@@ -454,9 +423,7 @@ impl Module for OpensslPrivatekey {
             }
             script.push_str(&format!("chmod {:o} -- \"$t\"\n", w.mode));
             if w.backup && f.exists {
-                script.push_str(
-                    "b=\"$p.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" && echo \"@@backup $b\"\n",
-                );
+                script.push_str(&crypto::backup_line("p"));
             }
             script.push_str("mv -f -- \"$t\" \"$p\"\n");
             res.msg = Some(format!(

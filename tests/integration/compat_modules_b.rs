@@ -440,6 +440,21 @@ const KEYS: &str = r#"
         path: /etc/ssl/private/enc.key
         type: Ed25519
         passphrase: "{{ key_pass }}"
+    - name: a CSR made outside opsctl (openssl_csr is not one of these modules)
+      shell: openssl req -new -key /etc/ssl/private/ec.key -subj /CN=web.test -addext subjectAltName=DNS:web.test,DNS:www.web.test -out /etc/ssl/web.csr
+      args:
+        creates: /etc/ssl/web.csr
+    - community.crypto.x509_certificate:
+        path: /etc/ssl/certs/web.pem
+        privatekey_path: /etc/ssl/private/ec.key
+        csr_path: /etc/ssl/web.csr
+        provider: selfsigned
+        selfsigned_not_after: "+365d"
+    - x509_certificate:
+        path: /etc/ssl/certs/plain.pem
+        privatekey_path: /etc/ssl/private/enc.key
+        privatekey_passphrase: "{{ key_pass }}"
+        provider: selfsigned
 "#;
 
 #[test]
@@ -448,8 +463,8 @@ fn openssl_private_keys() {
     let tb = Testbed::up(1);
     let pass = "key_pass=Key-pass-s3cret";
     let run = tb.play("keys", KEYS, &["-e", pass, "--diff"]);
-    // three keys and the group
-    changed(&run, 4);
+    // three keys, the group, the CSR, two certificates
+    changed(&run, 7);
     run.stdout_has("+type: ECC")
         .stdout_has("+curve: prime256v1");
     changed(&tb.play("keys", KEYS, &["-e", pass]), 0);
@@ -468,17 +483,32 @@ fn openssl_private_keys() {
         info("echo Key-pass-s3cret | openssl pkey -in /etc/ssl/private/enc.key -passin stdin -noout -text_pub")
             .contains("ED25519")
     );
+    let cert =
+        info("openssl x509 -in /etc/ssl/certs/web.pem -noout -subject -issuer -ext subjectAltName");
+    assert!(
+        cert.contains("subject=CN = web.test") && cert.contains("issuer=CN = web.test"),
+        "{cert}"
+    );
+    assert!(cert.contains("DNS:www.web.test"), "{cert}");
+    // the certificate is the key's
+    assert_eq!(
+        info("openssl x509 -in /etc/ssl/certs/web.pem -noout -pubkey | sha256sum"),
+        info("openssl pkey -in /etc/ssl/private/ec.key -pubout | sha256sum")
+    );
 
     // drift: a wider mode and a key of the wrong size
     tb.exec(
         "host1",
-        "chmod 644 /etc/ssl/private/ec.key && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out /etc/ssl/private/app.key 2>/dev/null",
+        "chmod 644 /etc/ssl/private/ec.key && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out /etc/ssl/private/app.key 2>/dev/null \
+         && openssl req -x509 -new -key /etc/ssl/private/app.key -subj /CN=other -days 1 -out /etc/ssl/certs/web.pem 2>/dev/null",
     )
     .code(0);
     let before = info("sha256sum /etc/ssl/private/app.key");
     let check = tb.play("keys", KEYS, &["-e", pass, "--check", "--diff", "-vvvv"]);
-    changed(&check, 2);
+    changed(&check, 3);
     check
+        .stdout_has("-subject: CN=other")
+        .stdout_has("+subject: CN=web.test")
         .stdout_has("-size: 1024")
         .stdout_has("+size: 2048")
         .stdout_has("-mode: 0644")
@@ -489,6 +519,6 @@ fn openssl_private_keys() {
         assert!(!s.contains("MII"), "a PEM body was printed");
     }
     assert_eq!(info("sha256sum /etc/ssl/private/app.key"), before);
-    changed(&tb.play("keys", KEYS, &["-e", pass]), 2);
+    changed(&tb.play("keys", KEYS, &["-e", pass]), 3);
     changed(&tb.play("keys", KEYS, &["-e", pass]), 0);
 }
