@@ -36,6 +36,7 @@ pub mod lineinfile;
 pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod openssl_dhparam;
 pub mod openssl_privatekey;
 pub mod paths;
 pub mod pause;
@@ -440,6 +441,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &x509_certificate::X509_CERTIFICATE,
             module: &x509_certificate::X509Certificate,
+        },
+        ModuleDef {
+            spec: &openssl_dhparam::OPENSSL_DHPARAM,
+            module: &openssl_dhparam::OpensslDhparam,
         },
     ];
     MODULES

@@ -455,6 +455,9 @@ const KEYS: &str = r#"
         privatekey_path: /etc/ssl/private/enc.key
         privatekey_passphrase: "{{ key_pass }}"
         provider: selfsigned
+    - community.crypto.openssl_dhparam:
+        path: /etc/ssl/dhparam.pem
+        size: 1024
 "#;
 
 #[test]
@@ -463,8 +466,8 @@ fn openssl_private_keys() {
     let tb = Testbed::up(1);
     let pass = "key_pass=Key-pass-s3cret";
     let run = tb.play("keys", KEYS, &["-e", pass, "--diff"]);
-    // three keys, the group, the CSR, two certificates
-    changed(&run, 7);
+    // three keys, the group, the CSR, two certificates, the DH parameters
+    changed(&run, 8);
     run.stdout_has("+type: ECC")
         .stdout_has("+curve: prime256v1");
     changed(&tb.play("keys", KEYS, &["-e", pass]), 0);
@@ -490,6 +493,7 @@ fn openssl_private_keys() {
         "{cert}"
     );
     assert!(cert.contains("DNS:www.web.test"), "{cert}");
+    assert!(info("openssl dhparam -in /etc/ssl/dhparam.pem -noout -text").contains("(1024 bit)"));
     // the certificate is the key's
     assert_eq!(
         info("openssl x509 -in /etc/ssl/certs/web.pem -noout -pubkey | sha256sum"),
