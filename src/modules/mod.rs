@@ -24,6 +24,7 @@ pub mod command;
 pub mod content;
 pub mod copy;
 pub mod cron;
+pub mod crypto;
 pub mod fail;
 pub mod fetch;
 pub mod file;
@@ -39,9 +40,16 @@ pub mod mode;
 pub mod net;
 pub mod npm;
 pub mod package_facts;
+pub mod openssl_dhparam;
+pub mod openssl_privatekey;
 pub mod paths;
 pub mod pause;
 pub mod pip;
+pub mod postgres;
+pub mod postgresql_db;
+pub mod postgresql_ext;
+pub mod postgresql_privs;
+pub mod postgresql_user;
 pub mod protocol;
 pub mod regular_file;
 pub mod remote_file;
@@ -57,6 +65,7 @@ pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text_edit;
+pub mod ufw;
 pub mod unarchive;
 pub mod uri;
 pub mod user;
@@ -80,6 +89,7 @@ pub mod snap;
 pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
+pub mod x509_certificate;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -532,6 +542,38 @@ pub fn registry() -> &'static [ModuleDef] {
             spec: &snap::SNAP,
             module: &snap::Snap,
         },
+        ModuleDef {
+            spec: &postgresql_db::POSTGRESQL_DB,
+            module: &postgresql_db::PostgresqlDb,
+        },
+        ModuleDef {
+            spec: &postgresql_user::POSTGRESQL_USER,
+            module: &postgresql_user::PostgresqlUser,
+        },
+        ModuleDef {
+            spec: &postgresql_ext::POSTGRESQL_EXT,
+            module: &postgresql_ext::PostgresqlExt,
+        },
+        ModuleDef {
+            spec: &postgresql_privs::POSTGRESQL_PRIVS,
+            module: &postgresql_privs::PostgresqlPrivs,
+        },
+        ModuleDef {
+            spec: &ufw::UFW,
+            module: &ufw::Ufw,
+        },
+        ModuleDef {
+            spec: &openssl_privatekey::OPENSSL_PRIVATEKEY,
+            module: &openssl_privatekey::OpensslPrivatekey,
+        },
+        ModuleDef {
+            spec: &x509_certificate::X509_CERTIFICATE,
+            module: &x509_certificate::X509Certificate,
+        },
+        ModuleDef {
+            spec: &openssl_dhparam::OPENSSL_DHPARAM,
+            module: &openssl_dhparam::OpensslDhparam,
+        },
     ];
     MODULES
 }
@@ -546,6 +588,8 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "ansible.posix.",
             "community.general.",
             "ansible.legacy.",
+            "community.postgresql.",
+            "community.crypto.",
         ]
         .iter()
         .any(|p| name.starts_with(p))

@@ -6,6 +6,7 @@ mod common;
 mod compat_facts;
 mod compat_load;
 mod compat_modules_a;
+mod compat_modules_b;
 mod compat_tasks;
 mod deploy_faults;
 mod errors;
