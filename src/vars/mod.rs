@@ -106,11 +106,7 @@ impl Vars {
 
     /// Variables of every host of `inventory` from `sources` (stacks built lazily).
     fn over(inventory: Arc<Inventory>, sources: load::Sources, templar: Arc<Templar>) -> Arc<Vars> {
-        let stacks = inventory
-            .hosts
-            .keys()
-            .map(|_| OnceLock::new())
-            .collect();
+        let stacks = inventory.hosts.keys().map(|_| OnceLock::new()).collect();
         Arc::new(Vars {
             inventory,
             stacks,
@@ -531,7 +527,9 @@ mod tests {
                 let mut expected: Vec<(&str, &Json)> = stack
                     .names()
                     .filter_map(|n| {
-                        let d = stack.get(n).filter(|d| !matches!(d.layer, Layer::Magic | Layer::Config))?;
+                        let d = stack
+                            .get(n)
+                            .filter(|d| !matches!(d.layer, Layer::Magic | Layer::Config))?;
                         Some((n, &d.value))
                     })
                     .collect();
