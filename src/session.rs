@@ -427,7 +427,7 @@ fn ask_become_pass() -> Result<()> {
 
 /// `--limit` with `@file` parts (as Ansible): each becomes the hosts listed
 /// in the file, one a line (`#` comments and empty lines skipped).
-fn limit_files(limit: &str) -> Result<String> {
+pub fn limit_files(limit: &str) -> Result<String> {
     if !limit.contains('@') {
         return Ok(limit.to_string());
     }

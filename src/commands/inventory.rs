@@ -22,7 +22,13 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
     let inventory: &Inventory = &loaded.inventory;
     // --limit: the hosts kept, unless it selects every host
     let mut selected: Option<HashSet<&str, FxBuildHasher>> = None;
-    if let Some(p) = &args.limit {
+    // `@file` parts: the hosts listed in the file
+    let limit = args
+        .limit
+        .as_deref()
+        .map(crate::session::limit_files)
+        .transpose()?;
+    if let Some(p) = &limit {
         let hosts = inventory.select_names(p)?;
         if hosts.is_empty() {
             // the error (no host in the inventory, or none matched)

@@ -85,14 +85,69 @@ static APT_ARGS: [ArgSpec; 21] = concat(
     APT_OPTIONS,
 );
 
-static PACKAGE_ARGS: [ArgSpec; 22] = concat(
-    [
-        ArgSpec::new("name", Kind::List).required(),
-        STATE,
-        ArgSpec::new("use", Kind::Choice(&["auto", "apt"])),
-    ],
-    APT_OPTIONS,
+static PACKAGE_ARGS: [ArgSpec; 42] = concat(
+    concat::<3, 19, 22>(
+        [
+            ArgSpec::new("name", Kind::List).required(),
+            STATE,
+            ArgSpec::new("use", Kind::Choice(&["auto", "apt"])),
+        ],
+        APT_OPTIONS,
+    ),
+    OTHER_MANAGERS,
 );
+
+/// Arguments Ansible's `package` passes to dnf or yum (in the task files of
+/// roles for other systems, which `when:` skips on Debian): they load, and a
+/// task reaching an apt host with one fails ([`other_manager_args`]).
+const OTHER_MANAGER_ARGS: [&str; 20] = [
+    "disable_gpg_check",
+    "enablerepo",
+    "disablerepo",
+    "exclude",
+    "conf_file",
+    "installroot",
+    "releasever",
+    "security",
+    "bugfix",
+    "disable_plugin",
+    "enable_plugin",
+    "download_only",
+    "download_dir",
+    "skip_broken",
+    "update_only",
+    "allowerasing",
+    "nobest",
+    "cacheonly",
+    "disable_excludes",
+    "install_weak_deps",
+];
+
+const OTHER_MANAGERS: [ArgSpec; 20] = {
+    let mut out = [ArgSpec::new("disable_gpg_check", Kind::Any); 20];
+    let mut i = 0;
+    while i < 20 {
+        out[i] = ArgSpec::new(OTHER_MANAGER_ARGS[i], Kind::Any);
+        i += 1;
+    }
+    out
+};
+
+/// The dnf/yum arguments a `package` task gives: apt has none of them.
+fn other_manager_args(args: &Args) -> Result<(), Fail> {
+    let given: Vec<&str> = OTHER_MANAGER_ARGS
+        .iter()
+        .copied()
+        .filter(|a| args.values.get(*a).is_some_and(|v| !v.is_null()))
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    bad(format!(
+        "package: this host's package manager is apt, which has no {} (an argument of dnf/yum); give it only on the hosts that use dnf or yum (when: ansible_pkg_mgr == 'dnf')",
+        given.join(", ")
+    ))
+}
 
 const APT_EXCLUSIVE: &[&[&str]] = &[&["deb", "name"], &["deb", "upgrade"]];
 
@@ -318,6 +373,7 @@ impl Opts {
     }
 
     fn from_package(args: &Args) -> Result<Opts, Fail> {
+        other_manager_args(args)?;
         if args.strings("name").is_empty() {
             return bad("package needs at least one name");
         }

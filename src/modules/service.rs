@@ -39,15 +39,11 @@ pub static SERVICE: Spec = Spec {
     )
 };
 
+// No required_one_of: Ansible's lists daemon_reload and daemon_reexec, whose
+// defaults (false) count as given, so `systemd: name: x` alone is valid there
+// (it registers the unit's status) and here.
 pub static SYSTEMD: Spec = Spec {
     aliases: &["systemd_service"],
-    required_one_of: &[&[
-        "state",
-        "enabled",
-        "masked",
-        "daemon_reload",
-        "daemon_reexec",
-    ]],
     ..Spec::new(
         "systemd",
         &[

@@ -212,9 +212,11 @@ impl Loader {
         location: Location,
     ) -> Vec<Task> {
         let file = cx.file;
+        // a handler may be an include_tasks that listens to a topic
+        let handler: &[&str] = if cx.handler { &["listen"] } else { &[] };
         if !self.only(
             kw,
-            &[INCLUDE_TASKS_KEYWORDS, LOOP_KEYS],
+            &[INCLUDE_TASKS_KEYWORDS, LOOP_KEYS, handler],
             "include_tasks",
             "include_tasks takes name, when, tags, vars, loop, loop_control, register, ignore_errors, no_log, run_once and args; to pass keywords to the included tasks use `apply:`",
             file,
@@ -286,9 +288,11 @@ impl Loader {
         if !self.checked.insert((canon, cx.role.map(|r| r.dir.clone()))) {
             return;
         }
-        let (role, handler) = (cx.role, cx.handler);
+        // the file's tasks are ordinary tasks (also when a handler includes
+        // it), as the engine loads them at run time
+        let role = cx.role;
         self.scratch(|l| {
-            l.tasks_file(path, role, handler, Some(at));
+            l.tasks_file(path, role, false, Some(at));
         });
     }
 }

@@ -113,12 +113,22 @@ impl Loader {
         let mut actions: Vec<ActionKey> = Vec::new();
         let mut unknown: Vec<(&Node, String, Option<String>)> = Vec::new();
         let mut bad = false;
+        // task keywords Ansible has and opsctl does not
+        let mut deferred: Vec<(String, String, String, Location)> = Vec::new();
         for (k, v) in map {
             let raw = k.key_string();
             let name = control_name(&raw).to_string();
-            if let Some((msg, hint)) = unsupported_task_keyword(&name) {
+            if let Some((msg, hint)) = unsupported_task_keyword(&name)
+                && matches!(name.as_str(), "import_playbook" | "include")
+            {
+                // not valid in a task list for Ansible either
                 self.err(k.location(file), msg, Some(hint));
                 bad = true;
+            } else if let Some((msg, hint)) = unsupported_task_keyword(&name) {
+                // Valid Ansible that opsctl does not do: on a module's task
+                // the playbook loads (a warning) and the task fails if a host
+                // reaches it; elsewhere (block, include) an error.
+                deferred.push((name, msg, hint, k.location(file)));
             } else if TASK_KEYWORDS.contains(&name.as_str()) || LOOP_KEYS.contains(&name.as_str()) {
                 if ACTION_KEYWORDS.contains(&name.as_str()) {
                     actions.push(ActionKey {
@@ -224,8 +234,36 @@ impl Loader {
             let d = self.module_defaults(e, file);
             self.play.module_defaults.extend(d);
         }
-        let out = self.task_action(&kw, &action, cx, location);
+        let mut out = self.task_action(&kw, &action, cx, location);
         self.play.module_defaults.truncate(defaults_before);
+        let on_modules = out.iter().all(|t| {
+            matches!(
+                t.action,
+                Action::Module { .. } | Action::Unimplemented { .. }
+            )
+        });
+        for (_, msg, hint, at) in &deferred {
+            if on_modules {
+                self.warn(
+                    at.clone(),
+                    format!("{msg} ({hint}): the task fails if a host reaches it"),
+                );
+            } else {
+                self.err(at.clone(), msg.clone(), Some(hint.clone()));
+            }
+        }
+        if let Some((keyword, ..)) = deferred.first()
+            && on_modules
+        {
+            let name = format!("the task keyword '{keyword}'");
+            for t in &mut out {
+                t.action = Action::Unimplemented {
+                    fqcn: name.clone(),
+                    name: name.clone(),
+                    args: Json::Null,
+                };
+            }
+        }
         if matches!(action.name.as_str(), "import_tasks" | "import_role") {
             return out;
         }

@@ -999,20 +999,6 @@ fn wrong_types() {
             "include_tasks",
         ),
         (
-            "      async: 10\n",
-            4,
-            7,
-            "'async' (background tasks) is not supported",
-            "foreground",
-        ),
-        (
-            "      with_cartesian: [[a], [b]]\n",
-            4,
-            7,
-            "'with_cartesian' is not supported",
-            "loop:",
-        ),
-        (
             "      delegate_to: [a]\n",
             4,
             7,
@@ -2101,4 +2087,67 @@ fn vars_files_alternatives() {
         "none of the vars files exists: vars/a.yml, vars/b.yml",
         "relative to the playbook",
     );
+}
+
+#[test]
+fn task_keywords_ansible_has_and_opsctl_not_load_and_fail_when_reached() {
+    let s = Scratch::new();
+    s.file(
+        "play.yml",
+        "- hosts: all\n  tasks:\n    - name: facts of localhost\n      setup: {}\n      delegate_to: localhost\n      delegate_facts: true\n    - name: background\n      command: sleep 1\n      async: 10\n      poll: 0\n    - name: fine\n      command: ls\n",
+    );
+    let p = loaded(&s);
+    let w = warnings_of(&p);
+    assert!(
+        w[0].starts_with("play.yml:6:7: 'delegate_facts' is not supported by opsctl"),
+        "{w:?}"
+    );
+    assert!(
+        w[0].ends_with("the task fails if a host reaches it"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with("play.yml:9:7: 'async' (background tasks)"),
+        "{w:?}"
+    );
+    let tasks = &p.plays[0].tasks;
+    match &tasks[0].action {
+        Action::Unimplemented { name, .. } => {
+            assert_eq!(name, "the task keyword 'delegate_facts'")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(tasks[1].action, Action::Unimplemented { .. }));
+    assert!(matches!(tasks[2].action, Action::Module { .. }));
+    // on a block it stays an error (nothing to fail when reached)
+    s.file(
+        "play.yml",
+        "- hosts: all\n  tasks:\n    - block:\n        - command: ls\n      throttle: 1\n",
+    );
+    let e = s.load("play.yml").unwrap_err();
+    assert!(
+        e.to_error()
+            .to_string()
+            .contains("'throttle' is not supported"),
+        "{}",
+        e.to_error()
+    );
+}
+
+#[test]
+fn a_handler_may_be_an_include_tasks_that_listens() {
+    let s = Scratch::new();
+    s.file("check.yml", "- command: ls\n");
+    s.file(
+        "play.yml",
+        "- hosts: all\n  tasks:\n    - command: ls\n      notify: restart app\n  handlers:\n    - name: check it started\n      include_tasks: check.yml\n      listen: restart app\n",
+    );
+    let p = loaded(&s);
+    assert_eq!(p.plays[0].handlers[0].listen, vec!["restart app"]);
+    // on a task it is still an error
+    s.file(
+        "play.yml",
+        "- hosts: all\n  tasks:\n    - include_tasks: check.yml\n      listen: x\n",
+    );
+    assert!(s.load("play.yml").is_err());
 }

@@ -57,13 +57,13 @@ const REACHED: &str = r#"
   gather_facts: false
   tasks:
     - name: firewall
-      community.general.ufw: {rule: allow, port: "22"}
+      community.general.nmcli: {conn_name: lan, state: absent}
       register: fw
       ignore_errors: true
     - assert:
         that: fw is failed
     - name: reached and fatal
-      sysctl: {name: vm.swappiness, value: "10"}
+      ansible.posix.seboolean: {name: httpd_can_network_connect, state: true}
     - name: never
       command: touch /etc/compat-never
 "#;
@@ -134,9 +134,9 @@ fn ansible_names_opsctl_lacks_load_and_fail_only_when_reached() {
     reached.no_panic();
     assert_ne!(reached.code, 0);
     reached
-        .stdout_has("opsctl does not implement community.general.ufw (")
+        .stdout_has("opsctl does not implement community.general.nmcli (")
         .stdout_has("reached.yml:5:7)")
-        .stdout_has("opsctl does not implement sysctl (");
+        .stdout_has("opsctl does not implement ansible.posix.seboolean (");
     assert_eq!(recap(&reached, "failed"), 1, "{}", reached.stdout);
     assert_eq!(recap(&reached, "ignored"), 1, "{}", reached.stdout);
     assert_eq!(
