@@ -44,8 +44,47 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// What serde-saphyr says of a quoted scalar's continuation line indented
+/// no deeper than its key, which PyYAML (and so Ansible) accepts.
+const QUOTED_INDENT: &str = "invalid indentation in multiline quoted scalar";
+
 /// Parses one YAML document. An empty document is `Null`.
+///
+/// PyYAML does not check the indentation of a quoted scalar's continuation
+/// lines; serde-saphyr does. Such a line is indented one column deeper than
+/// the line before it and the document parsed again: a continuation line's
+/// leading white space is not part of a quoted scalar's value, and the line
+/// numbers stay the same.
 pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
+    let mut repaired: Option<String> = None;
+    for _ in 0..1000 {
+        let text = repaired.as_deref().unwrap_or(source);
+        match parse_strict(text, file) {
+            Err(e) if e.message.contains(QUOTED_INDENT) && e.location.line >= 2 => {
+                let mut lines: Vec<&str> = text.split('\n').collect();
+                let at = e.location.line - 1;
+                let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+                let Some(prev) = lines[..at].iter().rev().find(|l| !l.trim().is_empty()) else {
+                    return Err(e);
+                };
+                let want = indent(prev) + 1;
+                let Some(line) = lines.get(at) else {
+                    return Err(e);
+                };
+                if indent(line) >= want {
+                    return Err(e);
+                }
+                let fixed = format!("{}{}", " ".repeat(want - indent(line)), line);
+                lines[at] = &fixed;
+                repaired = Some(lines.join("\n"));
+            }
+            other => return other,
+        }
+    }
+    parse_strict(source, file)
+}
+
+fn parse_strict(source: &str, file: &Path) -> Result<Node, YamlError> {
     // YAML 1.2 booleans first (so `y`/`n` stay strings), then PyYAML's extra
     // 1.1 spellings (yes/no/on/off) are applied to unquoted scalars below.
     // serde-saphyr's budget guards against alias bombs and deep nesting; its
@@ -694,6 +733,24 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_scalar_continuation_lines_need_no_indentation_as_in_pyyaml() {
+        let src = "- set_fact:\n    a: \"{{\n      (x +\n        y)\n    }}\"\n    b: 'one\n    two'\n  when: true\n";
+        let n = parse(src, Path::new("t.yml")).unwrap();
+        assert_eq!(
+            n.to_json(),
+            serde_json::json!([{"set_fact": {"a": "{{ (x + y) }}", "b": "one two"}, "when": true}])
+        );
+        // positions are those of the file as written
+        let NodeValue::Seq(items) = &n.value else {
+            panic!()
+        };
+        assert_eq!(items[0].line, 1);
+        // a real indentation error is still one
+        let e = parse("a:\n  b: 1\n c: 2\n", Path::new("t.yml")).unwrap_err();
+        assert!(e.message.starts_with("invalid YAML"), "{e}");
+    }
 
     fn p(s: &str) -> Node {
         parse(s, Path::new("t.yml")).unwrap()
