@@ -201,7 +201,7 @@ impl SshConnection {
             spec: spec.clone(),
             session,
             control_path: control_path.to_path_buf(),
-            log: MasterLog::default(),
+            log: MasterLog::read(None),
             channels: Semaphore::new(CHANNELS_PER_HOST),
         })
     }
@@ -314,6 +314,9 @@ impl SshConnection {
             return;
         }
         exit_master(&self.control_path).await;
+        // `-O exit` returns once the master agreed to go; the command is over only
+        // when the master (and its ProxyCommand) exited and closed their stderr.
+        self.log.wait_closed(Duration::from_secs(5)).await;
     }
 }
 
