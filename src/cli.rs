@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitdataOptions,
-    InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions, ReleasesOptions,
-    Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest,
-    Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitOptions,
+    InitdataOptions, InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions,
+    ReleasesOptions, Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv,
+    SecretsRequest, Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -38,8 +38,18 @@ Examples:
 Exit status: 0 all well; 1 usage or configuration error; 2 a task failed on some
 host; 4 some host was unreachable.";
 
+/// `--version`: the release, the commit it was built from and the build date.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("OPSCTL_BUILD_COMMIT"),
+    ", built ",
+    env!("OPSCTL_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "opsctl", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "opsctl", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -286,6 +296,19 @@ Runs the project's playbooks/provision.yml (roles common, nginx, supervisor, nod
 python, certbot; see docs/stack.md). A second run reports changed=0. Exit status:
 0 all ok, 2 a task failed, 4 some host unreachable, 1 configuration error.")]
     Provision(ProvisionArgs),
+    /// Start a project: the stack's playbooks and roles, one environment, a .gitignore
+    #[command(after_help = "\
+Examples:
+  opsctl init ops                     a new project in ./ops, environment 'production'
+  opsctl init --env staging           in the current directory, environment 'staging'
+  opsctl init --diff                  how this project's playbooks and roles differ
+                                      from the ones this opsctl ships
+
+Writes playbooks/ and roles/ (nginx, TLS by certbot, supervisor, Node, Python, the
+app's release-based deploy: see docs/stack.md) for you to own and edit, and
+environments/ENV/ (hosts, group_vars/web.yml, recipients). Never overwrites a file:
+an existing one is an error and nothing is written.")]
+    Init(InitArgs),
     /// Environments: `env new NAME` scaffolds environments/NAME/
     #[command(after_help = "\
 Examples:
@@ -523,6 +546,24 @@ pub struct ProvisionArgs {
     pub strict: bool,
     #[command(flatten)]
     pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project's directory (created if needed; default: the current directory)
+    pub dir: Option<PathBuf>,
+    /// The environment to scaffold (letters, digits, '-', '_')
+    #[arg(
+        long,
+        value_name = "ENV",
+        default_value = "production",
+        conflicts_with = "diff"
+    )]
+    pub env: String,
+    /// Compare the project's playbooks and roles with the ones this opsctl ships
+    /// (a unified diff per file); writes nothing
+    #[arg(long)]
+    pub diff: bool,
 }
 
 #[derive(Debug, Args)]
@@ -987,6 +1028,14 @@ impl Cli {
                 };
                 (Request::Env(r), None)
             }
+            Command::Init(a) => (
+                Request::Init(InitOptions {
+                    dir: a.dir,
+                    env: a.env,
+                    diff: a.diff,
+                }),
+                None,
+            ),
             Command::Disconnect => (Request::Disconnect, None),
             Command::Deploy(a) => {
                 let (s, mut j) = on_hosts("deploy", &a.target, &a.limit, Some(&a.ci));

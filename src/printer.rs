@@ -98,6 +98,15 @@ impl Printer {
         }
     }
 
+    /// Guidance for a person beside a result meant for pipes (stderr), suppressed
+    /// by `-q`: `$(opsctl secrets keygen)` is the key alone.
+    pub fn note(&self, s: &str) {
+        self.flush_deferred();
+        if self.verbosity >= 0 {
+            write_line(&mut std::io::stderr().lock(), &crate::redact::redact(s));
+        }
+    }
+
     /// A line that is the command's result: printed even with `-q`.
     pub fn result(&self, s: &str) {
         self.write_result(&crate::redact::redact(s));

@@ -4,6 +4,7 @@
 
 mod deploy;
 mod env;
+mod init;
 mod initdata;
 mod inventory;
 mod ping;
@@ -25,6 +26,7 @@ use crate::printer::Printer;
 pub use crate::session::{ConnectFlags, Loaded, Selection, VaultSelection};
 pub use deploy::DeployOptions;
 pub use env::EnvRequest;
+pub use init::InitOptions;
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use ping::PingOptions;
@@ -58,6 +60,7 @@ pub enum Request {
     Vars(Selection, VarsOptions),
     Provision(Selection, ProvisionOptions),
     Env(EnvRequest),
+    Init(InitOptions),
     Disconnect,
     Deploy(Selection, DeployOptions),
     Rollback(Selection, RollbackOptions),
@@ -146,6 +149,7 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
             provision::run(&loaded, o, printer).await
         }
         Request::Env(r) => env::run(project, r, printer),
+        Request::Init(o) => init::run(project, o, printer),
         Request::Disconnect => disconnect(printer).await,
         Request::Deploy(s, mut o) => {
             let loaded = load(&s)?;

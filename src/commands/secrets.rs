@@ -405,10 +405,10 @@ fn keygen(out: Option<&Path>, printer: &Printer) -> Result<Exit> {
         printer.json(&json!({"public_key": public, "identity_file": path.display().to_string()}));
     } else {
         printer.result(&public);
-        printer.line(&format!(
+        printer.note(&format!(
             "  wrote your identity to {shown} (mode 0600: keep it private, back it up)"
         ));
-        printer.line("  add the public key above to environments/<env>/recipients with a `# your name` line, then someone who can decrypt runs `opsctl secrets rekey --env <env>`");
+        printer.note("  add the public key above to environments/<env>/recipients with a `# your name` line, then someone who can decrypt runs `opsctl secrets rekey --env <env>`");
     }
     Ok(Exit::Success)
 }

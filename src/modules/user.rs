@@ -410,17 +410,23 @@ fn decide_user(w: &UserWant, st: &UserState) -> Result<UserPlan, String> {
                 cmd.push("-o".into());
             }
         }
+        // A group unknown now is passed on as given, as Ansible's check mode does
+        // for a new user: an earlier task may create it (useradd says so if not).
         if let Some(g) = &w.group {
-            let Some(ent) = st.group(g) else {
-                return Err(format!("Group {g} does not exist"));
-            };
-            cmd.extend(["-g".into(), ent.name.clone()]);
+            let g = st.group(g).map_or(g.clone(), |ent| ent.name.clone());
+            cmd.extend(["-g".into(), g]);
         } else if st.group(name).is_some() {
             // useradd would refuse to create a group of the same name
             cmd.extend(["-g".into(), name.clone()]);
         }
         if let Some(groups) = &w.groups {
-            let names = resolve_groups(groups, st)?;
+            let mut names: Vec<String> = Vec::new();
+            for g in groups {
+                let n = st.group(g).map_or(g.clone(), |ent| ent.name.clone());
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
             if !names.is_empty() {
                 cmd.extend(["-G".into(), names.join(",")]);
             }
@@ -1300,15 +1306,23 @@ mod tests {
             plan.command.unwrap(),
             ["useradd", "-g", "app", "-m", "--", "app"]
         );
-        let e = decide_user(
+        // A group unknown now may come from an earlier task (check mode on a fresh
+        // host): passed on by name, useradd refuses it if it still does not exist.
+        let plan = decide_user(
             &UserWant {
                 group: Some("nogroup2".into()),
+                groups: Some(vec!["later".into()]),
                 ..want("app")
             },
             &st,
         )
-        .unwrap_err();
-        assert_eq!(e, "Group nogroup2 does not exist");
+        .unwrap();
+        assert_eq!(
+            plan.command.unwrap(),
+            [
+                "useradd", "-g", "nogroup2", "-G", "later", "-m", "--", "app"
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod compat_tasks;
 mod deploy_faults;
 mod errors;
 mod fuzz_corpus;
+mod getting_started;
 mod house;
 mod inventory;
 mod journal;

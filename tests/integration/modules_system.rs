@@ -353,12 +353,17 @@ fn user_group_and_authorized_key() {
     // (a key of a user that is gone is gone too: nothing to do)
     changed(&tb.play("gone", &gone, &[]), 0);
 
-    // a user that does not exist, a group that does not exist
+    // a user that does not exist, a group that does not exist: check mode says
+    // it would add the user (an earlier task may add the group, as Ansible's
+    // check mode assumes); the real run fails with useradd's word
     let bad =
         "- hosts: web\n  gather_facts: false\n  tasks:\n    - user: name=app2 group=nosuchgroup\n";
+    tb.play("bad", bad, &["--check"])
+        .code(0)
+        .stdout_has("would change");
     tb.play("bad", bad, &[])
         .code(2)
-        .stdout_has("Group nosuchgroup does not exist");
+        .stdout_has("group 'nosuchgroup' does not exist");
     tb.exec("host1", "getent passwd app2").code(2);
 }
 
