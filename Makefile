@@ -10,6 +10,8 @@
 #   make secrets env=E     edit environment E's age-encrypted secrets in $EDITOR
 #   make bench HOSTS=50    opsctl vs ansible-playbook vs pyinfra, then big inventories (bench/README.md; not run by CI)
 #   make bench-inventory   only the big inventories: 10k/100k hosts, 10k chained groups (bench/inventory)
+#   make install PREFIX=/usr/local   the binary, man pages and shell completions (DESTDIR for staging)
+#   make dist              dist/: the binary (x86_64, glibc) and a .deb with man pages and completions
 
 SHELL := /bin/bash
 N ?= 1
@@ -26,6 +28,41 @@ docs:
 
 compat-names:
 	python3 src/compat/regen.py
+
+.PHONY: install dist
+# What `install` and `dist` ship: the release build unless BIN names another one.
+BIN ?= $(OPSCTL)
+PREFIX ?= /usr/local
+DESTDIR ?=
+DIST ?= dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+$(OPSCTL):
+	$(CARGO) build --release
+
+install: $(BIN)
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/opsctl
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	$(BIN) man --dir $(DESTDIR)$(PREFIX)/share/man/man1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/opsctl*.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/opsctl
+	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_opsctl
+	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/opsctl.fish
+
+# A Debian package of the install above (PREFIX=/usr), and the bare binary, stripped.
+dist: $(BIN)
+	rm -rf $(DIST)/deb && mkdir -p $(DIST)
+	$(MAKE) --no-print-directory install BIN=$(BIN) DESTDIR=$(abspath $(DIST))/deb PREFIX=/usr
+	strip $(DIST)/deb/usr/bin/opsctl
+	install -Dm755 $(DIST)/deb/usr/bin/opsctl $(DIST)/opsctl-$(VERSION)-x86_64-linux-gnu
+	install -d $(DIST)/deb/DEBIAN
+	packaging/deb-control $(VERSION) $(DIST)/deb > $(DIST)/deb/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DIST)/deb $(DIST)/opsctl_$(VERSION)_amd64.deb
+	rm -rf $(DIST)/deb
+	@ls -l $(DIST)
 
 .PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench bench-inventory deploy initdata secrets
 

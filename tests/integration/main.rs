@@ -13,6 +13,7 @@ mod errors;
 mod fuzz_corpus;
 mod getting_started;
 mod house;
+mod install;
 mod inventory;
 mod journal;
 mod modules_deploy;
