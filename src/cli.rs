@@ -807,6 +807,39 @@ pub enum SecretsCommand {
         after_help = "Examples:\n  opsctl secrets import-vault ops/ansible/staging/vault.yml --env staging --vault-password-file ops/ansible/vault-password"
     )]
     ImportVault(SecretsImportArgs),
+    /// Which variables were added, removed or changed since a git revision (values hidden)
+    #[command(
+        after_help = "Examples:\n  opsctl secrets diff --env staging              since HEAD (the last commit)\n  opsctl secrets diff --env staging main~3\n  opsctl secrets diff --env staging --values     show the values too (to you)\n\nFor `git diff` and `git log -p` (docs/secrets.md):\n  git config diff.opsctl-secrets.command 'opsctl secrets git-diff'\n  echo 'secrets.age diff=opsctl-secrets' >> .gitattributes"
+    )]
+    Diff(SecretsDiffArgs),
+    /// git's external diff driver for secrets.age (git passes the 7 arguments)
+    #[command(hide = true)]
+    GitDiff(SecretsGitDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsDiffArgs {
+    #[command(flatten)]
+    pub env: SecretsEnvArgs,
+    /// The git revision to compare with (a commit, branch or tag)
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Show the old and new values (on your terminal only: they are secrets)
+    #[arg(long)]
+    pub values: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsGitDiffArgs {
+    /// Show the old and new values
+    #[arg(long)]
+    pub values: bool,
+    /// Your age identity file
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE, from git
+    #[arg(num_args = 0.., allow_hyphen_values = true)]
+    pub args: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -1108,6 +1141,19 @@ impl Cli {
                     SecretsCommand::Rekey(e) => SecretsRequest::Rekey(secrets_env(e)),
                     SecretsCommand::Recipients(e) => SecretsRequest::Recipients(secrets_env(e)),
                     SecretsCommand::Keygen(k) => SecretsRequest::Keygen { out: k.out },
+                    SecretsCommand::Diff(d) => SecretsRequest::Diff {
+                        env: secrets_env(d.env),
+                        rev: Some(d.rev),
+                        values: d.values,
+                    },
+                    SecretsCommand::GitDiff(d) => SecretsRequest::GitDiff {
+                        env: SecretsEnv {
+                            env: None,
+                            identity: d.identity,
+                        },
+                        args: d.args,
+                        values: d.values,
+                    },
                     SecretsCommand::ImportVault(v) => SecretsRequest::ImportVault(VaultImport {
                         file: v.file,
                         env: secrets_env(v.env),

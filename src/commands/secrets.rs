@@ -8,6 +8,8 @@ use age::secrecy::ExposeSecret;
 use serde_json::{Value as Json, json};
 use zeroize::Zeroizing;
 
+mod diff;
+
 use crate::error::{Error, Exit, Result};
 use crate::printer::{Printer, Style};
 use crate::secrets::{self, IdentityOpts, Recipients, Store, edit, identity};
@@ -35,6 +37,18 @@ pub enum SecretsRequest {
         out: Option<PathBuf>,
     },
     ImportVault(VaultImport),
+    /// Variables added, removed or changed since a git revision (default HEAD).
+    Diff {
+        env: SecretsEnv,
+        rev: Option<String>,
+        values: bool,
+    },
+    /// git's external diff driver: PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE.
+    GitDiff {
+        env: SecretsEnv,
+        args: Vec<PathBuf>,
+        values: bool,
+    },
 }
 
 /// `opsctl secrets import-vault FILE`.
@@ -60,12 +74,21 @@ pub async fn run(
         SecretsRequest::Recipients(a) => recipients(project, &a, printer),
         SecretsRequest::Keygen { out } => keygen(out.as_deref(), printer),
         SecretsRequest::ImportVault(a) => import_vault(project, a, printer),
+        SecretsRequest::Diff { env, rev, values } => {
+            diff::diff(project, &env, rev.as_deref(), values, printer)
+        }
+        SecretsRequest::GitDiff { env, args, values } => {
+            diff::git_diff(&args, &env, values, printer)
+        }
     }
 }
 
 /// The store of `--env E` (the environment directory must exist; it needs no
 /// inventory).
-fn store(project: Option<PathBuf>, a: &SecretsEnv) -> Result<(Store, String, IdentityOpts)> {
+pub(super) fn store(
+    project: Option<PathBuf>,
+    a: &SecretsEnv,
+) -> Result<(Store, String, IdentityOpts)> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
     let p = crate::project::Project::discover(project.as_deref(), &cwd)?;

@@ -133,6 +133,11 @@ pub struct Plaintext {
 fn read_ciphertext(store: &Store) -> Result<Vec<u8>, SecretsError> {
     let bytes = std::fs::read(&store.file)
         .map_err(|e| SecretsError::new(format!("cannot read {}: {e}", store.shown)))?;
+    check_ciphertext(store, bytes)
+}
+
+/// `bytes` if they are an age file, else an error saying what they are.
+fn check_ciphertext(store: &Store, bytes: Vec<u8>) -> Result<Vec<u8>, SecretsError> {
     let text = String::from_utf8_lossy(&bytes);
     if text.lines().any(|l| {
         l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> ") || l == "=======" || l == "|||||||"
@@ -171,7 +176,17 @@ fn damaged(store: &Store, why: &str) -> SecretsError {
 /// Decrypts an environment's secrets file with the user's identities (or the
 /// passphrase, in passphrase mode).
 pub fn decrypt(store: &Store, opts: &IdentityOpts) -> Result<Plaintext, SecretsError> {
-    let bytes = read_ciphertext(store)?;
+    decrypt_bytes(store, read_ciphertext(store)?, opts)
+}
+
+/// Decrypts `bytes` read elsewhere than `store.file` (an earlier revision from
+/// git), named in messages as `store.shown`.
+pub fn decrypt_bytes(
+    store: &Store,
+    bytes: Vec<u8>,
+    opts: &IdentityOpts,
+) -> Result<Plaintext, SecretsError> {
+    let bytes = check_ciphertext(store, bytes)?;
     let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&bytes[..]))
         .map_err(|e| decrypt_error(store, e))?;
     if decryptor.is_scrypt() {

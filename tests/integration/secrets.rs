@@ -755,3 +755,99 @@ fn walk(entries: std::fs::ReadDir) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn diff_names_added_removed_and_changed_variables_since_a_revision() {
+    let e = Env::new(&[("environments/st/hosts", HOSTS)]);
+    let (alice, alice_pk) = e.keygen("alice");
+    e.project.write(
+        "environments/st/recipients",
+        &format!("# Alice\n{alice_pk}\n"),
+    );
+    let a = [("OPSCTL_AGE_KEY_FILE", alice.to_str().unwrap())];
+    let git = |args: &[&str]| crate::common::git(e.path(), args);
+    git(&["init", "-q", "-b", "main"]);
+    // Not in git yet: everything is added.
+    e.ok(
+        &["secrets", "set", "--env", "st", "db_password"],
+        &a,
+        "old-pw-111",
+    );
+    e.ok(
+        &["secrets", "set", "--env", "st", "gone_token"],
+        &a,
+        "gone-222",
+    );
+    e.ok(&["secrets", "set", "--env", "st", "same"], &a, "same-333");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "secrets"]);
+    let r = e.ok(&["secrets", "diff", "--env", "st"], &a, "");
+    r.stdout_has("0 added, 0 removed, 0 changed, 3 unchanged");
+    e.ok(
+        &["secrets", "set", "--env", "st", "db_password"],
+        &a,
+        "new-pw-444",
+    );
+    e.ok(&["secrets", "set", "--env", "st", "new_key"], &a, "new-555");
+    // (remove one by rewriting the file through the editor)
+    let editor = script(e.home.path(), "drop.sh", "sed -i '/^gone_token:/d' \"$1\"");
+    e.ok(
+        &["secrets", "edit", "--env", "st"],
+        &[a[0], ("EDITOR", editor.as_str())],
+        "",
+    );
+    let r = e.ok(&["secrets", "diff", "--env", "st"], &a, "");
+    r.stdout_has("environments/st/secrets.age (HEAD -> working copy)")
+        .stdout_has("~ db_password (changed)")
+        .stdout_has("- gone_token (removed)")
+        .stdout_has("+ new_key (added)")
+        .stdout_has("1 added, 1 removed, 1 changed, 1 unchanged");
+    for v in [
+        "old-pw-111",
+        "new-pw-444",
+        "gone-222",
+        "new-555",
+        "same-333",
+    ] {
+        assert!(!r.stdout.contains(v) && !r.stderr.contains(v), "{v} shown");
+    }
+    let r = e.ok(&["secrets", "diff", "--env", "st", "--values"], &a, "");
+    r.stdout_has("db_password: old-pw-111 -> new-pw-444")
+        .stdout_has("new_key: new-555");
+    // git diff through the driver: the same, values hidden.
+    git(&[
+        "config",
+        "diff.opsctl-secrets.command",
+        &format!("{OPSCTL} secrets git-diff"),
+    ]);
+    std::fs::write(
+        e.path().join(".gitattributes"),
+        "secrets.age diff=opsctl-secrets\n",
+    )
+    .unwrap();
+    let out = Command::new("git")
+        .args(["-C", e.path().to_str().unwrap(), "diff"])
+        .env("HOME", e.home.path())
+        .env("OPSCTL_AGE_KEY_FILE", &alice)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("~ db_password (changed)") && text.contains("- gone_token (removed)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("new-pw-444") && !text.contains("old-pw-111"),
+        "{text}"
+    );
+    // A revision git does not know is a clear error.
+    e.run(&["secrets", "diff", "--env", "st", "nosuchrev"], &a, "")
+        .code(1)
+        .stderr_has("cannot read environments/st/secrets.age at nosuchrev from git");
+}
