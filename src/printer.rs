@@ -50,7 +50,9 @@ pub struct Printer {
     pub format: OutputFormat,
     /// -1 quiet, 0 default, 1 `-v`, 2 `-vv`...
     pub verbosity: i8,
+    /// Colour on stdout, and on stderr: decided per stream ([`colour_for`]).
     color: bool,
+    color_err: bool,
     /// Live status lines at the bottom of a terminal (never in CI, JSON or a pipe).
     live: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
@@ -58,14 +60,17 @@ pub struct Printer {
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
         let ci = in_ci();
-        let tty = format == OutputFormat::Text && std::io::stdout().is_terminal() && !ci;
-        let color = tty && std::env::var_os("NO_COLOR").is_none();
+        let text = format == OutputFormat::Text;
+        let tty = text && std::io::stdout().is_terminal() && !ci;
+        let color = text && colour_for(std::io::stdout().is_terminal());
+        let color_err = colour_for(std::io::stderr().is_terminal());
         let live = (tty && verbosity >= 0).then(Default::default);
         crate::redact::install_panic_hook();
         Printer {
             format,
             verbosity,
             color,
+            color_err,
             live,
         }
     }
@@ -74,20 +79,14 @@ impl Printer {
         self.format == OutputFormat::Json
     }
 
-    /// Paints `s` when writing to a colour terminal.
+    /// Paints `s` for stdout, when it takes colour.
     pub fn paint(&self, s: &str, style: Style) -> String {
-        if !self.color {
-            return s.to_string();
-        }
-        let code = match style {
-            Style::Ok => "32",
-            Style::Changed => "33",
-            Style::Failed => "31",
-            Style::Unreachable => "1;31",
-            Style::Dim => "2",
-            Style::Bold => "1",
-        };
-        format!("\x1b[{code}m{s}\x1b[0m")
+        paint(self.color, s, style)
+    }
+
+    /// Paints `s` for stderr, when it takes colour.
+    fn paint_err(&self, s: &str, style: Style) -> String {
+        paint(self.color_err, s, style)
     }
 
     /// A line of normal output (stdout), suppressed by `-q`... unless it is JSON.
@@ -156,7 +155,10 @@ impl Printer {
     pub fn verbose(&self, level: i8, s: &str) {
         self.flush_deferred();
         if self.verbosity >= level {
-            write_line(&mut std::io::stderr().lock(), &self.paint(s, Style::Dim));
+            write_line(
+                &mut std::io::stderr().lock(),
+                &self.paint_err(s, Style::Dim),
+            );
         }
     }
 
@@ -177,15 +179,25 @@ impl Printer {
         if self.verbosity >= 0 {
             write_line(
                 &mut std::io::stderr().lock(),
-                &format!("{} {s}", self.paint("warning:", Style::Changed)),
+                &format!("{} {s}", self.paint_err("warning:", Style::Changed)),
             );
         }
     }
 
+    /// An error: on stderr, or with `--output json` as a JSON object on stdout
+    /// (`{"error": ..., "hints": [...], "exit": N}`), the stream a program reads.
     pub fn error(&self, e: &crate::error::Error) {
         self.flush_deferred();
+        if self.is_json() {
+            self.json(&serde_json::json!({
+                "error": e.message,
+                "hints": e.hints,
+                "exit": e.exit.code(),
+            }));
+            return;
+        }
         let text = e.to_string();
-        let text = text.replacen("error:", &self.paint("error:", Style::Failed), 1);
+        let text = text.replacen("error:", &self.paint_err("error:", Style::Failed), 1);
         write_line(&mut std::io::stderr().lock(), &text);
     }
 }
@@ -298,6 +310,36 @@ fn draw(w: &mut dyn Write, lines: &[String]) {
 /// redacted here, the one function every line goes through.
 fn write_line(w: &mut dyn Write, s: &str) {
     write_raw(w, &crate::redact::redact(s));
+}
+
+/// Colour for a stream: `NO_COLOR` (set, not empty) turns it off; `FORCE_COLOR` or
+/// `CLICOLOR_FORCE` (set, not empty nor `0`) turns it on, in CI and pipes too;
+/// else a terminal outside CI (`TERM=dumb` is not one).
+fn colour_for(is_terminal: bool) -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    let forced = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
+    if set("NO_COLOR") {
+        return false;
+    }
+    if forced("FORCE_COLOR") || forced("CLICOLOR_FORCE") {
+        return true;
+    }
+    is_terminal && !in_ci() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+fn paint(on: bool, s: &str, style: Style) -> String {
+    if !on {
+        return s.to_string();
+    }
+    let code = match style {
+        Style::Ok => "32",
+        Style::Changed => "33",
+        Style::Failed => "31",
+        Style::Unreachable => "1;31",
+        Style::Dim => "2",
+        Style::Bold => "1",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
 }
 
 /// Writes a line already redacted part by part (a [`Line`]).
