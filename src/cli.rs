@@ -381,7 +381,7 @@ Examples:
   opsctl runs --env staging -n 50
   opsctl runs show last                        the newest run, per host
   opsctl runs show 20260105-143012-4173a --output json
-  opsctl runs report last --html run.html      one self-contained page
+  opsctl runs report last --html run.html      one self-contained page (stdout without --html)
 
 Every command that touches hosts (run, provision, deploy, rollback, ping,
 status...) records a run in .opsctl/runs/ of the project: who ran what, where
@@ -705,6 +705,7 @@ Examples:
 Examples:
   opsctl runs report last --html run.html
   opsctl runs report 20260105-143012 --html /tmp/deploy.html
+  opsctl runs report last > run.html            (stdout without --html)
 
 The page needs no network: open it in any browser, attach it to a ticket, or
 publish it as a CI artifact.")]
@@ -723,9 +724,9 @@ pub struct RunsReportArgs {
     /// The run: `last`, an id from `opsctl runs`, or a unique prefix of one
     #[arg(value_name = "ID|last")]
     pub run: String,
-    /// Where to write the page
+    /// Where to write the page (default: stdout)
     #[arg(long, value_name = "FILE")]
-    pub html: PathBuf,
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

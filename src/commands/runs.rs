@@ -31,7 +31,8 @@ pub enum RunsAction {
     /// One run (`last`, an id or a unique prefix) as it happened.
     Show { run: String },
     /// One run as a self-contained HTML page written to `html`.
-    Report { run: String, html: PathBuf },
+    /// `html`: the file to write (`None`: stdout).
+    Report { run: String, html: Option<PathBuf> },
 }
 
 /// The journal's start of a command: what `cli.rs` said to record, and the
@@ -72,6 +73,11 @@ pub fn run(project: Option<PathBuf>, args: RunsOptions, printer: &Printer) -> Re
             let id = store.resolve(&run)?;
             let view = RunView::from_lines(store.load(&id)?);
             let page = crate::journal::html::render(&view.redacted());
+            let Some(html) = html else {
+                // The page alone on stdout (`> run.html`, or a pipe).
+                printer.result(page.trim_end_matches('\n'));
+                return Ok(Exit::Success);
+            };
             std::fs::write(&html, page.as_bytes()).map_err(|e| {
                 Error::new(format!("cannot write {}: {e}", html.display()))
                     .hint("--html FILE needs a writable path (its directory must exist)")

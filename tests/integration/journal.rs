@@ -579,6 +579,10 @@ fn html_report_renders_in_headless_chromium_and_shows_the_failed_task() {
     .stdout_has("wrote ");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains(secret));
+    // Without --html the same page goes to stdout.
+    let out = opsctl(p.path(), &["runs", "report", "last"], &[]);
+    out.code(0);
+    assert_eq!(out.stdout.trim_end(), html.trim_end());
     for asset in ["src=\"http", "href=\"http", "@import", "url(http"] {
         assert!(
             !html.contains(asset),
