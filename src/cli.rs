@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitOptions,
@@ -108,7 +109,7 @@ fn parse_keep(s: &str) -> Result<KeepFor, String> {
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
     /// The environment: environments/ENV/ of the project
-    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV")]
+    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV", add = ArgValueCandidates::new(env_names))]
     pub env: Option<String>,
     /// Any inventory file or directory, instead of --env (as `ansible -i`)
     #[arg(
@@ -229,7 +230,7 @@ impl From<&TargetArgs> for Selection {
 #[derive(Debug, Args, Clone)]
 pub struct LimitArg {
     /// Only these hosts: names, groups, web*, a:b (or), a:&b (and), a:!b (not), ~regex
-    #[arg(short = 'l', long, value_name = "PATTERN")]
+    #[arg(short = 'l', long, value_name = "PATTERN", add = ArgValueCandidates::new(host_names))]
     pub limit: Option<String>,
 }
 
@@ -447,16 +448,17 @@ pub struct PingArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The playbook: a path, or a name under the project's playbooks/
+    #[arg(add = ArgValueCandidates::new(playbook_names))]
     pub playbook: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
     /// Only tasks with these tags (comma-separated or repeated)
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, add = ArgValueCandidates::new(tag_names))]
     pub tags: Vec<String>,
     /// Skip tasks with these tags
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(tag_names))]
     pub skip_tags: Vec<String>,
     /// Report what would change, change nothing
     #[arg(short = 'C', long)]
@@ -520,10 +522,10 @@ pub struct ProvisionArgs {
     pub limit: LimitArg,
     /// Only tasks with these tags (comma-separated or repeated): common, nginx, site,
     /// supervisor, node, python, certbot, tls, renewal, packages
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, add = ArgValueCandidates::new(tag_names))]
     pub tags: Vec<String>,
     /// Skip tasks with these tags
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(tag_names))]
     pub skip_tags: Vec<String>,
     /// Report what would change, change nothing
     #[arg(short = 'C', long)]
@@ -684,7 +686,7 @@ pub struct RunsArgs {
     #[command(subcommand)]
     pub command: Option<RunsCommand>,
     /// Only runs of this environment
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", add = ArgValueCandidates::new(env_names))]
     pub env: Option<String>,
     /// How many runs to list (the newest)
     #[arg(short = 'n', long = "number", default_value_t = 20, value_name = "N")]
@@ -768,7 +770,7 @@ pub struct SecretsArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SecretsEnvArgs {
     /// The environment: environments/ENV/secrets.age
-    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV")]
+    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV", add = ArgValueCandidates::new(env_names))]
     pub env: Option<String>,
     /// Your age identity file (or SSH private key); see `opsctl secrets --help`
     #[arg(long, value_name = "FILE")]
@@ -882,6 +884,20 @@ pub struct SecretsImportArgs {
 
 /// Entry point of the binary.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // A shell asking for completions (`COMPLETE=bash opsctl -- ...`).
+    let cwd = std::env::current_dir().ok();
+    match clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(COMPLETE_VAR)
+        .try_complete(args.clone(), cwd.as_deref())
+    {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => {
+            let _ = e.print();
+            return Exit::Config.into();
+        }
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -1179,12 +1195,44 @@ impl Cli {
 // `opsctl completions SHELL` and `opsctl man`: generated from the same clap
 // definition as the parser, so they cannot drift from it.
 
+/// The shell's registration script: at each <TAB> the shell asks opsctl itself
+/// (`COMPLETE=<shell> opsctl -- ...`, answered in [`main`]), so environments,
+/// hosts, playbooks and tags come from the project of the current directory.
 fn completions(args: &CompletionsArgs, printer: &Printer) -> Result<Exit> {
-    let mut cmd = Cli::command();
+    let name = args.shell.to_string();
+    let shells = clap_complete::env::Shells::builtins();
+    let Some(shell) = shells.completer(&name) else {
+        return Err(Error::new(format!("no completion for the shell '{name}'")));
+    };
     let mut out: Vec<u8> = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "opsctl", &mut out);
+    shell
+        .write_registration(COMPLETE_VAR, "opsctl", "opsctl", "opsctl", &mut out)
+        .map_err(|e| Error::new(format!("cannot write the completion script: {e}")))?;
     printer.reveal(String::from_utf8_lossy(&out).trim_end_matches('\n'));
     Ok(Exit::Success)
+}
+
+/// The variable through which the shell asks for completions.
+const COMPLETE_VAR: &str = "COMPLETE";
+
+fn candidates(values: Vec<String>) -> Vec<CompletionCandidate> {
+    values.into_iter().map(CompletionCandidate::new).collect()
+}
+
+fn env_names() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::complete::environments())
+}
+
+fn host_names() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::complete::hosts_and_groups())
+}
+
+fn playbook_names() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::complete::playbooks())
+}
+
+fn tag_names() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::complete::tags())
 }
 
 /// The roff of one page.

@@ -2,6 +2,7 @@
 //! no clap type), loads what it needs (pure loaders), then acts. `cli.rs` parses
 //! the command line into an [`Invocation`] and calls [`run`].
 
+pub mod complete;
 mod deploy;
 mod env;
 mod init;

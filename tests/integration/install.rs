@@ -64,7 +64,70 @@ fn make_install_puts_the_binary_man_pages_and_completions_under_the_prefix() {
     }
     let bash =
         std::fs::read_to_string(root.join("share/bash-completion/completions/opsctl")).unwrap();
-    assert!(bash.contains("complete") && bash.contains("provision"));
+    assert!(
+        bash.contains("complete -o nospace") && bash.contains("COMPLETE=\"bash\""),
+        "{bash}"
+    );
+}
+
+/// What the shell completes comes from the project at each <TAB>: fish's protocol
+/// (`COMPLETE=fish opsctl -- opsctl ARGS... WORD`: one candidate a line).
+#[test]
+fn completions_offer_the_projects_environments_hosts_playbooks_and_tags() {
+    let p = crate::common::Project::new(&[
+        (
+            "environments/staging/hosts",
+            "[web]\nweb1\nweb2\n[db]\ndb1\n",
+        ),
+        ("environments/prod/hosts", "[web]\nprod-web1\n"),
+        (
+            "playbooks/site.yml",
+            "- hosts: web\n  tasks:\n    - command: 'true'\n      tags: [alpha, beta]\n",
+        ),
+        (
+            "roles/r/tasks/main.yml",
+            "- command: 'true'\n  tags:\n    - gamma\n",
+        ),
+    ]);
+    let complete = |words: &[&str], env: &[(&str, &str)]| -> Vec<String> {
+        let mut c = Command::new(OPSCTL);
+        c.env("COMPLETE", "fish")
+            .env_remove("OPSCTL_ENV")
+            .env_remove("OPSCTL_PROJECT")
+            .args(["--", "opsctl"])
+            .args(words)
+            .current_dir(p.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .filter(|l| !l.starts_with('-'))
+            .collect()
+    };
+    assert_eq!(complete(&["ping", "--env", ""], &[]), ["prod", "staging"]);
+    assert_eq!(complete(&["ping", "--env", "st"], &[]), ["staging"]);
+    let hosts = complete(
+        &["ping", "--env", "staging", "--limit", ""],
+        &[("OPSCTL_ENV", "staging")],
+    );
+    for h in ["web", "db", "web1", "web2", "db1"] {
+        assert!(hosts.contains(&h.to_string()), "{h}: {hosts:?}");
+    }
+    assert!(!hosts.contains(&"prod-web1".to_string()), "{hosts:?}");
+    assert!(complete(&["run", ""], &[]).contains(&"site".to_string()));
+    assert_eq!(
+        complete(&["run", "site", "--tags", ""], &[]),
+        ["alpha", "beta", "gamma"]
+    );
 }
 
 #[test]
