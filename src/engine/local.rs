@@ -1,5 +1,6 @@
 //! Actions that run on the controller, not on the host: writing a fetched file
-//! (`Action::WriteLocal`) and pausing (`Action::Pause`). Called by
+//! (`Action::WriteLocal`), pausing (`Action::Pause`) and waiting for a new
+//! connection to answer (`Action::Reconnect`). Called by
 //! `engine::apply`, which decides whether they run (check mode).
 
 use std::collections::HashMap;
@@ -108,4 +109,47 @@ pub async fn pause(p: &Pause) -> Result<Paused, Fail> {
         stop: SystemTime::now(),
         elapsed: t0.elapsed(),
     })
+}
+
+/// Waits until a new connection to the host, made as the task's own is (user,
+/// key, ProxyCommand, host key checking), opens and runs a command: after
+/// `delay`, one attempt every `sleep` seconds, each bounded by
+/// `connect_timeout`, until `timeout`. Returns how long it took (after the
+/// delay). A connection that fails names its reason in the timeout's error.
+pub async fn reconnect(
+    conn: &crate::transport::Connection,
+    r: &crate::modules::protocol::Reconnect,
+) -> Result<Duration, Fail> {
+    use crate::transport::{Connection, RemoteCommand};
+    tokio::time::sleep(Duration::from_secs(r.delay)).await;
+    let t0 = Instant::now();
+    let mut spec = conn.spec().clone();
+    spec.connect_timeout = Duration::from_secs(r.connect_timeout.max(1));
+    let bound = spec.connect_timeout * 2 + Duration::from_secs(5);
+    let deadline = Duration::from_secs(r.timeout);
+    loop {
+        let attempt = async {
+            let c = Connection::open(&spec).await.map_err(|e| e.to_string())?;
+            let out = c.run(&RemoteCommand::new("echo pong")).await;
+            c.close().await;
+            match out {
+                Ok(o) if o.success() && o.stdout_str().trim() == "pong" => Ok(()),
+                Ok(o) => Err(format!("the test command failed (rc {:?})", o.rc)),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let last = match tokio::time::timeout(bound, attempt).await {
+            Ok(Ok(())) => return Ok(t0.elapsed()),
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {} s", bound.as_secs()),
+        };
+        if t0.elapsed() + Duration::from_secs(r.sleep) >= deadline {
+            return Err(Fail::Task(format!(
+                "timed out waiting for a connection to {} after {} s: {last}",
+                spec.host,
+                t0.elapsed().as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(r.sleep)).await;
+    }
 }

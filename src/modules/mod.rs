@@ -39,6 +39,7 @@ pub mod lineinfile;
 pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod openssh_keypair;
 pub mod openssl_dhparam;
 pub mod openssl_privatekey;
 pub mod package_facts;
@@ -70,6 +71,7 @@ pub mod unarchive;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod wait_for_connection;
 // compat modules (issue 11, part a)
 pub mod alternatives;
 pub mod assemble;
@@ -573,6 +575,14 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &openssl_dhparam::OPENSSL_DHPARAM,
             module: &openssl_dhparam::OpensslDhparam,
+        },
+        ModuleDef {
+            spec: &openssh_keypair::OPENSSH_KEYPAIR,
+            module: &openssh_keypair::OpensshKeypair,
+        },
+        ModuleDef {
+            spec: &wait_for_connection::WAIT_FOR_CONNECTION,
+            module: &wait_for_connection::WaitForConnection,
         },
     ];
     MODULES
