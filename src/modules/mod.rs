@@ -35,6 +35,7 @@ pub mod git;
 pub mod gitfacts;
 pub mod group_by;
 pub mod include_vars;
+pub mod iptables;
 pub mod lineinfile;
 pub mod mode;
 pub mod net;
@@ -583,6 +584,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &wait_for_connection::WAIT_FOR_CONNECTION,
             module: &wait_for_connection::WaitForConnection,
+        },
+        ModuleDef {
+            spec: &iptables::IPTABLES,
+            module: &iptables::Iptables,
         },
     ];
     MODULES

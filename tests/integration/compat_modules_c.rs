@@ -263,3 +263,128 @@ fn wait_for_connection_waits_for_sshd_to_come_back() {
     );
     changed(&check, 0);
 }
+
+const IPTABLES: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - apt:
+        name: iptables
+    - name: a chain of the app
+      iptables:
+        chain: APP
+        chain_management: true
+    - name: loopback first
+      iptables:
+        chain: INPUT
+        in_interface: lo
+        jump: ACCEPT
+        action: insert
+        rule_num: "1"
+    - name: replies
+      iptables:
+        chain: INPUT
+        ctstate: [ESTABLISHED, RELATED]
+        jump: ACCEPT
+    - name: ssh and the app's ports
+      ansible.builtin.iptables:
+        chain: INPUT
+        protocol: tcp
+        destination_ports: ["22", "8080:8089"]
+        jump: ACCEPT
+        comment: ssh and app
+      register: r
+    - assert:
+        that:
+          - r.rule == '-p tcp -j ACCEPT -m multiport --dports 22,8080:8089 -m comment --comment ssh and app'
+          - r.chain == 'INPUT' and r.table == 'filter'
+    - name: the app's chain gets its port
+      iptables:
+        chain: INPUT
+        protocol: tcp
+        destination_port: "9000"
+        jump: APP
+    - name: no telnet
+      iptables:
+        chain: INPUT
+        protocol: tcp
+        destination_port: "23"
+        jump: ACCEPT
+        state: absent
+    - name: ssh over IPv6
+      iptables:
+        ip_version: ipv6
+        chain: INPUT
+        protocol: tcp
+        destination_port: "22"
+        jump: ACCEPT
+    - name: masquerade
+      iptables:
+        table: nat
+        chain: POSTROUTING
+        out_interface: eth0
+        jump: MASQUERADE
+    - name: nothing is forwarded
+      iptables:
+        chain: FORWARD
+        policy: DROP
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn iptables_rules_policies_and_chains() {
+    let tb = Testbed::up(1);
+    // iptables from the offline repository, and a rule to remove
+    tb.exec(
+        "host1",
+        "apt-get install -y iptables >/dev/null 2>&1 && iptables -A INPUT -p tcp --dport 23 -j ACCEPT",
+    )
+    .code(0);
+    changed(&tb.play("iptables", IPTABLES, &[]), 9);
+    changed(&tb.play("iptables", IPTABLES, &[]), 0);
+    let rules = out(
+        &tb,
+        "iptables -S; iptables -t nat -S POSTROUTING; ip6tables -S INPUT",
+    );
+    for line in [
+        "-P FORWARD DROP",
+        "-N APP",
+        "-A INPUT -p tcp -m multiport --dports 22,8080:8089 -m comment --comment \"ssh and app\" -j ACCEPT",
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A INPUT -p tcp -m tcp --dport 9000 -j APP",
+        "-A POSTROUTING -o eth0 -j MASQUERADE",
+        "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
+    ] {
+        assert!(
+            rules.lines().any(|l| l == line),
+            "{line:?} missing in\n{rules}"
+        );
+    }
+    assert!(!rules.contains("--dport 23 "), "{rules}");
+    assert_eq!(
+        out(&tb, "iptables -S INPUT | sed -n 2p"),
+        "-A INPUT -i lo -j ACCEPT"
+    );
+
+    // drift: loopback rule gone, the policy back, telnet back
+    tb.exec(
+        "host1",
+        "iptables -D INPUT -i lo -j ACCEPT && iptables -P FORWARD ACCEPT && iptables -A INPUT -p tcp --dport 23 -j ACCEPT",
+    )
+    .code(0);
+    let drifted = out(&tb, "iptables -S");
+    let check = tb.play("iptables", IPTABLES, &["--check", "--diff"]);
+    changed(&check, 3);
+    check
+        .stdout_has("--P FORWARD ACCEPT")
+        .stdout_has("+-P FORWARD DROP")
+        .stdout_has("+-A INPUT -j ACCEPT -i lo")
+        .stdout_has("(removed) -A INPUT -p tcp -j ACCEPT --destination-port 23");
+    assert_eq!(out(&tb, "iptables -S"), drifted);
+    changed(&tb.play("iptables", IPTABLES, &[]), 3);
+    assert_eq!(
+        out(&tb, "iptables -S INPUT | sed -n 2p"),
+        "-A INPUT -i lo -j ACCEPT"
+    );
+    changed(&tb.play("iptables", IPTABLES, &[]), 0);
+}
