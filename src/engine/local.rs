@@ -153,3 +153,67 @@ pub async fn reconnect(
         tokio::time::sleep(Duration::from_secs(r.sleep)).await;
     }
 }
+
+/// Runs rsync on the controller for synchronize. Over SSH, its remote shell is
+/// `ssh -S <the host's master socket>`: the transfer reuses the task's
+/// connection (no new login, same user, same host key); the host's side is
+/// `opsctl-host:PATH` (the name is not used by ssh when it goes through the
+/// socket). The task's become runs the host's rsync through `sudo -n -u USER`
+/// (unless the task gives `rsync_path`); check mode adds `--dry-run`, so
+/// rsync reports what it would transfer and changes nothing.
+pub async fn rsync(
+    env: &crate::modules::HostEnv<'_>,
+    r: &crate::modules::protocol::Rsync,
+) -> Result<crate::modules::protocol::Applied, Fail> {
+    use crate::transport::shell_quote;
+    let mut args: Vec<String> = r.opts.clone();
+    if env.check {
+        args.push("--dry-run".into());
+    }
+    let rsync_path = r.rsync_path.clone().or_else(|| {
+        env.become_user
+            .map(|u| format!("sudo -n -u {} rsync", shell_quote(u)))
+    });
+    if let Some(p) = rsync_path {
+        args.push(format!("--rsync-path={p}"));
+    }
+    let remote = |path: &str| match env.conn.control_path() {
+        Some(_) => format!("opsctl-host:{path}"),
+        None => path.to_string(),
+    };
+    if let Some(sock) = env.conn.control_path() {
+        args.push(format!(
+            "--rsh=ssh -S {} -o ControlMaster=no",
+            shell_quote(&sock.display().to_string())
+        ));
+    }
+    let (src, dest) = if r.push {
+        (r.src.clone(), remote(&r.dest))
+    } else {
+        (remote(&r.src), r.dest.clone())
+    };
+    args.push(src);
+    args.push(dest);
+    let cmd = std::iter::once("rsync".to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = tokio::process::Command::new("rsync")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| {
+            Fail::Task(format!(
+                "cannot run rsync on the controller ({e}): install it (apt-get install rsync)"
+            ))
+        })?;
+    let out = crate::transport::Output {
+        rc: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
+    env.trace.lock().unwrap().push((cmd.clone(), out.clone()));
+    Ok(crate::modules::protocol::Applied::Rsynced { cmd, out })
+}

@@ -89,6 +89,7 @@ pub mod modprobe;
 pub mod mount;
 pub mod pam_limits;
 pub mod snap;
+pub mod synchronize;
 pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
@@ -588,6 +589,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &iptables::IPTABLES,
             module: &iptables::Iptables,
+        },
+        ModuleDef {
+            spec: &synchronize::SYNCHRONIZE,
+            module: &synchronize::Synchronize,
         },
     ];
     MODULES

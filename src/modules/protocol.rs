@@ -317,6 +317,22 @@ pub enum Action {
     /// Wait on the controller until a new connection to the host answers
     /// (wait_for_connection).
     Reconnect(Reconnect),
+    /// Run rsync on the controller, over the host's connection (synchronize):
+    /// the engine adds the remote shell (the SSH master's socket), the
+    /// task's become (`--rsync-path`) and, in check mode, `--dry-run`.
+    Rsync(Rsync),
+}
+
+/// An rsync run: its options, and which side of the transfer is the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rsync {
+    pub opts: Vec<String>,
+    pub src: String,
+    pub dest: String,
+    /// `push`: `dest` is on the host; else (`pull`) `src` is.
+    pub push: bool,
+    /// The module's `rsync_path` (the engine's become does not replace it).
+    pub rsync_path: Option<String>,
 }
 
 /// How to wait for a connection: new connections made like the task's own,
@@ -352,6 +368,11 @@ pub enum Applied {
     Paused(Paused),
     /// A new connection answered after this long (from the end of the delay).
     Reconnected(std::time::Duration),
+    /// rsync ran: its command line (as a shell would read it) and output.
+    Rsynced {
+        cmd: String,
+        out: Output,
+    },
 }
 
 /// What a pause did.
@@ -426,6 +447,8 @@ pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fai
     match result {
         Applied::Files(_) => Ok(regular_file::file_applied(planned, &result)),
         Applied::WroteLocal | Applied::Paused(_) | Applied::Reconnected(_) => Ok(planned),
+        Applied::Rsynced { out, .. } if out.success() => Ok(planned),
+        Applied::Rsynced { out, .. } => fail::fail(script_failure(&out)),
         Applied::Script(out) if out.success() => Ok(planned),
         Applied::Script(out) => fail::fail(script_failure(&out)),
     }

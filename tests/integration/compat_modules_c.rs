@@ -388,3 +388,76 @@ fn iptables_rules_policies_and_chains() {
     );
     changed(&tb.play("iptables", IPTABLES, &[]), 0);
 }
+
+const SYNC: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - apt:
+        name: rsync
+    - name: the site, pushed over opsctl's connection
+      synchronize:
+        src: site/
+        dest: /srv/site
+        delete: true
+        rsync_opts: ["--exclude=*.tmp"]
+      register: p
+    - assert:
+        that:
+          - p is not changed or p.stdout_lines | select('search', 'index.html') | list | length == 1
+          - p.cmd is search('--rsh=ssh -S')
+    - name: a file of the host, pulled
+      ansible.posix.synchronize:
+        mode: pull
+        src: /etc/hostname
+        dest: "{{ pull_dest }}/"
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed and rsync on the controller (make test runs it)"]
+fn synchronize_pushes_and_pulls_over_the_connection() {
+    let tb = Testbed::up(1);
+    tb.write("playbooks/site/index.html", "<h1>v1</h1>\n");
+    tb.write("playbooks/site/css/app.css", "body {}\n");
+    tb.write("playbooks/site/draft.tmp", "not shipped\n");
+    let pulled = tb.project.path().join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    let pull_dest = format!("pull_dest={}", pulled.display());
+    tb.exec(
+        "host1",
+        "mkdir -p /srv/site && echo old > /srv/site/stale.html",
+    )
+    .code(0);
+    changed(&tb.play("sync", SYNC, &["-e", &pull_dest]), 3);
+    changed(&tb.play("sync", SYNC, &["-e", &pull_dest]), 0);
+    assert_eq!(out(&tb, "cat /srv/site/index.html"), "<h1>v1</h1>");
+    assert_eq!(out(&tb, "cat /srv/site/css/app.css"), "body {}");
+    tb.exec(
+        "host1",
+        "test ! -e /srv/site/stale.html && test ! -e /srv/site/draft.tmp",
+    )
+    .code(0);
+    assert_eq!(
+        std::fs::read_to_string(pulled.join("hostname"))
+            .unwrap()
+            .trim(),
+        out(&tb, "cat /etc/hostname")
+    );
+
+    // drift on the host: --check --diff is rsync's dry run, shown, nothing changed
+    tb.exec(
+        "host1",
+        "echo changed > /srv/site/index.html && touch /srv/site/extra",
+    )
+    .code(0);
+    let check = tb.play("sync", SYNC, &["-e", &pull_dest, "--check", "--diff"]);
+    changed(&check, 1);
+    check
+        .stdout_has("index.html")
+        .stdout_has("*deleting   extra");
+    assert_eq!(out(&tb, "cat /srv/site/index.html"), "changed");
+    tb.exec("host1", "test -e /srv/site/extra").code(0);
+    changed(&tb.play("sync", SYNC, &["-e", &pull_dest]), 1);
+    assert_eq!(out(&tb, "cat /srv/site/index.html"), "<h1>v1</h1>");
+    tb.exec("host1", "test ! -e /srv/site/extra").code(0);
+}
