@@ -103,6 +103,8 @@ pub async fn run(
                 Applied::WroteLocal
             }
             Action::Pause(p) => Applied::Paused(local::pause(p).await?),
+            Action::Reconnect(r) => Applied::Reconnected(local::reconnect(env.conn, r).await?),
+            Action::Rsync(r) => local::rsync(env, r).await?,
         };
         return m.applied(args, change.outcome, result, &ctx);
     }

@@ -1,5 +1,6 @@
 //! Actions that run on the controller, not on the host: writing a fetched file
-//! (`Action::WriteLocal`) and pausing (`Action::Pause`). Called by
+//! (`Action::WriteLocal`), pausing (`Action::Pause`) and waiting for a new
+//! connection to answer (`Action::Reconnect`). Called by
 //! `engine::apply`, which decides whether they run (check mode).
 
 use std::collections::HashMap;
@@ -108,4 +109,111 @@ pub async fn pause(p: &Pause) -> Result<Paused, Fail> {
         stop: SystemTime::now(),
         elapsed: t0.elapsed(),
     })
+}
+
+/// Waits until a new connection to the host, made as the task's own is (user,
+/// key, ProxyCommand, host key checking), opens and runs a command: after
+/// `delay`, one attempt every `sleep` seconds, each bounded by
+/// `connect_timeout`, until `timeout`. Returns how long it took (after the
+/// delay). A connection that fails names its reason in the timeout's error.
+pub async fn reconnect(
+    conn: &crate::transport::Connection,
+    r: &crate::modules::protocol::Reconnect,
+) -> Result<Duration, Fail> {
+    use crate::transport::{Connection, RemoteCommand};
+    tokio::time::sleep(Duration::from_secs(r.delay)).await;
+    let t0 = Instant::now();
+    let mut spec = conn.spec().clone();
+    spec.connect_timeout = Duration::from_secs(r.connect_timeout.max(1));
+    let bound = spec.connect_timeout * 2 + Duration::from_secs(5);
+    let deadline = Duration::from_secs(r.timeout);
+    loop {
+        let attempt = async {
+            let c = Connection::open(&spec).await.map_err(|e| e.to_string())?;
+            let out = c.run(&RemoteCommand::new("echo pong")).await;
+            c.close().await;
+            match out {
+                Ok(o) if o.success() && o.stdout_str().trim() == "pong" => Ok(()),
+                Ok(o) => Err(format!("the test command failed (rc {:?})", o.rc)),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let last = match tokio::time::timeout(bound, attempt).await {
+            Ok(Ok(())) => return Ok(t0.elapsed()),
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {} s", bound.as_secs()),
+        };
+        if t0.elapsed() + Duration::from_secs(r.sleep) >= deadline {
+            return Err(Fail::Task(format!(
+                "timed out waiting for a connection to {} after {} s: {last}",
+                spec.host,
+                t0.elapsed().as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(r.sleep)).await;
+    }
+}
+
+/// Runs rsync on the controller for synchronize. Over SSH, its remote shell is
+/// `ssh -S <the host's master socket>`: the transfer reuses the task's
+/// connection (no new login, same user, same host key); the host's side is
+/// `opsctl-host:PATH` (the name is not used by ssh when it goes through the
+/// socket). The task's become runs the host's rsync through `sudo -n -u USER`
+/// (unless the task gives `rsync_path`); check mode adds `--dry-run`, so
+/// rsync reports what it would transfer and changes nothing.
+pub async fn rsync(
+    env: &crate::modules::HostEnv<'_>,
+    r: &crate::modules::protocol::Rsync,
+) -> Result<crate::modules::protocol::Applied, Fail> {
+    use crate::transport::shell_quote;
+    let mut args: Vec<String> = r.opts.clone();
+    if env.check {
+        args.push("--dry-run".into());
+    }
+    let rsync_path = r.rsync_path.clone().or_else(|| {
+        env.become_user
+            .map(|u| format!("sudo -n -u {} rsync", shell_quote(u)))
+    });
+    if let Some(p) = rsync_path {
+        args.push(format!("--rsync-path={p}"));
+    }
+    let remote = |path: &str| match env.conn.control_path() {
+        Some(_) => format!("opsctl-host:{path}"),
+        None => path.to_string(),
+    };
+    if let Some(sock) = env.conn.control_path() {
+        args.push(format!(
+            "--rsh=ssh -S {} -o ControlMaster=no",
+            shell_quote(&sock.display().to_string())
+        ));
+    }
+    let (src, dest) = if r.push {
+        (r.src.clone(), remote(&r.dest))
+    } else {
+        (remote(&r.src), r.dest.clone())
+    };
+    args.push(src);
+    args.push(dest);
+    let cmd = std::iter::once("rsync".to_string())
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = tokio::process::Command::new("rsync")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| {
+            Fail::Task(format!(
+                "cannot run rsync on the controller ({e}): install it (apt-get install rsync)"
+            ))
+        })?;
+    let out = crate::transport::Output {
+        rc: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
+    env.trace.lock().unwrap().push((cmd.clone(), out.clone()));
+    Ok(crate::modules::protocol::Applied::Rsynced { cmd, out })
 }

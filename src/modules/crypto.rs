@@ -1,6 +1,8 @@
-//! What the community.crypto modules (openssl_privatekey, x509_certificate)
-//! share: their file arguments, the reading of a probe that may carry a
-//! passphrase on stdin, the passphrase and mode arguments, the backup line.
+//! What the community.crypto modules (openssl_privatekey, x509_certificate,
+//! openssh_keypair; user's ssh key too) share: their file arguments, the
+//! reading of a probe that may carry a passphrase on stdin, the passphrase and
+//! mode arguments, the key file's facts, the backup line, and ssh-keygen's
+//! passphrase through `SSH_ASKPASS`.
 
 use serde_json::Value as Json;
 
@@ -81,4 +83,69 @@ pub fn backup_line(var: &str) -> String {
     format!(
         "b=\"${var}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"${var}\" \"$b\" && echo \"@@backup $b\"\n"
     )
+}
+
+/// Shell lines that write `$<dir>/ap`, an `SSH_ASKPASS` program answering
+/// each of ssh-keygen's passphrase prompts with the next line of the stdin it
+/// inherits: the passphrase goes to ssh-keygen on stdin, never on its argv
+/// (`-N`/`-P`) or in a file. `$<dir>` is a directory `mktemp -d` made.
+pub fn askpass_lines(dir: &str) -> String {
+    format!(
+        "cat > \"${dir}/ap\" <<'OPSCTL_AP'\n#!/bin/sh\nIFS= read -r l || exit 1\nprintf '%s\\n' \"$l\"\nOPSCTL_AP\nchmod 700 \"${dir}/ap\"\n"
+    )
+}
+
+/// The environment that makes ssh-keygen ask [`askpass_lines`]'s program.
+pub fn askpass_env(dir: &str) -> String {
+    format!("SSH_ASKPASS=\"${dir}/ap\" SSH_ASKPASS_REQUIRE=force")
+}
+
+/// `regenerate`'s choices (openssl_privatekey, openssh_keypair).
+pub const REGENERATE: super::Kind = super::Kind::Choice(&[
+    "never",
+    "fail",
+    "partial_idempotence",
+    "full_idempotence",
+    "always",
+]);
+
+/// What a key probe says of the key file: its `exists=`, `loaded=`, `mode=`,
+/// `owner=`, `group=` and `header=` lines.
+#[derive(Debug, Default)]
+pub struct KeyFile {
+    pub exists: bool,
+    pub loaded: bool,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    /// The PEM header line (`-----BEGIN ... PRIVATE KEY-----`).
+    pub header: String,
+}
+
+impl KeyFile {
+    /// Reads one `key=value` line of the probe; false when it is not one of
+    /// the file's.
+    pub fn take(&mut self, k: &str, v: &str) -> bool {
+        match k {
+            "exists" => self.exists = v == "1",
+            "loaded" => self.loaded = v == "1",
+            "mode" => self.mode = u32::from_str_radix(v.trim(), 8).unwrap_or(0),
+            "owner" => self.owner = v.trim().into(),
+            "group" => self.group = v.trim().into(),
+            "header" => self.header = v.trim().into(),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The failure of a key's change script: its exit status and stderr (the
+/// tools' own stderr that may echo what they read goes to /dev/null).
+pub fn write_failed<T>(what: &str, planned: &super::Outcome, out: &Output) -> Result<T, Fail> {
+    fail::fail(format!(
+        "writing the {what} {} failed (rc {}): {}",
+        planned.data["filename"].as_str().unwrap_or_default(),
+        out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
+        out.stderr_str().trim()
+    ))
 }

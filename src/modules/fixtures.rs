@@ -55,7 +55,9 @@
 //! {"state": "repo", "head": "SHA", "branch": "main", "remote_url": "...",
 //! "mods": ""}}`; `state` is absent, empty, repo or other; an unlisted dest is
 //! absent); `expect.local_write` (the end of the controller path written) and
-//! `expect.local_content`; `expect.pause` (`{"seconds": 3, "prompt": null}`).
+//! `expect.local_content`; `expect.pause` (`{"seconds": 3, "prompt": null}`);
+//! `expect.reconnect` (`{"delay": 0, "sleep": 1, "timeout": 600, "connect_timeout": 5}`);
+//! `expect.rsync` (`{"push": true, "src": "files/site/", "dest": "/srv/site", "opts": [...]}`).
 
 use std::path::{Path, PathBuf};
 
@@ -286,6 +288,36 @@ fn deploy_action(action: &Action, expect: &Json) -> Result<(), String> {
             for (k, v) in expect["pause"].as_object().into_iter().flatten() {
                 if have[k] != *v {
                     return Err(format!("pause.{k}: have {}, want {v}", have[k]));
+                }
+            }
+        }
+        Action::Rsync(r) => {
+            let want = &expect["rsync"];
+            if let Some(p) = want["push"].as_bool()
+                && p != r.push
+            {
+                return Err(format!("rsync.push: have {}, want {p}", r.push));
+            }
+            for k in ["src", "dest"] {
+                let have = if k == "src" { &r.src } else { &r.dest };
+                if let Some(w) = want[k].as_str()
+                    && !have.ends_with(w)
+                {
+                    return Err(format!("rsync.{k}: have {have}, want ..{w}"));
+                }
+            }
+            if let Some(w) = want.get("opts")
+                && *w != serde_json::json!(r.opts)
+            {
+                return Err(format!("rsync.opts: have {:?}, want {w}", r.opts));
+            }
+        }
+        Action::Reconnect(r) => {
+            let have = serde_json::json!({"delay": r.delay, "sleep": r.sleep,
+                "timeout": r.timeout, "connect_timeout": r.connect_timeout});
+            for (k, v) in expect["reconnect"].as_object().into_iter().flatten() {
+                if have[k] != *v {
+                    return Err(format!("reconnect.{k}: have {}, want {v}", have[k]));
                 }
             }
         }

@@ -35,10 +35,12 @@ pub mod git;
 pub mod gitfacts;
 pub mod group_by;
 pub mod include_vars;
+pub mod iptables;
 pub mod lineinfile;
 pub mod mode;
 pub mod net;
 pub mod npm;
+pub mod openssh_keypair;
 pub mod openssl_dhparam;
 pub mod openssl_privatekey;
 pub mod package_facts;
@@ -70,6 +72,7 @@ pub mod unarchive;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod wait_for_connection;
 // compat modules (issue 11, part a)
 pub mod alternatives;
 pub mod assemble;
@@ -86,6 +89,7 @@ pub mod modprobe;
 pub mod mount;
 pub mod pam_limits;
 pub mod snap;
+pub mod synchronize;
 pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
@@ -573,6 +577,22 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &openssl_dhparam::OPENSSL_DHPARAM,
             module: &openssl_dhparam::OpensslDhparam,
+        },
+        ModuleDef {
+            spec: &openssh_keypair::OPENSSH_KEYPAIR,
+            module: &openssh_keypair::OpensshKeypair,
+        },
+        ModuleDef {
+            spec: &wait_for_connection::WAIT_FOR_CONNECTION,
+            module: &wait_for_connection::WaitForConnection,
+        },
+        ModuleDef {
+            spec: &iptables::IPTABLES,
+            module: &iptables::Iptables,
+        },
+        ModuleDef {
+            spec: &synchronize::SYNCHRONIZE,
+            module: &synchronize::Synchronize,
         },
     ];
     MODULES

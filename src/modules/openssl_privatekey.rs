@@ -50,16 +50,7 @@ pub static OPENSSL_PRIVATEKEY: Spec = Spec::new(
             Kind::Choice(&["auto", "auto_ignore", "pkcs1", "pkcs8", "raw"]),
         ),
         ArgSpec::new("format_mismatch", Kind::Choice(&["regenerate", "convert"])),
-        ArgSpec::new(
-            "regenerate",
-            Kind::Choice(&[
-                "never",
-                "fail",
-                "partial_idempotence",
-                "full_idempotence",
-                "always",
-            ]),
-        ),
+        ArgSpec::new("regenerate", crypto::REGENERATE),
     ),
 );
 
@@ -178,12 +169,7 @@ fn probe(w: &Want) -> Need {
 /// What the probe found.
 #[derive(Debug, Default)]
 struct Found {
-    exists: bool,
-    loaded: bool,
-    mode: u32,
-    owner: String,
-    group: String,
-    header: String,
+    file: crypto::KeyFile,
     kind: String,
     size: Option<i64>,
     curve: Option<String>,
@@ -198,17 +184,12 @@ fn parse(out: &str) -> Result<Found, Fail> {
             continue;
         };
         match k {
+            _ if f.file.take(k, v) => {}
             "noopenssl" => {
                 return fail::fail(
                     "openssl is not installed on this host: install it first (apt: name=openssl)",
                 );
             }
-            "exists" => f.exists = v == "1",
-            "loaded" => f.loaded = v == "1",
-            "mode" => f.mode = u32::from_str_radix(v.trim(), 8).unwrap_or(0),
-            "owner" => f.owner = v.trim().into(),
-            "group" => f.group = v.trim().into(),
-            "header" => f.header = v.trim().into(),
             "text" => texts.push(v.trim().to_string()),
             "fingerprint" => f.fingerprint = v.trim().into(),
             _ => {}
@@ -272,7 +253,7 @@ impl Module for OpensslPrivatekey {
         let mut res = Outcome::ok().with("filename", w.path.clone());
         let q = shell_quote(&w.path);
         if !w.present {
-            if !f.exists {
+            if !f.file.exists {
                 return Ok(Plan::Done(res));
             }
             res.changed = true;
@@ -294,7 +275,7 @@ impl Module for OpensslPrivatekey {
             ));
         }
         // does the key match what is asked?
-        let matches = f.loaded
+        let matches = f.file.loaded
             && f.kind == w.kind
             && match w.kind.as_str() {
                 "RSA" | "DSA" => f.size == Some(w.size),
@@ -302,17 +283,19 @@ impl Module for OpensslPrivatekey {
                 _ => true,
             }
             && (w.regenerate != "full_idempotence"
-                || f.header.contains("ENCRYPTED") == w.passphrase.is_some());
+                || f.file.header.contains("ENCRYPTED") == w.passphrase.is_some());
         let format_ok = match w.format.as_str() {
             "pkcs1" => {
-                !f.header.contains("BEGIN PRIVATE KEY") && !f.header.contains("BEGIN ENCRYPTED")
+                !f.file.header.contains("BEGIN PRIVATE KEY")
+                    && !f.file.header.contains("BEGIN ENCRYPTED")
             }
             "pkcs8" => {
-                f.header.contains("BEGIN PRIVATE KEY") || f.header.contains("BEGIN ENCRYPTED")
+                f.file.header.contains("BEGIN PRIVATE KEY")
+                    || f.file.header.contains("BEGIN ENCRYPTED")
             }
             _ => true,
         };
-        let generate = match (f.exists, w.regenerate.as_str()) {
+        let generate = match (f.file.exists, w.regenerate.as_str()) {
             (false, _) => true,
             (true, "always") => true,
             (true, "never") => false,
@@ -327,7 +310,8 @@ impl Module for OpensslPrivatekey {
             }
             (true, _) => !matches || (!format_ok && !w.convert),
         };
-        let convert = !generate && f.exists && !format_ok && w.convert && w.regenerate != "never";
+        let convert =
+            !generate && f.file.exists && !format_ok && w.convert && w.regenerate != "never";
         let mut steps = String::new();
         let pass_out = match (&w.passphrase, w.cipher.as_str()) {
             (Some(_), "auto") => " -aes256 -pass stdin".to_string(),
@@ -375,14 +359,14 @@ impl Module for OpensslPrivatekey {
         }
         let new_key = generate || convert;
         let mut attrs = Vec::new();
-        if !new_key && f.mode != w.mode {
+        if !new_key && f.file.mode != w.mode {
             attrs.push(format!("chmod {:o} -- \"$p\"", w.mode));
         }
         let chown = crypto::chown(args)?;
         if let Some(c) = &chown
             && !new_key
-            && (w.owner.as_ref().is_some_and(|o| *o != f.owner)
-                || w.group.as_ref().is_some_and(|g| *g != f.group))
+            && (w.owner.as_ref().is_some_and(|o| *o != f.file.owner)
+                || w.group.as_ref().is_some_and(|g| *g != f.file.group))
         {
             attrs.push(format!("chown {} -- \"$p\"", shell_quote(c)));
         }
@@ -422,7 +406,7 @@ impl Module for OpensslPrivatekey {
                 ));
             }
             script.push_str(&format!("chmod {:o} -- \"$t\"\n", w.mode));
-            if w.backup && f.exists {
+            if w.backup && f.file.exists {
                 script.push_str(&crypto::backup_line("p"));
             }
             script.push_str("mv -f -- \"$t\" \"$p\"\n");
@@ -439,11 +423,11 @@ impl Module for OpensslPrivatekey {
             script.push('\n');
         }
         if ctx.diff {
-            let before = if f.exists {
+            let before = if f.file.exists {
                 format!(
                     "{}mode: {:04o}\n",
                     describe(&f.kind, f.size, f.curve.as_deref()),
-                    f.mode
+                    f.file.mode
                 )
             } else {
                 String::new()
@@ -481,12 +465,7 @@ impl Module for OpensslPrivatekey {
             if !out.success() {
                 // openssl's stderr goes to /dev/null (it may echo what it
                 // read); what is left is chown's, chmod's, mv's
-                return fail::fail(format!(
-                    "writing the private key {} failed (rc {}): {}",
-                    planned.data["filename"].as_str().unwrap_or_default(),
-                    out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
-                    out.stderr_str().trim()
-                ));
+                return crypto::write_failed("private key", &planned, out);
             }
         }
         Ok(planned)

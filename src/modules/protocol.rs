@@ -314,6 +314,36 @@ pub enum Action {
     /// Wait on the controller: a number of seconds, or for the operator's
     /// answer to `prompt` (asked once per `key`, given to every host).
     Pause(Pause),
+    /// Wait on the controller until a new connection to the host answers
+    /// (wait_for_connection).
+    Reconnect(Reconnect),
+    /// Run rsync on the controller, over the host's connection (synchronize):
+    /// the engine adds the remote shell (the SSH master's socket), the
+    /// task's become (`--rsync-path`) and, in check mode, `--dry-run`.
+    Rsync(Rsync),
+}
+
+/// An rsync run: its options, and which side of the transfer is the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rsync {
+    pub opts: Vec<String>,
+    pub src: String,
+    pub dest: String,
+    /// `push`: `dest` is on the host; else (`pull`) `src` is.
+    pub push: bool,
+    /// The module's `rsync_path` (the engine's become does not replace it).
+    pub rsync_path: Option<String>,
+}
+
+/// How to wait for a connection: new connections made like the task's own,
+/// each bounded by `connect_timeout`, every `sleep` after `delay`, until
+/// `timeout` (seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconnect {
+    pub delay: u64,
+    pub sleep: u64,
+    pub timeout: u64,
+    pub connect_timeout: u64,
 }
 
 /// How to pause on the controller.
@@ -336,6 +366,13 @@ pub enum Applied {
     WroteLocal,
     /// The pause is over.
     Paused(Paused),
+    /// A new connection answered after this long (from the end of the delay).
+    Reconnected(std::time::Duration),
+    /// rsync ran: its command line (as a shell would read it) and output.
+    Rsynced {
+        cmd: String,
+        out: Output,
+    },
 }
 
 /// What a pause did.
@@ -409,7 +446,9 @@ pub trait Module: Sync {
 pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     match result {
         Applied::Files(_) => Ok(regular_file::file_applied(planned, &result)),
-        Applied::WroteLocal | Applied::Paused(_) => Ok(planned),
+        Applied::WroteLocal | Applied::Paused(_) | Applied::Reconnected(_) => Ok(planned),
+        Applied::Rsynced { out, .. } if out.success() => Ok(planned),
+        Applied::Rsynced { out, .. } => fail::fail(script_failure(&out)),
         Applied::Script(out) if out.success() => Ok(planned),
         Applied::Script(out) => fail::fail(script_failure(&out)),
     }

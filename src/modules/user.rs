@@ -60,6 +60,7 @@ pub static USER: Spec = Spec::new(
         ArgSpec::new("ssh_key_bits", Kind::Int),
         ArgSpec::new("ssh_key_file", Kind::Str),
         ArgSpec::new("ssh_key_comment", Kind::Str),
+        ArgSpec::new("ssh_key_passphrase", Kind::Str),
     ],
 );
 
@@ -236,6 +237,18 @@ struct SshKey {
     file: String,
     /// Default: `ansible-generated on <hostname>`, as Ansible's.
     comment: Option<String>,
+    /// A secret: on the change's stdin, to ssh-keygen through `SSH_ASKPASS`.
+    passphrase: Option<Hidden>,
+}
+
+/// A secret string whose Debug shows nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Hidden(String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(hidden)")
+    }
 }
 
 impl UserWant {
@@ -285,6 +298,7 @@ impl UserWant {
                 bits: args.int("ssh_key_bits"),
                 file,
                 comment: args.string("ssh_key_comment"),
+                passphrase: super::crypto::passphrase(args, "ssh_key_passphrase")?.map(Hidden),
                 kind,
             })
         } else {
@@ -708,6 +722,11 @@ fn user_change_script(w: &UserWant, plan: &UserPlan) -> String {
     if plan.set_password {
         s.push_str("IFS= read -r hash || :\n");
     }
+    // then the ssh key's passphrase, kept in a variable (never on an argv)
+    let key_pass = plan.ssh_key && w.ssh_key.as_ref().is_some_and(|k| k.passphrase.is_some());
+    if key_pass {
+        s.push_str("IFS= read -r kp || :\n");
+    }
     if let Some(cmd) = &plan.command {
         let words: Vec<String> = cmd.iter().map(|w| shell_quote(w)).collect();
         let verb = &cmd[0];
@@ -757,21 +776,33 @@ fn user_change_script(w: &UserWant, plan: &UserPlan) -> String {
         && let Some(k) = &w.ssh_key
     {
         let bits = k.bits.map(|b| format!(" -b {b}")).unwrap_or_default();
+        let comment = match &k.comment {
+            Some(c) => shell_quote(c),
+            None => "\"ansible-generated on $(hostname)\"".to_string(),
+        };
         s.push_str(&format!(
             "f={file}; case $f in /*) ;; *) f=\"$home/$f\" ;; esac\n\
              d=$(dirname -- \"$f\")\n\
              if [ ! -d \"$d\" ]; then mkdir -p -- \"$d\" && chmod 0700 \"$d\" && chown \"$u:$g\" \"$d\" || fail 'mkdir ssh dir'; fi\n\
              if [ ! -f \"$f\" ]; then\n\
-             \x20 o=$(ssh-keygen -q -t {kind}{bits} -N '' -C {comment} -f \"$f\" < /dev/null 2>&1) || {{ printf '%s\\n' \"$o\" | sed 's/^/out=/'; fail ssh-keygen; }}\n\
+             \x20 {keygen} || {{ printf '%s\\n' \"$o\" | sed 's/^/out=/'; fail ssh-keygen; }}\n\
              \x20 chown \"$u:$g\" \"$f\" \"$f.pub\"\n\
              fi\n\
              echo \"ssh_key_exists=1\"; echo \"ssh_pub=$(cat \"$f.pub\")\"; echo \"ssh_fp=$(ssh-keygen -l -f \"$f.pub\" 2>/dev/null)\"\n",
-            file = shell_quote(&k.file),
-            kind = shell_quote(&k.kind),
-            comment = match &k.comment {
-                Some(c) => shell_quote(c),
-                None => "\"ansible-generated on $(hostname)\"".to_string(),
+            keygen = if key_pass {
+                format!(
+                    "t=$(mktemp -d) || fail mktemp\n{ap}\x20 o=$(printf '%s\\n%s\\n' \"$kp\" \"$kp\" | {env} ssh-keygen -q -t {kind}{bits} -C {comment} -f \"$f\" 2>&1); r=$?; rm -rf -- \"$t\"; [ $r = 0 ]",
+                    ap = super::crypto::askpass_lines("t"),
+                    env = super::crypto::askpass_env("t"),
+                    kind = shell_quote(&k.kind),
+                )
+            } else {
+                format!(
+                    "o=$(ssh-keygen -q -t {kind}{bits} -N '' -C {comment} -f \"$f\" < /dev/null 2>&1)",
+                    kind = shell_quote(&k.kind),
+                )
             },
+            file = shell_quote(&k.file),
         ));
     }
     if w.present {
@@ -1087,9 +1118,18 @@ impl Module for User {
                 .push(Diff::new(format!("user {}", w.name), before, predicted));
         }
         user_fields(&mut res, &w, &st);
-        let stdin = (plan.set_password)
-            .then(|| w.password.as_ref().map(|p| format!("{p}\n").into_bytes()))
-            .flatten();
+        let mut lines = String::new();
+        if plan.set_password
+            && let Some(p) = &w.password
+        {
+            lines.push_str(&format!("{p}\n"));
+        }
+        if plan.ssh_key
+            && let Some(Hidden(p)) = w.ssh_key.as_ref().and_then(|k| k.passphrase.as_ref())
+        {
+            lines.push_str(&format!("{p}\n"));
+        }
+        let stdin = (!lines.is_empty()).then(|| lines.into_bytes());
         let change = user_change_script(&w, &plan);
         let (head, rest) = change.split_once('\n').unwrap_or_default();
         let script = format!("{head}\n{}{rest}", sysfacts::root_guard());
@@ -1490,5 +1530,30 @@ mod tests {
             ["groupdel", "--", "app"]
         );
         assert_eq!(decide_group(&gone, None), None);
+    }
+}
+
+#[cfg(test)]
+mod ssh_key_passphrase_tests {
+    use super::*;
+
+    #[test]
+    fn the_key_passphrase_is_on_stdin_and_not_in_the_script() {
+        let raw = serde_json::json!({"name": "deploy", "generate_ssh_key": true,
+            "ssh_key_passphrase": "n0t-on-argv", "password": "$6$salt$hash"});
+        let args = USER.validate(raw.as_object().unwrap(), true).unwrap();
+        let w = UserWant::from_args(&args).unwrap();
+        assert!(!format!("{w:?}").contains("n0t-on-argv"));
+        let plan = UserPlan {
+            ssh_key: true,
+            set_password: true,
+            ..Default::default()
+        };
+        let script = user_change_script(&w, &plan);
+        assert!(!script.contains("n0t-on-argv"));
+        // the hash first, then the passphrase
+        let hash = script.find("read -r hash").unwrap();
+        let kp = script.find("read -r kp").unwrap();
+        assert!(hash < kp);
     }
 }

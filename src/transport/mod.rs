@@ -354,6 +354,15 @@ impl Connection {
         Ok(out)
     }
 
+    /// The SSH master's control socket, for a tool that runs its own ssh over
+    /// this connection (synchronize's rsync); `None` for a local connection.
+    pub fn control_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Connection::Ssh(c) => Some(c.control_path()),
+            Connection::Local(_) => None,
+        }
+    }
+
     pub fn spec(&self) -> &ConnectionSpec {
         match self {
             Connection::Ssh(c) => &c.spec,

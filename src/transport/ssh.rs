@@ -206,6 +206,12 @@ impl SshConnection {
         })
     }
 
+    /// The master's control socket (for tools that reuse the connection:
+    /// `rsync -e "ssh -S SOCKET"`).
+    pub fn control_path(&self) -> &Path {
+        &self.control_path
+    }
+
     /// Runs a command line over the master; stdin is streamed in while stdout and
     /// stderr are read, so large inputs and outputs never deadlock.
     pub async fn run(&self, line: &str, stdin: Option<&[u8]>) -> Result<Output, TransportError> {
