@@ -75,6 +75,7 @@ pub mod alternatives;
 pub mod assemble;
 pub mod deb822_repository;
 pub mod debconf;
+pub mod django_manage;
 pub mod dpkg_selections;
 pub mod find;
 pub mod getent;
@@ -84,6 +85,9 @@ pub mod locale_gen;
 pub mod make;
 pub mod modprobe;
 pub mod mount;
+pub mod mysql;
+pub mod mysql_db;
+pub mod mysql_user;
 pub mod pam_limits;
 pub mod snap;
 pub mod sysconf;
@@ -574,6 +578,18 @@ pub fn registry() -> &'static [ModuleDef] {
             spec: &openssl_dhparam::OPENSSL_DHPARAM,
             module: &openssl_dhparam::OpensslDhparam,
         },
+        ModuleDef {
+            spec: &mysql_db::MYSQL_DB,
+            module: &mysql_db::MysqlDb,
+        },
+        ModuleDef {
+            spec: &mysql_user::MYSQL_USER,
+            module: &mysql_user::MysqlUser,
+        },
+        ModuleDef {
+            spec: &django_manage::DJANGO_MANAGE,
+            module: &django_manage::DjangoManage,
+        },
     ];
     MODULES
 }
@@ -590,6 +606,7 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "ansible.legacy.",
             "community.postgresql.",
             "community.crypto.",
+            "community.mysql.",
         ]
         .iter()
         .any(|p| name.starts_with(p))
