@@ -271,7 +271,15 @@ fn planned(bin: &str, out: &str) -> Option<String> {
                 .sum();
             (n > 0 || !files.is_empty()).then(|| files.join("\n") + "\n")
         }
-        _ => (!out.trim().is_empty()).then(|| out.to_string()),
+        // createcachetable: the SQL of the tables it would create ("Cache
+        // table 'x' already exists." for the others)
+        _ => out.contains("CREATE TABLE").then(|| {
+            out.lines()
+                .filter(|l| !l.contains("already exists"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        }),
     }
 }
 

@@ -75,6 +75,7 @@ pub mod alternatives;
 pub mod assemble;
 pub mod deb822_repository;
 pub mod debconf;
+pub mod deploy_helper;
 pub mod django_manage;
 pub mod dpkg_selections;
 pub mod find;
@@ -589,6 +590,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &django_manage::DJANGO_MANAGE,
             module: &django_manage::DjangoManage,
+        },
+        ModuleDef {
+            spec: &deploy_helper::DEPLOY_HELPER,
+            module: &deploy_helper::DeployHelper,
         },
     ];
     MODULES
