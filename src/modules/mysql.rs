@@ -84,9 +84,13 @@ impl Conn {
         if let Some(u) = s("login_user") {
             set("user", &u)?;
         }
-        // login_unix_socket wins for localhost, as the Python connector does
-        let host = s("login_host").unwrap_or_else(|| "localhost".into());
-        set("host", &host)?;
+        // the default host (localhost: the socket) unless config_file's
+        // settings override the defaults (mysql_db's config_overrides_defaults)
+        match s("login_host") {
+            Some(h) => set("host", &h)?,
+            None if args.bool_or("config_overrides_defaults", false) => {}
+            None => set("host", "localhost")?,
+        }
         if let Some(p) = args.int("login_port") {
             set("port", &p.to_string())?;
         }
@@ -416,5 +420,31 @@ mod tests {
         };
         assert!(!s.contains("user=") && s.contains("host=\"localhost\""));
         assert!(!s.contains("!include"));
+    }
+
+    #[test]
+    fn config_overrides_defaults_leaves_the_host_to_the_config_file() {
+        static DB: crate::modules::Spec = crate::modules::Spec::new(
+            "t",
+            crate::mysql_args!(crate::modules::ArgSpec::new(
+                "config_overrides_defaults",
+                crate::modules::Kind::Bool
+            )),
+        );
+        let args = DB
+            .validate(
+                json!({"config_overrides_defaults": true, "config_file": "/etc/app.cnf"})
+                    .as_object()
+                    .unwrap(),
+                true,
+            )
+            .unwrap();
+        let Need::Probe(s) = Conn::new(&args).unwrap().probe("read", "SELECT 1") else {
+            panic!("a plain probe")
+        };
+        assert!(
+            !s.contains("host=") && s.contains("[ -f /etc/app.cnf ]"),
+            "{s}"
+        );
     }
 }
