@@ -52,7 +52,10 @@ pub static MYSQL_USER: Spec = Spec {
             ArgSpec::new("subtract_privs", Kind::Bool),
             ArgSpec::new("sql_log_bin", Kind::Bool),
             ArgSpec::new("state", Kind::Choice(&["present", "absent"])),
-            ArgSpec::new("update_password", Kind::Choice(&["always", "on_create"])),
+            ArgSpec::new(
+                "update_password",
+                Kind::Choice(&["always", "on_create", "on_new_username"])
+            ),
             ArgSpec::new("plugin", Kind::Str),
             ArgSpec::new("plugin_hash_string", Kind::Str),
             ArgSpec::new("plugin_auth_string", Kind::Str),
@@ -134,7 +137,10 @@ struct Want {
     append: bool,
     subtract: bool,
     present: bool,
+    /// update_password: on_create or on_new_username (an existing password stays).
     on_create: bool,
+    /// update_password: on_new_username (a new host of a known name gets its password).
+    on_new_username: bool,
     plugin: Option<String>,
     plugin_hash: Option<String>,
     plugin_auth: Option<String>,
@@ -185,7 +191,11 @@ impl Want {
             append: args.bool_or("append_privs", false),
             subtract: args.bool_or("subtract_privs", false),
             present: args.str("state") != Some("absent"),
-            on_create: args.str("update_password") == Some("on_create"),
+            on_create: matches!(
+                args.str("update_password"),
+                Some("on_create" | "on_new_username")
+            ),
+            on_new_username: args.str("update_password") == Some("on_new_username"),
             plugin: s("plugin"),
             plugin_hash: s("plugin_hash_string"),
             plugin_auth: s("plugin_auth_string"),
@@ -408,6 +418,8 @@ struct Account {
 #[derive(Debug, Clone, Default)]
 struct Found {
     mariadb: bool,
+    /// Accounts of the same name on other hosts.
+    others: i64,
     accounts: Vec<Account>,
 }
 
@@ -427,9 +439,12 @@ fn read_need(conn: &Conn, w: &Want) -> Need {
     let sql = format!(
         "SELECT JSON_OBJECT('version', VERSION());\n\
          SELECT JSON_OBJECT('host', Host, 'plugin', plugin, 'has_password', authentication_string <> '', \
-         'pw_match', {}, 'hash_match', {}) FROM mysql.user WHERE {filter} ORDER BY Host;",
+         'pw_match', {}, 'hash_match', {}) FROM mysql.user WHERE {filter} ORDER BY Host;\n\
+         SELECT JSON_OBJECT('others', COUNT(*)) FROM mysql.user WHERE User = {} AND Host <> {};",
         cmp(&hash),
         cmp(&w.plugin_hash),
+        lit(&w.name),
+        lit(&w.host),
     );
     let grants = format!(
         "opsctl_u={}\nopsctl_mysql -e {} | while IFS= read -r opsctl_h; do\n  \
@@ -477,6 +492,8 @@ fn read(conn: &Conn, w: &Want, facts: &Facts) -> Result<Found, Fail> {
             let v = mysql::json_lines(line)?.remove(0);
             if let Some(ver) = v.get("version") {
                 found.mariadb = ver.as_str().unwrap_or_default().contains("MariaDB");
+            } else if let Some(n) = v.get("others") {
+                found.others = n.as_i64().unwrap_or(0);
             } else {
                 let b = |k: &str| match &v[k] {
                     Json::Bool(b) => Some(*b),
@@ -532,6 +549,33 @@ fn identified(w: &Want, mariadb: bool) -> Option<String> {
         (false, true) => format!(" IDENTIFIED BY PASSWORD {}", lit(&h)),
         (false, false) => format!(" IDENTIFIED WITH mysql_native_password AS {}", lit(&h)),
     })
+}
+
+/// `CREATE USER` with the plugin and authentication string of an account of
+/// the same name on another host (update_password: on_new_username), through
+/// a prepared statement: the server copies the hash.
+fn copy_auth(w: &Want, acct: &str, mariadb: bool) -> Vec<String> {
+    let (with, using) = if mariadb {
+        ("VIA", "USING")
+    } else {
+        ("WITH", "AS")
+    };
+    vec![
+        format!(
+            "SELECT plugin, authentication_string INTO @opsctl_plugin, @opsctl_auth FROM mysql.user \
+             WHERE User = {} AND Host <> {} ORDER BY Host LIMIT 1",
+            lit(&w.name),
+            lit(&w.host)
+        ),
+        format!(
+            "SET @opsctl_sql = CONCAT('CREATE USER ', {}, ' IDENTIFIED {with} ', @opsctl_plugin, \
+             IF(@opsctl_auth = '', '', CONCAT(' {using} ', QUOTE(@opsctl_auth))))",
+            lit(acct)
+        ),
+        "PREPARE opsctl_st FROM @opsctl_sql".into(),
+        "EXECUTE opsctl_st".into(),
+        "DEALLOCATE PREPARE opsctl_st".into(),
+    ]
 }
 
 /// The statements that take `have` to `want` on one object.
@@ -677,9 +721,15 @@ impl Module for MysqlUser {
                 ));
             }
             let acct = account(&w.name, &w.host);
-            let ident = identified(&w, found.mariadb).unwrap_or_default();
-            password_changed = w.password.is_some() || w.plugin.is_some();
-            sql.push(format!("CREATE USER {acct}{ident}"));
+            if w.on_new_username && found.others > 0 && w.plugin.is_none() {
+                // the authentication of the name's other account, copied by the
+                // server (the hash never leaves it)
+                sql.extend(copy_auth(&w, &acct, found.mariadb));
+            } else {
+                let ident = identified(&w, found.mariadb).unwrap_or_default();
+                password_changed = w.password.is_some() || w.plugin.is_some();
+                sql.push(format!("CREATE USER {acct}{ident}"));
+            }
             let (grants, after) = privs_sql(&w, &Privs::new(), &acct);
             sql.extend(grants);
             if ctx.diff {

@@ -183,7 +183,7 @@ fn mysql_databases_users_privileges_dump_and_import() {
         assert!(!text.contains("s3cret") && !has_native_hash(text), "{text}");
     }
 
-    // dump, import, removal
+    // dump, import, removal, a new host of a known name
     let teardown = r#"
 - hosts: web
   gather_facts: false
@@ -211,11 +211,24 @@ fn mysql_databases_users_privileges_dump_and_import() {
     - mysql_db:
         name: [logs, appdb_cache]
         state: absent
+    - name: app on a new host keeps the password app has (on_new_username)
+      mysql_user:
+        name: app
+        host: 127.0.0.1
+        password: not-this-one
+        update_password: on_new_username
 "#;
     let run = tb.play("teardown", teardown, &[]);
     run.code(0);
-    changed(&run, 4);
+    changed(&run, 5);
     assert_eq!(sql(&tb, "SELECT id FROM restored.items"), "7");
+    assert_eq!(
+        sql(
+            &tb,
+            "SELECT count(*), count(DISTINCT authentication_string) FROM mysql.user WHERE user = 'app'"
+        ),
+        "2\t1"
+    );
     assert_eq!(
         sql(
             &tb,
