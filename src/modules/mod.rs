@@ -78,6 +78,8 @@ pub mod alternatives;
 pub mod assemble;
 pub mod deb822_repository;
 pub mod debconf;
+pub mod deploy_helper;
+pub mod django_manage;
 pub mod dpkg_selections;
 pub mod find;
 pub mod getent;
@@ -87,6 +89,9 @@ pub mod locale_gen;
 pub mod make;
 pub mod modprobe;
 pub mod mount;
+pub mod mysql;
+pub mod mysql_db;
+pub mod mysql_user;
 pub mod pam_limits;
 pub mod snap;
 pub mod synchronize;
@@ -594,6 +599,22 @@ pub fn registry() -> &'static [ModuleDef] {
             spec: &synchronize::SYNCHRONIZE,
             module: &synchronize::Synchronize,
         },
+        ModuleDef {
+            spec: &mysql_db::MYSQL_DB,
+            module: &mysql_db::MysqlDb,
+        },
+        ModuleDef {
+            spec: &mysql_user::MYSQL_USER,
+            module: &mysql_user::MysqlUser,
+        },
+        ModuleDef {
+            spec: &django_manage::DJANGO_MANAGE,
+            module: &django_manage::DjangoManage,
+        },
+        ModuleDef {
+            spec: &deploy_helper::DEPLOY_HELPER,
+            module: &deploy_helper::DeployHelper,
+        },
     ];
     MODULES
 }
@@ -610,6 +631,7 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "ansible.legacy.",
             "community.postgresql.",
             "community.crypto.",
+            "community.mysql.",
         ]
         .iter()
         .any(|p| name.starts_with(p))

@@ -174,13 +174,7 @@ impl Conn {
 
     /// The stdin of an exec: the password line first, when there is one.
     fn stdin(&self, rest: &str) -> Vec<u8> {
-        let mut v = Vec::new();
-        if let Some(p) = &self.password {
-            v.extend_from_slice(p.as_bytes());
-            v.push(b'\n');
-        }
-        v.extend_from_slice(rest.as_bytes());
-        v
+        secret_first(self.password.as_deref(), rest)
     }
 
     /// A read-only catalog query that prints one JSON value: a probe (a
@@ -246,6 +240,18 @@ impl Conn {
             stdin: Some(self.stdin(&sql)),
         }
     }
+}
+
+/// An exec's stdin: the secret's line first, when there is one, then `rest`
+/// (the database modules' password, read by their script's first `read`).
+pub fn secret_first(secret: Option<&str>, rest: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    if let Some(p) = secret {
+        v.extend_from_slice(p.as_bytes());
+        v.push(b'\n');
+    }
+    v.extend_from_slice(rest.as_bytes());
+    v
 }
 
 /// The output of a probe `need`, parsed: its JSON line, or a failure that says
