@@ -17,6 +17,8 @@ env ?= local
 CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
+# environments/local: every host is a web host; host1 is also its db host (PostgreSQL).
+LOCAL_GROUPS := --group web --group db=host1
 
 # The generated docs (docs/modules.md, docs/compatibility.md), after adding a module,
 # filter, test or lookup; and Ansible's names in src/compat/*.txt from the real packages.
@@ -44,7 +46,7 @@ image: deps
 # The README's first command: a local test host (its own pebble ACME server started
 # inside it), provisioned, with the example app deployed.
 demo: deps build image
-	$(TESTBED) up --dir environments/local --hosts $(N)
+	$(TESTBED) up --dir environments/local --hosts $(N) $(LOCAL_GROUPS)
 	$(OPSCTL) ping --env local
 	for i in $$(seq 1 $(N)); do $(TESTBED) exec --dir environments/local host$$i opsctl-start-pebble start; done
 	$(OPSCTL) provision --env local
@@ -69,7 +71,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 testbed: image
-	$(TESTBED) up --dir environments/local --hosts $(N)
+	$(TESTBED) up --dir environments/local --hosts $(N) $(LOCAL_GROUPS)
 
 testbed-down:
 	$(TESTBED) down --dir environments/local
