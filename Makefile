@@ -17,8 +17,9 @@ env ?= local
 CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
-# environments/local: every host is a web host; host1 is also its db host (PostgreSQL).
-LOCAL_GROUPS := --group web --group db=host1
+# environments/local: every host is a web host; host1 is also its db host (PostgreSQL),
+# which the others reach over the test bed's own network (--net: 10.231.0.0/24).
+LOCAL_GROUPS := --group web --group db=host1 --net
 
 # The generated docs (docs/modules.md, docs/compatibility.md), after adding a module,
 # filter, test or lookup; and Ansible's names in src/compat/*.txt from the real packages.
