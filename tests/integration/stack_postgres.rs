@@ -78,9 +78,9 @@ fn postgresql_on_a_separate_db_host() {
     let settings = sh(
         &tb,
         "host2",
-        "su postgres -c \"psql -XAtq -c 'show max_connections' -c 'show work_mem' -c 'show listen_addresses' -c 'show password_encryption'\"",
+        "su postgres -c \"psql -XAtq -c 'show max_connections' -c 'show work_mem' -c 'show listen_addresses' -c 'show password_encryption' -c \\\"select has_database_privilege('public', 'app', 'CONNECT')\\\"\"",
     );
-    assert_eq!(settings, "50\n8MB\n*\nscram-sha-256");
+    assert_eq!(settings, "50\n8MB\n*\nscram-sha-256\nf");
     let hba = sh(
         &tb,
         "host2",
