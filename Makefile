@@ -19,6 +19,9 @@ env ?= local
 CARGO ?= cargo
 OPSCTL := target/release/opsctl
 TESTBED := tests/testbed/testbed
+# environments/local: every host is a web host; host1 is also its db host (PostgreSQL),
+# which the others reach over the test bed's own network (--net: 10.231.0.0/24).
+LOCAL_GROUPS := --group web --group db=host1 --net
 
 # The generated docs (docs/modules.md, docs/compatibility.md), after adding a module,
 # filter, test or lookup; and Ansible's names in src/compat/*.txt from the real packages.
@@ -81,7 +84,7 @@ image: deps
 # The README's first command: a local test host (its own pebble ACME server started
 # inside it), provisioned, with the example app deployed.
 demo: deps build image
-	$(TESTBED) up --dir environments/local --hosts $(N)
+	$(TESTBED) up --dir environments/local --hosts $(N) $(LOCAL_GROUPS)
 	$(OPSCTL) ping --env local
 	for i in $$(seq 1 $(N)); do $(TESTBED) exec --dir environments/local host$$i opsctl-start-pebble start; done
 	$(OPSCTL) provision --env local
@@ -106,7 +109,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 testbed: image
-	$(TESTBED) up --dir environments/local --hosts $(N)
+	$(TESTBED) up --dir environments/local --hosts $(N) $(LOCAL_GROUPS)
 
 testbed-down:
 	$(TESTBED) down --dir environments/local

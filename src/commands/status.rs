@@ -2,8 +2,12 @@
 //! nginx answers 502, for every host in one round trip each: the live release
 //! (commit, when, by whom), supervisor's programs, `nginx -t` and whether nginx
 //! runs, the certificates and their days left, the health-check URLs through
-//! nginx, disk space on `/`. Exit 0 when all is well, 2 when something needs
-//! attention (each named on a line), 4 when a host cannot be reached.
+//! nginx, disk space on `/`, and the database: from each web host, whether
+//! PostgreSQL answers at `database_url`'s address (or the SQLite file), and on
+//! the hosts of group `db`, the app's database's size and connections. A host
+//! only in group `db` gets the database and disk checks. Exit 0 when all is
+//! well, 2 when something needs attention (each named on a line), 4 when a host
+//! cannot be reached.
 
 use std::sync::Arc;
 
@@ -33,6 +37,51 @@ struct Probe {
     health: Vec<String>,
     curl_target: String,
     timeout: u64,
+    /// A web host (the app's checks): in group `web`, or every host when the
+    /// inventory has no such group.
+    web: bool,
+    /// What the web host's app uses: a PostgreSQL server to reach, or a SQLite file.
+    database: Option<Database>,
+    /// A host of group `db`: the app's database (`db_name`) to look at.
+    db_name: Option<String>,
+}
+
+/// The database `database_url` names (what status can check without its password).
+#[derive(Debug, Clone, PartialEq)]
+enum Database {
+    Postgres { host: String, port: u16 },
+    Sqlite { path: String },
+}
+
+impl Database {
+    /// `postgresql[+driver]://user:password@host:port/db` or `sqlite[+driver]:///path`;
+    /// anything else is not checked.
+    fn from_url(url: &str) -> Option<Database> {
+        let (scheme, rest) = url.split_once("://")?;
+        let engine = scheme.split('+').next().unwrap_or(scheme);
+        match engine {
+            "postgresql" | "postgres" => {
+                let authority = rest.split(['/', '?']).next().unwrap_or("");
+                let hostport = authority.rsplit('@').next().unwrap_or(authority);
+                let (host, port) = match hostport.rsplit_once(':') {
+                    Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+                        (h, p.parse().ok()?)
+                    }
+                    _ => (hostport, 5432),
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let host = if host.is_empty() { "localhost" } else { host };
+                Some(Database::Postgres {
+                    host: host.to_string(),
+                    port,
+                })
+            }
+            "sqlite" => Some(Database::Sqlite {
+                path: format!("/{}", rest.trim_start_matches('/')),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What a host answered, parsed.
@@ -60,6 +109,16 @@ struct HostStatus {
     not_root: bool,
     /// `.deploy.lock` exists: its holder, if readable.
     lock: Option<Option<LockRecord>>,
+    /// The probe's: a web host, and what its app's database is.
+    web: bool,
+    database: Option<Database>,
+    /// PostgreSQL answered a connection from this (web) host.
+    db_reachable: Option<bool>,
+    /// The SQLite file's size in bytes (None: no such file).
+    sqlite_size: Option<Option<u64>>,
+    /// On a db host: (database, size in bytes, connections, max_connections) or
+    /// why psql could not say.
+    db_stats: Option<std::result::Result<(String, u64, u64, u64), String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +324,18 @@ fn probe(loaded: &Loaded, vars: &Arc<Vars>, host: &str) -> Result<Probe> {
     let timeout = s("health_check_timeout")?
         .and_then(|t| t.parse().ok())
         .unwrap_or(5);
+    let inventory = &loaded.inventory;
+    let in_group = |g: &str| inventory.group_hosts(g).contains(&host);
+    let web = inventory.group_hosts("web").is_empty() || in_group("web");
+    let database = match (web, var(vars, host, "database_url")) {
+        (true, Ok(Some(Json::String(url)))) => Database::from_url(&url),
+        _ => None,
+    };
+    let db_name = if in_group("db") {
+        Some(s("db_name")?.unwrap_or_else(|| "app".into()))
+    } else {
+        None
+    };
     let (scheme, port) = if tls { ("https", 443) } else { ("http", 80) };
     let curl_target = format!(
         "{}--resolve {}:{port}:127.0.0.1 {scheme}://{}",
@@ -278,6 +349,9 @@ fn probe(loaded: &Loaded, vars: &Arc<Vars>, host: &str) -> Result<Probe> {
         health,
         curl_target,
         timeout,
+        web,
+        database,
+        db_name,
     })
 }
 
@@ -318,7 +392,37 @@ done
             path.replace(['|', '"', '$', '`', '\\', '\n'], "_")
         ));
     }
+    s.push_str(&database_script(p));
     s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
+    s
+}
+
+/// The database's lines: `dbreach|0/1` (a TCP connection to PostgreSQL from this
+/// web host: no password needed), `sqlite|SIZE` (or empty), and on a db host
+/// `dbstat|RC|DB|SIZE|CONNECTIONS|MAX` from psql as the postgres user.
+fn database_script(p: &Probe) -> String {
+    let mut s = String::new();
+    match &p.database {
+        Some(Database::Postgres { host, port }) => s.push_str(&format!(
+            "if timeout 5 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' {} {port} 2>/dev/null; then echo 'dbreach|1'; else echo 'dbreach|0'; fi\n",
+            shell_quote(host)
+        )),
+        Some(Database::Sqlite { path }) => s.push_str(&format!(
+            "echo \"sqlite|$(stat -c %s {} 2>/dev/null)\"\n",
+            shell_quote(path)
+        )),
+        None => {}
+    }
+    if let Some(db) = &p.db_name {
+        let sql = "select current_database(), pg_database_size(current_database()), \
+                   (select count(*) from pg_stat_activity where datname = current_database()), \
+                   current_setting('max_connections')";
+        s.push_str(&format!(
+            "out=$(cd / && runuser -u postgres -- psql -XAtq -d {} -c {} 2>&1); echo \"dbstat|$?|$(printf '%s' \"$out\" | tr '\\n' ' ')\"\n",
+            shell_quote(db),
+            shell_quote(sql)
+        ));
+    }
     s
 }
 
@@ -342,7 +446,11 @@ async fn ask(conns: &Arc<Connections>, p: &Probe) -> Answer {
     };
     match conn.run(&cmd).await {
         Ok(out) => match parse(&out.stdout_str()) {
-            Some(st) => Answer::Status(Box::new(st)),
+            Some(mut st) => {
+                st.web = p.web;
+                st.database = p.database.clone();
+                Answer::Status(Box::new(st))
+            }
             None => Answer::Failed(format!(
                 "the status script failed (exit {}): {}",
                 out.rc
@@ -359,7 +467,11 @@ async fn ask(conns: &Arc<Connections>, p: &Probe) -> Answer {
 }
 
 fn parse(out: &str) -> Option<HostStatus> {
-    let mut st = HostStatus::default();
+    // A web host unless the probe says otherwise.
+    let mut st = HostStatus {
+        web: true,
+        ..Default::default()
+    };
     let mut seen_now = false;
     let mut sup_rc: Option<String> = None;
     let mut sup_lines: Vec<String> = Vec::new();
@@ -408,6 +520,17 @@ fn parse(out: &str) -> Option<HostStatus> {
                     f[1].parse().unwrap_or(0),
                     f.get(2).unwrap_or(&"").trim().to_string(),
                 ));
+            }
+            "dbreach" => st.db_reachable = Some(rest == "1"),
+            "sqlite" => st.sqlite_size = Some(rest.trim().parse().ok()),
+            "dbstat" if f.len() >= 2 => {
+                let n = |i: usize| f.get(i).and_then(|v| v.trim().parse::<u64>().ok());
+                st.db_stats = Some(match (f[0], n(2), n(3), n(4)) {
+                    ("0", Some(size), Some(conns), Some(max)) => {
+                        Ok((f[1].to_string(), size, conns, max))
+                    }
+                    _ => Err(f[1..].join("|").trim().to_string()),
+                });
             }
             "disk" if f.len() >= 3 => {
                 let n = |s: &str| s.trim_end_matches('%').parse::<u64>().unwrap_or(0);
@@ -468,6 +591,30 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         }
         Answer::Failed(m) => return vec![("connection".into(), false, m.clone())],
     };
+    let mut v = if st.web {
+        app_verdicts(st, cert_days, here)
+    } else {
+        Vec::new()
+    };
+    v.extend(database_verdicts(st));
+    if let Some((size, avail, pct)) = st.disk {
+        let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
+        v.push((
+            "disk /".into(),
+            pct < DISK_FULL_PCT,
+            if pct < DISK_FULL_PCT {
+                free
+            } else {
+                format!("/ is {pct}% full: {free}")
+            },
+        ));
+    }
+    v
+}
+
+/// The app's checks on a web host: release, lock, supervisor, nginx,
+/// certificates, health checks.
+fn app_verdicts(st: &HostStatus, cert_days: i64, here: &Controller) -> Vec<(String, bool, String)> {
     let mut v = Vec::new();
     match &st.release {
         Some(r) => {
@@ -616,19 +763,73 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         };
         v.push((format!("health {path}"), ok, msg));
     }
-    if let Some((size, avail, pct)) = st.disk {
-        let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
-        v.push((
-            "disk /".into(),
-            pct < DISK_FULL_PCT,
-            if pct < DISK_FULL_PCT {
-                free
+    v
+}
+
+/// The database, as seen from a web host (PostgreSQL answers, or the SQLite file)
+/// and on a db host (size, connections).
+fn database_verdicts(st: &HostStatus) -> Vec<(String, bool, String)> {
+    let mut v = Vec::new();
+    match (&st.database, st.db_reachable, st.sqlite_size) {
+        (Some(Database::Postgres { host, port }), Some(ok), _) => v.push((
+            "database".into(),
+            ok,
+            if ok {
+                format!("PostgreSQL at {host}:{port} reachable")
             } else {
-                format!("/ is {pct}% full: {free}")
+                format!(
+                    "PostgreSQL at {host}:{port} does not answer from this host: is it running, listening (listen_addresses) and not firewalled?"
+                )
             },
-        ));
+        )),
+        (Some(Database::Sqlite { path }), _, Some(size)) => v.push((
+            "database".into(),
+            true,
+            match size {
+                Some(b) => format!("SQLite {path} ({})", bytes(b)),
+                None => format!("SQLite {path} (not created yet: the first deploy's migrations make it)"),
+            },
+        )),
+        _ => {}
+    }
+    match &st.db_stats {
+        Some(Ok((db, size, conns, max))) => {
+            let busy = *max > 0 && conns * 10 >= max * 9;
+            v.push((
+                "database".into(),
+                !busy,
+                format!(
+                    "{db}: {}, {conns} connections of {max}{}",
+                    bytes(*size),
+                    if busy {
+                        " (nearly full: raise postgresql_max_connections)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        Some(Err(e)) => v.push((
+            "database".into(),
+            false,
+            format!(
+                "PostgreSQL does not answer on this db host ({}): `opsctl provision` sets it up",
+                if e.is_empty() { "no output" } else { e }
+            ),
+        )),
+        None => {}
     }
     v
+}
+
+fn bytes(b: u64) -> String {
+    if b < 1024 * 1024 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else if b < 1024 * 1024 * 1024 {
+        format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0)
+    } else {
+        format!("{:.1} GiB", b as f64 / 1024.0 / 1024.0 / 1024.0)
+    }
 }
 
 fn gib(kib: u64) -> String {
@@ -690,6 +891,11 @@ fn print_host(
                     .map(|(path, c, e)| json!({"path": path, "status": c, "error": e}))
                     .collect::<Vec<_>>()
             );
+            v["database"] = json!({
+                "reachable": st.db_reachable,
+                "sqlite_bytes": st.sqlite_size.flatten(),
+                "stats": st.db_stats.as_ref().and_then(|r| r.as_ref().ok()).map(|(d, size, c, max)| json!({"name": d, "size_bytes": size, "connections": c, "max_connections": max})),
+            });
             v["disk"] = json!(
                 st.disk
                     .map(|(s, a, pct)| json!({"size_kib": s, "available_kib": a, "used_pct": pct}))
@@ -742,6 +948,59 @@ fn print_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_and_database_lines() {
+        let pg = |h: &str, port| {
+            Some(Database::Postgres {
+                host: h.into(),
+                port,
+            })
+        };
+        assert_eq!(
+            Database::from_url("postgresql+asyncpg://app:p%40ss:w@db1.internal:6432/app"),
+            pg("db1.internal", 6432)
+        );
+        assert_eq!(
+            Database::from_url("postgres://u@10.0.0.5/app?sslmode=require"),
+            pg("10.0.0.5", 5432)
+        );
+        assert_eq!(
+            Database::from_url("postgresql://u:pw@[::1]:5433/app"),
+            pg("::1", 5433)
+        );
+        assert_eq!(
+            Database::from_url("sqlite:////srv/app/shared/data/app.sqlite3"),
+            Some(Database::Sqlite {
+                path: "/srv/app/shared/data/app.sqlite3".into()
+            })
+        );
+        assert_eq!(Database::from_url("mysql://x@y/z"), None);
+        let mut st = parse("now|1700000000|0\ndbreach|0\ndbstat|0|app|7340032|48|50\n").unwrap();
+        st.database = pg("host2", 5432);
+        let v = database_verdicts(&st);
+        assert_eq!(v.len(), 2);
+        assert!(
+            !v[0].1
+                && v[0]
+                    .2
+                    .starts_with("PostgreSQL at host2:5432 does not answer"),
+            "{v:?}"
+        );
+        assert!(
+            !v[1].1
+                && v[1]
+                    .2
+                    .starts_with("app: 7.0 MiB, 48 connections of 50 (nearly full"),
+            "{v:?}"
+        );
+        let st = parse("now|1|0\ndbstat|2|psql: error: connection to server failed\n").unwrap();
+        let v = database_verdicts(&st);
+        assert!(
+            !v[0].1 && v[0].2.contains("psql: error: connection to server failed"),
+            "{v:?}"
+        );
+    }
 
     #[test]
     fn parses_what_a_host_answers() {

@@ -125,6 +125,9 @@ impl Run {
 pub struct Testbed {
     pub project: Project,
     pub env_dir: PathBuf,
+    /// Environment variables every `opsctl` run of this test bed gets (e.g. the
+    /// age identity of the environment's secrets, `OPSCTL_AGE_KEY_FILE`).
+    pub env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Testbed {
@@ -137,6 +140,21 @@ impl Testbed {
 
     /// `kind`: "plain" (sysvinit-style init, `service`) or "systemd" (systemd as PID 1).
     pub fn up_kind(n: usize, kind: &str) -> Testbed {
+        Self::up_with(n, &["--kind", kind])
+    }
+
+    /// `n` plain hosts on the test bed's own network (`testbed up --net`: hostI is
+    /// 10.231.0.I and every host resolves the others' names), in the inventory
+    /// groups `groups` gives (`testbed up --group`: "web=host1,host3", "db=host2").
+    pub fn up_net(n: usize, groups: &[&str]) -> Testbed {
+        let mut args = vec!["--net"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        Self::up_with(n, &args)
+    }
+
+    fn up_with(n: usize, extra: &[&str]) -> Testbed {
         assert!(
             rustix::process::getuid().is_root(),
             "the test bed needs root (network namespaces): run `make test` as root; \
@@ -147,7 +165,8 @@ impl Testbed {
         let out = Command::new(repo().join("tests/testbed/testbed"))
             .args(["up", "--dir"])
             .arg(&env_dir)
-            .args(["--hosts", &n.to_string(), "--kind", kind])
+            .args(["--hosts", &n.to_string()])
+            .args(extra)
             .output()
             .expect("run tests/testbed/testbed");
         assert!(
@@ -156,11 +175,36 @@ impl Testbed {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Testbed { project, env_dir }
+        Testbed {
+            project,
+            env_dir,
+            env: Default::default(),
+        }
     }
 
     pub fn opsctl(&self, args: &[&str]) -> Run {
-        self.project.opsctl(args)
+        self.opsctl_stdin(args, "")
+    }
+
+    /// Runs opsctl (with [`Testbed::env`]) with `stdin` as its standard input.
+    pub fn opsctl_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(OPSCTL)
+            .args(args)
+            .current_dir(self.project.path())
+            .env_remove("OPSCTL_ENV")
+            .env_remove("OPSCTL_PROJECT")
+            .env("NO_COLOR", "1")
+            .envs(self.env.borrow().iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run opsctl");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
+        drop(input);
+        Run::from(child.wait_with_output().expect("run opsctl"))
     }
 
     /// Runs a shell command inside a host (as root, not over SSH).

@@ -29,6 +29,7 @@ mod results;
 mod run;
 mod secrets;
 mod stack;
+mod stack_postgres;
 mod vars;
 
 /// Every file of tests/integration/ is a module of this binary: a test file

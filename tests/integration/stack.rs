@@ -3,11 +3,15 @@
 //! check fails) of a real git repository made here, `rollback`, `releases`, two
 //! concurrent deploys, and two hosts getting the same release. Everything through
 //! the real binary, real sshd hosts, nginx, supervisor, uvicorn, node and pebble.
+//! The first test's host is also its db host (issue 14): PostgreSQL from
+//! roles/postgresql, its password from the environment's secrets, the app's notes
+//! read and written through nginx.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::common::{Run, Testbed, git, repo};
+use crate::stack_postgres::{no_password, with_db_secrets};
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -113,7 +117,7 @@ pub(crate) fn sh(tb: &Testbed, host: &str, script: &str) -> String {
 }
 
 /// `changed=N` of a host's recap line.
-fn changed(run: &Run, host: &str) -> usize {
+pub(crate) fn changed(run: &Run, host: &str) -> usize {
     run.stdout
         .lines()
         .rev()
@@ -170,13 +174,18 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
             .map(|l| format!("{l}\n"))
             .collect();
     with_stack(&tb, &local, app.path());
+    // host1 is also the db host, as in environments/local.
+    with_db_secrets(&tb, "[web]\nhost1\n\n[db]\nhost1\n");
     sh(&tb, "host1", "opsctl-start-pebble start");
 
     // 1. A fresh host: provision, deploy A, https through nginx with pebble's
     // certificate verified against pebble's root.
-    tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
+    let prov = tb.opsctl(&["provision", "--env", "tb"]);
+    prov.code(0).no_panic();
+    no_password(&prov);
     let dep = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "A"]);
     dep.code(0).no_panic().stdout_has("is live on host1");
+    no_password(&dep);
     sh(
         &tb,
         "host1",
@@ -195,10 +204,46 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
     assert!(version.contains(&a), "{version}");
     let mode = sh(&tb, "host1", "stat -c '%a %U' /srv/app/current/.env");
     assert_eq!(mode, "600 app");
+    // The API reads and writes PostgreSQL (on this host, listening on localhost
+    // only) through nginx; no SQLite file appears.
+    let get = |path: &str| sh(&tb, "host1", &format!("{CURL} https://host1.test{path}"));
+    let health = get("/api/health");
+    assert!(health.contains("\"database\":\"postgresql\""), "{health}");
+    let added = get(
+        "/api/notes -X POST -H 'content-type: application/json' -d '{\"body\": \"written through nginx\"}'",
+    );
+    assert!(added.contains("\"id\":1"), "{added}");
+    let notes = get("/api/notes");
+    assert!(notes.contains("written through nginx"), "{notes}");
+    let rows = sh(
+        &tb,
+        "host1",
+        "cd / && su postgres -c \"psql -XAtq -d app -c 'select body from notes' -c 'show listen_addresses'\"",
+    );
+    assert_eq!(rows, "written through nginx\nlocalhost");
+    sh(&tb, "host1", "test ! -e /srv/app/shared/data/app.sqlite3");
+    // The password is in the release's .env (mode 0600), on no process's command line.
+    sh(
+        &tb,
+        "host1",
+        "grep -q '^DATABASE_URL=postgresql+asyncpg://app:' /srv/app/current/.env",
+    );
+    let procs = sh(&tb, "host1", "ps -eo args");
+    assert!(!procs.contains("pg-Secret"), "{procs}");
+    let status = tb.opsctl(&["status", "--env", "tb"]);
+    status
+        .code(0)
+        .stdout_has("PostgreSQL at 127.0.0.1:5432 reachable")
+        .stdout_has("connections of 100");
+    no_password(&status);
     // Provision again: nothing changes. Deploy A again: a no-op.
     let again = tb.opsctl(&["provision", "--env", "tb"]);
     again.code(0);
     assert_eq!(changed(&again, "host1"), 0, "{}", again.stdout);
+    let check = tb.opsctl(&["provision", "--env", "tb", "--check", "--diff"]);
+    check.code(0);
+    assert_eq!(changed(&check, "host1"), 0, "{}", check.stdout);
+    no_password(&check);
     tb.opsctl(&["deploy", "--env", "tb", "--git-version", "A"])
         .code(0)
         .stdout_has("already live on every host");
@@ -308,19 +353,12 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
 
     // initdata from an age-encrypted file: decrypted on the controller only, loaded
     // by the app's initdata command in the live release.
+    // The environment's identity (with_db_secrets), its only recipient.
     let key = tb.project.path().join("identity.txt");
-    let keygen = tb.opsctl(&["secrets", "keygen", "--out", &key.display().to_string()]);
-    keygen.code(0);
-    let public = keygen
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("age1"))
-        .expect("keygen prints the public key")
-        .to_string();
-    tb.write(
-        "environments/tb/recipients",
-        &format!("# the test\n{public}\n"),
-    );
+    // secrets.age (db_password) stays aside while `secrets edit` makes the data file.
+    let secrets = tb.env_dir.join("secrets.age");
+    let aside = tb.env_dir.join("secrets.age.aside");
+    std::fs::rename(&secrets, &aside).unwrap();
     let editor = tb.project.path().join("editor.sh");
     std::fs::write(
         &editor,
@@ -341,11 +379,8 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
         "{}",
         String::from_utf8_lossy(&edited.stderr)
     );
-    std::fs::rename(
-        tb.env_dir.join("secrets.age"),
-        tb.env_dir.join("initdata.json.age"),
-    )
-    .unwrap();
+    std::fs::rename(&secrets, tb.env_dir.join("initdata.json.age")).unwrap();
+    std::fs::rename(&aside, &secrets).unwrap();
     let init = Command::new(crate::common::OPSCTL)
         .args([
             "initdata",
@@ -369,6 +404,12 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
     assert!(out.contains("1 note(s) added"), "{out}");
     let shared = sh(&tb, "host1", "cat /srv/app/shared/initdata.json");
     assert!(shared.contains("loaded from age"), "{shared}");
+    let rows = sh(
+        &tb,
+        "host1",
+        "cd / && su postgres -c \"psql -XAtq -d app -c 'select body from notes order by id'\"",
+    );
+    assert_eq!(rows, "written through nginx\nloaded from age");
 
     // 5. Two deploys started together: exactly one runs, the other is refused.
     let start = |r: &str| {
@@ -376,6 +417,7 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
             .args(["deploy", "--env", "tb", "--git-version", r])
             .current_dir(tb.project.path())
             .env("NO_COLOR", "1")
+            .env("OPSCTL_AGE_KEY_FILE", &key)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -3,12 +3,29 @@
 Idempotent: a note whose body is already there is not added again.
 """
 
+import asyncio
 import json
-import sqlite3
 import sys
 
-from . import settings
-from .migrate import database_path
+from sqlalchemy import text
+
+from . import db
+
+
+async def load(notes: list) -> int:
+    eng = db.engine()
+    try:
+        async with eng.begin() as conn:
+            added = 0
+            for body in notes:
+                found = await conn.execute(text("SELECT 1 FROM notes WHERE body = :b"), {"b": body})
+                if found.first():
+                    continue
+                await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": body})
+                added += 1
+        return added
+    finally:
+        await eng.dispose()
 
 
 def main(argv: list) -> int:
@@ -25,13 +42,7 @@ def main(argv: list) -> int:
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         print(f'{argv[0]}: expected {{"notes": ["text", ...]}}', file=sys.stderr)
         return 1
-    added = 0
-    with sqlite3.connect(database_path(settings.get("DATABASE_URL"))) as db:
-        for body in notes:
-            if db.execute("SELECT 1 FROM notes WHERE body = ?", (body,)).fetchone():
-                continue
-            db.execute("INSERT INTO notes (body) VALUES (?)", (body,))
-            added += 1
+    added = asyncio.run(load(notes))
     print(f"{added} note(s) added, {len(notes) - added} already there")
     return 0
 

@@ -1,50 +1,73 @@
 """Migrations: `python -m app.migrate` applies migrations/*.sql in name order, once each.
 
-The database is SQLite at DATABASE_URL (`sqlite:///ABSOLUTE/PATH`). Each migration
+`NAME.sql` is for every database; `NAME.postgresql.sql` and `NAME.sqlite.sql` are
+the same migration written for one database each (recorded as `NAME.sql`).
+
+The database is DATABASE_URL (PostgreSQL or SQLite, see app/db.py). Each migration
 runs in a transaction with its bookkeeping row: a failing migration changes nothing
 and exits 1 with the file name and the database's message.
 """
 
-import sqlite3
+import asyncio
 import sys
 from pathlib import Path
 
-from . import settings
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import db
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def database_path(url: str) -> str:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        raise ValueError(f"DATABASE_URL must be sqlite:///PATH, not {url!r}")
-    return "/" + url[len(prefix):].lstrip("/")
+def migrations(backend: str) -> list:
+    """(recorded name, file) of the migrations for this backend, in name order."""
+    found = {}
+    for sql in MIGRATIONS.glob("*.sql"):
+        parts = sql.name[: -len(".sql")].rsplit(".", 1)
+        if len(parts) == 2 and parts[1] in ("postgresql", "sqlite"):
+            if parts[1] != backend:
+                continue
+            found[parts[0] + ".sql"] = sql
+        else:
+            found.setdefault(sql.name, sql)
+    return sorted(found.items())
+
+
+async def migrate() -> int:
+    eng = db.engine()
+    try:
+        async with eng.begin() as conn:
+            await conn.execute(
+                text("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)")
+            )
+            done = {row[0] for row in await conn.execute(text("SELECT name FROM schema_migrations"))}
+        applied = 0
+        for name, sql in migrations(eng.url.get_backend_name()):
+            if name in done:
+                continue
+            try:
+                async with eng.begin() as conn:
+                    for statement in sql.read_text().split(";"):
+                        if statement.strip():
+                            await conn.exec_driver_sql(statement)
+                    await conn.execute(
+                        text("INSERT INTO schema_migrations (name) VALUES (:name)"),
+                        {"name": name},
+                    )
+            except SQLAlchemyError as e:
+                print(f"migration {sql.name} failed: {getattr(e, 'orig', e)}", file=sys.stderr)
+                return 1
+            applied += 1
+            print(f"applied {name}")
+        print(f"{applied} migration(s) applied, database {db.describe(eng.url)}")
+        return 0
+    finally:
+        await eng.dispose()
 
 
 def main() -> int:
-    path = database_path(settings.get("DATABASE_URL"))
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)")
-    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
-    applied = 0
-    for sql in sorted(MIGRATIONS.glob("*.sql")):
-        if sql.name in done:
-            continue
-        try:
-            db.execute("BEGIN")
-            for statement in sql.read_text().split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (sql.name,))
-            db.execute("COMMIT")
-        except sqlite3.Error as e:
-            db.execute("ROLLBACK")
-            print(f"migration {sql.name} failed: {e}", file=sys.stderr)
-            return 1
-        applied += 1
-        print(f"applied {sql.name}")
-    print(f"{applied} migration(s) applied, database {path}")
-    return 0
+    return asyncio.run(migrate())
 
 
 if __name__ == "__main__":
