@@ -7,7 +7,8 @@
 //! load with a warning naming the place and fail only if a host reaches them;
 //! the role converges and its second run changes nothing. The same mistakes
 //! where every host reaches them stay load errors. `indent` keeps a block's
-//! trailing newline, as Jinja2 does (what ansible-playbook writes).
+//! trailing newline, as Jinja2 does (what ansible-playbook writes), and a SysV
+//! service is enabled with the links Ansible's sysvinit module makes.
 
 use crate::common::Testbed;
 
@@ -118,6 +119,44 @@ fn legacy_role_tasks_for_other_systems_load_and_fail_only_when_reached() {
     reached.stdout_has("roles/legacy/tasks/main.yml:24:3");
     reached.stdout_has("include_tasks: setup-Solaris.yml not found");
     reached.stdout_has(" failed=1 ");
+
+    // A SysV service enabled as Ansible's sysvinit module enables it: rc links
+    // from `update-rc.d defaults`, and no systemd `.wants` link for the unit
+    // the role also ships; disabled, then enabled again, it is back in 2-5.
+    let svc = r#"
+- hosts: web
+  tasks:
+    - copy:
+        dest: /etc/init.d/legacyd
+        mode: "0755"
+        content: |
+          #!/bin/sh
+          ### BEGIN INIT INFO
+          # Provides:          legacyd
+          # Required-Start:    $remote_fs
+          # Required-Stop:     $remote_fs
+          # Default-Start:     2 3 4 5
+          # Default-Stop:      0 1 6
+          ### END INIT INFO
+          case "$1" in status) test -e /run/legacyd ;; start) touch /run/legacyd ;; stop) rm -f /run/legacyd ;; esac
+    - copy:
+        dest: /etc/systemd/system/legacyd.service
+        content: "[Service]
+ExecStart=/bin/true
+[Install]
+WantedBy=multi-user.target
+"
+    - service: name=legacyd state=started enabled={{ on | default(true) }}
+"#;
+    tb.play("svc", svc, &[]).code(0).stdout_has(" changed=3 ");
+    let links =
+        "ls /etc/rc2.d /etc/systemd/system/multi-user.target.wants 2>/dev/null | grep legacyd";
+    assert_eq!(tb.exec("host1", links).stdout, "S01legacyd\n");
+    tb.play("svc", svc, &["-e", "on=false"]).code(0);
+    assert_eq!(tb.exec("host1", links).stdout, "K01legacyd\n");
+    tb.play("svc", svc, &[]).code(0).stdout_has(" changed=1 ");
+    assert!(tb.exec("host1", links).stdout.starts_with("S01legacyd\n"));
+    tb.play("svc", svc, &[]).code(0).stdout_has(" changed=0 ");
 
     // Where every host reaches them, they stay load errors.
     let plain = "- hosts: web\n  tasks:\n    - apt: name=x state=installed\n    - include_tasks: nowhere.yml\n";
