@@ -7,7 +7,8 @@
 //! load with a warning naming the place and fail only if a host reaches them;
 //! the role converges and its second run changes nothing. The same mistakes
 //! where every host reaches them stay load errors. `indent` keeps a block's
-//! trailing newline, as Jinja2 does (what ansible-playbook writes), and a SysV
+//! trailing newline, as Jinja2 does (what ansible-playbook writes), a template
+//! sees `ansible_managed` and the `template_*` variables, and a SysV
 //! service is enabled with the links Ansible's sysvinit module makes.
 
 use crate::common::Testbed;
@@ -60,6 +61,11 @@ const SETUP_DEBIAN: &str = r#"
     dest: /etc/legacy-server.conf
   vars:
     extra: "location / {\n  return 204;\n}\n"
+
+- name: a header with Ansible's template variables
+  template:
+    src: motd.j2
+    dest: /etc/legacy-motd
 "#;
 
 #[test]
@@ -68,6 +74,10 @@ fn legacy_role_tasks_for_other_systems_load_and_fail_only_when_reached() {
     let tb = Testbed::up(1);
     tb.write("roles/legacy/tasks/main.yml", ROLE_TASKS);
     tb.write("roles/legacy/tasks/setup-Debian.yml", SETUP_DEBIAN);
+    tb.write(
+        "roles/legacy/templates/motd.j2",
+        "{{ ansible_managed | comment }}\n{{ template_path }} -> {{ template_destpath }}, of {{ template_uid }}\n",
+    );
     let play = "- hosts: web\n  roles: [legacy]\n";
 
     // Loads: three places named, none refused.
@@ -95,13 +105,19 @@ fn legacy_role_tasks_for_other_systems_load_and_fail_only_when_reached() {
 
     // Converges; the second run changes nothing.
     let first = tb.play("site", play, &[]);
-    first.code(0).no_panic().stdout_has(" changed=2 ");
+    first.code(0).no_panic().stdout_has(" changed=3 ");
     tb.exec(
         "host1",
         "grep -qx 'legacy role on Debian' /etc/legacy-role.conf",
     )
     .code(0);
     tb.exec("host1", "test ! -e /etc/legacy-kernel").code(0);
+    // ansible_managed (Ansible's default) and template_* as the template action sets them
+    let motd = tb.exec("host1", "cat /etc/legacy-motd");
+    assert_eq!(
+        motd.stdout,
+        "#\n# Ansible managed\n#\nmotd.j2 -> /etc/legacy-motd, of root\n"
+    );
     // the trailing newline of the indented block stays (a blank line before `}`)
     let server = tb.exec("host1", "cat /etc/legacy-server.conf");
     assert_eq!(
