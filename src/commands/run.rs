@@ -129,6 +129,7 @@ fn list_tasks<'a>(tasks: impl Iterator<Item = &'a Task>, args: &RunOptions) -> V
         let name = t.name.clone().unwrap_or_else(|| match &t.action {
             Action::Module { def, .. } => def.spec.name.to_string(),
             Action::Unimplemented { name, .. } => name.clone(),
+            Action::Invalid { def, .. } => def.spec.name.to_string(),
             _ => "(include)".into(),
         });
         let tags = if t.tags.is_empty() {

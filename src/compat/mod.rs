@@ -493,6 +493,8 @@ pub fn reference() -> String {
     s.push_str(&sections);
     s.push('\n');
     s.push_str(include_str!("migrating.md"));
+    s.push('\n');
+    s.push_str(include_str!("public_roles.md"));
     s
 }
 

@@ -30,6 +30,7 @@ pub mod export;
 #[cfg(test)]
 mod fuzz_tests;
 mod ini;
+pub(crate) use ini::py_splitlines;
 pub mod pattern;
 mod pyliteral;
 mod pyshlex;

@@ -97,6 +97,25 @@ impl Spec {
     /// are coerced to their kind. With `final_ = false` (load time), values holding
     /// `{{ }}` are kept as they are and not type-checked.
     pub fn validate(&self, raw: &Map<String, Json>, final_: bool) -> Result<Args, String> {
+        let values = self.by_name(raw, final_, true)?;
+        self.check_values(values, final_)
+    }
+
+    /// Only the names of `raw` (load time): an unknown argument, one given
+    /// twice, a free-form string to a module that takes none. What passes here
+    /// and fails [`Spec::validate`] is a wrong value (or a missing argument):
+    /// Ansible reports those only when a host reaches the task.
+    pub fn validate_names(&self, raw: &Map<String, Json>) -> Result<(), String> {
+        self.by_name(raw, false, false).map(|_| ())
+    }
+
+    /// The arguments under their canonical names, values coerced (`coerce`).
+    fn by_name(
+        &self,
+        raw: &Map<String, Json>,
+        final_: bool,
+        coerce_values: bool,
+    ) -> Result<Map<String, Json>, String> {
         let mut values = Map::new();
         for (key, value) in raw {
             if key == "_raw_params" && self.free_form {
@@ -140,13 +159,18 @@ impl Spec {
                 ));
             }
             let templated = !final_ && holds_template(value);
-            let v = if templated || value.is_null() {
+            let v = if templated || value.is_null() || !coerce_values {
                 value.clone()
             } else {
                 coerce(spec, value)?
             };
             values.insert(spec.name.to_string(), v);
         }
+        Ok(values)
+    }
+
+    /// Required arguments, exclusions and alternatives of normalised `values`.
+    fn check_values(&self, values: Map<String, Json>, final_: bool) -> Result<Args, String> {
         for a in self.args.iter().filter(|a| a.required) {
             if values.get(a.name).is_none_or(Json::is_null) {
                 return Err(format!("{} needs the argument '{}'", self.name, a.name));

@@ -7,7 +7,10 @@
 //! view of "enabled"). Rust decides ([`decide`]); one more exec, never in check
 //! mode, runs only the needed `systemctl`/`service`/`update-rc.d` commands and
 //! reads the state again to report it (and fails, with the service's last log
-//! lines, when a start did not leave it running).
+//! lines, when a start did not leave it running). Without systemd, enabling a
+//! script that has no links runs `update-rc.d NAME defaults`, as Ansible's
+//! sysvinit module does; one disabled earlier (K links) gets `update-rc.d NAME
+//! enable`.
 
 use serde_json::{Map, Value as Json, json};
 
@@ -496,11 +499,15 @@ fn change_script(w: &Want, st: &SvcState, plan: &Plan) -> String {
             .unwrap_or_default();
         match plan.enable {
             Some(true) => {
-                // `defaults` makes the links if there are none, `enable` turns K into S
+                // A script never enabled gets its links from `defaults` alone, as
+                // Ansible's sysvinit module makes them (so no systemd `.wants`
+                // link that `enable` would add for a unit of the same name);
+                // one disabled (K links in 2-5) is turned back with `enable`,
+                // which `defaults` would leave disabled.
                 step(
                     &mut s,
                     "enable",
-                    "update-rc.d \"$sv\" defaults && update-rc.d \"$sv\" enable",
+                    "if ls /etc/rc[2345].d/K[0-9][0-9]\"$sv\" >/dev/null 2>&1; then update-rc.d \"$sv\" enable; else update-rc.d \"$sv\" defaults; fi",
                 );
             }
             Some(false) => step(&mut s, "disable", "update-rc.d \"$sv\" disable"),
@@ -1096,7 +1103,9 @@ mod tests {
         let down = parse_probe(SYSV_DOWN);
         let plan = decide(&w, &down).unwrap();
         let c = change_script(&w, &down, &plan);
-        assert!(c.contains("update-rc.d \"$sv\" defaults && update-rc.d \"$sv\" enable"));
+        assert!(
+            c.contains("then update-rc.d \"$sv\" enable; else update-rc.d \"$sv\" defaults; fi")
+        );
         assert!(c.contains("service \"$sv\" start"));
         assert!(!c.contains("systemctl"));
         let up = parse_probe(SYSTEMD_UP);

@@ -39,9 +39,11 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
         ));
     }
     let source = crate::yaml::read_text(&path).map_err(|e| Fail::Task(e.to_string()))?;
+    let dest = args.str("dest").unwrap_or_default();
+    let vars = with_template_vars(ctx.vars, src, &path, dest);
     let mut rendered = ctx
         .templar
-        .render_file(&path, &source, ctx.vars)
+        .render_file(&path, &source, &vars)
         .map_err(|e| Fail::Task(e.to_string()))?;
     let nl = match args.str("newline_sequence") {
         Some(r"\r") => "\r",
@@ -52,6 +54,53 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
         rendered = rendered.replace('\n', nl);
     }
     Ok((rendered, paths::basename(src), path.display().to_string()))
+}
+
+/// The host's variables and those Ansible's template action adds (ansible-core
+/// 2.19): `template_host` (the controller's name), `template_path` (`src` as
+/// written), `template_fullpath`, `template_destpath`, `template_uid` (the
+/// source file's owner) over them, and `ansible_managed` ("Ansible managed",
+/// Ansible's default) unless a variable of that name is set.
+fn with_template_vars(
+    vars: &minijinja::Value,
+    src: &str,
+    path: &std::path::Path,
+    dest: &str,
+) -> minijinja::Value {
+    use std::os::unix::fs::MetadataExt;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let uid = std::fs::metadata(path).map(|m| m.uid()).unwrap_or(0);
+    let owner = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .map(minijinja::Value::from)
+        .unwrap_or_else(|| minijinja::Value::from(uid));
+    let managed = vars
+        .get_attr("ansible_managed")
+        .is_ok_and(|v| !v.is_undefined());
+    let added = minijinja::context! {
+        template_host => host,
+        template_path => src,
+        template_fullpath => path.display().to_string(),
+        template_destpath => dest,
+        template_uid => owner,
+    };
+    let added = if managed {
+        added
+    } else {
+        minijinja::value::merge_maps([
+            minijinja::context! { ansible_managed => "Ansible managed" },
+            added,
+        ])
+    };
+    minijinja::value::merge_maps([added, vars.clone()])
 }
 
 impl Module for Template {

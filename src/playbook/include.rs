@@ -228,13 +228,28 @@ impl Loader {
         };
         let apply = apply_node.map(|n| Box::new(self.apply(n, file)));
         let name = self.static_path(&name, cx);
+        let conditional = usize::from(kw.get("when").is_some());
         if !is_template(&name) {
-            let path = self.resolve(&name, cx, &at, "include_tasks");
-            if let Some(path) = path {
-                let conditional = usize::from(kw.get("when").is_some());
-                self.conditional += conditional;
-                self.check_included_file(&path, cx, &action.key.location(file));
-                self.conditional -= conditional;
+            let role = cx.role.map(|r| r.as_ref());
+            let found = resolve_tasks_file(&name, file, role, self.play.playbook_dir.as_deref());
+            match found {
+                Ok(path) => {
+                    self.conditional += conditional;
+                    self.check_included_file(&path, cx, &action.key.location(file));
+                    self.conditional -= conditional;
+                }
+                // Under a condition (the include's own `when`, or an enclosing
+                // block's or include's), the file is resolved when reached, as
+                // Ansible does: a role's tasks for another OS may be absent.
+                Err(_) if conditional + self.conditional > 0 => self.warn(
+                    at,
+                    format!(
+                        "include_tasks: file not found: {name}: the include fails if a host reaches it"
+                    ),
+                ),
+                Err(_) => {
+                    self.resolve(&name, cx, &at, "include_tasks");
+                }
             }
         }
         let inh = self.inherited(kw, file);

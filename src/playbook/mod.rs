@@ -73,7 +73,7 @@ pub fn warnings_block(warnings: &[LoadError]) -> Option<String> {
     }
     let n = warnings.len();
     let mut s = format!(
-        "{n} {} of this playbook {} what opsctl does not implement: each fails only if a host reaches it (--strict refuses them)",
+        "{n} {} of this playbook {} what opsctl does not implement (or Ansible refuses when a host reaches it): each fails only if a host reaches it (--strict refuses them)",
         if n == 1 { "place" } else { "places" },
         if n == 1 { "uses" } else { "use" },
     );

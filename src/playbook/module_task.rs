@@ -88,6 +88,25 @@ impl Loader {
         }
         let args = match def.spec.validate(&raw, false) {
             Ok(a) => a.values,
+            // A wrong value under a condition: Ansible checks it only when a
+            // host reaches the task (a role's task for another OS release).
+            Err(msg)
+                if (kw.get("when").is_some() || self.conditional > 0)
+                    && def.spec.validate_names(&raw).is_ok() =>
+            {
+                self.warn(
+                    at,
+                    format!(
+                        "{}: {msg}: the task fails if a host reaches it",
+                        def.spec.name
+                    ),
+                );
+                let inh = self.inherited(kw, file);
+                let action = Action::Invalid { def, message: msg };
+                let mut t = Task::new(location, action, cx.role.cloned());
+                self.fill(&mut t, kw, file, inh);
+                return vec![t];
+            }
             Err(msg) => {
                 let mut names: Vec<&str> = def.spec.args.iter().map(|a| a.name).collect();
                 names.sort();

@@ -289,6 +289,17 @@ impl Loader {
                         ),
                     );
                 }
+                Name::Unknown(_)
+                    if u.kind == Kind::Filter && TESTS_AS_FILTERS.contains(&u.name.as_str()) =>
+                {
+                    self.warn(
+                        at,
+                        format!(
+                            "'{0}' as a filter was removed from Ansible (2.9; write `is {0}`): a task that evaluates it fails",
+                            u.name
+                        ),
+                    );
+                }
                 Name::Unknown(near) => {
                     let hint = match near {
                         Some(n) => format!("did you mean '{n}'?"),
@@ -308,3 +319,27 @@ impl Loader {
         }
     }
 }
+
+/// Tests that Ansible before 2.9 also took as filters (`result | failed`), and
+/// old roles still write so in tasks their conditions skip: Ansible fails
+/// such a template only when it evaluates it, so they load with a warning.
+const TESTS_AS_FILTERS: &[&str] = &[
+    "success",
+    "succeeded",
+    "failed",
+    "failure",
+    "changed",
+    "change",
+    "skipped",
+    "skip",
+    "finished",
+    "started",
+    "version_compare",
+    "issubset",
+    "subset",
+    "issuperset",
+    "superset",
+    "match",
+    "search",
+    "regex",
+];

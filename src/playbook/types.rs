@@ -220,6 +220,7 @@ impl Task {
         match &self.action {
             Action::Module { def, .. } => def.spec.name.to_string(),
             Action::Unimplemented { name, .. } => name.clone(),
+            Action::Invalid { def, .. } => def.spec.name.to_string(),
             Action::Block { .. } => "block".into(),
             Action::IncludeTasks { file, .. } => format!("include_tasks {file}"),
             Action::IncludeRole { name, .. } => format!("include_role {name}"),
@@ -283,6 +284,14 @@ pub enum Action {
         fqcn: String,
         args: Json,
     },
+    /// A module task whose arguments are wrong in value (not in name), under a
+    /// condition: Ansible checks arguments only when a host reaches the task
+    /// (a role's task for another OS release), so it loads with a warning and
+    /// fails with `message` if a host reaches it.
+    Invalid {
+        def: &'static ModuleDef,
+        message: String,
+    },
     /// `meta: flush_handlers`
     FlushHandlers,
     /// `meta: end_play`
@@ -314,6 +323,11 @@ impl fmt::Debug for Action {
                 .field("name", name)
                 .field("fqcn", fqcn)
                 .field("args", args)
+                .finish(),
+            Action::Invalid { def, message } => f
+                .debug_struct("Invalid")
+                .field("module", &def.spec.name)
+                .field("message", message)
                 .finish(),
             Action::Block {
                 block,

@@ -433,7 +433,9 @@ fn to_float(value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
 // ---------------------------------------------------------------- bounded builtins
 
 /// Jinja's `indent(width=4, first=False, blank=False)`, with the output size
-/// checked before it is built.
+/// checked before it is built. As Jinja does, a trailing newline is kept
+/// (the text gets one more before Python's `splitlines`), lines are joined
+/// with `\n`, and blank lines get no indent unless `blank`.
 fn indent(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
     let a = Args::bind("indent", args, &["width", "first", "blank"])?;
     let width = match a.opt(0) {
@@ -443,21 +445,23 @@ fn indent(value: Value, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
     };
     let (first, blank) = (a.bool_or(1, false), a.bool_or(2, false));
     let input = text(&value)?;
-    let lines = input.matches('\n').count() as u128 + 1;
+    let lines = input.matches('\n').count() as u128 + 2;
     limits::check_size(
         "filter 'indent'",
         input.len() as u128 + lines * width as u128,
     )?;
-    let input = input.strip_suffix('\n').unwrap_or(&input);
-    let input = input.strip_suffix('\r').unwrap_or(input);
+    let input = format!("{input}\n");
     let pad = " ".repeat(width);
     let mut out = String::new();
-    for (i, line) in input.split('\n').enumerate() {
+    for (i, line) in crate::inventory::py_splitlines(&input)
+        .into_iter()
+        .enumerate()
+    {
         if i > 0 {
             out.push('\n');
         }
         let indented = if i == 0 { first } else { true };
-        if indented && (blank || !(line.is_empty() || line == "\r")) {
+        if indented && (blank || !line.is_empty()) {
             out.push_str(&pad);
         }
         out.push_str(line);

@@ -51,6 +51,19 @@ fn a_huge_indent_is_an_error_not_an_abort() {
         render_ok("{{ 'a\\nb\\n\\nc' | indent(2) }}"),
         "a\n  b\n\n  c"
     );
+    // as Jinja2 3.1 renders them: a trailing newline is kept, \r\n becomes \n
+    for (template, want) in [
+        ("{{ 'a\\nb\\n' | indent(4) }}", "a\n    b\n"),
+        (
+            "{{ 'a\\n\\nb\\n' | indent(2, blank=true) }}",
+            "a\n  \n  b\n  ",
+        ),
+        ("{{ 'a\\r\\nb' | indent(2, true) }}", "  a\n  b"),
+        ("{{ '' | indent }}", ""),
+        ("{{ 'x\\n' | indent(first=true) }}", "    x\n"),
+    ] {
+        assert_eq!(render_ok(template), want, "{template}");
+    }
 }
 
 #[test]

@@ -311,7 +311,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         | Action::ClearFacts
         | Action::ClearHostErrors
         | Action::ResetConnection
-        | Action::Unimplemented { .. } = &task.action
+        | Action::Unimplemented { .. }
+        | Action::Invalid { .. } = &task.action
         {
             if let (Some(l), Action::IncludeTasks { .. } | Action::IncludeRole { .. }) =
                 (&task.loop_, &task.action)
@@ -324,6 +325,9 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     "opsctl does not implement {name} ({})",
                     task.location
                 )),
+                Action::Invalid { def, message } => {
+                    Some(format!("{}: {message} ({})", def.spec.name, task.location))
+                }
                 _ => None,
             };
             match self.eval_when(&when, &ctx, &task.location) {
