@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitdataOptions,
-    InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions, ReleasesOptions,
-    Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest,
-    Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
+    InitdataOptions, InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions,
+    ReleasesOptions, Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv,
+    SecretsRequest, Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -376,6 +376,25 @@ attention (a stopped program, nginx -t failing or nginx down, a certificate
 expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
 full), each with a line saying what; 4 some host unreachable.")]
     Status(StatusArgs),
+    /// Run a shell command (or one module, -m) on every selected host at once
+    #[command(after_help = "\
+Examples:
+  opsctl exec --env staging -- uptime
+  opsctl exec --env staging --limit web --become -- 'systemctl status nginx | head -3'
+  opsctl exec --env staging --stream -- tail -n 20 /var/log/syslog
+  opsctl exec --env staging -m apt -a 'name=htop state=present' --become --check
+  opsctl exec --env staging -m copy -a '{\"dest\": \"/tmp/motd\", \"content\": \"hi\"}' --diff
+  opsctl exec --env staging --limit @failed -- uptime     the hosts that failed last time
+
+The words after -- are joined by spaces and run with /bin/sh -c on each host (as
+ssh does), templated per host ({{ inventory_hostname }}...). Output is grouped per
+host (`HOST | SUCCESS | rc=0 >>` then its output), or with --stream printed as it
+arrives, `HOST | line` (stdout) and `HOST ! line` (stderr). -m runs one task of
+that module through the engine, as `ansible -m` (key=value, free-form, or
+YAML/JSON arguments; --check and --diff as for a playbook). Exit status: 0 all
+succeeded, 2 the command failed (non-zero exit) on some host, 4 some host was
+unreachable (and none failed), 1 configuration error.")]
+    Exec(ExecArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "\
 Examples:
@@ -419,6 +438,36 @@ pub struct PingArgs {
     pub forks: Option<usize>,
     #[command(flatten)]
     pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["command", "module"])))]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
+    /// Print output lines as they arrive, prefixed with the host's name
+    #[arg(long, conflicts_with = "module")]
+    pub stream: bool,
+    /// Run this module ad hoc (as `ansible -m`) instead of a command
+    #[arg(short = 'm', long, value_name = "MODULE")]
+    pub module: Option<String>,
+    /// The module's arguments: key=value ..., a free-form command, or YAML/JSON
+    #[arg(short = 'a', long, value_name = "ARGS", requires = "module")]
+    pub args: Option<String>,
+    /// With -m: report what would change, change nothing
+    #[arg(short = 'C', long, requires = "module")]
+    pub check: bool,
+    /// With -m: show the differences of files and attributes
+    #[arg(short = 'D', long, requires = "module")]
+    pub diff: bool,
+    /// The command to run on each host (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1067,6 +1116,29 @@ impl Cli {
                     }),
                 };
                 (Request::Secrets(r), None)
+            }
+            Command::Exec(a) => {
+                let (s, mut j) = on_hosts("exec", &a.target, &a.limit, None);
+                let s = s.with_forks(a.forks);
+                j.command.check = a.check;
+                let what = match a.module {
+                    Some(name) => ExecWhat::Module {
+                        name,
+                        args: a.args,
+                        check: a.check,
+                        diff: a.diff,
+                    },
+                    None => ExecWhat::Shell {
+                        command: a.command.join(" "),
+                        stream: a.stream,
+                    },
+                };
+                let o = ExecOptions {
+                    limit: a.limit.limit,
+                    forks: s.default_forks(),
+                    what,
+                };
+                (Request::Exec(s, o), Some(j))
             }
             Command::Completions(a) => return Err(Generated::Completions(a)),
             Command::Man(a) => return Err(Generated::Man(a)),

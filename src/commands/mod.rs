@@ -4,6 +4,7 @@
 
 mod deploy;
 mod env;
+mod exec;
 mod initdata;
 mod inventory;
 mod ping;
@@ -25,6 +26,7 @@ use crate::printer::Printer;
 pub use crate::session::{ConnectFlags, Loaded, Selection, VaultSelection};
 pub use deploy::DeployOptions;
 pub use env::EnvRequest;
+pub use exec::{ExecOptions, ExecWhat};
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use ping::PingOptions;
@@ -66,6 +68,7 @@ pub enum Request {
     Runs(RunsOptions),
     Status(Selection, StatusOptions),
     Secrets(SecretsRequest),
+    Exec(Selection, ExecOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -157,10 +160,33 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
+        Request::Exec(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            exec::run(&loaded, o, printer).await
+        }
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;
             status::run(&loaded, o, printer).await
+        }
+    }
+}
+
+/// Waits for `work` (a fan-out over hosts), unless Ctrl-C or SIGTERM comes
+/// first: then every connection is closed, the interruption said, and `None`
+/// returned (the command exits [`Exit::Interrupted`]).
+async fn unless_interrupted<T>(
+    work: impl std::future::Future<Output = T>,
+    conns: &crate::runner::Connections,
+    printer: &Printer,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = crate::interrupt::signalled() => {
+            conns.close_all().await;
+            printer.warn("interrupted");
+            None
         }
     }
 }

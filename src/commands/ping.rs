@@ -49,13 +49,10 @@ pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Resul
         }
         print_answer(printer, &hosts[i], &a)
     };
-    let answers = tokio::select! {
-        answers = fan_out(specs, args.forks, work, report) => answers,
-        _ = crate::interrupt::signalled() => {
-            conns.close_all().await;
-            printer.warn("interrupted");
-            return Ok(Exit::Interrupted);
-        }
+    let Some(answers) =
+        super::unless_interrupted(fan_out(specs, args.forks, work, report), &conns, printer).await
+    else {
+        return Ok(Exit::Interrupted);
     };
     conns.close_all().await;
     let unreachable = answers
@@ -66,13 +63,7 @@ pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Resul
         .iter()
         .filter(|a| matches!(a, Answer::Failed(_)))
         .count();
-    Ok(if failed > 0 {
-        Exit::Failed
-    } else if unreachable > 0 {
-        Exit::Unreachable
-    } else {
-        Exit::Success
-    })
+    Ok(Exit::of_hosts(failed, unreachable))
 }
 
 async fn ping_one(conns: &Arc<Connections>, spec: &crate::transport::ConnectionSpec) -> Answer {

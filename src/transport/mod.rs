@@ -130,6 +130,31 @@ impl Output {
     }
 }
 
+/// A piece of a streamed command's output ([`Connection::stream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+}
+
+/// Reads `pipe` to its end, sending what it reads as chunks made by `wrap`.
+async fn pump(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    wrap: fn(Vec<u8>) -> Chunk,
+    tx: &tokio::sync::mpsc::UnboundedSender<Chunk>,
+) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut p) = pipe else { return };
+    let mut buf = vec![0u8; 16 * 1024];
+    // A pipe cut short means a lost connection, which the exit status reports.
+    while let Ok(n) = p.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let _ = tx.send(wrap(buf[..n].to_vec()));
+    }
+}
+
 /// Why a host could not be reached or a command could not run.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
@@ -352,6 +377,49 @@ impl Connection {
             return Err(e);
         }
         Ok(out)
+    }
+
+    /// Runs a command and sends its output as it arrives ([`Chunk`]s, in the
+    /// order each stream produced them); returns its exit status (`None`: killed
+    /// by a signal). With `hold_stdin` the command's stdin stays open until the
+    /// command ends or the connection closes (a script can wait on it, `cat
+    /// >/dev/null`, to learn that opsctl went away); without it stdin is empty.
+    /// A sudo refusal is an error, as for [`Connection::run`].
+    pub async fn stream(
+        &self,
+        cmd: &RemoteCommand,
+        hold_stdin: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<Chunk>,
+    ) -> Result<Option<i32>, TransportError> {
+        let (line, become_user) = self.line(cmd);
+        // stderr is kept too: it says whether sudo refused.
+        let (inner_tx, mut inner_rx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = async {
+            let mut stderr = Vec::new();
+            while let Some(c) = inner_rx.recv().await {
+                if let Chunk::Err(b) = &c
+                    && stderr.len() < 64 * 1024
+                {
+                    stderr.extend_from_slice(b);
+                }
+                let _ = tx.send(c);
+            }
+            stderr
+        };
+        let run = async {
+            match self {
+                Connection::Ssh(c) => c.stream(&line, hold_stdin, inner_tx).await,
+                Connection::Local(c) => c.stream(&line, hold_stdin, inner_tx).await,
+            }
+        };
+        let (rc, stderr) = tokio::join!(run, forward);
+        let rc = rc?;
+        let out = Output {
+            rc,
+            stdout: Vec::new(),
+            stderr,
+        };
+        self.check_become(out, become_user.as_deref()).map(|o| o.rc)
     }
 
     pub fn spec(&self) -> &ConnectionSpec {
