@@ -10,9 +10,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
-    InitdataOptions, InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions,
-    ReleasesOptions, Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv,
-    SecretsRequest, Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions, PingOptions,
+    ProvisionOptions, ReleasesOptions, Request, RollbackOptions, RunOptions, RunsAction,
+    RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions, VarsOptions,
+    VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -395,6 +396,37 @@ YAML/JSON arguments; --check and --diff as for a playbook). Exit status: 0 all
 succeeded, 2 the command failed (non-zero exit) on some host, 4 some host was
 unreachable (and none failed), 1 configuration error.")]
     Exec(ExecArgs),
+    /// Show the app's logs (supervisor programs) and nginx's, from every host; -f follows them
+    #[command(after_help = "\
+Examples:
+  opsctl logs --env staging                       the last 10 lines of every log
+  opsctl logs --env staging api -f                follow the API's log on every host
+  opsctl logs --env staging nginx --since 1h      nginx's access and error logs of the last hour
+  opsctl logs --env staging client worker -n 50 --limit web1
+
+LOG is api (supervisor program app-api), client (app-client), nginx
+(/var/log/nginx/*.log) or any supervisor program's name; without one, every
+program's log and nginx's. A program's files are those its supervisor
+configuration names (stdout_logfile, stderr_logfile, or supervisor's AUTO files).
+Each line is printed as `HOST LOG | line`. -n is lines per log file (default 10,
+1000 with --since); --since skips files not written since then and lines whose
+timestamp (nginx's, ISO) is older. -f follows until Ctrl-C or SIGTERM (the
+remote tails stop with it). Exit status: 0, 2 a named program is not on some
+host (or reading failed), 4 some host unreachable.")]
+    Logs(LogsArgs),
+    /// Open an SSH session to one host (or run a command there) as opsctl reaches it
+    #[command(after_help = "\
+Examples:
+  opsctl ssh --env staging web1
+  opsctl ssh --env staging web1 -- sudo supervisorctl status
+  opsctl ssh --env staging web1 -- 'tail -f /var/log/nginx/error.log'
+
+Runs your system ssh with what opsctl connects with: the environment's
+ssh_config, the host's ansible_host, ansible_port, ansible_user, key, extra ssh
+arguments, and the same host key checking (an unknown or changed key is
+refused). The words after -- are the remote command (ssh joins them with
+spaces). The exit status is ssh's (the remote command's, 255 for ssh errors).")]
+    Ssh(SshArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "\
 Examples:
@@ -466,6 +498,37 @@ pub struct ExecArgs {
     #[arg(short = 'D', long, requires = "module")]
     pub diff: bool,
     /// The command to run on each host (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Which logs: api, client, nginx, or supervisor program names (default: all)
+    #[arg(value_name = "LOG")]
+    pub sources: Vec<String>,
+    /// Follow: print new lines as they are written, until Ctrl-C
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Lines per log file (default 10; 1000 with --since)
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Only what was written in this last while: 90s, 30m, 1h, 2d
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::parse_since)]
+    pub since: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The host: its inventory name
+    pub host: String,
+    /// A command to run instead of a login shell (after --)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
@@ -1139,6 +1202,24 @@ impl Cli {
                     what,
                 };
                 (Request::Exec(s, o), Some(j))
+            }
+            Command::Logs(a) => {
+                let o = LogsOptions {
+                    limit: a.limit.limit,
+                    forks: 0,
+                    sources: a.sources,
+                    follow: a.follow,
+                    lines: a.lines,
+                    since: a.since,
+                };
+                (Request::Logs((&a.target).into(), o), None)
+            }
+            Command::Ssh(a) => {
+                let o = SshOptions {
+                    host: a.host,
+                    command: a.command,
+                };
+                (Request::Ssh((&a.target).into(), o), None)
             }
             Command::Completions(a) => return Err(Generated::Completions(a)),
             Command::Man(a) => return Err(Generated::Man(a)),

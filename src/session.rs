@@ -192,6 +192,20 @@ impl Loaded {
         }
     }
 
+    /// How to reach each of `hosts`: every host's settings are checked before
+    /// anything connects.
+    pub fn connection_specs(
+        &self,
+        hosts: &[String],
+    ) -> Result<Vec<crate::transport::ConnectionSpec>> {
+        hosts
+            .iter()
+            .map(|h| {
+                crate::runner::connection_spec(&self.vars, h, self.target.ssh_config.as_deref())
+            })
+            .collect()
+    }
+
     /// The hosts a `--limit` pattern selects (all hosts without one), in inventory
     /// order. Selecting nothing is an error: a typo must not look like success.
     /// `--limit @file` (as Ansible) reads the hosts from the file, one a line.

@@ -11,7 +11,7 @@ use super::Loaded;
 use crate::engine::{self, Options, Reporter};
 use crate::error::{Error, Exit, Result};
 use crate::printer::{Line, Printer, Style};
-use crate::runner::{Connections, connection_spec, fan_out};
+use crate::runner::{Connections, fan_out};
 use crate::transport::{Chunk, ConnectionSpec, RemoteCommand, TransportError};
 
 /// `opsctl exec`: which hosts, how many at once, and what to run.
@@ -91,8 +91,7 @@ async fn shell(
     let hosts = loaded.select(o.limit.as_deref())?;
     // Every host's settings and command are checked before anything connects.
     let mut work_items = Vec::with_capacity(hosts.len());
-    for h in &hosts {
-        let spec = connection_spec(&loaded.vars, h, loaded.target.ssh_config.as_deref())?;
+    for (h, spec) in hosts.iter().zip(loaded.connection_specs(&hosts)?) {
         let script = loaded
             .vars
             .templar

@@ -7,6 +7,7 @@ mod env;
 mod exec;
 mod initdata;
 mod inventory;
+mod logs;
 mod ping;
 mod provision;
 mod releases;
@@ -14,6 +15,7 @@ mod rollback;
 mod run;
 mod runs;
 mod secrets;
+mod ssh;
 mod status;
 mod vars;
 
@@ -29,6 +31,7 @@ pub use env::EnvRequest;
 pub use exec::{ExecOptions, ExecWhat};
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
+pub use logs::{LogsOptions, parse_since};
 pub use ping::PingOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
@@ -36,6 +39,7 @@ pub use rollback::RollbackOptions;
 pub use run::{RunOptions, split_tags};
 pub use runs::{RunsAction, RunsOptions};
 pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
+pub use ssh::SshOptions;
 pub use status::StatusOptions;
 pub use vars::VarsOptions;
 
@@ -69,6 +73,8 @@ pub enum Request {
     Status(Selection, StatusOptions),
     Secrets(SecretsRequest),
     Exec(Selection, ExecOptions),
+    Logs(Selection, LogsOptions),
+    Ssh(Selection, SshOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -165,6 +171,12 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
             o.forks = loaded.forks;
             exec::run(&loaded, o, printer).await
         }
+        Request::Logs(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            logs::run(&loaded, o, printer).await
+        }
+        Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Loaded;
 use crate::error::{Exit, Result};
 use crate::printer::{Printer, Style};
-use crate::runner::{Connections, connection_spec, fan_out};
+use crate::runner::{Connections, fan_out};
 use crate::transport::{RemoteCommand, TransportError};
 
 #[derive(Debug, Clone)]
@@ -27,15 +27,7 @@ pub struct PingOptions {
 
 pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Result<Exit> {
     let hosts = loaded.select(args.limit.as_deref())?;
-    // Every host's settings are checked before anything connects.
-    let mut specs = Vec::with_capacity(hosts.len());
-    for h in &hosts {
-        specs.push(connection_spec(
-            &loaded.vars,
-            h,
-            loaded.target.ssh_config.as_deref(),
-        )?);
-    }
+    let specs = loaded.connection_specs(&hosts)?;
     let conns = Connections::new();
     let c = conns.clone();
     let work = move |spec: crate::transport::ConnectionSpec| {

@@ -12,7 +12,7 @@ mod ssh;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use ssh::{close_kept, control_directory, keep_connections};
+pub use ssh::{close_kept, control_directory, interactive_args, keep_connections};
 
 /// How to reach one host, resolved from its variables.
 #[derive(Debug, Clone, PartialEq)]

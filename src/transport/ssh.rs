@@ -655,10 +655,29 @@ fn master_args(spec: &ConnectionSpec, control: &Path, persist: Duration) -> Vec<
     // debug lines dropped) after going to the background. Nothing goes to a file.
     let mut a: Vec<String> = vec!["-M".into(), "-N".into(), "-f".into(), "-v".into()];
     a.extend(["-S".into(), control.display().to_string()]);
-    let keepalive = keepalive(spec);
     for o in [
         format!("ControlPersist={}s", persist.as_secs().max(1)),
         "BatchMode=yes".into(),
+    ] {
+        a.extend(["-o".into(), o]);
+    }
+    a.extend(connect_args(spec));
+    a
+}
+
+/// The arguments of an interactive `ssh` to the host (`opsctl ssh`), as the
+/// transport reaches it: the same ssh_config, user, port, key, host key
+/// policy, timeouts and extra arguments, ending with `-- ADDRESS`; a command
+/// may follow. Prompts (a key's passphrase) are allowed: a person is there.
+pub fn interactive_args(spec: &ConnectionSpec) -> Vec<String> {
+    connect_args(spec)
+}
+
+/// What every ssh opsctl starts to a host shares.
+fn connect_args(spec: &ConnectionSpec) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let keepalive = keepalive(spec);
+    for o in [
         format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)),
         format!("ServerAliveInterval={}", keepalive.interval),
         format!("ServerAliveCountMax={}", keepalive.count),
