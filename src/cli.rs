@@ -489,13 +489,13 @@ pub struct ExecArgs {
     #[arg(short = 'm', long, value_name = "MODULE")]
     pub module: Option<String>,
     /// The module's arguments: key=value ..., a free-form command, or YAML/JSON
-    #[arg(short = 'a', long, value_name = "ARGS", requires = "module")]
+    #[arg(short = 'a', long, value_name = "ARGS", conflicts_with = "command")]
     pub args: Option<String>,
     /// With -m: report what would change, change nothing
-    #[arg(short = 'C', long, requires = "module")]
+    #[arg(short = 'C', long, conflicts_with = "command")]
     pub check: bool,
     /// With -m: show the differences of files and attributes
-    #[arg(short = 'D', long, requires = "module")]
+    #[arg(short = 'D', long, conflicts_with = "command")]
     pub diff: bool,
     /// The command to run on each host (after --)
     #[arg(last = true, value_name = "CMD")]
