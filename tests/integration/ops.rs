@@ -99,6 +99,24 @@ fn exec_runs_commands_and_modules_and_retries_the_failed_hosts() {
         .stderr_has("--limit @failed: the last run of environment tb (exec,")
         .stderr_has("had no failed or unreachable host");
 
+    // ... and for a playbook run: the host its task failed on, alone
+    tb.write(
+        "playbooks/half.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - fail: {msg: no}\n      when: inventory_hostname == 'host1'\n",
+    );
+    opsctl_env(dir, &["run", "half", "--env", "tb"], &env).code(2);
+    let r = opsctl_env(
+        dir,
+        &["run", "half", "--env", "tb", "--limit", "@failed"],
+        &env,
+    );
+    r.code(2).stdout_has("RECAP");
+    let recap = &r.stdout[r.stdout.find("RECAP").unwrap()..];
+    assert!(
+        recap.contains("host1") && !recap.contains("host2"),
+        "{recap}"
+    );
+
     // --stream: lines as they come, stdout `|`, stderr `!`, then each host's status.
     let r = exec(&["--stream", "--", "echo a; sleep 0.5; echo b >&2; exit 3"]);
     r.code(2);
