@@ -320,6 +320,12 @@ impl<'p> Reporter<'p> {
                     shown.entry("msg").or_insert_with(|| Json::from(m));
                 }
                 shown.insert("changed".into(), Json::Bool(r.status == Status::Changed));
+                // said by the status word already
+                for k in ["failed", "skipped"] {
+                    if shown.get(k) == Some(&Json::Bool(false)) {
+                        shown.remove(k);
+                    }
+                }
                 p.result_line(&line.word(" => {"));
                 let pretty = serde_json::to_string_pretty(&Json::Object(shown)).unwrap_or_default();
                 let inner: Vec<&str> = pretty.lines().collect();

@@ -144,6 +144,15 @@ fn exec_runs_commands_and_modules_and_retries_the_failed_hosts() {
     assert_eq!(docs[0]["stdout"], "j\n");
     assert_eq!(docs[1]["type"], "summary");
 
+    // -m ping: every host answers, as Ansible's ad hoc ping prints it
+    let r = exec(&["-m", "ping"]);
+    r.code(0);
+    assert!(
+        r.stdout
+            .contains("host2 | SUCCESS => {\n  \"ping\": \"pong\",\n  \"changed\": false\n}\n"),
+        "{}",
+        r.stdout
+    );
     // -m: a module ad hoc, check mode changes nothing, then it does, then it is done.
     let touch = ["-m", "file", "-a", "path=/tmp/adhoc state=touch mode=0600"];
     let r = exec(&[&touch[..], &["--check"]].concat());
