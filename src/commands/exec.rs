@@ -356,7 +356,13 @@ async fn module(
     let root = loaded.target.project.as_ref().map(|p| p.root.clone());
     let playbook =
         crate::playbook::load_playbook_source(&cwd.join(AD_HOC), &source, root.as_deref())
-            .map_err(|e| e.to_error())?;
+            .map_err(|e| {
+                e.to_error().hint(format!(
+                    "{AD_HOC} is the task of `-m {name}{}` on the command line",
+                    args.map(|a| format!(" -a {}", crate::transport::shell_quote(a)))
+                        .unwrap_or_default()
+                ))
+            })?;
     let reporter = Reporter::new(printer, opts.diff)
         .with_journal(crate::journal::active())
         .ad_hoc();

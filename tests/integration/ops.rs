@@ -193,7 +193,9 @@ fn exec_runs_commands_and_modules_and_retries_the_failed_hosts() {
     let r = exec(&["-m", "nosuch", "-l", "host1"]);
     r.code(1).stderr_has("unknown module 'nosuch'");
     let r = exec(&["-m", "file", "-a", "path=/x state=bogus", "-l", "host1"]);
-    r.code(1).stderr_has("must be one of");
+    r.code(1).stderr_has("must be one of").stderr_has(
+        "(ad hoc) is the task of `-m file -a 'path=/x state=bogus'` on the command line",
+    );
 
     // An unreachable host: exit 4, and @failed retries it.
     tb.exec("host2", "service ssh stop").code(0);
