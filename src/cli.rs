@@ -10,10 +10,11 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{
-    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, InitOptions,
-    InitdataOptions, InventoryOptions, Invocation, JournalEntry, PingOptions, ProvisionOptions,
-    ReleasesOptions, Request, RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv,
-    SecretsRequest, Selection, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
+    InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions,
+    PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions, RunOptions,
+    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions,
+    VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -400,6 +401,56 @@ attention (a stopped program, nginx -t failing or nginx down, a certificate
 expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
 full), each with a line saying what; 4 some host unreachable.")]
     Status(StatusArgs),
+    /// Run a shell command (or one module, -m) on every selected host at once
+    #[command(after_help = "\
+Examples:
+  opsctl exec --env staging -- uptime
+  opsctl exec --env staging --limit web --become -- 'systemctl status nginx | head -3'
+  opsctl exec --env staging --stream -- tail -n 20 /var/log/syslog
+  opsctl exec --env staging -m apt -a 'name=htop state=present' --become --check
+  opsctl exec --env staging -m copy -a '{\"dest\": \"/tmp/motd\", \"content\": \"hi\"}' --diff
+  opsctl exec --env staging --limit @failed -- uptime     the hosts that failed last time
+
+The words after -- are joined by spaces and run with /bin/sh -c on each host (as
+ssh does), templated per host ({{ inventory_hostname }}...). Output is grouped per
+host (`HOST | SUCCESS | rc=0 >>` then its output), or with --stream printed as it
+arrives, `HOST | line` (stdout) and `HOST ! line` (stderr). -m runs one task of
+that module through the engine, as `ansible -m` (key=value, free-form, or
+YAML/JSON arguments; --check and --diff as for a playbook). Exit status: 0 all
+succeeded, 2 the command failed (non-zero exit) on some host, 4 some host was
+unreachable (and none failed), 1 configuration error.")]
+    Exec(ExecArgs),
+    /// Show the app's logs (supervisor programs) and nginx's, from every host; -f follows them
+    #[command(after_help = "\
+Examples:
+  opsctl logs --env staging                       the last 10 lines of every log
+  opsctl logs --env staging api -f                follow the API's log on every host
+  opsctl logs --env staging nginx --since 1h      nginx's access and error logs of the last hour
+  opsctl logs --env staging client worker -n 50 --limit web1
+
+LOG is api (supervisor program app-api), client (app-client), nginx
+(/var/log/nginx/*.log) or any supervisor program's name; without one, every
+program's log and nginx's. A program's files are those its supervisor
+configuration names (stdout_logfile, stderr_logfile, or supervisor's AUTO files).
+Each line is printed as `HOST LOG | line`. -n is lines per log file (default 10,
+1000 with --since); --since skips files not written since then and lines whose
+timestamp (nginx's, ISO) is older. -f follows until Ctrl-C or SIGTERM (the
+remote tails stop with it). Exit status: 0, 2 a named program is not on some
+host (or reading failed), 4 some host unreachable.")]
+    Logs(LogsArgs),
+    /// Open an SSH session to one host (or run a command there) as opsctl reaches it
+    #[command(after_help = "\
+Examples:
+  opsctl ssh --env staging web1
+  opsctl ssh --env staging web1 -- sudo supervisorctl status
+  opsctl ssh --env staging web1 -- 'tail -f /var/log/nginx/error.log'
+
+Runs your system ssh with what opsctl connects with: the environment's
+ssh_config, the host's ansible_host, ansible_port, ansible_user, key, extra ssh
+arguments, and the same host key checking (an unknown or changed key is
+refused). The words after -- are the remote command (ssh joins them with
+spaces). The exit status is ssh's (the remote command's, 255 for ssh errors).")]
+    Ssh(SshArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "\
 Examples:
@@ -443,6 +494,67 @@ pub struct PingArgs {
     pub forks: Option<usize>,
     #[command(flatten)]
     pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["command", "module"])))]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// How many hosts to work on at once (default: ansible.cfg's forks, else 50)
+    #[arg(short = 'f', long, value_name = "N")]
+    pub forks: Option<usize>,
+    /// Print output lines as they arrive, prefixed with the host's name
+    #[arg(long, conflicts_with = "module")]
+    pub stream: bool,
+    /// Run this module ad hoc (as `ansible -m`) instead of a command
+    #[arg(short = 'm', long, value_name = "MODULE")]
+    pub module: Option<String>,
+    /// The module's arguments: key=value ..., a free-form command, or YAML/JSON
+    #[arg(short = 'a', long, value_name = "ARGS", conflicts_with = "command")]
+    pub args: Option<String>,
+    /// With -m: report what would change, change nothing
+    #[arg(short = 'C', long, conflicts_with = "command")]
+    pub check: bool,
+    /// With -m: show the differences of files and attributes
+    #[arg(short = 'D', long, conflicts_with = "command")]
+    pub diff: bool,
+    /// The command to run on each host (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Which logs: api, client, nginx, or supervisor program names (default: all)
+    #[arg(value_name = "LOG")]
+    pub sources: Vec<String>,
+    /// Follow: print new lines as they are written, until Ctrl-C
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Lines per log file (default 10; 1000 with --since)
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Only what was written in this last while: 90s, 30m, 1h, 2d
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::parse_since)]
+    pub since: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The host: its inventory name
+    pub host: String,
+    /// A command to run instead of a login shell (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1179,6 +1291,47 @@ impl Cli {
                     }),
                 };
                 (Request::Secrets(r), None)
+            }
+            Command::Exec(a) => {
+                let (s, mut j) = on_hosts("exec", &a.target, &a.limit, None);
+                let s = s.with_forks(a.forks);
+                j.command.check = a.check;
+                let what = match a.module {
+                    Some(name) => ExecWhat::Module {
+                        name,
+                        args: a.args,
+                        check: a.check,
+                        diff: a.diff,
+                    },
+                    None => ExecWhat::Shell {
+                        command: a.command.join(" "),
+                        stream: a.stream,
+                    },
+                };
+                let o = ExecOptions {
+                    limit: a.limit.limit,
+                    forks: s.default_forks(),
+                    what,
+                };
+                (Request::Exec(s, o), Some(j))
+            }
+            Command::Logs(a) => {
+                let o = LogsOptions {
+                    limit: a.limit.limit,
+                    forks: 0,
+                    sources: a.sources,
+                    follow: a.follow,
+                    lines: a.lines,
+                    since: a.since,
+                };
+                (Request::Logs((&a.target).into(), o), None)
+            }
+            Command::Ssh(a) => {
+                let o = SshOptions {
+                    host: a.host,
+                    command: a.command,
+                };
+                (Request::Ssh((&a.target).into(), o), None)
             }
             Command::Completions(a) => return Err(Generated::Completions(a)),
             Command::Man(a) => return Err(Generated::Man(a)),

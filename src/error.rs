@@ -23,6 +23,17 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The status of a command over hosts: a failure wins over an unreachable host.
+    pub fn of_hosts(failed: usize, unreachable: usize) -> Exit {
+        if failed > 0 {
+            Exit::Failed
+        } else if unreachable > 0 {
+            Exit::Unreachable
+        } else {
+            Exit::Success
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             Exit::Success => 0,

@@ -192,11 +192,29 @@ impl Loaded {
         }
     }
 
+    /// How to reach each of `hosts`: every host's settings are checked before
+    /// anything connects.
+    pub fn connection_specs(
+        &self,
+        hosts: &[String],
+    ) -> Result<Vec<crate::transport::ConnectionSpec>> {
+        hosts
+            .iter()
+            .map(|h| {
+                crate::runner::connection_spec(&self.vars, h, self.target.ssh_config.as_deref())
+            })
+            .collect()
+    }
+
     /// The hosts a `--limit` pattern selects (all hosts without one), in inventory
     /// order. Selecting nothing is an error: a typo must not look like success.
     /// `--limit @file` (as Ansible) reads the hosts from the file, one a line.
     pub fn select(&self, limit: Option<&str>) -> Result<Vec<String>> {
-        let expanded = limit.map(limit_files).transpose()?;
+        let expanded = limit
+            .map(|l| self.failed_hosts(l))
+            .transpose()?
+            .map(|l| limit_files(&l))
+            .transpose()?;
         let pattern = expanded.as_deref().unwrap_or("all");
         let hosts = self.inventory.select(pattern)?;
         if hosts.is_empty() {
@@ -213,6 +231,76 @@ impl Loaded {
         }
         Ok(hosts)
     }
+}
+
+impl Loaded {
+    /// `--limit` with an `@failed` part: that part becomes the hosts that failed
+    /// or were unreachable in the last finished run of this environment, read
+    /// from the run journal (`.opsctl/runs/` of the project).
+    fn failed_hosts(&self, limit: &str) -> Result<String> {
+        if !limit.split(',').any(|p| p.trim() == "@failed") {
+            return Ok(limit.to_string());
+        }
+        let (Some(project), Some(env)) = (&self.target.project, &self.target.env) else {
+            return Err(Error::new(
+                "--limit @failed: the run journal is kept per environment of a project",
+            )
+            .hint("select the environment with --env ENV (inside the project)"));
+        };
+        let store = crate::journal::store::Store::new(&project.root);
+        // The newest finished run of the environment that reached hosts (a
+        // command that stopped on an error before touching any is skipped).
+        let mut last = None;
+        for s in store.summaries()?.into_iter().rev() {
+            if !s.finished() || s.str("env") != Some(env.as_str()) {
+                continue;
+            }
+            let view = crate::journal::view::RunView::from_lines(store.load(&s.id)?);
+            if !view.hosts().is_empty() {
+                last = Some((s, view));
+                break;
+            }
+        }
+        let Some((last, view)) = last else {
+            return Err(Error::new(format!(
+                "--limit @failed: no finished run of environment {env} in the run journal"
+            ))
+            .hint("`opsctl runs --env ENV` lists the recorded runs"));
+        };
+        let hosts = failed_in(&view);
+        let what = last.str("command").unwrap_or("run");
+        if hosts.is_empty() {
+            return Err(Error::new(format!(
+                "--limit @failed: the last run of environment {env} ({what}, {}) had no failed or unreachable host",
+                last.id
+            ))
+            .hint(format!("`opsctl runs show {}` shows it", last.id)));
+        }
+        Ok(limit
+            .split(',')
+            .map(|p| {
+                if p.trim() == "@failed" {
+                    hosts.join(",")
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+}
+
+/// The hosts of a recorded run that failed (a failure neither ignored nor
+/// rescued) or were unreachable, in the run's order.
+fn failed_in(view: &crate::journal::view::RunView) -> Vec<String> {
+    view.recap()
+        .into_iter()
+        .filter(|(_, c)| {
+            c.get("failed").copied().unwrap_or(0) > 0
+                || c.get("unreachable").copied().unwrap_or(0) > 0
+        })
+        .map(|(h, _)| h)
+        .collect()
 }
 
 /// The roles search path: `roles_path` of ansible.cfg (or `ANSIBLE_ROLES_PATH`),

@@ -5,9 +5,11 @@
 pub mod complete;
 mod deploy;
 mod env;
+mod exec;
 mod init;
 mod initdata;
 mod inventory;
+mod logs;
 mod ping;
 mod provision;
 mod releases;
@@ -15,6 +17,7 @@ mod rollback;
 mod run;
 mod runs;
 mod secrets;
+mod ssh;
 mod status;
 mod vars;
 
@@ -27,9 +30,11 @@ use crate::printer::Printer;
 pub use crate::session::{ConnectFlags, Loaded, Selection, VaultSelection};
 pub use deploy::DeployOptions;
 pub use env::EnvRequest;
+pub use exec::{ExecOptions, ExecWhat};
 pub use init::InitOptions;
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
+pub use logs::{LogsOptions, parse_since};
 pub use ping::PingOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
@@ -37,6 +42,7 @@ pub use rollback::RollbackOptions;
 pub use run::{RunOptions, split_tags};
 pub use runs::{RunsAction, RunsOptions};
 pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
+pub use ssh::SshOptions;
 pub use status::StatusOptions;
 pub use vars::VarsOptions;
 
@@ -70,6 +76,9 @@ pub enum Request {
     Runs(RunsOptions),
     Status(Selection, StatusOptions),
     Secrets(SecretsRequest),
+    Exec(Selection, ExecOptions),
+    Logs(Selection, LogsOptions),
+    Ssh(Selection, SshOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -162,10 +171,39 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
+        Request::Exec(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            exec::run(&loaded, o, printer).await
+        }
+        Request::Logs(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            logs::run(&loaded, o, printer).await
+        }
+        Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;
             status::run(&loaded, o, printer).await
+        }
+    }
+}
+
+/// Waits for `work` (a fan-out over hosts), unless Ctrl-C or SIGTERM comes
+/// first: then every connection is closed, the interruption said, and `None`
+/// returned (the command exits [`Exit::Interrupted`]).
+async fn unless_interrupted<T>(
+    work: impl std::future::Future<Output = T>,
+    conns: &crate::runner::Connections,
+    printer: &Printer,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = crate::interrupt::signalled() => {
+            conns.close_all().await;
+            printer.warn("interrupted");
+            None
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Loaded;
 use crate::error::{Exit, Result};
 use crate::printer::{Printer, Style};
-use crate::runner::{Connections, connection_spec, fan_out};
+use crate::runner::{Connections, fan_out};
 use crate::transport::{RemoteCommand, TransportError};
 
 #[derive(Debug, Clone)]
@@ -27,15 +27,7 @@ pub struct PingOptions {
 
 pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Result<Exit> {
     let hosts = loaded.select(args.limit.as_deref())?;
-    // Every host's settings are checked before anything connects.
-    let mut specs = Vec::with_capacity(hosts.len());
-    for h in &hosts {
-        specs.push(connection_spec(
-            &loaded.vars,
-            h,
-            loaded.target.ssh_config.as_deref(),
-        )?);
-    }
+    let specs = loaded.connection_specs(&hosts)?;
     let conns = Connections::new();
     let c = conns.clone();
     let work = move |spec: crate::transport::ConnectionSpec| {
@@ -49,13 +41,10 @@ pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Resul
         }
         print_answer(printer, &hosts[i], &a)
     };
-    let answers = tokio::select! {
-        answers = fan_out(specs, args.forks, work, report) => answers,
-        _ = crate::interrupt::signalled() => {
-            conns.close_all().await;
-            printer.warn("interrupted");
-            return Ok(Exit::Interrupted);
-        }
+    let Some(answers) =
+        super::unless_interrupted(fan_out(specs, args.forks, work, report), &conns, printer).await
+    else {
+        return Ok(Exit::Interrupted);
     };
     conns.close_all().await;
     let unreachable = answers
@@ -66,13 +55,7 @@ pub async fn run(loaded: &Loaded, args: PingOptions, printer: &Printer) -> Resul
         .iter()
         .filter(|a| matches!(a, Answer::Failed(_)))
         .count();
-    Ok(if failed > 0 {
-        Exit::Failed
-    } else if unreachable > 0 {
-        Exit::Unreachable
-    } else {
-        Exit::Success
-    })
+    Ok(Exit::of_hosts(failed, unreachable))
 }
 
 async fn ping_one(conns: &Arc<Connections>, spec: &crate::transport::ConnectionSpec) -> Answer {

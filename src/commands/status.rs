@@ -185,13 +185,10 @@ pub async fn run(loaded: &Loaded, args: StatusOptions, printer: &Printer) -> Res
         }
         print_host(printer, host, &a, &items, cert_days);
     };
-    let _answers = tokio::select! {
-        a = fan_out(probes, args.forks, work, report) => a,
-        _ = crate::interrupt::signalled() => {
-            conns.close_all().await;
-            printer.warn("interrupted");
-            return Ok(Exit::Interrupted);
-        }
+    let Some(_answers) =
+        super::unless_interrupted(fan_out(probes, args.forks, work, report), &conns, printer).await
+    else {
+        return Ok(Exit::Interrupted);
     };
     conns.close_all().await;
     if !stale.is_empty() {

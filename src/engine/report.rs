@@ -39,6 +39,8 @@ pub struct TaskReport<'a> {
     /// The message is for the reader (debug): show it even when nothing changed.
     pub print: bool,
     pub trace: &'a [(String, crate::transport::Output)],
+    /// The module's result (as `register` has it): given to an ad hoc reporter.
+    pub result: Option<&'a Json>,
 }
 
 pub use crate::redact::COUNT_NAMES;
@@ -66,6 +68,10 @@ pub struct Reporter<'p> {
     busy: Mutex<indexmap::IndexMap<String, String>>,
     /// The run journal: gets every event, whatever the output format.
     journal: Option<std::sync::Arc<crate::journal::Journal>>,
+    /// One ad hoc task (`opsctl exec -m`): results as Ansible's ad hoc
+    /// command prints them (`HOST | CHANGED >>` and the output below), no
+    /// play header, no recap.
+    ad_hoc: bool,
 }
 
 impl<'p> Reporter<'p> {
@@ -78,7 +84,19 @@ impl<'p> Reporter<'p> {
             busy: Mutex::new(indexmap::IndexMap::new()),
             ended: Mutex::new(BTreeMap::new()),
             journal: None,
+            ad_hoc: false,
         }
+    }
+
+    /// Whether task results ([`TaskReport::result`]) are wanted (ad hoc).
+    pub fn wants_results(&self) -> bool {
+        self.ad_hoc
+    }
+
+    /// Prints results as an ad hoc command does (see [`Reporter::ad_hoc`]'s field).
+    pub fn ad_hoc(mut self) -> Self {
+        self.ad_hoc = true;
+        self
     }
 
     /// Sends every play, task result, warning and recap to `journal` too.
@@ -98,6 +116,9 @@ impl<'p> Reporter<'p> {
 
     pub fn play(&self, name: &str, pattern: &str, hosts: usize) {
         self.journal(&json!({"type": "play", "name": name, "hosts": pattern, "count": hosts}));
+        if self.ad_hoc && !self.printer.is_json() {
+            return;
+        }
         if !self.printer.is_json() {
             self.printer.line(&self.printer.paint(
                 &format!(
@@ -166,11 +187,15 @@ impl<'p> Reporter<'p> {
                 return;
             }
         }
-        let interesting = matches!(
-            r.status,
-            Status::Changed | Status::Failed | Status::Unreachable
-        ) || r.print
-            || p.verbosity >= 1;
+        if self.ad_hoc {
+            self.ad_hoc_result(r);
+        }
+        let interesting = !self.ad_hoc
+            && (matches!(
+                r.status,
+                Status::Changed | Status::Failed | Status::Unreachable
+            ) || r.print
+                || p.verbosity >= 1);
         if interesting {
             let (word, style) = match r.status {
                 Status::Ok => ("ok", Style::Ok),
@@ -253,6 +278,69 @@ impl<'p> Reporter<'p> {
                     ),
                 );
             }
+        }
+    }
+
+    /// As `ansible -m` prints a result: `HOST | CHANGED | rc=0 >>` and the
+    /// output below it for a command, else `HOST | SUCCESS => {result}`.
+    fn ad_hoc_result(&self, r: &TaskReport) {
+        let p = self.printer;
+        let (word, style) = match r.status {
+            Status::Ok => ("SUCCESS", Style::Ok),
+            Status::Changed if r.check => ("CHANGED (check mode)", Style::Changed),
+            Status::Changed => ("CHANGED", Style::Changed),
+            Status::Failed => ("FAILED!", Style::Failed),
+            Status::Skipped => ("SKIPPED", Style::Dim),
+            Status::Unreachable => ("UNREACHABLE!", Style::Unreachable),
+        };
+        let line = Line::new().data(r.host).word(" | ").styled(word, style);
+        if r.no_log {
+            p.result_line(&line.word(" => (output hidden by no_log)"));
+            return;
+        }
+        let result = r.result.and_then(Json::as_object);
+        let text = |k: &str| result.and_then(|o| o.get(k)).and_then(Json::as_str);
+        let body: Vec<String> = match result.and_then(|o| o.get("rc")) {
+            Some(rc) if text("stdout").is_some() => {
+                p.result_line(&line.word(" | rc=").data(rc.to_string()).word(" >>"));
+                let mut lines: Vec<String> = Vec::new();
+                for k in ["stdout", "stderr"] {
+                    lines.extend(text(k).unwrap_or("").lines().map(str::to_string));
+                }
+                if r.status == Status::Failed
+                    && let Some(m) = r.msg.filter(|m| !m.is_empty())
+                {
+                    lines.push(m.to_string());
+                }
+                lines
+            }
+            _ => {
+                let mut shown = result.cloned().unwrap_or_default();
+                if let Some(m) = r.msg.filter(|m| !m.is_empty()) {
+                    shown.entry("msg").or_insert_with(|| Json::from(m));
+                }
+                shown.insert("changed".into(), Json::Bool(r.status == Status::Changed));
+                // said by the status word already
+                for k in ["failed", "skipped"] {
+                    if shown.get(k) == Some(&Json::Bool(false)) {
+                        shown.remove(k);
+                    }
+                }
+                p.result_line(&line.word(" => {"));
+                let pretty = serde_json::to_string_pretty(&Json::Object(shown)).unwrap_or_default();
+                let inner: Vec<&str> = pretty.lines().collect();
+                let mut lines: Vec<String> = inner
+                    .iter()
+                    .skip(1)
+                    .take(inner.len().saturating_sub(2))
+                    .map(|l| l.to_string())
+                    .collect();
+                lines.push("}".into());
+                lines
+            }
+        };
+        for l in body {
+            p.result_line(&Line::new().data(l));
         }
     }
 
@@ -359,6 +447,9 @@ impl<'p> Reporter<'p> {
         self.journal(&recap);
         if p.is_json() {
             p.json(&recap);
+            return;
+        }
+        if self.ad_hoc {
             return;
         }
         p.result_line(&Line::new().styled("RECAP", Style::Bold));

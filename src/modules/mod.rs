@@ -46,6 +46,7 @@ pub mod openssl_privatekey;
 pub mod package_facts;
 pub mod paths;
 pub mod pause;
+pub mod ping;
 pub mod pip;
 pub mod postgres;
 pub mod postgresql_db;
@@ -434,6 +435,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &slurp::SLURP,
             module: &slurp::Slurp,
+        },
+        ModuleDef {
+            spec: &ping::PING,
+            module: &ping::Ping,
         },
         ModuleDef {
             spec: &git::GIT,

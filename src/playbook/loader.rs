@@ -108,6 +108,9 @@ pub(super) struct Loader {
     /// How many enclosing blocks or includes have a `when`: a role that
     /// `include_role` names may then be absent (resolved when reached).
     pub conditional: usize,
+    /// A playbook given as text (an ad hoc task): its name and source, read
+    /// instead of a file of that name.
+    pub inline: Option<(PathBuf, String)>,
 }
 
 /// Beyond this many, more errors add nothing.
@@ -124,6 +127,7 @@ impl Loader {
             checked_roles: HashSet::new(),
             warnings: Vec::new(),
             conditional: 0,
+            inline: None,
         }
     }
 
@@ -185,7 +189,11 @@ impl Loader {
             );
             return None;
         }
-        match crate::yaml::parse_file(path) {
+        let parsed = match &self.inline {
+            Some((name, source)) if name == path => crate::yaml::parse(source, path),
+            _ => crate::yaml::parse_file(path),
+        };
+        match parsed {
             Ok(n) => {
                 self.file_stack.push((canon, path.to_path_buf()));
                 Some(n)

@@ -55,7 +55,10 @@ pub use types::{
 /// Loads a playbook: plays, imported playbooks, roles, imported task files.
 /// `project_root` adds `<project_root>/roles` to the role search path.
 pub fn load_playbook(path: &Path, project_root: Option<&Path>) -> Result<Playbook, LoadError> {
-    let mut l = Loader::new(project_root);
+    load_with(Loader::new(project_root), path)
+}
+
+fn load_with(mut l: Loader, path: &Path) -> Result<Playbook, LoadError> {
     let plays = l.playbook(path);
     let warnings = std::mem::take(&mut l.warnings);
     l.finish(Playbook {
@@ -63,6 +66,18 @@ pub fn load_playbook(path: &Path, project_root: Option<&Path>) -> Result<Playboo
         plays,
         warnings,
     })
+}
+
+/// Loads a playbook given as text (`opsctl exec -m`'s one task): `name` is
+/// what messages call it; relative paths resolve against its directory.
+pub fn load_playbook_source(
+    name: &Path,
+    source: &str,
+    project_root: Option<&Path>,
+) -> Result<Playbook, LoadError> {
+    let mut l = Loader::new(project_root);
+    l.inline = Some((name.to_path_buf(), source.to_string()));
+    load_with(l, name)
 }
 
 /// The warnings of a load as one block: a line saying what they mean, then

@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{ConnectionSpec, Output, TransportError};
+use super::{Chunk, ConnectionSpec, Output, TransportError, pump};
 
 pub struct LocalConnection {
     pub spec: ConnectionSpec,
@@ -17,23 +17,7 @@ impl LocalConnection {
     }
 
     pub async fn run(&self, line: &str, stdin: Option<&[u8]>) -> Result<Output, TransportError> {
-        let err = |e: std::io::Error| TransportError::Local {
-            host: self.spec.host.clone(),
-            detail: e.to_string(),
-        };
-        let mut child = tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(line)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(err)?;
+        let mut child = self.spawn(line, stdin.is_some())?;
         let writer = child.stdin.take();
         let feed = async {
             if let (Some(mut w), Some(data)) = (writer, stdin) {
@@ -42,11 +26,46 @@ impl LocalConnection {
             }
         };
         let (_, out) = tokio::join!(feed, child.wait_with_output());
-        let out = out.map_err(err)?;
+        let out = out.map_err(|e| self.error(e))?;
         Ok(Output {
             rc: out.status.code(),
             stdout: out.stdout,
             stderr: out.stderr,
         })
+    }
+
+    /// See [`super::Connection::stream`].
+    pub async fn stream(
+        &self,
+        line: &str,
+        hold_stdin: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<Chunk>,
+    ) -> Result<Option<i32>, TransportError> {
+        let mut child = self.spawn(line, hold_stdin)?;
+        // held (open) until the command ends
+        let _stdin = child.stdin.take();
+        let (out, errs) = (child.stdout.take(), child.stderr.take());
+        tokio::join!(pump(out, Chunk::Out, &tx), pump(errs, Chunk::Err, &tx));
+        Ok(child.wait().await.map_err(|e| self.error(e))?.code())
+    }
+
+    /// `/bin/sh -c LINE`, stdout and stderr piped, stdin piped or empty.
+    fn spawn(&self, line: &str, stdin: bool) -> Result<tokio::process::Child, TransportError> {
+        tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: std::io::Error) -> TransportError {
+        TransportError::Local {
+            host: self.spec.host.clone(),
+            detail: e.to_string(),
+        }
     }
 }

@@ -12,7 +12,7 @@ mod ssh;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use ssh::{close_kept, control_directory, keep_connections};
+pub use ssh::{close_kept, control_directory, interactive_args, keep_connections};
 
 /// How to reach one host, resolved from its variables.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +127,31 @@ impl Output {
     }
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A piece of a streamed command's output ([`Connection::stream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+}
+
+/// Reads `pipe` to its end, sending what it reads as chunks made by `wrap`.
+async fn pump(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    wrap: fn(Vec<u8>) -> Chunk,
+    tx: &tokio::sync::mpsc::UnboundedSender<Chunk>,
+) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut p) = pipe else { return };
+    let mut buf = vec![0u8; 16 * 1024];
+    // A pipe cut short means a lost connection, which the exit status reports.
+    while let Ok(n) = p.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let _ = tx.send(wrap(buf[..n].to_vec()));
     }
 }
 
@@ -361,6 +386,49 @@ impl Connection {
             Connection::Ssh(c) => Some(c.control_path()),
             Connection::Local(_) => None,
         }
+    }
+
+    /// Runs a command and sends its output as it arrives ([`Chunk`]s, in the
+    /// order each stream produced them); returns its exit status (`None`: killed
+    /// by a signal). With `hold_stdin` the command's stdin stays open until the
+    /// command ends or the connection closes (a script can wait on it, `cat
+    /// >/dev/null`, to learn that opsctl went away); without it stdin is empty.
+    /// A sudo refusal is an error, as for [`Connection::run`].
+    pub async fn stream(
+        &self,
+        cmd: &RemoteCommand,
+        hold_stdin: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<Chunk>,
+    ) -> Result<Option<i32>, TransportError> {
+        let (line, become_user) = self.line(cmd);
+        // stderr is kept too: it says whether sudo refused.
+        let (inner_tx, mut inner_rx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = async {
+            let mut stderr = Vec::new();
+            while let Some(c) = inner_rx.recv().await {
+                if let Chunk::Err(b) = &c
+                    && stderr.len() < 64 * 1024
+                {
+                    stderr.extend_from_slice(b);
+                }
+                let _ = tx.send(c);
+            }
+            stderr
+        };
+        let run = async {
+            match self {
+                Connection::Ssh(c) => c.stream(&line, hold_stdin, inner_tx).await,
+                Connection::Local(c) => c.stream(&line, hold_stdin, inner_tx).await,
+            }
+        };
+        let (rc, stderr) = tokio::join!(run, forward);
+        let rc = rc?;
+        let out = Output {
+            rc,
+            stdout: Vec::new(),
+            stderr,
+        };
+        self.check_become(out, become_user.as_deref()).map(|o| o.rc)
     }
 
     pub fn spec(&self) -> &ConnectionSpec {

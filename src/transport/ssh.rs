@@ -19,7 +19,7 @@ use openssh::Session;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use super::{ConnectionSpec, Keepalive, Output, TransportError, classify};
+use super::{Chunk, ConnectionSpec, Keepalive, Output, TransportError, classify, pump};
 
 /// sshd's default MaxSessions is 10: stay below it.
 const CHANNELS_PER_HOST: usize = 8;
@@ -215,23 +215,7 @@ impl SshConnection {
     /// Runs a command line over the master; stdin is streamed in while stdout and
     /// stderr are read, so large inputs and outputs never deadlock.
     pub async fn run(&self, line: &str, stdin: Option<&[u8]>) -> Result<Output, TransportError> {
-        let _permit = self
-            .channels
-            .acquire()
-            .await
-            .map_err(|_| self.lost_now("closing"))?;
-        let mut cmd = self.session.raw_command(line);
-        cmd.stdin(if stdin.is_some() {
-            openssh::Stdio::piped()
-        } else {
-            openssh::Stdio::null()
-        })
-        .stdout(openssh::Stdio::piped())
-        .stderr(openssh::Stdio::piped());
-        let mut child = match cmd.spawn().await {
-            Ok(child) => child,
-            Err(e) => return Err(self.failed(e).await),
-        };
+        let (_permit, mut child) = self.spawn(line, stdin.is_some()).await?;
         let writer = child.stdin().take();
         let feed = async {
             if let (Some(mut w), Some(data)) = (writer, stdin) {
@@ -245,16 +229,67 @@ impl SshConnection {
             read_all(child.stdout().take()),
             read_all(child.stderr().take())
         );
-        let rc = match child.wait().await {
-            Ok(status) => status.code(),
+        let rc = self.exit_status(child).await?;
+        Ok(Output { rc, stdout, stderr })
+    }
+
+    /// See [`super::Connection::stream`].
+    pub async fn stream(
+        &self,
+        line: &str,
+        hold_stdin: bool,
+        tx: tokio::sync::mpsc::UnboundedSender<Chunk>,
+    ) -> Result<Option<i32>, TransportError> {
+        let (_permit, mut child) = self.spawn(line, hold_stdin).await?;
+        // held (open) until the command ends or the master closes
+        let _stdin = child.stdin().take();
+        let (out, errs) = (child.stdout().take(), child.stderr().take());
+        tokio::join!(pump(out, Chunk::Out, &tx), pump(errs, Chunk::Err, &tx));
+        self.exit_status(child).await
+    }
+
+    /// Starts a command over the master (a channel of the host's few), its
+    /// stdout and stderr piped, stdin piped or empty.
+    async fn spawn(
+        &self,
+        line: &str,
+        stdin: bool,
+    ) -> Result<(tokio::sync::SemaphorePermit<'_>, openssh::Child<&Session>), TransportError> {
+        let permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|_| self.lost_now("closing"))?;
+        let mut cmd = self.session.raw_command(line);
+        cmd.stdin(if stdin {
+            openssh::Stdio::piped()
+        } else {
+            openssh::Stdio::null()
+        })
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped());
+        match cmd.spawn().await {
+            Ok(child) => Ok((permit, child)),
+            Err(e) => Err(self.failed(e).await),
+        }
+    }
+
+    /// A command's exit status (`None`: killed by a signal).
+    async fn exit_status(
+        &self,
+        child: openssh::Child<&Session>,
+    ) -> Result<Option<i32>, TransportError> {
+        match child.wait().await {
+            Ok(status) => Ok(status.code()),
             // The crate turns exit status 127 into an error of its own.
-            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Some(127))
+            }
             // No exit status: the command was killed by a signal, or the master
             // is gone; only the master can tell.
-            Err(openssh::Error::RemoteProcessTerminated) if self.master_alive().await => None,
-            Err(e) => return Err(self.failed(e).await),
-        };
-        Ok(Output { rc, stdout, stderr })
+            Err(openssh::Error::RemoteProcessTerminated) if self.master_alive().await => Ok(None),
+            Err(e) => Err(self.failed(e).await),
+        }
     }
 
     async fn master_alive(&self) -> bool {
@@ -626,10 +661,29 @@ fn master_args(spec: &ConnectionSpec, control: &Path, persist: Duration) -> Vec<
     // debug lines dropped) after going to the background. Nothing goes to a file.
     let mut a: Vec<String> = vec!["-M".into(), "-N".into(), "-f".into(), "-v".into()];
     a.extend(["-S".into(), control.display().to_string()]);
-    let keepalive = keepalive(spec);
     for o in [
         format!("ControlPersist={}s", persist.as_secs().max(1)),
         "BatchMode=yes".into(),
+    ] {
+        a.extend(["-o".into(), o]);
+    }
+    a.extend(connect_args(spec));
+    a
+}
+
+/// The arguments of an interactive `ssh` to the host (`opsctl ssh`), as the
+/// transport reaches it: the same ssh_config, user, port, key, host key
+/// policy, timeouts and extra arguments, ending with `-- ADDRESS`; a command
+/// may follow. Prompts (a key's passphrase) are allowed: a person is there.
+pub fn interactive_args(spec: &ConnectionSpec) -> Vec<String> {
+    connect_args(spec)
+}
+
+/// What every ssh opsctl starts to a host shares.
+fn connect_args(spec: &ConnectionSpec) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let keepalive = keepalive(spec);
+    for o in [
         format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)),
         format!("ServerAliveInterval={}", keepalive.interval),
         format!("ServerAliveCountMax={}", keepalive.count),

@@ -22,6 +22,7 @@ mod journal;
 mod modules_deploy;
 mod modules_files;
 mod modules_system;
+mod ops;
 mod outputs;
 mod ping;
 mod provision;

@@ -326,7 +326,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let status = status_of(&out);
         let ignored = out.failed && task.ignores_errors();
         let msg = out.msg.clone();
-        self.report(
+        let mut pending = self.report(
             &name,
             task,
             &task.location,
@@ -337,8 +337,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
             no_log,
             ignored,
             &trace,
-        )
-        .with_item_check(item, prepared.check, out.print);
+        );
+        if self.eng.reporter.wants_results() {
+            pending.result = Some(Json::Object(out.registered()));
+        }
+        pending.with_item_check(item, prepared.check, out.print);
         out
     }
 

@@ -816,6 +816,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             print: false,
             trace: trace.to_vec(),
             item: None,
+            result: None,
             sent: false,
         }
     }
@@ -838,6 +839,8 @@ struct Pending<'r> {
     print: bool,
     trace: Vec<(String, crate::transport::Output)>,
     item: Option<String>,
+    /// The module's result (as `register` has it), when the reporter shows it.
+    result: Option<Json>,
     sent: bool,
 }
 
@@ -873,6 +876,7 @@ impl Drop for Pending<'_> {
             check: self.check,
             print: self.print,
             trace: &self.trace,
+            result: self.result.as_ref(),
         });
     }
 }
@@ -917,6 +921,7 @@ fn report_simple(eng: &Engine, host: &str, task: &str, loc: &Location, status: S
         check: eng.opts.check,
         print: false,
         trace: &[],
+        result: None,
     });
 }
 
