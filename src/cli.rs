@@ -551,6 +551,7 @@ pub struct SshArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// The host: its inventory name
+    #[arg(add = ArgValueCandidates::new(host_names))]
     pub host: String,
     /// A command to run instead of a login shell (after --)
     #[arg(last = true, value_name = "CMD")]
@@ -621,6 +622,7 @@ pub struct VarsArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// The host (its inventory name)
+    #[arg(add = ArgValueCandidates::new(host_names))]
     pub host: String,
     /// Only this variable, with every definition it overrode
     pub name: Option<String>,

@@ -12,6 +12,8 @@ PKGS=(
   python3 python3-pip openssl ca-certificates curl           # wheelhouse, test CA
   iproute2 util-linux mount procps socat                     # hosts: netns, nsenter, unshare
   openssh-client                                             # ssh, ssh-keygen
+  rsync git                                                  # synchronize, the deploy (git archive)
+  binutils                                                   # make dist (strip, objdump)
   systemd-container                                          # systemd-nspawn (--kind systemd)
   chromium libxml2-utils                                     # tests: HTML run report, JUnit schema (xmllint)
 )
