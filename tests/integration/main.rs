@@ -7,6 +7,7 @@ mod compat_facts;
 mod compat_load;
 mod compat_modules_a;
 mod compat_modules_b;
+mod compat_more;
 mod compat_tasks;
 mod deploy_faults;
 mod errors;
