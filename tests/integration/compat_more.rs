@@ -1,12 +1,13 @@
 //! More of Ansible's behaviour through the real binary on a real test-bed
 //! host: become with a password (`ansible_become_password` from the
 //! environment's encrypted secrets or `-e`, and `-K` asked on a terminal);
-//! Vault-encrypted `copy`/`template` sources decrypted on the controller.
+//! Vault-encrypted `copy`/`template` sources decrypted on the controller;
+//! `meta: end_role` (on a local connection: no host needed).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use crate::common::{OPSCTL, Run, Testbed};
+use crate::common::{OPSCTL, Project, Run, Testbed};
 
 /// The test bed's `needpw` user: sudo asks for this password.
 const NEEDPW: &str = "needpw-password";
@@ -305,4 +306,50 @@ fn vault_encrypted_copy_and_template_sources_are_decrypted_and_secret() {
     check.code(0).stdout_has("changed=1 ");
     assert!(!check.stdout.contains("+greeting="), "{}", check.stdout);
     assert_eq!(tb.exec("host1", "cat /tmp/app.conf").stdout, "drifted\n");
+}
+
+#[test]
+fn meta_end_role_ends_the_current_roles_tasks_for_the_host() {
+    let p = Project::new(&[
+        (
+            "environments/dev/hosts",
+            "[web]\nh1 ansible_connection=local stop=true\nh2 ansible_connection=local stop=false\n",
+        ),
+        (
+            "roles/app/tasks/main.yml",
+            "- debug:\n    msg: app-first\n- meta: end_role\n  when: stop | bool\n- debug:\n    msg: app-after-end\n",
+        ),
+        (
+            "roles/other/tasks/main.yml",
+            "- debug:\n    msg: other-role-runs\n",
+        ),
+        (
+            "playbooks/site.yml",
+            "- hosts: web\n  gather_facts: false\n  roles: [app, other]\n  tasks:\n    - debug:\n        msg: play-task-runs\n",
+        ),
+        (
+            "playbooks/outside.yml",
+            "- hosts: web\n  gather_facts: false\n  tasks:\n    - meta: end_role\n",
+        ),
+    ]);
+    let r = p.opsctl(&["run", "site", "--env", "dev"]);
+    r.code(0).no_panic();
+    let lines = |host: &str, msg: &str| {
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{host} ")) && l.ends_with(msg))
+            .count()
+    };
+    for h in ["h1", "h2"] {
+        assert_eq!(lines(h, "app-first"), 1, "{}", r.stdout);
+        assert_eq!(lines(h, "other-role-runs"), 1, "{}", r.stdout);
+        assert_eq!(lines(h, "play-task-runs"), 1, "{}", r.stdout);
+    }
+    assert_eq!(lines("h1", "app-after-end"), 0, "{}", r.stdout);
+    assert_eq!(lines("h2", "app-after-end"), 1, "{}", r.stdout);
+    // Outside a role it is a load error, with the file and line.
+    p.opsctl(&["run", "outside", "--env", "dev"])
+        .code(1)
+        .stderr_has("playbooks/outside.yml:4:")
+        .stderr_has("meta: end_role outside a role");
 }
