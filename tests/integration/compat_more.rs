@@ -2,7 +2,8 @@
 //! host: become with a password (`ansible_become_password` from the
 //! environment's encrypted secrets or `-e`, and `-K` asked on a terminal);
 //! Vault-encrypted `copy`/`template` sources decrypted on the controller;
-//! `meta: end_role` (on a local connection: no host needed).
+//! `meta: end_role` and add_host/group_by seen by the same play (on a local
+//! connection: no host needed).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -352,4 +353,49 @@ fn meta_end_role_ends_the_current_roles_tasks_for_the_host() {
         .code(1)
         .stderr_has("playbooks/outside.yml:4:")
         .stderr_has("meta: end_role outside a role");
+}
+
+#[test]
+fn add_host_and_group_by_are_seen_by_the_same_play() {
+    let p = Project::new(&[
+        (
+            "environments/dev/hosts",
+            "[web]\nh1 ansible_connection=local kind=a\nh2 ansible_connection=local kind=b\n",
+        ),
+        (
+            "playbooks/site.yml",
+            r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: runs once (the first host), as Ansible's add_host does
+      add_host:
+        name: added1
+        groups: [new]
+        color: "blue-{{ kind }}"
+    - group_by:
+        key: "kind_{{ kind }}"
+    - debug:
+        msg: "grouped={{ inventory_hostname in groups['kind_' ~ kind] }}"
+    - debug:
+        msg: "new={{ groups['new'] | join(',') }} color={{ hostvars['added1'].color }}"
+      when: inventory_hostname == 'h1'
+"#,
+        ),
+    ]);
+    let r = p.opsctl(&["run", "site", "--env", "dev"]);
+    r.code(0).no_panic();
+    let has = |h: &str, want: &str| {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{h} ")) && l.ends_with(want)),
+            "{h} lacks {want:?}:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    };
+    has("h1", "grouped=True");
+    has("h2", "grouped=True");
+    has("h1", "new=added1 color=blue-a");
 }

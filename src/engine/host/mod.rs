@@ -264,6 +264,15 @@ impl<'e, 'a> HostRun<'e, 'a> {
         inherited_when: &[String],
     ) -> Flow {
         let opts = self.eng.opts;
+        // What add_host and group_by added (by any host of this play so
+        // far) is seen by the next task, as in Ansible: groups['new'],
+        // hostvars['added'].
+        if self.eng.regrow().is_ok() {
+            let now = self.eng.vars();
+            if !Arc::ptr_eq(&now, &self.vars) {
+                self.vars = now;
+            }
+        }
         if let Some(role) = &task.role
             && self.ended_roles.iter().any(|r| Arc::ptr_eq(r, role))
         {
