@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::transport::{
-    Connection, ConnectionKind, ConnectionSpec, HostKeyChecking, TransportError,
+    BecomePassword, Connection, ConnectionKind, ConnectionSpec, HostKeyChecking, TransportError,
 };
 use crate::vars::{Vars, VarsError};
 
@@ -235,6 +235,18 @@ pub fn connection_spec(
     } else {
         None
     };
+    // Read whether or not this connection becomes: a task or play may.
+    let [name, alias] = BECOME_PASSWORD_VARS;
+    let become_password = match string(name)? {
+        Some(p) => Some(p),
+        None => string(alias)?,
+    }
+    .filter(|p| !p.is_empty())
+    .map(|p| {
+        // A secret wherever it came from (`-e`, a plain vars file, -K).
+        crate::redact::register(&p);
+        BecomePassword::new(p)
+    });
     Ok(ConnectionSpec {
         host: host.to_string(),
         kind,
@@ -247,8 +259,13 @@ pub fn connection_spec(
         host_key_checking,
         connect_timeout: Duration::from_secs(timeout),
         become_user,
+        become_password,
     })
 }
+
+/// The variables that hold a become password (Ansible's name, then its alias):
+/// their values are secrets wherever they were set.
+pub const BECOME_PASSWORD_VARS: [&str; 2] = ["ansible_become_password", "ansible_become_pass"];
 
 /// Does this ssh_config file choose a host key policy itself?
 fn sets_host_key_checking(path: &Path) -> bool {

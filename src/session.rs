@@ -490,27 +490,40 @@ fn connection_defaults(
         );
     }
     if flags.ask_become_pass {
-        ask_become_pass()?;
+        flag(
+            "ansible_become_password",
+            Json::from(ask_become_pass()?),
+            "-K".into(),
+        );
     }
     Ok(out)
 }
 
-/// `-K`: in CI or without a terminal, an error naming the flag. On a
-/// terminal too, for now: opsctl becomes with `sudo -n` (passwordless), and a
-/// password asked for and then not used would fail later and less clearly.
-fn ask_become_pass() -> Result<()> {
-    let why = if crate::secrets::tty::available() {
-        "opsctl becomes with passwordless sudo (`sudo -n`); a become password is not supported yet"
-            .to_string()
-    } else {
-        format!(
-            "cannot ask for the become password: {}",
+/// `-K`: asks for the become password on the terminal (no echo), as
+/// ansible-playbook does ("BECOME password: "); in CI or without a terminal,
+/// an error naming the flag. The answer is a secret from then on (redacted).
+fn ask_become_pass() -> Result<String> {
+    use age::secrecy::ExposeSecret;
+    let answer = crate::secrets::tty::read_secret("BECOME password: ").map_err(|e| {
+        Error::new(format!(
+            "--ask-become-pass (-K): cannot read the password: {e}"
+        ))
+    })?;
+    let Some(p) = answer else {
+        return Err(Error::new(format!(
+            "--ask-become-pass (-K): cannot ask for the become password: {}",
             crate::secrets::tty::no_prompt_reason()
-        )
+        ))
+        .hint("set ansible_become_password for the hosts instead (in the environment's secrets: `opsctl secrets edit`), or give the login user passwordless sudo, then drop -K"));
     };
-    Err(Error::new(format!("--ask-become-pass (-K): {why}")).hint(
-        "give the login user passwordless sudo on the hosts (a NOPASSWD rule in /etc/sudoers.d/), then drop -K",
-    ))
+    let p = p.expose_secret().to_string();
+    if p.is_empty() {
+        return Err(Error::new(
+            "--ask-become-pass (-K): the become password is empty",
+        ));
+    }
+    crate::redact::register(&p);
+    Ok(p)
 }
 
 /// `--limit` with `@file` parts (as Ansible): each becomes the hosts listed

@@ -61,6 +61,19 @@ pub fn run(loaded: &Loaded, args: VarsOptions, printer: &Printer) -> Result<Exit
     for name in &names {
         let resolved = loaded.vars.resolve(host, name);
         let history = stack.history(name);
+        if crate::runner::BECOME_PASSWORD_VARS.contains(&name.as_str()) {
+            // A become password is a secret even when given with -e or in
+            // plain group_vars: its values (and the `-e` origin) are masked.
+            let values = history
+                .iter()
+                .map(|d| &d.value)
+                .chain(resolved.as_ref().ok());
+            for v in values {
+                if let Json::String(s) = v {
+                    crate::redact::register(s);
+                }
+            }
+        }
         if printer.is_json() {
             doc.insert(name.clone(), entry_json(&resolved, history));
         } else {

@@ -78,10 +78,12 @@ pub struct Copy;
 /// Where the content comes from.
 enum What {
     Content(Vec<u8>),
-    /// A file on the controller: its bytes, its name, its path.
-    Local(Vec<u8>, String, String),
-    /// A directory on the controller: the entries to write, its path.
-    LocalTree(Vec<Entry>, String),
+    /// A file on the controller: its bytes, its name, its path, and whether
+    /// it was Ansible-Vault encrypted (a secret: no diff of it).
+    Local(Vec<u8>, String, String, bool),
+    /// A directory on the controller: the entries to write, its path, and
+    /// whether any file of it was Ansible-Vault encrypted.
+    LocalTree(Vec<Entry>, String, bool),
     /// A file or tree on the host (`remote_src`).
     Remote(String),
 }
@@ -101,6 +103,7 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
         return Ok(What::Remote(src));
     }
     let local = ctx.find_local(&src)?;
+    let decrypt = args.bool_or("decrypt", true);
     if local.is_dir() {
         let root = if src.ends_with('/') {
             dest.clone()
@@ -110,36 +113,70 @@ fn what(args: &Args, ctx: &Ctx) -> Result<What, Fail> {
         let mut entries = Vec::new();
         walk(&local, "", &mut entries, 0)
             .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
-        let entries: Vec<Entry> = entries
-            .into_iter()
-            .map(|(rel, data)| Entry {
+        let mut any_secret = false;
+        let mut out = Vec::with_capacity(entries.len());
+        for (rel, data) in entries {
+            let data = match data {
+                Some(b) if decrypt => {
+                    let shown = local.join(&rel).display().to_string();
+                    let (b, secret) = vault_source(b, &shown)?;
+                    any_secret |= secret;
+                    Some(b)
+                }
+                other => other,
+            };
+            out.push(Entry {
                 path: if rel.is_empty() {
                     root.clone()
                 } else {
                     paths::join(&root, &rel)
                 },
                 source: data.map(Src::Bytes),
-            })
-            .collect();
-        return Ok(What::LocalTree(entries, local.display().to_string()));
+            });
+        }
+        return Ok(What::LocalTree(
+            out,
+            local.display().to_string(),
+            any_secret,
+        ));
     }
     let bytes = std::fs::read(&local)
         .map_err(|e| Fail::Task(format!("cannot read {}: {e}", local.display())))?;
-    Ok(What::Local(
-        bytes,
-        paths::basename(&src),
-        local.display().to_string(),
-    ))
+    let shown = local.display().to_string();
+    let (bytes, secret) = if decrypt {
+        vault_source(bytes, &shown)?
+    } else {
+        (bytes, false)
+    };
+    Ok(What::Local(bytes, paths::basename(&src), shown, secret))
 }
 
-/// `mode: preserve`: the mode of the controller's source file, as octal. And
-/// `decrypt` (default yes): an Ansible-Vault encrypted source is refused
-/// rather than copied encrypted, unless `decrypt: false` asks for that.
+/// A source file of copy or template as Ansible reads it on the controller:
+/// an Ansible-Vault encrypted one is decrypted with the command's vault
+/// passwords (`--vault-password-file`, `--vault-id`...). Its plaintext is a
+/// secret from then on (registered for redaction; `true`: show no diff of
+/// it). `shown` names the file in errors.
+pub(crate) fn vault_source(bytes: Vec<u8>, shown: &str) -> Result<(Vec<u8>, bool), Fail> {
+    if !bytes.starts_with(b"$ANSIBLE_VAULT;") {
+        return Ok((bytes, false));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let plain = crate::secrets::vault_keys::decrypt_text(&text, shown).map_err(|e| {
+        let mut msg = e.message;
+        for h in e.hints {
+            msg.push_str(&format!(" (hint: {h})"));
+        }
+        Fail::Task(msg)
+    })?;
+    crate::redact::register(&String::from_utf8_lossy(&plain));
+    Ok((plain.to_vec(), true))
+}
+
+/// `mode: preserve`: the mode of the controller's source file, as octal.
 fn resolved_args(args: &Args, ctx: &Ctx) -> Result<Args, Fail> {
     let mut out = Args {
         values: args.values.clone(),
     };
-    let decrypt = args.bool_or("decrypt", true);
     let local_src = || -> Result<Option<std::path::PathBuf>, Fail> {
         if args.get("content").is_some() || args.bool_or("remote_src", false) {
             return Ok(None);
@@ -147,16 +184,6 @@ fn resolved_args(args: &Args, ctx: &Ctx) -> Result<Args, Fail> {
         let src = args.str("src").unwrap_or_default();
         Ok(Some(ctx.find_local(src)?))
     };
-    if decrypt
-        && let Some(p) = local_src()?
-        && p.is_file()
-        && std::fs::read(&p).is_ok_and(|b| b.starts_with(b"$ANSIBLE_VAULT;"))
-    {
-        return fail::fail(format!(
-            "{} is Ansible-Vault encrypted and opsctl does not decrypt copy sources: keep the secret in the environment's secrets (opsctl secrets), or set decrypt: false to copy the encrypted file as it is",
-            p.display()
-        ));
-    }
     if args.str("mode") == Some("preserve") {
         if args.get("content").is_some() {
             return fail::fail("mode: preserve needs a src file (content has no mode to keep)");
@@ -193,8 +220,8 @@ impl Module for Copy {
         let dest = args.str("dest").unwrap_or_default();
         Ok(match what(args, ctx)? {
             What::Content(_) => bytes_needs(dest, None, ctx.diff),
-            What::Local(_, name, _) => bytes_needs(dest, Some(&name), ctx.diff),
-            What::LocalTree(entries, _) => tree_needs(&entries, ctx.diff),
+            What::Local(_, name, _, secret) => bytes_needs(dest, Some(&name), ctx.diff && !secret),
+            What::LocalTree(entries, _, secret) => tree_needs(&entries, ctx.diff && !secret),
             What::Remote(src) => remote_needs(&src, dest, ctx.diff),
         })
     }
@@ -205,11 +232,17 @@ impl Module for Copy {
         let opts = Opts::from_args(args)?;
         match what(args, ctx)? {
             What::Content(bytes) => plan_bytes(facts, &opts, dest, None, &bytes, None, ctx.diff),
-            What::Local(bytes, name, src) => {
-                plan_bytes(facts, &opts, dest, Some(&name), &bytes, Some(src), ctx.diff)
-            }
-            What::LocalTree(entries, src) => {
-                let mut plan = plan_tree(facts, &opts, &entries, ctx.diff)?;
+            What::Local(bytes, name, src, secret) => plan_bytes(
+                facts,
+                &opts,
+                dest,
+                Some(&name),
+                &bytes,
+                Some(src),
+                ctx.diff && !secret,
+            ),
+            What::LocalTree(entries, src, secret) => {
+                let mut plan = plan_tree(facts, &opts, &entries, ctx.diff && !secret)?;
                 if let Some(o) = plan.outcome_mut() {
                     o.data.insert("dest".into(), dest.into());
                     o.data.insert("src".into(), src.into());

@@ -2,7 +2,7 @@
 //! variables, then copied like `copy` (sha256 compared remotely, content sent
 //! only when it differs, atomic write, validate, backup).
 
-use super::copy::{Opts, bytes_needs, plan_bytes};
+use super::copy::{Opts, bytes_needs, plan_bytes, vault_source};
 use super::fail::{self, Fail};
 use super::paths;
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
@@ -28,8 +28,10 @@ pub static TEMPLATE: Spec = Spec::new(
 /// `template` on the module protocol.
 pub struct Template;
 
-/// The rendered template, its file name and its path on the controller.
-fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
+/// The rendered template, its file name, its path on the controller, and
+/// whether the template was Ansible-Vault encrypted (decrypted as Ansible
+/// does; a secret then: no diff of it).
+fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String, bool), Fail> {
     let src = args.str("src").unwrap_or_default();
     let path = ctx.find_local(src)?;
     if path.is_dir() {
@@ -38,7 +40,14 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
             path.display()
         ));
     }
-    let source = crate::yaml::read_text(&path).map_err(|e| Fail::Task(e.to_string()))?;
+    let mut source = crate::yaml::read_text(&path).map_err(|e| Fail::Task(e.to_string()))?;
+    let (plain, secret) = vault_source(source.into_bytes(), &path.display().to_string())?;
+    source = String::from_utf8(plain).map_err(|_| {
+        Fail::Task(format!(
+            "{}: the decrypted template is not UTF-8 text",
+            path.display()
+        ))
+    })?;
     let dest = args.str("dest").unwrap_or_default();
     let vars = with_template_vars(ctx.vars, src, &path, dest);
     let mut rendered = ctx
@@ -53,7 +62,15 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String), Fail> {
     if nl != "\n" {
         rendered = rendered.replace('\n', nl);
     }
-    Ok((rendered, paths::basename(src), path.display().to_string()))
+    if secret {
+        crate::redact::register(&rendered);
+    }
+    Ok((
+        rendered,
+        paths::basename(src),
+        path.display().to_string(),
+        secret,
+    ))
 }
 
 /// The host's variables and those Ansible's template action adds (ansible-core
@@ -108,14 +125,14 @@ impl Module for Template {
         Opts::from_args(args)?;
         let dest = args.str("dest").unwrap_or_default();
         // a template that does not render fails before the host is read
-        let (_, name, _) = render(args, ctx)?;
-        Ok(bytes_needs(dest, Some(&name), ctx.diff))
+        let (_, name, _, secret) = render(args, ctx)?;
+        Ok(bytes_needs(dest, Some(&name), ctx.diff && !secret))
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
         let opts = Opts::from_args(args)?;
         let dest = args.str("dest").unwrap_or_default();
-        let (rendered, name, src) = render(args, ctx)?;
+        let (rendered, name, src, secret) = render(args, ctx)?;
         plan_bytes(
             facts,
             &opts,
@@ -123,7 +140,7 @@ impl Module for Template {
             Some(&name),
             rendered.as_bytes(),
             Some(src),
-            ctx.diff,
+            ctx.diff && !secret,
         )
     }
 }

@@ -580,6 +580,7 @@ impl Loader {
             "flush_handlers",
             "end_play",
             "end_host",
+            "end_role",
             "end_batch",
             "clear_facts",
             "clear_host_errors",
@@ -600,6 +601,15 @@ impl Loader {
             Some("flush_handlers") => Action::FlushHandlers,
             Some("end_play") => Action::EndPlay,
             Some("end_host") => Action::EndHost,
+            Some("end_role") if cx.role.is_none() => {
+                self.err(
+                    action.value.location(file),
+                    "meta: end_role outside a role: it ends the current role's tasks",
+                    Some("use meta: end_host (or end_play) outside a role".into()),
+                );
+                return Vec::new();
+            }
+            Some("end_role") => Action::EndRole,
             Some("noop") => Action::Noop,
             Some("end_batch") => Action::EndBatch,
             Some("clear_facts") => Action::ClearFacts,

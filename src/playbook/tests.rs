@@ -1151,7 +1151,7 @@ fn meta_errors() {
         3,
         13,
         "meta: 'refresh_inventory' is not supported",
-        "flush_handlers, end_play, end_host, end_batch, clear_facts, clear_host_errors, reset_connection, noop",
+        "flush_handlers, end_play, end_host, end_role, end_batch, clear_facts, clear_host_errors, reset_connection, noop",
     );
     let e = load_err("- hosts: all\n  tasks:\n    - meta: flush_handler\n");
     assert_err(

@@ -227,6 +227,7 @@ impl Task {
             Action::FlushHandlers => "meta: flush_handlers".into(),
             Action::EndPlay => "meta: end_play".into(),
             Action::EndHost => "meta: end_host".into(),
+            Action::EndRole => "meta: end_role".into(),
             Action::Noop => "meta: noop".into(),
             Action::EndBatch => "meta: end_batch".into(),
             Action::ClearFacts => "meta: clear_facts".into(),
@@ -298,6 +299,9 @@ pub enum Action {
     EndPlay,
     /// `meta: end_host`
     EndHost,
+    /// `meta: end_role` (ansible-core 2.18+): the rest of the current role's
+    /// tasks are not run for the host.
+    EndRole,
     /// `meta: noop`
     Noop,
     /// `meta: end_batch`
@@ -357,6 +361,7 @@ impl fmt::Debug for Action {
             Action::FlushHandlers => f.write_str("FlushHandlers"),
             Action::EndPlay => f.write_str("EndPlay"),
             Action::EndHost => f.write_str("EndHost"),
+            Action::EndRole => f.write_str("EndRole"),
             Action::Noop => f.write_str("Noop"),
             Action::EndBatch => f.write_str("EndBatch"),
             Action::ClearFacts => f.write_str("ClearFacts"),

@@ -62,6 +62,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("join", join);
     env.add_filter("tojson", tojson);
     super::filters_ext::register(env);
+    env.add_filter(super::json_query::NAME, super::json_query::json_query);
 }
 
 // ---------------------------------------------------------------- helpers

@@ -30,6 +30,7 @@ mod filters;
 mod filters_ext;
 pub(crate) use filters_ext::civil;
 mod jinja_tests;
+mod json_query;
 mod lexer;
 pub mod limits;
 mod lookup;
@@ -673,6 +674,7 @@ impl Templar {
                     KNOWN_FILTERS
                         .iter()
                         .chain(filters_ext::NAMES)
+                        .chain(&[json_query::NAME])
                         .copied()
                         .collect()
                 } else {

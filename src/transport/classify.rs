@@ -93,6 +93,11 @@ pub fn sudo_error(host: &str, user: &str, rc: i32, stderr: &str) -> Option<Trans
     if s.contains("sudo: a password is required") || s.contains("sudo: a terminal is required") {
         return Some(TransportError::SudoPassword { host, user });
     }
+    // `sudo -S` given a wrong password: "Sorry, try again." then, once its
+    // input ran out, "sudo: N incorrect password attempt(s)".
+    if s.contains("incorrect password attempt") {
+        return Some(TransportError::SudoWrongPassword { host, user });
+    }
     if s.contains("is not in the sudoers file")
         || s.contains("is not allowed to execute")
         || s.contains("may not run sudo")
@@ -331,6 +336,15 @@ mod tests {
         assert!(matches!(
             sudo_error("h", "root", 127, "sh: 1: sudo: not found\n"),
             Some(TransportError::SudoMissing { .. })
+        ));
+        assert!(matches!(
+            sudo_error(
+                "h",
+                "root",
+                1,
+                "Sorry, try again.\n\nsudo: no password was provided\nsudo: 1 incorrect password attempt\n"
+            ),
+            Some(TransportError::SudoWrongPassword { .. })
         ));
         assert!(sudo_error("h", "root", 1, "grep: x: No such file\n").is_none());
     }

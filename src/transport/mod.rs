@@ -33,6 +33,37 @@ pub struct ConnectionSpec {
     pub connect_timeout: Duration,
     /// `ansible_become`: run every command through `sudo -n -u <become_user>`.
     pub become_user: Option<String>,
+    /// `ansible_become_password` (or `-K`): sudo then reads it on its stdin
+    /// (`sudo -S`) when it asks for one; never on a command line.
+    pub become_password: Option<BecomePassword>,
+}
+
+/// A become password: kept out of `Debug` output, zeroed when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BecomePassword(zeroize::Zeroizing<String>);
+
+impl BecomePassword {
+    pub fn new(password: String) -> BecomePassword {
+        BecomePassword(zeroize::Zeroizing::new(password))
+    }
+
+    /// The stdin of a command run with this password: the password's line,
+    /// then the command's own input.
+    fn stdin(&self, rest: Option<&[u8]>) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut v = zeroize::Zeroizing::new(Vec::with_capacity(
+            self.0.len() + 1 + rest.map_or(0, <[u8]>::len),
+        ));
+        v.extend_from_slice(self.0.as_bytes());
+        v.push(b'\n');
+        v.extend_from_slice(rest.unwrap_or_default());
+        v
+    }
+}
+
+impl std::fmt::Debug for BecomePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BecomePassword(********)")
+    }
 }
 
 impl ConnectionSpec {
@@ -50,6 +81,7 @@ impl ConnectionSpec {
             host_key_checking: HostKeyChecking::Default,
             connect_timeout: Duration::from_secs(10),
             become_user: None,
+            become_password: None,
         }
     }
 }
@@ -191,6 +223,8 @@ pub enum TransportError {
     Ssh { host: String, detail: String },
     #[error("sudo needs a password to become {user}")]
     SudoPassword { host: String, user: String },
+    #[error("sudo rejected the become password (to become {user}): incorrect password")]
+    SudoWrongPassword { host: String, user: String },
     #[error("sudo refused to become {user} ({detail})")]
     SudoDenied {
         host: String,
@@ -229,6 +263,7 @@ impl TransportError {
             TransportError::SshConfig { .. } => "ssh configuration",
             TransportError::Ssh { .. } => "ssh",
             TransportError::SudoPassword { .. } => "sudo password required",
+            TransportError::SudoWrongPassword { .. } => "sudo wrong password",
             TransportError::SudoDenied { .. } => "sudo denied",
             TransportError::SudoMissing { .. } => "sudo missing",
             TransportError::Disconnected {
@@ -254,6 +289,7 @@ impl TransportError {
             | TransportError::SshConfig { host, .. }
             | TransportError::Ssh { host, .. }
             | TransportError::SudoPassword { host, .. }
+            | TransportError::SudoWrongPassword { host, .. }
             | TransportError::SudoDenied { host, .. }
             | TransportError::SudoMissing { host }
             | TransportError::Disconnected { host, .. }
@@ -288,8 +324,11 @@ impl TransportError {
             ),
             TransportError::SshConfig { .. } => "fix the ssh_config file or ansible_ssh_common_args".into(),
             TransportError::SudoPassword { .. } => {
-                "opsctl runs sudo non-interactively: allow the user NOPASSWD in sudoers for the commands opsctl runs".into()
+                "give sudo its password: set ansible_become_password (in the environment's secrets) or pass -K to be asked; or allow the user NOPASSWD in sudoers".into()
             }
+            TransportError::SudoWrongPassword { host, .. } => format!(
+                "check the become password: `opsctl vars {host} ansible_become_password` shows where it is set (or type it again at the -K prompt)"
+            ),
             TransportError::SudoDenied { .. } => "give the login user sudo rights on the host, or change ansible_become_user".into(),
             TransportError::SudoMissing { .. } => "install sudo on the host, or connect as the target user".into(),
             TransportError::Disconnected { keepalive: Some(k), .. } => format!(
@@ -323,9 +362,17 @@ impl Connection {
 
     /// Runs a command, through sudo when asked. A sudo refusal is an error; any
     /// other failure of the command is a normal [`Output`] with its exit code.
+    /// With a become password, the password's line goes first on stdin (see
+    /// [`become_password_line`]).
     pub async fn run(&self, cmd: &RemoteCommand) -> Result<Output, TransportError> {
         let (line, become_user) = self.line(cmd);
-        let out = self.run_line(&line, cmd.stdin.as_deref()).await?;
+        let out = match (&become_user, &self.spec().become_password) {
+            (Some(_), Some(pw)) => {
+                let stdin = pw.stdin(cmd.stdin.as_deref());
+                self.run_line(&line, Some(&stdin)).await?
+            }
+            _ => self.run_line(&line, cmd.stdin.as_deref()).await?,
+        };
         self.check_become(out, become_user.as_deref())
     }
 
@@ -338,10 +385,11 @@ impl Connection {
                 .clone()
                 .or_else(|| self.spec().become_user.clone())
         };
-        (
-            command_line(&cmd.script, become_user.as_deref()),
-            become_user,
-        )
+        let line = match (&become_user, &self.spec().become_password) {
+            (Some(user), Some(_)) => become_password_line(&cmd.script, user),
+            _ => command_line(&cmd.script, become_user.as_deref()),
+        };
+        (line, become_user)
     }
 
     /// Sends a command line as it is (see [`Connection::line`]). An exit status
@@ -459,6 +507,23 @@ pub fn command_line(script: &str, become_user: Option<&str>) -> String {
     }
 }
 
+/// The command line of a become with a password, whose line comes first on
+/// stdin. When sudo needs no password (a NOPASSWD rule, or credentials it
+/// still caches), the line is read and dropped and sudo runs with `-n`, so the
+/// password never reaches the command's input. Otherwise `sudo -S` reads it
+/// from stdin itself (one byte at a time, so the command's own input follows
+/// untouched), with an empty prompt. The password is on no command line.
+pub fn become_password_line(script: &str, user: &str) -> String {
+    let user = shell_quote(user);
+    let quoted = shell_quote(script);
+    let outer = format!(
+        "if sudo -n -u {user} -- /bin/sh -c : </dev/null >/dev/null 2>&1; then \
+         IFS= read -r _; exec sudo -n -H -u {user} -- /bin/sh -c {quoted}; \
+         else exec sudo -S -p '' -H -u {user} -- /bin/sh -c {quoted}; fi"
+    );
+    format!("/bin/sh -c {}", shell_quote(&outer))
+}
+
 /// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -473,6 +538,36 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_become_password_line_quotes_the_script_twice_and_holds_no_password() {
+        let script = "echo 'it''s' \"$HOME\"";
+        let line = become_password_line(script, "app user");
+        let words = shlex::split(&line).unwrap();
+        assert_eq!(words[..2], ["/bin/sh", "-c"]);
+        let outer = &words[2];
+        assert!(
+            outer.starts_with("if sudo -n -u 'app user' -- /bin/sh -c : </dev/null"),
+            "{outer}"
+        );
+        let quoted = shell_quote(script);
+        assert!(
+            outer.contains(&format!(
+                "exec sudo -n -H -u 'app user' -- /bin/sh -c {quoted};"
+            )),
+            "{outer}"
+        );
+        assert!(
+            outer.contains(&format!(
+                "else exec sudo -S -p '' -H -u 'app user' -- /bin/sh -c {quoted}; fi"
+            )),
+            "{outer}"
+        );
+        let pw = BecomePassword::new("S3cret-pw".into());
+        assert_eq!(format!("{pw:?}"), "BecomePassword(********)");
+        assert_eq!(&pw.stdin(Some(b"data"))[..], b"S3cret-pw\ndata");
+        assert_eq!(&pw.stdin(None)[..], b"S3cret-pw\n");
+    }
 
     #[test]
     fn quoting() {

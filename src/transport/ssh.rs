@@ -735,6 +735,7 @@ mod tests {
             host_key_checking: HostKeyChecking::Default,
             connect_timeout: Duration::from_secs(10),
             become_user: None,
+            become_password: None,
         };
         let a = master_args(&spec, Path::new("/tmp/c"), CONTROL_PERSIST).join(" ");
         assert!(a.starts_with("-M -N -f -v -S /tmp/c -o"), "{a}");

@@ -43,6 +43,9 @@ enum Flow {
 
 struct HostRun<'e, 'a> {
     eng: &'e Engine<'a>,
+    /// The roles `meta: end_role` ended for this host: their later tasks
+    /// are not run.
+    ended_roles: Vec<Arc<crate::playbook::Role>>,
     /// The run's variables as this play started (over the inventory as
     /// add_host and group_by grew it).
     vars: Arc<crate::vars::Vars>,
@@ -107,6 +110,7 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         started: eng.opts.start_at_task.is_none(),
         had_pending: false,
         foreign_pending: Vec::new(),
+        ended_roles: Vec::new(),
         facts: Default::default(),
         last_changed: false,
     };
@@ -260,6 +264,20 @@ impl<'e, 'a> HostRun<'e, 'a> {
         inherited_when: &[String],
     ) -> Flow {
         let opts = self.eng.opts;
+        // What add_host and group_by added (by any host of this play so
+        // far) is seen by the next task, as in Ansible: groups['new'],
+        // hostvars['added'].
+        if self.eng.regrow().is_ok() {
+            let now = self.eng.vars();
+            if !Arc::ptr_eq(&now, &self.vars) {
+                self.vars = now;
+            }
+        }
+        if let Some(role) = &task.role
+            && self.ended_roles.iter().any(|r| Arc::ptr_eq(r, role))
+        {
+            return Flow::Continue;
+        }
         if !matches!(task.action, Action::Block { .. }) {
             if !tags_match(&task.tags, &opts.tags, &opts.skip_tags) {
                 return Flow::Continue;
@@ -306,6 +324,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         if let Action::IncludeTasks { .. }
         | Action::IncludeRole { .. }
         | Action::EndHost
+        | Action::EndRole
         | Action::EndPlay
         | Action::EndBatch
         | Action::ClearFacts
@@ -350,6 +369,12 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
             return match &task.action {
                 Action::EndHost | Action::EndPlay | Action::EndBatch => self.end(task),
+                Action::EndRole => {
+                    if let Some(role) = &task.role {
+                        self.ended_roles.push(role.clone());
+                    }
+                    Flow::Continue
+                }
                 Action::ClearFacts => {
                     for (name, layer) in self.eng.clear_facts(&self.host) {
                         if let Some(defs) = self.scope.defs.get_mut(&name) {
