@@ -366,6 +366,12 @@ if [ -L "$root/current" ]; then echo "current|$(readlink "$root/current")"; else
 [ -d "$root/.deploy.lock" ] && echo "lock|$(head -n 1 "$root/.deploy.lock/holder" 2>/dev/null)"
 if command -v supervisorctl >/dev/null 2>&1; then
   out=$(supervisorctl status 2>&1); rc=$?
+  # A program STARTING (within its startsecs, e.g. just after a deploy) is given
+  # up to 10 s to be RUNNING, or to show that it is not (BACKOFF, FATAL).
+  n=0
+  while [ $n -lt 20 ] && printf '%s\n' "$out" | grep -q ' STARTING'; do
+    sleep 0.5; n=$((n+1)); out=$(supervisorctl status 2>&1); rc=$?
+  done
   printf '%s\n' "$out" | sed 's/^/sup|/'; echo "suprc|$rc"
 else echo "suprc|notinstalled"; fi
 if command -v nginx >/dev/null 2>&1; then
