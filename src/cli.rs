@@ -74,9 +74,14 @@ pub struct GlobalArgs {
     /// Show only results and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// `--keep-connections`, on the commands that connect to hosts.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct KeepArg {
     /// Keep SSH connections open for DURATION (default 10m) after the command, and
     /// reuse connections kept by an earlier one; `opsctl disconnect` closes them
-    #[arg(long, global = true, env = "OPSCTL_KEEP_CONNECTIONS", value_name = "DURATION",
+    #[arg(long, env = "OPSCTL_KEEP_CONNECTIONS", value_name = "DURATION",
           num_args = 0..=1, default_missing_value = "10m", value_parser = parse_keep)]
     pub keep_connections: Option<KeepFor>,
 }
@@ -486,6 +491,8 @@ Identity: --identity FILE, OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE,
 #[derive(Debug, Args)]
 pub struct PingArgs {
     #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
@@ -499,6 +506,8 @@ pub struct PingArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["command", "module"])))]
 pub struct ExecArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -528,6 +537,8 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -560,6 +571,8 @@ pub struct SshArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     /// The playbook: a path, or a name under the project's playbooks/
     #[arg(add = ArgValueCandidates::new(playbook_names))]
     pub playbook: PathBuf,
@@ -630,6 +643,8 @@ pub struct VarsArgs {
 
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -714,6 +729,8 @@ pub struct EnvNewArgs {
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
@@ -747,6 +764,8 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
@@ -764,6 +783,8 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct ReleasesArgs {
     #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
@@ -771,6 +792,8 @@ pub struct ReleasesArgs {
 
 #[derive(Debug, Args)]
 pub struct InitdataArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -847,6 +870,8 @@ pub struct RunsReportArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -1126,6 +1151,19 @@ impl Cli {
     /// The parsed command line as the commands take it (plain options, no clap
     /// type), with what the run journal records of it.
     fn invocation(self) -> std::result::Result<Invocation, Generated> {
+        let keep = match &self.command {
+            Command::Ping(a) => a.keep.keep_connections,
+            Command::Run { args, .. } => args.keep.keep_connections,
+            Command::Provision(a) => a.keep.keep_connections,
+            Command::Deploy(a) => a.keep.keep_connections,
+            Command::Rollback(a) => a.keep.keep_connections,
+            Command::Releases(a) => a.keep.keep_connections,
+            Command::Initdata(a) => a.keep.keep_connections,
+            Command::Status(a) => a.keep.keep_connections,
+            Command::Exec(a) => a.keep.keep_connections,
+            Command::Logs(a) => a.keep.keep_connections,
+            _ => None,
+        };
         let (request, journal) = match self.command {
             Command::Ping(a) => {
                 let (s, j) = on_hosts("ping", &a.target, &a.limit, Some(&a.ci));
@@ -1340,7 +1378,7 @@ impl Cli {
         };
         Ok(Invocation {
             project: self.global.project,
-            keep_connections: self.global.keep_connections.and_then(|k| k.0),
+            keep_connections: keep.and_then(|k| k.0),
             request,
             journal,
         })
@@ -1447,6 +1485,35 @@ mod tests {
         match Cli::try_parse_from(args).unwrap().invocation() {
             Ok(i) => i,
             Err(_) => panic!("{args:?} is generated, not run"),
+        }
+    }
+
+    #[test]
+    fn keep_connections_is_a_flag_of_the_commands_that_connect() {
+        let i = invocation(&["opsctl", "ping", "--env", "demo", "--keep-connections"]);
+        assert_eq!(
+            i.keep_connections,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let i = invocation(&[
+            "opsctl",
+            "deploy",
+            "--env",
+            "demo",
+            "--keep-connections=90s",
+        ]);
+        assert_eq!(i.keep_connections, Some(std::time::Duration::from_secs(90)));
+        assert!(
+            invocation(&["opsctl", "status", "--env", "demo"])
+                .keep_connections
+                .is_none()
+        );
+        for args in [
+            ["opsctl", "secrets", "view", "--keep-connections"].as_slice(),
+            &["opsctl", "init", "--keep-connections"],
+            &["opsctl", "--keep-connections", "ping"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
     }
 
