@@ -23,7 +23,8 @@ OFFLINE_PACKAGES=(
   nginx supervisor certbot python3-certbot-nginx nodejs npm git
   python3-venv python3-pip rsync acl cron logrotate unzip python3-apt
   postgresql mariadb-server ufw iptables kmod locales debconf-utils make
-  openssl fail2ban
+  openssl fail2ban restic nftables unattended-upgrades exim4-daemon-light
+  bsd-mailx
 )
 
 # Installed on top of the base image for `--kind systemd` (also in the
