@@ -11,6 +11,7 @@ use super::limits;
 use super::pyfmt::{self, JsonOpts, map_entries, py_str};
 use super::pyregex::{self, PyRegex};
 use super::yaml_emit::{self, YamlOpts};
+use crate::transport::shell_quote;
 
 /// Registers all Ansible filters (overriding minijinja's where Ansible differs).
 pub(crate) fn register(env: &mut Environment<'static>) {
@@ -1066,19 +1067,6 @@ fn path_join(value: Value) -> Result<String, Error> {
         }
     }
     Ok(out)
-}
-
-/// Python's `shlex.quote`.
-pub(crate) fn shell_quote(s: &str) -> String {
-    if s.is_empty() {
-        return "''".into();
-    }
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
 fn quote(value: Value) -> Result<String, Error> {

@@ -524,15 +524,19 @@ pub fn become_password_line(script: &str, user: &str) -> String {
     format!("/bin/sh -c {}", shell_quote(&outer))
 }
 
-/// Quotes a string for a POSIX shell (single quotes; `'` becomes `'\''`).
+/// Quotes a string for a POSIX shell exactly as Python's `shlex.quote` does
+/// (so the template filter `quote` gives Ansible's bytes): as is when every
+/// byte is safe, else in single quotes with `'` written `'"'"'`.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    if s.is_empty() {
+        return "''".into();
+    }
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
     {
         return s.to_string();
     }
-    format!("'{}'", s.replace('\'', r"'\''"))
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
 #[cfg(test)]
@@ -573,7 +577,7 @@ mod tests {
     fn quoting() {
         assert_eq!(shell_quote("abc"), "abc");
         assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("it's"), "'it'\"'\"'s'");
         assert_eq!(command_line("echo pong", None), "/bin/sh -c 'echo pong'");
         assert_eq!(
             command_line("id -u", Some("root")),
