@@ -8,13 +8,45 @@ use crate::modules::setup;
 /// Where a failed run leaves the handlers it had notified (root, else the user's).
 pub const PENDING_SCRIPT: &str = r#"if [ "$(id -u)" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#;
 
-/// The probe: the facts script of every subset (`modules::setup`), then the
-/// pending handlers after a marker.
-pub fn script(gather: bool) -> String {
+/// What the start of a play gathers: the play's `gather_subset` (empty:
+/// `all`), `fact_path` and `gather_timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gather<'a> {
+    pub subset: &'a [String],
+    pub fact_path: Option<&'a str>,
+    pub timeout: Option<u64>,
+}
+
+impl Gather<'_> {
+    /// Every subset, the default places.
+    pub const ALL: Gather<'static> = Gather {
+        subset: &[],
+        fact_path: None,
+        timeout: None,
+    };
+
+    /// The subsets as given, `all` when none.
+    fn given(&self) -> Vec<String> {
+        if self.subset.is_empty() {
+            vec!["all".into()]
+        } else {
+            self.subset.to_vec()
+        }
+    }
+}
+
+/// The probe: the facts script of the play's subsets (`modules::setup`; none
+/// without `gather`), then the pending handlers after a marker.
+pub fn script(gather: Option<Gather>) -> String {
     let mut s = String::new();
-    if gather {
-        let all = setup::subsets(&[]).unwrap_or_default();
-        s.push_str(&setup::script(&all, "/etc/ansible/facts.d"));
+    if let Some(g) = gather {
+        // The loader checked the names: an error here cannot happen.
+        let subsets = setup::subsets(&g.given()).unwrap_or_default();
+        s.push_str(&setup::script(
+            &subsets,
+            g.fact_path.unwrap_or("/etc/ansible/facts.d"),
+            g.timeout.unwrap_or(setup::GATHER_TIMEOUT),
+        ));
     }
     s.push_str(PENDING_SCRIPT);
     s.push_str("\necho '--- pending'\ncat \"$f\" 2>/dev/null\nexit 0\n");
@@ -23,7 +55,7 @@ pub fn script(gather: bool) -> String {
 
 /// Parses the probe's output into (facts as variables: `ansible_*` and
 /// `ansible_facts`, pending handler names).
-pub fn parse(out: &str, gather: bool) -> (Map<String, Json>, Vec<String>) {
+pub fn parse(out: &str, gather: Option<Gather>) -> (Map<String, Json>, Vec<String>) {
     let (head, pending) = out.split_once("--- pending\n").unwrap_or((out, ""));
     let pending: Vec<String> = pending
         .lines()
@@ -31,11 +63,11 @@ pub fn parse(out: &str, gather: bool) -> (Map<String, Json>, Vec<String>) {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    if !gather {
+    let Some(g) = gather else {
         return (Map::new(), pending);
-    }
+    };
     let mut f = setup::parse(head);
-    f.insert("gather_subset".into(), json!(["all"]));
+    f.insert("gather_subset".into(), json!(g.given()));
     f.insert("module_setup".into(), json!(true));
     let mut out = setup::as_variables(&f);
     out.insert("ansible_facts".into(), Json::Object(f));
@@ -66,7 +98,7 @@ mod tests {
     #[test]
     fn parses_a_debian_host() {
         let out = "@@id\nuid=0(root) gid=0(root)\n@@env\nHOME=/root\n@@os_release\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n@@debian_version\n12.12\n@@service_mgr\ninit\n@@end\n--- pending\nreload nginx\n";
-        let (f, pending) = parse(out, true);
+        let (f, pending) = parse(out, Some(Gather::ALL));
         assert_eq!(f["ansible_env"]["HOME"], "/root");
         assert_eq!(f["ansible_distribution"], "Debian");
         assert_eq!(f["ansible_distribution_release"], "bookworm");
@@ -77,8 +109,28 @@ mod tests {
         assert_eq!(f["ansible_facts"]["distribution"], "Debian");
         assert_eq!(f["ansible_facts"]["gather_subset"], json!(["all"]));
         assert_eq!(pending, vec!["reload nginx"]);
-        let (f, p) = parse("--- pending\n", false);
+        let (f, p) = parse("--- pending\n", None);
         assert!(f.is_empty() && p.is_empty());
+        // The play's subset is what `gather_subset` says.
+        let min = ["min".to_string(), "!local".to_string()];
+        let g = Gather {
+            subset: &min,
+            fact_path: Some("/srv/facts"),
+            timeout: Some(3),
+        };
+        let (f, _) = parse(out, Some(g));
+        assert_eq!(
+            f["ansible_facts"]["gather_subset"],
+            json!(["min", "!local"])
+        );
+        let s = script(Some(g));
+        assert!(!s.contains("@@meminfo") && !s.contains("/srv/facts"), "{s}");
+        let s = script(Some(Gather { subset: &[], ..g }));
+        assert!(
+            s.contains("for f in /srv/facts/*.fact") && s.contains("timeout 3 stat -f"),
+            "{s}"
+        );
+        assert!(!script(None).contains("@@id"));
     }
 
     #[test]
@@ -99,11 +151,11 @@ mod tests {
     async fn the_script_runs_in_a_real_shell() {
         let out = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(script(true))
+            .arg(script(Some(Gather::ALL)))
             .output()
             .await
             .unwrap();
-        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout), true);
+        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout), Some(Gather::ALL));
         assert!(!f["ansible_env"]["HOME"].as_str().unwrap().is_empty());
         assert!(f["ansible_processor_vcpus"].as_u64().unwrap() >= 1);
     }

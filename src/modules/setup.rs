@@ -115,9 +115,14 @@ pub fn subsets(given: &[String]) -> Result<BTreeSet<&'static str>, String> {
     Ok(out)
 }
 
+/// Ansible's default `gather_timeout` (seconds).
+pub const GATHER_TIMEOUT: u64 = 10;
+
 /// The script that reads `subsets` (see [`subsets`]); `fact_path` is where
-/// the local facts are (`/etc/ansible/facts.d`).
-pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
+/// the local facts are (`/etc/ansible/facts.d`). What can hang (the sizes of
+/// mounted file systems, a hung network mount; an executable local fact) gets
+/// `timeout` seconds (`gather_timeout`), then its facts are left out.
+pub fn script(subsets: &BTreeSet<&str>, fact_path: &str, timeout: u64) -> String {
     let has = |s: &str| subsets.contains(s);
     // `r FILE`: print a file with the shell's builtins (no process).
     let mut s = String::from(
@@ -186,17 +191,18 @@ pub fn script(subsets: &BTreeSet<&str>, fact_path: &str) -> String {
     }
     if has("local") {
         s.push_str(&format!(
-            "echo @@local_dir; for f in {}/*.fact; do [ -f \"$f\" ] || continue; n=${{f##*/}}; echo \"@@local ${{n%.fact}}\"; if [ -x \"$f\" ]; then \"$f\" 2>&1 || echo \"@@local_failed $?\"; else r \"$f\"; fi; done\n",
+            "echo @@local_dir; for f in {}/*.fact; do [ -f \"$f\" ] || continue; n=${{f##*/}}; echo \"@@local ${{n%.fact}}\"; if [ -x \"$f\" ]; then timeout {timeout} \"$f\" 2>&1 || echo \"@@local_failed $?\"; else r \"$f\"; fi; done\n",
             crate::transport::shell_quote(fact_path)
         ));
     }
     if has("hardware") {
         s.push_str(
-            "echo @@meminfo; r /proc/meminfo\necho @@cpuinfo; r /proc/cpuinfo\necho @@nproc; while read -r k v; do [ \"$k\" = Cpus_allowed_list: ] && echo \"$v\"; done < /proc/self/status\n\
+            &"echo @@meminfo; r /proc/meminfo\necho @@cpuinfo; r /proc/cpuinfo\necho @@nproc; while read -r k v; do [ \"$k\" = Cpus_allowed_list: ] && echo \"$v\"; done < /proc/self/status\n\
              echo @@uptime; r /proc/uptime\necho @@loadavg; r /proc/loadavg\n\
              echo @@mounts; r /proc/mounts\n\
-             echo @@statfs; stat -f -c '%S %b %f %a %c %d %n' $(while read -r d m t o rest; do case \"$d\" in /*|*:/*) printf '%s ' \"$m\";; esac; done < /proc/mounts) 2>/dev/null\n\
-             echo @@uuids; for u in /dev/disk/by-uuid/*; do [ -L \"$u\" ] && echo \"${u##*/} $(readlink -f \"$u\")\"; done\n",
+             echo @@statfs; timeout @TIMEOUT@ stat -f -c '%S %b %f %a %c %d %n' $(while read -r d m t o rest; do case \"$d\" in /*|*:/*) printf '%s ' \"$m\";; esac; done < /proc/mounts) 2>/dev/null\n\
+             echo @@uuids; for u in /dev/disk/by-uuid/*; do [ -L \"$u\" ] && echo \"${u##*/} $(readlink -f \"$u\")\"; done\n"
+                .replace("@TIMEOUT@", &timeout.to_string()),
         );
     }
     if has("network") {
@@ -1317,7 +1323,11 @@ fn setup_probe(args: &Args) -> Result<String, Fail> {
     };
     let subs = subsets(&given).map_err(Fail::Args)?;
     let path = args.str("fact_path").unwrap_or("/etc/ansible/facts.d");
-    Ok(script(&subs, path))
+    let timeout = args
+        .get("gather_timeout")
+        .and_then(Json::as_u64)
+        .unwrap_or(GATHER_TIMEOUT);
+    Ok(script(&subs, path, timeout))
 }
 
 impl Module for Setup {

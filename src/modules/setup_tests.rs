@@ -334,7 +334,7 @@ async fn the_script_runs_in_a_real_shell() {
     let all = subsets(&[]).unwrap();
     let out = tokio::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(script(&all, d.to_str().unwrap()))
+        .arg(script(&all, d.to_str().unwrap(), GATHER_TIMEOUT))
         .output()
         .await
         .unwrap();

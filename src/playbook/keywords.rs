@@ -241,6 +241,9 @@ pub(super) const PLAY_KEYWORDS: &[&str] = &[
     "become_user",
     "become_method",
     "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
     "serial",
     "max_fail_percentage",
     "any_errors_fatal",
@@ -267,8 +270,8 @@ pub(super) fn unsupported_play_keyword(key: &str) -> Option<(String, &'static st
         }
         "port" => "set ansible_port in the inventory",
         "connection" => "opsctl connects over SSH, or locally to localhost",
-        "order" | "throttle" | "force_handlers" | "run_once" | "fact_path" | "gather_subset"
-        | "gather_timeout" | "timeout" | "debugger" | "become_exe" | "become_flags" => "remove it",
+        "order" | "throttle" | "force_handlers" | "run_once" | "timeout" | "debugger"
+        | "become_exe" | "become_flags" => "remove it",
         _ => return None,
     };
     Some((

@@ -272,6 +272,9 @@ impl Loader {
             become_user: None,
             remote_user: None,
             gather_facts: None,
+            gather_subset: Vec::new(),
+            fact_path: None,
+            gather_timeout: None,
             serial: None,
             max_fail_percentage: None,
             any_errors_fatal: false,
@@ -303,6 +306,9 @@ impl Loader {
                 "module_defaults" => module_defaults.push(e.clone()),
                 "become_method" => self.become_method(e, file),
                 "gather_facts" => play.gather_facts = self.flag(e, file),
+                "gather_subset" => play.gather_subset = self.gather_subset(e, file),
+                "fact_path" => play.fact_path = self.string(e, file),
+                "gather_timeout" => play.gather_timeout = self.seconds(e, file),
                 "serial" => play.serial = self.serial(e, file),
                 "max_fail_percentage" => play.max_fail_percentage = self.percentage(e, file),
                 "any_errors_fatal" => {
@@ -537,6 +543,42 @@ impl Loader {
                 Some("serial: 1, serial: \"30%\" or serial: [1, 5, \"100%\"]".into()),
             );
             None
+        }
+    }
+
+    /// `gather_subset`: a name, a comma-separated string or a list, each a
+    /// subset Ansible knows (`all`, `min`, `!hardware`...).
+    fn gather_subset(&mut self, e: &Entry, file: &Path) -> Vec<String> {
+        let given = match &e.value.value {
+            NodeValue::Str(_) => self.string(e, file).into_iter().collect(),
+            _ => self.names(e, file),
+        };
+        if let Err(msg) = crate::modules::setup::subsets(&given) {
+            self.err(
+                e.loc(file),
+                msg,
+                Some("gather_subset: [min, network] or gather_subset: ['!hardware']".into()),
+            );
+        }
+        given
+    }
+
+    /// A whole number of seconds (`gather_timeout`).
+    fn seconds(&mut self, e: &Entry, file: &Path) -> Option<u64> {
+        match &e.value.value {
+            NodeValue::Int(i) if *i > 0 => Some(*i as u64),
+            _ => {
+                self.err(
+                    e.loc(file),
+                    format!(
+                        "'{}' must be a whole number of seconds, found {}",
+                        e.name,
+                        e.value.to_json()
+                    ),
+                    Some(format!("{}: 10", e.name)),
+                );
+                None
+            }
         }
     }
 

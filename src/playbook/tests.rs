@@ -2151,3 +2151,31 @@ fn a_handler_may_be_an_include_tasks_that_listens() {
     );
     assert!(s.load("play.yml").is_err());
 }
+
+#[test]
+fn play_gather_keywords() {
+    let p = play(
+        "- hosts: all\n  gather_subset: [min, '!local']\n  fact_path: /srv/facts\n  gather_timeout: 3\n  tasks: []\n",
+    );
+    assert_eq!(p.gather_subset, vec!["min", "!local"]);
+    assert_eq!(p.fact_path.as_deref(), Some("/srv/facts"));
+    assert_eq!(p.gather_timeout, Some(3));
+    let p = play("- hosts: all\n  gather_subset: '!hardware,network'\n  tasks: []\n");
+    assert_eq!(p.gather_subset, vec!["!hardware,network"]);
+    let e = load_err("- hosts: all\n  gather_subset: [min, hardwares]\n  tasks: []\n");
+    assert_eq!((e.location.line, e.location.column), (2, Some(3)), "{e}");
+    assert!(
+        e.message.starts_with(
+            "bad subset 'hardwares' given to gather_subset: the options are all, min,"
+        ),
+        "{e}"
+    );
+    let e = load_err("- hosts: all\n  gather_timeout: soon\n  tasks: []\n");
+    assert_err(
+        &e,
+        2,
+        3,
+        "'gather_timeout' must be a whole number of seconds, found \"soon\"",
+        "gather_timeout: 10",
+    );
+}

@@ -60,6 +60,12 @@ pub struct Play {
     pub remote_user: Option<String>,
     /// A boolean or a template string.
     pub gather_facts: Option<Json>,
+    /// `gather_subset` (checked when loaded; empty: `all`).
+    pub gather_subset: Vec<String>,
+    /// `fact_path`: where local facts are (default `/etc/ansible/facts.d`).
+    pub fact_path: Option<String>,
+    /// `gather_timeout`: seconds each slow fact source may take (default 10).
+    pub gather_timeout: Option<u64>,
     /// An integer, a percentage string, a list of those, or a template.
     pub serial: Option<Json>,
     pub max_fail_percentage: Option<f64>,

@@ -27,7 +27,11 @@ fn facts_fact_modules_and_filters_on_a_host() {
 printf '{"role": "web", "port": 8080}' > /etc/ansible/facts.d/app.fact
 printf '[db]\nHost = db1\n' > /etc/ansible/facts.d/legacy.fact
 printf '#!/bin/sh\necho "{\\"generated\\": $((6 * 7))}"\n' > /etc/ansible/facts.d/dyn.fact
-chmod +x /etc/ansible/facts.d/dyn.fact"#,
+chmod +x /etc/ansible/facts.d/dyn.fact
+mkdir -p /srv/facts.d
+printf '{"place": "srv"}' > /srv/facts.d/other.fact
+printf '#!/bin/sh\nsleep 30\necho "{}"\n' > /srv/facts.d/slow.fact
+chmod +x /srv/facts.d/slow.fact"#,
     )
     .code(0);
     let says = tb.exec("host1", HOST_SAYS);
@@ -121,6 +125,21 @@ chmod +x /etc/ansible/facts.d/dyn.fact"#,
           - "'10.1.2.3/24' | ipaddr('netmask') == '255.255.255.0'"
           - "'::1' | ipwrap == '[::1]'"
           - "['a'] | map('extract', {'a': 1}) | list == [1]"
+
+# The play's own gather keywords: min facts, local facts from another place
+# (a slow executable fact cut at gather_timeout).
+- hosts: web
+  gather_subset: [min]
+  fact_path: /srv/facts.d
+  gather_timeout: 1
+  tasks:
+    - assert:
+        that:
+          - ansible_distribution == 'Debian'
+          - ansible_facts.gather_subset == ['min']
+          - ansible_local.other.place == 'srv'
+          - ansible_local.app is not defined
+          - ansible_local.slow is string and 'rc: 124' in ansible_local.slow
 "#;
     let args: Vec<&str> = extra.iter().map(String::as_str).collect();
     let run = tb.play("facts", playbook, &args);

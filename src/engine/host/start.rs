@@ -56,6 +56,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
             None => true,
             Some(v) => self.truthy(v, &self.play.location).unwrap_or(true),
         };
+        let gather = gather.then_some(facts::Gather {
+            subset: &self.play.gather_subset,
+            fact_path: self.play.fact_path.as_deref(),
+            timeout: self.play.gather_timeout,
+        });
         let become_user = self.become_user(None);
         let cmd = RemoteCommand {
             script: facts::script(gather),
@@ -76,7 +81,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                         layer: Layer::Facts,
                     };
                     // Gathered facts stay for later plays (the fact cache).
-                    if gather {
+                    if gather.is_some() {
                         self.eng.keep(
                             &self.host,
                             super::super::Kept {
@@ -95,7 +100,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     .partition(|name| handlers.iter().any(|h| handler_matches(h, name)));
                 self.notified.extend(ours);
                 self.foreign_pending = theirs;
-                if gather {
+                if gather.is_some() {
                     let loc = self.play.location.clone();
                     self.report(
                         "Gathering Facts",
