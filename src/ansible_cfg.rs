@@ -64,6 +64,9 @@ pub struct AnsibleCfg {
     pub become_: Option<Setting<bool>>,
     pub become_user: Option<Setting<String>>,
     pub become_method: Option<Setting<String>>,
+    /// `[defaults] ansible_managed`: the `ansible_managed` of templates
+    /// (`{host}`, `{uid}`, `{file}` and strftime directives, as Ansible).
+    pub ansible_managed: Option<Setting<String>>,
     /// Settings opsctl does not use: `section.key` at its line (said under `-v`).
     pub ignored: Vec<(Location, String)>,
 }
@@ -298,6 +301,9 @@ pub fn parse(text: &str, file: &Path, home: Option<&Path>) -> Result<AnsibleCfg,
                     .map(|s| resolve_vault_id(s, base, home))
                     .collect();
                 cfg.vault_identity_list = setting(&source, ids);
+            }
+            ("defaults", "ansible_managed") => {
+                cfg.ansible_managed = setting(&source, v.to_string());
             }
             ("defaults", "host_key_checking") => {
                 let b = boolean(v).ok_or_else(|| bad("not a boolean (True or False)"))?;

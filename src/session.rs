@@ -139,7 +139,10 @@ impl Loaded {
             inventory.clone(),
             &target.vars_dirs,
             &extra,
-            Arc::new(Templar::new()),
+            Arc::new(
+                Templar::new()
+                    .with_managed(config.ansible_managed.as_ref().map(|s| s.value.clone())),
+            ),
             secrets.as_ref().map(|s| &s.vars),
         )?
         .with_config(connection_defaults(&config, &args.connect, &cwd)?);

@@ -49,7 +49,7 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String, bool), Fail
         ))
     })?;
     let dest = args.str("dest").unwrap_or_default();
-    let vars = with_template_vars(ctx.vars, src, &path, dest);
+    let vars = with_template_vars(ctx, src, &path, dest)?;
     let mut rendered = ctx
         .templar
         .render_file(&path, &source, &vars)
@@ -79,11 +79,12 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String, bool), Fail
 /// source file's owner) over them, and `ansible_managed` ("Ansible managed",
 /// Ansible's default) unless a variable of that name is set.
 fn with_template_vars(
-    vars: &minijinja::Value,
+    ctx: &Ctx,
     src: &str,
     path: &std::path::Path,
     dest: &str,
-) -> minijinja::Value {
+) -> Result<minijinja::Value, Fail> {
+    let vars = ctx.vars;
     use std::os::unix::fs::MetadataExt;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -112,12 +113,68 @@ fn with_template_vars(
     let added = if managed {
         added
     } else {
-        minijinja::value::merge_maps([
-            minijinja::context! { ansible_managed => "Ansible managed" },
-            added,
-        ])
+        let text = match ctx.templar.managed() {
+            None => "Ansible managed".to_string(),
+            Some(cfg) => managed_text(ctx, cfg, path, &added)?,
+        };
+        minijinja::value::merge_maps([minijinja::context! { ansible_managed => text }, added])
     };
-    minijinja::value::merge_maps([added, vars.clone()])
+    Ok(minijinja::value::merge_maps([added, vars.clone()]))
+}
+
+/// ansible.cfg's `ansible_managed` as Ansible makes it: `{host}`, `{uid}` and
+/// `{file}` become the template's host, owner and path (Python's
+/// `str.format`: `{{`/`}}` are braces), then strftime directives take the
+/// source file's modification time (local time).
+fn managed_text(
+    ctx: &Ctx,
+    cfg: &str,
+    path: &std::path::Path,
+    added: &minijinja::Value,
+) -> Result<String, Fail> {
+    let mut out = String::new();
+    let mut rest = cfg;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(t) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
+            out.push_str(&tail[..1]);
+            rest = t;
+            continue;
+        }
+        let field = tail[1..].split_once('}').map(|(f, _)| f);
+        let name = match field {
+            Some("host") => "template_host",
+            Some("uid") => "template_uid",
+            Some("file") => "template_path",
+            _ => {
+                return fail::fail(format!(
+                    "ansible_managed in ansible.cfg: '{}' is not a field: the fields are {{host}}, {{uid}} and {{file}}; write a brace as {{{{ or }}}}",
+                    tail.split_inclusive('}').next().unwrap_or(tail)
+                ));
+            }
+        };
+        out.push_str(
+            &added
+                .get_attr(name)
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        );
+        rest = &tail[field.map_or(1, |f| f.len() + 2)..];
+    }
+    out.push_str(rest);
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    ctx.templar
+        .render_str(
+            "{{ managed | strftime(mtime) }}",
+            &minijinja::context! { managed => out, mtime => mtime },
+            None,
+        )
+        .map_err(|e| Fail::Task(format!("ansible_managed in ansible.cfg: {e}")))
 }
 
 impl Module for Template {

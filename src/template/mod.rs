@@ -74,6 +74,8 @@ pub struct Templar {
     env: Environment<'static>,
     /// The same environment with chained undefined (see `render_source`).
     chain_env: Environment<'static>,
+    /// ansible.cfg's `ansible_managed`, when it sets one.
+    managed: Option<String>,
 }
 
 impl Default for Templar {
@@ -388,7 +390,23 @@ impl Templar {
         let mut chain_env = env.clone();
         chain_env.set_undefined_behavior(UndefinedBehavior::Chainable);
         chain_env.set_formatter(chain_formatter);
-        Templar { env, chain_env }
+        Templar {
+            env,
+            chain_env,
+            managed: None,
+        }
+    }
+
+    /// With ansible.cfg's `ansible_managed` (what the `template` module gives
+    /// templates as `ansible_managed` when no variable of that name is set).
+    pub fn with_managed(mut self, managed: Option<String>) -> Templar {
+        self.managed = managed;
+        self
+    }
+
+    /// ansible.cfg's `ansible_managed`, if it sets one.
+    pub fn managed(&self) -> Option<&str> {
+        self.managed.as_deref()
     }
 
     /// The underlying minijinja environment.

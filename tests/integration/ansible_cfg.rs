@@ -386,3 +386,56 @@ fn inventory_and_connection_defaults_from_ansible_cfg_below_the_command_line_and
     r.code(0).stdout_has("h1").stdout_has("h3");
     assert!(!r.stdout.contains("h2"), "{}", r.stdout);
 }
+
+#[test]
+fn ansible_managed_from_ansible_cfg_in_templates() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("site.conf");
+    let p = local_project(&[
+        (
+            "ansible.cfg",
+            "[defaults]\nansible_managed = Managed by opsctl: {file} on {host}, {{kept}} %Y\n",
+        ),
+        (
+            "playbooks/templates/site.conf.j2",
+            "# {{ ansible_managed }}\n",
+        ),
+        (
+            "playbooks/site.yml",
+            &format!(
+                "- hosts: all\n  gather_facts: false\n  tasks:\n    - template:\n        src: site.conf.j2\n        dest: {}\n",
+                dest.display()
+            ),
+        ),
+        (
+            "playbooks/bad.yml",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - template:\n        src: site.conf.j2\n        dest: /nonexistent/x\n",
+        ),
+    ]);
+    let r = run(p.path(), &["run", "site", "--env", "e"], home.path());
+    r.code(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let year = std::process::Command::new("date")
+        .arg("+%Y")
+        .output()
+        .unwrap()
+        .stdout;
+    let written = std::fs::read_to_string(&dest).unwrap();
+    assert_eq!(
+        written,
+        format!(
+            "# Managed by opsctl: site.conf.j2 on {}, {{kept}} {}\n",
+            host.trim(),
+            String::from_utf8_lossy(&year).trim()
+        )
+    );
+    // A field Python's str.format would not know is an error that says which.
+    p.write(
+        "ansible.cfg",
+        "[defaults]\nansible_managed = Managed by {owner}\n",
+    );
+    let r = run(p.path(), &["run", "bad", "--env", "e"], home.path());
+    r.code(2)
+        .stdout_has("ansible_managed in ansible.cfg: '{owner}' is not a field");
+}
