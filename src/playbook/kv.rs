@@ -93,6 +93,64 @@ fn equals_at(word: &str) -> Option<usize> {
     (1..b.len()).find(|&i| b[i] == b'=' && b[i - 1] != b'\\')
 }
 
+/// Python's escape sequences in a word, as Ansible's `parse_kv` decodes them
+/// before it splits `k=v`: `\n`, `\t`, `\\`, `\"`, `\xHH`, `\uHHHH`,
+/// `\UHHHHHHHH`... (`\N{name}` is left as written). Words that are not
+/// `k=v` (a free-form command) keep their escapes.
+fn decode_escapes(word: &str) -> std::borrow::Cow<'_, str> {
+    if !word.contains('\\') {
+        return word.into();
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let simple = match chars.peek().map(|&(_, n)| n) {
+            Some('\\') => Some('\\'),
+            Some('\'') => Some('\''),
+            Some('"') => Some('"'),
+            Some('a') => Some('\u{7}'),
+            Some('b') => Some('\u{8}'),
+            Some('f') => Some('\u{c}'),
+            Some('n') => Some('\n'),
+            Some('r') => Some('\r'),
+            Some('t') => Some('\t'),
+            Some('v') => Some('\u{b}'),
+            _ => None,
+        };
+        if let Some(d) = simple {
+            out.push(d);
+            chars.next();
+            continue;
+        }
+        let digits = match chars.peek().map(|&(_, n)| n) {
+            Some('x') => 2,
+            Some('u') => 4,
+            Some('U') => 8,
+            _ => 0,
+        };
+        let hex = word.get(i + 2..i + 2 + digits).filter(|h| {
+            digits > 0 && h.len() == digits && h.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        match hex
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+        {
+            Some(d) => {
+                out.push(d);
+                for _ in 0..=digits {
+                    chars.next();
+                }
+            }
+            None => out.push('\\'),
+        }
+    }
+    out.into()
+}
+
 fn unquote(v: &str) -> String {
     let b = v.as_bytes();
     if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
@@ -123,8 +181,8 @@ pub fn parse_kv(s: &str, free_form: Option<&[&str]>) -> Result<Map<String, Json>
     };
     let mut removed: Vec<(usize, usize)> = Vec::new();
     for &(st, en) in &words {
-        let word = &s[st..en];
-        let Some(eq) = equals_at(word) else {
+        let word = decode_escapes(&s[st..en]);
+        let Some(eq) = equals_at(&word) else {
             if free_form.is_none() {
                 return Err(format!("'{word}' is not a key=value argument"));
             }
@@ -175,6 +233,20 @@ mod tests {
             .into_iter()
             .map(|(a, b)| &s[a..b])
             .collect()
+    }
+
+    #[test]
+    fn escapes_are_decoded_in_key_value_words_as_ansible() {
+        let m = parse_kv(r#"content="a\nb\t\x41\u00e9\\" dest=/x"#, None).unwrap();
+        assert_eq!(m["content"], json!("a\nb\tA\u{e9}\\"));
+        // unknown and incomplete escapes stay as written
+        let m = parse_kv(r"msg=\d\x4 path=\N{BULLET}", None).unwrap();
+        assert_eq!(m["msg"], json!(r"\d\x4"));
+        assert_eq!(m["path"], json!(r"\N{BULLET}"));
+        // a free-form command keeps its escapes; its options are decoded
+        let m = parse_kv(r"printf 'a\n' chdir=/t\x6dp", Some(&["chdir"])).unwrap();
+        assert_eq!(m["_raw_params"], json!(r"printf 'a\n'"));
+        assert_eq!(m["chdir"], json!("/tmp"));
     }
 
     #[test]

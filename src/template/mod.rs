@@ -512,8 +512,9 @@ impl Templar {
     }
 
     /// Templates a value Ansible-style: a string that is exactly one `{{ expr }}`
-    /// (a single trailing newline allowed, as Ansible strips it) evaluates to the
-    /// expression's native value (list, dict, int, bool...); any other string
+    /// evaluates to the expression's native value (list, dict, int, bool...);
+    /// with a trailing newline, a string value keeps it and none (`null`) is
+    /// just the newline, as Ansible keeps trailing newlines; any other string
     /// containing `{{`, `{%` or `{#` renders to a string; other strings are
     /// returned unchanged.
     pub fn template_value(
@@ -531,6 +532,14 @@ impl Templar {
             if v.is_undefined() || seq_contains_undefined(&v, 4) {
                 // rendering reports the undefined variable properly
                 return self.render_str(source, ctx, origin).map(Value::from);
+            }
+            if source.ends_with('\n') {
+                if v.is_none() {
+                    return Ok(Value::from("\n"));
+                }
+                if let Some(s) = v.as_str() {
+                    return Ok(Value::from(format!("{s}\n")));
+                }
             }
             return Ok(v);
         }

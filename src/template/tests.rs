@@ -269,6 +269,9 @@ fn template_value_is_native_for_single_expressions() {
         Some(8080),
         "Jinja drops one trailing newline"
     );
+    // Ansible gives it back to strings (`content: "{{ key }}\n"`)
+    assert_eq!(v("{{ '42' }}\n").as_str(), Some("42\n"));
+    assert_eq!(v("{{ none }}\n").as_str(), Some("\n"));
     assert_eq!(v("{{- port -}}").as_i64(), Some(8080));
     assert_eq!(v("{{ '42' }}").as_str(), Some("42"), "strings stay strings");
     // everything else renders to a string
