@@ -80,6 +80,9 @@ pub struct Engine<'a> {
     grown: Mutex<Grown>,
     /// The variables over the grown inventory (None: the loaded ones).
     vars_now: Mutex<Option<Arc<crate::vars::Vars>>>,
+    /// The inventory as `meta: refresh_inventory` last read it (None: the
+    /// loaded one).
+    inventory_now: Mutex<Option<Arc<crate::inventory::Inventory>>>,
 }
 
 /// The hosts and groups `add_host` and `group_by` added during the run.
@@ -133,6 +136,7 @@ impl<'a> Engine<'a> {
             clear_errors: AtomicBool::new(false),
             grown: Mutex::new(Grown::default()),
             vars_now: Mutex::new(None),
+            inventory_now: Mutex::new(None),
         }
     }
 
@@ -165,6 +169,25 @@ impl<'a> Engine<'a> {
         g.dirty = true;
     }
 
+    /// `meta: refresh_inventory`: reads the inventory file again; the next
+    /// plays see its hosts, groups and variables (with what `add_host` and
+    /// `group_by` added). The hosts of the running play stay as they are.
+    pub(crate) fn refresh_inventory(&self) -> Result<()> {
+        let inv = crate::inventory::load(&self.loaded.target.inventory)?;
+        *self.inventory_now.lock().unwrap() = Some(Arc::new(inv));
+        self.grown.lock().unwrap().dirty = true;
+        Ok(())
+    }
+
+    /// The inventory as loaded, or as `meta: refresh_inventory` read it last.
+    fn base_inventory(&self) -> Arc<crate::inventory::Inventory> {
+        self.inventory_now
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| self.loaded.inventory.clone())
+    }
+
     /// `group_by`: `host` in `group`, under `parents`.
     pub(crate) fn group_by(&self, host: &str, group: &str, parents: &[String]) {
         let mut g = self.grown.lock().unwrap();
@@ -183,12 +206,12 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         g.dirty = false;
-        let inv = grown_inventory(&self.loaded.inventory, &g);
+        let inv = grown_inventory(&self.base_inventory(), &g);
         let vars = self
             .loaded
             .vars
             .with_inventory(Arc::new(inv))
-            .map_err(|e| Error::new(format!("add_host/group_by: {e}")))?;
+            .map_err(|e| Error::new(format!("the inventory as the run grew it: {e}")))?;
         *self.vars_now.lock().unwrap() = Some(vars);
         Ok(())
     }
@@ -467,6 +490,7 @@ fn play_hosts(
         .into_iter()
         // Hosts added by add_host are in, whatever --limit selected at the start.
         .filter(|h| {
+            // So are hosts that `meta: refresh_inventory` found.
             let added = !engine.loaded.inventory.hosts.contains_key(h);
             (added || limit.is_none_or(|l| l.contains(h))) && !dead.contains(h)
         })

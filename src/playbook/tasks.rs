@@ -585,6 +585,7 @@ impl Loader {
             "clear_facts",
             "clear_host_errors",
             "reset_connection",
+            "refresh_inventory",
             "noop",
         ];
         if !self.only(
@@ -615,6 +616,7 @@ impl Loader {
             Some("clear_facts") => Action::ClearFacts,
             Some("clear_host_errors") => Action::ClearHostErrors,
             Some("reset_connection") => Action::ResetConnection,
+            Some("refresh_inventory") => Action::RefreshInventory,
             Some(other) => {
                 let hint = match did_you_mean(nearest(other, SUPPORTED.iter().copied())) {
                     Some(h) => h,

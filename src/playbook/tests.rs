@@ -1145,13 +1145,13 @@ fn keywords_not_allowed_on_blocks_imports_includes() {
 
 #[test]
 fn meta_errors() {
-    let e = load_err("- hosts: all\n  tasks:\n    - meta: refresh_inventory\n");
+    let e = load_err("- hosts: all\n  tasks:\n    - meta: end_everything\n");
     assert_err(
         &e,
         3,
         13,
-        "meta: 'refresh_inventory' is not supported",
-        "flush_handlers, end_play, end_host, end_role, end_batch, clear_facts, clear_host_errors, reset_connection, noop",
+        "meta: 'end_everything' is not supported",
+        "flush_handlers, end_play, end_host, end_role, end_batch, clear_facts, clear_host_errors, reset_connection, refresh_inventory, noop",
     );
     let e = load_err("- hosts: all\n  tasks:\n    - meta: flush_handler\n");
     assert_err(
@@ -1162,8 +1162,9 @@ fn meta_errors() {
         "did you mean 'flush_handlers'?",
     );
     let ts = tasks(
-        "- hosts: all\n  tasks:\n    - meta: end_play\n    - meta: end_host\n      when: x\n",
+        "- hosts: all\n  tasks:\n    - meta: end_play\n    - meta: end_host\n      when: x\n    - meta: refresh_inventory\n",
     );
+    assert!(matches!(ts[2].action, Action::RefreshInventory));
     assert!(matches!(ts[0].action, Action::EndPlay));
     assert!(matches!(ts[1].action, Action::EndHost));
     assert_eq!(ts[1].when, ["x"]);

@@ -238,6 +238,7 @@ impl Task {
             Action::EndBatch => "meta: end_batch".into(),
             Action::ClearFacts => "meta: clear_facts".into(),
             Action::ClearHostErrors => "meta: clear_host_errors".into(),
+            Action::RefreshInventory => "meta: refresh_inventory".into(),
             Action::ResetConnection => "meta: reset_connection".into(),
         }
     }
@@ -316,6 +317,8 @@ pub enum Action {
     ClearFacts,
     /// `meta: clear_host_errors`
     ClearHostErrors,
+    /// `meta: refresh_inventory`: the inventory read again for the next plays.
+    RefreshInventory,
     /// `meta: reset_connection`
     ResetConnection,
 }
@@ -372,6 +375,7 @@ impl fmt::Debug for Action {
             Action::EndBatch => f.write_str("EndBatch"),
             Action::ClearFacts => f.write_str("ClearFacts"),
             Action::ClearHostErrors => f.write_str("ClearHostErrors"),
+            Action::RefreshInventory => f.write_str("RefreshInventory"),
             Action::ResetConnection => f.write_str("ResetConnection"),
         }
     }

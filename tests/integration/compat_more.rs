@@ -399,3 +399,48 @@ fn add_host_and_group_by_are_seen_by_the_same_play() {
     has("h2", "grouped=True");
     has("h1", "new=added1 color=blue-a");
 }
+
+#[test]
+fn meta_refresh_inventory_reads_the_inventory_again_for_the_next_plays() {
+    let p = Project::new(&[
+        (
+            "environments/dev/hosts",
+            "[web]\nh1 ansible_connection=local\n",
+        ),
+        (
+            "playbooks/site.yml",
+            r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: a new host in the inventory file (as a provisioning task would)
+      lineinfile:
+        path: "{{ inventory_file }}"
+        line: "[late]\nh9 ansible_connection=local colour=green"
+      delegate_to: localhost
+    - meta: refresh_inventory
+- hosts: late
+  gather_facts: false
+  tasks:
+    - debug:
+        msg: "late host {{ inventory_hostname }} is {{ colour }}; web={{ groups['web'] | join(',') }}"
+"#,
+        ),
+    ]);
+    let r = p.opsctl(&["run", "site", "--env", "dev"]);
+    r.code(0).no_panic();
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("h9 ") && l.ends_with("late host h9 is green; web=h1")),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    // An inventory that no longer parses: the task fails naming the file.
+    p.write("playbooks/broken.yml", "- hosts: web\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: \"{{ inventory_file }}\"\n        content: \"[web\\nh1\\n\"\n      delegate_to: localhost\n    - meta: refresh_inventory\n");
+    let r = p.opsctl(&["run", "broken", "--env", "dev"]);
+    r.code(2)
+        .stdout_has("meta: refresh_inventory:")
+        .stdout_has("environments/dev/hosts");
+}

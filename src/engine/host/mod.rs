@@ -329,6 +329,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
         | Action::EndBatch
         | Action::ClearFacts
         | Action::ClearHostErrors
+        | Action::RefreshInventory
         | Action::ResetConnection
         | Action::Unimplemented { .. }
         | Action::Invalid { .. } = &task.action
@@ -384,6 +385,14 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     Flow::Continue
                 }
                 Action::ResetConnection => self.reset_connection(task).await,
+                Action::RefreshInventory => match self.eng.refresh_inventory() {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => {
+                        let msg = format!("meta: refresh_inventory: {e}");
+                        self.task_failed(task, &msg, started);
+                        self.finish_task(task, Outcome::failed(msg))
+                    }
+                },
                 Action::ClearHostErrors => {
                     self.eng
                         .clear_errors
