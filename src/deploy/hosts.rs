@@ -182,14 +182,27 @@ impl Hosts {
     }
 
     pub async fn run(&self, i: usize, script: String) -> Result<crate::transport::Output> {
+        self.send(i, RemoteCommand::new(script)).await
+    }
+
+    /// Runs `script` on host `i` as root: directly when the login user is root,
+    /// else through `sudo -n` (the script on stdin, [`remote::AS_ROOT`]).
+    pub async fn run_root(&self, i: usize, script: String) -> Result<crate::transport::Output> {
+        let cmd = RemoteCommand {
+            script: remote::AS_ROOT.into(),
+            stdin: Some(script.into_bytes()),
+            ..Default::default()
+        };
+        self.send(i, cmd).await
+    }
+
+    async fn send(&self, i: usize, cmd: RemoteCommand) -> Result<crate::transport::Output> {
         let conn = self
             .conns
             .get(&self.specs[i])
             .await
             .map_err(transport_error)?;
-        conn.run(&RemoteCommand::new(script))
-            .await
-            .map_err(transport_error)
+        conn.run(&cmd).await.map_err(transport_error)
     }
 
     /// Takes the lock on every host, one after the other in inventory order (so
