@@ -404,6 +404,16 @@ pub async fn finish(
     previous: &[Option<LockRecord>],
     printer: &Printer,
 ) -> Result<Vec<Status>> {
+    if previous.iter().any(Option::is_some) {
+        // A maintenance page a deploy turned on goes with that deploy.
+        super::maintenance::leave_saying(
+            hosts,
+            "deploy",
+            "the deploy that turned it on no longer runs",
+            printer,
+        )
+        .await;
+    }
     let mut statuses = Vec::new();
     let mut targets = serde_json::Map::new();
     let me = controller_user();
