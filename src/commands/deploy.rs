@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
+use crate::deploy::maintenance::{self as maint, State};
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
@@ -153,6 +154,20 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
         return Err(Error::new("deploy_strategy is git but git_repo is not set")
             .hint("set git_repo (the URL the hosts clone) in the environment's group_vars, or use deploy_strategy: push"));
     }
+    let mut pages = false;
+    for i in 0..hosts.names.len() {
+        match hosts.var(i, "deploy_maintenance")?.as_deref() {
+            None | Some("never") => {}
+            Some("auto" | "always") => pages = true,
+            Some(other) => {
+                return Err(Error::new(format!(
+                    "host {}: deploy_maintenance = {other} is not auto, always or never",
+                    hosts.names[i]
+                ))
+                .hint("auto: the maintenance page while a release with migrations to run migrates and switches; always; never"));
+            }
+        }
+    }
     let commit = resolve_ref(&app_src, &git_ref, &strategy, git_repo.as_deref())?;
     let t = now();
     let id = d::release_id(t, &commit);
@@ -220,6 +235,11 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
     let result = async {
         let previous: Vec<Option<LockRecord>> = answers.into_iter().map(|(_, p)| p).collect();
         let statuses = finish(&hosts, &previous, printer).await?;
+        if pages {
+            // Under the lock no other deploy runs: a page a deploy turned on is
+            // one a deploy that died left behind.
+            maint::leave_saying(&hosts, "deploy", "a deploy that no longer runs left it on", printer).await;
+        }
         // Already live everywhere, and logged ok: nothing to do unless --force.
         let live_everywhere = !statuses.is_empty()
             && statuses.iter().all(|st| {
@@ -244,7 +264,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                     .hint("app_subdir must be a directory of the repository at that commit")
             })?;
         }
-        let extra = json!({
+        let mut extra = json!({
             "release_id": id,
             "release_commit": commit,
             "release_ref": git_ref,
@@ -254,11 +274,29 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
             "deploy_force": args.force,
             "deploy_env": env,
         });
+        if let (Some(e), Json::Object(vars)) = (extra.as_object_mut(), maint::playbook_vars(&hosts, "deploy")?) {
+            e.extend(vars);
+        }
         // The engine handles Ctrl-C from here: it stops and returns Interrupted.
-        let exit = hosts.run_playbook("deploy", extra, (args.check, args.diff), printer).await?;
+        let exit = hosts.run_playbook("deploy", extra, (args.check, args.diff), printer).await;
+        // Whatever happened (a failure the playbook could not rescue, Ctrl-C),
+        // the page this deploy turned on goes; one turned on by hand stays.
+        let pages_on = if pages {
+            maint::leave_saying(&hosts, "deploy", "the deploy stopped before turning it off", printer).await;
+            maint::states(&hosts).await
+        } else {
+            Vec::new()
+        };
+        let exit = exit?;
+        let page_on = |i: usize| pages_on.get(i).and_then(|s| s.as_ref().ok()).and_then(Option::as_ref);
         if args.check || exit == Exit::Success || exit == Exit::Interrupted {
             if exit == Exit::Success && !args.check {
                 printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));
+            }
+            for (i, host) in hosts.names.iter().enumerate() {
+                if let Some(st) = page_on(i) {
+                    printer.warn(&format!("{host}: the maintenance page stays on ({}): `opsctl maintenance off --env {env}` when ready", st.describe()));
+                }
             }
             return Ok(exit);
         }
@@ -269,10 +307,15 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                 && let Some(r) = st.records.iter().rev().find(|r| r.id == id && r.result == Outcome::Bad)
             {
                 failed.push(format!(
-                    "{} (step {}; live: {})",
+                    "{} (step {}; live: {}{})",
                     hosts.names[i],
                     r.step.as_deref().unwrap_or("?"),
-                    st.current.as_deref().unwrap_or("none")
+                    st.current.as_deref().unwrap_or("none"),
+                    match page_on(i) {
+                        Some(p) => page_stays(p),
+                        None if pages => "; maintenance page off".into(),
+                        None => String::new(),
+                    }
                 ));
             }
         }
@@ -294,6 +337,11 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
     }
     hosts.conns.close_all().await;
     result
+}
+
+/// `; maintenance page stays on (...)`, for a failed deploy's message.
+fn page_stays(st: &State) -> String {
+    format!("; maintenance page stays on, {}", st.describe())
 }
 
 /// What `deploy --check` says of a lock found on a host: who holds it, and what

@@ -10,6 +10,7 @@ mod init;
 mod initdata;
 mod inventory;
 mod logs;
+mod maintenance;
 mod ping;
 mod provision;
 mod releases;
@@ -35,6 +36,7 @@ pub use init::InitOptions;
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use logs::{LogsOptions, parse_since};
+pub use maintenance::{MaintenanceAction, MaintenanceOptions};
 pub use ping::PingOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
@@ -79,6 +81,7 @@ pub enum Request {
     Exec(Selection, ExecOptions),
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
+    Maintenance(Selection, MaintenanceOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -182,6 +185,7 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
             logs::run(&loaded, o, printer).await
         }
         Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
+        Request::Maintenance(s, o) => maintenance::run(load(&s)?, o, printer).await,
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -441,9 +441,8 @@ async fn ask(conns: &Arc<Connections>, p: &Probe) -> Answer {
     };
     // The checks read root-only files (certificates, nginx -t): as root when
     // sudo allows it without a password, else as the login user.
-    let launcher = "if [ \"$(id -u)\" != 0 ] && sudo -n true 2>/dev/null; then exec sudo -n /bin/sh -s; else exec /bin/sh -s; fi";
     let cmd = RemoteCommand {
-        script: launcher.into(),
+        script: crate::deploy::remote::AS_ROOT.into(),
         stdin: Some(script(p).into_bytes()),
         ..Default::default()
     };

@@ -182,14 +182,27 @@ impl Hosts {
     }
 
     pub async fn run(&self, i: usize, script: String) -> Result<crate::transport::Output> {
+        self.send(i, RemoteCommand::new(script)).await
+    }
+
+    /// Runs `script` on host `i` as root: directly when the login user is root,
+    /// else through `sudo -n` (the script on stdin, [`remote::AS_ROOT`]).
+    pub async fn run_root(&self, i: usize, script: String) -> Result<crate::transport::Output> {
+        let cmd = RemoteCommand {
+            script: remote::AS_ROOT.into(),
+            stdin: Some(script.into_bytes()),
+            ..Default::default()
+        };
+        self.send(i, cmd).await
+    }
+
+    async fn send(&self, i: usize, cmd: RemoteCommand) -> Result<crate::transport::Output> {
         let conn = self
             .conns
             .get(&self.specs[i])
             .await
             .map_err(transport_error)?;
-        conn.run(&RemoteCommand::new(script))
-            .await
-            .map_err(transport_error)
+        conn.run(&cmd).await.map_err(transport_error)
     }
 
     /// Takes the lock on every host, one after the other in inventory order (so
@@ -391,6 +404,16 @@ pub async fn finish(
     previous: &[Option<LockRecord>],
     printer: &Printer,
 ) -> Result<Vec<Status>> {
+    if previous.iter().any(Option::is_some) {
+        // A maintenance page a deploy turned on goes with that deploy.
+        super::maintenance::leave_saying(
+            hosts,
+            "deploy",
+            "the deploy that turned it on no longer runs",
+            printer,
+        )
+        .await;
+    }
     let mut statuses = Vec::new();
     let mut targets = serde_json::Map::new();
     let me = controller_user();

@@ -20,6 +20,7 @@ mod house;
 mod install;
 mod inventory;
 mod journal;
+mod maintenance;
 mod modules_deploy;
 mod modules_files;
 mod modules_system;

@@ -457,7 +457,10 @@ fn stack_two_hosts_get_the_same_release() {
     let [a, ..] = app_repo(app.path());
     with_stack(
         &tb,
-        "ansible_user: root\ngit_version: A\ntls_enabled: false\n",
+        &format!(
+            "ansible_user: root\ngit_version: A\ntls_enabled: false\n{}",
+            crate::maintenance::ALLOW
+        ),
         app.path(),
     );
     tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
@@ -471,4 +474,6 @@ fn stack_two_hosts_get_the_same_release() {
         let v = sh(&tb, h, &format!("curl -fsS http://{h}.test/api/version"));
         assert!(v.contains(&a) && v.contains(live[i]), "{h}: {v}");
     }
+    // The maintenance page, by hand and during deploys (tests/integration/maintenance.rs).
+    crate::maintenance::maintenance_page(&tb, app.path(), &a);
 }

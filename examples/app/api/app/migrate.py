@@ -1,5 +1,9 @@
 """Migrations: `python -m app.migrate` applies migrations/*.sql in name order, once each.
 
+`python -m app.migrate --check` applies nothing: it prints the migrations still to
+run and exits 1 if there are any, 0 if none, 2 if the database cannot say (the
+deploy turns the maintenance page on only for a release that has some to run).
+
 `NAME.sql` is for every database; `NAME.postgresql.sql` and `NAME.sqlite.sql` are
 the same migration written for one database each (recorded as `NAME.sql`).
 
@@ -66,7 +70,35 @@ async def migrate() -> int:
         await eng.dispose()
 
 
+async def pending() -> list:
+    """The recorded names of the migrations not applied yet."""
+    eng = db.engine()
+    try:
+        async with eng.connect() as conn:
+            try:
+                rows = await conn.execute(text("SELECT name FROM schema_migrations"))
+                done = {row[0] for row in rows}
+            except SQLAlchemyError:
+                done = set()  # no bookkeeping table yet: every migration is to run
+        return [name for name, _ in migrations(eng.url.get_backend_name()) if name not in done]
+    finally:
+        await eng.dispose()
+
+
+def check() -> int:
+    try:
+        names = asyncio.run(pending())
+    except Exception as e:  # noqa: BLE001 - any failure means "cannot say"
+        print(f"cannot read the applied migrations: {e}", file=sys.stderr)
+        return 2
+    for name in names:
+        print(f"to run: {name}")
+    return 1 if names else 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--check"]:
+        return check()
     return asyncio.run(migrate())
 
 
