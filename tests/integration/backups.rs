@@ -98,6 +98,13 @@ fn snapshots(tb: &Testbed, env: &str) -> Vec<serde_json::Value> {
 #[test]
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn backup_restore_timer_prune_and_copy_to_staging() {
+    let start = std::time::Instant::now();
+    let phase = |what: &str| {
+        eprintln!(
+            "backups test: {what} at {:.0}s",
+            start.elapsed().as_secs_f64()
+        )
+    };
     let tb = Testbed::up(2);
     let app = tempfile::Builder::new()
         .prefix("opsctl-app-")
@@ -157,6 +164,7 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
         again.stdout
     );
 
+    phase("provisioned and deployed");
     environment(&tb, "prod", "[web]\nhost1\n\n[db]\nhost1\n");
     environment(&tb, "staging", "[web]\nhost2\n\n[db]\nhost2\n");
 
@@ -256,6 +264,7 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
         "{notes}"
     );
 
+    phase("round trip done");
     // 2. A corrupted snapshot: a second backup whose new pack files are damaged.
     // Its restore fails before anything is replaced: the live database and the
     // site are as they were.
@@ -296,6 +305,7 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
     );
     assert!(!dbs.contains("app_restore"), "{dbs}");
 
+    phase("corrupted snapshot done");
     // 3. The timer's command (cron here) after snapshots of other days (restic
     // --time): backup then prune, recorded for status; the policy (2 daily,
     // 2 weekly, 3 monthly) keeps today's newest, 2020-02-06's newest (daily and
@@ -351,6 +361,7 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
         .code(2)
         .stdout_has("the last good backup is older than a day");
 
+    phase("timer, prune and status done");
     // 4. prod's data into staging, anonymized before staging serves it.
     add_note(&tb, "host2", "staging own note");
     tb.opsctl(&["backup", "--env", "prod"]).code(0);
@@ -378,6 +389,7 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
     );
     assert!(prod_notes.contains("alice@example.org"), "{prod_notes}");
 
+    phase("prod into staging done");
     // The password is in no journal of any of these runs.
     for e in walk(&tb.project.path().join(".opsctl")) {
         let text = String::from_utf8_lossy(&std::fs::read(&e).unwrap()).into_owned();
