@@ -10,11 +10,12 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{
-    CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
-    InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions,
-    MaintenanceAction, MaintenanceOptions, PingOptions, ProvisionOptions, ReleasesOptions, Request,
-    RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection,
-    SshOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    BackupOptions, BackupsOptions, CommandInfo, ConnectFlags, DeployOptions, EngineOptions,
+    EnvRequest, ExecOptions, ExecWhat, InitOptions, InitdataOptions, InventoryOptions, Invocation,
+    JournalEntry, LogsOptions, MaintenanceAction, MaintenanceOptions, PingOptions,
+    ProvisionOptions, ReleasesOptions, Request, RestoreOptions, RollbackOptions, RunOptions,
+    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions,
+    VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -233,7 +234,7 @@ impl From<&TargetArgs> for Selection {
     }
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct LimitArg {
     /// Only these hosts: names, groups, web*, a:b (or), a:&b (and), a:!b (not), ~regex
     #[arg(short = 'l', long, value_name = "PATTERN", add = ArgValueCandidates::new(host_names))]
@@ -381,6 +382,40 @@ age-encrypted files are decrypted on this machine) to the host, mode 0600, and r
 initdata_command in the live release, under the deploy lock (a lock whose holder
 died is taken over after health-checking the release it left live, as deploy does).")]
     Initdata(InitdataArgs),
+    /// Back up the app now: its database (pg_dump) and shared/ files into the restic repository
+    #[command(after_help = "\
+Examples:
+  opsctl backup --env staging
+  opsctl backup --env staging --output json
+
+Runs roles/backup's opsctl-backup on the environment's backup host (the first host
+of group backup, else of group db): pg_dump --format=custom of db_name, the app's
+shared/ files (without venvs/) and a record of what was live (time, host, release,
+commit, ref, this run's id), as one snapshot tagged env:ENV and release:ID. The
+nightly timer runs the same backup, then prunes. See docs/backups.md.")]
+    Backup(BackupArgs),
+    /// List the snapshots of the environment's backup repository: time, size, release, commit
+    #[command(after_help = "\
+Examples:
+  opsctl backups --env staging
+  opsctl backups --env staging --output json")]
+    Backups(BackupsArgs),
+    /// Restore a backup: the database (into a new one, then swapped) and files, under the deploy lock
+    #[command(after_help = "\
+Examples:
+  opsctl restore --env staging                      the newest snapshot (asks first)
+  opsctl restore --env staging 4f2a9c1e --yes       a snapshot from `opsctl backups`
+  opsctl restore --env staging --from prod --anonymize 'cd api && ../venv/bin/python -m app.anonymize' --yes
+
+Asks before it replaces anything; without a terminal, or in CI, it refuses unless
+--yes is given (exit 1). The snapshot is checked and restored into a new database
+while the site serves; then the programs stop, the new database takes the live
+one's name (the old one is kept as DB_before_restore), shared/ is restored, the
+release the snapshot was taken with goes live when it differs and is still on the
+host, --anonymize runs in the live release with its .env, the programs start and
+the health checks run. A failure before the swap changes nothing. --from ENV reads
+ENV's repository (on ENV's backup host) and copies the snapshot through this machine.")]
+    Restore(RestoreArgs),
     /// The run journal: recent runs, one run as it happened, an HTML report
     #[command(after_help = "\
 Examples:
@@ -820,6 +855,46 @@ pub struct InitdataArgs {
     pub ci: CiArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The snapshot to restore (an id or its prefix, from `opsctl backups`); default: the newest
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: Option<String>,
+    /// Replace the data without asking (needed without a terminal and in CI)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Restore a snapshot of another environment's repository (e.g. prod into staging)
+    #[arg(long, value_name = "ENV", add = ArgValueCandidates::new(env_names))]
+    pub from: Option<String>,
+    /// A command run in the live release (with its .env, as app_user) on the
+    /// restored data before the programs start
+    #[arg(long, value_name = "COMMAND")]
+    pub anonymize: Option<String>,
+    /// Remove a deploy lock left by another command before taking it
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
 /// `--junit` and `--fail-on-change`, for the commands that run tasks on hosts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CiArgs {
@@ -1200,6 +1275,9 @@ impl Cli {
             Command::Rollback(a) => a.keep.keep_connections,
             Command::Releases(a) => a.keep.keep_connections,
             Command::Initdata(a) => a.keep.keep_connections,
+            Command::Backup(a) => a.keep.keep_connections,
+            Command::Backups(a) => a.keep.keep_connections,
+            Command::Restore(a) => a.keep.keep_connections,
             Command::Status(a) => a.keep.keep_connections,
             Command::Maintenance(a) => a.keep.keep_connections,
             Command::Exec(a) => a.keep.keep_connections,
@@ -1317,6 +1395,25 @@ impl Cli {
                 (o.limit, o.force_unlock) = (a.limit.limit, a.force_unlock);
                 o.identity = s.identity.clone();
                 (Request::Initdata(s, o), Some(j))
+            }
+            Command::Backup(a) => {
+                let (s, j) = on_hosts("backup", &a.target, &LimitArg::default(), None);
+                (Request::Backup(s, BackupOptions::default()), Some(j))
+            }
+            Command::Backups(a) => {
+                let (s, j) = on_hosts("backups", &a.target, &LimitArg::default(), None);
+                (Request::Backups(s, BackupsOptions::default()), Some(j))
+            }
+            Command::Restore(a) => {
+                let (s, j) = on_hosts("restore", &a.target, &LimitArg::default(), None);
+                let o = RestoreOptions {
+                    snapshot: a.snapshot,
+                    yes: a.yes,
+                    from: a.from,
+                    anonymize: a.anonymize,
+                    force_unlock: a.force_unlock,
+                };
+                (Request::Restore(s, o), Some(j))
             }
             Command::Runs(a) => {
                 let action = match a.command {

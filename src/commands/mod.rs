@@ -2,6 +2,8 @@
 //! no clap type), loads what it needs (pure loaders), then acts. `cli.rs` parses
 //! the command line into an [`Invocation`] and calls [`run`].
 
+mod backup;
+mod backups;
 pub mod complete;
 mod deploy;
 mod env;
@@ -14,6 +16,7 @@ mod maintenance;
 mod ping;
 mod provision;
 mod releases;
+mod restore;
 mod rollback;
 mod run;
 mod runs;
@@ -29,6 +32,8 @@ use crate::error::{Error, Exit, Result};
 pub use crate::journal::CommandInfo;
 use crate::printer::Printer;
 pub use crate::session::{ConnectFlags, Loaded, Selection, VaultSelection};
+pub use backup::BackupOptions;
+pub use backups::BackupsOptions;
 pub use deploy::DeployOptions;
 pub use env::EnvRequest;
 pub use exec::{ExecOptions, ExecWhat};
@@ -40,6 +45,7 @@ pub use maintenance::{MaintenanceAction, MaintenanceOptions};
 pub use ping::PingOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
+pub use restore::RestoreOptions;
 pub use rollback::RollbackOptions;
 pub use run::{RunOptions, split_tags};
 pub use runs::{RunsAction, RunsOptions};
@@ -75,6 +81,9 @@ pub enum Request {
     Rollback(Selection, RollbackOptions),
     Releases(Selection, ReleasesOptions),
     Initdata(Selection, InitdataOptions),
+    Backup(Selection, BackupOptions),
+    Backups(Selection, BackupsOptions),
+    Restore(Selection, RestoreOptions),
     Runs(RunsOptions),
     Status(Selection, StatusOptions),
     Secrets(SecretsRequest),
@@ -172,6 +181,19 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         Request::Rollback(s, o) => rollback::run(load(&s)?, o, printer).await,
         Request::Releases(s, o) => releases::run(load(&s)?, o, printer).await,
         Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
+        Request::Backup(s, o) => backup::run(load(&s)?, o, printer).await,
+        Request::Backups(s, o) => backups::run(load(&s)?, o, printer).await,
+        Request::Restore(s, o) => {
+            let from = match &o.from {
+                Some(env) => Some(load(&Selection {
+                    env: Some(env.clone()),
+                    inventory: None,
+                    ..s.clone()
+                })?),
+                None => None,
+            };
+            restore::run(load(&s)?, from, o, printer).await
+        }
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
         Request::Exec(s, mut o) => {

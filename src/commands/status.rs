@@ -119,6 +119,8 @@ struct HostStatus {
     /// On a db host: (database, size in bytes, connections, max_connections) or
     /// why psql could not say.
     db_stats: Option<std::result::Result<(String, u64, u64, u64), String>>,
+    /// On the backup host: `opsctl-backup status`'s lines (last run, last good).
+    backup: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -396,6 +398,7 @@ done
         ));
     }
     s.push_str(&database_script(p));
+    s.push_str(&crate::deploy::backup::status_script());
     s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
     s
 }
@@ -523,6 +526,7 @@ fn parse(out: &str) -> Option<HostStatus> {
                     f.get(2).unwrap_or(&"").trim().to_string(),
                 ));
             }
+            "backup" => st.backup.push(rest.to_string()),
             "dbreach" => st.db_reachable = Some(rest == "1"),
             "sqlite" => st.sqlite_size = Some(rest.trim().parse().ok()),
             "dbstat" if f.len() >= 2 => {
@@ -599,6 +603,10 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         Vec::new()
     };
     v.extend(database_verdicts(st));
+    v.extend(crate::deploy::backup::status_verdicts(
+        &st.backup,
+        st.host_now,
+    ));
     if let Some((size, avail, pct)) = st.disk {
         let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
         v.push((

@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod backup;
 pub mod hosts;
 pub mod lock;
 pub mod maintenance;

@@ -2,6 +2,7 @@
 //! that connect) real sshd hosts of the local test bed. One test binary.
 
 mod ansible_cfg;
+mod backups;
 mod common;
 mod compat_facts;
 mod compat_load;
