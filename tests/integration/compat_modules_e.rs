@@ -52,6 +52,8 @@ const INI: &str = r#"
       register: gone
     - name: through a link to the file
       ini_file: path=/etc/opsctl-e/link.ini section=main option=level value=3 follow=true
+    - name: without follow, the link becomes a file (as Ansible's)
+      ini_file: path=/etc/opsctl-e/plain.ini section=main option=level value=4
     - assert:
         that:
           - created.path == '/etc/opsctl-e/app.ini'
@@ -68,11 +70,11 @@ fn ini_file_options_sections_flags_inplace_and_drift() {
     let tb = Testbed::up(1);
     tb.exec(
         "host1",
-        "mkdir -p /etc/opsctl-e && printf '[main]\\n;debug = true\\nname = x\\n[gone]\\ny = 1\\n' > /etc/opsctl-e/other.ini && ln -s other.ini /etc/opsctl-e/link.ini",
+        "mkdir -p /etc/opsctl-e && printf '[main]\\n;debug = true\\nname = x\\n[gone]\\ny = 1\\n' > /etc/opsctl-e/other.ini && ln -s other.ini /etc/opsctl-e/link.ini && printf '[main]\\n' > /etc/opsctl-e/kept.ini && ln -s kept.ini /etc/opsctl-e/plain.ini",
     )
     .code(0);
     let first = tb.play("ini", INI, &[]);
-    changed(&first, 9);
+    changed(&first, 10);
     changed(&tb.play("ini", INI, &[]), 0);
     assert_eq!(out(&tb, "cat /etc/opsctl-e/app.ini"), APP_INI.trim_end());
     assert_eq!(
@@ -81,6 +83,13 @@ fn ini_file_options_sections_flags_inplace_and_drift() {
             "cat /etc/opsctl-e/other.ini; readlink /etc/opsctl-e/link.ini"
         ),
         "[main]\ndebug = false\nlevel = 3\nother.ini"
+    );
+    assert_eq!(
+        out(
+            &tb,
+            "cat /etc/opsctl-e/kept.ini /etc/opsctl-e/plain.ini; stat -c %F /etc/opsctl-e/plain.ini"
+        ),
+        "[main]\n[main]\nlevel = 4\nregular file"
     );
     assert_eq!(
         out(
