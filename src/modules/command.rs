@@ -118,7 +118,7 @@ fn raw_script(args: &Args) -> Result<(String, String), Fail> {
     }
 }
 
-fn chdir(args: &Args) -> String {
+pub(crate) fn chdir(args: &Args) -> String {
     args.str("chdir")
         .map(|d| format!("cd {} || exit 1\n", shell_quote(d)))
         .unwrap_or_default()
@@ -126,7 +126,7 @@ fn chdir(args: &Args) -> String {
 
 /// The read-only probe that decides `creates`/`removes` (globs allowed,
 /// relative to chdir), if either is given.
-fn guard(args: &Args) -> Option<String> {
+pub(crate) fn guard(args: &Args) -> Option<String> {
     if args.get("creates").is_none() && args.get("removes").is_none() {
         return None;
     }
@@ -181,7 +181,7 @@ fn decide_run(args: &Args, facts: &Facts, script: &str, display: &str) -> Result
 }
 
 /// The registered fields of a command that ran.
-fn ran(args: &Args, planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
+pub(crate) fn ran(args: &Args, planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     let Applied::Script(out) = result else {
         return Ok(planned);
     };
@@ -248,7 +248,7 @@ fn lines(s: &str) -> Json {
 }
 
 /// The fields a command registers even when it did not run.
-fn empty_result(display: &str) -> Outcome {
+pub(crate) fn empty_result(display: &str) -> Outcome {
     let mut o = Outcome::ok();
     for (k, v) in [
         ("cmd", json!(display)),
@@ -263,7 +263,7 @@ fn empty_result(display: &str) -> Outcome {
     o
 }
 
-fn skipped_result(display: &str, msg: &str) -> Outcome {
+pub(crate) fn skipped_result(display: &str, msg: &str) -> Outcome {
     let mut o = empty_result(display);
     o.data.insert("stdout".into(), json!(msg));
     o.data.insert("stdout_lines".into(), json!([msg]));

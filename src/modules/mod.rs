@@ -12,6 +12,7 @@
 //! protocol: one file with its `Spec` and a `protocol::Module` impl, one line in
 //! [`registry`], fixtures under `tests/fixtures/modules/<name>/`.
 
+pub mod acl;
 pub mod add_host;
 pub mod apt;
 pub mod apt_repository;
@@ -35,6 +36,7 @@ pub mod git;
 pub mod gitfacts;
 pub mod group_by;
 pub mod include_vars;
+pub mod ini_file;
 pub mod iptables;
 pub mod lineinfile;
 pub mod mode;
@@ -57,6 +59,7 @@ pub mod protocol;
 pub mod regular_file;
 pub mod remote_file;
 pub mod replace;
+pub mod script;
 pub mod service;
 pub mod service_facts;
 pub mod setup;
@@ -64,6 +67,7 @@ pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
 pub mod sysfacts;
+pub mod tempfile;
 pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -85,6 +89,7 @@ pub mod dpkg_selections;
 pub mod find;
 pub mod getent;
 pub mod hostname;
+pub mod htpasswd;
 pub mod known_hosts;
 pub mod locale_gen;
 pub mod make;
@@ -415,6 +420,26 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &blockinfile::BLOCKINFILE,
             module: &blockinfile::BlockInFile,
+        },
+        ModuleDef {
+            spec: &ini_file::INI_FILE,
+            module: &ini_file::IniFile,
+        },
+        ModuleDef {
+            spec: &tempfile::TEMPFILE,
+            module: &tempfile::Tempfile,
+        },
+        ModuleDef {
+            spec: &script::SCRIPT,
+            module: &script::Script,
+        },
+        ModuleDef {
+            spec: &acl::ACL,
+            module: &acl::Acl,
+        },
+        ModuleDef {
+            spec: &htpasswd::HTPASSWD,
+            module: &htpasswd::Htpasswd,
         },
         ModuleDef {
             spec: &replace::REPLACE,
