@@ -295,11 +295,17 @@ async fn restore_under_lock(
     // 3. The maintenance page (a 503 with the page, not a 502), then the
     // programs stop: nothing writes to the database.
     for (host, entered) in hosts.names.iter().zip(maint::enter(hosts, BY, None).await) {
-        if let Err(e) = entered {
-            printer.warn(&format!(
+        match entered {
+            Ok(maint::Entered::On(_)) => printer.result(&format!(
+                "{host}: maintenance page on (503) while the programs are stopped"
+            )),
+            Ok(maint::Entered::Already(_)) => printer.result(&format!(
+                "{host}: the maintenance page was already on: it stays on after the restore"
+            )),
+            Err(e) => printer.warn(&format!(
                 "{host}: no maintenance page during the restore ({}): requests get errors while the programs are stopped",
                 e.message
-            ));
+            )),
         }
     }
     let outcome = async {

@@ -255,8 +255,12 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
     restored
         .code(0)
         .no_panic()
-        .stdout_has("restore of snapshot");
+        .stdout_has("restore of snapshot")
+        .stdout_has("host1: maintenance page on (503) while the programs are stopped");
     no_secret(&restored);
+    // ... and off again after it.
+    tb.exec("host1", "test ! -e /var/lib/opsctl/maintenance/index.html")
+        .code(0);
     assert_eq!(data(&tb, "host1"), before, "{}", restored.stdout);
     let notes = api(&tb, "host1", "notes");
     assert!(
