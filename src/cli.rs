@@ -439,7 +439,8 @@ Examples:
 One round trip per host. Exit status: 0 all is well; 2 something needs
 attention (a stopped program, nginx -t failing or nginx down, a certificate
 expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
-full), each with a line saying what; 4 some host unreachable.")]
+full, a maintenance page a dead deploy left on), each with a line saying what;
+4 some host unreachable. A maintenance page is shown: since when, by whom, its message.")]
     Status(StatusArgs),
     /// Turn the maintenance page on or off (nginx answers 503 with your message), or show it
     #[command(after_help = "\

@@ -18,6 +18,7 @@ use super::Loaded;
 use crate::deploy::LockRecord;
 use crate::deploy::hosts::{Hosts, finish, holder};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
+use crate::deploy::maintenance;
 use crate::error::{Error, Exit, Result};
 use crate::journal::time;
 use crate::printer::{Printer, Style};
@@ -109,6 +110,8 @@ struct HostStatus {
     not_root: bool,
     /// `.deploy.lock` exists: its holder, if readable.
     lock: Option<Option<LockRecord>>,
+    /// The maintenance page is on: its state, if readable.
+    maintenance: Option<Option<maintenance::State>>,
     /// The probe's: a web host, and what its app's database is.
     web: bool,
     database: Option<Database>,
@@ -358,6 +361,7 @@ fn probe(loaded: &Loaded, vars: &Arc<Vars>, host: &str) -> Result<Probe> {
 /// fact, `kind|fields...`.
 fn script(p: &Probe) -> String {
     let root = shell_quote(&p.app_root);
+    let maint = shell_quote(maintenance::DIR);
     let mut s = format!(
         r#"PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export LC_ALL=C
@@ -366,6 +370,7 @@ root={root}
 if [ -L "$root/current" ]; then echo "current|$(readlink "$root/current")"; else echo "current|"; fi
 [ -r "$root/releases.log" ] && tail -n 500 "$root/releases.log" | sed 's/^/log|/'
 [ -d "$root/.deploy.lock" ] && echo "lock|$(head -n 1 "$root/.deploy.lock/holder" 2>/dev/null)"
+[ -f {maint}/index.html ] && echo "maint|$(head -n 1 {maint}/state 2>/dev/null)"
 if command -v supervisorctl >/dev/null 2>&1; then
   out=$(supervisorctl status 2>&1); rc=$?
   # A program STARTING (within its startsecs, e.g. just after a deploy) is given
@@ -504,6 +509,7 @@ fn parse(out: &str) -> Option<HostStatus> {
                 }
             }
             "lock" => st.lock = Some(serde_json::from_str(rest).ok()),
+            "maint" => st.maintenance = Some(serde_json::from_str(rest).ok()),
             "sup" => sup_lines.push(rest.to_string()),
             "suprc" => sup_rc = Some(rest.to_string()),
             "ngt" => ngt.push(rest.to_string()),
@@ -677,6 +683,9 @@ fn app_verdicts(st: &HostStatus, cert_days: i64, here: &Controller) -> Vec<(Stri
             },
         )),
     }
+    if let Some(page) = &st.maintenance {
+        v.push(maintenance_verdict(page.as_ref(), st.lock.is_some()));
+    }
     if let Some(e) = &st.supervisor_error {
         v.push(("supervisor".into(), false, e.clone()));
     }
@@ -774,6 +783,28 @@ fn app_verdicts(st: &HostStatus, cert_days: i64, here: &Controller) -> Vec<(Stri
         v.push((format!("health {path}"), ok, msg));
     }
     v
+}
+
+/// The maintenance page is on: since when, by whom, with which message. On by
+/// hand, it is said (an operator's choice); left on by a deploy while no
+/// command holds the deploy lock, it needs attention.
+fn maintenance_verdict(page: Option<&maintenance::State>, locked: bool) -> (String, bool, String) {
+    let (ok, msg) = match page {
+        None => (
+            true,
+            format!("maintenance on (no state in {}/state)", maintenance::DIR),
+        ),
+        Some(p) if p.by != maintenance::BY_HAND && !locked => (
+            false,
+            format!(
+                "maintenance on {}, but no {} runs: `opsctl maintenance off`",
+                p.describe(),
+                p.by
+            ),
+        ),
+        Some(p) => (true, format!("maintenance on {}", p.describe())),
+    };
+    ("maintenance".into(), ok, msg)
 }
 
 /// The database, as seen from a web host (PostgreSQL answers, or the SQLite file)
@@ -893,6 +924,11 @@ fn print_host(
                     .map(|(n, s, d)| json!({"name": n, "state": s, "detail": d}))
                     .collect::<Vec<_>>()
             );
+            v["maintenance"] = json!(
+                st.maintenance
+                    .as_ref()
+                    .map(|m| json!({"on": true, "state": m}))
+            );
             v["nginx"] = json!({"installed": st.nginx_installed, "test_ok": st.nginx_test_ok, "running": st.nginx_running});
             v["certificates"] = json!(st.certs.iter().map(|(n, path, d)| json!({"name": n, "path": path, "days_left": d, "warn_under_days": cert_days})).collect::<Vec<_>>());
             v["health"] = json!(
@@ -958,6 +994,33 @@ fn print_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_maintenance_page_is_shown_and_a_dead_deploys_needs_attention() {
+        let st = parse(
+            "now|1|0\nmaint|{\"since\":\"2026-01-02T03:04:05Z\",\"by\":\"hand\",\"user\":\"ann@ctl\",\"message\":\"back soon\"}\n",
+        )
+        .unwrap();
+        let page = st.maintenance.clone().unwrap();
+        let v = maintenance_verdict(page.as_ref(), false);
+        assert_eq!(
+            v,
+            (
+                "maintenance".into(),
+                true,
+                "maintenance on since 2026-01-02T03:04:05Z by hand (ann@ctl): back soon".into()
+            )
+        );
+        let mut by_deploy = page.unwrap();
+        by_deploy.by = "deploy".into();
+        let (_, ok, msg) = maintenance_verdict(Some(&by_deploy), false);
+        assert!(
+            !ok && msg.ends_with("but no deploy runs: `opsctl maintenance off`"),
+            "{msg}"
+        );
+        assert!(maintenance_verdict(Some(&by_deploy), true).1);
+        assert!(parse("now|1|0\n").unwrap().maintenance.is_none());
+    }
 
     #[test]
     fn database_urls_and_database_lines() {

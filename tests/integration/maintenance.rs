@@ -136,6 +136,10 @@ pub(crate) fn maintenance_page(tb: &Testbed, app: &Path, a: &str) {
     json.code(0);
     let v: serde_json::Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(v["state"]["by"], "hand", "{v}");
+    tb.opsctl(&["status", "--env", "tb", "--limit", "host1"])
+        .code(0)
+        .stdout_has("maintenance on since ")
+        .stdout_has("Back at <b>14:00</b>");
 
     // Off: the app again, and nginx never reloaded.
     tb.opsctl(&["maintenance", "off", "--env", "tb"])
