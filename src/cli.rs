@@ -13,8 +13,8 @@ use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
     InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions,
     PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions, RunOptions,
-    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions,
-    VarsOptions, VaultImport, VaultSelection, split_tags,
+    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StagingAction,
+    StagingOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -395,6 +395,21 @@ status...) records a run in .opsctl/runs/ of the project: who ran what, where
 from, the commits, every task result per host. The newest OPSCTL_RUNS_KEEP
 (default 200) runs are kept. See docs/journal.md.")]
     Runs(RunsArgs),
+    /// The staging branch: add a branch to it (a merge, pushed), or recreate it from the default branch
+    #[command(after_help = "\
+Examples:
+  opsctl staging add                      the current branch
+  opsctl staging add feature/login        merge it into origin's staging and push
+  opsctl staging sync                     recreate staging from origin's default branch (asks)
+  opsctl staging sync --yes               the same, in CI
+
+Runs git in the repository (the current directory, or --repo DIR). `add` merges
+BRANCH into REMOTE/staging with a merge commit (never a rebase; the working tree is
+not touched) and pushes it as a fast-forward; it refuses a branch whose commits
+were rewritten since an earlier add, naming them. `sync` shows the branches and
+commits it would drop, asks, and force-pushes (with a lease) staging = the default
+branch. See docs/staging.md.")]
+    Staging(StagingArgs),
     /// Per host: live release, supervisor programs, nginx, certificates, health checks, disk
     #[command(after_help = "\
 Examples:
@@ -816,6 +831,41 @@ pub struct CiArgs {
     /// for a scheduled `provision --check`
     #[arg(long)]
     pub fail_on_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StagingArgs {
+    #[command(subcommand)]
+    pub command: StagingCommand,
+    /// The git repository (default: the current directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// The remote that holds staging and the default branch
+    #[arg(long, global = true, value_name = "REMOTE", default_value = "origin")]
+    pub remote: String,
+    /// The staging branch's name
+    #[arg(
+        long = "staging-branch",
+        global = true,
+        value_name = "BRANCH",
+        default_value = "staging"
+    )]
+    pub staging_branch: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StagingCommand {
+    /// Merge BRANCH (default: the current branch) into staging and push it
+    Add {
+        /// The branch to add (default: the current branch)
+        branch: Option<String>,
+    },
+    /// Recreate staging from the remote's default branch, dropping every added branch
+    Sync {
+        /// Do not ask (required without a terminal and in CI)
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -1294,6 +1344,19 @@ impl Cli {
                     }),
                     None,
                 )
+            }
+            Command::Staging(a) => {
+                let action = match a.command {
+                    StagingCommand::Add { branch } => StagingAction::Add { branch },
+                    StagingCommand::Sync { yes } => StagingAction::Sync { yes },
+                };
+                let o = StagingOptions {
+                    action,
+                    repo: a.repo,
+                    remote: a.remote,
+                    staging: a.staging_branch,
+                };
+                (Request::Staging(o), None)
             }
             Command::Status(a) => {
                 let (s, j) = on_hosts("status", &a.target, &a.limit, None);

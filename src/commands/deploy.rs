@@ -16,23 +16,9 @@ use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
+use crate::git::git;
 use crate::printer::Printer;
 use crate::session::Loaded;
-
-/// Runs git on this machine; its stderr becomes the error.
-fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
-    let out = Process::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
 
 /// The commit a ref names: in the local repository `app_src`, else (strategy
 /// `git`) on `git_repo` with `git ls-remote`.

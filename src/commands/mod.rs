@@ -18,6 +18,7 @@ mod run;
 mod runs;
 mod secrets;
 mod ssh;
+mod staging;
 mod status;
 mod vars;
 
@@ -43,6 +44,7 @@ pub use run::{RunOptions, split_tags};
 pub use runs::{RunsAction, RunsOptions};
 pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
 pub use ssh::SshOptions;
+pub use staging::{StagingAction, StagingOptions};
 pub use status::StatusOptions;
 pub use vars::VarsOptions;
 
@@ -79,6 +81,7 @@ pub enum Request {
     Exec(Selection, ExecOptions),
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
+    Staging(StagingOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -182,6 +185,7 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
             logs::run(&loaded, o, printer).await
         }
         Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
+        Request::Staging(o) => staging::run(o, printer),
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;
