@@ -12,9 +12,10 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
     InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions,
-    PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions, RunOptions,
-    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StagingAction,
-    StagingOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    PingOptions, PreviewsOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions,
+    RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions,
+    StagingAction, StagingOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection,
+    split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -395,6 +396,20 @@ status...) records a run in .opsctl/runs/ of the project: who ran what, where
 from, the commits, every task result per host. The newest OPSCTL_RUNS_KEEP
 (default 200) runs are kept. See docs/journal.md.")]
     Runs(RunsArgs),
+    /// Preview environments (deploy --preview): list them, destroy one, extend one's lifetime
+    #[command(after_help = "\
+Examples:
+  opsctl previews --env staging                        name, ref, commit, URL, expires in
+  opsctl previews --env staging --output json
+  opsctl previews destroy feature-login --env staging  programs, site, database, files, ports
+  opsctl previews extend feature-login 3d --env staging
+
+A preview is made (and updated in place) by `opsctl deploy --env E --preview
+[NAME]`; the host removes expired ones itself (a systemd timer, else cron, runs
+/usr/local/sbin/opsctl-previews reap). `extend` moves the expiry by DURATION from
+the current one (from now if it already passed; a negative DURATION such as -1h
+moves it back). See docs/previews.md.")]
+    Previews(PreviewsArgs),
     /// The staging branch: add a branch to it (a merge, pushed), or recreate it from the default branch
     #[command(after_help = "\
 Examples:
@@ -772,6 +787,16 @@ pub struct DeployArgs {
     /// Ansible has and opsctl does not implement
     #[arg(long)]
     pub strict: bool,
+    /// Deploy the ref as a preview environment NAME (default: the branch, made
+    /// DNS-safe) beside the main app, at NAME.<preview_domain>
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub preview: Option<String>,
+    /// With --preview: how long it lives before the host removes it (7d, 36h, 90m)
+    #[arg(long, value_name = "DURATION", requires = "preview", value_parser = |s: &str| crate::deploy::preview::parse_lifetime(s, false))]
+    pub lifetime: Option<i64>,
+    /// With --preview: its database, empty (migrations fill it) or a snapshot of the environment's
+    #[arg(long, value_name = "empty|snapshot", requires = "preview", value_parser = ["empty", "snapshot"])]
+    pub data: Option<String>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -831,6 +856,25 @@ pub struct CiArgs {
     /// for a scheduled `provision --check`
     #[arg(long)]
     pub fail_on_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewsArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Nothing (list), `destroy NAME` or `extend NAME DURATION`
+    #[arg(value_name = "ACTION", value_parser = ["destroy", "extend"])]
+    pub action: Option<String>,
+    /// The preview (destroy, extend)
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// extend: 3d, 12h, 90m (negative moves the expiry back)
+    #[arg(value_name = "DURATION", allow_hyphen_values = true)]
+    pub duration: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1212,6 +1256,7 @@ impl Cli {
             Command::Status(a) => a.keep.keep_connections,
             Command::Exec(a) => a.keep.keep_connections,
             Command::Logs(a) => a.keep.keep_connections,
+            Command::Previews(a) => a.keep.keep_connections,
             _ => None,
         };
         let (request, journal) = match self.command {
@@ -1302,6 +1347,9 @@ impl Cli {
                     diff: a.diff,
                     forks: s.default_forks(),
                     strict: a.strict,
+                    preview: a.preview,
+                    lifetime: a.lifetime,
+                    data: a.data,
                 };
                 (Request::Deploy(s, o), Some(j))
             }
@@ -1344,6 +1392,14 @@ impl Cli {
                     }),
                     None,
                 )
+            }
+            Command::Previews(a) => {
+                let (s, j) = on_hosts("previews", &a.target, &a.limit, None);
+                let o = PreviewsOptions {
+                    limit: a.limit.limit,
+                    words: [a.action, a.name, a.duration],
+                };
+                (Request::Previews(s, o), Some(j))
             }
             Command::Staging(a) => {
                 let action = match a.command {

@@ -11,6 +11,7 @@ mod initdata;
 mod inventory;
 mod logs;
 mod ping;
+mod previews;
 mod provision;
 mod releases;
 mod rollback;
@@ -37,6 +38,7 @@ pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use logs::{LogsOptions, parse_since};
 pub use ping::PingOptions;
+pub use previews::PreviewsOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
 pub use rollback::RollbackOptions;
@@ -82,6 +84,7 @@ pub enum Request {
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
     Staging(StagingOptions),
+    Previews(Selection, PreviewsOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -186,6 +189,7 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         }
         Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
         Request::Staging(o) => staging::run(o, printer),
+        Request::Previews(s, o) => previews::run(load(&s)?, o, printer).await,
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod hosts;
 pub mod lock;
+pub mod preview;
 pub mod remote;
 
 /// Length of the short commit in a release id.

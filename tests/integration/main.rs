@@ -26,6 +26,7 @@ mod modules_system;
 mod ops;
 mod outputs;
 mod ping;
+mod previews;
 mod provision;
 mod reliability_transport;
 mod results;
