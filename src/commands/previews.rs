@@ -174,3 +174,46 @@ pub async fn run(loaded: Loaded, o: PreviewsOptions, printer: &Printer) -> Resul
     hosts.conns.close_all().await;
     Ok(exit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> [Option<String>; 3] {
+        let mut out = [None, None, None];
+        for (i, s) in w.iter().enumerate() {
+            out[i] = Some(s.to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn actions_from_words() {
+        assert!(matches!(action(words(&[])), Ok(PreviewsAction::List)));
+        assert!(
+            matches!(action(words(&["destroy", "x"])), Ok(PreviewsAction::Destroy { name }) if name == "x")
+        );
+        assert!(matches!(
+            action(words(&["extend", "x", "-1h"])),
+            Ok(PreviewsAction::Extend { seconds: -3600, .. })
+        ));
+        for bad in [
+            &["destroy"][..],
+            &["extend", "x"],
+            &["destroy", "x", "3d"],
+            &["extend", "x", "3y"],
+        ] {
+            assert!(action(words(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_tool_runs_as_root_with_quoted_words() {
+        let s = script(&["destroy", "/srv/app-previews", "a b"]);
+        assert!(
+            s.contains("/usr/local/sbin/opsctl-previews destroy /srv/app-previews 'a b'"),
+            "{s}"
+        );
+        assert!(s.contains("sudo -n"), "{s}");
+    }
+}

@@ -1,13 +1,17 @@
-//! Preview environments (issue 16): on ONE provisioned test bed host (web and db),
+//! Preview environments (issue 16): on the ONE provisioned test bed host (web and
+//! db) of `stack::stack_deploy_switch_fail_rollback_and_lock` (no provision of
+//! its own: its checks run at the end of that test),
 //! the main app and two previews of branches, each answering on its own server
 //! name through nginx with its own commit; the main app untouched (same release,
 //! same programs' PIDs); an expired preview removed by the host's timer command,
 //! nothing of it left (files, programs, site, certificate, ports, database); the
 //! other preview still serving. Real sshd, nginx, supervisor, PostgreSQL, git.
 
-use crate::common::{Testbed, git, repo};
-use crate::stack::{copy_dir, edit, sh, with_stack};
-use crate::stack_postgres::{no_password, with_db_secrets};
+use std::path::Path;
+
+use crate::common::{Testbed, git};
+use crate::stack::{edit, sh};
+use crate::stack_postgres::no_password;
 
 /// `curl` on the host, through nginx, for a server name (self-signed TLS).
 fn get(tb: &Testbed, name: &str, path: &str) -> String {
@@ -27,25 +31,20 @@ fn main_pids(tb: &Testbed) -> String {
     )
 }
 
-#[test]
-#[ignore = "needs root: the local test bed (make test runs it)"]
-fn previews_beside_the_main_app_and_the_expiry_timer() {
-    let tb = Testbed::up(1);
-    let app = tempfile::Builder::new()
-        .prefix("opsctl-app-")
-        .tempdir()
-        .unwrap();
-    let dir = app.path();
-    copy_dir(&repo().join("examples/app"), dir);
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "main"]);
-    let main = git(dir, &["rev-parse", "HEAD"]);
-    // A branch off main whose page's title is `title`; its commit.
+/// The preview assertions, on the test bed host of
+/// `stack::stack_deploy_switch_fail_rollback_and_lock` once its own checks are
+/// done (its host is provisioned, web and db, with the main app live): `app` is
+/// the app's repository there, `base` the ref the preview branches start from.
+pub(crate) fn beside_the_main_app(tb: &Testbed, dir: &Path, base: &str) {
+    let web = tb.env_dir.join("group_vars/web.yml");
+    let vars = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, format!("{vars}\npreview_domain: preview.test\n")).unwrap();
+    let main = sh(tb, "host1", "cat /srv/app/current/REVISION");
+    // A branch off `base` whose page's title starts with `title`; its commit.
     let branch = |name: &str, title: &str| {
-        git(dir, &["checkout", "-q", "-b", name, "main"]);
-        let h1 = format!("<h1>{title}</h1>");
-        edit(dir, "client/src/page.html", "<h1>example app</h1>", &h1);
+        git(dir, &["checkout", "-q", "-b", name, base]);
+        let h1 = format!("<h1>{title} example app");
+        edit(dir, "client/src/page.html", "<h1>example app", &h1);
         git(dir, &["commit", "-q", "-am", title]);
         git(dir, &["rev-parse", "HEAD"])
     };
@@ -54,21 +53,10 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
     // The preview of the current branch: feature/Login_Page.
     git(dir, &["checkout", "-q", "feature/Login_Page"]);
 
-    with_stack(
-        &tb,
-        "ansible_user: root\nserver_name: host1.test\ntls_enabled: true\ntls_mode: self-signed\n\
-         health_check_validate_certs: false\npreview_domain: preview.test\n",
-        dir,
-    );
-    with_db_secrets(&tb, "[web]\nhost1\n\n[db]\nhost1\n");
-    tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
-    tb.opsctl(&["deploy", "--env", "tb", "--git-version", "main"])
-        .code(0)
-        .no_panic();
-    let live = sh(&tb, "host1", "readlink /srv/app/current");
-    let pids = main_pids(&tb);
+    let live = sh(tb, "host1", "readlink /srv/app/current");
+    let pids = main_pids(tb);
     let main_site = sh(
-        &tb,
+        tb,
         "host1",
         "sha256sum /etc/nginx/sites-available/app /etc/supervisor/conf.d/app-*.conf /srv/app/current/.env",
     );
@@ -93,19 +81,19 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         .stdout_has("preview rep answers at https://rep.preview.test");
 
     // Each answers on its own name with its own commit; the main app keeps its own.
-    let v1 = get(&tb, "feature-login-page.preview.test", "/api/version");
+    let v1 = get(tb, "feature-login-page.preview.test", "/api/version");
     assert!(v1.contains(&one), "{v1}");
-    let v2 = get(&tb, "rep.preview.test", "/api/version");
+    let v2 = get(tb, "rep.preview.test", "/api/version");
     assert!(v2.contains(&two), "{v2}");
-    let v0 = get(&tb, "host1.test", "/api/version");
+    let v0 = get(tb, "host1.test", "/api/version");
     assert!(v0.contains(&main), "{v0}");
-    assert!(get(&tb, "rep.preview.test", "/").contains("<h1>report</h1>"));
-    assert!(get(&tb, "host1.test", "/").contains("<h1>example app</h1>"));
+    assert!(get(tb, "rep.preview.test", "/").contains("<h1>report example app"));
+    assert!(get(tb, "host1.test", "/").contains("<h1>example app"));
     // Each has its own PostgreSQL database, filled by the migrations.
-    let h1 = get(&tb, "rep.preview.test", "/api/health");
+    let h1 = get(tb, "rep.preview.test", "/api/health");
     assert!(h1.contains("\"database\":\"postgresql\""), "{h1}");
     let dbs = sh(
-        &tb,
+        tb,
         "host1",
         "cd / && su postgres -c \"psql -XAtq -c 'select datname from pg_database order by 1'\"",
     );
@@ -114,11 +102,11 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         "{dbs}"
     );
     // The main app untouched: same release, same programs (PIDs), same files.
-    assert_eq!(sh(&tb, "host1", "readlink /srv/app/current"), live);
-    assert_eq!(main_pids(&tb), pids);
+    assert_eq!(sh(tb, "host1", "readlink /srv/app/current"), live);
+    assert_eq!(main_pids(tb), pids);
     assert_eq!(
         sh(
-            &tb,
+            tb,
             "host1",
             "sha256sum /etc/nginx/sites-available/app /etc/supervisor/conf.d/app-*.conf /srv/app/current/.env"
         ),
@@ -177,7 +165,7 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
     .code(0)
     .stdout_has("preview feature-login-page is removed at");
     let timer = sh(
-        &tb,
+        tb,
         "host1",
         "cat /etc/cron.d/opsctl-previews-app-previews 2>/dev/null || systemctl cat opsctl-previews-app-previews.service",
     );
@@ -186,7 +174,7 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         "{timer}"
     );
     let reaped = sh(
-        &tb,
+        tb,
         "host1",
         "/usr/local/sbin/opsctl-previews reap /srv/app-previews",
     );
@@ -194,36 +182,36 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         reaped.contains("removed preview feature-login-page"),
         "{reaped}"
     );
-    let log = sh(&tb, "host1", "cat /srv/app-previews/removed.log");
+    let log = sh(tb, "host1", "cat /srv/app-previews/removed.log");
     assert!(
         log.contains("database app_preview_feature_login_page"),
         "{log}"
     );
     // Nothing of it is left.
     sh(
-        &tb,
+        tb,
         "host1",
         "test ! -e /srv/app-previews/feature-login-page",
     );
     sh(
-        &tb,
+        tb,
         "host1",
         "test ! -e /etc/nginx/sites-enabled/preview-feature-login-page && test ! -e /etc/nginx/sites-available/preview-feature-login-page",
     );
     sh(
-        &tb,
+        tb,
         "host1",
         "test ! -e /etc/ssl/opsctl/preview-feature-login-page",
     );
     sh(
-        &tb,
+        tb,
         "host1",
         "! ls /etc/supervisor/conf.d/ | grep -q feature-login-page",
     );
-    let programs = sh(&tb, "host1", "supervisorctl status || true");
+    let programs = sh(tb, "host1", "supervisorctl status || true");
     assert!(!programs.contains("feature-login-page"), "{programs}");
     let dbs = sh(
-        &tb,
+        tb,
         "host1",
         "cd / && su postgres -c \"psql -XAtq -c 'select datname from pg_database'\"",
     );
@@ -231,7 +219,7 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         !dbs.contains("app_preview_feature_login_page") && dbs.contains("app_preview_rep"),
         "{dbs}"
     );
-    let listening = sh(&tb, "host1", "ss -Hltn | awk '{print $4}'");
+    let listening = sh(tb, "host1", "ss -Hltn | awk '{print $4}'");
     for p in &ports {
         let mine = rep_ports.contains(p);
         assert_eq!(
@@ -241,9 +229,9 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
         );
     }
     // The other preview still serves; the main app is still untouched.
-    assert!(get(&tb, "rep.preview.test", "/api/version").contains(&two));
-    assert_eq!(main_pids(&tb), pids);
-    assert_eq!(sh(&tb, "host1", "readlink /srv/app/current"), live);
+    assert!(get(tb, "rep.preview.test", "/api/version").contains(&two));
+    assert_eq!(main_pids(tb), pids);
+    assert_eq!(sh(tb, "host1", "readlink /srv/app/current"), live);
     // destroy: the second one, by hand.
     tb.opsctl(&["previews", "destroy", "rep", "--env", "tb"])
         .code(0)
@@ -251,5 +239,5 @@ fn previews_beside_the_main_app_and_the_expiry_timer() {
     tb.opsctl(&["previews", "--env", "tb"])
         .code(0)
         .stdout_has("no preview");
-    assert!(get(&tb, "host1.test", "/api/version").contains(&main));
+    assert!(get(tb, "host1.test", "/api/version").contains(&main));
 }
