@@ -36,6 +36,7 @@ fn main_pids(tb: &Testbed) -> String {
 /// done (its host is provisioned, web and db, with the main app live): `app` is
 /// the app's repository there, `base` the ref the preview branches start from.
 pub(crate) fn beside_the_main_app(tb: &Testbed, dir: &Path, base: &str) {
+    let started = std::time::Instant::now();
     let web = tb.env_dir.join("group_vars/web.yml");
     let vars = std::fs::read_to_string(&web).unwrap();
     std::fs::write(&web, format!("{vars}\npreview_domain: preview.test\n")).unwrap();
@@ -240,4 +241,6 @@ pub(crate) fn beside_the_main_app(tb: &Testbed, dir: &Path, base: &str) {
         .code(0)
         .stdout_has("no preview");
     assert!(get(tb, "host1.test", "/api/version").contains(&main));
+    // What the previews add to this test bed run (read with --nocapture).
+    eprintln!("previews: {:.0} s", started.elapsed().as_secs_f64());
 }
