@@ -8,6 +8,8 @@
 #   make testbed-down      stop them
 #   make ping env=staging  every host of an environment answers "pong"
 #   make secrets env=E     edit environment E's age-encrypted secrets in $EDITOR
+#   make staging [BRANCH=B]     merge B (default: the current branch) into origin's staging, push
+#   make staging-sync [YES=1]   recreate staging from origin's default branch (asks; YES=1 in CI)
 #   make bench HOSTS=50    opsctl vs ansible-playbook vs pyinfra, then big inventories (bench/README.md; not run by CI)
 #   make bench-inventory   only the big inventories: 10k/100k hosts, 10k chained groups (bench/inventory)
 #   make install PREFIX=/usr/local   the binary, man pages and shell completions (DESTDIR for staging)
@@ -67,7 +69,7 @@ dist: $(BIN)
 	rm -rf $(DIST)/deb
 	@ls -l $(DIST)
 
-.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench bench-inventory deploy initdata secrets
+.PHONY: all build deps demo test lint testbed testbed-down image ping inventory clean provision bench bench-inventory deploy initdata secrets staging staging-sync
 
 all: build
 
@@ -134,6 +136,13 @@ inventory: build
 # make secrets env=E: environments/E/secrets.age in $EDITOR (docs/secrets.md).
 secrets: build
 	$(OPSCTL) secrets edit --env $(env)
+
+# The staging branch of the app's repository (docs/staging.md).
+staging: build
+	$(OPSCTL) staging add $(BRANCH) $(extra_opts)
+
+staging-sync: build
+	$(OPSCTL) staging sync $(if $(YES),--yes) $(extra_opts)
 
 # A benchmark, not a test: CI does not run it. HOSTS (default 20) and REPEAT
 # (default 1) pass through the environment; see bench/README.md.

@@ -12,10 +12,10 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use crate::commands::{
     BackupOptions, BackupsOptions, CommandInfo, ConnectFlags, DeployOptions, EngineOptions,
     EnvRequest, ExecOptions, ExecWhat, InitOptions, InitdataOptions, InventoryOptions, Invocation,
-    JournalEntry, LogsOptions, MaintenanceAction, MaintenanceOptions, PingOptions,
+    JournalEntry, LogsOptions, MaintenanceAction, MaintenanceOptions, PingOptions, PreviewsOptions,
     ProvisionOptions, ReleasesOptions, Request, RestoreOptions, RollbackOptions, RunOptions,
-    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions,
-    VarsOptions, VaultImport, VaultSelection, split_tags,
+    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StagingAction,
+    StagingOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -430,6 +430,35 @@ status...) records a run in .opsctl/runs/ of the project: who ran what, where
 from, the commits, every task result per host. The newest OPSCTL_RUNS_KEEP
 (default 200) runs are kept. See docs/journal.md.")]
     Runs(RunsArgs),
+    /// Preview environments (deploy --preview): list them, destroy one, extend one's lifetime
+    #[command(after_help = "\
+Examples:
+  opsctl previews --env staging                        name, ref, commit, URL, expires in
+  opsctl previews --env staging --output json
+  opsctl previews destroy feature-login --env staging  programs, site, database, files, ports
+  opsctl previews extend feature-login 3d --env staging
+
+A preview is made (and updated in place) by `opsctl deploy --env E --preview
+[NAME]`; the host removes expired ones itself (a systemd timer, else cron, runs
+/usr/local/sbin/opsctl-previews reap). `extend` moves the expiry by DURATION from
+the current one (from now if it already passed; a negative DURATION such as -1h
+moves it back). See docs/previews.md.")]
+    Previews(PreviewsArgs),
+    /// The staging branch: add a branch to it (a merge, pushed), or recreate it from the default branch
+    #[command(after_help = "\
+Examples:
+  opsctl staging add                      the current branch
+  opsctl staging add feature/login        merge it into origin's staging and push
+  opsctl staging sync                     recreate staging from origin's default branch (asks)
+  opsctl staging sync --yes               the same, in CI
+
+Runs git in the repository (the current directory, or --repo DIR). `add` merges
+BRANCH into REMOTE/staging with a merge commit (never a rebase; the working tree is
+not touched) and pushes it as a fast-forward; it refuses a branch whose commits
+were rewritten since an earlier add, naming them. `sync` shows the branches and
+commits it would drop, asks, and force-pushes (with a lease) staging = the default
+branch. See docs/staging.md.")]
+    Staging(StagingArgs),
     /// Per host: live release, supervisor programs, nginx, certificates, health checks, disk
     #[command(after_help = "\
 Examples:
@@ -808,6 +837,16 @@ pub struct DeployArgs {
     /// Ansible has and opsctl does not implement
     #[arg(long)]
     pub strict: bool,
+    /// Deploy the ref as a preview environment NAME (default: the branch, made
+    /// DNS-safe) beside the main app, at NAME.<preview_domain>
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub preview: Option<String>,
+    /// With --preview: how long it lives before the host removes it (7d, 36h, 90m)
+    #[arg(long, value_name = "DURATION", requires = "preview", value_parser = |s: &str| crate::deploy::preview::parse_lifetime(s, false))]
+    pub lifetime: Option<i64>,
+    /// With --preview: its database, empty (migrations fill it) or a snapshot of the environment's
+    #[arg(long, value_name = "empty|snapshot", requires = "preview", value_parser = ["empty", "snapshot"])]
+    pub data: Option<String>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -907,6 +946,60 @@ pub struct CiArgs {
     /// for a scheduled `provision --check`
     #[arg(long)]
     pub fail_on_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewsArgs {
+    #[command(flatten)]
+    pub keep: KeepArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Nothing (list), `destroy NAME` or `extend NAME DURATION`
+    #[arg(value_name = "ACTION", value_parser = ["destroy", "extend"])]
+    pub action: Option<String>,
+    /// The preview (destroy, extend)
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// extend: 3d, 12h, 90m (negative moves the expiry back)
+    #[arg(value_name = "DURATION", allow_hyphen_values = true)]
+    pub duration: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StagingArgs {
+    #[command(subcommand)]
+    pub command: StagingCommand,
+    /// The git repository (default: the current directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// The remote that holds staging and the default branch
+    #[arg(long, global = true, value_name = "REMOTE", default_value = "origin")]
+    pub remote: String,
+    /// The staging branch's name
+    #[arg(
+        long = "staging-branch",
+        global = true,
+        value_name = "BRANCH",
+        default_value = "staging"
+    )]
+    pub staging_branch: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StagingCommand {
+    /// Merge BRANCH (default: the current branch) into staging and push it
+    Add {
+        /// The branch to add (default: the current branch)
+        branch: Option<String>,
+    },
+    /// Recreate staging from the remote's default branch, dropping every added branch
+    Sync {
+        /// Do not ask (required without a terminal and in CI)
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -1283,6 +1376,7 @@ impl Cli {
             Command::Maintenance(a) => a.keep.keep_connections,
             Command::Exec(a) => a.keep.keep_connections,
             Command::Logs(a) => a.keep.keep_connections,
+            Command::Previews(a) => a.keep.keep_connections,
             _ => None,
         };
         let (request, journal) = match self.command {
@@ -1373,6 +1467,9 @@ impl Cli {
                     diff: a.diff,
                     forks: s.default_forks(),
                     strict: a.strict,
+                    preview: a.preview,
+                    lifetime: a.lifetime,
+                    data: a.data,
                 };
                 (Request::Deploy(s, o), Some(j))
             }
@@ -1434,6 +1531,27 @@ impl Cli {
                     }),
                     None,
                 )
+            }
+            Command::Previews(a) => {
+                let (s, j) = on_hosts("previews", &a.target, &a.limit, None);
+                let o = PreviewsOptions {
+                    limit: a.limit.limit,
+                    words: [a.action, a.name, a.duration],
+                };
+                (Request::Previews(s, o), Some(j))
+            }
+            Command::Staging(a) => {
+                let action = match a.command {
+                    StagingCommand::Add { branch } => StagingAction::Add { branch },
+                    StagingCommand::Sync { yes } => StagingAction::Sync { yes },
+                };
+                let o = StagingOptions {
+                    action,
+                    repo: a.repo,
+                    remote: a.remote,
+                    staging: a.staging_branch,
+                };
+                (Request::Staging(o), None)
             }
             Command::Status(a) => {
                 let (s, j) = on_hosts("status", &a.target, &a.limit, None);

@@ -13,6 +13,7 @@ pub mod compat;
 pub mod deploy;
 pub mod engine;
 pub mod error;
+pub mod git;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

@@ -15,25 +15,12 @@ use serde_json::{Value as Json, json};
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::maintenance::{self as maint, State};
+use crate::deploy::preview as pv;
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
+use crate::git::git;
 use crate::printer::Printer;
 use crate::session::Loaded;
-
-/// Runs git on this machine; its stderr becomes the error.
-fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
-    let out = Process::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
 
 /// The commit a ref names: in the local repository `app_src`, else (strategy
 /// `git`) on `git_repo` with `git ls-remote`.
@@ -111,9 +98,157 @@ pub struct DeployOptions {
     pub forks: usize,
     /// `--strict`: refuse a deploy playbook using what opsctl does not implement.
     pub strict: bool,
+    /// `--preview [NAME]`: deploy as a preview environment (`Some("")`: named
+    /// after the branch).
+    pub preview: Option<String>,
+    /// `--lifetime`: how long the preview lives (seconds; default 7 days).
+    pub lifetime: Option<i64>,
+    /// `--data empty|snapshot`: the preview's database.
+    pub data: Option<String>,
+}
+
+/// What `deploy --preview` adds to a deploy: the preview's name, where it answers
+/// and until when, and the ref it deploys by default (the current branch).
+struct Preview {
+    name: String,
+    url: String,
+    removeat: u64,
+    git_ref: String,
+}
+
+/// The app's repository on this machine: app_src, relative to the project root.
+fn app_src(hosts: &Hosts, root: &Path) -> Result<PathBuf> {
+    let s = hosts.same_var("app_src")?.unwrap_or_default();
+    let p = PathBuf::from(if s.is_empty() { "." } else { &s });
+    Ok(if p.is_absolute() { p } else { root.join(p) })
+}
+
+/// `deploy --preview`: the preview's name, paths, ports' bounds, database and
+/// site, as variables of the highest precedence over the environment's (the
+/// deploy is the same playbook, roles/app, with these; see docs/previews.md).
+fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(Loaded, Preview)> {
+    let probe = Hosts::load(loaded.clone(), args.limit.as_deref(), "deploy")?;
+    let app_src = app_src(&probe, &probe.root)?;
+    let git_ref = match &args.git_version {
+        Some(r) => r.clone(),
+        None => git(&app_src, &["symbolic-ref", "--quiet", "--short", "HEAD"]).map_err(|_| {
+            Error::new(format!("{} is not on a branch: which ref does the preview deploy?", app_src.display()))
+                .hint("give --git-version REF (and a NAME: opsctl deploy --env ENV --preview NAME --git-version REF)")
+        })?,
+    };
+    let raw = if given.is_empty() {
+        git_ref.as_str()
+    } else {
+        given
+    };
+    let name = pv::dns_safe(raw).ok_or_else(|| {
+        Error::new(format!(
+            "'{raw}' leaves nothing to name a preview with (a DNS label: a-z, 0-9 and '-')"
+        ))
+        .hint("give a name: opsctl deploy --env ENV --preview NAME")
+    })?;
+    let domain = probe.same_var("preview_domain")?.unwrap_or_default();
+    let domain = domain.trim().trim_matches('.');
+    if domain.is_empty() {
+        return Err(Error::new("preview_domain is not set: previews answer at NAME.<preview_domain>")
+            .hint("set preview_domain (e.g. preview.example.org, with a DNS record *.preview.example.org to the web hosts) in the environment's group_vars"));
+    }
+    let preview_root = probe.preview_root(0)?;
+    for i in 1..probe.names.len() {
+        if probe.preview_root(i)? != preview_root {
+            return Err(Error::new("the hosts have different app_root or preview_root values: where do their previews go?")
+                .hint("set preview_root (an absolute directory) in the environment's group_vars"));
+        }
+    }
+    let port = |var: &str| -> Result<u64> {
+        let v = probe.same_var(var)?.unwrap_or_default();
+        v.trim()
+            .parse()
+            .map_err(|_| Error::new(format!("{var} = '{v}' is not a port number")))
+    };
+    let main_ports = [port("client_port")?, port("api_port")?];
+    let tls = probe.same_var("tls_enabled")?.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on"
+        )
+    });
+    let server = format!("{name}.{domain}");
+    let url = format!("{}://{server}", if tls { "https" } else { "http" });
+    // Its own PostgreSQL database where the environment has one: on the web host
+    // itself, reached over the Unix socket with peer authentication (the app's
+    // user is the database role), so the main app's pg_hba.conf rules stay as they are.
+    let db_hosts: Vec<String> = loaded.inventory.select("db").unwrap_or_default();
+    let database = !db_hosts.is_empty();
+    let mut extra = json!({
+        "preview_name": name,
+        "preview_root": preview_root,
+        "preview_url": url,
+        "preview_main_ports": main_ports,
+        "preview_cert_dir": format!("/etc/ssl/opsctl/preview-{name}"),
+        "preview_database": database,
+        "app_root": format!("{preview_root}/{name}"),
+        "app_program_prefix": format!("preview-{name}"),
+        "server_name": server,
+        "domain_names": [server],
+        // Self-signed: the health checks cannot verify it.
+        "health_check_validate_certs": false,
+    });
+    if database {
+        if let Some(h) = probe.names.iter().find(|h| !db_hosts.contains(h)) {
+            return Err(Error::new(format!(
+                "host {h} is not a db host: a preview's database is made on the web host's PostgreSQL"
+            ))
+            .hint("previews with a database on a separate db host are not supported yet; deploy previews to an environment whose web hosts are in group db"));
+        }
+        let (app_user, db_user) = (probe.same_var("app_user")?, probe.same_var("db_user")?);
+        if app_user != db_user {
+            return Err(Error::new(format!(
+                "app_user ({}) and db_user ({}) differ: a preview's app reaches its database as its Unix user (peer authentication)",
+                app_user.unwrap_or_default(),
+                db_user.unwrap_or_default()
+            )));
+        }
+        let db_user = db_user.unwrap_or_else(|| "app".into());
+        let db = pv::database_name(
+            &probe.same_var("db_name")?.unwrap_or_else(|| "app".into()),
+            &name,
+        );
+        match args.data.as_deref().unwrap_or("empty") {
+            "empty" => {}
+            "snapshot" => {
+                return Err(Error::new("--data snapshot is not available yet: opsctl takes no database snapshots (backups) of an environment")
+                    .hint("use --data empty (a new database, filled by the migrations)"));
+            }
+            other => return Err(Error::new(format!("--data {other}: empty or snapshot"))),
+        }
+        extra["db_name"] = json!(db);
+        extra["database_url"] = json!(format!(
+            "postgresql+asyncpg://{db_user}@/{db}?host=/var/run/postgresql"
+        ));
+    }
+    let removeat = now() + args.lifetime.unwrap_or(7 * 86_400).max(0) as u64;
+    extra["preview_removeat"] = json!(removeat);
+    let loaded = loaded.with_extra(extra, "opsctl deploy --preview");
+    Ok((
+        loaded,
+        Preview {
+            name,
+            url,
+            removeat,
+            git_ref,
+        },
+    ))
 }
 
 pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Result<Exit> {
+    let (loaded, preview) = match &args.preview {
+        Some(given) => {
+            let (l, p) = preview_setup(loaded, &args, given)?;
+            (l, Some(p))
+        }
+        None => (loaded, None),
+    };
     let mut hosts = Hosts::load(loaded, args.limit.as_deref(), "deploy")?;
     hosts.forks = args.forks;
     if args.strict {
@@ -136,17 +271,14 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
             ),
         );
     }
-    let git_ref = match &args.git_version {
-        Some(r) => r.clone(),
-        None => hosts.same_var("git_version")?.ok_or_else(|| {
+    let git_ref = match (&args.git_version, &preview) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) => p.git_ref.clone(),
+        (None, None) => hosts.same_var("git_version")?.ok_or_else(|| {
             Error::new("no ref to deploy: give --git-version REF or set git_version in the environment's group_vars")
         })?,
     };
-    let app_src = {
-        let s = hosts.same_var("app_src")?.unwrap_or_default();
-        let p = PathBuf::from(if s.is_empty() { "." } else { &s });
-        if p.is_absolute() { p } else { root.join(p) }
-    };
+    let app_src = app_src(&hosts, &root)?;
     let git_repo = hosts.same_var("git_repo")?;
     let subdir = hosts.same_var("app_subdir")?.unwrap_or_default();
     let subdir = subdir.trim_matches('/').to_string();
@@ -292,6 +424,16 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
         if args.check || exit == Exit::Success || exit == Exit::Interrupted {
             if exit == Exit::Success && !args.check {
                 printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));
+                if let Some(p) = &preview {
+                    printer.result(&format!(
+                        "preview {} answers at {}; removed at {} (in {}) unless extended: opsctl previews extend {} 3d",
+                        p.name,
+                        p.url,
+                        d::iso_time(p.removeat),
+                        pv::human_left(p.removeat as i64 - now() as i64),
+                        p.name
+                    ));
+                }
             }
             for (i, host) in hosts.names.iter().enumerate() {
                 if let Some(st) = page_on(i) {

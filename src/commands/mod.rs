@@ -14,6 +14,7 @@ mod inventory;
 mod logs;
 mod maintenance;
 mod ping;
+mod previews;
 mod provision;
 mod releases;
 mod restore;
@@ -22,6 +23,7 @@ mod run;
 mod runs;
 mod secrets;
 mod ssh;
+mod staging;
 mod status;
 mod vars;
 
@@ -43,6 +45,7 @@ pub use inventory::InventoryOptions;
 pub use logs::{LogsOptions, parse_since};
 pub use maintenance::{MaintenanceAction, MaintenanceOptions};
 pub use ping::PingOptions;
+pub use previews::PreviewsOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
 pub use restore::RestoreOptions;
@@ -51,6 +54,7 @@ pub use run::{RunOptions, split_tags};
 pub use runs::{RunsAction, RunsOptions};
 pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
 pub use ssh::SshOptions;
+pub use staging::{StagingAction, StagingOptions};
 pub use status::StatusOptions;
 pub use vars::VarsOptions;
 
@@ -91,6 +95,8 @@ pub enum Request {
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
     Maintenance(Selection, MaintenanceOptions),
+    Staging(StagingOptions),
+    Previews(Selection, PreviewsOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -208,6 +214,8 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         }
         Request::Ssh(s, o) => ssh::run(&load(&s)?, o, printer),
         Request::Maintenance(s, o) => maintenance::run(load(&s)?, o, printer).await,
+        Request::Staging(o) => staging::run(o, printer),
+        Request::Previews(s, o) => previews::run(load(&s)?, o, printer).await,
         Request::Status(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -181,6 +181,22 @@ impl Hosts {
         crate::engine::run_file(&loaded, &path, &opts, self.conns.clone(), printer).await
     }
 
+    /// Where host `i` keeps its preview environments: `preview_root`, else
+    /// `<app_root>-previews` (docs/previews.md).
+    pub fn preview_root(&self, i: usize) -> Result<String> {
+        let root = match self.var(i, "preview_root")? {
+            Some(r) if !r.trim().is_empty() => r.trim().trim_end_matches('/').to_string(),
+            _ => format!("{}-previews", self.roots[i]),
+        };
+        if !root.starts_with('/') || root == self.roots[i] || root.contains(char::is_whitespace) {
+            return Err(Error::new(format!(
+                "host {}: preview_root = {root} must be an absolute directory (without blanks) other than app_root",
+                self.names[i]
+            )));
+        }
+        Ok(root)
+    }
+
     pub async fn run(&self, i: usize, script: String) -> Result<crate::transport::Output> {
         self.send(i, RemoteCommand::new(script)).await
     }

@@ -16,6 +16,7 @@ pub mod backup;
 pub mod hosts;
 pub mod lock;
 pub mod maintenance;
+pub mod preview;
 pub mod remote;
 
 /// Length of the short commit in a release id.

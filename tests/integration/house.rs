@@ -17,6 +17,7 @@ const RULES: &[(&[&str], &[&str])] = &[
             "template",
             "playbook",
             "secrets",
+            "git",
         ],
         &["engine", "commands", "cli"],
     ),

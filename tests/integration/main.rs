@@ -29,6 +29,7 @@ mod modules_system;
 mod ops;
 mod outputs;
 mod ping;
+mod previews;
 mod provision;
 mod reliability_transport;
 mod results;
@@ -36,6 +37,7 @@ mod run;
 mod secrets;
 mod stack;
 mod stack_postgres;
+mod staging;
 mod vars;
 
 /// Every file of tests/integration/ is a module of this binary: a test file

@@ -444,6 +444,9 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
     );
     // The lock is gone after both.
     sh(&tb, "host1", "test ! -e /srv/app/.deploy.lock");
+
+    // 6. Preview environments beside the main app, on this same host (issue 16).
+    crate::previews::beside_the_main_app(&tb, app.path(), "B");
 }
 
 #[test]
