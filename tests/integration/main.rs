@@ -31,6 +31,7 @@ mod reliability_transport;
 mod results;
 mod run;
 mod secrets;
+mod security;
 mod stack;
 mod stack_postgres;
 mod vars;
