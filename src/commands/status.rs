@@ -124,6 +124,9 @@ struct HostStatus {
     db_stats: Option<std::result::Result<(String, u64, u64, u64), String>>,
     /// On the backup host: `opsctl-backup status`'s lines (last run, last good).
     backup: Vec<String>,
+    /// `/var/run/reboot-required` exists: since when (epoch seconds), and the
+    /// packages of `reboot-required.pkgs`.
+    reboot: Option<(u64, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -405,6 +408,7 @@ done
     s.push_str(&database_script(p));
     s.push_str(&crate::deploy::backup::status_script());
     s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
+    s.push_str("if [ -f /var/run/reboot-required ]; then echo \"reboot|$(stat -c %Y /var/run/reboot-required)|$(sort -u /var/run/reboot-required.pkgs 2>/dev/null | tr '\\n' ' ')\"; fi\n");
     s
 }
 
@@ -544,6 +548,11 @@ fn parse(out: &str) -> Option<HostStatus> {
                     _ => Err(f[1..].join("|").trim().to_string()),
                 });
             }
+            "reboot" => {
+                let since = f[0].trim().parse().unwrap_or(0);
+                let pkgs = f.get(1).unwrap_or(&"").split_whitespace();
+                st.reboot = Some((since, pkgs.map(String::from).collect()));
+            }
             "disk" if f.len() >= 3 => {
                 let n = |s: &str| s.trim_end_matches('%').parse::<u64>().unwrap_or(0);
                 st.disk = Some((n(f[0]), n(f[1]), n(f[2])));
@@ -613,6 +622,13 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         &st.backup,
         st.host_now,
     ));
+    if let Some((since, pkgs)) = &st.reboot {
+        v.push((
+            "reboot".into(),
+            false,
+            reboot_line(st.host_now, *since, pkgs),
+        ));
+    }
     if let Some((size, avail, pct)) = st.disk {
         let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
         v.push((
@@ -863,6 +879,20 @@ fn database_verdicts(st: &HostStatus) -> Vec<(String, bool, String)> {
     v
 }
 
+/// `reboot required since 2026-01-05 14:30:12 UTC (3h ago): libc6, linux-image-amd64`
+/// (unattended-upgrades, or any package, asked for it).
+fn reboot_line(now: u64, since: u64, pkgs: &[String]) -> String {
+    let mut line = format!(
+        "reboot required since {} UTC ({})",
+        time::short(since * 1000),
+        time::ago(now.saturating_sub(since))
+    );
+    if !pkgs.is_empty() {
+        line.push_str(&format!(": {}", pkgs.join(", ")));
+    }
+    line
+}
+
 fn bytes(b: u64) -> String {
     if b < 1024 * 1024 {
         format!("{:.1} KiB", b as f64 / 1024.0)
@@ -942,6 +972,10 @@ fn print_host(
                 "sqlite_bytes": st.sqlite_size.flatten(),
                 "stats": st.db_stats.as_ref().and_then(|r| r.as_ref().ok()).map(|(d, size, c, max)| json!({"name": d, "size_bytes": size, "connections": c, "max_connections": max})),
             });
+            v["reboot_required"] =
+                json!(st.reboot.as_ref().map(
+                    |(since, pkgs)| json!({"since": time::iso(since * 1000), "packages": pkgs})
+                ));
             v["disk"] = json!(
                 st.disk
                     .map(|(s, a, pct)| json!({"size_kib": s, "available_kib": a, "used_pct": pct}))
@@ -1135,6 +1169,32 @@ cert|host1.test|1700432000|/etc/ssl/opsctl/host1.test/fullchain.pem\nhealth|/|20
                 .starts_with("stale deploy lock: deploy of release 20231115000000-1234567 (ref B)")
                 && bad[1].contains("process 4000000 is gone"),
             "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn a_pending_reboot_needs_attention() {
+        let out = "now|1700010800|0\nreboot|1700000000|libc6 linux-image-amd64 \ndisk|100|50|50%\n";
+        let mut st = parse(out).unwrap();
+        st.web = false;
+        let here = Controller {
+            machine: "m".into(),
+            boot: "b".into(),
+        };
+        let v = verdicts(&Answer::Status(Box::new(st)), 14, &here);
+        assert_eq!(
+            v[0],
+            (
+                "reboot".to_string(),
+                false,
+                "reboot required since 2023-11-14 22:13:20 UTC (3h ago): libc6, linux-image-amd64"
+                    .to_string()
+            )
+        );
+        let none = parse("now|1700010800|0\nreboot|1700000000|\n").unwrap();
+        assert_eq!(
+            reboot_line(none.host_now, 1700000000, &none.reboot.unwrap().1),
+            "reboot required since 2023-11-14 22:13:20 UTC (3h ago)"
         );
     }
 }

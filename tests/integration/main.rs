@@ -35,6 +35,7 @@ mod reliability_transport;
 mod results;
 mod run;
 mod secrets;
+mod security;
 mod stack;
 mod stack_postgres;
 mod staging;

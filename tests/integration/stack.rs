@@ -89,17 +89,25 @@ fn app_repo(dir: &Path) -> [String; 4] {
     ["A", "B", "C", "D"].map(|t| git(dir, &["rev-parse", &format!("{t}^{{commit}}")]))
 }
 
-/// The test bed's project gets the repository's roles and playbooks; `web_yml`
-/// is the tb environment's group_vars/web.yml; `all.yml` points at the app.
-pub(crate) fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
+/// The test bed's project gets the repository's roles and playbooks.
+pub(crate) fn with_roles(tb: &Testbed) {
     let root = tb.project.path();
     copy_dir(&repo().join("roles"), &root.join("roles"));
     copy_dir(&repo().join("playbooks"), &root.join("playbooks"));
+}
+
+/// [`with_roles`]; `web_yml` is the tb environment's group_vars/web.yml;
+/// `all.yml` points at the app. Of roles/security, the firewall and SSH parts
+/// run (the deploys must pass through them); fail2ban and unattended-upgrades,
+/// slow to install, are tests/integration/security.rs's business.
+pub(crate) fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
+    with_roles(tb);
     tb.write("environments/tb/group_vars/web.yml", web_yml);
     tb.write(
         "environments/tb/group_vars/all.yml",
         &format!(
-            "app_src: {}\nhealth_check_retries: 8\nkeep_releases: 10\n",
+            "app_src: {}\nhealth_check_retries: 8\nkeep_releases: 10\n\
+             security_fail2ban: false\nsecurity_upgrades: false\n",
             app.display()
         ),
     );

@@ -5,8 +5,8 @@
 //! host on the test bed's own network (`testbed up --net`): the web host reaches
 //! it, another host is refused by pg_hba.conf, and `opsctl status` shows it.
 
-use crate::common::{Run, Testbed, repo};
-use crate::stack::{changed, copy_dir, sh};
+use crate::common::{Run, Testbed};
+use crate::stack::{changed, sh, with_roles};
 
 /// The database password of these tests, kept in the environment's secrets.
 pub(crate) const DB_PASSWORD: &str = "pg-Secret/with@odd:chars";
@@ -55,13 +55,16 @@ fn psql_from(tb: &Testbed, host: &str, db: &str, sql: &str) -> (i32, String) {
 fn postgresql_on_a_separate_db_host() {
     // host1 the web host, host2 the db host, host3 on the same network but in no group.
     let tb = Testbed::up_net(3, &["web=host1", "db=host2"]);
-    let root = tb.project.path();
-    copy_dir(&repo().join("roles"), &root.join("roles"));
-    copy_dir(&repo().join("playbooks"), &root.join("playbooks"));
+    with_roles(&tb);
     with_db_secrets(&tb, "[web]\nhost1\n\n[db]\nhost2\n");
+    // The firewall (roles/security) opens PostgreSQL's port to the web hosts;
+    // host3 gets through it too, to meet pg_hba.conf. (fail2ban and upgrades:
+    // tests/integration/security.rs.)
     tb.write(
         "environments/tb/group_vars/db.yml",
-        "postgresql_max_connections: 50\npostgresql_work_mem: 8MB\n",
+        "postgresql_max_connections: 50\npostgresql_work_mem: 8MB\n\
+         security_firewall_allow:\n  - {port: 5432, from: [host3]}\n\
+         security_fail2ban: false\nsecurity_upgrades: false\n",
     );
 
     // The db play only (the web play's roles are the stack tests' business).

@@ -56,10 +56,12 @@ if [ "$kind" = systemd ]; then
   # namespaces alive after their `ip netns del`.
   findmnt -rn -o TARGET | awk -v own="/run/netns/$netns" 'index($0, "/run/netns/") == 1 && $0 != own' |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  # nspawn mounts /proc, /sys, /dev, /run and /tmp itself.
+  # nspawn mounts /proc, /sys, /dev, /run and /tmp itself. CAP_NET_ADMIN (which
+  # nspawn drops with a network namespace given by path): the host's firewall
+  # (nftables), as on a server; it acts on the host's own namespace only.
   log "booting systemd-nspawn (netns $netns)"
   exec systemd-nspawn --quiet --boot --register=no --keep-unit \
-    --network-namespace-path="/run/netns/$netns" \
+    --network-namespace-path="/run/netns/$netns" --capability=CAP_NET_ADMIN \
     --machine="$netns" --hostname="$name" --directory="$R" \
     --resolv-conf=off --timezone=off --link-journal=no --console=read-only
 fi
