@@ -11,10 +11,10 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
-    InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, LogsOptions,
-    PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions, RunOptions,
-    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StatusOptions,
-    VarsOptions, VaultImport, VaultSelection, split_tags,
+    InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, KeySource,
+    LogsOptions, PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions,
+    RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions,
+    StatusOptions, UsersRequest, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -486,6 +486,21 @@ decrypts it in memory; its values (and strings made from them) print as ********
 Identity: --identity FILE, OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE,
 ~/.config/opsctl/identity.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa.")]
     Secrets(SecretsArgs),
+    /// People's SSH access: add (keys from GitHub, a URL or a file), remove, list
+    #[command(after_help = "\
+Examples:
+  opsctl users add alice --github alice --sudo --env staging
+  opsctl users add bob --key-url https://keys.example.org/bob.keys --env staging
+  opsctl users add carol --key ~/carol.pub --env staging
+  opsctl users remove bob --env staging
+  opsctl users list --env staging
+
+The keys are fetched here, checked line by line and shown with their fingerprints
+(as `ssh-keygen -lf`), then recorded in environments/ENV/group_vars/all/users.yml
+(commit it). `opsctl provision` applies the file on every host: the accounts,
+authorized_keys exactly as recorded, passwordless sudo for --sudo; a removed user's
+account is locked and its keys and sudo are removed. See docs/team.md.")]
+    Users(UsersArgs),
 }
 
 #[derive(Debug, Args)]
@@ -897,6 +912,59 @@ pub struct ManArgs {
     /// (default: print opsctl.1 on stdout)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// The environment a `users` subcommand works on.
+#[derive(Debug, Args, Clone)]
+pub struct UsersEnvArgs {
+    /// The environment: environments/ENV/group_vars/all/users.yml
+    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV", add = ArgValueCandidates::new(env_names))]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Record a user and their public keys (again: update them); --sudo for passwordless sudo
+    Add(UsersAddArgs),
+    /// Mark a user removed: provision locks the account and removes its keys and sudo
+    Remove(UsersRemoveArgs),
+    /// The environment's users, with their keys' fingerprints
+    List(UsersEnvArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("keys").required(true).args(["github", "key_url", "key"])))]
+pub struct UsersAddArgs {
+    /// The account's login name on the hosts
+    pub name: String,
+    /// Their keys from GitHub: https://github.com/LOGIN.keys
+    #[arg(long, value_name = "LOGIN")]
+    pub github: Option<String>,
+    /// Their keys from this URL (a text file of public keys, one per line)
+    #[arg(long, value_name = "URL")]
+    pub key_url: Option<String>,
+    /// Their keys from this file (a .pub file or authorized_keys lines)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Passwordless sudo on every host
+    #[arg(long)]
+    pub sudo: bool,
+    #[command(flatten)]
+    pub env: UsersEnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveArgs {
+    /// The account's login name
+    pub name: String,
+    #[command(flatten)]
+    pub env: UsersEnvArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1331,6 +1399,27 @@ impl Cli {
                     }),
                 };
                 (Request::Secrets(r), None)
+            }
+            Command::Users(a) => {
+                let r = match a.command {
+                    UsersCommand::Add(u) => UsersRequest::Add {
+                        env: u.env.env,
+                        name: u.name,
+                        keys: match (u.github, u.key_url, u.key) {
+                            (Some(login), _, _) => KeySource::Github(login),
+                            (_, Some(url), _) => KeySource::Url(url),
+                            (_, _, Some(file)) => KeySource::File(file),
+                            (None, None, None) => unreachable!("clap requires one of them"),
+                        },
+                        sudo: u.sudo,
+                    },
+                    UsersCommand::Remove(u) => UsersRequest::Remove {
+                        env: u.env.env,
+                        name: u.name,
+                    },
+                    UsersCommand::List(e) => UsersRequest::List { env: e.env },
+                };
+                (Request::Users(r), None)
             }
             Command::Exec(a) => {
                 let (s, mut j) = on_hosts("exec", &a.target, &a.limit, None);

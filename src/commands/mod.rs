@@ -19,6 +19,7 @@ mod runs;
 mod secrets;
 mod ssh;
 mod status;
+mod users;
 mod vars;
 
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ pub use runs::{RunsAction, RunsOptions};
 pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
 pub use ssh::SshOptions;
 pub use status::StatusOptions;
+pub use users::{KeySource, UsersRequest};
 pub use vars::VarsOptions;
 
 /// A command to run, as `cli.rs` parsed it.
@@ -79,6 +81,7 @@ pub enum Request {
     Exec(Selection, ExecOptions),
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
+    Users(UsersRequest),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -171,6 +174,7 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         Request::Initdata(s, o) => initdata::run(load(&s)?, o, printer).await,
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
+        Request::Users(r) => users::run(project, r, printer),
         Request::Exec(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -33,6 +33,7 @@ mod run;
 mod secrets;
 mod stack;
 mod stack_postgres;
+mod team;
 mod vars;
 
 /// Every file of tests/integration/ is a module of this binary: a test file
