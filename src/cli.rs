@@ -12,9 +12,9 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use crate::commands::{
     CommandInfo, ConnectFlags, DeployOptions, EngineOptions, EnvRequest, ExecOptions, ExecWhat,
     InitOptions, InitdataOptions, InventoryOptions, Invocation, JournalEntry, KeySource,
-    LogsOptions, PingOptions, ProvisionOptions, ReleasesOptions, Request, RollbackOptions,
-    RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions,
-    StatusOptions, UsersRequest, VarsOptions, VaultImport, VaultSelection, split_tags,
+    LogsOptions, NotifyOptions, PingOptions, ProvisionOptions, ReleasesOptions, Request,
+    RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection,
+    SshOptions, StatusOptions, UsersRequest, VarsOptions, VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -501,6 +501,18 @@ The keys are fetched here, checked line by line and shown with their fingerprint
 authorized_keys exactly as recorded, passwordless sudo for --sudo; a removed user's
 account is locked and its keys and sudo are removed. See docs/team.md.")]
     Users(UsersArgs),
+    /// Notifications of the hosts' monitor: `notify test` sends a test one from each host
+    #[command(after_help = "\
+Examples:
+  opsctl notify test --env staging
+  opsctl notify test --env staging --limit web1
+
+Each host runs its monitor's sender (/usr/local/sbin/opsctl-monitor test, from
+roles/monitor): the webhook (monitor_webhook_url, a secret) and/or mail to
+monitor_mail_to through the host's MTA. Exit status: 0 sent from every host,
+2 some host could not send (no channel set, webhook or MTA failing), 4 unreachable.
+See docs/monitoring.md.")]
+    Notify(NotifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -915,6 +927,19 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test notification from every selected host, through the monitor's channels
+    /// (the same host selection and flags as `ping`)
+    Test(PingArgs),
+}
+
+#[derive(Debug, Args)]
 pub struct UsersArgs {
     #[command(subcommand)]
     pub command: UsersCommand,
@@ -1230,6 +1255,9 @@ impl Cli {
             Command::Status(a) => a.keep.keep_connections,
             Command::Exec(a) => a.keep.keep_connections,
             Command::Logs(a) => a.keep.keep_connections,
+            Command::Notify(NotifyArgs {
+                command: NotifyCommand::Test(a),
+            }) => a.keep.keep_connections,
             _ => None,
         };
         let (request, journal) = match self.command {
@@ -1399,6 +1427,16 @@ impl Cli {
                     }),
                 };
                 (Request::Secrets(r), None)
+            }
+            Command::Notify(a) => {
+                let NotifyCommand::Test(t) = a.command;
+                let (s, j) = on_hosts("notify", &t.target, &t.limit, Some(&t.ci));
+                let s = s.with_forks(t.forks);
+                let o = NotifyOptions {
+                    limit: t.limit.limit,
+                    forks: s.default_forks(),
+                };
+                (Request::Notify(s, o), Some(j))
             }
             Command::Users(a) => {
                 let r = match a.command {

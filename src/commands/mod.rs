@@ -10,6 +10,7 @@ mod init;
 mod initdata;
 mod inventory;
 mod logs;
+mod notify;
 mod ping;
 mod provision;
 mod releases;
@@ -36,6 +37,7 @@ pub use init::InitOptions;
 pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use logs::{LogsOptions, parse_since};
+pub use notify::NotifyOptions;
 pub use ping::PingOptions;
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
@@ -82,6 +84,7 @@ pub enum Request {
     Logs(Selection, LogsOptions),
     Ssh(Selection, SshOptions),
     Users(UsersRequest),
+    Notify(Selection, NotifyOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -175,6 +178,11 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
         Request::Users(r) => users::run(project, r, printer),
+        Request::Notify(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            notify::run(&loaded, o, printer).await
+        }
         Request::Exec(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -119,6 +119,8 @@ struct HostStatus {
     /// On a db host: (database, size in bytes, connections, max_connections) or
     /// why psql could not say.
     db_stats: Option<std::result::Result<(String, u64, u64, u64), String>>,
+    /// The host monitor's last verdict (roles/monitor's `last.json`).
+    monitor: Option<Json>,
 }
 
 #[derive(Debug, Clone)]
@@ -397,6 +399,7 @@ done
     }
     s.push_str(&database_script(p));
     s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
+    s.push_str("[ -r /var/lib/opsctl-monitor/last.json ] && echo \"monitor|$(head -c 8000 /var/lib/opsctl-monitor/last.json)\" || true\n");
     s
 }
 
@@ -539,6 +542,7 @@ fn parse(out: &str) -> Option<HostStatus> {
                 let n = |s: &str| s.trim_end_matches('%').parse::<u64>().unwrap_or(0);
                 st.disk = Some((n(f[0]), n(f[1]), n(f[2])));
             }
+            "monitor" => st.monitor = serde_json::from_str(rest).ok(),
             _ => {}
         }
     }
@@ -600,6 +604,7 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         Vec::new()
     };
     v.extend(database_verdicts(st));
+    v.extend(monitor_verdict(st));
     if let Some((size, avail, pct)) = st.disk {
         let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
         v.push((
@@ -613,6 +618,34 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         ));
     }
     v
+}
+
+/// The host monitor's last verdict and when (roles/monitor). What it found is
+/// checked above anew, so only a notification that could not be sent needs
+/// attention here.
+fn monitor_verdict(st: &HostStatus) -> Option<(String, bool, String)> {
+    let m = st.monitor.as_ref()?;
+    let when = m["time"].as_u64()?;
+    let verdict = m["verdict"].as_str().unwrap_or("?");
+    let failing: Vec<&str> = m["failing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .collect();
+    let notify = m["notify"].as_str().unwrap_or("");
+    let mut msg = format!("{verdict} {}", time::ago(st.host_now.saturating_sub(when)));
+    if !failing.is_empty() {
+        msg.push_str(&format!(": {}", failing.join("; ")));
+    }
+    let unsent = notify.starts_with("failed");
+    if unsent {
+        msg.push_str(&format!(
+            " (could not notify: {})",
+            notify.trim_start_matches("failed:").trim()
+        ));
+    }
+    Some(("monitor".into(), !unsent, msg))
 }
 
 /// The app's checks on a web host: release, lock, supervisor, nginx,
@@ -899,6 +932,7 @@ fn print_host(
                 "sqlite_bytes": st.sqlite_size.flatten(),
                 "stats": st.db_stats.as_ref().and_then(|r| r.as_ref().ok()).map(|(d, size, c, max)| json!({"name": d, "size_bytes": size, "connections": c, "max_connections": max})),
             });
+            v["monitor"] = st.monitor.clone().unwrap_or(Json::Null);
             v["disk"] = json!(
                 st.disk
                     .map(|(s, a, pct)| json!({"size_kib": s, "available_kib": a, "used_pct": pct}))

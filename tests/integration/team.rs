@@ -276,4 +276,195 @@ fn team_access_and_monitoring_on_one_host() {
         "host1",
         "test ! -e /etc/sudoers.d/opsctl-user-alice && test ! -e /home/alice/.ssh/authorized_keys",
     );
+
+    monitoring(&tb);
+}
+
+/// A webhook receiver on the host (its own loopback): every POST body becomes a
+/// line of /root/hooks.jsonl.
+const RECEIVER: &str = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        with open('/root/hooks.jsonl', 'ab') as f:
+            f.write(body.rstrip(b'\n') + b'\n')
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'ok')
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', 8099), H).serve_forever()
+"#;
+
+/// The webhook messages the receiver got, and the mails deploy got.
+fn received(tb: &Testbed) -> (Vec<String>, usize) {
+    let hooks = sh(tb, "host1", "cat /root/hooks.jsonl 2>/dev/null; true");
+    let hooks: Vec<String> = hooks
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mails = sh(
+        tb,
+        "host1",
+        "grep -c '^Subject: ' /var/mail/deploy 2>/dev/null; true",
+    );
+    (hooks, mails.parse().unwrap_or(0))
+}
+
+/// The receiver got `n` webhook messages, the last one saying each of `words`.
+#[track_caller]
+fn last_hook(tb: &Testbed, n: usize, words: &[&str]) {
+    let (hooks, _) = received(tb);
+    assert_eq!(hooks.len(), n, "{hooks:?}");
+    assert!(words.iter().all(|w| hooks[n - 1].contains(w)), "{hooks:?}");
+}
+
+/// Waits (up to 10 s) for the mailbox of deploy to hold `n` mails (exim delivers in
+/// the background).
+fn wait_mails(tb: &Testbed, n: usize) -> usize {
+    for _ in 0..50 {
+        let (_, mails) = received(tb);
+        if mails >= n {
+            return mails;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    received(tb).1
+}
+
+fn monitoring(tb: &Testbed) {
+    let token = "T0ken-of-the-hook-4f9c2e";
+    let hook = format!("http://127.0.0.1:8099/services/{token}");
+    let key = tb.project.path().join("identity.txt");
+    std::fs::write(&key, tb.age_key()).unwrap();
+    tb.env
+        .borrow_mut()
+        .push(("OPSCTL_AGE_KEY_FILE".into(), key.display().to_string()));
+    let mut outputs: Vec<Run> = Vec::new();
+    outputs.push(tb.opsctl_stdin(
+        &["secrets", "set", "--env", "tb", "monitor_webhook_url"],
+        &format!("{hook}\n"),
+    ));
+    tb.write(
+        "environments/tb/group_vars/all.yml",
+        "monitor_mail_to: deploy\nhealth_checks: [/]\n",
+    );
+    // what the monitor watches: nginx (its default page), a supervisor program,
+    // a live release; the webhook's receiver
+    let receiver = RECEIVER.replace('\n', "\n          ");
+    tb.play(
+        "watched",
+        &format!(
+            r#"- hosts: all
+  become: true
+  tasks:
+    - apt:
+        name: [nginx, supervisor]
+    - copy:
+        dest: /etc/supervisor/conf.d/worker.conf
+        content: "[program:worker]\ncommand=/bin/sleep 100000\n"
+    - file:
+        path: /srv/app/releases/r1
+        state: directory
+    - file:
+        src: releases/r1
+        dest: /srv/app/current
+        state: link
+    - copy:
+        dest: /root/receiver.py
+        content: |
+          {receiver}
+    - shell: nohup python3 /root/receiver.py >/dev/null 2>&1 &
+    - wait_for:
+        port: 8099
+        timeout: 10
+    - shell: for i in $(seq 50); do supervisorctl update >/dev/null 2>&1; supervisorctl status worker | grep -q RUNNING && exit 0; sleep 0.2; done; supervisorctl status; exit 1
+"#
+        ),
+        &[],
+    )
+    .code(0);
+    let r = tb.opsctl(&["provision", "--env", "tb", "--tags", "monitor"]);
+    r.code(0).no_panic();
+    outputs.push(r);
+    // the timer's command: the cron entry's (the plain test host has no systemd)
+    let cron = sh(
+        tb,
+        "host1",
+        "grep -v '^#' /etc/cron.d/opsctl-monitor | grep root",
+    );
+    assert!(cron.starts_with("*/10 * * * * root "), "{cron}");
+    let command = cron
+        .split_whitespace()
+        .skip(6)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let check = || sh(tb, "host1", &command);
+
+    check();
+    assert_eq!(received(tb), (vec![], 0), "all is well: nothing to say");
+    sh(tb, "host1", "supervisorctl stop worker");
+    check();
+    last_hook(tb, 1, &["FAILING", "program worker is STOPPED"]);
+    assert_eq!(wait_mails(tb, 1), 1);
+    check();
+    assert_eq!(received(tb).0.len(), 1, "a failing check is told once");
+    sh(tb, "host1", "supervisorctl start worker");
+    check();
+    last_hook(tb, 2, &["RECOVERED", "worker"]);
+    assert_eq!(wait_mails(tb, 2), 2);
+
+    // opsctl status shows the last verdict; notify test goes the same way
+    let r = tb.opsctl(&["status", "--env", "tb"]);
+    r.no_panic().stdout_has("monitor     ok just now");
+    outputs.push(r);
+    let r = tb.opsctl(&["notify", "test", "--env", "tb"]);
+    r.code(0).stdout_has("host1 | SENT: sent: webhook mail");
+    outputs.push(r);
+    last_hook(tb, 3, &["test notification"]);
+    assert_eq!(wait_mails(tb, 3), 3);
+
+    // the webhook URL: in no output, in no world-readable file on the host, not
+    // in the run journal
+    for r in &outputs {
+        assert!(
+            !r.stdout.contains(token) && !r.stderr.contains(token),
+            "the webhook URL is printed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    let files = sh(
+        tb,
+        "host1",
+        &format!(
+            "grep -rlF {token} /etc /var /usr/local /root /home /tmp /run /srv 2>/dev/null; true"
+        ),
+    );
+    assert_eq!(
+        files, "/etc/opsctl-monitor/webhook",
+        "files holding the URL"
+    );
+    assert_eq!(
+        sh(
+            tb,
+            "host1",
+            "stat -c '%a %U' /etc/opsctl-monitor/webhook /etc/opsctl-monitor"
+        ),
+        "600 root\n700 root"
+    );
+    let journal = Command::new("grep")
+        .args(["-rlF", token])
+        .arg(tb.project.path().join(".opsctl"))
+        .output()
+        .unwrap();
+    assert!(
+        journal.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&journal.stdout)
+    );
 }
