@@ -348,7 +348,7 @@ fn provision_playbook_and_roles_pass_the_syntax_check() {
     )
     .code(0)
     .no_panic()
-    .stdout_has("syntax OK: 2 plays");
+    .stdout_has("syntax OK: 3 plays");
     run_in(
         &repo(),
         &["provision", "--env", "staging", "--syntax-check"],
@@ -359,7 +359,9 @@ fn provision_playbook_and_roles_pass_the_syntax_check() {
     list.code(0)
         .stdout_has("common : app user")
         .stdout_has("nginx : the site")
-        .stdout_has("certbot : certificate obtained");
+        .stdout_has("certbot : certificate obtained")
+        .stdout_has("users : authorized keys, exactly those recorded")
+        .stdout_has("monitor : monitor script");
     // every shipped environment's variables resolve for its host
     for (env, host) in [
         ("staging", "web-staging"),
