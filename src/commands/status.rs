@@ -987,6 +987,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_monitors_verdict_needs_attention_only_when_unsent() {
+        let st = |last: &str| HostStatus {
+            host_now: 1000,
+            monitor: parse(&format!("now|0|0\nmonitor|{last}\n")).and_then(|s| s.monitor),
+            ..Default::default()
+        };
+        let none = HostStatus::default();
+        assert_eq!(monitor_verdict(&none), None);
+        let ok = st(r#"{"time": 880, "verdict": "ok", "failing": [], "notify": "unchanged"}"#);
+        assert_eq!(
+            monitor_verdict(&ok),
+            Some(("monitor".into(), true, "ok 2m ago".into()))
+        );
+        let failing = st(
+            r#"{"time": 1000, "verdict": "failing", "failing": ["program app-api is STOPPED"], "notify": "failed: webhook(curl: (7))"}"#,
+        );
+        let (_, ok, msg) = monitor_verdict(&failing).unwrap();
+        assert!(!ok);
+        assert_eq!(
+            msg,
+            "failing just now: program app-api is STOPPED (could not notify: webhook(curl: (7)))"
+        );
+    }
+
+    #[test]
     fn database_urls_and_database_lines() {
         let pg = |h: &str, port| {
             Some(Database::Postgres {

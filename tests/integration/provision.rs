@@ -329,6 +329,19 @@ fn provision_a_systemd_host_renews_with_a_timer() {
         ),
         "success"
     );
+    // roles/monitor: a timer here (no cron entry); its service runs the checks
+    // and records a verdict (nothing to notify: no channel is set)
+    assert_eq!(
+        sh(
+            &tb,
+            "systemctl is-active opsctl-monitor.timer; systemctl is-enabled opsctl-monitor.timer; \
+             test ! -e /etc/cron.d/opsctl-monitor && echo no-cron"
+        ),
+        "active\nenabled\nno-cron"
+    );
+    sh(&tb, "systemctl start opsctl-monitor.service");
+    let last = sh(&tb, "cat /var/lib/opsctl-monitor/last.json");
+    assert!(last.contains("\"verdict\": "), "{last}");
     let again = tb.opsctl(&args);
     again.code(0).no_panic();
     assert_eq!(changed_count(&again), 0, "{}", again.stdout);

@@ -417,6 +417,35 @@ fn monitoring(tb: &Testbed) {
     check();
     last_hook(tb, 2, &["RECOVERED", "worker"]);
     assert_eq!(wait_mails(tb, 2), 2);
+    // a pending reboot and a failed backup (roles/backup's record): one
+    // notification naming both; both gone: one recovery
+    sh(
+        tb,
+        "host1",
+        "touch /var/run/reboot-required && echo libc6 > /var/run/reboot-required.pkgs \
+         && mkdir -p /var/lib/opsctl-backup \
+         && echo '{\"time\": \"2026-01-01T00:00:00Z\", \"result\": \"failed\"}' > /var/lib/opsctl-backup/last-run.json",
+    );
+    check();
+    last_hook(
+        tb,
+        3,
+        &[
+            "FAILING",
+            "(+1 more)",
+            "reboot required since",
+            "(libc6)",
+            "the last backup failed",
+        ],
+    );
+    sh(
+        tb,
+        "host1",
+        "rm /var/run/reboot-required /var/lib/opsctl-backup/last-run.json",
+    );
+    check();
+    last_hook(tb, 4, &["RECOVERED", "(+1 more)"]);
+    assert_eq!(wait_mails(tb, 4), 4);
 
     // opsctl status shows the last verdict; notify test goes the same way
     let r = tb.opsctl(&["status", "--env", "tb"]);
@@ -425,8 +454,8 @@ fn monitoring(tb: &Testbed) {
     let r = tb.opsctl(&["notify", "test", "--env", "tb"]);
     r.code(0).stdout_has("host1 | SENT: sent: webhook mail");
     outputs.push(r);
-    last_hook(tb, 3, &["test notification"]);
-    assert_eq!(wait_mails(tb, 3), 3);
+    last_hook(tb, 5, &["test notification"]);
+    assert_eq!(wait_mails(tb, 5), 5);
 
     // the webhook URL: in no output, in no world-readable file on the host, not
     // in the run journal
