@@ -404,7 +404,9 @@ Examples:
 One round trip per host. Exit status: 0 all is well; 2 something needs
 attention (a stopped program, nginx -t failing or nginx down, a certificate
 expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
-full), each with a line saying what; 4 some host unreachable.")]
+full, the host monitor unable to send its notification), each with a line saying
+what; 4 some host unreachable. The monitor's last verdict and its time are shown per
+host (docs/monitoring.md).")]
     Status(StatusArgs),
     /// Run a shell command (or one module, -m) on every selected host at once
     #[command(after_help = "\

@@ -4,7 +4,8 @@
 //! runs, the certificates and their days left, the health-check URLs through
 //! nginx, disk space on `/`, and the database: from each web host, whether
 //! PostgreSQL answers at `database_url`'s address (or the SQLite file), and on
-//! the hosts of group `db`, the app's database's size and connections. A host
+//! the hosts of group `db`, the app's database's size and connections, and the
+//! host monitor's last verdict (roles/monitor's `last.json`). A host
 //! only in group `db` gets the database and disk checks. Exit 0 when all is
 //! well, 2 when something needs attention (each named on a line), 4 when a host
 //! cannot be reached.
