@@ -268,13 +268,20 @@ fn team_access_and_monitoring_on_one_host() {
     // users remove, provision: she cannot log in, no sudo, no keys
     tb.opsctl(&["users", "remove", "alice", "--env", "tb"])
         .code(0);
+    // a user removed before any provision: no account is made for them
+    std::fs::write(root.join("bob.pub"), format!("{public2}\n")).unwrap();
+    tb.opsctl(&["users", "add", "bob", "--key", "bob.pub", "--env", "tb"])
+        .code(0);
+    tb.opsctl(&["users", "remove", "bob", "--env", "tb"])
+        .code(0);
     provision("remove");
     let r = ssh_as(&tb, "alice", &key2, "true");
     assert_ne!(r.code, 0, "a removed user still logs in");
     sh(
         &tb,
         "host1",
-        "test ! -e /etc/sudoers.d/opsctl-user-alice && test ! -e /home/alice/.ssh/authorized_keys",
+        "test ! -e /etc/sudoers.d/opsctl-user-alice && test ! -e /home/alice/.ssh/authorized_keys \
+         && ! getent passwd bob",
     );
 
     monitoring(&tb);
