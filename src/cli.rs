@@ -12,10 +12,11 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use crate::commands::{
     BackupOptions, BackupsOptions, CommandInfo, ConnectFlags, DeployOptions, EngineOptions,
     EnvRequest, ExecOptions, ExecWhat, InitOptions, InitdataOptions, InventoryOptions, Invocation,
-    JournalEntry, LogsOptions, MaintenanceAction, MaintenanceOptions, PingOptions, PreviewsOptions,
-    ProvisionOptions, ReleasesOptions, Request, RestoreOptions, RollbackOptions, RunOptions,
-    RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection, SshOptions, StagingAction,
-    StagingOptions, StatusOptions, VarsOptions, VaultImport, VaultSelection, split_tags,
+    JournalEntry, KeySource, LogsOptions, MaintenanceAction, MaintenanceOptions, NotifyOptions,
+    PingOptions, PreviewsOptions, ProvisionOptions, ReleasesOptions, Request, RestoreOptions,
+    RollbackOptions, RunOptions, RunsAction, RunsOptions, SecretsEnv, SecretsRequest, Selection,
+    SshOptions, StagingAction, StagingOptions, StatusOptions, UsersRequest, VarsOptions,
+    VaultImport, VaultSelection, split_tags,
 };
 use crate::error::{Error, Exit, Result};
 use crate::printer::{OutputFormat, Printer};
@@ -468,8 +469,11 @@ Examples:
 One round trip per host. Exit status: 0 all is well; 2 something needs
 attention (a stopped program, nginx -t failing or nginx down, a certificate
 expiring within 14 days, a health check not answering 2xx/3xx, disk over 90%
-full, a maintenance page a dead deploy left on), each with a line saying what;
-4 some host unreachable. A maintenance page is shown: since when, by whom, its message.")]
+full, a maintenance page a dead deploy left on, no good backup within a day, a
+reboot required, the host monitor unable to send its notification), each with a
+line saying what; 4 some host unreachable. A maintenance page is shown: since
+when, by whom, its message; so are the monitor's last verdict and its time
+(docs/monitoring.md).")]
     Status(StatusArgs),
     /// Turn the maintenance page on or off (nginx answers 503 with your message), or show it
     #[command(after_help = "\
@@ -566,6 +570,33 @@ decrypts it in memory; its values (and strings made from them) print as ********
 Identity: --identity FILE, OPSCTL_AGE_KEY, OPSCTL_AGE_KEY_FILE,
 ~/.config/opsctl/identity.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa.")]
     Secrets(SecretsArgs),
+    /// People's SSH access: add (keys from GitHub, a URL or a file), remove, list
+    #[command(after_help = "\
+Examples:
+  opsctl users add alice --github alice --sudo --env staging
+  opsctl users add bob --key-url https://keys.example.org/bob.keys --env staging
+  opsctl users add carol --key ~/carol.pub --env staging
+  opsctl users remove bob --env staging
+  opsctl users list --env staging
+
+The keys are fetched here, checked line by line and shown with their fingerprints
+(as `ssh-keygen -lf`), then recorded in environments/ENV/group_vars/all/users.yml
+(commit it). `opsctl provision` applies the file on every host: the accounts,
+authorized_keys exactly as recorded, passwordless sudo for --sudo; a removed user's
+account is locked and its keys and sudo are removed. See docs/team.md.")]
+    Users(UsersArgs),
+    /// Notifications of the hosts' monitor: `notify test` sends a test one from each host
+    #[command(after_help = "\
+Examples:
+  opsctl notify test --env staging
+  opsctl notify test --env staging --limit web1
+
+Each host runs its monitor's sender (/usr/local/sbin/opsctl-monitor test, from
+roles/monitor): the webhook (monitor_webhook_url, a secret) and/or mail to
+monitor_mail_to through the host's MTA. Exit status: 0 sent from every host,
+2 some host could not send (no channel set, webhook or MTA failing), 4 unreachable.
+See docs/monitoring.md.")]
+    Notify(NotifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -1110,6 +1141,72 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct NotifyArgs {
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test notification from every selected host, through the monitor's channels
+    /// (the same host selection and flags as `ping`)
+    Test(PingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// The environment a `users` subcommand works on.
+#[derive(Debug, Args, Clone)]
+pub struct UsersEnvArgs {
+    /// The environment: environments/ENV/group_vars/all/users.yml
+    #[arg(long, env = "OPSCTL_ENV", value_name = "ENV", add = ArgValueCandidates::new(env_names))]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Record a user and their public keys (again: update them); --sudo for passwordless sudo
+    Add(UsersAddArgs),
+    /// Mark a user removed: provision locks the account and removes its keys and sudo
+    Remove(UsersRemoveArgs),
+    /// The environment's users, with their keys' fingerprints
+    List(UsersEnvArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("keys").required(true).args(["github", "key_url", "key"])))]
+pub struct UsersAddArgs {
+    /// The account's login name on the hosts
+    pub name: String,
+    /// Their keys from GitHub: https://github.com/LOGIN.keys
+    #[arg(long, value_name = "LOGIN")]
+    pub github: Option<String>,
+    /// Their keys from this URL (a text file of public keys, one per line)
+    #[arg(long, value_name = "URL")]
+    pub key_url: Option<String>,
+    /// Their keys from this file (a .pub file or authorized_keys lines)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Passwordless sudo on every host
+    #[arg(long)]
+    pub sudo: bool,
+    #[command(flatten)]
+    pub env: UsersEnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveArgs {
+    /// The account's login name
+    pub name: String,
+    #[command(flatten)]
+    pub env: UsersEnvArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct SecretsArgs {
     #[command(subcommand)]
     pub command: SecretsCommand,
@@ -1377,6 +1474,9 @@ impl Cli {
             Command::Exec(a) => a.keep.keep_connections,
             Command::Logs(a) => a.keep.keep_connections,
             Command::Previews(a) => a.keep.keep_connections,
+            Command::Notify(NotifyArgs {
+                command: NotifyCommand::Test(a),
+            }) => a.keep.keep_connections,
             _ => None,
         };
         let (request, journal) = match self.command {
@@ -1603,6 +1703,37 @@ impl Cli {
                     }),
                 };
                 (Request::Secrets(r), None)
+            }
+            Command::Notify(a) => {
+                let NotifyCommand::Test(t) = a.command;
+                let (s, j) = on_hosts("notify", &t.target, &t.limit, Some(&t.ci));
+                let s = s.with_forks(t.forks);
+                let o = NotifyOptions {
+                    limit: t.limit.limit,
+                    forks: s.default_forks(),
+                };
+                (Request::Notify(s, o), Some(j))
+            }
+            Command::Users(a) => {
+                let r = match a.command {
+                    UsersCommand::Add(u) => UsersRequest::Add {
+                        env: u.env.env,
+                        name: u.name,
+                        keys: match (u.github, u.key_url, u.key) {
+                            (Some(login), _, _) => KeySource::Github(login),
+                            (_, Some(url), _) => KeySource::Url(url),
+                            (_, _, Some(file)) => KeySource::File(file),
+                            (None, None, None) => unreachable!("clap requires one of them"),
+                        },
+                        sudo: u.sudo,
+                    },
+                    UsersCommand::Remove(u) => UsersRequest::Remove {
+                        env: u.env.env,
+                        name: u.name,
+                    },
+                    UsersCommand::List(e) => UsersRequest::List { env: e.env },
+                };
+                (Request::Users(r), None)
             }
             Command::Exec(a) => {
                 let (s, mut j) = on_hosts("exec", &a.target, &a.limit, None);

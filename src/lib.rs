@@ -29,6 +29,7 @@ pub mod scaffold;
 pub mod secrets;
 pub mod session;
 pub mod stack;
+pub mod team;
 pub mod template;
 pub mod transport;
 pub mod vars;

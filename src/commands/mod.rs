@@ -13,6 +13,7 @@ mod initdata;
 mod inventory;
 mod logs;
 mod maintenance;
+mod notify;
 mod ping;
 mod previews;
 mod provision;
@@ -25,6 +26,7 @@ mod secrets;
 mod ssh;
 mod staging;
 mod status;
+mod users;
 mod vars;
 
 use std::path::PathBuf;
@@ -44,6 +46,7 @@ pub use initdata::InitdataOptions;
 pub use inventory::InventoryOptions;
 pub use logs::{LogsOptions, parse_since};
 pub use maintenance::{MaintenanceAction, MaintenanceOptions};
+pub use notify::NotifyOptions;
 pub use ping::PingOptions;
 pub use previews::PreviewsOptions;
 pub use provision::ProvisionOptions;
@@ -56,6 +59,7 @@ pub use secrets::{SecretsEnv, SecretsRequest, VaultImport};
 pub use ssh::SshOptions;
 pub use staging::{StagingAction, StagingOptions};
 pub use status::StatusOptions;
+pub use users::{KeySource, UsersRequest};
 pub use vars::VarsOptions;
 
 /// A command to run, as `cli.rs` parsed it.
@@ -97,6 +101,8 @@ pub enum Request {
     Maintenance(Selection, MaintenanceOptions),
     Staging(StagingOptions),
     Previews(Selection, PreviewsOptions),
+    Users(UsersRequest),
+    Notify(Selection, NotifyOptions),
 }
 
 /// What the run journal records of a command, and its CI outputs.
@@ -202,6 +208,12 @@ async fn dispatch(project: Option<PathBuf>, request: Request, printer: &Printer)
         }
         Request::Secrets(r) => secrets::run(project, r, printer).await,
         Request::Runs(o) => runs::run(project, o, printer),
+        Request::Users(r) => users::run(project, r, printer),
+        Request::Notify(s, mut o) => {
+            let loaded = load(&s)?;
+            o.forks = loaded.forks;
+            notify::run(&loaded, o, printer).await
+        }
         Request::Exec(s, mut o) => {
             let loaded = load(&s)?;
             o.forks = loaded.forks;

@@ -4,7 +4,8 @@
 //! runs, the certificates and their days left, the health-check URLs through
 //! nginx, disk space on `/`, and the database: from each web host, whether
 //! PostgreSQL answers at `database_url`'s address (or the SQLite file), and on
-//! the hosts of group `db`, the app's database's size and connections. A host
+//! the hosts of group `db`, the app's database's size and connections, and the
+//! host monitor's last verdict (roles/monitor's `last.json`). A host
 //! only in group `db` gets the database and disk checks. Exit 0 when all is
 //! well, 2 when something needs attention (each named on a line), 4 when a host
 //! cannot be reached.
@@ -127,6 +128,8 @@ struct HostStatus {
     /// `/var/run/reboot-required` exists: since when (epoch seconds), and the
     /// packages of `reboot-required.pkgs`.
     reboot: Option<(u64, Vec<String>)>,
+    /// The host monitor's last verdict (roles/monitor's `last.json`).
+    monitor: Option<Json>,
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +412,7 @@ done
     s.push_str(&crate::deploy::backup::status_script());
     s.push_str("df -Pk / | awk 'NR==2 {print \"disk|\"$2\"|\"$4\"|\"$5}'\n");
     s.push_str("if [ -f /var/run/reboot-required ]; then echo \"reboot|$(stat -c %Y /var/run/reboot-required)|$(sort -u /var/run/reboot-required.pkgs 2>/dev/null | tr '\\n' ' ')\"; fi\n");
+    s.push_str("[ -r /var/lib/opsctl-monitor/last.json ] && echo \"monitor|$(head -c 8000 /var/lib/opsctl-monitor/last.json)\" || true\n");
     s
 }
 
@@ -557,6 +561,7 @@ fn parse(out: &str) -> Option<HostStatus> {
                 let n = |s: &str| s.trim_end_matches('%').parse::<u64>().unwrap_or(0);
                 st.disk = Some((n(f[0]), n(f[1]), n(f[2])));
             }
+            "monitor" => st.monitor = serde_json::from_str(rest).ok(),
             _ => {}
         }
     }
@@ -629,6 +634,7 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
             reboot_line(st.host_now, *since, pkgs),
         ));
     }
+    v.extend(monitor_verdict(st));
     if let Some((size, avail, pct)) = st.disk {
         let free = format!("{} free of {} ({pct}% used)", gib(avail), gib(size));
         v.push((
@@ -642,6 +648,34 @@ fn verdicts(a: &Answer, cert_days: i64, here: &Controller) -> Vec<(String, bool,
         ));
     }
     v
+}
+
+/// The host monitor's last verdict and when (roles/monitor). What it found is
+/// checked above anew, so only a notification that could not be sent needs
+/// attention here.
+fn monitor_verdict(st: &HostStatus) -> Option<(String, bool, String)> {
+    let m = st.monitor.as_ref()?;
+    let when = m["time"].as_u64()?;
+    let verdict = m["verdict"].as_str().unwrap_or("?");
+    let failing: Vec<&str> = m["failing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .collect();
+    let notify = m["notify"].as_str().unwrap_or("");
+    let mut msg = format!("{verdict} {}", time::ago(st.host_now.saturating_sub(when)));
+    if !failing.is_empty() {
+        msg.push_str(&format!(": {}", failing.join("; ")));
+    }
+    let unsent = notify.starts_with("failed");
+    if unsent {
+        msg.push_str(&format!(
+            " (could not notify: {})",
+            notify.trim_start_matches("failed:").trim()
+        ));
+    }
+    Some(("monitor".into(), !unsent, msg))
 }
 
 /// The app's checks on a web host: release, lock, supervisor, nginx,
@@ -976,6 +1010,7 @@ fn print_host(
                 json!(st.reboot.as_ref().map(
                     |(since, pkgs)| json!({"since": time::iso(since * 1000), "packages": pkgs})
                 ));
+            v["monitor"] = st.monitor.clone().unwrap_or(Json::Null);
             v["disk"] = json!(
                 st.disk
                     .map(|(s, a, pct)| json!({"size_kib": s, "available_kib": a, "used_pct": pct}))
@@ -1054,6 +1089,31 @@ mod tests {
         );
         assert!(maintenance_verdict(Some(&by_deploy), true).1);
         assert!(parse("now|1|0\n").unwrap().maintenance.is_none());
+    }
+
+    #[test]
+    fn the_monitors_verdict_needs_attention_only_when_unsent() {
+        let st = |last: &str| HostStatus {
+            host_now: 1000,
+            monitor: parse(&format!("now|0|0\nmonitor|{last}\n")).and_then(|s| s.monitor),
+            ..Default::default()
+        };
+        let none = HostStatus::default();
+        assert_eq!(monitor_verdict(&none), None);
+        let ok = st(r#"{"time": 880, "verdict": "ok", "failing": [], "notify": "unchanged"}"#);
+        assert_eq!(
+            monitor_verdict(&ok),
+            Some(("monitor".into(), true, "ok 2m ago".into()))
+        );
+        let failing = st(
+            r#"{"time": 1000, "verdict": "failing", "failing": ["program app-api is STOPPED"], "notify": "failed: webhook(curl: (7))"}"#,
+        );
+        let (_, ok, msg) = monitor_verdict(&failing).unwrap();
+        assert!(!ok);
+        assert_eq!(
+            msg,
+            "failing just now: program app-api is STOPPED (could not notify: webhook(curl: (7)))"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod security;
 mod stack;
 mod stack_postgres;
 mod staging;
+mod team;
 mod vars;
 
 /// Every file of tests/integration/ is a module of this binary: a test file

@@ -337,6 +337,19 @@ fn provision_a_systemd_host_renews_with_a_timer() {
         ),
         "success"
     );
+    // roles/monitor: a timer here (no cron entry); its service runs the checks
+    // and records a verdict (nothing to notify: no channel is set)
+    assert_eq!(
+        sh(
+            &tb,
+            "systemctl is-active opsctl-monitor.timer; systemctl is-enabled opsctl-monitor.timer; \
+             test ! -e /etc/cron.d/opsctl-monitor && echo no-cron"
+        ),
+        "active\nenabled\nno-cron"
+    );
+    sh(&tb, "systemctl start opsctl-monitor.service");
+    let last = sh(&tb, "cat /var/lib/opsctl-monitor/last.json");
+    assert!(last.contains("\"verdict\": "), "{last}");
     let again = tb.opsctl(&args);
     again.code(0).no_panic();
     assert_eq!(changed_count(&again), 0, "{}", again.stdout);
@@ -356,7 +369,7 @@ fn provision_playbook_and_roles_pass_the_syntax_check() {
     )
     .code(0)
     .no_panic()
-    .stdout_has("syntax OK: 3 plays");
+    .stdout_has("syntax OK: 5 plays");
     run_in(
         &repo(),
         &["provision", "--env", "staging", "--syntax-check"],
@@ -368,7 +381,9 @@ fn provision_playbook_and_roles_pass_the_syntax_check() {
         .stdout_has("common : app user")
         .stdout_has("nginx : the site")
         .stdout_has("certbot : certificate obtained")
-        .stdout_has("security : the firewall's ruleset");
+        .stdout_has("security : the firewall's ruleset")
+        .stdout_has("users : authorized keys, exactly those recorded")
+        .stdout_has("monitor : monitor script");
     // every shipped environment's variables resolve for its host
     for (env, host) in [
         ("staging", "web-staging"),
