@@ -8,32 +8,37 @@ use crate::modules::setup;
 /// Where a failed run leaves the handlers it had notified (root, else the user's).
 pub const PENDING_SCRIPT: &str = r#"if [ "$(id -u)" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#;
 
+/// Reads the pending handlers (one name a line, nothing when none): the end
+/// of the facts script, or a section of a play's first gather exec.
+pub fn pending_read() -> String {
+    format!("{PENDING_SCRIPT}\ncat \"$f\" 2>/dev/null || :")
+}
+
 /// The probe: the facts script of every subset (`modules::setup`), then the
 /// pending handlers after a marker.
-pub fn script(gather: bool) -> String {
-    let mut s = String::new();
-    if gather {
-        let all = setup::subsets(&[]).unwrap_or_default();
-        s.push_str(&setup::script(&all, "/etc/ansible/facts.d"));
-    }
-    s.push_str(PENDING_SCRIPT);
-    s.push_str("\necho '--- pending'\ncat \"$f\" 2>/dev/null\nexit 0\n");
+pub fn script() -> String {
+    let all = setup::subsets(&[]).unwrap_or_default();
+    let mut s = setup::script(&all, "/etc/ansible/facts.d");
+    s.push_str("echo '--- pending'\n");
+    s.push_str(&pending_read());
+    s.push_str("\nexit 0\n");
     s
+}
+
+/// The names in the pending-handlers file.
+pub fn pending_names(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses the probe's output into (facts as variables: `ansible_*` and
 /// `ansible_facts`, pending handler names).
-pub fn parse(out: &str, gather: bool) -> (Map<String, Json>, Vec<String>) {
+pub fn parse(out: &str) -> (Map<String, Json>, Vec<String>) {
     let (head, pending) = out.split_once("--- pending\n").unwrap_or((out, ""));
-    let pending: Vec<String> = pending
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    if !gather {
-        return (Map::new(), pending);
-    }
+    let pending = pending_names(pending);
     let mut f = setup::parse(head);
     f.insert("gather_subset".into(), json!(["all"]));
     f.insert("module_setup".into(), json!(true));
@@ -66,7 +71,7 @@ mod tests {
     #[test]
     fn parses_a_debian_host() {
         let out = "@@id\nuid=0(root) gid=0(root)\n@@env\nHOME=/root\n@@os_release\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n@@debian_version\n12.12\n@@service_mgr\ninit\n@@end\n--- pending\nreload nginx\n";
-        let (f, pending) = parse(out, true);
+        let (f, pending) = parse(out);
         assert_eq!(f["ansible_env"]["HOME"], "/root");
         assert_eq!(f["ansible_distribution"], "Debian");
         assert_eq!(f["ansible_distribution_release"], "bookworm");
@@ -77,8 +82,7 @@ mod tests {
         assert_eq!(f["ansible_facts"]["distribution"], "Debian");
         assert_eq!(f["ansible_facts"]["gather_subset"], json!(["all"]));
         assert_eq!(pending, vec!["reload nginx"]);
-        let (f, p) = parse("--- pending\n", false);
-        assert!(f.is_empty() && p.is_empty());
+        assert_eq!(pending_names(" a\n\nb c \n"), vec!["a", "b c"]);
     }
 
     #[test]
@@ -99,11 +103,11 @@ mod tests {
     async fn the_script_runs_in_a_real_shell() {
         let out = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(script(true))
+            .arg(script())
             .output()
             .await
             .unwrap();
-        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout), true);
+        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout));
         assert!(!f["ansible_env"]["HOME"].as_str().unwrap().is_empty());
         assert!(f["ansible_processor_vcpus"].as_u64().unwrap() >= 1);
     }
