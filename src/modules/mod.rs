@@ -64,6 +64,7 @@ pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
 pub mod sysfacts;
+pub mod sysv_status;
 pub mod template;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -31,6 +31,7 @@ mod reliability_transport;
 mod results;
 mod run;
 mod secrets;
+mod service_status;
 mod stack;
 mod stack_postgres;
 mod vars;
