@@ -539,7 +539,7 @@ fn probes_read_ahead_never_hide_a_change() {
 }
 
 /// A play without gathered facts reads the pending handlers in its first gather
-/// exec: a no-change run sends ONE command to the host. The handlers of the play
+/// exec: a no-change run sends ONE command to the host (counted on the host). The handlers of the play
 /// that were pending run (also when its tasks need nothing of the host), those of
 /// other plays stay pending, and a `--check` run leaves the file as it is.
 #[test]
@@ -556,11 +556,18 @@ fn pending_handlers_ride_with_the_first_read() {
     - name: restart app
       shell: echo restarted >> /srv/pend/log
 "#;
-    let execs = |r: &crate::common::Run| {
-        format!("{}{}", r.stdout, r.stderr)
-            .lines()
-            .filter(|l| l.trim_start().starts_with("host1 $ "))
-            .count()
+    // Every command sent to the host starts root's shell, which sources
+    // .bashrc (Debian's bash does for ssh): it logs the first line of each.
+    tb.exec(
+        "host1",
+        "printf 'printf \"%%.60s\\\\n\" \"$BASH_EXECUTION_STRING\" | head -n1 >> /tmp/execs\\n' | cat - /root/.bashrc > /tmp/rc && mv /tmp/rc /root/.bashrc",
+    )
+    .code(0);
+    let execs = |args: &[&str]| {
+        tb.exec("host1", ": > /tmp/execs").code(0);
+        let run = tb.play("pend", playbook, args);
+        let log = tb.exec("host1", "cat /tmp/execs").stdout;
+        (run, log.lines().count(), log)
     };
     let pending = "/var/lib/opsctl/pending-handlers";
     tb.play("pend", playbook, &[])
@@ -579,18 +586,18 @@ fn pending_handlers_ride_with_the_first_read() {
     );
     assert!(tb.exec("host1", "test -e /srv/pend/log").code != 0);
     // The pending restart runs: the read-ahead, the handler, the file rewritten.
-    let run = tb.play("pend", playbook, &["-v"]);
+    let (run, n, log) = execs(&["-v"]);
     run.code(0).stdout_has("restart app");
-    assert_eq!(execs(&run), 3, "{}{}", run.stdout, run.stderr);
+    assert_eq!(n, 3, "commands sent:\n{log}");
     assert_eq!(tb.exec("host1", "cat /srv/pend/log").stdout, "restarted\n");
     assert_eq!(
         tb.exec("host1", &format!("cat {pending}")).stdout,
         "other play\n"
     );
     // No change, another play's handler pending: one command, the file untouched.
-    let run = tb.play("pend", playbook, &["-v"]);
+    let (run, n, log) = execs(&["-v"]);
     run.code(0).stdout_has("changed=0");
-    assert_eq!(execs(&run), 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(n, 1, "commands sent:\n{log}");
     assert_eq!(
         tb.exec("host1", &format!("cat {pending}")).stdout,
         "other play\n"

@@ -1,16 +1,19 @@
 //! Handlers: run when notified, and the ones a failed host could not run
 //! written to the host (`/var/lib/opsctl/pending-handlers`) for the next run.
 //! That file is read by the play's first exec: the facts script, else the
-//! first gather exec (`read_ahead`), else alone before the first flush or save
-//! (`ensure_pending`): handlers never flush, and the file is never written,
-//! before it was read.
+//! first gather exec (`read_ahead`), else alone before the play's last flush
+//! (or a `meta: flush_handlers`) or a save (`ensure_pending`): the file is
+//! never written before it was read, and its handlers run at the first flush
+//! after it was read.
 
 use super::*;
 
 impl<'e, 'a> HostRun<'e, 'a> {
-    /// Runs the notified handlers, in their definition order, each once.
-    pub(super) async fn flush_handlers(&mut self) -> Flow {
-        if let Err((status, msg)) = self.ensure_pending().await {
+    /// Runs the notified handlers, in their definition order, each once;
+    /// with `read_pending`, the pending ones too, read now if no exec of the
+    /// play read them yet (else they wait for the first gather exec).
+    pub(super) async fn flush_handlers(&mut self, read_pending: bool) -> Flow {
+        if read_pending && let Err((status, msg)) = self.ensure_pending().await {
             let loc = self.play.location.clone();
             report_simple(self.eng, &self.host, "pending handlers", &loc, status, &msg);
             return if status == Status::Unreachable {

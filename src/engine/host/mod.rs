@@ -143,13 +143,18 @@ async fn run_play_inner(run: &mut HostRun<'_, '_>) -> bool {
         return false;
     }
     let mut flow = Flow::Continue;
-    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+    for (i, section) in [&play.pre_tasks, &play.tasks, &play.post_tasks]
+        .into_iter()
+        .enumerate()
+    {
         if flow != Flow::Continue {
             break;
         }
         flow = run.tasks(section, &[], &[]).await;
         if flow == Flow::Continue {
-            flow = run.flush_handlers().await;
+            // pending handlers not read yet wait for the first gather exec,
+            // at the latest for the end of the play
+            flow = run.flush_handlers(i == 2).await;
         }
     }
     match flow {
@@ -329,7 +334,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 }
                 return flow;
             }
-            Action::FlushHandlers => return self.flush_handlers().await,
+            Action::FlushHandlers => return self.flush_handlers(true).await,
             Action::Noop => return Flow::Continue,
             _ => {}
         }
