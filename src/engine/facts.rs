@@ -5,13 +5,20 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::modules::setup;
 
-/// Where a failed run leaves the handlers it had notified (root, else the user's).
-pub const PENDING_SCRIPT: &str = r#"if [ "$(id -u)" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#;
+/// Where a failed run leaves the handlers it had notified (root, else the
+/// user's), in `$f`; who runs is found with shell builtins (no `id`).
+pub fn pending_file() -> String {
+    format!(
+        "# opsctl: pending handlers\n{}opsctl_whoami\n{}",
+        crate::modules::remote_file::WHOAMI_FN,
+        r#"if [ "$hu" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#
+    )
+}
 
 /// Reads the pending handlers (one name a line, nothing when none): the end
 /// of the facts script, or a section of a play's first gather exec.
 pub fn pending_read() -> String {
-    format!("{PENDING_SCRIPT}\ncat \"$f\" 2>/dev/null || :")
+    format!("{}\ncat \"$f\" 2>/dev/null || :", pending_file())
 }
 
 /// The probe: the facts script of every subset (`modules::setup`), then the

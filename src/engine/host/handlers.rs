@@ -124,11 +124,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
         names.extend(self.foreign_pending.iter().cloned());
         let body = names.join("\n");
         let script = if names.is_empty() {
-            format!("{}\nrm -f \"$f\"", facts::PENDING_SCRIPT)
+            format!("{}\nrm -f \"$f\"", facts::pending_file())
         } else {
             format!(
                 "{}\nmkdir -p \"$(dirname \"$f\")\" && cat > \"$f\"",
-                facts::PENDING_SCRIPT
+                facts::pending_file()
             )
         };
         let cmd = self.play_command(script, Some(format!("{body}\n").into_bytes()));
