@@ -18,7 +18,10 @@ pub fn pending_file() -> String {
 /// Reads the pending handlers (one name a line, nothing when none): the end
 /// of the facts script, or a section of a play's first gather exec.
 pub fn pending_read() -> String {
-    format!("{}\ncat \"$f\" 2>/dev/null || :", pending_file())
+    format!(
+        "{}\n[ -r \"$f\" ] && while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done < \"$f\"\n:",
+        pending_file()
+    )
 }
 
 /// The probe: the facts script of every subset (`modules::setup`), then the
