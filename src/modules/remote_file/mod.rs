@@ -532,6 +532,9 @@ mod tests {
         let single = run_ops(&env, &singles, None).await.unwrap();
         assert_eq!(batched.items.len(), reqs.len());
         for ((r, b), s) in reqs.iter().zip(&batched.items).zip(&single.items) {
+            // reading content may move the access time between the two reads
+            let (mut b, mut s) = (b.clone(), s.clone());
+            (b.atime, s.atime) = (0, 0);
             assert_eq!(b, s, "{r:?}");
         }
         let a = &batched.items[1];
