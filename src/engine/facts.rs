@@ -5,8 +5,24 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::modules::setup;
 
-/// Where a failed run leaves the handlers it had notified (root, else the user's).
-pub const PENDING_SCRIPT: &str = r#"if [ "$(id -u)" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#;
+/// Where a failed run leaves the handlers it had notified (root, else the
+/// user's), in `$f`; who runs is found with shell builtins (no `id`).
+pub fn pending_file() -> String {
+    format!(
+        "# opsctl: pending handlers\n{}opsctl_whoami\n{}",
+        crate::modules::remote_file::WHOAMI_FN,
+        r#"if [ "$hu" = 0 ]; then f=/var/lib/opsctl/pending-handlers; else f="${XDG_STATE_HOME:-$HOME/.local/state}/opsctl/pending-handlers"; fi"#
+    )
+}
+
+/// Reads the pending handlers (one name a line, nothing when none): the end
+/// of the facts script, or a section of a play's first gather exec.
+pub fn pending_read() -> String {
+    format!(
+        "{}\n[ -r \"$f\" ] && while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done < \"$f\"\n:",
+        pending_file()
+    )
+}
 
 /// What the start of a play gathers: the play's `gather_subset` (empty:
 /// `all`), `fact_path` and `gather_timeout`.
@@ -35,37 +51,36 @@ impl Gather<'_> {
     }
 }
 
-/// The probe: the facts script of the play's subsets (`modules::setup`; none
-/// without `gather`), then the pending handlers after a marker.
-pub fn script(gather: Option<Gather>) -> String {
-    let mut s = String::new();
-    if let Some(g) = gather {
-        // The loader checked the names: an error here cannot happen.
-        let subsets = setup::subsets(&g.given()).unwrap_or_default();
-        s.push_str(&setup::script(
-            &subsets,
-            g.fact_path.unwrap_or("/etc/ansible/facts.d"),
-            g.timeout.unwrap_or(setup::GATHER_TIMEOUT),
-        ));
-    }
-    s.push_str(PENDING_SCRIPT);
-    s.push_str("\necho '--- pending'\ncat \"$f\" 2>/dev/null\nexit 0\n");
+/// The probe: the facts script of the play's subsets (`modules::setup`),
+/// then the pending handlers after a marker.
+pub fn script(g: Gather) -> String {
+    // The loader checked the names: an error here cannot happen.
+    let subsets = setup::subsets(&g.given()).unwrap_or_default();
+    let mut s = setup::script(
+        &subsets,
+        g.fact_path.unwrap_or("/etc/ansible/facts.d"),
+        g.timeout.unwrap_or(setup::GATHER_TIMEOUT),
+    );
+    s.push_str("echo '--- pending'\n");
+    s.push_str(&pending_read());
+    s.push_str("\nexit 0\n");
     s
+}
+
+/// The names in the pending-handlers file.
+pub fn pending_names(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Parses the probe's output into (facts as variables: `ansible_*` and
 /// `ansible_facts`, pending handler names).
-pub fn parse(out: &str, gather: Option<Gather>) -> (Map<String, Json>, Vec<String>) {
+pub fn parse(out: &str, g: Gather) -> (Map<String, Json>, Vec<String>) {
     let (head, pending) = out.split_once("--- pending\n").unwrap_or((out, ""));
-    let pending: Vec<String> = pending
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    let Some(g) = gather else {
-        return (Map::new(), pending);
-    };
+    let pending = pending_names(pending);
     let mut f = setup::parse(head);
     f.insert("gather_subset".into(), json!(g.given()));
     f.insert("module_setup".into(), json!(true));
@@ -98,7 +113,7 @@ mod tests {
     #[test]
     fn parses_a_debian_host() {
         let out = "@@id\nuid=0(root) gid=0(root)\n@@env\nHOME=/root\n@@os_release\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n@@debian_version\n12.12\n@@service_mgr\ninit\n@@end\n--- pending\nreload nginx\n";
-        let (f, pending) = parse(out, Some(Gather::ALL));
+        let (f, pending) = parse(out, Gather::ALL);
         assert_eq!(f["ansible_env"]["HOME"], "/root");
         assert_eq!(f["ansible_distribution"], "Debian");
         assert_eq!(f["ansible_distribution_release"], "bookworm");
@@ -109,8 +124,7 @@ mod tests {
         assert_eq!(f["ansible_facts"]["distribution"], "Debian");
         assert_eq!(f["ansible_facts"]["gather_subset"], json!(["all"]));
         assert_eq!(pending, vec!["reload nginx"]);
-        let (f, p) = parse("--- pending\n", None);
-        assert!(f.is_empty() && p.is_empty());
+        assert_eq!(pending_names(" a\n\nb c \n"), vec!["a", "b c"]);
         // The play's subset is what `gather_subset` says.
         let min = ["min".to_string(), "!local".to_string()];
         let g = Gather {
@@ -118,19 +132,18 @@ mod tests {
             fact_path: Some("/srv/facts"),
             timeout: Some(3),
         };
-        let (f, _) = parse(out, Some(g));
+        let (f, _) = parse(out, g);
         assert_eq!(
             f["ansible_facts"]["gather_subset"],
             json!(["min", "!local"])
         );
-        let s = script(Some(g));
+        let s = script(g);
         assert!(!s.contains("@@meminfo") && !s.contains("/srv/facts"), "{s}");
-        let s = script(Some(Gather { subset: &[], ..g }));
+        let s = script(Gather { subset: &[], ..g });
         assert!(
             s.contains("for f in /srv/facts/*.fact") && s.contains("timeout 3 stat -f"),
             "{s}"
         );
-        assert!(!script(None).contains("@@id"));
     }
 
     #[test]
@@ -151,11 +164,11 @@ mod tests {
     async fn the_script_runs_in_a_real_shell() {
         let out = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(script(Some(Gather::ALL)))
+            .arg(script(Gather::ALL))
             .output()
             .await
             .unwrap();
-        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout), Some(Gather::ALL));
+        let (f, _) = parse(&String::from_utf8_lossy(&out.stdout), Gather::ALL);
         assert!(!f["ansible_env"]["HOME"].as_str().unwrap().is_empty());
         assert!(f["ansible_processor_vcpus"].as_u64().unwrap() >= 1);
     }

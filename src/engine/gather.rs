@@ -1,8 +1,9 @@
 //! Gathering facts: the needs of one or more tasks, answered in ONE exec.
 //!
 //! Requests of the same kind are merged: every path, epoch and host question
-//! goes into one manifest of the remote file interpreter (plain paths into one
-//! `stat` and one `sha256sum` for all of them), each directory listing and each
+//! goes into one manifest of the remote file interpreter (paths into one
+//! `stat` and one `sha256sum` for all of them, content inline: see
+//! `remote_file::probe_ops`), each directory listing and each
 //! module probe into a section of the same script. A boundary line with the exit
 //! status closes each section's stdout; stderr comes back after all of them.
 //!
@@ -17,7 +18,7 @@ use crate::modules::content;
 use crate::modules::fail::{self, Fail};
 use crate::modules::gitfacts;
 use crate::modules::protocol::{Facts, GitReq, Need};
-use crate::modules::remote_file::{self, ContentReq, Op, Req};
+use crate::modules::remote_file::{self, Op, Req};
 use crate::modules::sysfacts;
 use crate::transport::Output;
 
@@ -224,15 +225,6 @@ struct Gathering {
     git_section: Option<usize>,
 }
 
-/// Can a path go into a batch (one stat, one sha256sum for all)?
-fn plain(r: &Req) -> bool {
-    r.content == ContentReq::None
-        && (r.sums.is_empty() || r.sums == ["sha256"])
-        && !r.path.contains(['\n', '\\', '\r'])
-        && !r.path.starts_with(['~', '-'])
-        && r.path.trim() == r.path
-}
-
 impl Gathering {
     fn plan(needs: &[Need]) -> Gathering {
         let mut g = Gathering {
@@ -246,19 +238,14 @@ impl Gathering {
             gits: Vec::new(),
             git_section: None,
         };
-        let mut singles = Vec::new();
-        let mut batch: [Vec<Req>; 2] = [Vec::new(), Vec::new()];
+        let mut reqs = Vec::new();
         let mut any_file = false;
         for n in needs {
             match n {
                 Need::Host => any_file = true,
                 Need::Path(r) => {
                     any_file = true;
-                    if plain(r) {
-                        batch[r.follow as usize].push(r.clone());
-                    } else {
-                        singles.push(r.clone());
-                    }
+                    reqs.push(r.clone());
                 }
                 Need::Epoch(t) => {
                     any_file = true;
@@ -268,22 +255,9 @@ impl Gathering {
             }
         }
         if any_file {
-            let mut ops: Vec<Op> = singles.iter().cloned().map(Op::Probe).collect();
-            g.items = singles;
-            for b in batch {
-                // one req per path: a batch always computes sha256, which is
-                // what a plain req with sums asks; a plain req without sums
-                // gets it too, harmlessly
-                match b.len() {
-                    0 => {}
-                    1..4 => ops.extend(b.iter().cloned().map(Op::Probe)),
-                    _ => ops.push(Op::Batch {
-                        paths: b.iter().map(|r| r.path.clone()).collect(),
-                        follow: b[0].follow,
-                    }),
-                }
-                g.items.extend(b);
-            }
+            // a probe per odd path, one batch per `follow` for the rest
+            let (mut ops, order) = remote_file::probe_ops(&reqs);
+            g.items = order.into_iter().map(|i| reqs[i].clone()).collect();
             ops.extend(g.epochs.iter().cloned().map(Op::Epoch));
             g.sections.push((remote_file::interpreter(None), None));
             g.manifest = Some(ops);

@@ -67,6 +67,7 @@ pub mod slurp;
 pub mod stat;
 pub mod supervisorctl;
 pub mod sysfacts;
+pub mod sysv_status;
 pub mod tempfile;
 pub mod template;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::attrs;
 use super::fail::{self, Fail};
 use super::protocol::Need;
 use super::remote_file::{self, HostInfo};
+use super::sysv_status;
 use crate::transport::{Output, shell_quote};
 
 /// One line of `dpkg-query`.
@@ -446,21 +447,30 @@ pub fn sysv_name(name: &str) -> &str {
 }
 
 /// Init scripts, rc links and, on a host without systemd, each init script's
-/// `status`; then one `systemctl show` for every unit (blocks in order).
+/// `status` (cheaply for the scripts `sysv_status` knows, one `sha256sum` for
+/// all of them); then one `systemctl show` for every unit (blocks in order).
 fn units_script(scope: &str, names: &[String]) -> String {
     let svs: Vec<String> = names.iter().map(|n| sysv_name(n).to_string()).collect();
     let sc = scope_flag(scope);
+    let hashed: Vec<String> = svs
+        .iter()
+        .map(|s| format!("/etc/init.d/{s}"))
+        .chain(sysv_status::HELPERS.iter().map(|h| h.to_string()))
+        .collect();
     format!(
         "sd=0; [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && sd=1\n\
+         if [ $sd = 0 ]; then nl='\n'\n{fns}hs=$(sha256sum -- {hashed} 2>/dev/null); fi\n\
          for sv in {svs}; do\n\
          \x20 [ -f \"/etc/init.d/$sv\" ] && echo \"initd $sv\"\n\
          \x20 for l in /etc/rc[2345].d/S[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_start $sv $l\"; done\n\
          \x20 for l in /etc/rc[2345].d/K[0-9][0-9]\"$sv\"; do [ -e \"$l\" ] && echo \"rc_stop $sv $l\"; done\n\
-         \x20 if [ $sd = 0 ] && [ -x \"/etc/init.d/$sv\" ]; then \"/etc/init.d/$sv\" status >/dev/null 2>&1 </dev/null; echo \"status_rc $sv $?\"; fi\n\
+         \x20 if [ $sd = 0 ] && [ -x \"/etc/init.d/$sv\" ]; then opsctl_sysv_status \"$sv\"; echo \"status_rc $sv $r\"; echo \"status_by $sv $by\"; fi\n\
          done\n\
          echo '@@show'\n\
          command -v systemctl >/dev/null 2>&1 && systemctl{sc} show --no-pager -p {SHOW_PROPS} -- {names} 2>/dev/null\n\
          exit 0",
+        fns = sysv_status::FNS,
+        hashed = quoted(&hashed),
         svs = quoted(&svs),
         names = quoted(names),
     )

@@ -36,6 +36,7 @@ mod results;
 mod run;
 mod secrets;
 mod security;
+mod service_status;
 mod stack;
 mod stack_postgres;
 mod staging;

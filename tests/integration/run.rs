@@ -537,3 +537,87 @@ fn probes_read_ahead_never_hide_a_change() {
     fixed.code(0).stdout_has("changed=1");
     assert_eq!(tb.exec("host1", "cat /srv/ra/f").stdout, "new\n");
 }
+
+/// A play without gathered facts reads the pending handlers in its first gather
+/// exec: a no-change run sends ONE command to the host (counted on the host). The handlers of the play
+/// that were pending run (also when its tasks need nothing of the host), those of
+/// other plays stay pending, and a `--check` run leaves the file as it is.
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn pending_handlers_ride_with_the_first_read() {
+    let tb = Testbed::up(1);
+    let playbook = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - file: { path: /srv/pend, state: directory }
+    - copy: { content: "x\n", dest: /srv/pend/f }
+  handlers:
+    - name: restart app
+      shell: echo restarted >> /srv/pend/log
+"#;
+    // Every command sent to the host starts root's shell, which sources
+    // .bashrc (Debian's bash does for ssh): it logs the first line of each.
+    tb.exec(
+        "host1",
+        "printf 'printf \"%%.60s\\\\n\" \"$BASH_EXECUTION_STRING\" | head -n1 >> /tmp/execs\\n' | cat - /root/.bashrc > /tmp/rc && mv /tmp/rc /root/.bashrc",
+    )
+    .code(0);
+    let execs = |args: &[&str]| {
+        tb.exec("host1", ": > /tmp/execs").code(0);
+        let run = tb.play("pend", playbook, args);
+        let log = tb.exec("host1", "cat /tmp/execs").stdout;
+        (run, log.lines().count(), log)
+    };
+    let pending = "/var/lib/opsctl/pending-handlers";
+    tb.play("pend", playbook, &[])
+        .code(0)
+        .stdout_has("changed=2");
+    tb.exec(
+        "host1",
+        &format!("mkdir -p /var/lib/opsctl && printf 'restart app\\nother play\\n' > {pending}"),
+    )
+    .code(0);
+    // --check: the handler would run; nothing on the host changes.
+    tb.play("pend", playbook, &["--check"]).code(0);
+    assert_eq!(
+        tb.exec("host1", &format!("cat {pending}")).stdout,
+        "restart app\nother play\n"
+    );
+    assert!(tb.exec("host1", "test -e /srv/pend/log").code != 0);
+    // The pending restart runs: the read-ahead, the handler, the file rewritten.
+    let (run, n, log) = execs(&["-v"]);
+    run.code(0).stdout_has("restart app");
+    assert_eq!(n, 3, "commands sent:\n{log}");
+    assert_eq!(tb.exec("host1", "cat /srv/pend/log").stdout, "restarted\n");
+    assert_eq!(
+        tb.exec("host1", &format!("cat {pending}")).stdout,
+        "other play\n"
+    );
+    // No change, another play's handler pending: one command, the file untouched.
+    let (run, n, log) = execs(&["-v"]);
+    run.code(0).stdout_has("changed=0");
+    assert_eq!(n, 1, "commands sent:\n{log}");
+    assert_eq!(
+        tb.exec("host1", &format!("cat {pending}")).stdout,
+        "other play\n"
+    );
+    // A play whose tasks need nothing of the host still runs its pending handler.
+    tb.exec("host1", &format!("printf 'restart app\\n' > {pending}"))
+        .code(0);
+    let only_debug = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - debug: { msg: hello }
+  handlers:
+    - name: restart app
+      shell: echo restarted >> /srv/pend/log
+"#;
+    tb.play("pend2", only_debug, &[]).code(0);
+    assert_eq!(
+        tb.exec("host1", "cat /srv/pend/log").stdout,
+        "restarted\nrestarted\n"
+    );
+    assert!(tb.exec("host1", &format!("test -e {pending}")).code != 0);
+}

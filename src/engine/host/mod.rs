@@ -28,8 +28,6 @@ mod item;
 mod read_ahead;
 mod start;
 
-use handlers::handler_matches;
-
 /// How a list of tasks ended on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -61,8 +59,11 @@ struct HostRun<'e, 'a> {
     extra_handlers: Vec<Task>,
     /// --start-at-task: true once the named task was reached.
     started: bool,
-    /// The host had a pending-handlers file when the run started.
+    /// The host's pending-handlers file named handlers of this play.
     had_pending: bool,
+    /// The pending-handlers file is not read yet (a play without facts reads
+    /// it with its first gather exec: see `handlers::ensure_pending`).
+    pending_unread: bool,
     /// Facts of protocol modules, read ahead or gathered (see `gather`).
     facts: super::gather::FactCache,
     /// The last task changed the host: the next ones likely change it too, and a
@@ -109,6 +110,7 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         extra_handlers: Vec::new(),
         started: eng.opts.start_at_task.is_none(),
         had_pending: false,
+        pending_unread: false,
         foreign_pending: Vec::new(),
         ended_roles: Vec::new(),
         facts: Default::default(),
@@ -141,13 +143,18 @@ async fn run_play_inner(run: &mut HostRun<'_, '_>) -> bool {
         return false;
     }
     let mut flow = Flow::Continue;
-    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+    for (i, section) in [&play.pre_tasks, &play.tasks, &play.post_tasks]
+        .into_iter()
+        .enumerate()
+    {
         if flow != Flow::Continue {
             break;
         }
         flow = run.tasks(section, &[], &[]).await;
         if flow == Flow::Continue {
-            flow = run.flush_handlers().await;
+            // pending handlers not read yet wait for the first gather exec,
+            // at the latest for the end of the play
+            flow = run.flush_handlers(i == 2).await;
         }
     }
     match flow {
@@ -199,6 +206,18 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 Ok(r.is_true())
             }
             other => as_bool(other).ok_or_else(|| format!("{other} is not a boolean")),
+        }
+    }
+
+    /// A command of the play itself (facts, pending handlers), as the play's
+    /// become user.
+    fn play_command(&self, script: String, stdin: Option<Vec<u8>>) -> RemoteCommand {
+        let become_user = self.become_user(None);
+        RemoteCommand {
+            script,
+            stdin,
+            no_become: become_user.is_none(),
+            become_user,
         }
     }
 
@@ -315,7 +334,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 }
                 return flow;
             }
-            Action::FlushHandlers => return self.flush_handlers().await,
+            Action::FlushHandlers => return self.flush_handlers(true).await,
             Action::Noop => return Flow::Continue,
             _ => {}
         }

@@ -3,13 +3,17 @@
 
 use super::item::Prepared;
 use super::*;
+use crate::engine::gather;
+use crate::modules::protocol::Need;
 
 impl<'e, 'a> HostRun<'e, 'a> {
     /// Reads ahead, in one exec: the facts that the next tasks need. Stops at
     /// the first task whose needs cannot be known yet (a loop, delegation, a condition or argument that needs a result still
-    /// to come...) or that will change the host whatever it finds.
+    /// to come...) or that will change the host whatever it finds. The play's
+    /// pending handlers, not read yet, are read in the same exec when it runs
+    /// as the play's user with its home.
     pub(super) async fn read_ahead(
-        &self,
+        &mut self,
         tasks: &[Task],
         block_vars: &[VarEntry],
         inherited_when: &[String],
@@ -21,7 +25,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             return;
         }
         let opts = self.eng.opts;
-        let mut needs: Vec<crate::modules::protocol::Need> = Vec::new();
+        let mut needs: Vec<Need> = Vec::new();
         let mut first: Option<Prepared> = None;
         let window = self.facts.window();
         for task in tasks.iter().take(window) {
@@ -66,11 +70,39 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 break;
             }
         }
-        if let Some(p) = &first
-            && !needs.is_empty()
-        {
-            let env = p.env(self, &conn);
-            crate::engine::apply::read_ahead(&env, &self.facts, &needs).await;
+        let Some(p) = &first else {
+            return;
+        };
+        let script = facts::pending_read();
+        let pending = Need::Probe(script.clone());
+        let with_pending = self.pending_unread
+            && p.become_user == self.become_user(None)
+            && !p
+                .environment
+                .iter()
+                .any(|(k, _)| k == "HOME" || k == "XDG_STATE_HOME");
+        if with_pending {
+            needs.push(pending.clone());
+        }
+        if needs.is_empty() {
+            return;
+        }
+        let env = p.env(self, &conn);
+        crate::engine::apply::read_ahead(&env, &self.facts, &needs).await;
+        if !with_pending {
+            return;
+        }
+        let key = gather::context_key(env.become_user, env.environment);
+        drop(env);
+        let read = self.facts.with(&key, std::slice::from_ref(&pending), |f| {
+            f.probes
+                .get(&script)
+                .filter(|o| o.success())
+                .map(|o| facts::pending_names(&o.stdout_str()))
+        });
+        // not read (the exec failed): `ensure_pending` reads it alone later
+        if let Some(names) = read {
+            self.take_pending(names);
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The start of a host's play: connect, gather facts and the pending
 //! handlers in one exec, set the play's variables and read its vars_files.
+//! A play without gathered facts sends nothing at its start: the pending
+//! handlers are read with the first gather exec (`read_ahead`), else alone
+//! before handlers are flushed or saved (`ensure_pending`).
 
 use super::*;
 
@@ -23,8 +26,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         }
     }
 
-    /// Connects, gathers facts and reads pending handlers (one exec), and sets the
-    /// play's variables.
+    /// Connects, gathers facts and reads pending handlers (one exec; none without
+    /// facts: see `ensure_pending`), and sets the play's variables.
     pub(super) async fn start(&mut self) -> Flow {
         let loc = self.play.location.clone();
         let Some(conn) = self.connect("connect", &loc).await else {
@@ -56,22 +59,20 @@ impl<'e, 'a> HostRun<'e, 'a> {
             None => true,
             Some(v) => self.truthy(v, &self.play.location).unwrap_or(true),
         };
-        let gather = gather.then_some(facts::Gather {
+        if !gather {
+            self.pending_unread = true;
+            return self.read_vars_files();
+        }
+        let g = facts::Gather {
             subset: &self.play.gather_subset,
             fact_path: self.play.fact_path.as_deref(),
             timeout: self.play.gather_timeout,
-        });
-        let become_user = self.become_user(None);
-        let cmd = RemoteCommand {
-            script: facts::script(gather),
-            stdin: None,
-            no_become: become_user.is_none(),
-            become_user,
         };
+        let cmd = self.play_command(facts::script(g), None);
         let started = Instant::now();
         match conn.run(&cmd).await {
             Ok(out) if out.success() => {
-                let (f, pending) = facts::parse(&out.stdout_str(), gather);
+                let (f, pending) = facts::parse(&out.stdout_str(), g);
                 for (k, v) in f {
                     let d = Definition {
                         value: v,
@@ -81,40 +82,30 @@ impl<'e, 'a> HostRun<'e, 'a> {
                         layer: Layer::Facts,
                     };
                     // Gathered facts stay for later plays (the fact cache).
-                    if gather.is_some() {
-                        self.eng.keep(
-                            &self.host,
-                            super::super::Kept {
-                                name: k.clone(),
-                                def: d.clone(),
-                                cached: true,
-                            },
-                        );
-                    }
+                    self.eng.keep(
+                        &self.host,
+                        super::super::Kept {
+                            name: k.clone(),
+                            def: d.clone(),
+                            cached: true,
+                        },
+                    );
                     self.scope.set(k, d);
                 }
-                self.had_pending = !pending.is_empty();
-                let handlers = self.all_handlers();
-                let (ours, theirs): (Vec<String>, Vec<String>) = pending
-                    .into_iter()
-                    .partition(|name| handlers.iter().any(|h| handler_matches(h, name)));
-                self.notified.extend(ours);
-                self.foreign_pending = theirs;
-                if gather.is_some() {
-                    let loc = self.play.location.clone();
-                    self.report(
-                        "Gathering Facts",
-                        None,
-                        &loc,
-                        Status::Ok,
-                        None,
-                        &[],
-                        started,
-                        false,
-                        false,
-                        &[],
-                    );
-                }
+                self.take_pending(pending);
+                let loc = self.play.location.clone();
+                self.report(
+                    "Gathering Facts",
+                    None,
+                    &loc,
+                    Status::Ok,
+                    None,
+                    &[],
+                    started,
+                    false,
+                    false,
+                    &[],
+                );
             }
             Ok(out) => {
                 let msg = format!(
@@ -157,7 +148,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 };
             }
         }
-        // vars_files: read now (their paths may use variables), at their layer.
+        self.read_vars_files()
+    }
+
+    /// The play's vars_files: read now (their paths may use variables), at their layer.
+    fn read_vars_files(&mut self) -> Flow {
         for (alternatives, loc) in &self.play.vars_files {
             if let Err(e) = self.vars_file(alternatives, loc) {
                 report_simple(self.eng, &self.host, "vars_files", loc, Status::Failed, &e);

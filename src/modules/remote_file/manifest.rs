@@ -37,6 +37,16 @@ pub(super) fn path_field(p: &str) -> String {
     }
 }
 
+/// How much content to read: `-`, `all`, or one byte more than the cap (to
+/// know it was truncated).
+fn content_field(c: ContentReq) -> String {
+    match c {
+        ContentReq::None => "-".into(),
+        ContentReq::Capped(n) => (n + 1).to_string(),
+        ContentReq::Whole => "all".into(),
+    }
+}
+
 fn bit(b: bool) -> String {
     if b { "1" } else { "0" }.into()
 }
@@ -65,19 +75,20 @@ pub fn manifest(ops: &[Op]) -> Vec<u8> {
                 } else {
                     r.sums.join(",")
                 };
-                let content = match r.content {
-                    ContentReq::None => none(),
-                    ContentReq::Capped(n) => (n + 1).to_string(),
-                    ContentReq::Whole => "all".into(),
-                };
+                let content = content_field(r.content);
                 line(&mut out, "P", &[bit(r.follow), sums, content], &r.path);
             }
             Op::List(p) => line(&mut out, "F", &[], p),
-            Op::Batch { paths, follow } => {
-                line(&mut out, "B", &[bit(*follow), paths.len().to_string()], "-");
-                for p in paths {
-                    out.extend_from_slice(path_field(p).as_bytes());
-                    out.push(b'\n');
+            Op::Batch { reqs, follow } => {
+                line(&mut out, "B", &[bit(*follow), reqs.len().to_string()], "-");
+                for r in reqs {
+                    let l = format!(
+                        "{} {} {}\n",
+                        bit(r.sums.iter().any(|s| s == "sha256")),
+                        content_field(r.content),
+                        path_field(&r.path)
+                    );
+                    out.extend_from_slice(l.as_bytes());
                 }
             }
             Op::Epoch(ts) => line(&mut out, "E", std::slice::from_ref(ts), "-"),

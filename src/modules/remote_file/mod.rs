@@ -205,10 +205,11 @@ pub enum Source {
 pub enum Op {
     /// Probe a path (its result is one item of [`Run::items`]).
     Probe(Req),
-    /// Probes of many paths at once (one `stat`, one `sha256sum`), links
-    /// followed or not; used by [`probe`] for plain paths.
+    /// Probes of many paths at once (one `stat`, one `sha256sum` for the files
+    /// whose sha256 is asked, their content inline), links followed or not as
+    /// `follow` says (every req's `follow` is that); see [`probe_ops`].
     Batch {
-        paths: Vec<String>,
+        reqs: Vec<Req>,
         follow: bool,
     },
     /// Every path under a directory (itself included), probed without following
@@ -349,9 +350,10 @@ pub fn interpret(out: &Output, ops: &[Op]) -> Result<Run, Fail> {
     let mut run = parse_output(&out.stdout);
     // Content read one byte past its cap was truncated.
     if !ops.iter().any(|o| matches!(o, Op::List(_))) {
-        let caps = ops.iter().filter_map(|o| match o {
-            Op::Probe(r) => Some(r.content),
-            _ => None,
+        let caps = ops.iter().flat_map(|o| match o {
+            Op::Probe(r) => vec![r.content],
+            Op::Batch { reqs, .. } => reqs.iter().map(|r| r.content).collect(),
+            _ => Vec::new(),
         });
         for (st, cap) in run.items.iter_mut().zip(caps) {
             if let (ContentReq::Capped(n), Some(c)) = (cap, &mut st.content)
@@ -402,52 +404,55 @@ pub fn interpret(out: &Output, ops: &[Op]) -> Result<Run, Fail> {
     fail(msg)
 }
 
-/// Probes paths in one exec.
-pub async fn probe(env: &HostEnv<'_>, reqs: Vec<Req>) -> Result<Run, Fail> {
-    // Many plain paths (a tree) are probed in one batch: one stat, one sha256sum.
-    // (the batch always computes sha256; it takes the paths probed like the first one)
-    let plain = |r: &Req| {
-        r.content == ContentReq::None
-            && (r.sums.is_empty() || r.sums == ["sha256"])
-            && path_field(&r.path) == r.path
-            && !r.path.contains('\\')
-            && !r.path.starts_with(['~', '-'])
-    };
-    let Some(follow) = reqs.iter().find(|r| plain(r)).map(|r| r.follow) else {
-        let ops: Vec<Op> = reqs.into_iter().map(Op::Probe).collect();
-        return run_ops(env, &ops, None).await;
-    };
-    let in_batch: Vec<bool> = reqs
-        .iter()
-        .map(|r| plain(r) && r.follow == follow)
-        .collect();
-    let n_batch = in_batch.iter().filter(|b| **b).count();
-    if n_batch < 4 {
-        let ops: Vec<Op> = reqs.into_iter().map(Op::Probe).collect();
-        return run_ops(env, &ops, None).await;
-    }
+/// Can a req go into a batch? Its path is sent raw (no newline, no leading or
+/// trailing blank, no backslash: `sha256sum` would escape it), is not `~` or
+/// an option, and it asks for sha256 at most (other sums: a probe of its own).
+pub fn batchable(r: &Req) -> bool {
+    (r.sums.is_empty() || r.sums == ["sha256"])
+        && path_field(&r.path) == r.path
+        && !r.path.contains(['\\', '\r'])
+        && !r.path.starts_with(['~', '-'])
+}
+
+/// The ops that probe `reqs`: a probe for each req that cannot be batched,
+/// then one batch per `follow` (one `stat`, one `sha256sum`, content inline).
+/// Also the index in `reqs` of each item the ops print, in order.
+pub fn probe_ops(reqs: &[Req]) -> (Vec<Op>, Vec<usize>) {
     let mut ops = Vec::new();
-    let mut paths = Vec::new();
-    for (r, b) in reqs.iter().zip(&in_batch) {
-        if *b {
-            paths.push(r.path.clone());
-        } else {
+    let mut order = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        if !batchable(r) {
             ops.push(Op::Probe(r.clone()));
+            order.push(i);
         }
     }
-    let singles = ops.len();
-    ops.push(Op::Batch { paths, follow });
-    let mut run = run_ops(env, &ops, None).await?;
-    // back in the order asked: single probes come first, then the batch
-    let mut batch = run
-        .items
-        .split_off(singles.min(run.items.len()))
-        .into_iter();
-    let mut single = std::mem::take(&mut run.items).into_iter();
-    for b in in_batch {
-        let next = if b { batch.next() } else { single.next() };
-        run.items.push(next.unwrap_or_default());
+    for follow in [false, true] {
+        let (idx, batch): (Vec<usize>, Vec<Req>) = reqs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| batchable(r) && r.follow == follow)
+            .map(|(i, r)| (i, r.clone()))
+            .unzip();
+        if !batch.is_empty() {
+            ops.push(Op::Batch {
+                reqs: batch,
+                follow,
+            });
+            order.extend(idx);
+        }
     }
+    (ops, order)
+}
+
+/// Probes paths in one exec; the items in the order of `reqs`.
+pub async fn probe(env: &HostEnv<'_>, reqs: Vec<Req>) -> Result<Run, Fail> {
+    let (ops, order) = probe_ops(&reqs);
+    let mut run = run_ops(env, &ops, None).await?;
+    let mut items = vec![Stat::default(); reqs.len()];
+    for (i, st) in order.into_iter().zip(std::mem::take(&mut run.items)) {
+        items[i] = st;
+    }
+    run.items = items;
     Ok(run)
 }
 
@@ -490,5 +495,53 @@ mod tests {
                 Some(sha256_hex(name.as_bytes()).as_str())
             );
         }
+    }
+
+    /// A batch tells what a probe per path tells: content (whole, capped,
+    /// truncated), sha256 where asked, links followed or not (with their
+    /// target and real path), absent paths; odd paths and other sums are
+    /// probed alone, and the items come back in the order asked.
+    #[tokio::test]
+    async fn a_batch_says_what_single_probes_say() {
+        let k = testkit::kit().await;
+        let env = k.env(false, false);
+        k.write("a", "alpha\n");
+        k.write("big", "0123456789");
+        std::fs::create_dir_all(k.path("dir")).unwrap();
+        std::os::unix::fs::symlink(k.path("a"), k.path("link")).unwrap();
+        std::os::unix::fs::symlink(k.path("nowhere"), k.path("dangling")).unwrap();
+        let mut reqs = Vec::new();
+        for name in ["a", "big", "dir", "link", "dangling", "absent", "sp ace"] {
+            for follow in [false, true] {
+                let base = Req::new(k.p(name)).follow(follow);
+                reqs.push(base.clone());
+                reqs.push(base.clone().sums(&["sha256"]).content(ContentReq::Whole));
+                reqs.push(base.clone().sums(&[]).content(ContentReq::Capped(4)));
+                reqs.push(base.clone().sums(&["sha1"]));
+            }
+        }
+        reqs.push(Req::new(k.p("new\nline")).sums(&["sha256"]));
+        let (ops, _) = probe_ops(&reqs);
+        assert_eq!(
+            ops.iter().filter(|o| matches!(o, Op::Batch { .. })).count(),
+            2,
+            "one batch per follow"
+        );
+        let batched = probe(&env, reqs.clone()).await.unwrap();
+        let singles: Vec<Op> = reqs.iter().cloned().map(Op::Probe).collect();
+        let single = run_ops(&env, &singles, None).await.unwrap();
+        assert_eq!(batched.items.len(), reqs.len());
+        for ((r, b), s) in reqs.iter().zip(&batched.items).zip(&single.items) {
+            // reading content may move the access time between the two reads
+            let (mut b, mut s) = (b.clone(), s.clone());
+            (b.atime, s.atime) = (0, 0);
+            assert_eq!(b, s, "{r:?}");
+        }
+        let a = &batched.items[1];
+        assert_eq!(a.content.as_deref(), Some(&b"alpha\n"[..]));
+        assert!(a.sha256().is_some());
+        let capped = &batched.items[10];
+        assert_eq!(capped.content.as_deref(), Some(&b"0123"[..]));
+        assert!(capped.content_truncated && capped.sha256().is_none());
     }
 }

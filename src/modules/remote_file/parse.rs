@@ -64,7 +64,9 @@ pub fn parse_output(out: &[u8]) -> Run {
                             item.entry(k.clone()).or_insert_with(|| v.clone());
                         }
                     }
-                    if let Some(h) = sums.get(&path) {
+                    if let Some(h) = sums.get(&path)
+                        && item.contains_key("sumwanted")
+                    {
                         item.insert("sum_sha256".into(), h.clone());
                     }
                 }

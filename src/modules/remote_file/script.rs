@@ -80,20 +80,25 @@ opsctl_probe() {
   return 0
 }
 batch() {
-  # $1 follow; $2 count; the paths follow on stdin, one a line
-  f=$1; n=$2; set --
+  # $1 follow; $2 count; then a line per path: sha256 wanted (1/0), content
+  # cap (- all N), the path. One stat and one sha256sum for all of them.
+  f=$1; n=$2; set --; ws=; cs=
   echo @@batch
-  while [ "$n" -gt 0 ] && IFS= read -r p; do
+  while [ "$n" -gt 0 ] && IFS=' ' read -r w c p; do
     case $p in b64:*) p=$(d64 "${p#b64:}"); p=${p%.} ;; esac
-    set -- "$@" "$p"; n=$((n-1))
+    set -- "$@" "$p"; ws="$ws$w,"; cs="$cs$c,"; n=$((n-1))
   done
+  wl=$ws
   for p; do
+    c=${cs%%,*}; cs=${cs#*,}; w=${wl%%,*}; wl=${wl#*,}
     echo @@
     printf 'rpath=%s\n' "$p"
+    [ "$w" = 1 ] && echo sumwanted=1
     if [ -L "$p" ]; then
       echo link=1
       t=$(readlink -- "$p"; echo .); t=${t%.}; t=${t%"$nl"}
       case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
+      rp=$(readlink -f -- "$p") && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
     fi
     if [ -L "$p" ] && [ "$f" != 1 ]; then t=link
     elif [ -d "$p" ]; then t=directory
@@ -106,6 +111,13 @@ batch() {
       [ -w "$p" ] && echo writable=1
       [ -x "$p" ] && echo executable=1
     fi
+    if [ "$t" = file ] && [ -r "$p" ]; then
+      case $c in
+        -) ;;
+        all) printf 'content='; base64 -w0 < "$p"; echo ;;
+        *) printf 'content='; head -c "$c" -- "$p" | base64 -w0; echo ;;
+      esac
+    fi
     pdir "$p"
     if [ -d "$d" ]; then echo parent=directory; [ -w "$d" ] && echo parent_writable=1
     elif [ -e "$d" ]; then echo parent=other
@@ -113,11 +125,12 @@ batch() {
   done
   echo @@stat
   if [ "$f" = 1 ]; then s=-L; else s=; fi
-  stat $s --printf 'rpath=%n\nmode=%a\nrawmode=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\nmtime=%Y\natime=%X\nctime=%Z\ninode=%i\ndev=%d\nnlink=%h\n' -- "$@" 2>/dev/null
+  [ $# -gt 0 ] && stat $s --printf 'rpath=%n\nmode=%a\nrawmode=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\nmtime=%Y\natime=%X\nctime=%Z\ninode=%i\ndev=%d\nnlink=%h\n' -- "$@" 2>/dev/null
   echo @@sums
   n=$#
   for p; do
-    if [ -f "$p" ] && [ -r "$p" ] && { [ "$f" = 1 ] || [ ! -L "$p" ]; }; then set -- "$@" "$p"; fi
+    w=${ws%%,*}; ws=${ws#*,}
+    if [ "$w" = 1 ] && [ -f "$p" ] && [ -r "$p" ] && { [ "$f" = 1 ] || [ ! -L "$p" ]; }; then set -- "$@" "$p"; fi
   done
   shift "$n"
   if [ $# -gt 0 ]; then sha256sum -- "$@"; fi
