@@ -121,10 +121,14 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
         &format!("{BACKUP_PASSWORD}\n"),
     )
     .code(0);
+    // The two hosts stand for two environments in one inventory, with no
+    // network between them: no firewall rules naming each other (roles/security
+    // would open each one's PostgreSQL to the other, a web host it cannot resolve).
     tb.write(
         "environments/tb/group_vars/db.yml",
         "backup_repository: /var/backups/opsctl-restic\nbackup_host: \"{{ inventory_hostname }}\"\n\
-         backup_keep_daily: 2\nbackup_keep_weekly: 2\nbackup_keep_monthly: 3\n",
+         backup_keep_daily: 2\nbackup_keep_weekly: 2\nbackup_keep_monthly: 3\n\
+         security_firewall: false\n",
     );
     tb.write("environments/tb/host_vars/host1.yml", "backup_env: prod\n");
     tb.write(
