@@ -217,7 +217,7 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
         match args.data.as_deref().unwrap_or("empty") {
             "empty" => {}
             "snapshot" => {
-                return Err(Error::new("--data snapshot is not available yet: opsctl takes no database snapshots (backups) of an environment")
+                return Err(Error::new("--data snapshot is not implemented yet: a preview cannot start from a backup of the environment (`opsctl backups`)")
                     .hint("use --data empty (a new database, filled by the migrations)"));
             }
             other => return Err(Error::new(format!("--data {other}: empty or snapshot"))),
