@@ -98,19 +98,8 @@ fn parse_keep(s: &str) -> Result<KeepFor, String> {
     if matches!(t.as_str(), "" | "0" | "no" | "off" | "false") {
         return Ok(KeepFor(None));
     }
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; write e.g. 10m, 90s or 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("'{s}': the unit must be s, m or h (e.g. 10m)")),
-    };
-    Ok(KeepFor(
-        (secs > 0).then(|| std::time::Duration::from_secs(secs)),
-    ))
+    let secs = crate::commands::parse_since(&t)?;
+    Ok(KeepFor((!secs.is_zero()).then_some(secs)))
 }
 
 /// Which hosts a command works on.
@@ -873,7 +862,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub preview: Option<String>,
     /// With --preview: how long it lives before the host removes it (7d, 36h, 90m)
-    #[arg(long, value_name = "DURATION", requires = "preview", value_parser = |s: &str| crate::deploy::preview::parse_lifetime(s, false))]
+    #[arg(long, value_name = "DURATION", requires = "preview", value_parser = crate::commands::parse_lifetime)]
     pub lifetime: Option<i64>,
     /// With --preview: its database, empty (migrations fill it) or a snapshot of the environment's
     #[arg(long, value_name = "empty|snapshot", requires = "preview", value_parser = ["empty", "snapshot"])]

@@ -439,23 +439,9 @@ fn print_problem(p: &Printer, host: &str, a: &Answer) {
     }
 }
 
-/// `--since`: `90s`, `30m`, `1h`, `2d`, `1w`.
+/// `--since`: `90s`, `30m`, `1h`, `2d`, `1w` (see [`time::parse_seconds`]).
 pub fn parse_since(s: &str) -> std::result::Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; write e.g. 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" | "min" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        "w" => n * 7 * 86400,
-        _ => return Err(format!("'{s}': the unit must be s, m, h, d or w (e.g. 1h)")),
-    };
-    Ok(Duration::from_secs(secs))
+    crate::journal::time::parse_seconds(s, false).map(|secs| Duration::from_secs(secs as u64))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub use logs::{LogsOptions, parse_since};
 pub use maintenance::{MaintenanceAction, MaintenanceOptions};
 pub use notify::NotifyOptions;
 pub use ping::PingOptions;
-pub use previews::PreviewsOptions;
+pub use previews::{PreviewsOptions, parse_lifetime};
 pub use provision::ProvisionOptions;
 pub use releases::ReleasesOptions;
 pub use restore::RestoreOptions;

@@ -42,6 +42,11 @@ fn script(args: &[&str]) -> String {
     )
 }
 
+/// `--lifetime`: `7d`, `36h`, `90m`... (never negative).
+pub fn parse_lifetime(s: &str) -> std::result::Result<i64, String> {
+    crate::journal::time::parse_seconds(s, false)
+}
+
 /// The action the words name.
 fn action(words: [Option<String>; 3]) -> Result<PreviewsAction> {
     let usage =
@@ -50,7 +55,7 @@ fn action(words: [Option<String>; 3]) -> Result<PreviewsAction> {
         [None, None, None] => PreviewsAction::List,
         [Some(a), Some(name), None] if a == "destroy" => PreviewsAction::Destroy { name },
         [Some(a), Some(name), Some(d)] if a == "extend" => {
-            let seconds = pv::parse_lifetime(&d, true).map_err(Error::new)?;
+            let seconds = crate::journal::time::parse_seconds(&d, true).map_err(Error::new)?;
             PreviewsAction::Extend { name, seconds }
         }
         _ => return Err(usage()),

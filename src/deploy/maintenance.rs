@@ -220,8 +220,7 @@ async fn ask_all(hosts: &Hosts, script: impl Fn(usize) -> String) -> Vec<Result<
 /// runs one with `printf '%s' SCRIPT | base64 -d | sh` and reads the same words
 /// as [`parse`] (`on`: it turned the page on).
 pub fn playbook_vars(hosts: &Hosts, by: &str) -> Result<serde_json::Value> {
-    use base64::Engine as _;
-    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let b64 = |s: String| crate::modules::content::b64(s.as_bytes());
     let mut enter = serde_json::Map::new();
     for (i, host) in hosts.names.iter().enumerate() {
         let message = hosts

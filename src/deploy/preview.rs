@@ -23,36 +23,6 @@ pub fn dns_safe(raw: &str) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// A lifetime: `7d`, `36h`, `90m`, `3600s`, `2w` or plain seconds; negative
-/// (`-1h`) only where allowed (`previews extend` into the past).
-pub fn parse_lifetime(s: &str, allow_negative: bool) -> Result<i64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) if allow_negative => (true, b),
-        Some(_) => return Err(format!("'{s}': a lifetime cannot be negative")),
-        None => (false, t.as_str()),
-    };
-    let split = body
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(body.len());
-    let (num, unit) = body.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration: write e.g. 7d, 36h, 90m"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(format!("'{s}': the unit must be s, m, h, d or w (e.g. 7d)")),
-    };
-    let secs = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too long"))?;
-    Ok(if neg { -secs } else { secs })
-}
-
 /// `3d 4h`, `5h 12m`, `40m`, or `expired` (for a number of seconds left).
 pub fn human_left(secs: i64) -> String {
     if secs <= 0 {
@@ -125,19 +95,6 @@ mod tests {
         assert_eq!(dns_safe(""), None);
         let long = dns_safe(&format!("{}-{}", "a".repeat(62), "b".repeat(10))).unwrap();
         assert_eq!(long, "a".repeat(62), "63 at most, no '-' at the end");
-    }
-
-    #[test]
-    fn lifetimes() {
-        assert_eq!(parse_lifetime("7d", false), Ok(604_800));
-        assert_eq!(parse_lifetime("36h", false), Ok(129_600));
-        assert_eq!(parse_lifetime("90m", false), Ok(5400));
-        assert_eq!(parse_lifetime("600", false), Ok(600));
-        assert_eq!(parse_lifetime("2w", false), Ok(1_209_600));
-        assert_eq!(parse_lifetime("-1h", true), Ok(-3600));
-        assert!(parse_lifetime("-1h", false).is_err());
-        assert!(parse_lifetime("3y", false).is_err());
-        assert!(parse_lifetime("d", false).is_err());
     }
 
     #[test]

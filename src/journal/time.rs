@@ -115,9 +115,56 @@ pub fn ago(secs: u64) -> String {
     }
 }
 
+/// A duration as people write it on the command line: `90s`, `30m`, `36h`,
+/// `7d`, `2w` or plain seconds, in seconds; negative (`-1h`) only when
+/// `negative` allows it. The one parser of `--since`, `--lifetime`,
+/// `--keep-connections` and `previews extend`.
+pub fn parse_seconds(s: &str, negative: bool) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) if negative => (true, b),
+        Some(_) => return Err(format!("'{s}': a duration cannot be negative here")),
+        None => (false, t.as_str()),
+    };
+    let split = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
+    let (num, unit) = body.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: write e.g. 90s, 30m, 1h or 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("'{s}': the unit must be s, m, h, d or w (e.g. 1h)")),
+    };
+    let secs = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too long"))?;
+    Ok(if neg { -secs } else { secs })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_as_written() {
+        assert_eq!(parse_seconds("7d", false), Ok(604_800));
+        assert_eq!(parse_seconds("36h", false), Ok(129_600));
+        assert_eq!(parse_seconds("90m", false), Ok(5400));
+        assert_eq!(parse_seconds("5min", false), Ok(300));
+        assert_eq!(parse_seconds("600", false), Ok(600));
+        assert_eq!(parse_seconds("2w", false), Ok(1_209_600));
+        assert_eq!(parse_seconds("-1h", true), Ok(-3600));
+        assert!(parse_seconds("-1h", false).is_err());
+        assert!(parse_seconds("3y", false).unwrap_err().contains("unit"));
+        assert!(parse_seconds("d", false).is_err());
+        assert!(parse_seconds("99999999999999999w", false).is_err());
+    }
 
     #[test]
     fn iso_round_trips() {

@@ -404,14 +404,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
                     Flow::Continue
                 }
                 Action::ResetConnection => self.reset_connection(task).await,
-                Action::RefreshInventory => match self.eng.refresh_inventory() {
-                    Ok(()) => Flow::Continue,
-                    Err(e) => {
-                        let msg = format!("meta: refresh_inventory: {e}");
-                        self.task_failed(task, &msg, started);
-                        self.finish_task(task, Outcome::failed(msg))
+                // Once for the play's hosts, as Ansible runs it (the first
+                // host to reach it reads the file; the others share the result).
+                Action::RefreshInventory => {
+                    let cell = self.eng.once_cell(&task.location.to_string());
+                    let out = cell
+                        .get_or_init(|| match self.eng.refresh_inventory() {
+                            Ok(()) => Outcome::ok(),
+                            Err(e) => Outcome::failed(format!("meta: refresh_inventory: {e}")),
+                        })
+                        .clone();
+                    if !out.failed {
+                        return Flow::Continue;
                     }
-                },
+                    self.task_failed(task, out.msg.as_deref().unwrap_or_default(), started);
+                    self.finish_task(task, out)
+                }
                 Action::ClearHostErrors => {
                     self.eng
                         .clear_errors
