@@ -12,10 +12,13 @@ use std::process::Command as Process;
 
 use serde_json::{Value as Json, json};
 
+use crate::deploy::hooks::{Hooks, notify};
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::maintenance::{self as maint, State};
+use crate::deploy::phases::{self, Plan};
 use crate::deploy::preview as pv;
+use crate::deploy::rollout::{Event, When};
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
 use crate::git::git;
@@ -300,6 +303,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
             }
         }
     }
+    let plan = Plan::read(&hosts)?;
     let commit = resolve_ref(&app_src, &git_ref, &strategy, git_repo.as_deref())?;
     let t = now();
     let id = d::release_id(t, &commit);
@@ -317,6 +321,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
         // --check: the plan, read from the hosts; nothing is locked, built or switched
         // (a release's steps depend on each other: they cannot be dry-run one by one).
         let mut result = Ok(Exit::Success);
+        printer.result(&format!("check: would {}", plan.describe(&hosts)));
         let here = Controller::here();
         for i in 0..hosts.names.len() {
             match hosts.status(i).await {
@@ -396,7 +401,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                     .hint("app_subdir must be a directory of the repository at that commit")
             })?;
         }
-        let mut extra = json!({
+        let base = json!({
             "release_id": id,
             "release_commit": commit,
             "release_ref": git_ref,
@@ -406,53 +411,99 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
             "deploy_force": args.force,
             "deploy_env": env,
         });
-        if let (Some(e), Json::Object(vars)) = (extra.as_object_mut(), maint::playbook_vars(&hosts, "deploy")?) {
-            e.extend(vars);
+        // What each host served before: where a host that switched goes back.
+        let previous: Vec<Json> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                json!({
+                    "dir": st.current.as_ref().map(|c| format!("{}/releases/{c}", hosts.roots[i])).unwrap_or_default(),
+                    "commit": st.live_commit.clone().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let mut event = Event {
+            action: "deploy".into(),
+            env: env.clone(),
+            release: id.clone(),
+            commit: commit.clone(),
+            git_ref: git_ref.clone(),
+            user: user.clone(),
+            ..Event::default()
+        };
+        let hooks = Hooks {
+            hosts: &hosts,
+            hooks: &plan.hooks,
+            root: &root,
+            printer,
+        };
+        if let Err(e) = hooks.run(When::Before, &event).await {
+            event.result = "failed".into();
+            event.detail = format!("{}: nothing was switched", e.message);
+            hooks.run_after(When::Failed, &event).await;
+            notify(plan.webhook.as_deref(), &event, printer).await;
+            return Err(e.hint("a before hook stops the deploy before anything is built or switched"));
         }
+        let modes: Vec<String> = (0..hosts.names.len())
+            .map(|i| hosts.var(i, "deploy_maintenance").map(|m| m.unwrap_or_else(|| "auto".into())))
+            .collect::<Result<_>>()?;
         // The engine handles Ctrl-C from here: it stops and returns Interrupted.
-        let exit = hosts.run_playbook("deploy", extra, (args.check, args.diff), printer).await;
-        // Whatever happened (a failure the playbook could not rescue, Ctrl-C),
-        // the page this deploy turned on goes; one turned on by hand stays.
+        let done = phases::run(&hosts, &plan, &base, &previous, &modes, printer).await;
+        // Whatever happened (a failure, Ctrl-C), the page this deploy turned
+        // on goes; one turned on by hand stays.
         let pages_on = if pages {
-            maint::leave_saying(&hosts, "deploy", "the deploy stopped before turning it off", printer).await;
+            for (host, left) in hosts.names.iter().zip(maint::leave(&hosts, Some("deploy")).await) {
+                if let Ok(maint::Left::Off(_)) = left {
+                    printer.result(&format!("{host} | maintenance page off"));
+                }
+            }
             maint::states(&hosts).await
         } else {
             Vec::new()
         };
-        let exit = exit?;
+        let done = done?;
+        let names = |v: &[usize]| v.iter().map(|i| hosts.names[*i].clone()).collect::<Vec<_>>();
         let page_on = |i: usize| pages_on.get(i).and_then(|s| s.as_ref().ok()).and_then(Option::as_ref);
-        if args.check || exit == Exit::Success || exit == Exit::Interrupted {
-            if exit == Exit::Success && !args.check {
-                printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));
-                if let Some(p) = &preview {
-                    printer.result(&format!(
-                        "preview {} answers at {}; removed at {} (in {}) unless extended: opsctl previews extend {} 3d",
-                        p.name,
-                        p.url,
-                        d::iso_time(p.removeat),
-                        pv::human_left(p.removeat as i64 - now() as i64),
-                        p.name
-                    ));
-                }
+        for (i, host) in hosts.names.iter().enumerate() {
+            if let Some(st) = page_on(i) {
+                printer.warn(&format!("{host}: the maintenance page stays on ({}): `opsctl maintenance off --env {env}` when ready", st.describe()));
             }
-            for (i, host) in hosts.names.iter().enumerate() {
-                if let Some(st) = page_on(i) {
-                    printer.warn(&format!("{host}: the maintenance page stays on ({}): `opsctl maintenance off --env {env}` when ready", st.describe()));
-                }
-            }
-            return Ok(exit);
         }
-        // Name the failed step per host, from the release log.
+        if done.exit == Exit::Interrupted {
+            return Ok(Exit::Interrupted);
+        }
+        event.hosts = names(&done.live);
+        event.switched_back = names(&done.switched_back);
+        event.failed = done.failed.iter().map(|(i, _)| hosts.names[*i].clone()).collect();
+        if done.exit == Exit::Success {
+            printer.result(&format!("release {id} ({commit}) is live on {}", hosts.names.join(", ")));
+            if let Some(p) = &preview {
+                printer.result(&format!(
+                    "preview {} answers at {}; removed at {} (in {}) unless extended: opsctl previews extend {} 3d",
+                    p.name,
+                    p.url,
+                    d::iso_time(p.removeat),
+                    pv::human_left(p.removeat as i64 - now() as i64),
+                    p.name
+                ));
+            }
+            event.result = "ok".into();
+            hooks.run_after(When::After, &event).await;
+            notify(plan.webhook.as_deref(), &event, printer).await;
+            return Ok(Exit::Success);
+        }
+        // Name the failed step per host, from the release log; then what the
+        // rollout did about the others.
         let mut failed = Vec::new();
+        let mut live_now = Vec::new();
         for i in 0..hosts.names.len() {
-            if let Ok(st) = hosts.status(i).await
-                && let Some(r) = st.records.iter().rev().find(|r| r.id == id && r.result == Outcome::Bad)
-            {
+            let st = hosts.status(i).await.ok();
+            let live = st.as_ref().and_then(|s| s.current.clone()).unwrap_or_else(|| "none".into());
+            live_now.push(live.clone());
+            if let Some((_, step)) = done.failed.iter().find(|(f, _)| *f == i) {
                 failed.push(format!(
-                    "{} (step {}; live: {}{})",
+                    "{} (step {step}; live: {live}{})",
                     hosts.names[i],
-                    r.step.as_deref().unwrap_or("?"),
-                    st.current.as_deref().unwrap_or("none"),
                     match page_on(i) {
                         Some(p) => page_stays(p),
                         None if pages => "; maintenance page off".into(),
@@ -461,14 +512,31 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                 ));
             }
         }
-        let msg = if failed.is_empty() {
+        for i in &done.switched_back {
+            printer.result(&format!("{} | switched back to {}", hosts.names[*i], live_now[*i]));
+        }
+        let mut msg = if failed.is_empty() {
             format!("deploy of release {id} failed")
         } else {
             format!("deploy of release {id} failed on {}", failed.join(", "))
         };
-        Err(Error::new(msg)
-            .hint("the hosts serve the release that was live before; `opsctl releases --env ENV` shows the log")
-            .exit(exit))
+        if !done.switched_back.is_empty() {
+            msg.push_str(&format!("; switched back: {}", names(&done.switched_back).join(", ")));
+        }
+        if !done.untouched.is_empty() {
+            msg.push_str(&format!("; not switched: {}", names(&done.untouched).join(", ")));
+        }
+        let hint = if done.live.is_empty() {
+            "the hosts serve the release that was live before and release {id} is marked bad; `opsctl releases --env ENV` shows the log".replace("{id}", &id)
+        } else {
+            msg.push_str(&format!("; live on {} (within deploy_max_fail_percentage)", names(&done.live).join(", ")));
+            "the failed hosts serve the release that was live before; `opsctl releases --env ENV` shows the log".into()
+        };
+        event.result = if done.switched_back.is_empty() { "failed".into() } else { "rolled back".into() };
+        event.detail = msg.clone();
+        hooks.run_after(When::Failed, &event).await;
+        notify(plan.webhook.as_deref(), &event, printer).await;
+        Err(Error::new(msg).hint(hint).exit(Exit::Failed))
     }
     .await;
     if !args.check {

@@ -6,7 +6,9 @@
 use serde_json::{Map, json};
 
 use crate::deploy as d;
+use crate::deploy::hooks;
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
+use crate::deploy::rollout::Event;
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
 use crate::session::Loaded;
@@ -31,6 +33,7 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
         .hint("`opsctl releases --env ENV` lists them"));
     }
     let hosts = Hosts::load(loaded, args.limit.as_deref(), "rollback")?;
+    let webhook = crate::deploy::phases::webhook_url(&hosts)?;
     let holder = holder("rollback", args.to.as_deref().unwrap_or("previous"));
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
@@ -54,6 +57,13 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
         let statuses = finish(&hosts, &previous, printer).await?;
         let mut targets = Map::new();
         let mut plan = Vec::new();
+        let mut event = Event {
+            action: "rollback".into(),
+            env: hosts.loaded.target.env.clone().unwrap_or_default(),
+            user: controller_user(),
+            hosts: hosts.names.clone(),
+            ..Event::default()
+        };
         for (i, st) in statuses.into_iter().enumerate() {
             let releases = d::releases(&st.records, &st.present, st.current.as_deref());
             let target = d::rollback_target(&releases, args.to.as_deref()).map_err(|e| {
@@ -68,6 +78,13 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
                 .iter()
                 .find(|r| r.live)
                 .and_then(|r| r.deployed.clone());
+            if i == 0 {
+                event.release = target.clone();
+                if let Some(r) = &record {
+                    event.commit = r.commit.clone();
+                    event.git_ref = r.git_ref.clone();
+                }
+            }
             plan.push(format!(
                 "{}: {} -> {}",
                 hosts.names[i],
@@ -95,6 +112,11 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
         let exit = hosts
             .run_playbook("rollback", extra, (false, false), printer)
             .await?;
+        if exit != Exit::Interrupted {
+            event.result = if exit == Exit::Success { "ok" } else { "failed" }.into();
+            event.detail = plan.join(", ");
+            hooks::notify(webhook.as_deref(), &event, printer).await;
+        }
         if exit == Exit::Success {
             printer.result("rollback done");
             Ok(exit)

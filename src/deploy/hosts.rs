@@ -140,6 +140,15 @@ impl Hosts {
         string_var(&self.vars, &self.names[i], name)
     }
 
+    /// A host variable as JSON (`Null`: unset), templates resolved.
+    pub fn json_var(&self, i: usize, name: &str) -> Result<Json> {
+        match self.vars.resolve(&self.names[i], name) {
+            Ok(v) => Ok(v),
+            Err(VarsError::Undefined { .. }) => Ok(Json::Null),
+            Err(e) => Err(Error::new(format!("host {}: {name}: {e}", self.names[i]))),
+        }
+    }
+
     /// The same variable on every host, or an error naming two that differ.
     pub fn same_var(&self, name: &str) -> Result<Option<String>> {
         let first = self.var(0, name)?;
@@ -168,12 +177,42 @@ impl Hosts {
         (check, diff): (bool, bool),
         printer: &Printer,
     ) -> Result<Exit> {
+        self.run_playbook_with(name, extra, (check, diff), self.limit.clone(), printer)
+            .await
+    }
+
+    /// Runs `playbooks/<name>.yml` as [`Hosts::run_playbook`] does, on the
+    /// hosts `only` (indices of `names`) alone.
+    pub async fn run_playbook_on(
+        &self,
+        name: &str,
+        extra: Json,
+        only: &[usize],
+        printer: &Printer,
+    ) -> Result<Exit> {
+        let limit = only
+            .iter()
+            .map(|i| self.names[*i].as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.run_playbook_with(name, extra, (false, false), Some(limit), printer)
+            .await
+    }
+
+    async fn run_playbook_with(
+        &self,
+        name: &str,
+        extra: Json,
+        (check, diff): (bool, bool),
+        limit: Option<String>,
+        printer: &Printer,
+    ) -> Result<Exit> {
         let loaded = self.loaded.with_extra(extra, &format!("opsctl {name}"));
         let opts = Options {
             check,
             diff,
             forks: self.forks,
-            limit: self.limit.clone(),
+            limit,
             strict: self.strict,
             ..Options::default()
         };

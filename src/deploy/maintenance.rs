@@ -187,7 +187,18 @@ pub fn parse(stdout: &str) -> Option<Answer> {
 
 /// Runs `script` as root on every host at once; one parsed answer per host.
 async fn ask_all(hosts: &Hosts, script: impl Fn(usize) -> String) -> Vec<Result<Answer>> {
-    let asks = (0..hosts.names.len()).map(|i| {
+    let all: Vec<usize> = (0..hosts.names.len()).collect();
+    ask(hosts, &all, script).await
+}
+
+/// Runs `script` as root on the hosts `which` (indices) at once; one parsed
+/// answer per host of `which`.
+async fn ask(
+    hosts: &Hosts,
+    which: &[usize],
+    script: impl Fn(usize) -> String,
+) -> Vec<Result<Answer>> {
+    let asks = which.iter().map(|&i| {
         let s = script(i);
         async move {
             let out = hosts.run_root(i, s).await?;
@@ -212,36 +223,22 @@ async fn ask_all(hosts: &Hosts, script: impl Fn(usize) -> String) -> Vec<Result<
     futures::future::join_all(asks).await
 }
 
-/// The variables a playbook switches the page with, in its own tasks (a deploy
-/// turns it on between the build and the migrations): `maintenance_enter_scripts`
-/// (per host, base64: [`enter_script`] by `by` with the host's
-/// `maintenance_message`, leaving a page that is on alone) and
-/// `maintenance_leave_script` (base64: [`leave_script`] only by `by`). A task
-/// runs one with `printf '%s' SCRIPT | base64 -d | sh` and reads the same words
-/// as [`parse`] (`on`: it turned the page on).
-pub fn playbook_vars(hosts: &Hosts, by: &str) -> Result<serde_json::Value> {
-    let b64 = |s: String| crate::modules::content::b64(s.as_bytes());
-    let mut enter = serde_json::Map::new();
-    for (i, host) in hosts.names.iter().enumerate() {
-        let message = hosts
-            .var(i, "maintenance_message")?
-            .unwrap_or_else(|| DEFAULT_MESSAGE.into());
-        enter.insert(
-            host.clone(),
-            b64(enter_script(&State::now(by, &message), false)).into(),
-        );
-    }
-    Ok(serde_json::json!({
-        "maintenance_enter_scripts": enter,
-        "maintenance_leave_script": b64(leave_script(Some(by))),
-    }))
-}
-
 /// Turns the page on, on every host, with `message` (else each host's
 /// `maintenance_message`, else [`DEFAULT_MESSAGE`]). See the module's doc for `by`.
 pub async fn enter(hosts: &Hosts, by: &str, message: Option<&str>) -> Vec<Result<Entered>> {
+    let all: Vec<usize> = (0..hosts.names.len()).collect();
+    enter_on(hosts, by, &all, message).await
+}
+
+/// [`enter`] on the hosts `which` (indices) only: one result per host of `which`.
+pub async fn enter_on(
+    hosts: &Hosts,
+    by: &str,
+    which: &[usize],
+    message: Option<&str>,
+) -> Vec<Result<Entered>> {
     let mut scripts = Vec::new();
-    for i in 0..hosts.names.len() {
+    for &i in which {
         let msg = match message {
             Some(m) => Ok(m.to_string()),
             None => hosts
@@ -250,11 +247,12 @@ pub async fn enter(hosts: &Hosts, by: &str, message: Option<&str>) -> Vec<Result
         };
         scripts.push(msg.map(|m| enter_script(&State::now(by, &m), by == BY_HAND)));
     }
-    let ok: Vec<String> = scripts
+    let text: Vec<String> = scripts
         .iter()
         .map(|s| s.as_ref().cloned().unwrap_or_default())
         .collect();
-    let answers = ask_all(hosts, |i| ok[i].clone()).await;
+    let pos = |i: usize| which.iter().position(|w| *w == i).unwrap_or(0);
+    let answers = ask(hosts, which, |i| text[pos(i)].clone()).await;
     scripts
         .into_iter()
         .zip(answers)

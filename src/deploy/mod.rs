@@ -13,11 +13,14 @@
 use serde::{Deserialize, Serialize};
 
 pub mod backup;
+pub mod hooks;
 pub mod hosts;
 pub mod lock;
 pub mod maintenance;
+pub mod phases;
 pub mod preview;
 pub mod remote;
+pub mod rollout;
 
 /// Length of the short commit in a release id.
 pub const SHORT_SHA: usize = 7;

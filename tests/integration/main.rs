@@ -15,6 +15,7 @@ mod compat_more;
 mod compat_roles;
 mod compat_tasks;
 mod deploy_faults;
+mod deploy_multi;
 mod errors;
 mod fuzz_corpus;
 mod getting_started;

@@ -460,20 +460,20 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
 #[test]
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn stack_two_hosts_get_the_same_release() {
-    let tb = Testbed::up(2);
+    // Two web hosts, host1 also the db host: one PostgreSQL for both, reached
+    // by host2 over the test bed's network.
+    let tb = Testbed::up_net(2, &["web=host1,host2", "db=host1"]);
     let app = tempfile::Builder::new()
         .prefix("opsctl-app-")
         .tempdir()
         .unwrap();
     let [a, ..] = app_repo(app.path());
-    with_stack(
-        &tb,
-        &format!(
-            "ansible_user: root\ngit_version: A\ntls_enabled: false\n{}",
-            crate::maintenance::ALLOW
-        ),
-        app.path(),
+    let web_yml = format!(
+        "ansible_user: root\ngit_version: A\ntls_enabled: false\n{}",
+        crate::maintenance::ALLOW
     );
+    with_stack(&tb, &web_yml, app.path());
+    with_db_secrets(&tb, "[web]\nhost1\nhost2\n\n[db]\nhost1\n");
     tb.opsctl(&["provision", "--env", "tb"]).code(0).no_panic();
     tb.opsctl(&["deploy", "--env", "tb"]).code(0).no_panic();
     let hosts = releases(&tb);
@@ -484,7 +484,15 @@ fn stack_two_hosts_get_the_same_release() {
     for (i, h) in ["host1", "host2"].iter().enumerate() {
         let v = sh(&tb, h, &format!("curl -fsS http://{h}.test/api/version"));
         assert!(v.contains(&a) && v.contains(live[i]), "{h}: {v}");
+        let health = sh(&tb, h, &format!("curl -fsS http://{h}.test/api/health"));
+        assert!(
+            health.contains("\"database\":\"postgresql\""),
+            "{h}: {health}"
+        );
     }
     // The maintenance page, by hand and during deploys (tests/integration/maintenance.rs).
     crate::maintenance::maintenance_page(&tb, app.path(), &a);
+    // Migrations once, host by host, a failed host switching the others back,
+    // hooks and the webhook (tests/integration/deploy_multi.rs).
+    crate::deploy_multi::rollout(&tb, app.path(), &web_yml);
 }
