@@ -512,8 +512,18 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                 ));
             }
         }
-        for i in &done.switched_back {
-            printer.result(&format!("{} | switched back to {}", hosts.names[*i], live_now[*i]));
+        // The rollout's recap, one line per host.
+        for (i, host) in hosts.names.iter().enumerate() {
+            let said = if let Some((_, step)) = done.failed.iter().find(|(f, _)| *f == i) {
+                format!("failed at step {step}; live: {}", live_now[i])
+            } else if done.switched_back.contains(&i) {
+                format!("switched back to {}", live_now[i])
+            } else if done.live.contains(&i) {
+                format!("live: {}", live_now[i])
+            } else {
+                format!("not switched; live: {}", live_now[i])
+            };
+            printer.result(&format!("{host} | {said}"));
         }
         let mut msg = if failed.is_empty() {
             format!("deploy of release {id} failed")

@@ -119,6 +119,7 @@ deploy_hooks:\n\
 /// The whole rollout story on `tb` (two web hosts serving one release; `base`
 /// the group_vars/web.yml the stack test wrote).
 pub(crate) fn rollout(tb: &Testbed, app: &Path, base: &str) {
+    let started = std::time::Instant::now();
     let b = git(app, &["rev-parse", "B"]);
     let e = unhealthy_release(app);
     let (port, got) = listener();
@@ -265,4 +266,8 @@ pub(crate) fn rollout(tb: &Testbed, app: &Path, base: &str) {
         String::from_utf8_lossy(&journal.stdout)
     );
     tb.write("environments/tb/group_vars/web.yml", base);
+    eprintln!(
+        "deploy_multi::rollout: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }
