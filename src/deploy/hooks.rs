@@ -178,3 +178,69 @@ fn post(url: &str, body: &str) -> std::result::Result<(), String> {
             _ => "the request failed".into(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A real loopback server that answers every request with `status`, and
+    /// hands back what it received.
+    fn server(status: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&got).contains("\"text\"") {
+                    break;
+                }
+            }
+            let _ = s.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn posts_json_and_says_why_it_failed_without_the_url() {
+        let body = r#"{"text":"deploy of main"}"#;
+        let (port, h) = server("200 OK");
+        post(&format!("http://127.0.0.1:{port}/T0ken-ok"), body).unwrap();
+        let got = h.join().unwrap();
+        assert!(got.starts_with("POST /T0ken-ok HTTP/1.1"), "{got}");
+        assert!(
+            got.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{got}"
+        );
+        assert!(got.ends_with(body), "{got}");
+
+        let (port, h) = server("500 Internal Server Error");
+        let e = post(&format!("http://127.0.0.1:{port}/T0ken-500"), body).unwrap_err();
+        h.join().unwrap();
+        assert_eq!(e, "it answered HTTP 500");
+
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let e = post(&format!("http://127.0.0.1:{port}/T0ken-closed"), body).unwrap_err();
+        assert!(!e.contains("T0ken") && !e.contains("127.0.0.1"), "{e}");
+        assert!(
+            post("ftp://example.org/T0ken", body)
+                .unwrap_err()
+                .contains("not an http(s) URL")
+        );
+    }
+}
