@@ -103,7 +103,7 @@ fn unhealthy_release(app: &Path) -> String {
     git(app, &["rev-parse", "e"])
 }
 
-const WEB_YML: &str = "deploy_serial: 1\n\
+const WEB_YML: &str = "deploy_serial: 1\nhealth_check_retries: 4\n\
 migrate_command: \"echo {{ inventory_hostname }} >> {{ app_root }}/shared/migrate-runs && {{ release_dir }}/venv/bin/python -m app.migrate\"\n\
 deploy_hooks:\n\
 \x20 before:\n\
