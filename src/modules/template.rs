@@ -53,7 +53,8 @@ fn render(args: &Args, ctx: &Ctx) -> Result<(String, String, String, bool), Fail
     let mut rendered = ctx
         .templar
         .render_file(&path, &source, &vars)
-        .map_err(|e| Fail::Task(e.to_string()))?;
+        // with its hint: what to do about an undefined variable or a limit
+        .map_err(|e| Fail::Task(e.with_hint()))?;
     let nl = match args.str("newline_sequence") {
         Some(r"\r") => "\r",
         Some(r"\r\n") => "\r\n",

@@ -10,10 +10,10 @@
 //! * sizes taken from the template (`indent(N)`, `to_json(indent=N)`,
 //!   `'{:>N}'.format()`, `batch(N)`, `password_hash(rounds=N)`...) and the
 //!   results of `join` and `format` are checked before anything is built;
-//! * not bounded (minijinja offers no hook): `~` and `+` inside ONE template
-//!   (`{% set ns.s = ns.s ~ ns.s %}` in a loop grows until memory runs out;
-//!   each doubling costs fuel, not bytes). Values doubled across variables are
-//!   bounded: each variable is its own render, checked against the output bound;
+//! * `~`, `+` and `*` inside one template are checked before they build their
+//!   result (`operators.rs` rewrites them into checked operators): strings
+//!   against the output bound, lists against [`MAX_ITEMS`]. Values doubled
+//!   across variables are bounded too: each variable is its own render;
 //! * `lookup('pipe')` keeps at most the output bound of a command's output
 //!   (and stops the command), `lookup('file')` refuses a larger file.
 //!

@@ -107,7 +107,16 @@ fn expression_values_are_bounded() {
             None,
         )
         .unwrap_err();
-    assert!(e.message.contains("exceeds"), "{e}");
+    // checked at the operator, before the 100 MB string is built
+    assert!(e.message.contains("`~` would build 100000000 bytes"), "{e}");
+    let e = t
+        .template_value(
+            "{{ 'x' * 60000000 + 'y' * 10000000 }}",
+            &Value::from(()),
+            None,
+        )
+        .unwrap_err();
+    assert!(e.message.contains("`+` would build"), "{e}");
 }
 
 #[test]

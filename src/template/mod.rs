@@ -34,6 +34,7 @@ mod json_query;
 mod lexer;
 pub mod limits;
 mod lookup;
+mod operators;
 mod pyfmt;
 pub(crate) mod pyregex;
 mod yaml_emit;
@@ -48,6 +49,8 @@ mod golden_cases;
 mod golden_tests;
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod operators_tests;
 #[cfg(test)]
 mod tests;
 
@@ -327,7 +330,7 @@ fn bounded_render(
         max: limits::limits().max_output,
         over: false,
     };
-    limits::output_scope(|| tmpl.render_captured_to(ctx.clone(), &mut w))?;
+    limits::output_scope(|| operators::scope(|| tmpl.render_captured_to(ctx.clone(), &mut w)))?;
     if w.over {
         limits::check_len(usize::MAX)?;
     }
@@ -341,12 +344,24 @@ fn bounded_eval(
     expr: &minijinja::Expression<'_, '_>,
     ctx: &Value,
 ) -> Result<Value, minijinja::Error> {
-    let v = limits::output_scope(|| expr.eval(ctx.clone()))?;
+    let v = limits::output_scope(|| operators::scope(|| expr.eval(ctx.clone())))?;
     if let Some(s) = v.as_str() {
         limits::check_len(s.len())?;
     }
     Ok(v)
 }
+
+/// The template syntax: Jinja's delimiters, `trim_blocks`; trailing newlines
+/// are re-added after rendering, like Ansible does.
+fn syntax() -> SyntaxConfig {
+    SyntaxConfig::builder()
+        .trim_blocks(true)
+        .keep_trailing_newline(false)
+        .build()
+        .expect("default delimiters are valid")
+}
+
+static SYNTAX: std::sync::LazyLock<SyntaxConfig> = std::sync::LazyLock::new(syntax);
 
 /// Where the template text came from, for error locations.
 enum Origin<'a> {
@@ -360,13 +375,7 @@ impl Templar {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
-        let syntax = SyntaxConfig::builder()
-            .trim_blocks(true)
-            // trailing newlines are re-added after rendering, like Ansible does
-            .keep_trailing_newline(false)
-            .build()
-            .expect("default delimiters are valid");
-        env.set_syntax(syntax);
+        env.set_syntax(syntax());
         env.set_unknown_method_callback(|state, value, method, args| {
             // Python's methods (pycompat), `str.format` with its widths bounded
             if method == "format"
@@ -383,6 +392,7 @@ impl Templar {
         env.set_formatter(ansible_formatter);
         env.set_fuel(Some(limits::limits().fuel));
         filters::register(&mut env);
+        operators::register(&mut env);
         lookup::register(&mut env);
         jinja_tests::register(&mut env);
         // `ansible.builtin.to_json` and the like: Ansible's FQCNs of what is above
@@ -454,6 +464,9 @@ impl Templar {
         ctx: &Value,
         origin: &Origin<'_>,
     ) -> Result<String, TemplateError> {
+        // `~`, `+` and `*` checked against the limits (see `operators`)
+        let rewritten = operators::rewrite_template(source, &SYNTAX);
+        let source: &str = rewritten.as_deref().unwrap_or(source);
         let env: &Environment<'_> = &self.env;
         let tmpl = env
             .template_from_named_str(name, source)
@@ -485,6 +498,8 @@ impl Templar {
         ctx: &Value,
         origin: &Origin<'_>,
     ) -> Result<Value, TemplateError> {
+        let rewritten = operators::rewrite_expression(expr);
+        let expr: &str = rewritten.as_deref().unwrap_or(expr);
         let compiled = self
             .env
             .compile_expression_owned(expr.to_string())

@@ -86,3 +86,42 @@ fn list_includes_group_vars_files_like_ansible() {
         serde_json::json!({"b": "two", "a": 1, "c": [3]})
     );
 }
+
+/// Issue 12 item 9 at full size through the binary: a flat group of 100,000
+/// hosts and a chain of 10,000 children groups load, list and resolve a
+/// host's variables (inherited down the whole chain) correctly. (Speed is
+/// measured by `make bench-inventory`, not asserted here.)
+#[test]
+fn a_100000_host_group_and_10000_chained_groups_load_list_and_resolve() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ini = String::from("[big]\n");
+    for i in 0..100_000 {
+        writeln!(ini, "h{i:06}").unwrap();
+    }
+    ini.push_str("[big:vars]\nflat=yes\n[g0]\nleaf\n");
+    for i in 1..10_000 {
+        write!(ini, "[g{i}:children]\ng{}\n", i - 1).unwrap();
+    }
+    ini.push_str("[g9999:vars]\ndeep=from-the-top\n");
+    std::fs::write(dir.path().join("hosts"), ini).unwrap();
+
+    let run = run_in(dir.path(), &["inventory", "-i", "hosts", "--list"]);
+    run.code(0);
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["big"]["hosts"].as_array().map(Vec::len), Some(100_000));
+    assert_eq!(list["big"]["hosts"][99_999], "h099999");
+    assert_eq!(list["g9999"]["children"], serde_json::json!(["g9998"]));
+    assert_eq!(list["g0"]["hosts"], serde_json::json!(["leaf"]));
+    assert_eq!(
+        list["_meta"]["hostvars"]["h050000"]["flat"],
+        serde_json::json!("yes")
+    );
+
+    let run = run_in(dir.path(), &["vars", "-i", "hosts", "h050000", "flat"]);
+    run.code(0);
+    assert!(run.stdout.contains("yes"), "{}", run.stdout);
+    let run = run_in(dir.path(), &["vars", "-i", "hosts", "leaf", "deep"]);
+    run.code(0);
+    assert!(run.stdout.contains("from-the-top"), "{}", run.stdout);
+}
