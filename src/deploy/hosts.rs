@@ -140,6 +140,11 @@ impl Hosts {
         string_var(&self.vars, &self.names[i], name)
     }
 
+    /// A variable of any host of the inventory (not only these), as a string.
+    pub fn host_var(&self, host: &str, name: &str) -> Result<Option<String>> {
+        string_var(&self.vars, host, name)
+    }
+
     /// The same variable on every host, or an error naming two that differ.
     pub fn same_var(&self, name: &str) -> Result<Option<String>> {
         let first = self.var(0, name)?;
