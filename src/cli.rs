@@ -867,6 +867,13 @@ pub struct DeployArgs {
     /// With --preview: its database, empty (migrations fill it) or a snapshot of the environment's
     #[arg(long, value_name = "empty|snapshot", requires = "preview", value_parser = ["empty", "snapshot"])]
     pub data: Option<String>,
+    /// With --preview --data: replace an existing preview's database (else refused: it keeps its data)
+    #[arg(long, requires = "data")]
+    pub reset_data: bool,
+    /// With --preview --data snapshot: run CMD (in the new release, with its .env) on the
+    /// restored data before the preview serves it (default: the environment's anonymize_command)
+    #[arg(long, value_name = "CMD", requires = "preview")]
+    pub anonymize: Option<String>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -1559,6 +1566,8 @@ impl Cli {
                     preview: a.preview,
                     lifetime: a.lifetime,
                     data: a.data,
+                    reset_data: a.reset_data,
+                    anonymize: a.anonymize,
                 };
                 (Request::Deploy(s, o), Some(j))
             }

@@ -13,6 +13,8 @@ use std::process::Command as Process;
 use serde_json::{Value as Json, json};
 
 use crate::deploy::hooks::{Hooks, notify};
+use crate::commands::restore;
+use crate::deploy::backup as b;
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::maintenance::{self as maint, State};
@@ -108,6 +110,11 @@ pub struct DeployOptions {
     pub lifetime: Option<i64>,
     /// `--data empty|snapshot`: the preview's database.
     pub data: Option<String>,
+    /// `--reset-data`: replace an existing preview's database (as `--data` says).
+    pub reset_data: bool,
+    /// `--anonymize CMD`: run on a snapshot's data before the preview serves it
+    /// (default: the environment's `anonymize_command`).
+    pub anonymize: Option<String>,
 }
 
 /// What `deploy --preview` adds to a deploy: the preview's name, where it answers
@@ -117,6 +124,13 @@ struct Preview {
     url: String,
     removeat: u64,
     git_ref: String,
+    root: String,
+    /// Its PostgreSQL database, when the environment has one.
+    database: Option<String>,
+    /// `--data snapshot`: the environment's backup host, to restore from.
+    snapshot: Option<restore::Source>,
+    /// The command run on a snapshot's data before the preview serves it.
+    anonymize: String,
 }
 
 /// The app's repository on this machine: app_src, relative to the project root.
@@ -182,14 +196,16 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
     // itself, reached over the Unix socket with peer authentication (the app's
     // user is the database role), so the main app's pg_hba.conf rules stay as they are.
     let db_hosts: Vec<String> = loaded.inventory.select("db").unwrap_or_default();
-    let database = !db_hosts.is_empty();
+    let has_database = !db_hosts.is_empty();
+    let (mut database, mut snapshot) = (None, None);
     let mut extra = json!({
         "preview_name": name,
         "preview_root": preview_root,
         "preview_url": url,
         "preview_main_ports": main_ports,
+        "preview_main_root": probe.roots[0],
         "preview_cert_dir": format!("/etc/ssl/opsctl/preview-{name}"),
-        "preview_database": database,
+        "preview_database": has_database,
         "app_root": format!("{preview_root}/{name}"),
         "app_program_prefix": format!("preview-{name}"),
         "server_name": server,
@@ -197,7 +213,12 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
         // Self-signed: the health checks cannot verify it.
         "health_check_validate_certs": false,
     });
-    if database {
+    if !has_database && args.data.as_deref() == Some("snapshot") {
+        return Err(Error::new(
+            "--data snapshot: this environment has no database (no host in group db): a preview's SQLite file starts empty",
+        ));
+    }
+    if has_database {
         if let Some(h) = probe.names.iter().find(|h| !db_hosts.contains(h)) {
             return Err(Error::new(format!(
                 "host {h} is not a db host: a preview's database is made on the web host's PostgreSQL"
@@ -217,14 +238,28 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
             &probe.same_var("db_name")?.unwrap_or_else(|| "app".into()),
             &name,
         );
-        match args.data.as_deref().unwrap_or("empty") {
-            "empty" => {}
-            "snapshot" => {
-                return Err(Error::new("--data snapshot is not implemented yet: a preview cannot start from a backup of the environment (`opsctl backups`)")
-                    .hint("use --data empty (a new database, filled by the migrations)"));
+        if args.data.as_deref() == Some("snapshot") {
+            let src = restore::source(&loaded)?;
+            if !probe.names.contains(&src.host) {
+                return Err(Error::new(format!(
+                    "the backup host {} is not a web host: --data snapshot restores into the PostgreSQL of the backup host, where the preview's database must be",
+                    src.host
+                ))
+                .hint("use --data empty, or back up from the web host (backup_host)"));
             }
-            other => return Err(Error::new(format!("--data {other}: empty or snapshot"))),
+            if probe
+                .host_var(&src.host, "backup_repository")?
+                .is_none_or(|r| r.trim().is_empty())
+            {
+                return Err(Error::new(format!(
+                    "{} has no backups: backup_repository is not set, so there is no snapshot to start the preview from",
+                    src.env
+                ))
+                .hint("set backup_repository and backup_password (docs/backups.md), `opsctl provision`, `opsctl backup`; or use --data empty"));
+            }
+            snapshot = Some(src);
         }
+        database = Some(db.clone());
         extra["db_name"] = json!(db);
         extra["database_url"] = json!(format!(
             "postgresql+asyncpg://{db_user}@/{db}?host=/var/run/postgresql"
@@ -232,6 +267,10 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
     }
     let removeat = now() + args.lifetime.unwrap_or(7 * 86_400).max(0) as u64;
     extra["preview_removeat"] = json!(removeat);
+    let anonymize = match &args.anonymize {
+        Some(c) => c.clone(),
+        None => probe.same_var("anonymize_command")?.unwrap_or_default(),
+    };
     let loaded = loaded.with_extra(extra, "opsctl deploy --preview");
     Ok((
         loaded,
@@ -240,8 +279,98 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
             url,
             removeat,
             git_ref,
+            root: preview_root,
+            database,
+            snapshot,
+            anonymize: anonymize.trim().to_string(),
         },
     ))
+}
+
+/// `deploy --preview` under the deploy lock, before the playbook: whether the
+/// preview exists, and its data as `--data` and `--reset-data` say: an existing
+/// preview keeps its database unless `--reset-data`; `--data snapshot` restores
+/// the environment's newest snapshot into the preview's database (restore's
+/// machinery: `opsctl-backup fetch`, `restore-db DB`). Returns the variables
+/// the playbook gets for it (`preview_reset_data`, `preview_anonymize`).
+async fn preview_data(
+    hosts: &Hosts,
+    p: &Preview,
+    args: &DeployOptions,
+    printer: &Printer,
+) -> Result<Json> {
+    let mut vars = json!({"preview_reset_data": false, "preview_anonymize": ""});
+    let Some(db) = &p.database else {
+        return Ok(vars);
+    };
+    let mut exists = false;
+    for i in 0..hosts.names.len() {
+        let rec = format!("{}/{}/preview.env", p.root, p.name);
+        let out = hosts
+            .run(
+                i,
+                format!(
+                    "test -f {} && echo yes || true",
+                    crate::transport::shell_quote(&rec)
+                ),
+            )
+            .await?;
+        exists |= out.stdout_str().trim() == "yes";
+    }
+    if exists && args.data.is_some() && !args.reset_data {
+        return Err(Error::new(format!(
+            "preview {} exists and keeps its database {db}: --data {} would replace it",
+            p.name,
+            args.data.as_deref().unwrap_or_default()
+        ))
+        .hint(format!(
+            "add --reset-data to replace its data, or deploy without --data to keep it (opsctl deploy --preview {})",
+            p.name
+        )));
+    }
+    if exists && !args.reset_data {
+        return Ok(vars);
+    }
+    let Some(src) = &p.snapshot else {
+        // --data empty (or nothing) on a new preview; --reset-data: the playbook
+        // drops it first.
+        vars["preview_reset_data"] = json!(exists);
+        return Ok(vars);
+    };
+    let snap = restore::snapshot(&hosts.conns, src, None).await?;
+    printer.result(&format!(
+        "preview {}: database {db} from snapshot {} of {} (taken {}, release {}) on {}",
+        p.name,
+        snap.id,
+        src.env,
+        snap.time,
+        snap.release_or_none(),
+        src.host
+    ));
+    let restored = async {
+        restore::fetch(hosts, src, src, &snap.id, printer).await?;
+        let out = b::script(&hosts.conns, &src.spec, &["restore-db", db], None).await?;
+        if !out.success() {
+            return Err(b::failed(
+                &src.host,
+                &format!("restoring snapshot {} into {db}", snap.id),
+                &out,
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    let _ = b::script(&hosts.conns, &src.spec, &["clean"], None).await;
+    restored?;
+    if p.anonymize.is_empty() {
+        printer.warn(&format!(
+            "preview {}: no anonymize_command: it serves the snapshot's data as it is (set anonymize_command in the environment's group_vars, or give --anonymize CMD)",
+            p.name
+        ));
+    } else {
+        vars["preview_anonymize"] = json!(p.anonymize);
+    }
+    Ok(vars)
 }
 
 pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Result<Exit> {
@@ -372,6 +501,15 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
     let result = async {
         let previous: Vec<Option<LockRecord>> = answers.into_iter().map(|(_, p)| p).collect();
         let statuses = finish(&hosts, &previous, printer).await?;
+        // A preview's data (a snapshot restored) is new data: the playbook runs
+        // (the anonymisation) even when the commit is already live.
+        let data_vars = match &preview {
+            Some(p) => Some(preview_data(&hosts, p, &args, printer).await?),
+            None => None,
+        };
+        let new_data = data_vars.as_ref().is_some_and(|v| {
+            v["preview_reset_data"] == json!(true) || v["preview_anonymize"] != json!("") || args.reset_data
+        });
         if pages {
             // Under the lock no other deploy runs: a page a deploy turned on is
             // one a deploy that died left behind.
@@ -385,7 +523,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                         .iter()
                         .any(|r| r.live && r.outcome() == Some(Outcome::Ok))
             });
-        if live_everywhere && !args.force {
+        if live_everywhere && !args.force && !new_data {
             let rel = statuses[0].current.clone().unwrap_or_default();
             printer.result(&format!(
                 "{commit} is already live on every host (release {rel}); nothing to do (--force deploys it again)"
@@ -401,7 +539,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
                     .hint("app_subdir must be a directory of the repository at that commit")
             })?;
         }
-        let base = json!({
+        let mut base = json!({
             "release_id": id,
             "release_commit": commit,
             "release_ref": git_ref,
@@ -447,6 +585,9 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
         let modes: Vec<String> = (0..hosts.names.len())
             .map(|i| hosts.var(i, "deploy_maintenance").map(|m| m.unwrap_or_else(|| "auto".into())))
             .collect::<Result<_>>()?;
+        if let (Some(e), Some(Json::Object(vars))) = (base.as_object_mut(), data_vars) {
+            e.extend(vars);
+        }
         // The engine handles Ctrl-C from here: it stops and returns Interrupted.
         let done = phases::run(&hosts, &plan, &base, &previous, &modes, printer).await;
         // Whatever happened (a failure, Ctrl-C), the page this deploy turned

@@ -37,13 +37,13 @@ pub struct RestoreOptions {
 }
 
 /// The backup host of an environment: its name and how to reach it.
-struct Source {
-    env: String,
-    host: String,
-    spec: ConnectionSpec,
+pub(crate) struct Source {
+    pub env: String,
+    pub host: String,
+    pub spec: ConnectionSpec,
 }
 
-fn source(loaded: &Loaded) -> Result<Source> {
+pub(crate) fn source(loaded: &Loaded) -> Result<Source> {
     let host = b::backup_host(&loaded.inventory).ok_or_else(b::no_backup_host)?;
     Ok(Source {
         env: loaded.target.env.clone().unwrap_or_default(),
@@ -64,6 +64,13 @@ pub async fn run(
         None => source(&loaded)?,
     };
     let hosts = Hosts::load(loaded, None, "restore")?;
+    let mut args = args;
+    if from.is_some() && args.anonymize.is_none() {
+        // Another environment's data: the target's own anonymisation command.
+        args.anonymize = hosts
+            .same_var("anonymize_command")?
+            .filter(|c| !c.trim().is_empty());
+    }
     let result = restore(&hosts, &target, &src, &args, printer).await;
     hosts.conns.close_all().await;
     result
@@ -76,43 +83,13 @@ async fn restore(
     args: &RestoreOptions,
     printer: &Printer,
 ) -> Result<Exit> {
-    // Which snapshot: the one named (an id prefix), else the newest.
-    let out = b::script(&hosts.conns, &src.spec, &["list"], None).await?;
-    if !out.success() {
-        return Err(b::failed(&src.host, "listing the snapshots", &out));
-    }
-    let list = b::parse_list(&out.stdout_str())
-        .map_err(|e| Error::new(format!("host {}: {e}", src.host)).exit(Exit::Failed))?;
-    let snap = match &args.snapshot {
-        Some(want) => list
-            .iter()
-            .find(|s| s.id.starts_with(want.as_str()) || want.starts_with(s.id.as_str()))
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "no snapshot {want} in the repository of {} ({})",
-                    src.env, src.host
-                ))
-                .hint(format!("`opsctl backups --env {}` lists them", src.env))
-            })?,
-        None => list.last().ok_or_else(|| {
-            Error::new(format!(
-                "no backup yet in the repository of {} ({})",
-                src.env, src.host
-            ))
-            .hint(format!("`opsctl backup --env {}` makes one", src.env))
-        })?,
-    }
-    .clone();
+    let snap = snapshot(&hosts.conns, src, args.snapshot.as_deref()).await?;
     let what = format!(
         "snapshot {} of {} ({}, release {})",
         snap.id,
         src.env,
         snap.time,
-        if snap.release.is_empty() {
-            "none"
-        } else {
-            &snap.release
-        }
+        snap.release_or_none()
     );
     let replaces = format!(
         "the database and {}'s shared/ files of {} on {}",
@@ -141,6 +118,41 @@ async fn restore(
     let _ = b::script(&hosts.conns, &target.spec, &["clean"], None).await;
     hosts.unlock(&holder, hosts.names.len()).await;
     result
+}
+
+/// Which snapshot of `src`'s repository: the one named (an id or its prefix),
+/// else the newest.
+pub(crate) async fn snapshot(
+    conns: &crate::runner::Connections,
+    src: &Source,
+    want: Option<&str>,
+) -> Result<b::Snapshot> {
+    let out = b::script(conns, &src.spec, &["list"], None).await?;
+    if !out.success() {
+        return Err(b::failed(&src.host, "listing the snapshots", &out));
+    }
+    let list = b::parse_list(&out.stdout_str())
+        .map_err(|e| Error::new(format!("host {}: {e}", src.host)).exit(Exit::Failed))?;
+    let snap = match want {
+        Some(want) => list
+            .iter()
+            .find(|s| s.id.starts_with(want) || want.starts_with(s.id.as_str()))
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "no snapshot {want} in the repository of {} ({})",
+                    src.env, src.host
+                ))
+                .hint(format!("`opsctl backups --env {}` lists them", src.env))
+            })?,
+        None => list.last().ok_or_else(|| {
+            Error::new(format!(
+                "no backup yet in the repository of {} ({})",
+                src.env, src.host
+            ))
+            .hint(format!("`opsctl backup --env {}` makes one", src.env))
+        })?,
+    };
+    Ok(snap.clone())
 }
 
 /// Asks before anything is replaced; without a terminal (or in CI) only `--yes` goes on.
@@ -179,7 +191,7 @@ async fn confirm(yes: bool, what: &str, replaces: &str, printer: &Printer) -> Re
 /// The snapshot into the target backup host's staging directory, checked: from
 /// its own repository (`fetch`), or from another environment's backup host
 /// through this machine (`export` | `import`). Returns its record.
-async fn fetch(
+pub(crate) async fn fetch(
     hosts: &Hosts,
     target: &Source,
     src: &Source,

@@ -49,11 +49,7 @@ pub struct Live {
 impl Live {
     /// The release id, or `none`.
     pub fn release_or_none(&self) -> &str {
-        if self.release.is_empty() {
-            "none"
-        } else {
-            &self.release
-        }
+        or_none(&self.release)
     }
 }
 
@@ -93,6 +89,18 @@ pub struct Snapshot {
     pub commit: String,
     /// Bytes restored (restic stats, restore-size), when asked for.
     pub size: Option<u64>,
+}
+
+impl Snapshot {
+    /// The release it was taken with, or `none`.
+    pub fn release_or_none(&self) -> &str {
+        or_none(&self.release)
+    }
+}
+
+/// A release id, or `none` for an empty one.
+fn or_none(release: &str) -> &str {
+    if release.is_empty() { "none" } else { release }
 }
 
 /// The last line of `out` that parses as `T` (the script prints one JSON line
