@@ -147,6 +147,8 @@ impl Hosts {
             Err(VarsError::Undefined { .. }) => Ok(Json::Null),
             Err(e) => Err(Error::new(format!("host {}: {name}: {e}", self.names[i]))),
         }
+    }
+
     /// A variable of any host of the inventory (not only these), as a string.
     pub fn host_var(&self, host: &str, name: &str) -> Result<Option<String>> {
         string_var(&self.vars, host, name)
