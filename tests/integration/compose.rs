@@ -185,6 +185,10 @@ fn compose_app_deploy_switch_fail_rollback() {
         .stdout_has(&format!(
             "{project}_web_1 running, healthy, 0 restart(s) ({project}-web)"
         ));
+    // logs: the live stack's container, named after its service.
+    tb.opsctl(&["logs", "--env", "tb", "web", "-n", "50"])
+        .code(0)
+        .stdout_has(&format!("serving {a} on"));
     let hosts = releases(&tb);
     let results: Vec<(String, String)> = hosts[0]["releases"]
         .as_array()
