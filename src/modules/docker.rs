@@ -364,9 +364,7 @@ fn command_words(v: &Json) -> Result<Vec<String>, Fail> {
 /// Why the existing container differs from the arguments (empty: it does not).
 fn differences(args: &Args, c: &Json, image_id: Option<&str>) -> Result<Vec<String>, Fail> {
     let mut d = Vec::new();
-    if let Some(want) = image_id
-        && c["Image"].as_str() != Some(want)
-    {
+    if args.str("image").is_some() && (image_id.is_none() || c["Image"].as_str() != image_id) {
         d.push("image".to_string());
     }
     if let Some(cmd) = args.get("command") {
@@ -514,12 +512,9 @@ impl Module for DockerContainer {
                 what.push("removed");
             }
         } else {
-            if args.str("image").is_some() && image_id.is_none() {
-                return fail::fail(format!(
-                    "image {} is not on this host: build, load or pull it first (docker_image)",
-                    image_ref(args.str("image").unwrap_or_default(), "latest")
-                ));
-            }
+            // An image not on the host is pulled by `docker run`/`create`, as
+            // community.docker's `pull: missing`; an existing container then
+            // counts as running another image.
             let diff = match &existing {
                 Some(c) => differences(args, c, image_id.as_deref())?,
                 None => Vec::new(),

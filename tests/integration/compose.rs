@@ -210,4 +210,61 @@ fn compose_app_deploy_switch_fail_rollback() {
         ],
         "{hosts:?}"
     );
+
+    // 5. The community.docker modules on the same engine: --check changes
+    // nothing, the run makes the image, the container and the compose project,
+    // a second run changes nothing.
+    sh(
+        &tb,
+        "host1",
+        "mkdir -p /tmp/echo /tmp/stack && \
+         printf 'FROM opsctl-testbed/python:bookworm\\nLABEL opsctl.test=echo\\n' > /tmp/echo/Dockerfile && \
+         printf 'version: \"2.4\"\\nservices:\\n  idle:\\n    image: opsctl-testbed/python:bookworm\\n    network_mode: none\\n    command: [\"python3\", \"-c\", \"import time; time.sleep(600)\"]\\n' > /tmp/stack/docker-compose.yml",
+    );
+    let playbook = r#"- hosts: web
+  gather_facts: false
+  tasks:
+    - community.docker.docker_image:
+        name: opsctl-test/echo
+        tag: v1
+        source: build
+        build: {path: /tmp/echo}
+    - community.docker.docker_container:
+        name: echo
+        image: opsctl-test/echo:v1
+        network_mode: host
+        command: [python3, -m, http.server, "8090", --bind, 127.0.0.1]
+        env: {GREETING: hi}
+        restart_policy: unless-stopped
+    - community.docker.docker_compose_v2:
+        project_src: /tmp/stack
+        project_name: modtest
+"#;
+    let check = tb.play("docker_modules", playbook, &["--check"]);
+    check.code(0).no_panic();
+    assert_eq!(changed(&check, "host1"), 3, "{}", check.stdout);
+    sh(
+        &tb,
+        "host1",
+        "! docker image inspect opsctl-test/echo:v1 >/dev/null 2>&1 && ! docker inspect echo >/dev/null 2>&1",
+    );
+    let first = tb.play("docker_modules", playbook, &[]);
+    first.code(0).no_panic();
+    assert_eq!(changed(&first, "host1"), 3, "{}", first.stdout);
+    sh(
+        &tb,
+        "host1",
+        "for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:8090/ && exit 0; sleep 0.1; done; exit 1",
+    );
+    assert_eq!(
+        sh(
+            &tb,
+            "host1",
+            "docker ps -q --filter label=com.docker.compose.project=modtest --filter status=running | wc -l"
+        ),
+        "1"
+    );
+    let second = tb.play("docker_modules", playbook, &[]);
+    second.code(0);
+    assert_eq!(changed(&second, "host1"), 0, "{}", second.stdout);
 }
