@@ -449,7 +449,7 @@ were rewritten since an earlier add, naming them. `sync` shows the branches and
 commits it would drop, asks, and force-pushes (with a lease) staging = the default
 branch. See docs/staging.md.")]
     Staging(StagingArgs),
-    /// Per host: live release, supervisor programs, nginx, certificates, health checks, disk
+    /// Per host: live release, supervisor programs or compose containers, nginx, certificates, health checks, disk
     #[command(after_help = "\
 Examples:
   opsctl status --env staging
@@ -498,7 +498,7 @@ YAML/JSON arguments; --check and --diff as for a playbook). Exit status: 0 all
 succeeded, 2 the command failed (non-zero exit) on some host, 4 some host was
 unreachable (and none failed), 1 configuration error.")]
     Exec(ExecArgs),
-    /// Show the app's logs (supervisor programs) and nginx's, from every host; -f follows them
+    /// Show the app's logs (supervisor programs or compose containers) and nginx's, from every host; -f follows them
     #[command(after_help = "\
 Examples:
   opsctl logs --env staging                       the last 10 lines of every log
@@ -507,8 +507,9 @@ Examples:
   opsctl logs --env staging client worker -n 50 --limit web1
 
 LOG is api (supervisor program app-api), client (app-client), nginx
-(/var/log/nginx/*.log) or any supervisor program's name; without one, every
-program's log and nginx's. A program's files are those its supervisor
+(/var/log/nginx/*.log), any supervisor program's name or a compose app's service
+name (its running containers' logs); without one, every program's and
+container's log and nginx's. A program's files are those its supervisor
 configuration names (stdout_logfile, stderr_logfile, or supervisor's AUTO files).
 Each line is printed as `HOST LOG | line`. -n is lines per log file (default 10,
 1000 with --since); --since skips files not written since then and lines whose
@@ -643,7 +644,7 @@ pub struct LogsArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub limit: LimitArg,
-    /// Which logs: api, client, nginx, or supervisor program names (default: all)
+    /// Which logs: api, client, nginx, supervisor program or compose service names (default: all)
     #[arg(value_name = "LOG")]
     pub sources: Vec<String>,
     /// Follow: print new lines as they are written, until Ctrl-C

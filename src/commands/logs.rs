@@ -1,6 +1,7 @@
 //! `opsctl logs`: the supervisor programs' logs (where their configuration
 //! says, `stdout_logfile`/`stderr_logfile`, or supervisor's AUTO files) and
-//! nginx's access and error logs, from every selected host, each line with
+//! nginx's access and error logs, and a compose app's running containers' logs
+//! (docker's json-file logs, named after their service), from every selected host, each line with
 //! the host's name and the log it came from; `-f` follows them until Ctrl-C
 //! or SIGTERM (the remote `tail`s end with the connection).
 
@@ -20,7 +21,8 @@ use crate::transport::{Chunk, ConnectionSpec, RemoteCommand, TransportError, she
 pub struct LogsOptions {
     pub limit: Option<String>,
     pub forks: usize,
-    /// `api`, `client`, `nginx` or supervisor program names; empty: all.
+    /// `api`, `client`, `nginx`, supervisor program names or a compose app's
+    /// service names (its running containers' logs); empty: all.
     pub sources: Vec<String>,
     pub follow: bool,
     /// `-n`: lines per log file (default 10; 1000 with `--since`).
@@ -103,7 +105,7 @@ fn script(o: &LogsOptions, since: Option<u64>) -> Result<String> {
                 .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         {
             return Err(Error::new(format!(
-                "logs: '{s}' is not a log name: give api, client, nginx or a supervisor program's name"
+                "logs: '{s}' is not a log name: give api, client, nginx, a supervisor program's name or a compose service's"
             )));
         }
         match s.as_str() {
@@ -135,13 +137,27 @@ conf=$(ls /etc/supervisor/supervisord.conf /etc/supervisor/conf.d/*.conf 2>/dev/
 programs=$( [ -n "$conf" ] && sed -n 's/^\[program:\([^]]*\)\].*/\1/p' $conf | sort -u | tr '\n' ' ')
 echo "#opsctl:programs $programs"
 wanted="{wanted}"
-[ "$wanted" = ALL ] && wanted=$programs
+all=0; [ "$wanted" = ALL ] && all=1 && wanted=$programs
 set --
 add() {{ [ -f "$1" ] || return 0; if [ "$since" != 0 ] && [ "$(stat -c %Y "$1")" -lt "$since" ]; then return 0; fi; set_add "$1"; }}
 files=""
 set_add() {{ files="$files
 $1"; }}
+# A compose app's running containers (docs/compose.md): their json-file logs,
+# named after their compose service.
+services=""
+ctrs=$(command -v docker >/dev/null 2>&1 && docker ps -q --filter label=com.docker.compose.project |
+  xargs -r docker inspect --format '{{{{.LogPath}}}} {{{{index .Config.Labels "com.docker.compose.service"}}}}' 2>/dev/null)
+while read -r path service; do
+  [ -n "$path" ] || continue
+  echo "#opsctl:container $path $service"
+  services="$services $service"
+  if [ $all = 1 ]; then add "$path"; else case " $wanted " in *" $service "*) add "$path";; esac; fi
+done <<OPSCTL_CTRS
+$ctrs
+OPSCTL_CTRS
 for p in $wanted; do
+  case " $services " in *" $p "*) continue;; esac
   case " $programs " in *" $p "*) ;; *) echo "#opsctl:missing $p"; continue;; esac
   for f in $(awk -v h="[program:$p]" '$0==h{{on=1;next}} /^\[/{{on=0}} on && /^(stdout|stderr)_logfile[ \t]*=/{{sub(/^[^=]*=[ \t]*/,""); print}}' $conf); do
     case "$f" in AUTO|NONE|none|"") ;; *) add "$f";; esac
@@ -247,6 +263,10 @@ struct Parser {
     old: bool,
     /// A blank line held back: tail prints one before each header.
     blank: bool,
+    /// Containers' json-file logs (path -> compose service), and whether the
+    /// current file is one (its lines are JSON records).
+    containers: std::collections::HashMap<String, String>,
+    json: bool,
 }
 
 impl Parser {
@@ -260,6 +280,8 @@ impl Parser {
             source: String::new(),
             old: false,
             blank: false,
+            containers: Default::default(),
+            json: false,
         }
     }
 
@@ -268,6 +290,11 @@ impl Parser {
         if !self.begun {
             if let Some(p) = line.strip_prefix("#opsctl:programs ") {
                 self.programs = p.split_whitespace().map(str::to_string).collect();
+            } else if let Some(c) = line.strip_prefix("#opsctl:container ") {
+                if let Some((path, service)) = c.split_once(' ') {
+                    self.containers
+                        .insert(path.to_string(), service.to_string());
+                }
             } else if let Some(p) = line.strip_prefix("#opsctl:missing ") {
                 self.missing.push(p.to_string());
             } else if let Some(n) = line.strip_prefix("#opsctl:begin ") {
@@ -281,9 +308,21 @@ impl Parser {
             .and_then(|l| l.strip_suffix(" <=="))
         {
             self.blank = false;
-            self.source = label(path);
+            self.json = self.containers.contains_key(path);
+            self.source = match self.containers.get(path) {
+                Some(service) => service.clone(),
+                None => label(path),
+            };
             self.old = false;
             return vec![];
+        }
+        if self.json {
+            let text = docker_line(line);
+            return if self.keep(&text) {
+                vec![(self.source.clone(), text)]
+            } else {
+                vec![]
+            };
         }
         let mut out = Vec::new();
         if std::mem::take(&mut self.blank) {
@@ -308,6 +347,19 @@ impl Parser {
             self.old = t < since;
         }
         !self.old
+    }
+}
+
+/// A line of docker's json-file log (`{"log":"...\\n","stream":"stdout","time":"..."}`)
+/// as `2026-12-04T06:03:33Z text` (the time to the second, so `--since` reads it).
+fn docker_line(line: &str) -> String {
+    let Ok(rec) = serde_json::from_str::<serde_json::Value>(line) else {
+        return line.to_string();
+    };
+    let text = rec["log"].as_str().unwrap_or("").trim_end_matches('\n');
+    match rec["time"].as_str().and_then(|t| t.get(..19)) {
+        Some(t) => format!("{t}Z {text}"),
+        None => text.to_string(),
     }
 }
 
@@ -463,6 +515,32 @@ mod tests {
         );
         assert_eq!(line_time("INFO:     127.0.0.1:5 - \"GET /\" 200"), None);
         assert_eq!(line_time("short"), None);
+    }
+
+    #[test]
+    fn a_containers_json_log_becomes_its_services_lines() {
+        let mut p = Parser::new(Some(epoch(2026, 12, 3, 22, 0, 0).unwrap()));
+        let log = "/var/lib/docker/containers/ab12/ab12-json.log";
+        let mut out = Vec::new();
+        for l in [
+            "#opsctl:programs ",
+            &format!("#opsctl:container {log} web"),
+            "#opsctl:begin 1",
+            &format!("==> {log} <=="),
+            r#"{"log":"old line\n","stream":"stdout","time":"2026-12-03T21:59:59.5Z"}"#,
+            r#"{"log":"serving abc on 8001\n","stream":"stdout","time":"2026-12-03T22:00:01.123456789Z"}"#,
+            r#"{"log":"127.0.0.1 \"GET /health\" 200\n","stream":"stderr","time":"2026-12-03T22:00:02Z"}"#,
+        ] {
+            out.extend(p.line(l));
+        }
+        let got: Vec<String> = out.iter().map(|(s, l)| format!("{s}|{l}")).collect();
+        assert_eq!(
+            got,
+            [
+                "web|2026-12-03T22:00:01Z serving abc on 8001",
+                "web|2026-12-03T22:00:02Z 127.0.0.1 \"GET /health\" 200"
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `opsctl status --env E`: what an operator would check by hand over SSH when
 //! nginx answers 502, for every host in one round trip each: the live release
-//! (commit, when, by whom), supervisor's programs, `nginx -t` and whether nginx
+//! (commit, when, by whom), supervisor's programs (a compose app's containers: state, health, restarts), `nginx -t` and whether nginx
 //! runs, the certificates and their days left, the health-check URLs through
 //! nginx, disk space on `/`, and the database: from each web host, whether
 //! PostgreSQL answers at `database_url`'s address (or the SQLite file), and on
@@ -97,6 +97,9 @@ struct HostStatus {
     programs: Vec<(String, String, String)>,
     /// Why supervisor could not be asked (not installed, not running).
     supervisor_error: Option<String>,
+    /// A compose app's live stack (the project of `current/.env`): (container,
+    /// state, health or "", restarts, image).
+    containers: Vec<(String, String, String, u64, String)>,
     nginx_installed: bool,
     nginx_test_ok: bool,
     nginx_test_output: String,
@@ -399,6 +402,7 @@ for f in /etc/letsencrypt/live/*/fullchain.pem /etc/ssl/opsctl/*/fullchain.pem; 
 done
 "#
     );
+    s.push_str(COMPOSE_SCRIPT);
     for path in &p.health {
         s.push_str(&format!(
             "code=$(curl -sS -o /dev/null -w '%{{http_code}}' --max-time {} {}{} 2>/tmp/.opsctl-status-$$); echo \"health|{}|$code|$(head -c 300 /tmp/.opsctl-status-$$ | tr '\\n|' '  ')\"; rm -f /tmp/.opsctl-status-$$\n",
@@ -415,6 +419,15 @@ done
     s.push_str("[ -r /var/lib/opsctl-monitor/last.json ] && echo \"monitor|$(head -c 8000 /var/lib/opsctl-monitor/last.json)\" || true\n");
     s
 }
+
+/// A compose app's live stack (docs/compose.md): one `ctr|` line per container
+/// of the project `current/.env` names (none for other apps).
+const COMPOSE_SCRIPT: &str = r#"if command -v docker >/dev/null 2>&1 && [ -r "$root/current/.env" ]; then
+  project=$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' "$root/current/.env" | head -n 1)
+  [ -n "$project" ] && docker ps -aq --filter "label=com.docker.compose.project=$project" |
+    xargs -r docker inspect --format 'ctr|{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{.RestartCount}}|{{.Config.Image}}' 2>/dev/null
+fi
+"#;
 
 /// The database's lines: `dbreach|0/1` (a TCP connection to PostgreSQL from this
 /// web host: no password needed), `sqlite|SIZE` (or empty), and on a db host
@@ -526,6 +539,13 @@ fn parse(out: &str) -> Option<HostStatus> {
                 st.nginx_test_ok = rest == "0";
             }
             "ngrun" => st.nginx_running = rest == "1",
+            "ctr" if f.len() >= 5 => st.containers.push((
+                f[0].trim_start_matches('/').to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[3].parse().unwrap_or(0),
+                f[4..].join("|"),
+            )),
             "cert" if f.len() >= 3 => {
                 let days = f[1]
                     .parse::<i64>()
@@ -754,6 +774,16 @@ fn app_verdicts(st: &HostStatus, cert_days: i64, here: &Controller) -> Vec<(Stri
             )
         };
         v.push((format!("supervisor {name}"), ok, msg));
+    }
+    for (name, state, health, restarts, image) in &st.containers {
+        let ok = state == "running" && (health.is_empty() || health == "healthy");
+        let health = if health.is_empty() {
+            String::new()
+        } else {
+            format!(", {health}")
+        };
+        let msg = format!("{name} {state}{health}, {restarts} restart(s) ({image})");
+        v.push((format!("container {name}"), ok, msg));
     }
     if !st.nginx_installed {
         v.push((
@@ -1166,6 +1196,43 @@ mod tests {
         assert!(
             !v[0].1 && v[0].2.contains("psql: error: connection to server failed"),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_compose_stacks_containers_are_checked() {
+        let out = "now|1700000000|0\ncurrent|/srv/app/releases/20231114221320-abcdef0\nsuprc|0\n\
+ctr|/app-20231114221320-abcdef0_web_1|running|healthy|0|app-20231114221320-abcdef0-web\n\
+ctr|/app-20231114221320-abcdef0_worker_1|restarting||7|app-20231114221320-abcdef0-web\n\
+ctr|/app-20231114221320-abcdef0_cache_1|running|starting|0|redis:7\n";
+        let st = parse(out).unwrap();
+        assert_eq!(st.containers.len(), 3);
+        let here = Controller {
+            machine: "m".into(),
+            boot: "b".into(),
+        };
+        let v = verdicts(&Answer::Status(Box::new(st)), 14, &here);
+        let containers: Vec<(bool, &str)> = v
+            .iter()
+            .filter(|(c, _, _)| c.starts_with("container "))
+            .map(|(_, ok, m)| (*ok, m.as_str()))
+            .collect();
+        assert_eq!(
+            containers,
+            [
+                (
+                    true,
+                    "app-20231114221320-abcdef0_web_1 running, healthy, 0 restart(s) (app-20231114221320-abcdef0-web)"
+                ),
+                (
+                    false,
+                    "app-20231114221320-abcdef0_worker_1 restarting, 7 restart(s) (app-20231114221320-abcdef0-web)"
+                ),
+                (
+                    false,
+                    "app-20231114221320-abcdef0_cache_1 running, starting, 0 restart(s) (redis:7)"
+                ),
+            ]
         );
     }
 

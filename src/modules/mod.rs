@@ -86,6 +86,7 @@ pub mod deb822_repository;
 pub mod debconf;
 pub mod deploy_helper;
 pub mod django_manage;
+pub mod docker;
 pub mod dpkg_selections;
 pub mod find;
 pub mod getent;
@@ -571,6 +572,18 @@ pub fn registry() -> &'static [ModuleDef] {
             module: &make::Make,
         },
         ModuleDef {
+            spec: &docker::DOCKER_IMAGE,
+            module: &docker::DockerImage,
+        },
+        ModuleDef {
+            spec: &docker::DOCKER_CONTAINER,
+            module: &docker::DockerContainer,
+        },
+        ModuleDef {
+            spec: &docker::DOCKER_COMPOSE_V2,
+            module: &docker::DockerComposeV2,
+        },
+        ModuleDef {
             spec: &mount::MOUNT,
             module: &mount::Mount,
         },
@@ -651,7 +664,7 @@ pub fn registry() -> &'static [ModuleDef] {
 }
 
 /// Finds a module by name; `ansible.builtin.x`, `ansible.posix.x` and
-/// `community.general.x` name the same module as `x`.
+/// `community.general.x` (and the other collections below) name the same module as `x`.
 pub fn find(name: &str) -> Option<&'static ModuleDef> {
     let short = name.rsplit('.').next().unwrap_or(name);
     if name.contains('.')
@@ -663,6 +676,7 @@ pub fn find(name: &str) -> Option<&'static ModuleDef> {
             "community.postgresql.",
             "community.crypto.",
             "community.mysql.",
+            "community.docker.",
         ]
         .iter()
         .any(|p| name.starts_with(p))

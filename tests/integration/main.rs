@@ -14,6 +14,7 @@ mod compat_modules_e;
 mod compat_more;
 mod compat_roles;
 mod compat_tasks;
+mod compose;
 mod deploy_faults;
 mod deploy_multi;
 mod errors;

@@ -124,6 +124,34 @@ pub(crate) fn sh(tb: &Testbed, host: &str, script: &str) -> String {
     r.stdout.trim().to_string()
 }
 
+/// Runs `deploy` while host1 runs `probe` (a shell command) over and over; returns
+/// the deploy's run, the probe's outputs (one a line) and how many probes failed.
+pub(crate) fn under_requests(
+    tb: &Testbed,
+    probe: &str,
+    deploy: impl FnOnce() -> Run,
+) -> (Run, String, String) {
+    sh(
+        tb,
+        "host1",
+        &format!(
+            "rm -f /tmp/loop.*; (while [ ! -e /tmp/loop.stop ]; do \
+               if out=$({probe}); \
+               then echo \"$out\" >> /tmp/loop.ok; else echo x >> /tmp/loop.err; fi; \
+             done; touch /tmp/loop.done) >/dev/null 2>&1 &"
+        ),
+    );
+    let run = deploy();
+    sh(
+        tb,
+        "host1",
+        "sleep 1; touch /tmp/loop.stop; while [ ! -e /tmp/loop.done ]; do sleep 0.1; done",
+    );
+    let errors = sh(tb, "host1", "cat /tmp/loop.err 2>/dev/null | wc -l");
+    let ok = sh(tb, "host1", "cat /tmp/loop.ok 2>/dev/null || true");
+    (run, ok, errors)
+}
+
 /// `changed=N` of a host's recap line.
 pub(crate) fn changed(run: &Run, host: &str) -> usize {
     run.stdout
@@ -257,25 +285,14 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
         .stdout_has("already live on every host");
 
     // 2. B while requests run through nginx: none fails.
-    sh(
+    let (dep, ok, errors) = under_requests(
         &tb,
-        "host1",
         &format!(
-            "rm -f /tmp/loop.*; (while [ ! -e /tmp/loop.stop ]; do \
-               if out=$({CURL} https://host1.test/api/version) && {CURL} -o /dev/null https://host1.test/; \
-               then echo \"$out\" >> /tmp/loop.ok; else echo x >> /tmp/loop.err; fi; \
-             done; touch /tmp/loop.done) >/dev/null 2>&1 &"
+            "{CURL} https://host1.test/api/version && {CURL} -o /dev/null https://host1.test/"
         ),
-    );
-    let dep = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "B"]);
-    sh(
-        &tb,
-        "host1",
-        "sleep 1; touch /tmp/loop.stop; while [ ! -e /tmp/loop.done ]; do sleep 0.1; done",
+        || tb.opsctl(&["deploy", "--env", "tb", "--git-version", "B"]),
     );
     dep.code(0).no_panic();
-    let errors = sh(&tb, "host1", "cat /tmp/loop.err 2>/dev/null | wc -l");
-    let ok = sh(&tb, "host1", "cat /tmp/loop.ok");
     let (on_a, on_b) = (
         ok.lines().filter(|l| l.contains(&a)).count(),
         ok.lines().filter(|l| l.contains(&b)).count(),

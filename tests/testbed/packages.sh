@@ -24,7 +24,7 @@ OFFLINE_PACKAGES=(
   python3-venv python3-pip rsync acl cron logrotate unzip python3-apt
   postgresql mariadb-server ufw iptables kmod locales debconf-utils make
   openssl fail2ban restic nftables unattended-upgrades exim4-daemon-light
-  bsd-mailx
+  bsd-mailx docker.io docker-compose
 )
 
 # Installed on top of the base image for `--kind systemd` (also in the
