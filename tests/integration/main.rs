@@ -5,6 +5,7 @@ mod ansible_cfg;
 mod backups;
 mod common;
 mod compat_facts;
+mod compat_keywords;
 mod compat_load;
 mod compat_modules_a;
 mod compat_modules_b;
