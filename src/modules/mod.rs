@@ -16,11 +16,13 @@ pub mod acl;
 pub mod add_host;
 pub mod apt;
 pub mod apt_repository;
+pub mod archive;
 pub mod args;
 pub mod attrs;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod builtin;
+pub mod capabilities;
 pub mod command;
 pub mod content;
 pub mod copy;
@@ -664,6 +666,14 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &deploy_helper::DEPLOY_HELPER,
             module: &deploy_helper::DeployHelper,
+        },
+        ModuleDef {
+            spec: &archive::ARCHIVE,
+            module: &archive::Archive,
+        },
+        ModuleDef {
+            spec: &capabilities::CAPABILITIES,
+            module: &capabilities::Capabilities,
         },
     ];
     MODULES

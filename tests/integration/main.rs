@@ -12,6 +12,7 @@ mod compat_modules_b;
 mod compat_modules_c;
 mod compat_modules_d;
 mod compat_modules_e;
+mod compat_modules_f;
 mod compat_more;
 mod compat_roles;
 mod compat_tasks;

@@ -1,0 +1,135 @@
+//! Ansible-compatible modules, part F (issue 11), through the real binary on
+//! ONE real test-bed host: archive and capabilities.
+//!
+//! The playbook runs twice (the second run changes nothing), then the state
+//! is changed behind opsctl's back and `--check --diff` reports the drift,
+//! shows it and changes nothing; a real run repairs it.
+
+use crate::common::Testbed;
+use crate::modules_system::{changed, out};
+
+const PLAY: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - file: path=/srv/f/src/sub state=directory
+    - name: files to archive
+      copy: content="{{ item.c }}" dest=/srv/f/src/{{ item.p }}
+      loop:
+        - { p: a.txt, c: "alpha\n" }
+        - { p: sub/b.txt, c: "beta\n" }
+        - { p: skip.log, c: "noise\n" }
+    - file: src=a.txt dest=/srv/f/src/link state=link
+    - copy: content="one\n" dest=/srv/f/one.txt
+    - name: files archived once, then removed
+      shell: mkdir -p /srv/f/gone && echo x > /srv/f/gone/x.txt && echo y > /srv/f/gone/y.txt
+      args:
+        creates: /srv/f/gone.tar.bz2
+    - name: a tree as tar.gz, without the logs
+      community.general.archive:
+        path: /srv/f/src
+        dest: /srv/f/src.tgz
+        exclusion_patterns: ["*.log"]
+        mode: "0640"
+      register: tgz
+    - name: a zip without one directory
+      archive:
+        path: /srv/f/src
+        dest: /srv/f/src.zip
+        format: zip
+        exclude_path: [/srv/f/src/sub]
+    - name: one file compressed beside itself
+      archive: path=/srv/f/one.txt format=xz
+      register: xz
+    - name: a glob archived, the sources removed
+      archive:
+        path: /srv/f/gone/*
+        dest: /srv/f/gone.tar.bz2
+        format: bz2
+        remove: true
+      register: gone
+    - copy: remote_src=true src=/usr/bin/true dest=/usr/local/bin/f-true mode="0755"
+    - name: a file capability
+      community.general.capabilities:
+        path: /usr/local/bin/f-true
+        capability: cap_net_bind_service+ep
+    - name: a second one beside it
+      capabilities: path=/usr/local/bin/f-true cap=cap_net_raw+ep
+    - name: one that is not there stays away
+      capabilities: path=/usr/local/bin/f-true capability=cap_chown+ep state=absent
+    - assert:
+        that:
+          - tgz.state == 'archive'
+          - tgz.arcroot == '/srv/f'
+          - "'src/a.txt' in tgz.archived and 'src/skip.log' not in tgz.archived"
+          - xz.state == 'compress'
+          - xz.dest == '/srv/f/one.txt.xz'
+          - gone.archived | length in [0, 2]
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn archive_and_capabilities_converge_and_show_drift() {
+    let tb = Testbed::up(1);
+    let first = tb.play("f", PLAY, &[]);
+    changed(&first, 12);
+    changed(&tb.play("f", PLAY, &[]), 0);
+    // The archives hold what was asked.
+    assert_eq!(
+        out(&tb, "tar -tzf /srv/f/src.tgz | sort | tr '\\n' ' '"),
+        "src/ src/a.txt src/link src/sub/ src/sub/b.txt"
+    );
+    assert_eq!(out(&tb, "stat -c %a /srv/f/src.tgz"), "640");
+    assert_eq!(
+        out(
+            &tb,
+            "python3 -c \"import zipfile;print(sorted(zipfile.ZipFile('/srv/f/src.zip').namelist()))\""
+        ),
+        "['src/', 'src/a.txt', 'src/link', 'src/skip.log']"
+    );
+    assert_eq!(
+        out(
+            &tb,
+            "xz -dc /srv/f/one.txt.xz 2>/dev/null || python3 -c \"import lzma;print(lzma.open('/srv/f/one.txt.xz').read().decode(),end='')\""
+        ),
+        "one"
+    );
+    assert_eq!(
+        out(
+            &tb,
+            "python3 -c \"import tarfile;print(*sorted(tarfile.open('/srv/f/gone.tar.bz2').getnames()))\"; ls /srv/f/gone | wc -l"
+        ),
+        "x.txt y.txt\n0"
+    );
+    assert_eq!(
+        out(&tb, "getcap /usr/local/bin/f-true"),
+        "/usr/local/bin/f-true cap_net_bind_service,cap_net_raw=ep"
+    );
+
+    // Drift: a file's content, a capability dropped.
+    tb.exec(
+        "host1",
+        "echo changed > /srv/f/src/a.txt && setcap cap_net_raw=ep /usr/local/bin/f-true",
+    )
+    .code(0);
+    let sum = out(&tb, "sha256sum /srv/f/src.tgz");
+    let check = tb.play("f", PLAY, &["--check", "--diff"]);
+    check.code(0).no_panic();
+    for want in [
+        "alpha",
+        "/srv/f/src.tgz",
+        "+cap_net_raw=ep cap_net_bind_service=ep",
+        "src/a.txt (sha256 ",
+    ] {
+        assert!(check.stdout.contains(want), "{want}:\n{}", check.stdout);
+    }
+    assert_eq!(out(&tb, "sha256sum /srv/f/src.tgz"), sum, "--check wrote");
+    assert_eq!(
+        out(&tb, "getcap /usr/local/bin/f-true"),
+        "/usr/local/bin/f-true cap_net_raw=ep"
+    );
+    // A real run puts the file back (copy) and so the archive needs no change,
+    // and sets the capability again.
+    changed(&tb.play("f", PLAY, &[]), 2);
+    assert_eq!(out(&tb, "sha256sum /srv/f/src.tgz"), sum);
+}
