@@ -31,6 +31,7 @@ pub mod crypto;
 pub mod fail;
 pub mod fetch;
 pub mod file;
+pub mod filesystem;
 #[cfg(test)]
 mod fixtures;
 pub mod get_url;
@@ -674,6 +675,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &capabilities::CAPABILITIES,
             module: &capabilities::Capabilities,
+        },
+        ModuleDef {
+            spec: &filesystem::FILESYSTEM,
+            module: &filesystem::Filesystem,
         },
     ];
     MODULES

@@ -1,5 +1,5 @@
 //! Ansible-compatible modules, part F (issue 11), through the real binary on
-//! ONE real test-bed host: archive and capabilities.
+//! ONE real test-bed host: archive, capabilities and filesystem (on an image file).
 //!
 //! The playbook runs twice (the second run changes nothing), then the state
 //! is changed behind opsctl's back and `--check --diff` reports the drift,
@@ -57,8 +57,24 @@ const PLAY: &str = r#"
       capabilities: path=/usr/local/bin/f-true cap=cap_net_raw+ep
     - name: one that is not there stays away
       capabilities: path=/usr/local/bin/f-true capability=cap_chown+ep state=absent
+    - name: an image file to hold a filesystem
+      command: truncate -s 16M /srv/f/fs.img
+      args:
+        creates: /srv/f/fs.img
+    - name: ext4 on it, grown to the file's size
+      community.general.filesystem:
+        dev: /srv/f/fs.img
+        fstype: ext4
+        opts: -L fdata
+        resizefs: true
+    - name: another filesystem is not made over it without force
+      filesystem: dev=/srv/f/fs.img fstype=ext2
+      register: refused
+      ignore_errors: true
     - assert:
         that:
+          - refused is failed
+          - "'already used as ext4, use force=true to overwrite' in refused.msg"
           - tgz.state == 'archive'
           - tgz.arcroot == '/srv/f'
           - "'src/a.txt' in tgz.archived and 'src/skip.log' not in tgz.archived"
@@ -72,7 +88,7 @@ const PLAY: &str = r#"
 fn archive_and_capabilities_converge_and_show_drift() {
     let tb = Testbed::up(1);
     let first = tb.play("f", PLAY, &[]);
-    changed(&first, 12);
+    changed(&first, 14);
     changed(&tb.play("f", PLAY, &[]), 0);
     // The archives hold what was asked.
     assert_eq!(
@@ -106,10 +122,15 @@ fn archive_and_capabilities_converge_and_show_drift() {
         "/usr/local/bin/f-true cap_net_bind_service,cap_net_raw=ep"
     );
 
-    // Drift: a file's content, a capability dropped.
+    assert_eq!(
+        out(&tb, "blkid -c /dev/null -o value -s LABEL /srv/f/fs.img"),
+        "fdata"
+    );
+
+    // Drift: a file's content, a capability dropped, the image grown.
     tb.exec(
         "host1",
-        "echo changed > /srv/f/src/a.txt && setcap cap_net_raw=ep /usr/local/bin/f-true",
+        "echo changed > /srv/f/src/a.txt && setcap cap_net_raw=ep /usr/local/bin/f-true && truncate -s 24M /srv/f/fs.img",
     )
     .code(0);
     let sum = out(&tb, "sha256sum /srv/f/src.tgz");
@@ -130,6 +151,13 @@ fn archive_and_capabilities_converge_and_show_drift() {
     );
     // A real run puts the file back (copy) and so the archive needs no change,
     // and sets the capability again.
-    changed(&tb.play("f", PLAY, &[]), 2);
+    changed(&tb.play("f", PLAY, &[]), 3);
+    assert_eq!(
+        out(
+            &tb,
+            "dumpe2fs -h /srv/f/fs.img 2>/dev/null | sed -n 's/^Block count: *//p'"
+        ),
+        "24576"
+    );
     assert_eq!(out(&tb, "sha256sum /srv/f/src.tgz"), sum);
 }
