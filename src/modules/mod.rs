@@ -28,6 +28,7 @@ pub mod content;
 pub mod copy;
 pub mod cron;
 pub mod crypto;
+pub mod expect;
 pub mod fail;
 pub mod fetch;
 pub mod file;
@@ -679,6 +680,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &filesystem::FILESYSTEM,
             module: &filesystem::Filesystem,
+        },
+        ModuleDef {
+            spec: &expect::EXPECT,
+            module: &expect::Expect,
         },
     ];
     MODULES

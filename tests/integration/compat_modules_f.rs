@@ -1,5 +1,5 @@
 //! Ansible-compatible modules, part F (issue 11), through the real binary on
-//! ONE real test-bed host: archive, capabilities and filesystem (on an image file).
+//! ONE real test-bed host: archive, capabilities, filesystem (on an image file) and expect.
 //!
 //! The playbook runs twice (the second run changes nothing), then the state
 //! is changed behind opsctl's back and `--check --diff` reports the drift,
@@ -71,8 +71,48 @@ const PLAY: &str = r#"
       filesystem: dev=/srv/f/fs.img fstype=ext2
       register: refused
       ignore_errors: true
+    - name: a program that asks
+      copy:
+        dest: /usr/local/bin/f-ask
+        mode: "0755"
+        content: |
+          #!/bin/sh
+          printf 'Name: '; read n
+          printf 'Password: '; read p
+          printf 'Password again: '; read q
+          echo "hello $n ($p/$q)" > /srv/f/asked
+          echo "hello $n"
+    - name: a prompt that never comes
+      expect:
+        command: sleep 20
+        responses: {"never": "x"}
+        timeout: 1
+        creates: /srv/f/asked
+      register: slow_prompt
+      ignore_errors: true
+    - name: more prompts than answers
+      expect:
+        command: /usr/local/bin/f-ask
+        responses: {"Name:": "a", "Password": ["only one"]}
+        chdir: /tmp
+        creates: /srv/f/asked
+      register: short
+      ignore_errors: true
+    - name: its prompts answered (a list answers in turn)
+      ansible.builtin.expect:
+        command: /usr/local/bin/f-ask
+        responses:
+          "Name:": opsctl
+          "(?i)password": [first, second]
+        creates: /srv/f/asked
+      register: asked
     - assert:
         that:
+          - "'hello opsctl' in asked.stdout or 'skipped' in asked.stdout"
+          - "'first' not in asked.stdout"
+          - slow_prompt.msg in ['command exceeded timeout', 'skipped, since /srv/f/asked exists']
+          - short is failed or short.msg == 'skipped, since /srv/f/asked exists'
+          - short is not failed or "'No remaining responses for' in short.msg"
           - refused is failed
           - "'already used as ext4, use force=true to overwrite' in refused.msg"
           - tgz.state == 'archive'
@@ -88,7 +128,7 @@ const PLAY: &str = r#"
 fn archive_and_capabilities_converge_and_show_drift() {
     let tb = Testbed::up(1);
     let first = tb.play("f", PLAY, &[]);
-    changed(&first, 14);
+    changed(&first, 16);
     changed(&tb.play("f", PLAY, &[]), 0);
     // The archives hold what was asked.
     assert_eq!(
@@ -122,6 +162,7 @@ fn archive_and_capabilities_converge_and_show_drift() {
         "/usr/local/bin/f-true cap_net_bind_service,cap_net_raw=ep"
     );
 
+    assert_eq!(out(&tb, "cat /srv/f/asked"), "hello opsctl (first/second)");
     assert_eq!(
         out(&tb, "blkid -c /dev/null -o value -s LABEL /srv/f/fs.img"),
         "fdata"
