@@ -60,6 +60,8 @@ const PLAY: &str = r#"
               - slow is failed
               - "'The task timed out after 2 seconds' in slow.msg"
               - slow.timedout.period == 2
+              - slow is timedout
+              - quick is not timedout
               - quick.stdout == 'done'
     - name: one host at a time
       shell: "date +%s%N > /tmp/throttle-start; sleep 0.5; date +%s%N > /tmp/throttle-end"
