@@ -19,14 +19,17 @@ use crate::transport::{
 };
 use crate::vars::{Vars, VarsError};
 
-/// One connection per host, opened on first use and shared by every task of the
-/// command. Concurrent first uses of the same host wait for one connect.
 /// A host's connection, opened at most once (or the error that prevented it).
 type Slot = Arc<tokio::sync::OnceCell<Result<Arc<Connection>, TransportError>>>;
 
+/// One connection per host and login user, opened on first use and shared by
+/// every task of the command (a task with its own `remote_user` gets a
+/// connection of its own, kept for the next task as that user). Concurrent
+/// first uses of the same host and user wait for one connect.
 #[derive(Default)]
 pub struct Connections {
-    slots: Mutex<HashMap<String, Slot>>,
+    /// By (host, login user: `None` for ssh's own choice).
+    slots: Mutex<HashMap<(String, Option<String>), Slot>>,
 }
 
 impl Connections {
@@ -39,7 +42,7 @@ impl Connections {
             .slots
             .lock()
             .unwrap()
-            .entry(spec.host.clone())
+            .entry((spec.host.clone(), spec.user.clone()))
             .or_default()
             .clone();
         cell.get_or_init(|| async { Connection::open(spec).await.map(Arc::new) })
@@ -47,14 +50,18 @@ impl Connections {
             .clone()
     }
 
-    /// Closes a host's connection (`meta: reset_connection`): the next `get`
-    /// opens a new one, logging in again.
+    /// Closes a host's connections, whatever their user (`meta:
+    /// reset_connection`): the next `get` opens a new one, logging in again.
     pub async fn reset(&self, host: &str) {
-        let cell = self.slots.lock().unwrap().remove(host);
-        if let Some(cell) = cell
-            && let Some(Ok(conn)) = cell.get()
-        {
-            conn.close().await;
+        let cells: Vec<Slot> = {
+            let mut slots = self.slots.lock().unwrap();
+            let keys: Vec<_> = slots.keys().filter(|(h, _)| h == host).cloned().collect();
+            keys.iter().filter_map(|k| slots.remove(k)).collect()
+        };
+        for cell in cells {
+            if let Some(Ok(conn)) = cell.get() {
+                conn.close().await;
+            }
         }
     }
 

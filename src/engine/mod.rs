@@ -58,6 +58,8 @@ pub struct Engine<'a> {
     pub playbook_dir: PathBuf,
     /// Set when a task fails in an `any_errors_fatal` play: every host stops.
     abort: AtomicBool,
+    /// `throttle`: the task's permits, by task position.
+    throttles: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// `run_once` results, by task position.
     once: Mutex<HashMap<String, Arc<std::sync::OnceLock<Outcome>>>>,
     /// The batch's hosts still running, in inventory order: the first one runs a
@@ -127,6 +129,7 @@ impl<'a> Engine<'a> {
             conns,
             playbook_dir,
             abort: AtomicBool::new(false),
+            throttles: Mutex::new(HashMap::new()),
             once: Mutex::new(HashMap::new()),
             alive: Mutex::new(Vec::new()),
             changed: tokio::sync::Notify::new(),
@@ -254,6 +257,17 @@ impl<'a> Engine<'a> {
     pub(crate) fn ended(&self) -> Option<String> {
         let play = self.end_play.lock().unwrap().clone();
         play.or_else(|| self.end_batch.lock().unwrap().clone())
+    }
+
+    /// The permits of a `throttle: n` task (made by the first host to reach
+    /// it: every host's `n` is that one's).
+    fn throttle(&self, key: &str, n: u64) -> Arc<tokio::sync::Semaphore> {
+        self.throttles
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n as usize)))
+            .clone()
     }
 
     fn once_cell(&self, key: &str) -> Arc<std::sync::OnceLock<Outcome>> {

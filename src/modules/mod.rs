@@ -16,19 +16,23 @@ pub mod acl;
 pub mod add_host;
 pub mod apt;
 pub mod apt_repository;
+pub mod archive;
 pub mod args;
 pub mod attrs;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod builtin;
+pub mod capabilities;
 pub mod command;
 pub mod content;
 pub mod copy;
 pub mod cron;
 pub mod crypto;
+pub mod expect;
 pub mod fail;
 pub mod fetch;
 pub mod file;
+pub mod filesystem;
 #[cfg(test)]
 mod fixtures;
 pub mod get_url;
@@ -239,6 +243,10 @@ pub struct HostEnv<'a> {
     pub templar: &'a crate::template::Templar,
     /// Every command run, with its output, for `-v` / `-vv`.
     pub trace: Mutex<Vec<(String, Output)>>,
+    /// The task's `timeout`: when its action must be over. Every command
+    /// then runs under the host's `timeout`, which ends the command and its
+    /// children (its process group) at that moment.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl HostEnv<'_> {
@@ -249,7 +257,10 @@ impl HostEnv<'_> {
         for (k, v) in self.environment {
             full.push_str(&format!("export {k}={}\n", shell_quote(v)));
         }
-        full.push_str(script);
+        match self.deadline {
+            None => full.push_str(script),
+            Some(at) => full.push_str(&timed(script, at)),
+        }
         RemoteCommand {
             script: full,
             stdin,
@@ -278,6 +289,18 @@ impl HostEnv<'_> {
     pub fn find_local(&self, rel: &str) -> Result<PathBuf, Fail> {
         find_local(self.search, rel)
     }
+}
+
+/// `script` bounded by the host's `timeout` (coreutils) until `at`, in whole
+/// seconds (at least one): TERM to the script's process group then, KILL a
+/// second later to what is left.
+fn timed(script: &str, at: std::time::Instant) -> String {
+    let left = at.saturating_duration_since(std::time::Instant::now());
+    let secs = left.as_millis().div_ceil(1000).max(1);
+    format!(
+        "exec timeout -k 1 {secs} /bin/sh -c {}",
+        shell_quote(script)
+    )
 }
 
 /// Finds a local file (`src:`) in `search`, in order; absolute paths as they are.
@@ -658,6 +681,22 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &deploy_helper::DEPLOY_HELPER,
             module: &deploy_helper::DeployHelper,
+        },
+        ModuleDef {
+            spec: &archive::ARCHIVE,
+            module: &archive::Archive,
+        },
+        ModuleDef {
+            spec: &capabilities::CAPABILITIES,
+            module: &capabilities::Capabilities,
+        },
+        ModuleDef {
+            spec: &filesystem::FILESYSTEM,
+            module: &filesystem::Filesystem,
+        },
+        ModuleDef {
+            spec: &expect::EXPECT,
+            module: &expect::Expect,
         },
     ];
     MODULES

@@ -55,6 +55,7 @@ impl Kit {
             vars: &self.vars,
             templar: &self.templar,
             trace: Mutex::new(vec![]),
+            deadline: None,
         }
     }
     pub fn path(&self, rel: &str) -> PathBuf {

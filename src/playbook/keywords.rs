@@ -46,6 +46,9 @@ pub(super) const TASK_KEYWORDS: &[&str] = &[
     "meta",
     "collections",
     "module_defaults",
+    "remote_user",
+    "timeout",
+    "throttle",
 ];
 
 /// Keywords that say what a task does (a module key does too).
@@ -77,6 +80,9 @@ pub(super) const INHERITABLE: &[&str] = &[
     "delegate_to",
     "run_once",
     "any_errors_fatal",
+    "remote_user",
+    "timeout",
+    "throttle",
 ];
 
 pub(super) const BLOCK_ONLY: &[&str] = &[
@@ -178,19 +184,11 @@ pub(super) fn unsupported_task_keyword(key: &str) -> Option<(String, String)> {
             format!("'{key}' (background tasks) is not supported"),
             "run the task in the foreground; for a long-running service use a supervisor or systemd unit",
         ),
-        "throttle" => (
-            "'throttle' is not supported".into(),
-            "limit parallelism with serial: on the play or with --forks",
-        ),
-        "timeout" => (
-            "'timeout' is not supported on tasks".into(),
-            "bound the command itself (e.g. `timeout 60 <cmd>` in shell)",
-        ),
         "connection" => (
             "'connection' is not supported".into(),
             "opsctl connects over SSH, or locally to localhost; use delegate_to: localhost to run on the controller",
         ),
-        "remote_user" | "port" => (
+        "port" => (
             format!("'{key}' is not supported on tasks"),
             "set ansible_user / ansible_port in the inventory",
         ),
@@ -258,6 +256,8 @@ pub(super) const PLAY_KEYWORDS: &[&str] = &[
     "collections",
     "remote_user",
     "module_defaults",
+    "timeout",
+    "throttle",
 ];
 
 pub(super) const IMPORT_PLAYBOOK_KEYS: &[&str] = &["import_playbook", "name", "tags", "vars"];
@@ -270,8 +270,9 @@ pub(super) fn unsupported_play_keyword(key: &str) -> Option<(String, &'static st
         }
         "port" => "set ansible_port in the inventory",
         "connection" => "opsctl connects over SSH, or locally to localhost",
-        "order" | "throttle" | "force_handlers" | "run_once" | "timeout" | "debugger"
-        | "become_exe" | "become_flags" => "remove it",
+        "order" | "force_handlers" | "run_once" | "debugger" | "become_exe" | "become_flags" => {
+            "remove it"
+        }
         _ => return None,
     };
     Some((

@@ -327,6 +327,8 @@ impl Loader {
                 }
                 "ignore_unreachable" => inherit.ignore_unreachable = self.flag(e, file),
                 "no_log" => inherit.no_log = self.flag(e, file),
+                "timeout" => inherit.timeout = self.count(e, file),
+                "throttle" => inherit.throttle = self.count(e, file),
                 "strategy" => {
                     if let Some(s) = self.string(e, file)
                         && s != "linear"

@@ -379,6 +379,9 @@ impl Loader {
         t.delegate_to = inh.delegate_to;
         t.run_once = inh.run_once;
         t.any_errors_fatal = inh.any_errors_fatal;
+        t.remote_user = inh.remote_user;
+        t.timeout = inh.timeout;
+        t.throttle = inh.throttle;
         for e in kw.iter() {
             match e.name.as_str() {
                 "name" => t.name = self.string(e, file),

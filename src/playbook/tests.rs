@@ -2123,16 +2123,44 @@ fn task_keywords_ansible_has_and_opsctl_not_load_and_fail_when_reached() {
     // on a block it stays an error (nothing to fail when reached)
     s.file(
         "play.yml",
-        "- hosts: all\n  tasks:\n    - block:\n        - command: ls\n      throttle: 1\n",
+        "- hosts: all\n  tasks:\n    - block:\n        - command: ls\n      async: 1\n",
     );
     let e = s.load("play.yml").unwrap_err();
     assert!(
         e.to_error()
             .to_string()
-            .contains("'throttle' is not supported"),
+            .contains("'async' (background tasks) is not supported"),
         "{}",
         e.to_error()
     );
+}
+
+#[test]
+fn remote_user_timeout_and_throttle_pass_from_play_and_block_to_tasks() {
+    let s = Scratch::new();
+    s.file(
+        "play.yml",
+        "- hosts: all\n  timeout: 30\n  throttle: \"{{ n }}\"\n  tasks:\n    - block:\n        - command: ls\n        - command: id\n          remote_user: other\n          timeout: 2\n      remote_user: app\n      throttle: 1\n    - command: pwd\n",
+    );
+    let p = loaded(&s);
+    let t = &p.plays[0].tasks;
+    let Action::Block { block, .. } = &t[0].action else {
+        panic!("{:?}", t[0].action)
+    };
+    assert_eq!(block[0].remote_user.as_deref(), Some("app"));
+    assert_eq!(block[0].throttle, Some(serde_json::json!(1)));
+    assert_eq!(block[0].timeout, Some(serde_json::json!(30)));
+    assert_eq!(block[1].remote_user.as_deref(), Some("other"));
+    assert_eq!(block[1].timeout, Some(serde_json::json!(2)));
+    assert_eq!(t[1].remote_user, None);
+    assert_eq!(t[1].throttle, Some(serde_json::json!("{{ n }}")));
+    // not a number
+    s.file(
+        "play.yml",
+        "- hosts: all\n  tasks:\n    - command: ls\n      timeout: soon\n",
+    );
+    let e = s.load("play.yml").unwrap_err().to_error().to_string();
+    assert!(e.contains("play.yml:4:7"), "{e}");
 }
 
 #[test]

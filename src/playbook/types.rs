@@ -172,6 +172,13 @@ pub struct Task {
     pub environment: Option<Json>,
     pub delegate_to: Option<String>,
     pub run_once: Option<Json>,
+    /// `remote_user`: log in as this user for this task (a connection of
+    /// its own; the inventory's `ansible_user` wins, as in Ansible).
+    pub remote_user: Option<String>,
+    /// `timeout`: seconds each run of the action may take (a number or a template).
+    pub timeout: Option<Json>,
+    /// `throttle`: at most this many hosts run the task at once.
+    pub throttle: Option<Json>,
     /// Inherited vars first, the task's own last (later entries win).
     pub vars: Vec<VarEntry>,
     /// The role the task came from (its defaults/vars are in scope; relative files
@@ -209,6 +216,9 @@ impl Task {
             environment: None,
             delegate_to: None,
             run_once: None,
+            remote_user: None,
+            timeout: None,
+            throttle: None,
             vars: Vec::new(),
             role,
             any_errors_fatal: None,
@@ -501,6 +511,9 @@ pub struct Inherited {
     pub delegate_to: Option<String>,
     pub run_once: Option<Json>,
     pub any_errors_fatal: Option<bool>,
+    pub remote_user: Option<String>,
+    pub timeout: Option<Json>,
+    pub throttle: Option<Json>,
 }
 
 impl Inherited {
@@ -535,6 +548,9 @@ impl Inherited {
         or_parent(&mut t.delegate_to, &self.delegate_to);
         or_parent(&mut t.run_once, &self.run_once);
         or_parent(&mut t.any_errors_fatal, &self.any_errors_fatal);
+        or_parent(&mut t.remote_user, &self.remote_user);
+        or_parent(&mut t.timeout, &self.timeout);
+        or_parent(&mut t.throttle, &self.throttle);
         match &mut t.action {
             Action::Block {
                 block,
@@ -567,6 +583,9 @@ impl Inherited {
         or_parent(&mut self.delegate_to, &outer.delegate_to);
         or_parent(&mut self.run_once, &outer.run_once);
         or_parent(&mut self.any_errors_fatal, &outer.any_errors_fatal);
+        or_parent(&mut self.remote_user, &outer.remote_user);
+        or_parent(&mut self.timeout, &outer.timeout);
+        or_parent(&mut self.throttle, &outer.throttle);
     }
 }
 

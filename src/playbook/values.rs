@@ -315,6 +315,9 @@ impl Loader {
                 "delegate_to" => inh.delegate_to = self.string(e, file),
                 "run_once" => inh.run_once = self.flag(e, file),
                 "any_errors_fatal" => inh.any_errors_fatal = self.literal_bool(e, file),
+                "remote_user" => inh.remote_user = self.string(e, file),
+                "timeout" => inh.timeout = self.count(e, file),
+                "throttle" => inh.throttle = self.count(e, file),
                 _ => {}
             }
         }

@@ -30,6 +30,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("skip", skipped);
     env.add_test("unreachable", unreachable);
     env.add_test("reachable", reachable);
+    env.add_test("timedout", timedout);
     env.add_test("subset", subset);
     env.add_test("superset", superset);
     env.add_test("contains", contains);
@@ -423,6 +424,14 @@ fn skipped(value: Value) -> Result<bool, Error> {
 fn unreachable(value: Value) -> Result<bool, Error> {
     result_dict(&value, "unreachable")?;
     Ok(flag(&value, "unreachable"))
+}
+
+/// A task that ran past its `timeout` (Ansible: `timedout.period` is set).
+fn timedout(value: Value) -> Result<bool, Error> {
+    result_dict(&value, "timedout")?;
+    Ok(value
+        .get_attr("timedout")
+        .is_ok_and(|t| t.get_attr("period").is_ok_and(|p| p.is_true())))
 }
 
 fn reachable(value: Value) -> Result<bool, Error> {

@@ -886,6 +886,7 @@ const KNOWN_TESTS: &[&str] = &[
     "success",
     "successful",
     "superset",
+    "timedout",
     "truthy",
     "undefined",
     "unreachable",

@@ -3,6 +3,8 @@
 //! module protocol (with until/retries), judged (changed_when, failed_when)
 //! and reported.
 
+use std::time::Duration;
+
 use super::*;
 
 impl<'e, 'a> HostRun<'e, 'a> {
@@ -253,6 +255,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Some(v) => self.truthy(v, &task.location)?,
             None => self.eng.opts.diff,
         };
+        let timeout =
+            self.seconds_keyword("timeout", task.timeout.as_ref(), &ctx, &task.location)?;
         Ok(Some(Prepared {
             args: validated,
             environment,
@@ -262,6 +266,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             search: self.search_path(task, module.spec.name),
             location: task.location.clone(),
             ctx,
+            timeout: timeout.filter(|t| *t > 0),
         }))
     }
 
@@ -293,25 +298,47 @@ impl<'e, 'a> HostRun<'e, 'a> {
             }
             Err(msg) => return self.failed(task, item, msg, started, no_log),
         };
-        let conn = match self.connection_for(task).await {
+        let conn = match self.connection_for(task, &prepared.ctx).await {
             Ok((conn, become_user)) => {
                 prepared.become_user = become_user;
                 conn
             }
             Err(msg) => return self.failed(task, item, msg, started, no_log),
         };
-        if task.delegate_to.is_some() {
-            // a command on another host may change this one: read again
+        // Another host (a command there may change this one), or another login
+        // user (facts read as one user are not another's): read again, before
+        // and after.
+        let own = self.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn));
+        if !own {
             self.facts.clear();
         }
-        let env = prepared.env(self, &conn);
-        let mut out = match self
-            .run_until(task, module, &prepared.args, &env, block_vars, &item_scope)
-            .await
-        {
+        let mut env = prepared.env(self, &conn);
+        env.deadline = prepared
+            .timeout
+            .map(|t| Instant::now() + Duration::from_secs(t));
+        let run = self.run_until(task, module, &prepared.args, &env, block_vars, &item_scope);
+        let ran = match prepared.timeout {
+            None => run.await,
+            // The host ends the commands at the deadline; a second more for
+            // their news to arrive, then the task stops waiting.
+            Some(t) => match tokio::time::timeout(Duration::from_secs(t + 1), run).await {
+                Ok(r) => r,
+                Err(_) => Ok(Outcome::failed(String::new())),
+            },
+        };
+        if !own {
+            self.facts.clear();
+        }
+        let mut out = match ran {
             Ok(o) => o,
             Err(msg) => return self.failed(task, item, msg, started, no_log),
         };
+        if let (Some(t), Some(at)) = (prepared.timeout, env.deadline)
+            && out.failed
+            && Instant::now() >= at
+        {
+            timed_out(&mut out, t, module.spec.name);
+        }
         let trace = env.trace.into_inner().unwrap_or_default();
         if out.unreachable
             && task
@@ -345,18 +372,43 @@ impl<'e, 'a> HostRun<'e, 'a> {
         out
     }
 
-    /// The connection a task runs on, and whom it becomes there: the host's;
-    /// the controller for `delegate_to: localhost`; another inventory host's
-    /// (shared) connection.
+    /// The connection a task runs on, and whom it becomes there: the host's
+    /// (as the task's `remote_user`, when it has one and the inventory names
+    /// no user: a connection of its own); the controller for `delegate_to:
+    /// localhost`; another inventory host's (shared) connection.
     async fn connection_for(
         &self,
         task: &Task,
+        ctx: &Value,
     ) -> Result<(Arc<Connection>, Option<String>), String> {
+        let remote_user = match &task.remote_user {
+            Some(u) if crate::template::is_template(u) => Some(
+                self.vars()
+                    .templar
+                    .render_str(u, ctx, Some(&task.location))
+                    .map_err(|e| format!("remote_user: {e}"))?,
+            ),
+            other => other.clone(),
+        };
         match task.delegate_to.as_deref() {
-            None => Ok((
-                self.conn.clone().expect("connected in start()"),
-                self.become_user(Some(task)),
-            )),
+            None => {
+                let own = self.conn.clone().expect("connected in start()");
+                let conn = match remote_user {
+                    Some(u) if !self.user_from_vars && self.spec.user.as_ref() != Some(&u) => {
+                        let spec = ConnectionSpec {
+                            user: Some(u.clone()),
+                            ..self.spec.clone()
+                        };
+                        self.eng
+                            .conns
+                            .get(&spec)
+                            .await
+                            .map_err(|e| format!("remote_user {u}: {e}"))?
+                    }
+                    _ => own,
+                };
+                Ok((conn, self.become_user(Some(task))))
+            }
             Some("localhost" | "127.0.0.1") => {
                 let spec = ConnectionSpec {
                     kind: ConnectionKind::Local,
@@ -374,12 +426,15 @@ impl<'e, 'a> HostRun<'e, 'a> {
                         "delegate_to: '{other}' is neither localhost nor a host of the inventory"
                     ));
                 }
-                let spec = connection_spec(
+                let mut spec = connection_spec(
                     self.vars(),
                     other,
                     self.eng.loaded.target.ssh_config.as_deref(),
                 )
                 .map_err(|e| e.message)?;
+                if spec.user.is_none() {
+                    spec.user = remote_user;
+                }
                 let conn = self
                     .eng
                     .conns
@@ -511,6 +566,8 @@ pub(super) struct Prepared {
     pub(super) search: Vec<PathBuf>,
     pub(super) location: Location,
     pub(super) ctx: Value,
+    /// The task's `timeout` in seconds (none, or 0: no limit).
+    pub(super) timeout: Option<u64>,
 }
 
 impl Prepared {
@@ -527,6 +584,19 @@ impl Prepared {
             vars: &self.ctx,
             templar: &run.vars().templar,
             trace: Mutex::new(Vec::new()),
+            deadline: None,
         }
     }
+}
+
+/// A task that ran past its `timeout`: failed as Ansible reports it, with
+/// `timedout` registered (the `timedout` test reads it).
+fn timed_out(out: &mut Outcome, secs: u64, action: &str) {
+    out.failed = true;
+    out.changed = false;
+    out.msg = Some(format!(
+        "The task timed out after {secs} seconds: the {action} action did not finish in time and was terminated"
+    ));
+    out.data
+        .insert("timedout".into(), json!({ "period": secs }));
 }

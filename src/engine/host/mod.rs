@@ -50,6 +50,9 @@ struct HostRun<'e, 'a> {
     play: &'e Play,
     host: String,
     spec: ConnectionSpec,
+    /// The login user comes from the host's variables (`ansible_user`), which
+    /// win over the `remote_user` keyword, as in Ansible.
+    user_from_vars: bool,
     conn: Option<Arc<Connection>>,
     /// Facts, play vars, vars_files, registered results, set_fact...
     scope: Scope,
@@ -103,6 +106,7 @@ pub async fn run_play(eng: &Engine<'_>, play: &Play, host: &str) -> bool {
         vars,
         play,
         host: host.to_string(),
+        user_from_vars: spec.user.is_some(),
         spec,
         conn: None,
         scope,
@@ -474,9 +478,22 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 wake.await;
             }
         }
+        // throttle: at most N hosts in the task at once (a permit for its
+        // whole run, every loop item included).
+        let ctx = self.context(Some(task), block_vars);
+        let throttle =
+            match self.seconds_keyword("throttle", task.throttle.as_ref(), &ctx, &task.location) {
+                Ok(n) => n.filter(|n| *n > 0),
+                Err(msg) => return self.task_failed(task, &msg, started),
+            };
+        let _permit = match throttle {
+            Some(n) => Some(self.eng.throttle(&once_key, n).acquire_owned().await),
+            None => None,
+        };
         let out = self
             .module_task(task, module, args, block_vars, &when)
             .await;
+        drop(_permit);
         self.finish_task(task, out)
     }
 
@@ -708,6 +725,23 @@ impl<'e, 'a> HostRun<'e, 'a> {
             Flow::Continue
         } else {
             Flow::Failed
+        }
+    }
+
+    /// A number of seconds (or hosts) keyword (timeout, throttle): a literal or
+    /// a template; `Err` when it is not a whole number.
+    fn seconds_keyword(
+        &self,
+        name: &str,
+        v: Option<&Json>,
+        ctx: &Value,
+        loc: &Location,
+    ) -> Result<Option<u64>, String> {
+        let Some(v) = v else { return Ok(None) };
+        match self.template_json(v, ctx, loc)? {
+            Json::Number(n) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Json::String(s) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
+            other => Err(format!("{name}: {other} is not a whole number")),
         }
     }
 

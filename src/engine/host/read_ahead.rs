@@ -35,6 +35,7 @@ impl<'e, 'a> HostRun<'e, 'a> {
             if !self.started
                 || task.loop_.is_some()
                 || task.delegate_to.is_some()
+                || task.remote_user.is_some()
                 || task.run_once.is_some()
                 || task.until.is_some()
             {
