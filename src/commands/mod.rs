@@ -247,6 +247,7 @@ async fn unless_interrupted<T>(
     tokio::select! {
         done = work => Some(done),
         _ = crate::interrupt::signalled() => {
+            printer.end_live();
             conns.close_all().await;
             printer.warn("interrupted");
             None
