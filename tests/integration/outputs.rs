@@ -149,49 +149,6 @@ fn error_bad_inventory_line() {
     );
 }
 
-/// Colour is decided per stream: NO_COLOR (non-empty) wins, FORCE_COLOR or
-/// CLICOLOR_FORCE turn it on in a pipe and in CI, else none in a pipe.
-#[test]
-fn colour_per_stream_no_color_and_force_color() {
-    let p = crate::common::Project::new(&[("environments/st/hosts", "[web]\nweb1\n")]);
-    let run = |env: &[(&str, &str)]| {
-        let mut c = std::process::Command::new(crate::common::OPSCTL);
-        c.args(["ping", "--env", "nosuch"])
-            .current_dir(p.path())
-            .env_remove("NO_COLOR")
-            .env_remove("FORCE_COLOR")
-            .env_remove("CLICOLOR_FORCE")
-            .env("CI", "true");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Run::from(c.output().unwrap())
-    };
-    let red = "\u{1b}[31merror:\u{1b}[0m";
-    let plain = run(&[]);
-    plain.code(1);
-    assert!(
-        plain
-            .stderr
-            .starts_with("error: unknown environment 'nosuch'"),
-        "{}",
-        plain.stderr
-    );
-    for forced in [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")] {
-        let r = run(&[forced]);
-        assert!(r.stderr.starts_with(red), "{forced:?}: {:?}", r.stderr);
-    }
-    assert!(!run(&[("FORCE_COLOR", "0")]).stderr.contains('\u{1b}'));
-    let r = run(&[("FORCE_COLOR", "1"), ("NO_COLOR", "1")]);
-    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
-    // NO_COLOR set but empty does not count.
-    assert!(
-        run(&[("FORCE_COLOR", "1"), ("NO_COLOR", "")])
-            .stderr
-            .starts_with(red)
-    );
-}
-
 /// With `--output json` an error is a JSON object on stdout, nothing on stderr.
 #[test]
 fn an_error_in_json_mode_is_a_json_object_on_stdout() {

@@ -24,20 +24,42 @@ pub(crate) struct Screen {
     /// scrollback included, trailing blanks cut.
     pub lines: Vec<String>,
     pub cursor_hidden: bool,
-    /// Everything opsctl wrote, escape codes included.
+    /// The terminal echoes typed keys (its modes as opsctl left them).
+    pub echo: bool,
+    /// Everything opsctl wrote on the terminal, escape codes included.
     pub raw: String,
+    /// What it wrote on the stream given a pipe ([`Term::pipe`]), if any.
+    pub piped: String,
+}
+
+/// How [`in_terminal`] runs opsctl.
+#[derive(Default)]
+pub(crate) struct Term<'a> {
+    /// Set over a clean environment (no CI, no colour variables).
+    pub env: &'a [(&'a str, &'a str)],
+    /// Sees the screen as it goes: the first time it says yes, opsctl is
+    /// interrupted (a typed Ctrl-C, or SIGTERM with `sigterm`).
+    pub stop_when: Option<&'a dyn Fn(&str) -> bool>,
+    pub sigterm: bool,
+    /// The stream that goes to a pipe instead of the terminal.
+    pub pipe: Option<Pipe>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Pipe {
+    Stdout,
+    Stderr,
 }
 
 /// Runs opsctl in `cwd` on a new `ROWS`x`COLS` pseudo-terminal (its controlling
-/// terminal: stdin, stdout and stderr), with `env` over a clean environment (no
-/// CI, no colour variables). `ctrl_c_when` sees the screen as it goes: the
-/// first time it says yes, a Ctrl-C is typed.
-pub(crate) fn in_terminal(
-    cwd: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-    ctrl_c_when: Option<&dyn Fn(&str) -> bool>,
-) -> Screen {
+/// terminal: stdin, stdout and stderr unless one is piped), as `t` says.
+pub(crate) fn in_terminal(cwd: &Path, args: &[&str], t: Term) -> Screen {
+    let Term {
+        env,
+        stop_when: ctrl_c_when,
+        sigterm,
+        pipe,
+    } = t;
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
     grantpt(&master).unwrap();
@@ -69,9 +91,13 @@ pub(crate) fn in_terminal(
         .env_remove("OPSCTL_ENV")
         .env_remove("OPSCTL_PROJECT")
         .env("TERM", "xterm-256color")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
+        .stdin(Stdio::from(slave.try_clone().unwrap()));
+    let on_term = || Stdio::from(slave.try_clone().unwrap());
+    match pipe {
+        Some(Pipe::Stdout) => c.stdout(Stdio::piped()).stderr(on_term()),
+        Some(Pipe::Stderr) => c.stdout(on_term()).stderr(Stdio::piped()),
+        None => c.stdout(on_term()).stderr(on_term()),
+    };
     for (k, v) in env {
         c.env(k, v);
     }
@@ -88,6 +114,23 @@ pub(crate) fn in_terminal(
     let mut child = c.spawn().expect("run opsctl");
     drop(c);
     drop(slave);
+    let piped = child
+        .stdout
+        .take()
+        .map(|o| Box::new(o) as Box<dyn Read + Send>)
+        .or_else(|| {
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn Read + Send>)
+        })
+        .map(|mut r| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = r.read_to_string(&mut text);
+                text
+            })
+        });
 
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut reader = std::fs::File::from(master.try_clone().unwrap());
@@ -110,7 +153,12 @@ pub(crate) fn in_terminal(
             raw.extend_from_slice(&chunk);
         }
         if !typed && ctrl_c_when.is_some_and(|f| f(&term.screen().contents())) {
-            rustix::io::write(&master, b"\x03").unwrap();
+            if sigterm {
+                let pid = rustix::process::Pid::from_child(&child);
+                rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+            } else {
+                rustix::io::write(&master, b"\x03").unwrap();
+            }
             typed = true;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -123,7 +171,14 @@ pub(crate) fn in_terminal(
         term.process(&chunk);
         raw.extend_from_slice(&chunk);
     }
-    assert!(typed, "the screen never showed what the Ctrl-C waited for");
+    assert!(
+        typed,
+        "the screen never showed what the interruption waited for"
+    );
+    let echo = rustix::termios::tcgetattr(&master)
+        .unwrap()
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO);
     let raw = String::from_utf8_lossy(&raw).into_owned();
     Screen {
         code: status.code().unwrap_or_else(|| {
@@ -131,7 +186,9 @@ pub(crate) fn in_terminal(
         }),
         lines: history(&mut term),
         cursor_hidden: term.screen().hide_cursor(),
+        echo,
         raw,
+        piped: piped.map(|h| h.join().unwrap()).unwrap_or_default(),
     }
 }
 
@@ -245,9 +302,9 @@ fn snapshot(name: &str, text: &str) {
 fn a_ten_host_run_with_v_leaves_whole_lines_and_the_recap_last() {
     let p = ten_hosts();
     let args = ["run", "site", "--env", "dev", "-v"];
-    let s = in_terminal(p.path(), &args, &[], None);
+    let s = in_terminal(p.path(), &args, Term::default());
     assert_eq!(s.code, 0, "{}", s.lines.join("\n"));
-    assert!(!s.cursor_hidden);
+    assert!(!s.cursor_hidden && s.echo);
     // The live area was drawn: a host's line with its task and elapsed time...
     let live = regex::Regex::new(r"web\d\d  (first steps|middle steps|last steps)\s+\d+s").unwrap();
     let plain = strip_escapes(&s.raw);
@@ -277,15 +334,21 @@ fn a_ten_host_run_with_v_leaves_whole_lines_and_the_recap_last() {
     let json = in_terminal(
         p.path(),
         &["run", "site", "--env", "dev", "--output", "json"],
-        &[],
-        None,
+        Term::default(),
     );
     assert_eq!(json.code, 0);
     assert!(!live.is_match(&strip_escapes(&json.raw)), "{}", json.raw);
     for l in json.lines.iter().filter(|l| l.starts_with('{')) {
         serde_json::from_str::<serde_json::Value>(l).unwrap();
     }
-    let ci = in_terminal(p.path(), &args, &[("CI", "true")], None);
+    let ci = in_terminal(
+        p.path(),
+        &args,
+        Term {
+            env: &[("CI", "true")],
+            ..Term::default()
+        },
+    );
     assert_eq!(ci.code, 0);
     assert!(
         !ci.raw.contains('\u{1b}'),
@@ -294,41 +357,48 @@ fn a_ten_host_run_with_v_leaves_whole_lines_and_the_recap_last() {
     );
 }
 
-/// Ctrl-C while every host is busy: the live area goes, the interruption is
-/// said, the recap is last, the cursor is shown, exit 130; the local commands
-/// (in their own process groups, as on remote hosts) were stopped by opsctl.
+/// Ctrl-C (typed) or SIGTERM while every host is busy: the live area goes,
+/// the interruption is said, the recap is last, the cursor is shown and the
+/// terminal echoes again, exit 130 or 143; the local commands (in their own
+/// process groups, as on remote hosts) were stopped by opsctl.
 #[test]
-fn ctrl_c_leaves_the_terminal_clean() {
+fn ctrl_c_and_sigterm_leave_the_terminal_clean() {
     let p = ten_hosts();
     p.write(
         "playbooks/long.yml",
         "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: a long wait\n      command: sleep 31.25\n",
     );
     let busy = |screen: &str| screen.matches("a long wait").count() >= 10;
-    let s = in_terminal(p.path(), &["run", "long", "--env", "dev"], &[], Some(&busy));
-    assert_eq!(s.code, 130, "{}", s.lines.join("\n"));
-    assert!(!s.cursor_hidden);
-    assert!(
-        s.lines.iter().all(|l| !l.contains("a long wait")),
-        "a live line was left:\n{}",
-        s.lines.join("\n")
-    );
-    let recap = s.lines.iter().position(|l| l == "RECAP").expect("a recap");
-    assert_eq!(s.lines.len(), recap + 11, "the recap is last");
-    assert!(
-        s.lines[..recap]
-            .iter()
-            .any(|l| l == "warning: opsctl: interrupted: stopping"),
-        "{}",
-        s.lines.join("\n")
-    );
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.trim() == "sleep 31.25")
-        .collect();
-    assert!(left.is_empty(), "commands left running: {left:?}");
+    for (sigterm, code) in [(false, 130), (true, 143)] {
+        let t = Term {
+            stop_when: Some(&busy),
+            sigterm,
+            ..Term::default()
+        };
+        let s = in_terminal(p.path(), &["run", "long", "--env", "dev"], t);
+        let screen = s.lines.join("\n");
+        assert_eq!(s.code, code, "{screen}");
+        assert!(!s.cursor_hidden && s.echo, "{screen}");
+        assert!(
+            s.lines.iter().all(|l| !l.contains("a long wait")),
+            "a live line was left:\n{screen}"
+        );
+        let recap = s.lines.iter().position(|l| l == "RECAP").expect("a recap");
+        assert_eq!(s.lines.len(), recap + 11, "the recap is last:\n{screen}");
+        assert!(
+            s.lines[..recap]
+                .iter()
+                .any(|l| l == "warning: opsctl: interrupted: stopping"),
+            "{screen}"
+        );
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.trim() == "sleep 31.25")
+            .collect();
+        assert!(left.is_empty(), "commands left running: {left:?}");
+    }
 }
 
 /// The text without its escape sequences (CSI and lone ESC codes).
@@ -337,4 +407,86 @@ fn strip_escapes(s: &str) -> String {
         .unwrap()
         .replace_all(s, "")
         .into_owned()
+}
+
+/// Colour is decided per stream (stdout and stderr apart): a terminal gets it,
+/// a pipe or CI does not; `NO_COLOR` (set, not empty) turns it off everywhere;
+/// `FORCE_COLOR` or `CLICOLOR_FORCE` (not empty nor `0`) turn it on in pipes
+/// and in CI too; JSON on stdout is never coloured. Through the binary: a `-v`
+/// run writes results (green `ok`) on stdout and the commands run (dim) on stderr.
+#[test]
+fn colour_per_stream_no_color_force_color_clicolor_force() {
+    let p = crate::run::local(
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n      changed_when: false\n",
+    );
+    let args = ["run", "site", "--env", "dev", "-v"];
+    let sgr = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
+    let coloured = |s: &str| sgr.is_match(s);
+    let piped = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut c = Command::new(OPSCTL);
+        c.args(args)
+            .args(extra)
+            .current_dir(p.path())
+            .env_remove("NO_COLOR")
+            .env_remove("FORCE_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CI");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let r = crate::common::Run::from(c.output().unwrap());
+        r.code(0);
+        (coloured(&r.stdout), coloured(&r.stderr))
+    };
+    // Pipes: (stdout coloured, stderr coloured).
+    assert_eq!(piped(&[], &[]), (false, false));
+    for force in [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")] {
+        assert_eq!(piped(&[force], &[]), (true, true), "{force:?}");
+        assert_eq!(
+            piped(&[force, ("CI", "true")], &[]),
+            (true, true),
+            "{force:?} in CI"
+        );
+        assert_eq!(piped(&[force, ("NO_COLOR", "1")], &[]), (false, false));
+        // NO_COLOR set but empty does not count.
+        assert_eq!(piped(&[force, ("NO_COLOR", "")], &[]), (true, true));
+    }
+    assert_eq!(piped(&[("FORCE_COLOR", "0")], &[]), (false, false));
+    assert_eq!(
+        piped(&[("FORCE_COLOR", "1")], &["--output", "json"]),
+        (false, true),
+        "JSON on stdout is never coloured"
+    );
+    // A terminal on one stream, a pipe on the other.
+    let term = |env: &[(&str, &str)], pipe: Option<Pipe>| {
+        let s = in_terminal(
+            p.path(),
+            &args,
+            Term {
+                env,
+                pipe,
+                ..Term::default()
+            },
+        );
+        assert_eq!(s.code, 0, "{}", s.lines.join("\n"));
+        (coloured(&s.raw), coloured(&s.piped), s)
+    };
+    let (t, pipe, s) = term(&[], Some(Pipe::Stderr));
+    assert!(
+        t && !pipe,
+        "stdout on the terminal coloured, stderr piped plain"
+    );
+    assert!(s.piped.contains("web1 $ "), "{}", s.piped);
+    let (t, pipe, s) = term(&[], Some(Pipe::Stdout));
+    assert!(
+        t && !pipe,
+        "stderr on the terminal coloured, stdout piped plain"
+    );
+    assert!(s.piped.contains("web1 | ok | "), "{}", s.piped);
+    let (t, _, _) = term(&[("NO_COLOR", "1")], None);
+    assert!(!t, "NO_COLOR: no colour on a terminal");
+    let (t, _, _) = term(&[("CI", "true")], None);
+    assert!(!t, "CI: no colour on a terminal");
+    let (t, _, _) = term(&[("CI", "true"), ("FORCE_COLOR", "1")], None);
+    assert!(t, "FORCE_COLOR in CI");
 }
