@@ -167,3 +167,104 @@ fn an_error_in_json_mode_is_a_json_object_on_stdout() {
     );
     assert_eq!(doc["hints"][0], "did you mean --env st?");
 }
+
+/// Every command that takes `--output` (found in the clap definition itself,
+/// so a new command cannot escape), run with `--output json` in a one-host
+/// local project: as it comes (often a usage error: a missing argument) and
+/// against an environment that does not exist. Every stdout line is one JSON
+/// object, and a failure says so as `{"error": ...}` on stdout.
+#[test]
+fn every_command_with_output_json_writes_only_json_objects() {
+    fn walk(c: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let subs: Vec<&clap::Command> = c.get_subcommands().collect();
+        if subs.is_empty() || !path.is_empty() && c.is_subcommand_required_set().not() {
+            let takes = c
+                .get_arguments()
+                .any(|a| a.get_id() == "output" && !a.is_hide_set());
+            if takes && !path.is_empty() {
+                out.push(path.clone());
+            }
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            walk(s, p, out);
+        }
+    }
+    use std::ops::Not;
+    let mut commands = Vec::new();
+    walk(&opsctl::cli::command(), Vec::new(), &mut commands);
+    assert!(commands.len() > 20, "{commands:?}");
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c[0] == "man" || c[0] == "completions")
+    );
+    let p = local("- hosts: web\n  gather_facts: false\n  tasks: []\n");
+    let home = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for path in &commands {
+        for extra in [&[][..], &["--env", "nosuch"][..]] {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.extend(["--output", "json"]);
+            args.extend(extra);
+            let out = std::process::Command::new(crate::common::OPSCTL)
+                .args(&args)
+                .current_dir(p.path())
+                .env_remove("OPSCTL_ENV")
+                .env_remove("OPSCTL_PROJECT")
+                .env("HOME", home.path())
+                .env("XDG_RUNTIME_DIR", home.path())
+                .env("XDG_STATE_HOME", home.path())
+                .env("EDITOR", "/bin/false")
+                .env("CI", "true")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let run = Run::from(out);
+            run.no_panic();
+            let mut error = false;
+            let mut bad = None;
+            for line in run.stdout.lines() {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(serde_json::Value::Object(o)) => error |= o.contains_key("error"),
+                    _ => bad = Some(line.to_string()),
+                }
+            }
+            if let Some(line) = bad {
+                failures.push(format!("{args:?}: not a JSON object: {line:?}"));
+            } else if run.code != 0 && !error {
+                failures.push(format!(
+                    "{args:?}: exit {} without a JSON error; stderr: {}",
+                    run.code, run.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The global flags mean nothing on `man` and `completions`: not in their
+    // help, refused on their command line (as JSON with `--output json`).
+    for (cmd, flag, name) in [
+        (&["man"][..], &["--output", "json"][..], "output"),
+        (&["completions", "bash"], &["-v"], "verbose"),
+        (&["completions", "bash"], &["--project", "."], "project"),
+        (&["man"], &["-q"], "quiet"),
+    ] {
+        let help = p.opsctl(&[cmd[0], "--help"]);
+        help.code(0);
+        for f in ["--output", "--verbose", "--quiet", "--project"] {
+            assert!(!help.stdout.contains(f), "{cmd:?} --help shows {f}");
+        }
+        let args: Vec<&str> = cmd.iter().chain(flag).copied().collect();
+        let r = p.opsctl(&args);
+        r.code(1);
+        let said = format!("--{name} means nothing for `opsctl {}`", cmd[0]);
+        if flag[0] == "--output" {
+            let doc: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+            assert_eq!(doc["error"], said.as_str());
+        } else {
+            r.stderr_has(&said);
+        }
+    }
+}
