@@ -285,3 +285,29 @@ fn every_command_with_output_json_writes_only_json_objects() {
         }
     }
 }
+
+/// `opsctl --version` names the commit it was built from and the build date.
+#[test]
+fn version_prints_the_commit_and_build_date() {
+    let r = crate::common::run_in(&crate::common::repo(), &["--version"]);
+    r.code(0);
+    let re = regex::Regex::new(
+        r"^opsctl \d+\.\d+\.\d+ \(([0-9a-f]{12}|unknown), built (\d{4}-\d{2}-\d{2})\)\n$",
+    )
+    .unwrap();
+    let caps = re
+        .captures(&r.stdout)
+        .unwrap_or_else(|| panic!("{:?}", r.stdout));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(crate::common::repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        // Built from this checkout (build.rs reruns when HEAD moves).
+        assert_eq!(&caps[1], head, "{}", r.stdout);
+    }
+    assert!(caps[2] > *"2026-01-01", "{}", r.stdout);
+}
