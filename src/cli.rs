@@ -1325,12 +1325,72 @@ pub struct SecretsImportArgs {
     pub force: bool,
 }
 
+/// The global flags that mean nothing on a command: hidden from its help, man
+/// page and completions, and refused on its command line.
+const MEANINGLESS: &[(&str, &[&str])] = &[
+    // Prints roff (or writes files): no JSON, nothing to show more or less, no project.
+    ("man", &["output", "verbose", "quiet", "project"]),
+    // Prints a shell script: the same.
+    ("completions", &["output", "verbose", "quiet", "project"]),
+];
+
+/// The clap definition as users see it: [`Cli`] with the global flags hidden
+/// where they mean nothing ([`MEANINGLESS`]).
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // Propagates the global flags to every subcommand, so they can be hidden there.
+    cmd.build();
+    for (sub, flags) in MEANINGLESS {
+        // In place (`mut_arg` would reorder the built command's arguments).
+        cmd = cmd.mut_subcommand(*sub, |c| {
+            c.mut_args(|a| {
+                let hide = flags.contains(&a.get_id().as_str());
+                a.hide(hide)
+            })
+        });
+    }
+    cmd
+}
+
+/// Parses the command line with [`command`], refusing the flags that mean
+/// nothing on the command given.
+fn parse(args: Vec<OsString>) -> std::result::Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    if let Some((sub, sub_matches)) = matches.subcommand()
+        && let Some((_, flags)) = MEANINGLESS.iter().find(|(n, _)| n == &sub)
+    {
+        for f in *flags {
+            let given = [&matches, sub_matches]
+                .iter()
+                .any(|m| m.value_source(f) == Some(clap::parser::ValueSource::CommandLine));
+            if given {
+                let mut sub_cmd = cmd.find_subcommand_mut(sub).expect("parsed").clone();
+                return Err(sub_cmd.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("--{f} means nothing for `opsctl {sub}`"),
+                ));
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// `--output json` (or `--output=json`) on the command line: even a usage
+/// error is then written as JSON.
+fn wants_json(args: &[OsString]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+}
+
 /// Entry point of the binary.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     // A shell asking for completions (`COMPLETE=bash opsctl -- ...`).
     let cwd = std::env::current_dir().ok();
-    match clap_complete::CompleteEnv::with_factory(Cli::command)
+    match clap_complete::CompleteEnv::with_factory(command)
         .var(COMPLETE_VAR)
         .try_complete(args.clone(), cwd.as_deref())
     {
@@ -1341,15 +1401,31 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return Exit::Config.into();
         }
     }
-    let cli = match Cli::try_parse_from(args) {
+    let json = wants_json(&args);
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    let _ = e.print();
                     ExitCode::SUCCESS
                 }
-                _ => Exit::Config.into(),
+                // A usage error in JSON mode is a JSON object on stdout too.
+                _ if json => {
+                    let text = e.render().to_string();
+                    let message = text
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ");
+                    let mut err = Error::new(message.to_string());
+                    err.exit = Exit::Config;
+                    exit_code(Err(err), &Printer::new(OutputFormat::Json, 0))
+                }
+                _ => {
+                    let _ = e.print();
+                    Exit::Config.into()
+                }
             };
         }
     };
@@ -1841,8 +1917,7 @@ fn render(cmd: clap::Command) -> Result<Vec<u8>> {
 
 fn man(args: &ManArgs, printer: &Printer) -> Result<Exit> {
     let Some(dir) = &args.dir else {
-        let mut cmd = Cli::command();
-        cmd.build();
+        let cmd = command();
         printer.reveal(String::from_utf8_lossy(&render(cmd)?).trim_end_matches('\n'));
         return Ok(Exit::Success);
     };
@@ -1851,13 +1926,13 @@ fn man(args: &ManArgs, printer: &Printer) -> Result<Exit> {
             .hint("--dir needs a directory you can write to")
     })?;
     // opsctl.1, opsctl-run.1, opsctl-runs-show.1... (one page per subcommand, as git does).
-    clap_mangen::generate_to(Cli::command(), dir).map_err(|e| {
+    clap_mangen::generate_to(command(), dir).map_err(|e| {
         Error::new(format!(
             "cannot write the man pages into {}: {e}",
             dir.display()
         ))
     })?;
-    let n = pages(&Cli::command());
+    let n = pages(&command());
     printer.result(&format!(
         "wrote {n} man pages into {} (opsctl.1, opsctl-SUBCOMMAND.1)",
         dir.display()

@@ -10,6 +10,8 @@
 
 use std::io::{IsTerminal, Write};
 
+mod live;
+
 /// Can opsctl ask the operator (a terminal on stdin, not in CI)?
 pub fn interactive() -> bool {
     use std::io::IsTerminal;
@@ -53,18 +55,27 @@ pub struct Printer {
     /// Colour on stdout, and on stderr: decided per stream ([`colour_for`]).
     color: bool,
     color_err: bool,
-    /// Live status lines at the bottom of a terminal (never in CI, JSON or a pipe).
-    live: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    /// The live area at the bottom of a terminal: one line per busy host (never
+    /// in CI, with JSON, `-q` or stdout not a terminal).
+    live: Option<std::sync::Arc<live::Live>>,
+}
+
+/// The stream a line goes to.
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
 }
 
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
         let ci = in_ci();
         let text = format == OutputFormat::Text;
-        let tty = text && std::io::stdout().is_terminal() && !ci;
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let tty = text && std::io::stdout().is_terminal() && !ci && !dumb;
         let color = text && colour_for(std::io::stdout().is_terminal());
         let color_err = colour_for(std::io::stderr().is_terminal());
-        let live = (tty && verbosity >= 0).then(Default::default);
+        let live = (tty && verbosity >= 0).then(|| std::sync::Arc::new(live::Live::new(color)));
         crate::redact::install_panic_hook();
         Printer {
             format,
@@ -102,7 +113,7 @@ impl Printer {
     pub fn note(&self, s: &str) {
         self.flush_deferred();
         if self.verbosity >= 0 {
-            write_line(&mut std::io::stderr().lock(), &crate::redact::redact(s));
+            self.emit(Stream::Err, &crate::redact::redact(s));
         }
     }
 
@@ -116,30 +127,43 @@ impl Printer {
         self.write_result(&line.render(self));
     }
 
-    /// Writes an already redacted result line above the live lines.
+    /// Writes an already redacted result line (above the live area).
     fn write_result(&self, s: &str) {
         self.flush_deferred();
-        match &self.live {
-            Some(live) => {
-                let live = live.lock().unwrap();
-                let mut out = std::io::stdout().lock();
-                erase(&mut out, live.len());
-                write_raw(&mut out, s);
-                draw(&mut out, &live);
+        self.emit(Stream::Out, s);
+    }
+
+    /// Writes an already redacted line to `stream`: above the live area when
+    /// there is one, so that nothing breaks it.
+    fn emit(&self, stream: Stream, s: &str) {
+        match (&self.live, stream) {
+            (Some(live), Stream::Out) => {
+                live.suspend(|| write_raw(&mut std::io::stdout().lock(), s))
             }
-            None => write_raw(&mut std::io::stdout().lock(), s),
+            (Some(live), Stream::Err) => {
+                live.suspend(|| write_raw(&mut std::io::stderr().lock(), s))
+            }
+            (None, Stream::Out) => write_raw(&mut std::io::stdout().lock(), s),
+            (None, Stream::Err) => write_raw(&mut std::io::stderr().lock(), s),
         }
     }
 
-    /// Replaces the live status lines (one per busy host) on a terminal; a no-op
-    /// elsewhere.
-    pub fn set_live(&self, lines: Vec<String>) {
+    /// `host` starts `task` (`None`: it is done): its line in the live area on a
+    /// terminal; a no-op elsewhere.
+    pub fn host_busy(&self, host: &str, task: Option<&str>) {
         if let Some(live) = &self.live {
-            let mut live = live.lock().unwrap();
-            let mut out = std::io::stdout().lock();
-            erase(&mut out, live.len());
-            *live = lines;
-            draw(&mut out, &live);
+            live.busy(
+                &crate::redact::redact(host),
+                task.map(|t| crate::redact::redact(t)).as_deref(),
+            );
+        }
+    }
+
+    /// Takes the live area away (the run's end, an error, an interruption), so
+    /// that the terminal is left with the lines written and nothing else.
+    pub fn end_live(&self) {
+        if let Some(live) = &self.live {
+            live.clear();
         }
     }
 
@@ -148,16 +172,16 @@ impl Printer {
         self.flush_deferred();
         // Structurally first (escaped strings inside the JSON text), then as text.
         let v = crate::redact::redact_json(v);
-        write_line(&mut std::io::stdout().lock(), &v.to_string());
+        self.emit(Stream::Out, &crate::redact::redact(&v.to_string()));
     }
 
     /// Extra detail shown with `-v` (level 1) or `-vv` (level 2), on stderr.
     pub fn verbose(&self, level: i8, s: &str) {
         self.flush_deferred();
         if self.verbosity >= level {
-            write_line(
-                &mut std::io::stderr().lock(),
-                &self.paint_err(s, Style::Dim),
+            self.emit(
+                Stream::Err,
+                &self.paint_err(&crate::redact::redact(s), Style::Dim),
             );
         }
     }
@@ -177,8 +201,9 @@ impl Printer {
 
     fn write_warning(&self, s: &str) {
         if self.verbosity >= 0 {
-            write_line(
-                &mut std::io::stderr().lock(),
+            let s = crate::redact::redact(s);
+            self.emit(
+                Stream::Err,
                 &format!("{} {s}", self.paint_err("warning:", Style::Changed)),
             );
         }
@@ -187,6 +212,7 @@ impl Printer {
     /// An error: on stderr, or with `--output json` as a JSON object on stdout
     /// (`{"error": ..., "hints": [...], "exit": N}`), the stream a program reads.
     pub fn error(&self, e: &crate::error::Error) {
+        self.end_live();
         self.flush_deferred();
         if self.is_json() {
             self.json(&serde_json::json!({
@@ -197,8 +223,9 @@ impl Printer {
             return;
         }
         let text = e.to_string();
+        let text = crate::redact::redact(&text);
         let text = text.replacen("error:", &self.paint_err("error:", Style::Failed), 1);
-        write_line(&mut std::io::stderr().lock(), &text);
+        self.emit(Stream::Err, &text);
     }
 }
 
@@ -291,27 +318,6 @@ impl Printer {
     }
 }
 
-/// Moves up over `n` live lines and clears them.
-fn erase(w: &mut dyn Write, n: usize) {
-    for _ in 0..n {
-        let _ = write!(w, "\x1b[1A\x1b[2K");
-    }
-}
-
-fn draw(w: &mut dyn Write, lines: &[String]) {
-    for l in lines {
-        let _ = writeln!(w, "\x1b[2m{}\x1b[0m", crate::redact::redact(l));
-    }
-    let _ = w.flush();
-}
-
-/// Writes a line and flushes at once (line-buffered even into a pipe, so CI logs
-/// stream). A closed pipe (`opsctl ... | head`) is not an error. Secrets are
-/// redacted here, the one function every line goes through.
-fn write_line(w: &mut dyn Write, s: &str) {
-    write_raw(w, &crate::redact::redact(s));
-}
-
 /// Colour for a stream: `NO_COLOR` (set, not empty) turns it off; `FORCE_COLOR` or
 /// `CLICOLOR_FORCE` (set, not empty nor `0`) turns it on, in CI and pipes too;
 /// else a terminal outside CI (`TERM=dumb` is not one).
@@ -342,7 +348,9 @@ fn paint(on: bool, s: &str, style: Style) -> String {
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
-/// Writes a line already redacted part by part (a [`Line`]).
+/// Writes a line (already redacted: by [`crate::redact::redact`], or part by
+/// part for a [`Line`]) and flushes at once (line-buffered even into a pipe, so
+/// CI logs stream). A closed pipe (`opsctl ... | head`) is not an error.
 fn write_raw(w: &mut dyn Write, s: &str) {
     let _ = writeln!(w, "{s}");
     let _ = w.flush();

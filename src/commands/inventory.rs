@@ -53,7 +53,11 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
             Some(keep) => inventory.graph_within(args.group.as_deref(), keep),
             None => inventory.graph(args.group.as_deref()),
         };
-        printer.result(text.trim_end_matches('\n'));
+        if printer.is_json() {
+            printer.json(&serde_json::json!({"graph": text.trim_end_matches('\n')}));
+        } else {
+            printer.result(text.trim_end_matches('\n'));
+        }
         return Ok(Exit::Success);
     }
     if args.group.is_some() {
@@ -67,6 +71,13 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
         keep.as_ref().map(|k| k as &dyn Fn(&str) -> bool),
         |host, out| raw.host(host, out),
     );
-    printer.result(&text);
+    if printer.is_json() {
+        // The same document, on one line.
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::new(format!("the inventory's JSON does not parse: {e}")))?;
+        printer.json(&doc);
+    } else {
+        printer.result(&text);
+    }
     Ok(Exit::Success)
 }

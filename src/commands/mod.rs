@@ -247,6 +247,7 @@ async fn unless_interrupted<T>(
     tokio::select! {
         done = work => Some(done),
         _ = crate::interrupt::signalled() => {
+            printer.end_live();
             conns.close_all().await;
             printer.warn("interrupted");
             None
@@ -257,6 +258,10 @@ async fn unless_interrupted<T>(
 /// `opsctl disconnect`: closes the masters kept by `--keep-connections`.
 async fn disconnect(printer: &Printer) -> Result<Exit> {
     let n = crate::transport::close_kept().await.map_err(Error::new)?;
+    if printer.is_json() {
+        printer.json(&serde_json::json!({"closed": n}));
+        return Ok(Exit::Success);
+    }
     printer.result(&match n {
         0 => "no kept connection was open".to_string(),
         1 => "closed 1 kept connection".to_string(),

@@ -74,15 +74,24 @@ pub fn run(project: Option<PathBuf>, args: RunsOptions, printer: &Printer) -> Re
             let view = RunView::from_lines(store.load(&id)?);
             let page = crate::journal::html::render(&view.redacted());
             let Some(html) = html else {
-                // The page alone on stdout (`> run.html`, or a pipe).
-                printer.result(page.trim_end_matches('\n'));
+                // The page alone on stdout (`> run.html`, or a pipe); with
+                // `--output json`, inside one JSON object.
+                if printer.is_json() {
+                    printer.json(&serde_json::json!({"run": id, "html": page}));
+                } else {
+                    printer.result(page.trim_end_matches('\n'));
+                }
                 return Ok(Exit::Success);
             };
             std::fs::write(&html, page.as_bytes()).map_err(|e| {
                 Error::new(format!("cannot write {}: {e}", html.display()))
                     .hint("--html FILE needs a writable path (its directory must exist)")
             })?;
-            printer.result(&format!("wrote {} (run {id})", html.display()));
+            if printer.is_json() {
+                printer.json(&serde_json::json!({"run": id, "wrote": html}));
+            } else {
+                printer.result(&format!("wrote {} (run {id})", html.display()));
+            }
             Ok(Exit::Success)
         }
     }

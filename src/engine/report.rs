@@ -64,8 +64,6 @@ pub struct Reporter<'p> {
     order: Mutex<Vec<String>>,
     /// Hosts whose play a `meta` task ended early, and why (shown in the recap).
     ended: Mutex<BTreeMap<String, String>>,
-    /// What each busy host is doing, for the live lines on a terminal.
-    busy: Mutex<indexmap::IndexMap<String, String>>,
     /// The run journal: gets every event, whatever the output format.
     journal: Option<std::sync::Arc<crate::journal::Journal>>,
     /// One ad hoc task (`opsctl exec -m`): results as Ansible's ad hoc
@@ -81,7 +79,6 @@ impl<'p> Reporter<'p> {
             show_diff,
             counts: Mutex::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
-            busy: Mutex::new(indexmap::IndexMap::new()),
             ended: Mutex::new(BTreeMap::new()),
             journal: None,
             ad_hoc: false,
@@ -346,32 +343,7 @@ impl<'p> Reporter<'p> {
 
     /// A host starts a task (`None`: the host is done): updates its live line.
     pub fn busy(&self, host: &str, task: Option<&str>) {
-        let mut busy = self.busy.lock().unwrap();
-        match task {
-            Some(t) => {
-                busy.insert(host.to_string(), t.to_string());
-            }
-            None => {
-                busy.shift_remove(host);
-            }
-        }
-        let counts = self.counts.lock().unwrap();
-        const SHOWN: usize = 10;
-        let mut lines: Vec<String> = busy
-            .iter()
-            .take(SHOWN)
-            .map(|(h, t)| {
-                let c = counts.get(h).copied().unwrap_or_default();
-                format!(
-                    "  {h}: {t}  (ok={} changed={} failed={})",
-                    c.ok, c.changed, c.failed
-                )
-            })
-            .collect();
-        if busy.len() > SHOWN {
-            lines.push(format!("  ... and {} more hosts busy", busy.len() - SHOWN));
-        }
-        self.printer.set_live(lines);
+        self.printer.host_busy(host, task);
     }
 
     /// Counts one task's result in the recap.
@@ -433,6 +405,8 @@ impl<'p> Reporter<'p> {
     }
 
     pub fn recap(&self) {
+        // The run is over: its live lines go before the recap is written.
+        self.printer.end_live();
         let counts = self.counts();
         let p = self.printer;
         let hosts: serde_json::Map<String, Json> = counts

@@ -456,13 +456,7 @@ fn apt_get(o: &Opts) -> String {
     )
 }
 
-fn quoted(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| shell_quote(s))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use crate::transport::shell_words as quoted;
 
 fn dpkg_query(names: &[String]) -> String {
     if names.is_empty() {

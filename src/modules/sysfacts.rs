@@ -413,13 +413,7 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
     out
 }
 
-fn quoted(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| shell_quote(s))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use crate::transport::shell_words as quoted;
 
 fn apt_script() -> String {
     "command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n\

@@ -539,6 +539,15 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
+/// Each of `items` quoted for `sh`, joined by spaces (a command's arguments).
+pub fn shell_words(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| shell_quote(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,7 @@ mod stack;
 mod stack_postgres;
 mod staging;
 mod team;
+mod terminal;
 mod vars;
 
 /// Every file of tests/integration/ is a module of this binary: a test file

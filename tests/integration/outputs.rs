@@ -149,49 +149,6 @@ fn error_bad_inventory_line() {
     );
 }
 
-/// Colour is decided per stream: NO_COLOR (non-empty) wins, FORCE_COLOR or
-/// CLICOLOR_FORCE turn it on in a pipe and in CI, else none in a pipe.
-#[test]
-fn colour_per_stream_no_color_and_force_color() {
-    let p = crate::common::Project::new(&[("environments/st/hosts", "[web]\nweb1\n")]);
-    let run = |env: &[(&str, &str)]| {
-        let mut c = std::process::Command::new(crate::common::OPSCTL);
-        c.args(["ping", "--env", "nosuch"])
-            .current_dir(p.path())
-            .env_remove("NO_COLOR")
-            .env_remove("FORCE_COLOR")
-            .env_remove("CLICOLOR_FORCE")
-            .env("CI", "true");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Run::from(c.output().unwrap())
-    };
-    let red = "\u{1b}[31merror:\u{1b}[0m";
-    let plain = run(&[]);
-    plain.code(1);
-    assert!(
-        plain
-            .stderr
-            .starts_with("error: unknown environment 'nosuch'"),
-        "{}",
-        plain.stderr
-    );
-    for forced in [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")] {
-        let r = run(&[forced]);
-        assert!(r.stderr.starts_with(red), "{forced:?}: {:?}", r.stderr);
-    }
-    assert!(!run(&[("FORCE_COLOR", "0")]).stderr.contains('\u{1b}'));
-    let r = run(&[("FORCE_COLOR", "1"), ("NO_COLOR", "1")]);
-    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
-    // NO_COLOR set but empty does not count.
-    assert!(
-        run(&[("FORCE_COLOR", "1"), ("NO_COLOR", "")])
-            .stderr
-            .starts_with(red)
-    );
-}
-
 /// With `--output json` an error is a JSON object on stdout, nothing on stderr.
 #[test]
 fn an_error_in_json_mode_is_a_json_object_on_stdout() {
@@ -209,4 +166,148 @@ fn an_error_in_json_mode_is_a_json_object_on_stdout() {
         "{doc}"
     );
     assert_eq!(doc["hints"][0], "did you mean --env st?");
+}
+
+/// Every command that takes `--output` (found in the clap definition itself,
+/// so a new command cannot escape), run with `--output json` in a one-host
+/// local project: as it comes (often a usage error: a missing argument) and
+/// against an environment that does not exist. Every stdout line is one JSON
+/// object, and a failure says so as `{"error": ...}` on stdout.
+#[test]
+fn every_command_with_output_json_writes_only_json_objects() {
+    fn walk(c: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let subs: Vec<&clap::Command> = c.get_subcommands().collect();
+        if subs.is_empty() || !path.is_empty() && c.is_subcommand_required_set().not() {
+            let takes = c
+                .get_arguments()
+                .any(|a| a.get_id() == "output" && !a.is_hide_set());
+            if takes && !path.is_empty() {
+                out.push(path.clone());
+            }
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            walk(s, p, out);
+        }
+    }
+    use std::ops::Not;
+    let mut commands = Vec::new();
+    walk(&opsctl::cli::command(), Vec::new(), &mut commands);
+    assert!(commands.len() > 20, "{commands:?}");
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c[0] == "man" || c[0] == "completions")
+    );
+    let p = local("- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n");
+    // A recorded run, for the commands that show one.
+    p.opsctl(&["run", "site", "--env", "dev"]).code(0);
+    let home = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    // The arguments that make a command succeed here, where it needs some.
+    let working = |path: &[String]| -> Vec<&'static str> {
+        match path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["runs", "report"] | ["runs", "show"] => vec!["last"],
+            ["run"] => vec!["site", "--env", "dev"],
+            ["vars"] => vec!["--env", "dev", "web1"],
+            ["exec"] => vec!["--env", "dev", "--", "true"],
+            ["ping"] | ["inventory"] => vec!["--env", "dev"],
+            _ => vec![],
+        }
+    };
+    for path in &commands {
+        let works = working(path);
+        for extra in [&[][..], &["--env", "nosuch"][..], &works[..]] {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.extend(["--output", "json"]);
+            args.extend(extra);
+            let out = std::process::Command::new(crate::common::OPSCTL)
+                .args(&args)
+                .current_dir(p.path())
+                .env_remove("OPSCTL_ENV")
+                .env_remove("OPSCTL_PROJECT")
+                .env("HOME", home.path())
+                .env("XDG_RUNTIME_DIR", home.path())
+                .env("XDG_STATE_HOME", home.path())
+                .env("EDITOR", "/bin/false")
+                .env("CI", "true")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let run = Run::from(out);
+            run.no_panic();
+            let mut error = false;
+            let mut bad = None;
+            for line in run.stdout.lines() {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(serde_json::Value::Object(o)) => error |= o.contains_key("error"),
+                    _ => bad = Some(line.to_string()),
+                }
+            }
+            if !works.is_empty() && std::ptr::eq(extra, &works[..]) && run.code != 0 {
+                failures.push(format!("{args:?}: exit {}: {}", run.code, run.stdout));
+            }
+            if let Some(line) = bad {
+                failures.push(format!("{args:?}: not a JSON object: {line:?}"));
+            } else if run.code != 0 && !error {
+                failures.push(format!(
+                    "{args:?}: exit {} without a JSON error; stderr: {}",
+                    run.code, run.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The global flags mean nothing on `man` and `completions`: not in their
+    // help, refused on their command line (as JSON with `--output json`).
+    for (cmd, flag, name) in [
+        (&["man"][..], &["--output", "json"][..], "output"),
+        (&["completions", "bash"], &["-v"], "verbose"),
+        (&["completions", "bash"], &["--project", "."], "project"),
+        (&["man"], &["-q"], "quiet"),
+    ] {
+        let help = p.opsctl(&[cmd[0], "--help"]);
+        help.code(0);
+        for f in ["--output", "--verbose", "--quiet", "--project"] {
+            assert!(!help.stdout.contains(f), "{cmd:?} --help shows {f}");
+        }
+        let args: Vec<&str> = cmd.iter().chain(flag).copied().collect();
+        let r = p.opsctl(&args);
+        r.code(1);
+        let said = format!("--{name} means nothing for `opsctl {}`", cmd[0]);
+        if flag[0] == "--output" {
+            let doc: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+            assert_eq!(doc["error"], said.as_str());
+        } else {
+            r.stderr_has(&said);
+        }
+    }
+}
+
+/// `opsctl --version` names the commit it was built from and the build date.
+#[test]
+fn version_prints_the_commit_and_build_date() {
+    let r = crate::common::run_in(&crate::common::repo(), &["--version"]);
+    r.code(0);
+    let re = regex::Regex::new(
+        r"^opsctl \d+\.\d+\.\d+ \(([0-9a-f]{12}|unknown), built (\d{4}-\d{2}-\d{2})\)\n$",
+    )
+    .unwrap();
+    let caps = re
+        .captures(&r.stdout)
+        .unwrap_or_else(|| panic!("{:?}", r.stdout));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(crate::common::repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        // Built from this checkout (build.rs reruns when HEAD moves).
+        assert_eq!(&caps[1], head, "{}", r.stdout);
+    }
+    assert!(caps[2] > *"2026-01-01", "{}", r.stdout);
 }
