@@ -12,9 +12,9 @@ use std::process::Command as Process;
 
 use serde_json::{Value as Json, json};
 
-use crate::deploy::hooks::{Hooks, notify};
 use crate::commands::restore;
 use crate::deploy::backup as b;
+use crate::deploy::hooks::{Hooks, notify};
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
 use crate::deploy::lock::{Controller, HolderState, holder_state, process_start};
 use crate::deploy::maintenance::{self as maint, State};
