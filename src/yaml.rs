@@ -591,7 +591,15 @@ impl Node {
             NodeValue::Null => {}
             NodeValue::Map(entries) => {
                 for (k, v) in entries {
-                    out.insert(k.key_string(), (v.to_json(), k.location(file)));
+                    // A string that starts on a later line (a block scalar `|`
+                    // or `>`, or a value under its key) is placed where its
+                    // text starts, so a template error's line is the line of
+                    // the template's text.
+                    let at = match &v.value {
+                        NodeValue::Str(_) if v.line > k.line => v.location(file),
+                        _ => k.location(file),
+                    };
+                    out.insert(k.key_string(), (v.to_json(), at));
                 }
             }
             _ => {
@@ -733,6 +741,14 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_scalar_var_is_placed_where_its_text_starts() {
+        let src = "a: 1\nb: |\n  x\n  {{ y }}\nc: \"{{ z }}\"\nd:\n  \"{{ w }}\"\n";
+        let vars = parse(src, Path::new("v.yml")).unwrap().to_var_map(Path::new("v.yml")).unwrap();
+        let line = |k: &str| vars[k].1.line;
+        assert_eq!((line("a"), line("b"), line("c"), line("d")), (1, 3, 5, 7));
+    }
 
     #[test]
     fn quoted_scalar_continuation_lines_need_no_indentation_as_in_pyyaml() {
