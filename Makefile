@@ -1,5 +1,5 @@
 # opsctl: build, test, and the local test bed.
-#   make demo              set up this machine, start a local test host, provision it, deploy the example app
+#   make demo              set up this machine, start a local test host, provision it, deploy the example app, back it up
 #   make provision env=E   nginx, TLS, supervisor, node, python on environment E's hosts
 #   make deploy env=E [ref=REF]  the app at REF (default: E's git_version) on E's hosts
 #   make initdata env=E    load E's initdata_src with the app's initdata command
@@ -91,11 +91,14 @@ demo: deps build image
 	for i in $$(seq 1 $(N)); do $(TESTBED) exec --dir environments/local host$$i opsctl-start-pebble start; done
 	$(OPSCTL) provision --env local
 	$(OPSCTL) deploy --env local --git-version HEAD
+	$(OPSCTL) backup --env local
+	$(OPSCTL) backups --env local
 	@echo
 	@echo "host1 serves the app over https (certificate from pebble, whose root is at"
 	@echo "https://127.0.0.1:15000/roots/0 inside the host); the host runs in its own network namespace:"
 	@echo "  $(TESTBED) exec --dir environments/local host1 sh -c 'curl -sk https://127.0.0.1:15000/roots/0 >/tmp/root.pem; curl --cacert /tmp/root.pem https://host1.test/'"
 	@echo "  $(OPSCTL) releases --env local"
+	@echo "  $(OPSCTL) restore --env local    # back to the backup above (asks first)"
 	@echo "  make testbed-down"
 
 # Tests that need the root test bed are #[ignore]d, so a plain `cargo test` reports

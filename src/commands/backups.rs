@@ -29,7 +29,7 @@ pub async fn run(loaded: Loaded, _args: BackupsOptions, printer: &Printer) -> Re
         for s in &list {
             printer.json(&json!({
                 "id": s.id, "time": s.time, "host": s.host, "env": s.env,
-                "release": s.release, "commit": s.commit, "size": s.size,
+                "release": s.release, "commit": s.commit, "size": s.size, "files": s.files,
             }));
         }
         return Ok(Exit::Success);
@@ -41,12 +41,12 @@ pub async fn run(loaded: Loaded, _args: BackupsOptions, printer: &Printer) -> Re
         return Ok(Exit::Success);
     }
     printer.result(&format!(
-        "{:<10} {:<21} {:>10}  {:<24} {:<8} {}",
-        "SNAPSHOT", "TIME", "SIZE", "RELEASE", "COMMIT", "HOST"
+        "{:<10} {:<21} {:>10}  {:<24} {:<8} {:<10} {}",
+        "SNAPSHOT", "TIME", "SIZE", "RELEASE", "COMMIT", "HOST", "FILES OF"
     ));
     for s in &list {
         printer.result(&format!(
-            "{:<10} {:<21} {:>10}  {:<24} {:<8} {}",
+            "{:<10} {:<21} {:>10}  {:<24} {:<8} {:<10} {}",
             s.id,
             s.time,
             s.size.map(size).unwrap_or_else(|| "?".into()),
@@ -56,7 +56,12 @@ pub async fn run(loaded: Loaded, _args: BackupsOptions, printer: &Printer) -> Re
                 &s.release
             },
             if s.commit.is_empty() { "-" } else { &s.commit },
-            s.host
+            s.host,
+            if s.files.is_empty() {
+                "-".to_string()
+            } else {
+                s.files.join(",")
+            }
         ));
     }
     Ok(Exit::Success)

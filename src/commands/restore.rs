@@ -92,9 +92,9 @@ async fn restore(
         snap.release_or_none()
     );
     let replaces = format!(
-        "the database and {}'s shared/ files of {} on {}",
-        target.host,
+        "the database of {} on {} and the shared/ files on {}",
         target.env,
+        target.host,
         hosts.names.join(", ")
     );
     confirm(args.yes, &what, &replaces, printer).await?;
@@ -330,11 +330,14 @@ async fn restore_under_lock(
                 .hint("the live database kept its name; the programs are started again"));
         }
         printer.result(&format!("{}: {}", target.host, out.stdout_str().trim()));
+        // Every web host's shared/, from the backup host (over SSH to the others).
         let out = b::script(&hosts.conns, &target.spec, &["restore-files"], None).await?;
         if !out.success() {
             return Err(b::failed(&target.host, "restoring the files", &out));
         }
-        printer.result(&format!("{}: {}", target.host, out.stdout_str().trim()));
+        for line in out.stdout_str().lines().filter(|l| !l.trim().is_empty()) {
+            printer.result(line.trim());
+        }
         Ok(())
     }
     .await;

@@ -5,8 +5,10 @@
 //! parsing is pure; [`script`] is the one place that runs it on a host.
 //!
 //! In the restic repository each backup is one snapshot, tagged `opsctl`,
-//! `env:ENV`, `release:ID` and `commit:SHA7`, holding the database's dump, the
-//! app's `shared/` (without `venvs/`) and `backup.json` ([`Record`]: what was live).
+//! `env:ENV`, `release:ID`, `commit:SHA7` and `files:HOST` for each web host
+//! whose files it holds: the database's dump, every web host's `shared/`
+//! (without `venvs/`; the backup host copies the others' over SSH first) and
+//! `backup.json` ([`Record`]: what was live).
 
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -76,6 +78,9 @@ pub struct Record {
     pub db_name: String,
     #[serde(default)]
     pub shared: String,
+    /// The web hosts' files in the snapshot: `NAME=PATH` separated by spaces.
+    #[serde(default)]
+    pub web: String,
 }
 
 /// One snapshot of `opsctl backups`.
@@ -87,6 +92,8 @@ pub struct Snapshot {
     pub env: String,
     pub release: String,
     pub commit: String,
+    /// The web hosts whose `shared/` it holds (its `files:` tags).
+    pub files: Vec<String>,
     /// Bytes restored (restic stats, restore-size), when asked for.
     pub size: Option<u64>,
 }
@@ -152,6 +159,11 @@ pub fn parse_list(out: &str) -> std::result::Result<Vec<Snapshot>, String> {
                 env: tag("env:"),
                 release: tag("release:"),
                 commit: tag("commit:"),
+                files: tags
+                    .iter()
+                    .filter_map(|t| t.strip_prefix("files:"))
+                    .map(str::to_string)
+                    .collect(),
             }
         })
         .collect())
@@ -315,7 +327,7 @@ mod tests {
 
     #[test]
     fn snapshots_with_their_tags_and_sizes() {
-        let out = r#"[{"time":"2026-12-04T02:30:00.123456789Z","tree":"x","paths":["/a"],"hostname":"host1","tags":["opsctl","env:prod","release:20261204023000-abc1234","commit:abc1234"],"id":"f00","short_id":"deadbeef"},{"time":"2026-12-05T03:00:00+00:00","hostname":"host1","tags":["opsctl","env:prod","release:none"],"short_id":"0badcafe"}]
+        let out = r#"[{"time":"2026-12-04T02:30:00.123456789Z","tree":"x","paths":["/a"],"hostname":"host1","tags":["opsctl","env:prod","release:20261204023000-abc1234","commit:abc1234","files:web1","files:web2"],"id":"f00","short_id":"deadbeef"},{"time":"2026-12-05T03:00:00+00:00","hostname":"host1","tags":["opsctl","env:prod","release:none"],"short_id":"0badcafe"}]
 size deadbeef 12345
 size 0badcafe x
 "#;
@@ -330,10 +342,12 @@ size 0badcafe x
                 env: "prod".into(),
                 release: "20261204023000-abc1234".into(),
                 commit: "abc1234".into(),
+                files: vec!["web1".into(), "web2".into()],
                 size: Some(12345),
             }
         );
         assert_eq!(list[1].release, "");
+        assert!(list[1].files.is_empty());
         assert_eq!(list[1].time, "2026-12-05T03:00:00Z");
         assert_eq!(list[1].size, None);
         assert_eq!(parse_list("null\n").unwrap(), vec![]);

@@ -147,7 +147,12 @@ impl Testbed {
     /// 10.231.0.I and every host resolves the others' names), in the inventory
     /// groups `groups` gives (`testbed up --group`: "web=host1,host3", "db=host2").
     pub fn up_net(n: usize, groups: &[&str]) -> Testbed {
-        let mut args = vec!["--net"];
+        Self::up_net_kind(n, "plain", groups)
+    }
+
+    /// [`Testbed::up_net`] with hosts of `kind` ("plain" or "systemd").
+    pub fn up_net_kind(n: usize, kind: &str, groups: &[&str]) -> Testbed {
+        let mut args = vec!["--net", "--kind", kind];
         for g in groups {
             args.extend(["--group", g]);
         }

@@ -369,7 +369,7 @@ fn provision_playbook_and_roles_pass_the_syntax_check() {
     )
     .code(0)
     .no_panic()
-    .stdout_has("syntax OK: 5 plays");
+    .stdout_has("syntax OK: 7 plays");
     run_in(
         &repo(),
         &["provision", "--env", "staging", "--syntax-check"],
