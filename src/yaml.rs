@@ -745,7 +745,10 @@ mod tests {
     #[test]
     fn a_block_scalar_var_is_placed_where_its_text_starts() {
         let src = "a: 1\nb: |\n  x\n  {{ y }}\nc: \"{{ z }}\"\nd:\n  \"{{ w }}\"\n";
-        let vars = parse(src, Path::new("v.yml")).unwrap().to_var_map(Path::new("v.yml")).unwrap();
+        let vars = parse(src, Path::new("v.yml"))
+            .unwrap()
+            .to_var_map(Path::new("v.yml"))
+            .unwrap();
         let line = |k: &str| vars[k].1.line;
         assert_eq!((line("a"), line("b"), line("c"), line("d")), (1, 3, 5, 7));
     }

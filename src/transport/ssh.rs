@@ -25,6 +25,19 @@ use super::{Chunk, ConnectionSpec, Keepalive, Output, TransportError, classify, 
 const CHANNELS_PER_HOST: usize = 8;
 /// A master left behind by a killed opsctl exits after this much idleness.
 const CONTROL_PERSIST: Duration = Duration::from_secs(120);
+/// Sets [`CONTROL_PERSIST`] in seconds (docs/ssh.md).
+const CONTROL_PERSIST_VAR: &str = "OPSCTL_SSH_CONTROL_PERSIST";
+
+/// How long a master outlives its last use when opsctl is gone:
+/// `OPSCTL_SSH_CONTROL_PERSIST` seconds, else [`CONTROL_PERSIST`].
+fn control_persist() -> Duration {
+    std::env::var(CONTROL_PERSIST_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(CONTROL_PERSIST)
+}
 /// Prefix of the sockets of masters kept between invocations.
 const KEPT_PREFIX: &str = "k-";
 /// sun_path is 108 bytes and ssh appends a random suffix while binding.
@@ -35,7 +48,9 @@ pub struct SshConnection {
     session: Session,
     control_path: PathBuf,
     log: MasterLog,
-    channels: Semaphore,
+    channels: Arc<Semaphore>,
+    /// The task that keeps an idle master from timing out (aborted on drop).
+    keeper: tokio::task::AbortHandle,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -130,7 +145,7 @@ impl SshConnection {
         cmd.args(master_args(
             spec,
             &control_path,
-            keep.unwrap_or(CONTROL_PERSIST),
+            keep.unwrap_or_else(control_persist),
         ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -176,12 +191,18 @@ impl SshConnection {
         log.clear();
         let session = Session::resume_mux(control_path.clone().into_boxed_path(), None);
         guard.0.clear();
+        let channels = Arc::new(Semaphore::new(CHANNELS_PER_HOST));
         Ok(SshConnection {
             spec: spec.clone(),
             session,
+            keeper: keep_master(
+                &control_path,
+                &channels,
+                keep.unwrap_or_else(control_persist),
+            ),
             control_path,
             log,
-            channels: Semaphore::new(CHANNELS_PER_HOST),
+            channels,
         })
     }
 
@@ -197,12 +218,18 @@ impl SshConnection {
                 return None;
             }
         }
+        let channels = Arc::new(Semaphore::new(CHANNELS_PER_HOST));
         Some(SshConnection {
             spec: spec.clone(),
             session,
+            keeper: keep_master(
+                control_path,
+                &channels,
+                kept().unwrap_or_else(control_persist),
+            ),
             control_path: control_path.to_path_buf(),
             log: MasterLog::read(None),
-            channels: Semaphore::new(CHANNELS_PER_HOST),
+            channels,
         })
     }
 
@@ -351,6 +378,7 @@ impl SshConnection {
     /// removes its socket, unless masters are kept between commands
     /// (`--keep-connections`): then it stays for the next one.
     pub async fn close(&self) {
+        self.keeper.abort();
         if kept().is_some() {
             return;
         }
@@ -482,6 +510,47 @@ fn pid_alive(pid: i32) -> bool {
         ),
         None => true,
     }
+}
+
+impl Drop for SshConnection {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+/// Keeps the master at `control` from timing out while this connection lives:
+/// ControlPersist counts from the moment no channel is open, so a host idle
+/// for longer (its turn in a later play) would find its master gone. Every
+/// 5/12 of its ControlPersist `persist` (50 s of 120 s), when none of its
+/// channels is in use, `true` runs over it (one channel, as any command).
+fn keep_master(
+    control: &Path,
+    channels: &Arc<Semaphore>,
+    persist: Duration,
+) -> tokio::task::AbortHandle {
+    let (control, channels) = (control.to_path_buf(), channels.clone());
+    let every = (persist * 5 / 12).max(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let session = Session::resume_mux(control.into_boxed_path(), None);
+        let start = tokio::time::Instant::now() + every;
+        let mut tick = tokio::time::interval_at(start, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if channels.available_permits() < CHANNELS_PER_HOST {
+                continue; // busy: its own channels keep it
+            }
+            let Ok(_permit) = channels.try_acquire() else {
+                continue;
+            };
+            let mut cmd = session.raw_command("true");
+            cmd.stdin(openssh::Stdio::null())
+                .stdout(openssh::Stdio::null())
+                .stderr(openssh::Stdio::null());
+            let _ = tokio::time::timeout(Duration::from_secs(10), cmd.status()).await;
+        }
+    })
+    .abort_handle()
 }
 
 /// Ends what is left of a connecting `ssh` (its ProxyCommand) when dropped, unless

@@ -453,3 +453,35 @@ fn a_remote_command_killed_by_a_signal_or_not_found_fails_the_task_not_the_conne
     );
     run.code(0);
 }
+
+/// A host that waits through other hosts' plays longer than ControlPersist
+/// keeps its connection: opsctl keeps an idle master alive while it runs
+/// (here ControlPersist is 3 s, and host1 waits 8 s for host2's play).
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn an_idle_host_keeps_its_connection_through_a_long_play_of_another() {
+    let tb = Testbed::up(2);
+    tb.write(
+        "playbooks/turns.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: 'true'\n\
+         - hosts: host2\n  gather_facts: false\n  tasks:\n    - command: sleep 8\n\
+         - hosts: host1\n  gather_facts: false\n  tasks:\n    - command: echo back\n",
+    );
+    let runtime = tempfile::tempdir().unwrap();
+    let child = spawn(
+        &tb,
+        runtime.path(),
+        &["run", "turns", "--env", "tb"],
+        &[("OPSCTL_SSH_CONTROL_PERSIST", "3")],
+    );
+    let run = finish(child, 120);
+    run.code(0).no_panic();
+    let recap = run.stdout.split("RECAP").nth(1).expect("a recap");
+    assert!(
+        recap.lines().any(|l| l.trim_start().starts_with("host1")
+            && l.contains("ok=2")
+            && l.contains("unreachable=0")),
+        "{}",
+        run.stdout
+    );
+}
