@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod git;
+pub mod http;
 pub mod interrupt;
 pub mod inventory;
 pub mod journal;

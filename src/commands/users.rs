@@ -118,15 +118,11 @@ fn fetch(source: &KeySource) -> Result<(String, String)> {
         }
         KeySource::Url(url) => url.clone(),
     };
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !crate::http::is_http_url(&url) {
         return Err(Error::new(format!("--key-url {url}: not an http(s) URL"))
             .hint("give the URL of a text file of public keys, one per line"));
     }
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(20)))
-        .user_agent(concat!("opsctl/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent();
+    let agent = crate::http::agent(Duration::from_secs(20));
     let failed = |why: String| {
         Error::new(format!("cannot fetch the keys from {url}: {why}")).hint(
             "check the URL (and this machine's network), or give the key file with --key FILE",

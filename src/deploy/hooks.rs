@@ -156,15 +156,10 @@ pub async fn notify(url: Option<&str>, event: &Event, printer: &Printer) {
 
 /// POSTs `body` (JSON) to `url`; the error says why without the URL.
 fn post(url: &str, body: &str) -> std::result::Result<(), String> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !crate::http::is_http_url(url) {
         return Err("it is not an http(s) URL".into());
     }
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .user_agent(concat!("opsctl/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent();
-    agent
+    crate::http::agent(Duration::from_secs(10))
         .post(url)
         .header("Content-Type", "application/json")
         .send(body.as_bytes())
