@@ -232,13 +232,9 @@ impl HostContext {
                 g.sort();
                 Value::from(g.into_iter().map(Value::from).collect::<Vec<_>>())
             }
-            "groups" => {
-                let mut m = serde_json::Map::new();
-                for g in inv.groups.keys() {
-                    m.insert(g.clone(), Json::from(inv.group_hosts(g)));
-                }
-                Value::from(Serde(Json::Object(m)))
-            }
+            "groups" => Value::from_object(Groups {
+                vars: self.vars.clone(),
+            }),
             "hostvars" => Value::from_object(HostVars {
                 vars: self.vars.clone(),
             }),
@@ -314,6 +310,30 @@ impl Variables for Arc<HostContext> {
             );
         }
         names
+    }
+}
+
+/// `groups`: every group's hosts, by group name, in the inventory's order of
+/// groups; a group's list is computed when a template first reads it.
+#[derive(Debug)]
+struct Groups {
+    vars: Arc<Vars>,
+}
+
+impl Object for Groups {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.vars.group_hosts(key.as_str()?)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.vars
+                .inventory
+                .groups
+                .keys()
+                .map(|g| Value::from(g.as_str()))
+                .collect(),
+        )
     }
 }
 

@@ -11,8 +11,9 @@ mod context;
 mod load;
 mod stack;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use minijinja::Value;
@@ -77,6 +78,10 @@ pub struct Vars {
     stacks: Vec<OnceLock<VarStack>>,
     sources: load::Sources,
     pub templar: Arc<Templar>,
+    /// `groups[G]` of templates, each group's hosts computed when first read
+    /// (a group's hosts walk its descendants: computing every group for each
+    /// template that reads `groups` was quadratic in a deep group chain).
+    group_hosts: Mutex<HashMap<String, Value>>,
 }
 
 impl Vars {
@@ -112,6 +117,7 @@ impl Vars {
             stacks,
             sources,
             templar,
+            group_hosts: Mutex::default(),
         })
     }
 
@@ -153,7 +159,31 @@ impl Vars {
             stacks: self.stacks.iter().map(|_| OnceLock::new()).collect(),
             sources,
             templar: self.templar.clone(),
+            group_hosts: Mutex::default(),
         })
+    }
+
+    /// The hosts of `group` and of its descendants, in Ansible's order
+    /// ([`Inventory::group_hosts`]), as a template value; `None` for a group
+    /// the inventory does not have. Computed once per group.
+    pub fn group_hosts(&self, group: &str) -> Option<Value> {
+        if !self.inventory.groups.contains_key(group) {
+            return None;
+        }
+        let mut memo = self.group_hosts.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            memo.entry(group.to_string())
+                .or_insert_with(|| {
+                    Value::from(
+                        self.inventory
+                            .group_hosts(group)
+                            .into_iter()
+                            .map(Value::from)
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .clone(),
+        )
     }
 
     pub fn stack(&self, host: &str) -> Option<&VarStack> {
@@ -294,6 +324,33 @@ mod tests {
             v.resolve("w1", "conf").unwrap(),
             json!({"listen": 443, "name": "x2"})
         );
+    }
+
+    #[test]
+    fn groups_reads_as_a_mapping_of_each_groups_hosts() {
+        let (_d, v) = load(
+            "[web]\nw1\nw2\n[db]\nd1\n[prod:children]\nweb\ndb\n",
+            &[(
+                "group_vars/all.yml",
+                concat!(
+                    "a: \"{{ groups | to_json }}\"\n",
+                    "b: \"{{ 'web' in groups }} {{ 'nope' in groups }} {{ groups | length }}\"\n",
+                    "c: \"{{ groups['nope'] | default(['x']) }}\"\n",
+                    "d: \"{% for g in groups %}{{ g }}={{ groups[g] | length }};{% endfor %}\"\n",
+                    "e: \"{{ groups.prod }}\"\n",
+                ),
+            )],
+            &[],
+        );
+        let all = r#"{"all": ["w1", "w2", "d1"], "ungrouped": [], "web": ["w1", "w2"], "db": ["d1"], "prod": ["w1", "w2", "d1"]}"#;
+        assert_eq!(v.resolve("w1", "a").unwrap(), json!(all));
+        assert_eq!(v.resolve("d1", "b").unwrap(), json!("True False 5"));
+        assert_eq!(v.resolve("w1", "c").unwrap(), json!(["x"]));
+        assert_eq!(
+            v.resolve("w2", "d").unwrap(),
+            json!("all=3;ungrouped=0;web=2;db=1;prod=3;")
+        );
+        assert_eq!(v.resolve("w1", "e").unwrap(), json!(["w1", "w2", "d1"]));
     }
 
     #[test]
