@@ -8,7 +8,10 @@
 //!   files atomically and runs `apt-get update` (`update_cache`, default yes).
 //! * apt_key: `apt-key` is deprecated (and gone after Debian 12), so keys go to
 //!   a keyring file of their own (`keyring: /etc/apt/keyrings/NAME.gpg`), to
-//!   be named by `[signed-by=...]` in the repository line. The key comes from
+//!   be named by `[signed-by=...]` in the repository line; without `keyring`
+//!   (roles written for apt-key), to `/etc/apt/trusted.gpg.d/NAME.gpg`, which
+//!   apt trusts for every source as it trusted apt-key's keyring (NAME: the
+//!   `id`, else the last part of `url` or `file`). The key comes from
 //!   `data`, `file` (on the host) or `url` (fetched on the host); an ASCII-armored
 //!   key is converted to the binary format for a `.gpg` keyring (kept armored for
 //!   `.asc`), in Rust: no gpg needed on the host. `id` is checked against the
@@ -538,9 +541,9 @@ fn key_args(args: &Args) -> Result<(bool, String), Fail> {
         );
     }
     let present = args.str("state").unwrap_or("present") == "present";
-    let Some(keyring) = args.string("keyring") else {
+    let Some(keyring) = args.string("keyring").or_else(|| default_keyring(args)) else {
         return fail::bad_args(
-            "apt_key needs keyring: apt-key is deprecated in Debian 12; give `keyring: /etc/apt/keyrings/NAME.gpg` and reference it from the repository line with [signed-by=/etc/apt/keyrings/NAME.gpg]",
+            "apt_key without keyring needs id, url or file to name its keyring in /etc/apt/trusted.gpg.d/; or give `keyring: /etc/apt/keyrings/NAME.gpg` and reference it from the repository line with [signed-by=/etc/apt/keyrings/NAME.gpg]",
         );
     };
     if present
@@ -551,6 +554,38 @@ fn key_args(args: &Args) -> Result<(bool, String), Fail> {
         return fail::bad_args("apt_key needs the key: url, file or data");
     }
     Ok((present, keyring))
+}
+
+/// The keyring of a key given without `keyring:` (what `apt-key add` did, without
+/// apt-key): a file of its own in /etc/apt/trusted.gpg.d/, which apt trusts for
+/// every source, as it trusted apt-key's /etc/apt/trusted.gpg. Named by `id`, else
+/// by the last part of `url` or `file` without its extension.
+pub fn default_keyring(args: &Args) -> Option<String> {
+    let name = match args.str("id") {
+        Some(id) => id.trim().trim_start_matches("0x").to_ascii_uppercase(),
+        None => {
+            let from = args.str("url").or(args.str("file"))?;
+            let last = from.split(['?', '#']).next()?.trim_end_matches('/');
+            let last = last.rsplit('/').next()?;
+            let stem = match last.rsplit_once('.') {
+                Some((s, "asc" | "gpg" | "key" | "pub" | "txt")) => s,
+                _ => last,
+            };
+            stem.to_string()
+        }
+    };
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.');
+    (!name.is_empty()).then(|| format!("/etc/apt/trusted.gpg.d/{name}.gpg"))
 }
 
 fn keyring_req(keyring: &str) -> Req {
@@ -784,6 +819,40 @@ mod tests {
             plan.writes,
             vec![(target.to_string(), Some(format!("{line}\n")))]
         );
+    }
+
+    #[test]
+    fn keyring_of_a_key_given_without_one() {
+        let of = |v: serde_json::Value| {
+            default_keyring(&Args {
+                values: v.as_object().unwrap().clone(),
+            })
+        };
+        let k = |s: &str| Some(s.to_string());
+        assert_eq!(
+            of(json!({"id": "0x68576280", "url": "https://x/k.asc"})),
+            k("/etc/apt/trusted.gpg.d/68576280.gpg")
+        );
+        assert_eq!(
+            of(json!({"url": "https://www.postgresql.org/media/keys/ACCC4CF8.asc"})),
+            k("/etc/apt/trusted.gpg.d/ACCC4CF8.gpg")
+        );
+        assert_eq!(
+            of(json!({"url": "https://download.docker.com/linux/debian/gpg"})),
+            k("/etc/apt/trusted.gpg.d/gpg.gpg")
+        );
+        assert_eq!(
+            of(
+                json!({"url": "https://keyserver.ubuntu.com/pks/lookup?op=get&search=0x1655A0AB68576280"})
+            ),
+            k("/etc/apt/trusted.gpg.d/lookup.gpg")
+        );
+        assert_eq!(
+            of(json!({"file": "/tmp/my key.pub"})),
+            k("/etc/apt/trusted.gpg.d/my_key.gpg")
+        );
+        assert_eq!(of(json!({"data": "-----BEGIN PGP"})), None);
+        assert_eq!(of(json!({"url": "https://x/.."})), None);
     }
 
     /// A v4 public key packet (RSA, tiny numbers: only the layout matters).

@@ -10,6 +10,9 @@
 //! trailing newline, as Jinja2 does (what ansible-playbook writes), a template
 //! sees `ansible_managed` and the `template_*` variables, and a SysV
 //! service is enabled with the links Ansible's sysvinit module makes.
+//! A signing key added without `keyring:` (roles written for apt-key) goes to
+//! /etc/apt/trusted.gpg.d/; a package list with an empty item fails as
+//! Ansible's apt fails, installing nothing.
 
 use crate::common::Testbed;
 
@@ -182,4 +185,64 @@ WantedBy=multi-user.target
         .stderr_has("playbooks/plain.yml:3:")
         .stderr_has("argument 'state' must be one of")
         .stderr_has("include_tasks: file not found: nowhere.yml");
+}
+
+const OLD_APT: &str = r#"
+- hosts: web
+  tasks:
+    - name: a key as roles written for apt-key add it, by id
+      apt_key:
+        file: /srv/archive.asc
+        id: F8D2585B8783D481
+        state: "{{ key_state | default('present') }}"
+    - name: and by the name of its file
+      apt_key: file=/srv/archive.asc
+      when: key_state is not defined
+    - name: a list a ternary left an empty item in
+      apt:
+        name:
+          - rsync
+          - "{{ (backend == 'systemd') | ternary('python3-systemd', '') }}"
+      vars:
+        backend: auto
+      register: pkgs
+      ignore_errors: true
+    - assert:
+        that:
+          - pkgs is failed
+          - pkgs.msg == "No package matching '' is available"
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn keys_without_keyring_and_empty_package_names_as_older_roles_write_them() {
+    let tb = Testbed::up(1);
+    tb.exec(
+        "host1",
+        "f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg; mkdir -p /srv && \
+         { echo '-----BEGIN PGP PUBLIC KEY BLOCK-----'; echo; base64 -w64 < $f; echo '-----END PGP PUBLIC KEY BLOCK-----'; } > /srv/archive.asc",
+    )
+    .code(0);
+    tb.play("apt", OLD_APT, &[])
+        .code(0)
+        .no_panic()
+        .stdout_has(" changed=2 ");
+    // binary keyrings apt trusts for every source; the package list installed nothing
+    tb.exec(
+        "host1",
+        "cd /etc/apt/trusted.gpg.d && f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg && \
+         cmp F8D2585B8783D481.gpg $f && cmp archive.gpg $f && ! dpkg -s rsync >/dev/null 2>&1",
+    )
+    .code(0);
+    tb.play("apt", OLD_APT, &[])
+        .code(0)
+        .stdout_has(" changed=0 ");
+    tb.play("apt", OLD_APT, &["-e", "key_state=absent"])
+        .code(0)
+        .stdout_has(" changed=1 ");
+    tb.exec(
+        "host1",
+        "test ! -e /etc/apt/trusted.gpg.d/F8D2585B8783D481.gpg",
+    )
+    .code(0);
 }
