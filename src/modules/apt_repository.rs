@@ -15,7 +15,8 @@
 //!   `data`, `file` (on the host) or `url` (fetched on the host); an ASCII-armored
 //!   key is converted to the binary format for a `.gpg` keyring (kept armored for
 //!   `.asc`), in Rust: no gpg needed on the host. `id` is checked against the
-//!   key's fingerprints (v4 keys). `keyserver` is not supported.
+//!   key's fingerprints (v4 keys). With `keyserver` (and `id`), the key is
+//!   fetched by HKP's lookup on that server (`hkp://` over http, else https).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -535,10 +536,8 @@ pub fn keyring_bytes(material: &[u8], keyring: &str) -> Result<(Vec<u8>, Vec<Str
 
 /// The checked arguments: (present, keyring).
 fn key_args(args: &Args) -> Result<(bool, String), Fail> {
-    if args.get("keyserver").is_some() {
-        return fail::bad_args(
-            "keyserver is not supported: download the key from its URL with `url:` into a `keyring:`",
-        );
+    if args.get("keyserver").is_some() && args.get("id").is_none() {
+        return fail::bad_args("keyserver needs the id of the key to receive");
     }
     let present = args.str("state").unwrap_or("present") == "present";
     let Some(keyring) = args.string("keyring").or_else(|| default_keyring(args)) else {
@@ -550,8 +549,9 @@ fn key_args(args: &Args) -> Result<(bool, String), Fail> {
         && args.get("url").is_none()
         && args.get("file").is_none()
         && args.get("data").is_none()
+        && args.get("keyserver").is_none()
     {
-        return fail::bad_args("apt_key needs the key: url, file or data");
+        return fail::bad_args("apt_key needs the key: url, file, data or keyserver");
     }
     Ok((present, keyring))
 }
@@ -588,6 +588,24 @@ pub fn default_keyring(args: &Args) -> Option<String> {
     (!name.is_empty()).then(|| format!("/etc/apt/trusted.gpg.d/{name}.gpg"))
 }
 
+/// Where the key comes from over the network: `url`, else the HKP lookup of
+/// `id` on `keyserver` (http for `hkp://`, https for a bare name).
+fn key_url(args: &Args) -> Option<String> {
+    if let Some(u) = args.string("url") {
+        return Some(u);
+    }
+    let ks = args.str("keyserver")?.trim().trim_end_matches('/');
+    let id = args.str("id")?.trim().trim_start_matches("0x");
+    let (scheme, host) = match ks.split_once("://") {
+        Some(("hkp" | "http", h)) => ("http", h),
+        Some((_, h)) => ("https", h),
+        None => ("https", ks),
+    };
+    Some(format!(
+        "{scheme}://{host}/pks/lookup?op=get&options=mr&search=0x{id}"
+    ))
+}
+
 fn keyring_req(keyring: &str) -> Req {
     Req::new(keyring)
         .follow(true)
@@ -608,8 +626,8 @@ fn key_read(args: &Args, present: bool) -> Result<Option<Need>, Fail> {
             f = q(f)
         ))));
     }
-    if let Some(u) = args.str("url") {
-        let mut c = Curl::from_args(args, u, 30)?;
+    if let Some(u) = key_url(args) {
+        let mut c = Curl::from_args(args, &u, 30)?;
         c.insecure = !args.bool_or("validate_certs", true);
         return Ok(Some(Need::SecretProbe(SecretProbe {
             script: "# opsctl apt_key: download\nIFS= read -r cfg\ncommand -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\ne=$(mktemp) || exit 1\nif k=$(printf '%s' \"$cfg\" | base64 -d | curl -K - 2>\"$e\" | head -c 1048576 | base64 -w0) && [ -n \"$k\" ]; then echo \"x_key=$k\"; else printf 'x_keyerr='; base64 -w0 < \"$e\"; echo; fi\nrm -f -- \"$e\"\n".into(),
@@ -683,7 +701,7 @@ impl Module for AptKey {
         } else if let Some(e) = extra("keyerr") {
             return fail::fail(format!(
                 "failed to download the key from {}: {}",
-                args.str("url").unwrap_or_default(),
+                key_url(args).unwrap_or_default(),
                 last_line(&unb64s(e))
             ));
         } else if extra("nokey").is_some() {
@@ -852,6 +870,23 @@ mod tests {
             k("/etc/apt/trusted.gpg.d/my_key.gpg")
         );
         assert_eq!(of(json!({"data": "-----BEGIN PGP"})), None);
+        let url = |v: serde_json::Value| {
+            key_url(&Args {
+                values: v.as_object().unwrap().clone(),
+            })
+        };
+        assert_eq!(
+            url(
+                json!({"keyserver": "hkp://keyserver.ubuntu.com:80", "id": "0x9DC858229FC7DD38854AE2D88D81803C0EBFCD88"})
+            ),
+            k(
+                "http://keyserver.ubuntu.com:80/pks/lookup?op=get&options=mr&search=0x9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+            )
+        );
+        assert_eq!(
+            url(json!({"keyserver": "keyserver.ubuntu.com", "id": "E0C56BD4"})),
+            k("https://keyserver.ubuntu.com/pks/lookup?op=get&options=mr&search=0xE0C56BD4")
+        );
         assert_eq!(of(json!({"url": "https://x/.."})), None);
     }
 

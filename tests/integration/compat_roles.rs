@@ -10,8 +10,8 @@
 //! trailing newline, as Jinja2 does (what ansible-playbook writes), a template
 //! sees `ansible_managed` and the `template_*` variables, and a SysV
 //! service is enabled with the links Ansible's sysvinit module makes.
-//! A signing key added without `keyring:` (roles written for apt-key) goes to
-//! /etc/apt/trusted.gpg.d/; a package list with an empty item fails as
+//! A signing key added without `keyring:` (roles written for apt-key), from a
+//! file or a keyserver, goes to /etc/apt/trusted.gpg.d/; a package list with an empty item fails as
 //! Ansible's apt fails, installing nothing.
 
 use crate::common::Testbed;
@@ -198,6 +198,11 @@ const OLD_APT: &str = r#"
     - name: and by the name of its file
       apt_key: file=/srv/archive.asc
       when: key_state is not defined
+    - name: received from a keyserver (HKP's lookup)
+      apt_key:
+        keyserver: hkp://127.0.0.1:8011
+        id: 4D64FEC119C2029067D6E791F8D2585B8783D481
+      when: key_state is not defined
     - name: a list a ternary left an empty item in
       apt:
         name:
@@ -220,18 +225,22 @@ fn keys_without_keyring_and_empty_package_names_as_older_roles_write_them() {
     tb.exec(
         "host1",
         "f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg; mkdir -p /srv && \
-         { echo '-----BEGIN PGP PUBLIC KEY BLOCK-----'; echo; base64 -w64 < $f; echo '-----END PGP PUBLIC KEY BLOCK-----'; } > /srv/archive.asc",
+         { echo '-----BEGIN PGP PUBLIC KEY BLOCK-----'; echo; base64 -w64 < $f; echo '-----END PGP PUBLIC KEY BLOCK-----'; } > /srv/archive.asc && \
+         mkdir -p /srv/ks/pks && cp /srv/archive.asc /srv/ks/pks/lookup && \
+         { setsid python3 -m http.server 8011 --bind 127.0.0.1 --directory /srv/ks >/dev/null 2>&1 < /dev/null & echo $! > /run/ks.pid; } && \
+         for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8011))' 2>/dev/null && break; sleep 0.1; done",
     )
     .code(0);
     tb.play("apt", OLD_APT, &[])
         .code(0)
         .no_panic()
-        .stdout_has(" changed=2 ");
+        .stdout_has(" changed=3 ");
     // binary keyrings apt trusts for every source; the package list installed nothing
     tb.exec(
         "host1",
         "cd /etc/apt/trusted.gpg.d && f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg && \
-         cmp F8D2585B8783D481.gpg $f && cmp archive.gpg $f && ! dpkg -s rsync >/dev/null 2>&1",
+         cmp F8D2585B8783D481.gpg $f && cmp archive.gpg $f && cmp 4D64FEC119C2029067D6E791F8D2585B8783D481.gpg $f && \
+         ! dpkg -s rsync >/dev/null 2>&1",
     )
     .code(0);
     tb.play("apt", OLD_APT, &[])
@@ -242,7 +251,7 @@ fn keys_without_keyring_and_empty_package_names_as_older_roles_write_them() {
         .stdout_has(" changed=1 ");
     tb.exec(
         "host1",
-        "test ! -e /etc/apt/trusted.gpg.d/F8D2585B8783D481.gpg",
+        "test ! -e /etc/apt/trusted.gpg.d/F8D2585B8783D481.gpg && kill $(cat /run/ks.pid)",
     )
     .code(0);
 }
