@@ -255,3 +255,38 @@ fn keys_without_keyring_and_empty_package_names_as_older_roles_write_them() {
     )
     .code(0);
 }
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn retries_without_until_retry_until_the_task_succeeds() {
+    let tb = Testbed::up(1);
+    let play = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: succeeds at the third attempt
+      shell: n=$(cat /tmp/third 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/third; [ $n -ge 3 ]
+      retries: 4
+      delay: 0
+      register: third
+    - assert:
+        that: third.attempts == 3 and third is succeeded
+    - name: never succeeds, tried once and twice again
+      shell: n=$(cat /tmp/never 2>/dev/null || echo 0); echo $((n+1)) > /tmp/never; exit 1
+      retries: 2
+      delay: 0
+      register: never
+      ignore_errors: true
+    - assert:
+        that: never is failed
+    - name: without retries, once
+      shell: n=$(cat /tmp/once 2>/dev/null || echo 0); echo $((n+1)) > /tmp/once; exit 1
+      ignore_errors: true
+"#;
+    tb.play("retries", play, &[]).code(0).no_panic();
+    assert_eq!(
+        tb.exec("host1", "cat /tmp/third /tmp/never /tmp/once")
+            .stdout,
+        "3\n3\n1\n"
+    );
+}
