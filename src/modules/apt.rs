@@ -309,7 +309,13 @@ impl Opts {
             "fixed" => State::Fixed,
             _ => State::Present,
         };
-        let pkgs = parse_pkgs(&args.strings("name"))?;
+        let names = args.strings("name");
+        // `name: [fail2ban, ""]` (an item a ternary left empty): Ansible's apt
+        // looks the empty name up and fails, installing nothing
+        if state != State::Absent && names.iter().any(|n| n.trim().is_empty()) {
+            return fail::fail(not_found("", false));
+        }
+        let pkgs = parse_pkgs(&names)?;
         if state == State::Latest
             && let Some(p) = pkgs.iter().find(|p| p.version.is_some())
         {
@@ -1436,6 +1442,21 @@ nginx\tamd64\tdeinstall ok config-files\t1.22.1-9\n\
 cron:\n  Installed: 3.0pl1-162\n  Candidate: 3.0pl1-163\n  Version table:\n     3.0pl1-163 500\n        500 file:/repo ./ Packages\n *** 3.0pl1-162 100\n        100 /var/lib/dpkg/status\n\
 nginx:\n  Installed: (none)\n  Candidate: 1.22.1-9+deb12u11\n  Version table:\n     1.22.1-9+deb12u11 500\n        500 file:/repo ./ Packages\n     1.22.1-9 400\n        400 file:/old ./ Packages\n\
 mta:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n";
+
+    #[test]
+    fn an_empty_name_is_a_package_not_found_unless_removing() {
+        let of = |v: serde_json::Value| {
+            Opts::from_apt(&Args {
+                values: v.as_object().unwrap().clone(),
+            })
+        };
+        match of(serde_json::json!({"name": ["fail2ban", ""], "update_cache": true})) {
+            Err(Fail::Task(m)) => assert_eq!(m, "No package matching '' is available"),
+            other => panic!("{other:?}"),
+        }
+        let o = of(serde_json::json!({"name": ["fail2ban", " "], "state": "absent"})).unwrap();
+        assert_eq!(o.pkgs.len(), 1);
+    }
 
     #[test]
     fn parses_the_probe() {

@@ -8,11 +8,15 @@
 //!   files atomically and runs `apt-get update` (`update_cache`, default yes).
 //! * apt_key: `apt-key` is deprecated (and gone after Debian 12), so keys go to
 //!   a keyring file of their own (`keyring: /etc/apt/keyrings/NAME.gpg`), to
-//!   be named by `[signed-by=...]` in the repository line. The key comes from
+//!   be named by `[signed-by=...]` in the repository line; without `keyring`
+//!   (roles written for apt-key), to `/etc/apt/trusted.gpg.d/NAME.gpg`, which
+//!   apt trusts for every source as it trusted apt-key's keyring (NAME: the
+//!   `id`, else the last part of `url` or `file`). The key comes from
 //!   `data`, `file` (on the host) or `url` (fetched on the host); an ASCII-armored
 //!   key is converted to the binary format for a `.gpg` keyring (kept armored for
 //!   `.asc`), in Rust: no gpg needed on the host. `id` is checked against the
-//!   key's fingerprints (v4 keys). `keyserver` is not supported.
+//!   key's fingerprints (v4 keys). With `keyserver` (and `id`), the key is
+//!   fetched by HKP's lookup on that server (`hkp://` over http, else https).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -532,25 +536,74 @@ pub fn keyring_bytes(material: &[u8], keyring: &str) -> Result<(Vec<u8>, Vec<Str
 
 /// The checked arguments: (present, keyring).
 fn key_args(args: &Args) -> Result<(bool, String), Fail> {
-    if args.get("keyserver").is_some() {
-        return fail::bad_args(
-            "keyserver is not supported: download the key from its URL with `url:` into a `keyring:`",
-        );
+    if args.get("keyserver").is_some() && args.get("id").is_none() {
+        return fail::bad_args("keyserver needs the id of the key to receive");
     }
     let present = args.str("state").unwrap_or("present") == "present";
-    let Some(keyring) = args.string("keyring") else {
+    let Some(keyring) = args.string("keyring").or_else(|| default_keyring(args)) else {
         return fail::bad_args(
-            "apt_key needs keyring: apt-key is deprecated in Debian 12; give `keyring: /etc/apt/keyrings/NAME.gpg` and reference it from the repository line with [signed-by=/etc/apt/keyrings/NAME.gpg]",
+            "apt_key without keyring needs id, url or file to name its keyring in /etc/apt/trusted.gpg.d/; or give `keyring: /etc/apt/keyrings/NAME.gpg` and reference it from the repository line with [signed-by=/etc/apt/keyrings/NAME.gpg]",
         );
     };
     if present
         && args.get("url").is_none()
         && args.get("file").is_none()
         && args.get("data").is_none()
+        && args.get("keyserver").is_none()
     {
-        return fail::bad_args("apt_key needs the key: url, file or data");
+        return fail::bad_args("apt_key needs the key: url, file, data or keyserver");
     }
     Ok((present, keyring))
+}
+
+/// The keyring of a key given without `keyring:` (what `apt-key add` did, without
+/// apt-key): a file of its own in /etc/apt/trusted.gpg.d/, which apt trusts for
+/// every source, as it trusted apt-key's /etc/apt/trusted.gpg. Named by `id`, else
+/// by the last part of `url` or `file` without its extension.
+pub fn default_keyring(args: &Args) -> Option<String> {
+    let name = match args.str("id") {
+        Some(id) => id.trim().trim_start_matches("0x").to_ascii_uppercase(),
+        None => {
+            let from = args.str("url").or(args.str("file"))?;
+            let last = from.split(['?', '#']).next()?.trim_end_matches('/');
+            let last = last.rsplit('/').next()?;
+            let stem = match last.rsplit_once('.') {
+                Some((s, "asc" | "gpg" | "key" | "pub" | "txt")) => s,
+                _ => last,
+            };
+            stem.to_string()
+        }
+    };
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.');
+    (!name.is_empty()).then(|| format!("/etc/apt/trusted.gpg.d/{name}.gpg"))
+}
+
+/// Where the key comes from over the network: `url`, else the HKP lookup of
+/// `id` on `keyserver` (http for `hkp://`, https for a bare name).
+fn key_url(args: &Args) -> Option<String> {
+    if let Some(u) = args.string("url") {
+        return Some(u);
+    }
+    let ks = args.str("keyserver")?.trim().trim_end_matches('/');
+    let id = args.str("id")?.trim().trim_start_matches("0x");
+    let (scheme, host) = match ks.split_once("://") {
+        Some(("hkp" | "http", h)) => ("http", h),
+        Some((_, h)) => ("https", h),
+        None => ("https", ks),
+    };
+    Some(format!(
+        "{scheme}://{host}/pks/lookup?op=get&options=mr&search=0x{id}"
+    ))
 }
 
 fn keyring_req(keyring: &str) -> Req {
@@ -573,8 +626,8 @@ fn key_read(args: &Args, present: bool) -> Result<Option<Need>, Fail> {
             f = q(f)
         ))));
     }
-    if let Some(u) = args.str("url") {
-        let mut c = Curl::from_args(args, u, 30)?;
+    if let Some(u) = key_url(args) {
+        let mut c = Curl::from_args(args, &u, 30)?;
         c.insecure = !args.bool_or("validate_certs", true);
         return Ok(Some(Need::SecretProbe(SecretProbe {
             script: "# opsctl apt_key: download\nIFS= read -r cfg\ncommand -v curl >/dev/null 2>&1 || { echo x_nocurl=1; exit 0; }\ne=$(mktemp) || exit 1\nif k=$(printf '%s' \"$cfg\" | base64 -d | curl -K - 2>\"$e\" | head -c 1048576 | base64 -w0) && [ -n \"$k\" ]; then echo \"x_key=$k\"; else printf 'x_keyerr='; base64 -w0 < \"$e\"; echo; fi\nrm -f -- \"$e\"\n".into(),
@@ -648,7 +701,7 @@ impl Module for AptKey {
         } else if let Some(e) = extra("keyerr") {
             return fail::fail(format!(
                 "failed to download the key from {}: {}",
-                args.str("url").unwrap_or_default(),
+                key_url(args).unwrap_or_default(),
                 last_line(&unb64s(e))
             ));
         } else if extra("nokey").is_some() {
@@ -784,6 +837,57 @@ mod tests {
             plan.writes,
             vec![(target.to_string(), Some(format!("{line}\n")))]
         );
+    }
+
+    #[test]
+    fn keyring_of_a_key_given_without_one() {
+        let of = |v: serde_json::Value| {
+            default_keyring(&Args {
+                values: v.as_object().unwrap().clone(),
+            })
+        };
+        let k = |s: &str| Some(s.to_string());
+        assert_eq!(
+            of(json!({"id": "0x68576280", "url": "https://x/k.asc"})),
+            k("/etc/apt/trusted.gpg.d/68576280.gpg")
+        );
+        assert_eq!(
+            of(json!({"url": "https://www.postgresql.org/media/keys/ACCC4CF8.asc"})),
+            k("/etc/apt/trusted.gpg.d/ACCC4CF8.gpg")
+        );
+        assert_eq!(
+            of(json!({"url": "https://download.docker.com/linux/debian/gpg"})),
+            k("/etc/apt/trusted.gpg.d/gpg.gpg")
+        );
+        assert_eq!(
+            of(
+                json!({"url": "https://keyserver.ubuntu.com/pks/lookup?op=get&search=0x1655A0AB68576280"})
+            ),
+            k("/etc/apt/trusted.gpg.d/lookup.gpg")
+        );
+        assert_eq!(
+            of(json!({"file": "/tmp/my key.pub"})),
+            k("/etc/apt/trusted.gpg.d/my_key.gpg")
+        );
+        assert_eq!(of(json!({"data": "-----BEGIN PGP"})), None);
+        let url = |v: serde_json::Value| {
+            key_url(&Args {
+                values: v.as_object().unwrap().clone(),
+            })
+        };
+        assert_eq!(
+            url(
+                json!({"keyserver": "hkp://keyserver.ubuntu.com:80", "id": "0x9DC858229FC7DD38854AE2D88D81803C0EBFCD88"})
+            ),
+            k(
+                "http://keyserver.ubuntu.com:80/pks/lookup?op=get&options=mr&search=0x9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+            )
+        );
+        assert_eq!(
+            url(json!({"keyserver": "keyserver.ubuntu.com", "id": "E0C56BD4"})),
+            k("https://keyserver.ubuntu.com/pks/lookup?op=get&options=mr&search=0xE0C56BD4")
+        );
+        assert_eq!(of(json!({"url": "https://x/.."})), None);
     }
 
     /// A v4 public key packet (RSA, tiny numbers: only the layout matters).

@@ -10,6 +10,9 @@
 //! trailing newline, as Jinja2 does (what ansible-playbook writes), a template
 //! sees `ansible_managed` and the `template_*` variables, and a SysV
 //! service is enabled with the links Ansible's sysvinit module makes.
+//! A signing key added without `keyring:` (roles written for apt-key), from a
+//! file or a keyserver, goes to /etc/apt/trusted.gpg.d/; a package list with an empty item fails as
+//! Ansible's apt fails, installing nothing.
 
 use crate::common::Testbed;
 
@@ -182,4 +185,108 @@ WantedBy=multi-user.target
         .stderr_has("playbooks/plain.yml:3:")
         .stderr_has("argument 'state' must be one of")
         .stderr_has("include_tasks: file not found: nowhere.yml");
+}
+
+const OLD_APT: &str = r#"
+- hosts: web
+  tasks:
+    - name: a key as roles written for apt-key add it, by id
+      apt_key:
+        file: /srv/archive.asc
+        id: F8D2585B8783D481
+        state: "{{ key_state | default('present') }}"
+    - name: and by the name of its file
+      apt_key: file=/srv/archive.asc
+      when: key_state is not defined
+    - name: received from a keyserver (HKP's lookup)
+      apt_key:
+        keyserver: hkp://127.0.0.1:8011
+        id: 4D64FEC119C2029067D6E791F8D2585B8783D481
+      when: key_state is not defined
+    - name: a list a ternary left an empty item in
+      apt:
+        name:
+          - rsync
+          - "{{ (backend == 'systemd') | ternary('python3-systemd', '') }}"
+      vars:
+        backend: auto
+      register: pkgs
+      ignore_errors: true
+    - assert:
+        that:
+          - pkgs is failed
+          - pkgs.msg == "No package matching '' is available"
+"#;
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn keys_without_keyring_and_empty_package_names_as_older_roles_write_them() {
+    let tb = Testbed::up(1);
+    tb.exec(
+        "host1",
+        "f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg; mkdir -p /srv && \
+         { echo '-----BEGIN PGP PUBLIC KEY BLOCK-----'; echo; base64 -w64 < $f; echo '-----END PGP PUBLIC KEY BLOCK-----'; } > /srv/archive.asc && \
+         mkdir -p /srv/ks/pks && cp /srv/archive.asc /srv/ks/pks/lookup && \
+         { setsid python3 -m http.server 8011 --bind 127.0.0.1 --directory /srv/ks >/dev/null 2>&1 < /dev/null & echo $! > /run/ks.pid; } && \
+         for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8011))' 2>/dev/null && break; sleep 0.1; done",
+    )
+    .code(0);
+    tb.play("apt", OLD_APT, &[])
+        .code(0)
+        .no_panic()
+        .stdout_has(" changed=3 ");
+    // binary keyrings apt trusts for every source; the package list installed nothing
+    tb.exec(
+        "host1",
+        "cd /etc/apt/trusted.gpg.d && f=/usr/share/keyrings/debian-archive-bookworm-stable.gpg && \
+         cmp F8D2585B8783D481.gpg $f && cmp archive.gpg $f && cmp 4D64FEC119C2029067D6E791F8D2585B8783D481.gpg $f && \
+         ! dpkg -s rsync >/dev/null 2>&1",
+    )
+    .code(0);
+    tb.play("apt", OLD_APT, &[])
+        .code(0)
+        .stdout_has(" changed=0 ");
+    tb.play("apt", OLD_APT, &["-e", "key_state=absent"])
+        .code(0)
+        .stdout_has(" changed=1 ");
+    tb.exec(
+        "host1",
+        "test ! -e /etc/apt/trusted.gpg.d/F8D2585B8783D481.gpg && kill $(cat /run/ks.pid)",
+    )
+    .code(0);
+}
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn retries_without_until_retry_until_the_task_succeeds() {
+    let tb = Testbed::up(1);
+    let play = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: succeeds at the third attempt
+      shell: n=$(cat /tmp/third 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/third; [ $n -ge 3 ]
+      retries: 4
+      delay: 0
+      register: third
+    - assert:
+        that: third.attempts == 3 and third is succeeded
+    - name: never succeeds, tried once and twice again
+      shell: n=$(cat /tmp/never 2>/dev/null || echo 0); echo $((n+1)) > /tmp/never; exit 1
+      retries: 2
+      delay: 0
+      register: never
+      ignore_errors: true
+    - assert:
+        that: never is failed
+    - name: without retries, once
+      shell: n=$(cat /tmp/once 2>/dev/null || echo 0); echo $((n+1)) > /tmp/once; exit 1
+      ignore_errors: true
+"#;
+    tb.play("retries", play, &[]).code(0).no_panic();
+    assert_eq!(
+        tb.exec("host1", "cat /tmp/third /tmp/never /tmp/once")
+            .stdout,
+        "3\n3\n1\n"
+    );
 }

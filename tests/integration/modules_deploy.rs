@@ -568,7 +568,7 @@ echo $! > /run/http.pid"#,
       ignore_errors: true
     - apt_repository: repo="deb http://127.0.0.1:8001/debian bookworm main"
       ignore_errors: true
-    - apt_key: url=http://127.0.0.1:8000/key.asc
+    - apt_key: data=notakey
 "#;
     tb.play("bad", bad, &[])
         .code(2)
@@ -578,7 +578,7 @@ echo $! > /run/http.pid"#,
         .stdout_has("Status code was -1 and not [200]: Request failed: curl: (7)")
         .stdout_has("Timeout when waiting for 127.0.0.1:8001")
         .stdout_has("(the sources are left as they were)")
-        .stdout_has("apt_key needs keyring");
+        .stdout_has("apt_key without keyring needs id, url or file");
     assert_eq!(
         exec(&tb, "ls /etc/apt/sources.list.d/ | grep -c 8001 || true").trim(),
         "0"

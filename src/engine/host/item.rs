@@ -459,14 +459,16 @@ impl<'e, 'a> HostRun<'e, 'a> {
         item_scope: &Scope,
     ) -> Result<Outcome, String> {
         let ctx = env.vars;
-        let (retries, delay) = match &task.until {
-            Some(_) => (
-                self.number(task.retries.as_ref(), ctx, &task.location)
-                    .unwrap_or(3),
+        // `retries` without `until` retries until the task succeeds, as
+        // ansible-core does (`until: result is not failed`).
+        let (retries, delay) = match (&task.until, &task.retries) {
+            (None, None) => (0, 0),
+            (until, retries) => (
+                self.number(retries.as_ref(), ctx, &task.location)
+                    .unwrap_or(if until.is_some() { 3 } else { 0 }),
                 self.number(task.delay.as_ref(), ctx, &task.location)
                     .unwrap_or(5),
             ),
-            None => (0, 0),
         };
         let mut attempt: u64 = 0;
         loop {
@@ -480,8 +482,16 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 }
                 Err(f) => crate::engine::apply::outcome(module.spec.name, f),
             };
+            let again = |out: &Outcome| out.failed && attempt <= retries;
             if task.changed_when.is_none() && task.failed_when.is_none() && task.until.is_none() {
-                return Ok(out);
+                if task.retries.is_some() {
+                    out.data.insert("attempts".into(), json!(attempt));
+                }
+                if !again(&out) {
+                    return Ok(out);
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                continue;
             }
             // changed_when / failed_when / until see the result under the register name.
             let mut scope = item_scope.clone();
@@ -510,7 +520,11 @@ impl<'e, 'a> HostRun<'e, 'a> {
                 }
             }
             let Some(until) = &task.until else {
-                return Ok(out);
+                if !again(&out) {
+                    return Ok(out);
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                continue;
             };
             out.data.insert("attempts".into(), json!(attempt));
             let done = self.eval_condition("until", until, &rctx, &task.location)?;
