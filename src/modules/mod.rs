@@ -60,6 +60,7 @@ pub mod postgresql_ext;
 pub mod postgresql_privs;
 pub mod postgresql_user;
 pub mod protocol;
+pub mod reboot;
 pub mod regular_file;
 pub mod remote_file;
 pub mod replace;
@@ -105,6 +106,7 @@ pub mod mysql;
 pub mod mysql_db;
 pub mod mysql_user;
 pub mod pam_limits;
+pub mod pamd;
 pub mod snap;
 pub mod synchronize;
 pub mod sysconf;
@@ -573,6 +575,14 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &pam_limits::PAM_LIMITS,
             module: &pam_limits::PamLimits,
+        },
+        ModuleDef {
+            spec: &pamd::PAMD,
+            module: &pamd::Pamd,
+        },
+        ModuleDef {
+            spec: &reboot::REBOOT,
+            module: &reboot::RebootModule,
         },
         ModuleDef {
             spec: &modprobe::MODPROBE,
