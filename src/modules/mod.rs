@@ -113,6 +113,7 @@ pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
 pub mod x509_certificate;
+pub mod xml;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -583,6 +584,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &reboot::REBOOT,
             module: &reboot::RebootModule,
+        },
+        ModuleDef {
+            spec: &xml::XML,
+            module: &xml::Xml,
         },
         ModuleDef {
             spec: &modprobe::MODPROBE,

@@ -1,6 +1,7 @@
 //! Ansible modules of issue 11 that real roles still reached: `reboot` (the
-//! host reboots and the play goes on over a new SSH master) and
-//! `community.general.pamd` (rules of /etc/pam.d files), and the `varnames`
+//! host reboots and the play goes on over a new SSH master),
+//! `community.general.pamd` (rules of /etc/pam.d files), `community.general.xml`
+//! (XPath edits of an XML file), and the `varnames`
 //! lookup, through the real binary on real test-bed hosts. A test host
 //! reboots as a server does (tests/testbed/README.md, Reboot): its PID 1 ends,
 //! the test bed starts it again with the same root, network and host key, and
@@ -114,6 +115,14 @@ fn reboot_that_never_comes_back_times_out_naming_the_host() {
     );
 }
 
+/// One test host, with `content` written at `path`.
+fn host_with_file(path: &str, content: &str) -> Testbed {
+    let tb = Testbed::up(1);
+    tb.exec("host1", &format!("printf '%s' '{content}' > {path}"))
+        .code(0);
+    tb
+}
+
 const PAMD: &str = r#"
 - hosts: web
   gather_facts: false
@@ -166,12 +175,7 @@ session    required     pam_limits.so\n";
 #[test]
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn pamd_edits_rules_converges_and_predicts_drift() {
-    let tb = Testbed::up(1);
-    tb.exec(
-        "host1",
-        &format!("printf '%s' '{PAM_FILE}' > /etc/pam.d/opsctl-test"),
-    )
-    .code(0);
+    let tb = host_with_file("/etc/pam.d/opsctl-test", PAM_FILE);
     let run = tb.play("pamd", PAMD, &[]);
     changed(&run, 4);
     let want = "#%PAM-1.0\n\
@@ -200,4 +204,79 @@ session    requisite pam_limits.so";
     changed(&tb.play("pamd", PAMD, &[]), 2);
     assert_eq!(out(&tb, "cat /etc/pam.d/opsctl-test"), want);
     changed(&tb.play("pamd", PAMD, &[]), 0);
+}
+
+const XML: &str = r#"
+- hosts: web
+  gather_facts: false
+  tasks:
+    - name: an attribute
+      community.general.xml:
+        path: /etc/opsctl-server.xml
+        xpath: /server/connector[@name='http']
+        attribute: port
+        value: 9090
+    - name: a path created, with its text
+      xml:
+        path: /etc/opsctl-server.xml
+        xpath: /server/logging/level
+        value: debug
+    - name: the children of an element
+      xml:
+        path: /etc/opsctl-server.xml
+        xpath: /server/hosts
+        set_children:
+          - host: web1
+          - host: {"+value": web2, weight: "2"}
+    - name: an element removed
+      xml:
+        path: /etc/opsctl-server.xml
+        xpath: /server/legacy
+        state: absent
+    - name: counted
+      xml:
+        path: /etc/opsctl-server.xml
+        xpath: //host
+        count: true
+      register: hosts
+    - assert:
+        that: ["hosts.count == 2"]
+"#;
+
+const SERVER_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<server>\n  <connector name=\"http\" port=\"8080\"/>\n  <hosts><host>old</host></hosts>\n  <legacy/>\n</server>\n";
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn xml_edits_converge_and_predict_drift() {
+    let tb = host_with_file("/etc/opsctl-server.xml", SERVER_XML);
+    let run = tb.play("xml", XML, &[]);
+    changed(&run, 4);
+    let doc = out(&tb, "cat /etc/opsctl-server.xml");
+    assert!(
+        doc.contains("<connector name=\"http\" port=\"9090\"/>"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("<logging><level>debug</level></logging>"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("<hosts><host>web1</host><host weight=\"2\">web2</host></hosts>"),
+        "{doc}"
+    );
+    assert!(!doc.contains("legacy"), "{doc}");
+    changed(&tb.play("xml", XML, &[]), 0);
+
+    // drift: the port changed behind opsctl's back
+    tb.exec("host1", "sed -i 's/9090/8081/' /etc/opsctl-server.xml")
+        .code(0);
+    let check = tb.play("xml", XML, &["--check", "--diff"]);
+    changed(&check, 1);
+    check
+        .stdout_has("port=\"8081\"")
+        .stdout_has("port=\"9090\"");
+    assert!(out(&tb, "cat /etc/opsctl-server.xml").contains("8081"));
+    changed(&tb.play("xml", XML, &[]), 1);
+    changed(&tb.play("xml", XML, &[]), 0);
 }
