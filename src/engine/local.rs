@@ -1,6 +1,7 @@
 //! Actions that run on the controller, not on the host: writing a fetched file
-//! (`Action::WriteLocal`), pausing (`Action::Pause`) and waiting for a new
-//! connection to answer (`Action::Reconnect`). Called by
+//! (`Action::WriteLocal`), pausing (`Action::Pause`), waiting for a new
+//! connection to answer (`Action::Reconnect`) and rebooting a host
+//! (`Action::Reboot`: the host's SSH master replaced). Called by
 //! `engine::apply`, which decides whether they run (check mode).
 
 use std::collections::HashMap;
@@ -151,6 +152,98 @@ pub async fn reconnect(
             )));
         }
         tokio::time::sleep(Duration::from_secs(r.sleep)).await;
+    }
+}
+
+/// Reboots the host (reboot): reads its boot id, runs the reboot command
+/// (the connection may drop under it: the host going down is no failure),
+/// waits `post_reboot_delay`, then replaces the host's SSH master until one
+/// connects and reads another boot id, and runs the test command until it
+/// succeeds, within `reboot_timeout` of the reboot command. Every later task
+/// runs over the new master. Returns how long it took from the reboot command.
+pub async fn reboot(
+    env: &crate::modules::HostEnv<'_>,
+    r: &crate::modules::protocol::Reboot,
+) -> Result<Duration, Fail> {
+    if env.conn.control_path().is_none() {
+        return Err(Fail::Task(format!(
+            "reboot: {} is reached by a local connection (the controller itself): opsctl does not reboot the machine it runs on",
+            env.host
+        )));
+    }
+    let before = env.run(&r.boot_time_command).await?;
+    if !before.success() {
+        return Err(Fail::Task(format!(
+            "cannot read the boot time with `{}` before the reboot: {}",
+            r.boot_time_command,
+            crate::modules::protocol::script_failure(&before)
+        )));
+    }
+    let before = before.stdout_str().trim().to_string();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(r.reboot_timeout);
+    // A reboot command that hangs as the host goes down is the host going down.
+    let bound = Duration::from_secs(30).min(Duration::from_secs(r.reboot_timeout.max(1)));
+    match tokio::time::timeout(bound, env.run(&r.reboot_command)).await {
+        Ok(Ok(out)) if !out.success() && out.rc.is_some() && out.rc != Some(255) => {
+            return Err(Fail::Task(format!(
+                "Reboot command failed ({}): {}",
+                r.reboot_command,
+                crate::modules::protocol::script_failure(&out)
+            )));
+        }
+        // done, or the connection dropped under it
+        Ok(Ok(_)) | Ok(Err(Fail::Transport(_))) | Err(_) => {}
+        Ok(Err(e)) => return Err(e),
+    }
+    tokio::time::sleep(Duration::from_secs(r.post_reboot_delay)).await;
+    let connect = r.connect_timeout.map(Duration::from_secs);
+    let mut booted = false;
+    loop {
+        let attempt = async {
+            if !booted {
+                env.conn
+                    .remaster(connect)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let now = env
+                    .run(&r.boot_time_command)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !now.success() {
+                    return Err(format!(
+                        "`{}` failed (rc {:?})",
+                        r.boot_time_command, now.rc
+                    ));
+                }
+                if now.stdout_str().trim() == before {
+                    return Err("the boot time has not changed yet".to_string());
+                }
+                booted = true;
+            }
+            let t = env.run(&r.test_command).await.map_err(|e| e.to_string())?;
+            match t.success() {
+                true => Ok(()),
+                false => Err(format!(
+                    "the test command `{}` failed: {}",
+                    r.test_command,
+                    crate::modules::protocol::script_failure(&t)
+                )),
+            }
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let last = match tokio::time::timeout(left.max(Duration::from_secs(1)), attempt).await {
+            Ok(Ok(())) => return Ok(t0.elapsed()),
+            Ok(Err(e)) => e,
+            Err(_) => "no answer".to_string(),
+        };
+        if Instant::now() + Duration::from_secs(1) >= deadline {
+            return Err(Fail::Task(format!(
+                "Timed out waiting for {} to come back after its reboot ({} s, reboot_timeout): {last}",
+                env.host, r.reboot_timeout
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

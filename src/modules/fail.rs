@@ -33,6 +33,14 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T, Fail> {
 }
 
 /// Bad arguments.
+/// An argument of seconds (or another count) that must not be negative.
+pub fn non_negative(args: &super::Args, name: &str, default: i64) -> Result<u64, Fail> {
+    match args.int(name).unwrap_or(default) {
+        n if n < 0 => bad_args(format!("{name} must not be negative")),
+        n => Ok(n as u64),
+    }
+}
+
 pub fn bad_args<T>(msg: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::Args(msg.into()))
 }

@@ -57,7 +57,9 @@
 //! absent); `expect.local_write` (the end of the controller path written) and
 //! `expect.local_content`; `expect.pause` (`{"seconds": 3, "prompt": null}`);
 //! `expect.reconnect` (`{"delay": 0, "sleep": 1, "timeout": 600, "connect_timeout": 5}`);
-//! `expect.rsync` (`{"push": true, "src": "files/site/", "dest": "/srv/site", "opts": [...]}`).
+//! `expect.rsync` (`{"push": true, "src": "files/site/", "dest": "/srv/site", "opts": [...]}`);
+//! `expect.reboot` (`{"reboot_command": "...", "boot_time_command": "...", "test_command": "whoami",
+//! "post_reboot_delay": 0, "reboot_timeout": 600, "connect_timeout": null}`).
 
 use std::path::{Path, PathBuf};
 
@@ -310,6 +312,17 @@ fn deploy_action(action: &Action, expect: &Json) -> Result<(), String> {
                 && *w != serde_json::json!(r.opts)
             {
                 return Err(format!("rsync.opts: have {:?}, want {w}", r.opts));
+            }
+        }
+        Action::Reboot(r) => {
+            let have = serde_json::json!({"reboot_command": r.reboot_command,
+                "boot_time_command": r.boot_time_command, "test_command": r.test_command,
+                "post_reboot_delay": r.post_reboot_delay, "reboot_timeout": r.reboot_timeout,
+                "connect_timeout": r.connect_timeout});
+            for (k, v) in expect["reboot"].as_object().into_iter().flatten() {
+                if have[k] != *v {
+                    return Err(format!("reboot.{k}: have {}, want {v}", have[k]));
+                }
             }
         }
         Action::Reconnect(r) => {

@@ -60,6 +60,7 @@ pub mod postgresql_ext;
 pub mod postgresql_privs;
 pub mod postgresql_user;
 pub mod protocol;
+pub mod reboot;
 pub mod regular_file;
 pub mod remote_file;
 pub mod replace;
@@ -105,12 +106,14 @@ pub mod mysql;
 pub mod mysql_db;
 pub mod mysql_user;
 pub mod pam_limits;
+pub mod pamd;
 pub mod snap;
 pub mod synchronize;
 pub mod sysconf;
 pub mod sysctl;
 pub mod timezone;
 pub mod x509_certificate;
+pub mod xml;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -573,6 +576,18 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &pam_limits::PAM_LIMITS,
             module: &pam_limits::PamLimits,
+        },
+        ModuleDef {
+            spec: &pamd::PAMD,
+            module: &pamd::Pamd,
+        },
+        ModuleDef {
+            spec: &reboot::REBOOT,
+            module: &reboot::RebootModule,
+        },
+        ModuleDef {
+            spec: &xml::XML,
+            module: &xml::Xml,
         },
         ModuleDef {
             spec: &modprobe::MODPROBE,

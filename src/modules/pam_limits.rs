@@ -10,11 +10,10 @@
 
 use serde_json::json;
 
-use super::attrs::Attrs;
 use super::fail::{self, Fail};
 use super::protocol::{Ctx, Facts, Module, Need, Plan};
-use super::regular_file::{FileWant, decide_file, file_plan};
 use super::remote_file::{ContentReq, Req};
+use super::sysconf::text_file_plan;
 use super::{ArgSpec, Args, Kind, Spec};
 
 pub static PAM_LIMITS: Spec = Spec {
@@ -212,15 +211,7 @@ impl Module for PamLimits {
         let st = facts.path(&req(args))?.clone();
         let text = String::from_utf8_lossy(st.content.as_deref().unwrap_or_default()).into_owned();
         let (new, message) = edit(&text, &w, &dest(args)).map_err(Fail::Task)?;
-        let want = FileWant {
-            content: Some(new.as_bytes()),
-            attrs: Attrs::default(),
-            backup: args.bool_or("backup", false),
-            diff: ctx.diff,
-            ..Default::default()
-        };
-        let d = decide_file(&st, host, &want).map_err(Fail::Task)?;
-        let mut plan = file_plan(&st, &d, None, "dest", Some(new.len() as u64));
+        let mut plan = text_file_plan(&st, host, &new, args.bool_or("backup", false), ctx.diff)?;
         if let Some(o) = plan.outcome_mut() {
             o.msg = Some(message.trim_end().to_string());
             o.data.insert("msg".into(), json!(message));

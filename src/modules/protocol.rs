@@ -317,6 +317,9 @@ pub enum Action {
     /// Wait on the controller until a new connection to the host answers
     /// (wait_for_connection).
     Reconnect(Reconnect),
+    /// Reboot the host and wait until it is back (reboot): run by the engine
+    /// (`engine::local::reboot`), which replaces the host's SSH master.
+    Reboot(Reboot),
     /// Run rsync on the controller, over the host's connection (synchronize):
     /// the engine adds the remote shell (the SSH master's socket), the
     /// task's become (`--rsync-path`) and, in check mode, `--dry-run`.
@@ -346,6 +349,21 @@ pub struct Reconnect {
     pub connect_timeout: u64,
 }
 
+/// How to reboot a host: the boot id read before with `boot_time_command`,
+/// `reboot_command` run (the host's connection may drop meanwhile), then new
+/// masters (each bounded by `connect_timeout`) until the boot id differs and
+/// `test_command` succeeds, all within `reboot_timeout` seconds of the reboot
+/// command; `post_reboot_delay` seconds waited after the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reboot {
+    pub reboot_command: String,
+    pub boot_time_command: String,
+    pub test_command: String,
+    pub post_reboot_delay: u64,
+    pub reboot_timeout: u64,
+    pub connect_timeout: Option<u64>,
+}
+
 /// How to pause on the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pause {
@@ -368,6 +386,9 @@ pub enum Applied {
     Paused(Paused),
     /// A new connection answered after this long (from the end of the delay).
     Reconnected(std::time::Duration),
+    /// The host rebooted (its boot id changed) and answered the test command,
+    /// this long after the reboot command started.
+    Rebooted(std::time::Duration),
     /// rsync ran: its command line (as a shell would read it) and output.
     Rsynced {
         cmd: String,
@@ -446,7 +467,10 @@ pub trait Module: Sync {
 pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fail> {
     match result {
         Applied::Files(_) => Ok(regular_file::file_applied(planned, &result)),
-        Applied::WroteLocal | Applied::Paused(_) | Applied::Reconnected(_) => Ok(planned),
+        Applied::WroteLocal
+        | Applied::Paused(_)
+        | Applied::Reconnected(_)
+        | Applied::Rebooted(_) => Ok(planned),
         Applied::Rsynced { out, .. } if out.success() => Ok(planned),
         Applied::Rsynced { out, .. } => fail::fail(script_failure(&out)),
         Applied::Script(out) if out.success() => Ok(planned),

@@ -50,6 +50,27 @@ pub fn text_of(st: &Stat) -> String {
     }
 }
 
+/// The plan for a text file (probed whole) to hold `new`: unchanged, or written
+/// atomically (`backup` first), with `--diff`'s before and after (`key` names
+/// the path in the result).
+pub fn text_file_plan(
+    st: &Stat,
+    host: &super::remote_file::HostInfo,
+    new: &str,
+    backup: bool,
+    diff: bool,
+) -> Result<Plan, Fail> {
+    use super::regular_file::{FileWant, decide_file, file_plan};
+    let want = FileWant {
+        content: Some(new.as_bytes()),
+        backup,
+        diff,
+        ..Default::default()
+    };
+    let d = decide_file(st, host, &want).map_err(Fail::Task)?;
+    Ok(file_plan(st, &d, None, "dest", Some(new.len() as u64)))
+}
+
 /// Shell lines replacing `path` with the script's stdin, atomically: a
 /// temporary file beside it, the old file's mode and owner kept (`mode` for a
 /// new file), renamed over it. Directories are created when `mkdir`.

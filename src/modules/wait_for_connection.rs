@@ -34,12 +34,7 @@ impl Module for WaitForConnection {
     }
 
     fn decide(&self, args: &Args, _: &Facts, _: &Ctx) -> Result<Plan, Fail> {
-        let arg = |name: &str, default: i64| -> Result<u64, Fail> {
-            match args.int(name).unwrap_or(default) {
-                n if n < 0 => fail::bad_args(format!("{name} must not be negative")),
-                n => Ok(n as u64),
-            }
-        };
+        let arg = |name: &str, default: i64| fail::non_negative(args, name, default);
         let r = Reconnect {
             delay: arg("delay", 0)?,
             sleep: arg("sleep", 1)?.max(1),

@@ -3,7 +3,7 @@
 //! `query('<lookup>', *terms)`). Implemented: `dict`, `env`, `file`, `fileglob`,
 //! `first_found`, `flattened`, `indexed_items`, `inventory_hostnames`,
 //! `items`, `lines`, `list`, `nested`, `pipe`, `sequence`, `subelements`,
-//! `together`, `vars`. Relative paths are looked up like Ansible's: the task's
+//! `together`, `vars`, `varnames`. Relative paths are looked up like Ansible's: the task's
 //! role (`role_path`/<subdir>, `role_path`), then the playbook's directory
 //! (`playbook_dir`/<subdir>, `playbook_dir`), where <subdir> is `files` (or,
 //! for a `with_first_found` loop, `templates`/`vars` as the task's module
@@ -31,6 +31,7 @@ pub(crate) const PLUGINS: &[&str] = &[
     "sequence",
     "subelements",
     "together",
+    "varnames",
     "vars",
 ];
 
@@ -268,6 +269,7 @@ fn run_plugin(
             }
             out
         }
+        "varnames" => varnames(state, &terms)?,
         "items" => terms,
         "list" => raw.to_vec(),
         "flattened" => flattened(raw),
@@ -901,6 +903,43 @@ fn inventory_hostnames(state: &State, terms: &[Value]) -> Result<Vec<Value>, Err
     Ok(hosts.into_iter().map(Value::from).collect())
 }
 
+/// `varnames`: for each term, a Python regular expression searched in every
+/// variable name of the host (its inventory and play variables, facts,
+/// registered results, magic variables), the names that match in name order.
+/// Ansible walks its variables dictionary, whose order is its merge order; the
+/// names are sorted here so a play reads them the same on every run.
+fn varnames(state: &State, terms: &[Value]) -> Result<Vec<Value>, Error> {
+    let globals: std::collections::HashSet<&str> = state.env().globals().map(|g| g.0).collect();
+    let names: Vec<String> = state
+        .known_variables()
+        .into_iter()
+        .filter(|n| !globals.contains(n.as_ref()))
+        .map(|n| n.into_owned())
+        .collect();
+    let mut out = Vec::new();
+    for t in terms {
+        let Some(term) = t.as_str() else {
+            return Err(err(format!(
+                "lookup('varnames', {t}): Invalid setting identifier, \"{t}\" is not a string, it is a {}",
+                t.kind()
+            )));
+        };
+        let re = super::pyregex::PyRegex::new(term, false, false).map_err(|e| {
+            err(format!(
+                "lookup('varnames', '{term}'): Unable to use \"{term}\" as a search parameter: {}",
+                e.detail().unwrap_or("not a regular expression")
+            ))
+        })?;
+        out.extend(
+            names
+                .iter()
+                .filter(|n| re.is_match(n))
+                .map(|n| Value::from(n.as_str())),
+        );
+    }
+    Ok(out)
+}
+
 fn err(msg: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg)
 }
@@ -1096,6 +1135,47 @@ mod tests {
             e.contains("could not find missing.txt") && e.contains("roles/web/files"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn varnames_searches_the_variable_names() {
+        let ctx = minijinja::context! {
+            ssh_server_ports => [22], ssh_client_port => 22, sshd_path => "/usr/sbin/sshd",
+            other => 1, my_ssh_x => 2,
+        };
+        assert_eq!(
+            render("{{ query('varnames', '^ssh_') }}", ctx.clone()).unwrap(),
+            "['ssh_client_port', 'ssh_server_ports']"
+        );
+        // a Python search (anywhere in the name), each term in turn, joined by lookup()
+        assert_eq!(
+            render(
+                "{{ lookup('ansible.builtin.varnames', 'ssh_x$', '^oth') }}",
+                ctx.clone()
+            )
+            .unwrap(),
+            "my_ssh_x,other"
+        );
+        // template functions are not variables; {% set %} names are
+        assert_eq!(
+            render(
+                "{% set range_ = 1 %}{{ q('varnames', 'range|lookup') }}",
+                ctx.clone()
+            )
+            .unwrap(),
+            "['range_']"
+        );
+        assert_eq!(
+            render("{{ q('varnames', 'nomatch') }}", ctx.clone()).unwrap(),
+            "[]"
+        );
+        let bad = render("{{ q('varnames', '(') }}", ctx.clone()).unwrap_err();
+        assert!(
+            bad.contains("Unable to use \"(\" as a search parameter"),
+            "{bad}"
+        );
+        let bad = render("{{ q('varnames', 3) }}", ctx).unwrap_err();
+        assert!(bad.contains("is not a string"), "{bad}");
     }
 
     #[test]

@@ -479,6 +479,18 @@ impl Connection {
         self.check_become(out, become_user.as_deref()).map(|o| o.rc)
     }
 
+    /// Replaces the SSH master with a new one (the host rebooted): see
+    /// [`ssh::SshConnection::remaster`]. A local connection has none.
+    pub async fn remaster(
+        &self,
+        connect_timeout: Option<std::time::Duration>,
+    ) -> Result<(), TransportError> {
+        match self {
+            Connection::Ssh(c) => c.remaster(connect_timeout).await,
+            Connection::Local(_) => Ok(()),
+        }
+    }
+
     pub fn spec(&self) -> &ConnectionSpec {
         match self {
             Connection::Ssh(c) => &c.spec,

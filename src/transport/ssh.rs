@@ -47,7 +47,8 @@ pub struct SshConnection {
     pub spec: ConnectionSpec,
     session: Session,
     control_path: PathBuf,
-    log: MasterLog,
+    /// What the master says (replaced with the master by [`SshConnection::remaster`]).
+    log: Mutex<MasterLog>,
     channels: Arc<Semaphore>,
     /// The task that keeps an idle master from timing out (aborted on drop).
     keeper: tokio::task::AbortHandle,
@@ -141,54 +142,7 @@ impl SshConnection {
         // Removes the socket if this future is dropped (Ctrl-C) or fails.
         let mut guard = RemoveOnDrop(vec![control_path.clone()]);
 
-        let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(master_args(
-            spec,
-            &control_path,
-            keep.unwrap_or_else(control_persist),
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C does not reach ssh or its
-        // ProxyCommand (opsctl closes them), and a failed connect can end both.
-        .process_group(0)
-        .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| TransportError::Local {
-            host: spec.host.clone(),
-            detail: format!("cannot run ssh ({e}); install the OpenSSH client"),
-        })?;
-        let log = MasterLog::read(child.stderr.take());
-        let mut group = KillGroupOnDrop(child.id());
-        // ConnectTimeout bounds the TCP connect and the banner; this bounds the rest
-        // (a ProxyCommand that hangs, a stuck authentication).
-        let limit = spec.connect_timeout * 2 + Duration::from_secs(5);
-        let status = match tokio::time::timeout(limit, child.wait()).await {
-            Ok(Ok(status)) => status,
-            Ok(Err(e)) => {
-                return Err(TransportError::Local {
-                    host: spec.host.clone(),
-                    detail: e.to_string(),
-                });
-            }
-            Err(_) => {
-                return Err(TransportError::Timeout {
-                    host: spec.host.clone(),
-                    seconds: Some(limit.as_secs()),
-                    detail: "no answer".into(),
-                });
-            }
-        };
-        if !status.success() || !control_path.exists() {
-            // What a ProxyCommand still running would add is not worth waiting for.
-            drop(group);
-            log.wait_closed(Duration::from_secs(2)).await;
-            return Err(classify::connect_error(&spec.host, &log.text()));
-        }
-        // The master runs on its own now; its ProxyCommand stays in the group.
-        group.0 = None;
-        // Only what the master says from now on matters: drop the connect chatter.
-        log.clear();
+        let log = start_master(spec, &control_path, keep.unwrap_or_else(control_persist)).await?;
         let session = Session::resume_mux(control_path.clone().into_boxed_path(), None);
         guard.0.clear();
         let channels = Arc::new(Semaphore::new(CHANNELS_PER_HOST));
@@ -201,7 +155,7 @@ impl SshConnection {
                 keep.unwrap_or_else(control_persist),
             ),
             control_path,
-            log,
+            log: Mutex::new(log),
             channels,
         })
     }
@@ -228,9 +182,30 @@ impl SshConnection {
                 kept().unwrap_or_else(control_persist),
             ),
             control_path: control_path.to_path_buf(),
-            log: MasterLog::read(None),
+            log: Mutex::new(MasterLog::read(None)),
             channels,
         })
+    }
+
+    fn log(&self) -> MasterLog {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the master with a new one at the same control socket, so that
+    /// every user of the connection goes on through it: after the host
+    /// rebooted (reboot), the old master's connection is gone. The old master
+    /// is asked to exit first, if it still runs. `connect_timeout` replaces the
+    /// connection's for this connect.
+    pub async fn remaster(&self, connect_timeout: Option<Duration>) -> Result<(), TransportError> {
+        exit_master(&self.control_path).await;
+        let mut spec = self.spec.clone();
+        if let Some(t) = connect_timeout {
+            spec.connect_timeout = t;
+        }
+        let persist = kept().unwrap_or_else(control_persist);
+        let log = start_master(&spec, &self.control_path, persist).await?;
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = log;
+        Ok(())
     }
 
     /// The master's control socket (for tools that reuse the connection:
@@ -332,8 +307,8 @@ impl SshConnection {
         if self.master_alive().await {
             return self.lost_now(&error_chain(&e));
         }
-        self.log.wait_closed(Duration::from_secs(2)).await;
-        let said = self.log.text();
+        self.log().wait_closed(Duration::from_secs(2)).await;
+        let said = self.log().text();
         if said
             .lines()
             .any(|l| l.starts_with("Timeout, server") && l.contains("not responding"))
@@ -385,7 +360,7 @@ impl SshConnection {
         exit_master(&self.control_path).await;
         // `-O exit` returns once the master agreed to go; the command is over only
         // when the master (and its ProxyCommand) exited and closed their stderr.
-        self.log.wait_closed(Duration::from_secs(5)).await;
+        self.log().wait_closed(Duration::from_secs(5)).await;
     }
 }
 
@@ -399,6 +374,60 @@ async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
 }
 
 /// `ssh -S SOCKET -O exit`: the master closes its connection and removes the socket.
+/// Starts a master at `control_path` and waits until it is authenticated (it
+/// then runs on its own); returns what it says on stderr from then on.
+async fn start_master(
+    spec: &ConnectionSpec,
+    control_path: &Path,
+    persist: Duration,
+) -> Result<MasterLog, TransportError> {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(master_args(spec, control_path, persist))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C does not reach ssh or its
+        // ProxyCommand (opsctl closes them), and a failed connect can end both.
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| TransportError::Local {
+        host: spec.host.clone(),
+        detail: format!("cannot run ssh ({e}); install the OpenSSH client"),
+    })?;
+    let log = MasterLog::read(child.stderr.take());
+    let mut group = KillGroupOnDrop(child.id());
+    // ConnectTimeout bounds the TCP connect and the banner; this bounds the rest
+    // (a ProxyCommand that hangs, a stuck authentication).
+    let limit = spec.connect_timeout * 2 + Duration::from_secs(5);
+    let status = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            return Err(TransportError::Local {
+                host: spec.host.clone(),
+                detail: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(TransportError::Timeout {
+                host: spec.host.clone(),
+                seconds: Some(limit.as_secs()),
+                detail: "no answer".into(),
+            });
+        }
+    };
+    if !status.success() || !control_path.exists() {
+        // What a ProxyCommand still running would add is not worth waiting for.
+        drop(group);
+        log.wait_closed(Duration::from_secs(2)).await;
+        return Err(classify::connect_error(&spec.host, &log.text()));
+    }
+    // The master runs on its own now; its ProxyCommand stays in the group.
+    group.0 = None;
+    // Only what the master says from now on matters: drop the connect chatter.
+    log.clear();
+    Ok(log)
+}
+
 async fn exit_master(control_path: &Path) {
     let mut cmd = tokio::process::Command::new("ssh");
     cmd.arg("-S")

@@ -14,6 +14,7 @@ mod compat_modules_d;
 mod compat_modules_e;
 mod compat_modules_f;
 mod compat_more;
+mod compat_reboot;
 mod compat_roles;
 mod compat_tasks;
 mod compose;

@@ -31,15 +31,22 @@ mount -t overlay overlay \
   -o "lowerdir=$lower,upperdir=$hostdir/upper,workdir=$hostdir/work" "$R"
 
 # --- identity, written through the overlay (lands in the upper layer) -------
-echo "$name" >"$R/etc/hostname"
-cat >"$R/etc/hosts" <<EOF
+# Once per `testbed up`: a host that rebooted (testbed's run_host starts it
+# again) keeps its machine-id, and its /etc/hosts with what `up --net` added.
+if [ ! -e "$hostdir/booted" ]; then
+  echo "$name" >"$R/etc/hostname"
+  cat >"$R/etc/hosts" <<EOF
 127.0.0.1	localhost
 127.0.1.1	$name.test $name
 ::1	localhost ip6-localhost ip6-loopback
 ff02::1	ip6-allnodes
 ff02::2	ip6-allrouters
 EOF
-tr -d '-' </proc/sys/kernel/random/uuid >"$R/etc/machine-id"
+  tr -d '-' </proc/sys/kernel/random/uuid >"$R/etc/machine-id"
+  : >"$hostdir/booted"
+else
+  log "booting again (the host rebooted)"
+fi
 install -m 600 "$hostdir/ssh_host_ed25519_key" "$R/etc/ssh/ssh_host_ed25519_key"
 install -m 644 "$hostdir/ssh_host_ed25519_key.pub" "$R/etc/ssh/ssh_host_ed25519_key.pub"
 for user in root deploy needpw; do
@@ -71,6 +78,11 @@ mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount --bind "$R/proc/sys" "$R/proc/sys"
 mount --bind "$R/proc/sys/net" "$R/proc/sys/net"
 mount -o remount,bind,ro "$R/proc/sys"
+# A boot id of this boot (the kernel's is the machine's), as systemd-nspawn
+# gives its containers: what `reboot` waits to see change.
+cat /proc/sys/kernel/random/uuid >"$hostdir/boot_id"
+mount --bind "$hostdir/boot_id" "$R/proc/sys/kernel/random/boot_id"
+mount -o remount,bind,ro "$R/proc/sys/kernel/random/boot_id"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
 
 mount -t tmpfs -o nosuid,noexec,mode=755,size=1m tmpfs "$R/dev"
@@ -92,6 +104,14 @@ mount -t tmpfs -o nosuid,nodev,mode=755,size=64m tmpfs "$R/run"
 mount -t tmpfs -o nosuid,nodev,mode=1777,size=512m tmpfs "$R/tmp"
 
 hostname "$name"
+
+# shutdown, reboot, halt, poweroff: the image has no init system's, so a
+# reboot (Ansible's reboot module, `shutdown -r now`) works as on a server.
+# The host's pid namespace, for their check that they run inside the host.
+mkdir -p "$R/run/opsctl-testbed"
+readlink /proc/self/ns/pid >"$R/run/opsctl-testbed/pidns"
+install -m 755 "$(dirname "$0")/host-shutdown.sh" "$R/usr/local/sbin/shutdown"
+for l in reboot halt poweroff; do ln -sf shutdown "$R/usr/local/sbin/$l"; done
 
 # pivot_root rather than chroot: the host then sees only its own mounts, and
 # drops its copies of the controller's mounts (other hosts' /run/netns
