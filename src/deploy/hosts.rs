@@ -457,8 +457,9 @@ pub fn holder(action: &str, git_ref: &str) -> LockRecord {
 /// nothing vouches for ([`d::unfinished`]: not logged `ok`, or switched by a
 /// command whose lock was taken over), `playbooks/recover.yml` health-checks it
 /// and logs it `ok`, or switches back to the newest good release and logs it
-/// `bad` (step health). Says which, per host. Returns every host's status as
-/// it is afterwards.
+/// `bad` (step health). Says which, per host. Then a compose app's stacks left
+/// running besides the live one are removed ([`super::strays`]). Returns every
+/// host's status as it is afterwards.
 pub async fn finish(
     hosts: &Hosts,
     previous: &[Option<LockRecord>],
@@ -528,6 +529,7 @@ pub async fn finish(
         statuses.push(st);
     }
     if targets.is_empty() {
+        super::strays::remove(hosts, printer).await;
         return Ok(statuses);
     }
     let extra = json!({"recover_targets": targets});
@@ -570,6 +572,8 @@ pub async fn finish(
         printer.result(&said);
         *status = st;
     }
+    // Once the live stack is settled: what the dead command left running besides it.
+    super::strays::remove(hosts, printer).await;
     if exit != Exit::Success {
         return Err(
             Error::new("finishing the work of the command that died failed")

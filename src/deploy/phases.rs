@@ -96,13 +96,19 @@ impl Plan {
             .copied()
             .unwrap_or(0);
         // Each host its own SQLite file: each migrates its own. Else one host.
+        // A compose app's database is its own business (not database_url):
+        // once, unless it says otherwise.
+        let compose = hosts.var(0, "app_kind").ok().flatten().as_deref() == Some("compose");
         let once = match same_json(hosts, "deploy_migrate_once")? {
             Json::Bool(b) => b,
-            Json::Null => !hosts
-                .var(0, "database_url")
-                .ok()
-                .flatten()
-                .is_some_and(|u| u.trim_start().starts_with("sqlite")),
+            Json::Null => {
+                compose
+                    || !hosts
+                        .var(0, "database_url")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|u| u.trim_start().starts_with("sqlite"))
+            }
             other => {
                 return Err(config(format!(
                     "deploy_migrate_once: {other} is not true or false"

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::common::{Testbed, git, repo};
-use crate::stack::{changed, copy_dir, edit, releases, sh, under_requests, with_roles};
+use crate::stack::{all_vars, changed, copy_dir, edit, releases, sh, under_requests, with_roles};
 
 /// The app's repository: tests/fixtures/compose-app as A; B (A + a comment);
 /// D (B, but /version answers "broken": the version check through nginx fails
@@ -32,6 +32,16 @@ fn app_repo(dir: &Path) -> [String; 3] {
     git(dir, &["tag", "D"]);
     ["A", "B", "D"].map(|t| git(dir, &["rev-parse", &format!("{t}^{{commit}}")]))
 }
+
+/// The group_vars of a compose app of tests/fixtures/compose-app on test-bed
+/// hosts (docker without bridge or iptables, vfs storage), shared with
+/// compose_multi.rs.
+pub(crate) const COMPOSE_VARS: &str = "app_kind: compose\ncontainer_engine: docker\n\
+docker_storage_driver: vfs\n\
+docker_daemon_options: {bridge: none, iptables: false}\n\
+docker_nofile_limit: hard\n\
+compose_files: [docker-compose.yml, docker-compose.persist.yml]\n\
+version_check_path: /version\nhealth_checks: [/health, /notes]\n";
 
 const CURL: &str = "curl -fsS --max-time 10 --cacert /tmp/pebble-root.pem";
 
@@ -58,26 +68,15 @@ fn compose_app_deploy_switch_fail_rollback() {
     with_roles(&tb);
     tb.write(
         "environments/tb/group_vars/web.yml",
-        "server_name: host1.test\nansible_user: root\n\
-         tls_enabled: true\ntls_mode: acme\nacme_server: https://127.0.0.1:14000/dir\n\
-         health_check_validate_certs: false\n\
-         app_kind: compose\ncontainer_engine: docker\n\
-         docker_storage_driver: vfs\n\
-         docker_daemon_options: {bridge: none, iptables: false}\n\
-         docker_nofile_limit: hard\n\
-         compose_files: [docker-compose.yml, docker-compose.persist.yml]\n\
-         version_check_path: /version\nhealth_checks: [/health, /notes]\n\
-         deploy_maintenance: never\n\
-         app_env: {GREETING: hello}\n",
-    );
-    tb.write(
-        "environments/tb/group_vars/all.yml",
         &format!(
-            "app_src: {}\nhealth_check_retries: 4\nkeep_releases: 10\n\
-             security_fail2ban: false\nsecurity_upgrades: false\n",
-            app.path().display()
+            "server_name: host1.test\nansible_user: root\n\
+             tls_enabled: true\ntls_mode: acme\nacme_server: https://127.0.0.1:14000/dir\n\
+             health_check_validate_certs: false\n{COMPOSE_VARS}\
+             deploy_maintenance: never\n\
+             app_env: {{GREETING: hello}}\n"
         ),
     );
+    all_vars(&tb, app.path(), 4);
     sh(&tb, "host1", "opsctl-start-pebble start");
 
     // 1. A fresh host: provision with the engine, the base image, deploy A.

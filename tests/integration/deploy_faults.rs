@@ -62,6 +62,13 @@ fn app_repo(dir: &Path) -> [String; 3] {
 /// check asks /api/version (after the switch), and kills opsctl with SIGKILL.
 /// Returns the killed process's PID.
 fn kill_during_health_check(tb: &Testbed, git_ref: &str, more: &[&str]) -> u32 {
+    kill_deploy_once(tb, git_ref, more, &format!("/tmp/asked-{git_ref}"))
+}
+
+/// Starts `opsctl deploy --git-version REF`, waits until the file `asked`
+/// appears on host1 (the app makes it when its health check asks), and kills
+/// opsctl with SIGKILL. Returns the killed process's PID.
+pub(crate) fn kill_deploy_once(tb: &Testbed, git_ref: &str, more: &[&str], asked: &str) -> u32 {
     let mut child = Command::new(OPSCTL)
         .args(["deploy", "--env", "tb", "--git-version", git_ref])
         .args(more)
@@ -72,7 +79,6 @@ fn kill_during_health_check(tb: &Testbed, git_ref: &str, more: &[&str]) -> u32 {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let asked = format!("/tmp/asked-{git_ref}");
     // The file appears only when the health check asks (or never, if the deploy
     // fails first: then the wait's exit is checked).
     let wait = tb.exec(

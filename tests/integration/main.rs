@@ -18,6 +18,7 @@ mod compat_reboot;
 mod compat_roles;
 mod compat_tasks;
 mod compose;
+mod compose_multi;
 mod deploy_faults;
 mod deploy_multi;
 mod errors;

@@ -103,10 +103,16 @@ pub(crate) fn with_roles(tb: &Testbed) {
 pub(crate) fn with_stack(tb: &Testbed, web_yml: &str, app: &Path) {
     with_roles(tb);
     tb.write("environments/tb/group_vars/web.yml", web_yml);
+    all_vars(tb, app, 8);
+}
+
+/// `all.yml`: the app's repository at `app`, `retries` tries of each health
+/// check, every release kept, no fail2ban or unattended upgrades.
+pub(crate) fn all_vars(tb: &Testbed, app: &Path, retries: u32) {
     tb.write(
         "environments/tb/group_vars/all.yml",
         &format!(
-            "app_src: {}\nhealth_check_retries: 8\nkeep_releases: 10\n\
+            "app_src: {}\nhealth_check_retries: {retries}\nkeep_releases: 10\n\
              security_fail2ban: false\nsecurity_upgrades: false\n",
             app.display()
         ),
