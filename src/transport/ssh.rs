@@ -374,15 +374,21 @@ impl SshConnection {
         }
     }
 
-    /// Stops the master (`ssh -O exit`, which also ends its ProxyCommand) and
-    /// removes its socket, unless masters are kept between commands
-    /// (`--keep-connections`): then it stays for the next one.
+    /// Stops the master (which also ends its ProxyCommand) and removes its
+    /// socket, unless masters are kept between commands (`--keep-connections`):
+    /// then it stays for the next one. With no command of ours running, one mux
+    /// request does it (the master stops listening and, having no channel open,
+    /// exits): no `ssh -O exit` process per host. Else, or if that request
+    /// fails, `ssh -O exit` ends the master at once, commands and all.
     pub async fn close(&self) {
         self.keeper.abort();
         if kept().is_some() {
             return;
         }
-        exit_master(&self.control_path).await;
+        let idle = self.channels.available_permits() == CHANNELS_PER_HOST;
+        if !idle || !stop_master(&self.control_path).await {
+            exit_master(&self.control_path).await;
+        }
         // `-O exit` returns once the master agreed to go; the command is over only
         // when the master (and its ProxyCommand) exited and closed their stderr.
         self.log.wait_closed(Duration::from_secs(5)).await;
@@ -396,6 +402,20 @@ async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
         let _ = p.read_to_end(&mut out).await;
     }
     out
+}
+
+/// The mux request `ssh -O stop` sends, from opsctl itself: the master removes
+/// its socket and exits once no channel is open. `false` if it was not done.
+async fn stop_master(control_path: &Path) -> bool {
+    let session = Session::resume_mux(control_path.to_path_buf().into_boxed_path(), None);
+    let stopped = matches!(
+        tokio::time::timeout(Duration::from_secs(5), session.close()).await,
+        Ok(Ok(()))
+    );
+    if stopped {
+        let _ = std::fs::remove_file(control_path);
+    }
+    stopped
 }
 
 /// `ssh -S SOCKET -O exit`: the master closes its connection and removes the socket.
