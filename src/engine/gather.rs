@@ -5,7 +5,8 @@
 //! `stat` and one `sha256sum` for all of them, content inline: see
 //! `remote_file::probe_ops`), each directory listing and each
 //! module probe into a section of the same script. A boundary line with the exit
-//! status closes each section's stdout; stderr comes back after all of them.
+//! status closes each section's stdout, another one its stderr (the exec's own
+//! stderr: no temporary files on the host).
 //!
 //! [`FactCache`] keeps what was gathered for a host until anything changes it:
 //! a fact read before a change is never used after it.
@@ -196,7 +197,7 @@ async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
         format!("(facts: {} needs in one exec)\n{script}", needs.len()),
         out.clone(),
     ));
-    let Some(outputs) = parse(&boundary, &out.stdout, g.sections.len()) else {
+    let Some(outputs) = parse(&boundary, &out.stdout, &out.stderr, g.sections.len()) else {
         return fail::fail(format!(
             "reading the host's state failed (rc {}): {}",
             out.rc.map(|r| r.to_string()).unwrap_or("signal".into()),
@@ -366,16 +367,17 @@ pub(super) fn boundary() -> String {
 }
 
 /// One script: each section in a subshell with its stdin (a here-document; the
-/// exec's own stdin for the first section without one, else /dev/null), stdout
-/// streamed and closed by a boundary line carrying the exit status, stderr kept
-/// in a file and sent after all of them.
+/// exec's own stdin for the first section without one, else /dev/null). Its
+/// stdout is closed by a boundary line carrying the exit status; its stderr goes
+/// to the exec's stderr, closed by a boundary line there too (after a first one
+/// that separates what the login shell or sudo said before the script ran).
+/// No temporary directory, no process but the sections' own.
 pub(super) fn batch_script(
     b: &str,
     sections: &[(String, Option<Vec<u8>>)],
     first_reads_stdin: bool,
 ) -> String {
-    let mut s =
-        String::from("d=$(mktemp -d 2>/dev/null) || d=/tmp/opsctl-probes-$$; mkdir -p \"$d\"\n");
+    let mut s = format!("printf '{b}-err\\n' >&2\n");
     for (i, (code, stdin)) in sections.iter().enumerate() {
         let body = if code.contains('\n') {
             format!("(\n{code}\n)")
@@ -385,25 +387,21 @@ pub(super) fn batch_script(
         match stdin {
             Some(data) => {
                 let text = String::from_utf8_lossy(data);
-                s.push_str(&format!("{body} 2>\"$d/{i}\" <<'{b}'\n{text}{b}\n"));
+                s.push_str(&format!("{body} <<'{b}'\n{text}{b}\n"));
             }
-            None if i == 0 && first_reads_stdin => s.push_str(&format!("{body} 2>\"$d/{i}\"\n")),
-            None => s.push_str(&format!("{body} 2>\"$d/{i}\" </dev/null\n")),
+            None if i == 0 && first_reads_stdin => s.push_str(&format!("{body}\n")),
+            None => s.push_str(&format!("{body} </dev/null\n")),
         }
-        s.push_str(&format!("printf '\\n{b} %s\\n' \"$?\"\n"));
-    }
-    for i in 0..sections.len() {
         s.push_str(&format!(
-            "if [ -s \"$d/{i}\" ]; then printf '{b}-err {i}\\n'; cat \"$d/{i}\"; printf '\\n{b}-end\\n'; fi\n"
+            "printf '\\n{b} %s\\n' \"$?\"; printf '\\n{b}-err\\n' >&2\n"
         ));
     }
-    s.push_str("rm -rf \"$d\"\n");
     s
 }
 
-/// Splits the batch's stdout back into one output per section; `None` when it
-/// is not what the script prints.
-pub(super) fn parse(b: &str, stdout: &[u8], n: usize) -> Option<Vec<Output>> {
+/// Splits the batch's stdout and stderr back into one output per section;
+/// `None` when they are not what the script prints.
+pub(super) fn parse(b: &str, stdout: &[u8], stderr: &[u8], n: usize) -> Option<Vec<Output>> {
     let mut outs = Vec::with_capacity(n);
     let mut rest = stdout;
     let marker = format!("\n{b} ");
@@ -421,16 +419,21 @@ pub(super) fn parse(b: &str, stdout: &[u8], n: usize) -> Option<Vec<Output>> {
             stderr: Vec::new(),
         });
     }
-    // stderr sections: "B-err i\n<data>\nB-end\n"
-    let head = format!("{b}-err ");
-    let end = format!("\n{b}-end\n");
-    while !rest.is_empty() {
-        rest = rest.strip_prefix(head.as_bytes())?;
-        let nl = rest.iter().position(|&c| c == b'\n')?;
-        let i: usize = std::str::from_utf8(&rest[..nl]).ok()?.parse().ok()?;
-        rest = &rest[nl + 1..];
+    if !rest.is_empty() {
+        return None;
+    }
+    // stderr: what came before the script, "B-err\n", then each section's
+    // stderr followed by "\nB-err\n"
+    let start = format!("{b}-err\n");
+    let at = find(stderr, start.as_bytes())?;
+    if at > 0 && stderr[at - 1] != b'\n' {
+        return None;
+    }
+    let mut rest = &stderr[at + start.len()..];
+    let end = format!("\n{b}-err\n");
+    for out in &mut outs {
         let at = find(rest, end.as_bytes())?;
-        outs.get_mut(i)?.stderr = rest[..at].to_vec();
+        out.stderr = rest[..at].to_vec();
         rest = &rest[at + end.len()..];
     }
     Some(outs)
@@ -438,4 +441,68 @@ pub(super) fn parse(b: &str, stdout: &[u8], n: usize) -> Option<Vec<Output>> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The script run by a real `/bin/sh`: each section's stdout, stderr and exit
+    /// status come back apart, whatever the login shell said before it.
+    #[test]
+    fn batch_script_splits_back_into_sections() {
+        let b = boundary();
+        let sections: Vec<(String, Option<Vec<u8>>)> = vec![
+            ("read -r l; echo \"got $l\"; echo warn >&2".into(), None),
+            (
+                "printf 'no newline'; printf 'err no newline' >&2\nexit 3".into(),
+                None,
+            ),
+            ("cat".into(), Some(b"line 1\nline 2\n".to_vec())),
+            (
+                format!("echo '{b}-err'; echo x >&2; sh -c 'kill -9 $$'"),
+                None,
+            ),
+            ("true".into(), None),
+        ];
+        let script = batch_script(&b, &sections, true);
+        assert!(!script.contains("mktemp"), "{script}");
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("echo 'said before' >&2\n{script}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(b"manifest\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let outs = parse(&b, &out.stdout, &out.stderr, sections.len()).expect("parsed");
+        let mut got: Vec<(Option<i32>, String, String)> = outs
+            .iter()
+            .map(|o| (o.rc, o.stdout_str(), o.stderr_str()))
+            .collect();
+        // after it, the shell's own word on the killed process ("Killed")
+        assert!(got[3].2.starts_with("x\n"), "{got:?}");
+        got[3].2.truncate(2);
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            got,
+            vec![
+                (Some(0), s("got manifest\n"), s("warn\n")),
+                (Some(3), s("no newline"), s("err no newline")),
+                (Some(0), s("line 1\nline 2\n"), s("")),
+                (None, format!("{b}-err\n"), s("x\n")),
+                (Some(0), s(""), s("")),
+            ]
+        );
+        // a script that did not run to its end is not taken for one that did
+        assert!(parse(&b, &out.stdout, &out.stderr, sections.len() + 1).is_none());
+        let cut = &out.stderr[..out.stderr.len() - 3];
+        assert!(parse(&b, &out.stdout, cut, sections.len()).is_none());
+        assert!(parse(&b, &out.stdout, b"", sections.len()).is_none());
+    }
 }

@@ -50,6 +50,9 @@ pub struct SshConnection {
     /// What the master says (replaced with the master by [`SshConnection::remaster`]).
     log: Mutex<MasterLog>,
     channels: Arc<Semaphore>,
+    /// Commands started over the master whose end was not seen (a task stopped
+    /// by Ctrl-C): a channel of theirs may still be open on the master.
+    unfinished: Arc<AtomicUsize>,
     /// The task that keeps an idle master from timing out (aborted on drop).
     keeper: tokio::task::AbortHandle,
 }
@@ -146,17 +149,20 @@ impl SshConnection {
         let session = Session::resume_mux(control_path.clone().into_boxed_path(), None);
         guard.0.clear();
         let channels = Arc::new(Semaphore::new(CHANNELS_PER_HOST));
+        let unfinished = Arc::new(AtomicUsize::new(0));
         Ok(SshConnection {
             spec: spec.clone(),
             session,
             keeper: keep_master(
                 &control_path,
                 &channels,
+                &unfinished,
                 keep.unwrap_or_else(control_persist),
             ),
             control_path,
             log: Mutex::new(log),
             channels,
+            unfinished,
         })
     }
 
@@ -173,17 +179,20 @@ impl SshConnection {
             }
         }
         let channels = Arc::new(Semaphore::new(CHANNELS_PER_HOST));
+        let unfinished = Arc::new(AtomicUsize::new(0));
         Some(SshConnection {
             spec: spec.clone(),
             session,
             keeper: keep_master(
                 control_path,
                 &channels,
+                &unfinished,
                 kept().unwrap_or_else(control_persist),
             ),
             control_path: control_path.to_path_buf(),
             log: Mutex::new(MasterLog::read(None)),
             channels,
+            unfinished,
         })
     }
 
@@ -231,8 +240,13 @@ impl SshConnection {
             read_all(child.stdout().take()),
             read_all(child.stderr().take())
         );
-        let rc = self.exit_status(child).await?;
-        Ok(Output { rc, stdout, stderr })
+        let rc = self.exit_status(child).await;
+        self.unfinished.fetch_sub(1, Ordering::SeqCst);
+        Ok(Output {
+            rc: rc?,
+            stdout,
+            stderr,
+        })
     }
 
     /// See [`super::Connection::stream`].
@@ -247,7 +261,9 @@ impl SshConnection {
         let _stdin = child.stdin().take();
         let (out, errs) = (child.stdout().take(), child.stderr().take());
         tokio::join!(pump(out, Chunk::Out, &tx), pump(errs, Chunk::Err, &tx));
-        self.exit_status(child).await
+        let rc = self.exit_status(child).await;
+        self.unfinished.fetch_sub(1, Ordering::SeqCst);
+        rc
     }
 
     /// Starts a command over the master (a channel of the host's few), its
@@ -271,7 +287,10 @@ impl SshConnection {
         .stdout(openssh::Stdio::piped())
         .stderr(openssh::Stdio::piped());
         match cmd.spawn().await {
-            Ok(child) => Ok((permit, child)),
+            Ok(child) => {
+                self.unfinished.fetch_add(1, Ordering::SeqCst);
+                Ok((permit, child))
+            }
             Err(e) => Err(self.failed(e).await),
         }
     }
@@ -349,15 +368,21 @@ impl SshConnection {
         }
     }
 
-    /// Stops the master (`ssh -O exit`, which also ends its ProxyCommand) and
-    /// removes its socket, unless masters are kept between commands
-    /// (`--keep-connections`): then it stays for the next one.
+    /// Stops the master (which also ends its ProxyCommand) and removes its
+    /// socket, unless masters are kept between commands (`--keep-connections`):
+    /// then it stays for the next one. With no command of ours unfinished, one mux
+    /// request does it (the master stops listening and, having no channel open,
+    /// exits): no `ssh -O exit` process per host. Else, or if that request
+    /// fails, `ssh -O exit` ends the master at once, commands and all.
     pub async fn close(&self) {
         self.keeper.abort();
         if kept().is_some() {
             return;
         }
-        exit_master(&self.control_path).await;
+        let idle = self.unfinished.load(Ordering::SeqCst) == 0;
+        if !idle || !stop_master(&self.control_path).await {
+            exit_master(&self.control_path).await;
+        }
         // `-O exit` returns once the master agreed to go; the command is over only
         // when the master (and its ProxyCommand) exited and closed their stderr.
         self.log().wait_closed(Duration::from_secs(5)).await;
@@ -371,6 +396,20 @@ async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
         let _ = p.read_to_end(&mut out).await;
     }
     out
+}
+
+/// The mux request `ssh -O stop` sends, from opsctl itself: the master removes
+/// its socket and exits once no channel is open. `false` if it was not done.
+async fn stop_master(control_path: &Path) -> bool {
+    let session = Session::resume_mux(control_path.to_path_buf().into_boxed_path(), None);
+    let stopped = matches!(
+        tokio::time::timeout(Duration::from_secs(5), session.close()).await,
+        Ok(Ok(()))
+    );
+    if stopped {
+        let _ = std::fs::remove_file(control_path);
+    }
+    stopped
 }
 
 /// `ssh -S SOCKET -O exit`: the master closes its connection and removes the socket.
@@ -555,9 +594,11 @@ impl Drop for SshConnection {
 fn keep_master(
     control: &Path,
     channels: &Arc<Semaphore>,
+    unfinished: &Arc<AtomicUsize>,
     persist: Duration,
 ) -> tokio::task::AbortHandle {
     let (control, channels) = (control.to_path_buf(), channels.clone());
+    let unfinished = unfinished.clone();
     let every = (persist * 5 / 12).max(Duration::from_secs(1));
     tokio::spawn(async move {
         let session = Session::resume_mux(control.into_boxed_path(), None);
@@ -576,7 +617,13 @@ fn keep_master(
             cmd.stdin(openssh::Stdio::null())
                 .stdout(openssh::Stdio::null())
                 .stderr(openssh::Stdio::null());
-            let _ = tokio::time::timeout(Duration::from_secs(10), cmd.status()).await;
+            unfinished.fetch_add(1, Ordering::SeqCst);
+            if tokio::time::timeout(Duration::from_secs(10), cmd.status())
+                .await
+                .is_ok()
+            {
+                unfinished.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     })
     .abort_handle()

@@ -485,3 +485,57 @@ fn an_idle_host_keeps_its_connection_through_a_long_play_of_another() {
         run.stdout
     );
 }
+
+/// A finished run stops its masters over their sockets: the only `ssh`
+/// processes it starts are the masters, one per host (no `ssh -O exit` each),
+/// and nothing is left: no master, no ProxyCommand, no socket.
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn a_finished_run_stops_its_masters_without_starting_another_ssh() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up(2);
+    tb.write(
+        "playbooks/two.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: 'true'\n    - command: echo two\n",
+    );
+    // The real ssh, behind a wrapper that notes how it is called.
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let wrapper = bin.path().join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec /usr/bin/ssh \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let runtime = tempfile::tempdir().unwrap();
+    let control = runtime.path().join("opsctl");
+    let ns = netns(&tb, "host1");
+    let child = spawn(
+        &tb,
+        runtime.path(),
+        &["run", "two", "--env", "tb"],
+        &[("PATH", &path)],
+    );
+    let run = finish(child, 120);
+    run.code(0).no_panic();
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    let started: Vec<&str> = calls.lines().collect();
+    assert_eq!(started.len(), 2, "one ssh per host:\n{calls}");
+    assert!(
+        started.iter().all(|l| l.starts_with("-M -N -f ")),
+        "only masters:\n{calls}"
+    );
+    assert!(files_in(&control).is_empty(), "{:?}", files_in(&control));
+    wait_until(5, "a master or ProxyCommand outlived opsctl", || {
+        pids_with(&control.to_string_lossy()).is_empty() && proxies_into(&ns).is_empty()
+    });
+}
