@@ -105,6 +105,7 @@ pub async fn run(
             Action::Pause(p) => Applied::Paused(local::pause(p).await?),
             Action::Reconnect(r) => Applied::Reconnected(local::reconnect(env.conn, r).await?),
             Action::Rsync(r) => local::rsync(env, r).await?,
+            Action::Ship { images, tags } => local::ship(env, images, tags).await?,
         };
         return m.applied(args, change.outcome, result, &ctx);
     }
