@@ -13,7 +13,7 @@ use crate::stack::{changed, copy_dir, edit, releases, sh, under_requests, with_r
 /// The app's repository: tests/fixtures/compose-app as A; B (A + a comment);
 /// D (B, but /version answers "broken": the version check through nginx fails
 /// once the stack is live). Returns (A, B, D) commits.
-fn app_repo(dir: &Path) -> [String; 3] {
+pub(crate) fn app_repo(dir: &Path) -> [String; 3] {
     copy_dir(&repo().join("tests/fixtures/compose-app"), dir);
     git(dir, &["init", "-q", "-b", "main"]);
     git(dir, &["add", "-A"]);
@@ -33,10 +33,10 @@ fn app_repo(dir: &Path) -> [String; 3] {
     ["A", "B", "D"].map(|t| git(dir, &["rev-parse", &format!("{t}^{{commit}}")]))
 }
 
-const CURL: &str = "curl -fsS --max-time 10 --cacert /tmp/pebble-root.pem";
+pub(crate) const CURL: &str = "curl -fsS --max-time 10 --cacert /tmp/pebble-root.pem";
 
 /// The image id of the running container of service web (one project only).
-fn web_image(tb: &Testbed) -> String {
+pub(crate) fn web_image(tb: &Testbed) -> String {
     sh(
         tb,
         "host1",

@@ -17,6 +17,7 @@ mod compat_more;
 mod compat_roles;
 mod compat_tasks;
 mod compose;
+mod compose_ship;
 mod deploy_faults;
 mod deploy_multi;
 mod errors;
