@@ -46,6 +46,31 @@ pub(crate) fn web_image(tb: &Testbed) -> String {
     )
 }
 
+/// group_vars/all.yml pointing at the app's repository, and pebble started
+/// on host1 (the ACME server of its certificate).
+pub(crate) fn app_vars(tb: &Testbed, app: &Path) {
+    tb.write(
+        "environments/tb/group_vars/all.yml",
+        &format!(
+            "app_src: {}\nhealth_check_retries: 4\nkeep_releases: 10\n\
+             security_fail2ban: false\nsecurity_upgrades: false\n",
+            app.display()
+        ),
+    );
+    sh(tb, "host1", "opsctl-start-pebble start");
+}
+
+/// The base image the app's Dockerfile starts from, made on `host` (whose
+/// docker runs) by tests/testbed/docker-base-image.sh.
+pub(crate) fn base_image(tb: &Testbed, host: &str) {
+    let base = std::fs::read_to_string(repo().join("tests/testbed/docker-base-image.sh")).unwrap();
+    sh(
+        tb,
+        host,
+        &format!("cat > /tmp/base.sh <<'OPSCTL_EOF'\n{base}OPSCTL_EOF\nbash /tmp/base.sh"),
+    );
+}
+
 #[test]
 #[ignore = "needs root: the local test bed (make test runs it)"]
 fn compose_app_deploy_switch_fail_rollback() {
@@ -70,15 +95,7 @@ fn compose_app_deploy_switch_fail_rollback() {
          deploy_maintenance: never\n\
          app_env: {GREETING: hello}\n",
     );
-    tb.write(
-        "environments/tb/group_vars/all.yml",
-        &format!(
-            "app_src: {}\nhealth_check_retries: 4\nkeep_releases: 10\n\
-             security_fail2ban: false\nsecurity_upgrades: false\n",
-            app.path().display()
-        ),
-    );
-    sh(&tb, "host1", "opsctl-start-pebble start");
+    app_vars(&tb, app.path());
 
     // 1. A fresh host: provision with the engine, the base image, deploy A.
     let prov = tb.opsctl(&["provision", "--env", "tb"]);
@@ -94,12 +111,7 @@ fn compose_app_deploy_switch_fail_rollback() {
         "host1",
         "! command -v node && ! test -d /srv/app/shared/venvs",
     );
-    let base = std::fs::read_to_string(repo().join("tests/testbed/docker-base-image.sh")).unwrap();
-    sh(
-        &tb,
-        "host1",
-        &format!("cat > /tmp/base.sh <<'OPSCTL_EOF'\n{base}OPSCTL_EOF\nbash /tmp/base.sh"),
-    );
+    base_image(&tb, "host1");
     let dep = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "A"]);
     dep.code(0).no_panic().stdout_has("is live on host1");
     sh(

@@ -66,15 +66,7 @@ fn compose_images_shipped_from_the_controller() {
         ),
     );
     tb.write("environments/tb/group_vars/build.yml", engine);
-    tb.write(
-        "environments/tb/group_vars/all.yml",
-        &format!(
-            "app_src: {}\nhealth_check_retries: 4\nkeep_releases: 10\n\
-             security_fail2ban: false\nsecurity_upgrades: false\n",
-            app.path().display()
-        ),
-    );
-    sh(&tb, "host1", "opsctl-start-pebble start");
+    compose::app_vars(&tb, app.path());
 
     // The web host: the stack with the engine. The build machine: the engine
     // (roles/docker) and the base image the app's Dockerfile starts from.
@@ -84,12 +76,7 @@ fn compose_images_shipped_from_the_controller() {
     tb.play("build_machine", "- hosts: build\n  roles: [docker]\n", &[])
         .code(0)
         .no_panic();
-    let base = std::fs::read_to_string(repo().join("tests/testbed/docker-base-image.sh")).unwrap();
-    sh(
-        &tb,
-        "host2",
-        &format!("cat > /tmp/base.sh <<'OPSCTL_EOF'\n{base}OPSCTL_EOF\nbash /tmp/base.sh"),
-    );
+    compose::base_image(&tb, "host2");
 
     // The controller's docker: client and compose unpacked, the daemon of
     // host2 behind a socket forwarded over SSH.
