@@ -21,6 +21,7 @@ use crate::deploy::maintenance::{self as maint, State};
 use crate::deploy::phases::{self, Plan};
 use crate::deploy::preview as pv;
 use crate::deploy::rollout::{Event, When};
+use crate::deploy::ship;
 use crate::deploy::{self as d, LockRecord, Outcome};
 use crate::error::{Error, Exit, Result};
 use crate::git::git;
@@ -581,6 +582,29 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
             hooks.run_after(When::Failed, &event).await;
             notify(plan.webhook.as_deref(), &event, printer).await;
             return Err(e.hint("a before hook stops the deploy before anything is built or switched"));
+        }
+        // compose_images: ship: the images built here, once, before any host
+        // changes (docs/compose.md); Ctrl-C stops the build.
+        let tree = if subdir.is_empty() { commit.clone() } else { format!("{commit}:{subdir}") };
+        let rel = ship::Release { id: &id, commit: &commit, git_ref: &git_ref, src: &app_src, tree: &tree };
+        let shipped = tokio::select! {
+            r = ship::build_if_shipped(&hosts, &rel, printer) => r,
+            _ = crate::interrupt::signalled() => return Ok(Exit::Interrupted),
+        };
+        match shipped {
+            Ok(Some(images)) => {
+                if let Some(b) = base.as_object_mut() {
+                    b.insert("compose_ship_images".into(), images);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                event.result = "failed".into();
+                event.detail = format!("{}: nothing was switched", e.message);
+                hooks.run_after(When::Failed, &event).await;
+                notify(plan.webhook.as_deref(), &event, printer).await;
+                return Err(e);
+            }
         }
         let modes: Vec<String> = (0..hosts.names.len())
             .map(|i| hosts.var(i, "deploy_maintenance").map(|m| m.unwrap_or_else(|| "auto".into())))

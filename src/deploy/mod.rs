@@ -21,6 +21,7 @@ pub mod phases;
 pub mod preview;
 pub mod remote;
 pub mod rollout;
+pub mod ship;
 pub mod strays;
 
 /// Length of the short commit in a release id.

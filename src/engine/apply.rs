@@ -106,6 +106,7 @@ pub async fn run(
             Action::Reconnect(r) => Applied::Reconnected(local::reconnect(env.conn, r).await?),
             Action::Rsync(r) => local::rsync(env, r).await?,
             Action::Reboot(r) => Applied::Rebooted(local::reboot(env, r).await?),
+            Action::Ship { images, tags } => local::ship(env, images, tags).await?,
         };
         return m.applied(args, change.outcome, result, &ctx);
     }

@@ -310,3 +310,167 @@ pub async fn rsync(
     env.trace.lock().unwrap().push((cmd.clone(), out.clone()));
     Ok(crate::modules::protocol::Applied::Rsynced { cmd, out })
 }
+
+/// Puts images of the controller's docker daemon on the host (compose_ship):
+/// `docker save IMAGE...` on the controller, its stdout copied as it comes
+/// into the stdin of `docker load` on the host. Over SSH `docker load` runs
+/// through the host's master socket (`ssh -S`, as rsync does): the task's
+/// connection, no new login, no registry, nothing written on either side but
+/// what docker itself keeps. The task's become runs it through `sudo -n -u
+/// USER`. Returns the bytes sent, the time taken and, on failure, which side
+/// failed with its stderr.
+pub async fn ship(
+    env: &crate::modules::HostEnv<'_>,
+    images: &[String],
+    tags: &[(String, String)],
+) -> Result<crate::modules::protocol::Applied, Fail> {
+    use crate::transport::shell_quote;
+    let t0 = Instant::now();
+    let (mut bytes, mut out) = (
+        0,
+        crate::transport::Output {
+            rc: Some(0),
+            ..Default::default()
+        },
+    );
+    if !images.is_empty() {
+        (bytes, out) = save_load(env, images).await?;
+    }
+    if out.success() && !tags.is_empty() {
+        let script: String = tags
+            .iter()
+            .map(|(id, name)| format!("docker tag {} {}\n", shell_quote(id), shell_quote(name)))
+            .collect();
+        out = env.run_stdin(&format!("set -e\n{script}"), None).await?;
+    }
+    Ok(crate::modules::protocol::Applied::Shipped {
+        bytes,
+        elapsed: t0.elapsed(),
+        out,
+    })
+}
+
+/// `docker save | docker load`: the bytes sent and what failed.
+async fn save_load(
+    env: &crate::modules::HostEnv<'_>,
+    images: &[String],
+) -> Result<(u64, crate::transport::Output), Fail> {
+    use crate::transport::{Output, shell_quote};
+    use std::process::Stdio;
+    use tokio::io::AsyncReadExt;
+    use tokio::process::Command;
+
+    async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<R>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf).await;
+        }
+        buf
+    }
+
+    let load = match env.become_user {
+        Some(u) => format!("sudo -n -u {} docker load", shell_quote(u)),
+        None => "docker load".to_string(),
+    };
+    let mut save_cmd = Command::new("docker");
+    save_cmd.arg("save").args(images);
+    let mut load_cmd = match env.conn.control_path() {
+        Some(sock) => {
+            let mut c = Command::new("ssh");
+            c.arg("-S")
+                .arg(sock)
+                .args([
+                    "-o",
+                    "ControlMaster=no",
+                    "-o",
+                    "BatchMode=yes",
+                    "opsctl-host",
+                ])
+                .arg(&load);
+            c
+        }
+        None => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &load]);
+            c
+        }
+    };
+    let cmd = format!(
+        "docker save {} | {}",
+        images
+            .iter()
+            .map(|i| shell_quote(i))
+            .collect::<Vec<_>>()
+            .join(" "),
+        match env.conn.control_path() {
+            Some(sock) => format!(
+                "ssh -S {} opsctl-host {}",
+                shell_quote(&sock.display().to_string()),
+                shell_quote(&load)
+            ),
+            None => load.clone(),
+        }
+    );
+    let piped = |c: &mut Command, stdin: Stdio| {
+        c.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+    };
+    let mut save = piped(&mut save_cmd, Stdio::null()).map_err(|e| {
+        Fail::Task(format!(
+            "cannot run docker on the controller ({e}): compose_images: ship needs the \
+                 docker CLI there (apt-get install docker.io), or set compose_images: build"
+        ))
+    })?;
+    let mut loader = piped(&mut load_cmd, Stdio::piped())
+        .map_err(|e| Fail::Task(format!("cannot start `{load}` on the host: {e}")))?;
+    let save_err = tokio::spawn(read_all(save.stderr.take()));
+    let load_out = tokio::spawn(read_all(loader.stdout.take()));
+    let load_err = tokio::spawn(read_all(loader.stderr.take()));
+    let (mut from, mut to) = match (save.stdout.take(), loader.stdin.take()) {
+        (Some(f), Some(t)) => (f, t),
+        _ => return Err(Fail::Task("docker save | docker load: no pipe".into())),
+    };
+    let copied = tokio::io::copy(&mut from, &mut to).await;
+    drop(to);
+    drop(from);
+    let saved = save.wait().await;
+    let loaded = loader.wait().await;
+    let text = |h: tokio::task::JoinHandle<Vec<u8>>| async move { h.await.unwrap_or_default() };
+    let (save_err, load_out, load_err) = (
+        text(save_err).await,
+        text(load_out).await,
+        text(load_err).await,
+    );
+    let code =
+        |s: &std::io::Result<std::process::ExitStatus>| s.as_ref().ok().and_then(|s| s.code());
+    let failed = |side: &str, rc: Option<i32>, err: &[u8]| Output {
+        rc: Some(rc.filter(|c| *c != 0).unwrap_or(1)),
+        stdout: Vec::new(),
+        stderr: format!("{side}: {}", String::from_utf8_lossy(err).trim()).into_bytes(),
+    };
+    // A `docker load` that stops early breaks the pipe, and `docker save` then
+    // fails too: the side that failed first is the one to name.
+    let (save_failed, load_failed) = (code(&saved) != Some(0), code(&loaded) != Some(0));
+    let out = if load_failed && (!save_failed || copied.is_err()) {
+        let mut err = load_err;
+        if err.is_empty() {
+            err = load_out;
+        }
+        failed("docker load on the host", code(&loaded), &err)
+    } else if save_failed {
+        failed("docker save on the controller", code(&saved), &save_err)
+    } else if let Err(e) = &copied {
+        failed("sending the images", None, e.to_string().as_bytes())
+    } else {
+        Output {
+            rc: Some(0),
+            stdout: load_out,
+            stderr: load_err,
+        }
+    };
+    env.trace.lock().unwrap().push((cmd, out.clone()));
+    Ok((copied.unwrap_or(0), out))
+}

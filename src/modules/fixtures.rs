@@ -59,7 +59,9 @@
 //! `expect.reconnect` (`{"delay": 0, "sleep": 1, "timeout": 600, "connect_timeout": 5}`);
 //! `expect.rsync` (`{"push": true, "src": "files/site/", "dest": "/srv/site", "opts": [...]}`);
 //! `expect.reboot` (`{"reboot_command": "...", "boot_time_command": "...", "test_command": "whoami",
-//! "post_reboot_delay": 0, "reboot_timeout": 600, "connect_timeout": null}`).
+//! "post_reboot_delay": 0, "reboot_timeout": 600, "connect_timeout": null}`);
+//! `expect.ship` (the images compose_ship sends, `["app-1-web"]`) and `expect.tag`
+//! (`[["sha256:..", "app-2-web"]]`: an image the host has, tagged).
 
 use std::path::{Path, PathBuf};
 
@@ -291,6 +293,18 @@ fn deploy_action(action: &Action, expect: &Json) -> Result<(), String> {
                 if have[k] != *v {
                     return Err(format!("pause.{k}: have {}, want {v}", have[k]));
                 }
+            }
+        }
+        Action::Ship { images, tags } => {
+            if let Some(w) = expect.get("ship")
+                && *w != serde_json::json!(images)
+            {
+                return Err(format!("ship: have {images:?}, want {w}"));
+            }
+            if let Some(w) = expect.get("tag")
+                && *w != serde_json::json!(tags)
+            {
+                return Err(format!("tag: have {tags:?}, want {w}"));
             }
         }
         Action::Rsync(r) => {

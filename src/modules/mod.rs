@@ -87,6 +87,7 @@ pub mod wait_for_connection;
 // compat modules (issue 11, part a)
 pub mod alternatives;
 pub mod assemble;
+pub mod compose_ship;
 pub mod deb822_repository;
 pub mod debconf;
 pub mod deploy_helper;
@@ -608,6 +609,10 @@ pub fn registry() -> &'static [ModuleDef] {
         ModuleDef {
             spec: &make::MAKE,
             module: &make::Make,
+        },
+        ModuleDef {
+            spec: &compose_ship::COMPOSE_SHIP,
+            module: &compose_ship::ComposeShip,
         },
         ModuleDef {
             spec: &docker::DOCKER_IMAGE,

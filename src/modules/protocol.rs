@@ -324,6 +324,14 @@ pub enum Action {
     /// the engine adds the remote shell (the SSH master's socket), the
     /// task's become (`--rsync-path`) and, in check mode, `--dry-run`.
     Rsync(Rsync),
+    /// Put these images of the controller's docker daemon on the host: `docker
+    /// save` on the controller streamed over the host's connection into `docker
+    /// load` there (compose_ship), then tag the images the host already has
+    /// under another name (`tags`: id, name); the engine adds the task's become.
+    Ship {
+        images: Vec<String>,
+        tags: Vec<(String, String)>,
+    },
 }
 
 /// An rsync run: its options, and which side of the transfer is the host.
@@ -392,6 +400,14 @@ pub enum Applied {
     /// rsync ran: its command line (as a shell would read it) and output.
     Rsynced {
         cmd: String,
+        out: Output,
+    },
+    /// `docker save | docker load` ran: the bytes that went over the
+    /// connection, how long it took, and what failed (`out`: the failing
+    /// side's stderr, `docker load`'s output when both succeeded).
+    Shipped {
+        bytes: u64,
+        elapsed: std::time::Duration,
         out: Output,
     },
 }
@@ -473,6 +489,8 @@ pub fn default_applied(planned: Outcome, result: Applied) -> Result<Outcome, Fai
         | Applied::Rebooted(_) => Ok(planned),
         Applied::Rsynced { out, .. } if out.success() => Ok(planned),
         Applied::Rsynced { out, .. } => fail::fail(script_failure(&out)),
+        Applied::Shipped { out, .. } if out.success() => Ok(planned),
+        Applied::Shipped { out, .. } => fail::fail(script_failure(&out)),
         Applied::Script(out) if out.success() => Ok(planned),
         Applied::Script(out) => fail::fail(script_failure(&out)),
     }

@@ -13,7 +13,7 @@ use crate::stack::{all_vars, changed, copy_dir, edit, releases, sh, under_reques
 /// The app's repository: tests/fixtures/compose-app as A; B (A + a comment);
 /// D (B, but /version answers "broken": the version check through nginx fails
 /// once the stack is live). Returns (A, B, D) commits.
-fn app_repo(dir: &Path) -> [String; 3] {
+pub(crate) fn app_repo(dir: &Path) -> [String; 3] {
     copy_dir(&repo().join("tests/fixtures/compose-app"), dir);
     git(dir, &["init", "-q", "-b", "main"]);
     git(dir, &["add", "-A"]);
@@ -43,10 +43,10 @@ docker_nofile_limit: hard\n\
 compose_files: [docker-compose.yml, docker-compose.persist.yml]\n\
 version_check_path: /version\nhealth_checks: [/health, /notes]\n";
 
-const CURL: &str = "curl -fsS --max-time 10 --cacert /tmp/pebble-root.pem";
+pub(crate) const CURL: &str = "curl -fsS --max-time 10 --cacert /tmp/pebble-root.pem";
 
 /// The image id of the running container of service web (one project only).
-fn web_image(tb: &Testbed) -> String {
+pub(crate) fn web_image(tb: &Testbed) -> String {
     sh(
         tb,
         "host1",
@@ -54,6 +54,24 @@ fn web_image(tb: &Testbed) -> String {
          [ $(echo \"$ids\" | wc -w) = 1 ] || { docker ps -a >&2; exit 1; }; \
          docker inspect --format '{{.Image}}' $ids",
     )
+}
+
+/// group_vars/all.yml pointing at the app's repository, and pebble started
+/// on host1 (the ACME server of its certificate).
+pub(crate) fn app_vars(tb: &Testbed, app: &Path) {
+    all_vars(tb, app, 4);
+    sh(tb, "host1", "opsctl-start-pebble start");
+}
+
+/// The base image the app's Dockerfile starts from, made on `host` (whose
+/// docker runs) by tests/testbed/docker-base-image.sh.
+pub(crate) fn base_image(tb: &Testbed, host: &str) {
+    let base = std::fs::read_to_string(repo().join("tests/testbed/docker-base-image.sh")).unwrap();
+    sh(
+        tb,
+        host,
+        &format!("cat > /tmp/base.sh <<'OPSCTL_EOF'\n{base}OPSCTL_EOF\nbash /tmp/base.sh"),
+    );
 }
 
 #[test]
@@ -76,8 +94,7 @@ fn compose_app_deploy_switch_fail_rollback() {
              app_env: {{GREETING: hello}}\n"
         ),
     );
-    all_vars(&tb, app.path(), 4);
-    sh(&tb, "host1", "opsctl-start-pebble start");
+    app_vars(&tb, app.path());
 
     // 1. A fresh host: provision with the engine, the base image, deploy A.
     let prov = tb.opsctl(&["provision", "--env", "tb"]);
@@ -93,12 +110,7 @@ fn compose_app_deploy_switch_fail_rollback() {
         "host1",
         "! command -v node && ! test -d /srv/app/shared/venvs",
     );
-    let base = std::fs::read_to_string(repo().join("tests/testbed/docker-base-image.sh")).unwrap();
-    sh(
-        &tb,
-        "host1",
-        &format!("cat > /tmp/base.sh <<'OPSCTL_EOF'\n{base}OPSCTL_EOF\nbash /tmp/base.sh"),
-    );
+    base_image(&tb, "host1");
     let dep = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "A"]);
     dep.code(0).no_panic().stdout_has("is live on host1");
     sh(

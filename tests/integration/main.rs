@@ -19,6 +19,7 @@ mod compat_roles;
 mod compat_tasks;
 mod compose;
 mod compose_multi;
+mod compose_ship;
 mod deploy_faults;
 mod deploy_multi;
 mod errors;
