@@ -127,11 +127,18 @@ struct Preview {
     git_ref: String,
     root: String,
     /// Its PostgreSQL database, when the environment has one.
-    database: Option<String>,
+    database: Option<PreviewDb>,
     /// `--data snapshot`: the environment's backup host, to restore from.
     snapshot: Option<restore::Source>,
     /// The command run on a snapshot's data before the preview serves it.
     anonymize: String,
+}
+
+/// A preview's PostgreSQL database: its name, and whether it is on a separate
+/// db host (then owned by a role of the same name).
+struct PreviewDb {
+    name: String,
+    separate: bool,
 }
 
 /// The app's repository on this machine: app_src, relative to the project root.
@@ -193,9 +200,12 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
     });
     let server = format!("{name}.{domain}");
     let url = format!("{}://{server}", if tls { "https" } else { "http" });
-    // Its own PostgreSQL database where the environment has one: on the web host
-    // itself, reached over the Unix socket with peer authentication (the app's
-    // user is the database role), so the main app's pg_hba.conf rules stay as they are.
+    // Its own PostgreSQL database where the environment has one. When the web
+    // hosts are db hosts: on the web host's PostgreSQL, reached over the Unix
+    // socket with peer authentication (the app's user is the database role).
+    // Else on the db host (the first of group db, as `db_host`), with a role of
+    // its own reached over TCP by password (roles/app/tasks/preview-db.yml). The
+    // main app's role, database and pg_hba.conf lines are never touched.
     let db_hosts: Vec<String> = loaded.inventory.select("db").unwrap_or_default();
     let has_database = !db_hosts.is_empty();
     let (mut database, mut snapshot) = (None, None);
@@ -220,33 +230,50 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
         ));
     }
     if has_database {
-        if let Some(h) = probe.names.iter().find(|h| !db_hosts.contains(h)) {
-            return Err(Error::new(format!(
-                "host {h} is not a db host: a preview's database is made on the web host's PostgreSQL"
-            ))
-            .hint("previews with a database on a separate db host are not supported yet; deploy previews to an environment whose web hosts are in group db"));
-        }
-        let (app_user, db_user) = (probe.same_var("app_user")?, probe.same_var("db_user")?);
-        if app_user != db_user {
-            return Err(Error::new(format!(
-                "app_user ({}) and db_user ({}) differ: a preview's app reaches its database as its Unix user (peer authentication)",
-                app_user.unwrap_or_default(),
-                db_user.unwrap_or_default()
-            )));
-        }
-        let db_user = db_user.unwrap_or_else(|| "app".into());
+        let db_user = probe.same_var("db_user")?;
         let db = pv::database_name(
             &probe.same_var("db_name")?.unwrap_or_else(|| "app".into()),
             &name,
         );
+        let separate = probe.names.iter().any(|h| !db_hosts.contains(h));
+        // Where the preview's database is: the web hosts' own PostgreSQL, or the db host.
+        let db_host = if separate {
+            db_hosts[0].clone()
+        } else {
+            let app_user = probe.same_var("app_user")?;
+            if app_user != db_user {
+                return Err(Error::new(format!(
+                    "app_user ({}) and db_user ({}) differ: a preview's app reaches its database as its Unix user (peer authentication)",
+                    app_user.unwrap_or_default(),
+                    db_user.unwrap_or_default()
+                )));
+            }
+            String::new()
+        };
         if args.data.as_deref() == Some("snapshot") {
             let src = restore::source(&loaded)?;
-            if !probe.names.contains(&src.host) {
+            let here = if separate {
+                src.host == db_host
+            } else {
+                probe.names.contains(&src.host)
+            };
+            if !here {
+                let (whose, which) = if separate {
+                    (
+                        format!("the db host {db_host}"),
+                        format!("backup from {db_host} (backup_host)"),
+                    )
+                } else {
+                    (
+                        "a web host".to_string(),
+                        "back up from the web host (backup_host)".to_string(),
+                    )
+                };
                 return Err(Error::new(format!(
-                    "the backup host {} is not a web host: --data snapshot restores into the PostgreSQL of the backup host, where the preview's database must be",
+                    "the backup host {} is not {whose}: --data snapshot restores into the PostgreSQL of the backup host, where the preview's database must be",
                     src.host
                 ))
-                .hint("use --data empty, or back up from the web host (backup_host)"));
+                .hint(format!("use --data empty, or {which}")));
             }
             if probe
                 .host_var(&src.host, "backup_repository")?
@@ -260,11 +287,25 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
             }
             snapshot = Some(src);
         }
-        database = Some(db.clone());
         extra["db_name"] = json!(db);
-        extra["database_url"] = json!(format!(
-            "postgresql+asyncpg://{db_user}@/{db}?host=/var/run/postgresql"
-        ));
+        if separate {
+            // Its own role (named as its database) and a password derived from the
+            // environment's db_password: templated on the host's variables, so it
+            // is a secret's value (masked in every output) and no file holds it
+            // but the preview's .env.
+            extra["preview_db_host"] = json!(db_host);
+            extra["preview_db_password"] =
+                json!("{{ ('opsctl-preview:' ~ db_name ~ ':' ~ db_password) | hash('sha256') }}");
+            extra["database_url"] = json!(
+                "postgresql+asyncpg://{{ db_name }}:{{ preview_db_password }}@{{ db_host }}:{{ db_port }}/{{ db_name }}"
+            );
+        } else {
+            extra["database_url"] = json!(format!(
+                "postgresql+asyncpg://{}@/{db}?host=/var/run/postgresql",
+                db_user.unwrap_or_else(|| "app".into())
+            ));
+        }
+        database = Some(PreviewDb { name: db, separate });
     }
     let removeat = now() + args.lifetime.unwrap_or(7 * 86_400).max(0) as u64;
     extra["preview_removeat"] = json!(removeat);
@@ -301,7 +342,7 @@ async fn preview_data(
     printer: &Printer,
 ) -> Result<Json> {
     let mut vars = json!({"preview_reset_data": false, "preview_anonymize": ""});
-    let Some(db) = &p.database else {
+    let Some(PreviewDb { name: db, separate }) = &p.database else {
         return Ok(vars);
     };
     let mut exists = false;
@@ -350,7 +391,12 @@ async fn preview_data(
     ));
     let restored = async {
         restore::fetch(hosts, src, src, &snap.id, printer).await?;
-        let out = b::script(&hosts.conns, &src.spec, &["restore-db", db], None).await?;
+        // On a separate db host, owned by the preview's own role.
+        let mut args = vec!["restore-db", db.as_str()];
+        if *separate {
+            args.push(db);
+        }
+        let out = b::script(&hosts.conns, &src.spec, &args, None).await?;
         if !out.success() {
             return Err(b::failed(
                 &src.host,

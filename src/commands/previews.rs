@@ -10,7 +10,7 @@ use crate::deploy::preview as pv;
 use crate::error::{Error, Exit, Result};
 use crate::printer::{Printer, Style};
 use crate::session::Loaded;
-use crate::transport::shell_quote;
+use crate::transport::{ConnectionSpec, Output, RemoteCommand, shell_quote};
 
 /// `opsctl previews`.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,19 @@ fn action(words: [Option<String>; 3]) -> Result<PreviewsAction> {
     })
 }
 
+/// `script` over the command's connection to the host of `spec`.
+async fn run_on(hosts: &Hosts, spec: &ConnectionSpec, script: String) -> Result<Output> {
+    let unreachable = |e: crate::transport::TransportError| {
+        Error::new(format!("host {}: {e}", spec.host))
+            .maybe_hint(e.hint())
+            .exit(Exit::Unreachable)
+    };
+    let conn = hosts.conns.get(spec).await.map_err(unreachable)?;
+    conn.run(&RemoteCommand::new(script))
+        .await
+        .map_err(unreachable)
+}
+
 pub async fn run(loaded: Loaded, o: PreviewsOptions, printer: &Printer) -> Result<Exit> {
     let action = action(o.words)?;
     let hosts = Hosts::load(loaded, o.limit.as_deref(), "deploy")?;
@@ -73,17 +86,46 @@ pub async fn run(loaded: Loaded, o: PreviewsOptions, printer: &Printer) -> Resul
     }
     let mut exit = Exit::Success;
     let t = now() as i64;
+    // The web hosts, then the db hosts that hold previews' databases of their
+    // own (a separate db host: its record of each preview, under the web hosts'
+    // preview_root). Listing reads the web hosts; destroy also drops the
+    // databases there (unless --limit leaves the db host out); extend always
+    // moves their expiry too, so a database never goes before its preview.
+    let mut targets = Vec::new();
     for i in 0..hosts.names.len() {
-        let host = &hosts.names[i];
-        let root = hosts.preview_root(i)?;
+        targets.push((
+            hosts.names[i].clone(),
+            hosts.specs[i].clone(),
+            hosts.preview_root(i)?,
+        ));
+    }
+    if !matches!(action, PreviewsAction::List) {
+        let web = hosts.loaded.inventory.select("web").unwrap_or_default();
+        let limited = match (&action, o.limit.as_deref()) {
+            (PreviewsAction::Destroy { .. }, Some(l)) => Some(hosts.loaded.select(Some(l))?),
+            _ => None,
+        };
+        let root = targets[0].2.clone();
+        for h in hosts.loaded.inventory.select("db").unwrap_or_default() {
+            if web.contains(&h) || limited.as_ref().is_some_and(|l| !l.contains(&h)) {
+                continue;
+            }
+            let spec = hosts
+                .loaded
+                .connection_specs(std::slice::from_ref(&h))?
+                .remove(0);
+            targets.push((h, spec, root.clone()));
+        }
+    }
+    for (host, spec, root) in &targets {
         let s = match &action {
-            PreviewsAction::List => script(&["list", &root]),
-            PreviewsAction::Destroy { name } => script(&["destroy", &root, name]),
+            PreviewsAction::List => script(&["list", root]),
+            PreviewsAction::Destroy { name } => script(&["destroy", root, name]),
             PreviewsAction::Extend { name, seconds } => {
-                script(&["extend", &root, name, &seconds.to_string()])
+                script(&["extend", root, name, &seconds.to_string()])
             }
         };
-        let out = match hosts.run(i, s).await {
+        let out = match run_on(&hosts, spec, s).await {
             Ok(out) => out,
             Err(e) => {
                 printer.result(&format!(

@@ -109,43 +109,43 @@ fn unchanged(run: &Run, host: &str) {
     );
 }
 
-#[test]
-#[ignore = "needs root: the local test bed (make test runs it)"]
-fn backup_restore_timer_prune_and_copy_to_staging() {
+/// Prints how long a test has run at each of its phases (read with --nocapture).
+pub(crate) fn phases(test: &'static str) -> impl Fn(&str) {
     let start = std::time::Instant::now();
-    let phase = |what: &str| {
-        eprintln!(
-            "backups test: {what} at {:.0}s",
-            start.elapsed().as_secs_f64()
-        )
-    };
+    move |what: &str| eprintln!("{test}: {what} at {:.0}s", start.elapsed().as_secs_f64())
+}
+
+/// The pair of the test bed's network that backs up: host1 the web host, host2
+/// the db host (and backup host), the app's repository (`A`'s commit) in the
+/// returned directory, `web_yml` and `all_more` (the repository...) in
+/// group_vars, `backup_password` in the secrets; each host provisioned but for
+/// roles/backup (the caller provisions the backups).
+pub(crate) fn backed_up_pair(
+    web_yml: &str,
+    backup_password: &str,
+    all_more: &str,
+) -> (Testbed, tempfile::TempDir, String) {
     let tb = Testbed::up_net(2, &["web=host1", "db=host2"]);
     let app = tempfile::Builder::new()
         .prefix("opsctl-app-")
         .tempdir()
         .unwrap();
     let a = app_repo(app.path());
-    with_stack(&tb, "tls_enabled: false\n", app.path());
+    with_stack(&tb, web_yml, app.path());
     with_db_secrets(&tb, "[web]\nhost1\n\n[db]\nhost2\n");
     tb.opsctl_stdin(
         &["secrets", "set", "--env", "tb", "backup_password"],
-        &format!("{BACKUP_PASSWORD}\n"),
+        &format!("{backup_password}\n"),
     )
     .code(0);
-    // The repository on the web host, over sftp (as user backup, whom the role
-    // makes there); a retention policy the prune below checks.
     let all = tb.read("environments/tb/group_vars/all.yml");
     tb.write(
         "environments/tb/group_vars/all.yml",
-        &format!(
-            "{all}backup_repository: sftp:backup@host1:/srv/restic/prod\nbackup_env: prod\n\
-             backup_keep_daily: 2\nbackup_keep_weekly: 2\nbackup_keep_monthly: 3\n"
-        ),
+        &format!("{all}{all_more}"),
     );
-
     // Each host's long part alone first: a master connection idle for more than
     // its ControlPersist (120 s; the db host while the web host installs, on a
-    // loaded machine) is lost mid-run (src/transport/ssh.rs). Then all of it.
+    // loaded machine) is lost mid-run (src/transport/ssh.rs).
     for limit in ["host2", "host1"] {
         let part = tb.opsctl(&[
             "provision",
@@ -158,6 +158,22 @@ fn backup_restore_timer_prune_and_copy_to_staging() {
         ]);
         part.code(0).no_panic();
     }
+    (tb, app, a)
+}
+
+#[test]
+#[ignore = "needs root: the local test bed (make test runs it)"]
+fn backup_restore_timer_prune_and_copy_to_staging() {
+    let phase = phases("backups test");
+    // The repository on the web host, over sftp (as user backup, whom the role
+    // makes there); a retention policy the prune below checks. Then all of
+    // provision, the backups too.
+    let (tb, _app, a) = backed_up_pair(
+        "tls_enabled: false\n",
+        BACKUP_PASSWORD,
+        "backup_repository: sftp:backup@host1:/srv/restic/prod\nbackup_env: prod\n\
+         backup_keep_daily: 2\nbackup_keep_weekly: 2\nbackup_keep_monthly: 3\n",
+    );
     let prov = tb.opsctl(&["provision", "--env", "tb"]);
     prov.code(0).no_panic();
     no_secret(&prov);

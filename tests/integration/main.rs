@@ -37,6 +37,7 @@ mod ops;
 mod outputs;
 mod ping;
 mod previews;
+mod previews_db;
 mod provision;
 mod reliability_transport;
 mod results;

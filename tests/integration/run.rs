@@ -318,6 +318,11 @@ fn delegate_to_and_run_once_on_real_hosts() {
     - name: every host reports to host3
       shell: echo {{ inventory_hostname }} >> /tmp/reports
       delegate_to: host3
+    - name: the host named by a variable, as Ansible templates delegate_to
+      shell: echo via-{{ inventory_hostname }} >> /tmp/reports
+      delegate_to: "{{ report_host }}"
+      vars:
+        report_host: host2
     - name: once for all
       shell: echo once >> /tmp/once; hostname
       register: o
@@ -337,6 +342,14 @@ fn delegate_to_and_run_once_on_real_hosts() {
         .collect();
     reports.sort();
     assert_eq!(reports, ["host1", "host2", "host3"]);
+    let mut via: Vec<String> = tb
+        .exec("host2", "cat /tmp/reports")
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
+    via.sort();
+    assert_eq!(via, ["via-host1", "via-host2", "via-host3"]);
     let once: usize = ["host1", "host2", "host3"]
         .iter()
         .map(|h| {

@@ -381,16 +381,19 @@ impl<'e, 'a> HostRun<'e, 'a> {
         task: &Task,
         ctx: &Value,
     ) -> Result<(Arc<Connection>, Option<String>), String> {
-        let remote_user = match &task.remote_user {
-            Some(u) if crate::template::is_template(u) => Some(
-                self.vars()
-                    .templar
-                    .render_str(u, ctx, Some(&task.location))
-                    .map_err(|e| format!("remote_user: {e}"))?,
-            ),
-            other => other.clone(),
+        // A keyword's value may name its user or host through a variable, as in Ansible.
+        let rendered = |value: &Option<String>, keyword: &str| match value {
+            Some(v) if crate::template::is_template(v) => self
+                .vars()
+                .templar
+                .render_str(v, ctx, Some(&task.location))
+                .map(Some)
+                .map_err(|e| format!("{keyword}: {e}")),
+            other => Ok(other.clone()),
         };
-        match task.delegate_to.as_deref() {
+        let remote_user = rendered(&task.remote_user, "remote_user")?;
+        let delegate = rendered(&task.delegate_to, "delegate_to")?;
+        match delegate.as_deref() {
             None => {
                 let own = self.conn.clone().expect("connected in start()");
                 let conn = match remote_user {
