@@ -60,7 +60,8 @@ fn modules_are_implemented_known_or_unknown() {
     assert_eq!(is("ufw"), "implemented ufw");
     assert_eq!(is("community.general.ufw"), "implemented ufw");
     assert_eq!(is("iptables"), "implemented iptables");
-    assert_eq!(is("reboot"), "known ansible.builtin.reboot");
+    assert_eq!(is("reboot"), "implemented reboot");
+    assert_eq!(is("sysvinit"), "known ansible.builtin.sysvinit");
     assert_eq!(is("ec2_instance"), "known community.aws.ec2_instance");
     assert_eq!(is("ansible.builtin.dnf"), "known ansible.builtin.dnf");
     assert_eq!(is("zypper"), "known community.general.zypper");

@@ -42,13 +42,35 @@ pub static XML: Spec = Spec {
             ArgSpec::new("print_match", Kind::Bool),
             ArgSpec::new("pretty_print", Kind::Bool),
             ArgSpec::new("content", Kind::Choice(&["attribute", "text"])),
-            ArgSpec::new("input_type", Kind::Choice(&["yaml"])),
+            ArgSpec::new("input_type", Kind::Choice(&["yaml", "xml"])),
             ArgSpec::new("backup", Kind::Bool),
+            // Ansible's, not implemented here: accepted so the playbook loads,
+            // and the task fails if a host reaches it with one of them set.
+            ArgSpec::new("xmlstring", Kind::Str),
+            ArgSpec::new("insertbefore", Kind::Bool),
+            ArgSpec::new("insertafter", Kind::Bool),
+            ArgSpec::new("strip_cdata_tags", Kind::Bool),
         ],
     )
 };
 
 pub struct Xml;
+
+/// Arguments of Ansible's xml that opsctl knows but does not implement.
+const NOT_IMPLEMENTED: &[&str] = &[
+    "xmlstring",
+    "insertbefore",
+    "insertafter",
+    "strip_cdata_tags",
+];
+
+/// Is this argument given, with a value that asks for something?
+fn set(args: &Args, name: &str) -> bool {
+    match args.get(name) {
+        None | Some(Json::Null) | Some(Json::Bool(false)) => false,
+        Some(_) => true,
+    }
+}
 
 fn req(args: &Args) -> Req {
     text_req(args.str("path").unwrap_or_default())
@@ -506,6 +528,17 @@ impl Module for Xml {
     }
 
     fn decide(&self, args: &Args, facts: &Facts, ctx: &Ctx) -> Result<Plan, Fail> {
+        let xml_input = args.str("input_type") == Some("xml");
+        if let Some(name) = NOT_IMPLEMENTED
+            .iter()
+            .find(|n| set(args, n))
+            .or(xml_input.then_some(&"input_type: xml"))
+        {
+            return fail::fail(format!(
+                "opsctl's xml does not implement `{name}` yet (write the file with copy or \
+                 template, or use value/set_children/add_children)"
+            ));
+        }
         if args
             .get("value")
             .is_some_and(|v| v.is_array() || v.is_object())
