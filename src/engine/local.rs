@@ -372,45 +372,40 @@ async fn save_load(
         Some(u) => format!("sudo -n -u {} docker load", shell_quote(u)),
         None => "docker load".to_string(),
     };
-    let mut save_cmd = Command::new("docker");
-    save_cmd.arg("save").args(images);
-    let mut load_cmd = match env.conn.control_path() {
-        Some(sock) => {
-            let mut c = Command::new("ssh");
-            c.arg("-S")
-                .arg(sock)
-                .args([
-                    "-o",
-                    "ControlMaster=no",
-                    "-o",
-                    "BatchMode=yes",
-                    "opsctl-host",
-                ])
-                .arg(&load);
-            c
-        }
-        None => {
-            let mut c = Command::new("sh");
-            c.args(["-c", &load]);
-            c
-        }
+    // Each side as the words it runs: the commands started and the one line
+    // the trace shows are made from the same words.
+    let save_argv: Vec<String> = ["docker", "save"]
+        .into_iter()
+        .map(String::from)
+        .chain(images.iter().cloned())
+        .collect();
+    let load_argv: Vec<String> = match env.conn.control_path() {
+        Some(sock) => vec![
+            "ssh".into(),
+            "-S".into(),
+            sock.display().to_string(),
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "opsctl-host".into(),
+            load.clone(),
+        ],
+        None => vec!["sh".into(), "-c".into(), load.clone()],
     };
-    let cmd = format!(
-        "docker save {} | {}",
-        images
-            .iter()
-            .map(|i| shell_quote(i))
+    let line = |argv: &[String]| {
+        argv.iter()
+            .map(|a| shell_quote(a))
             .collect::<Vec<_>>()
-            .join(" "),
-        match env.conn.control_path() {
-            Some(sock) => format!(
-                "ssh -S {} opsctl-host {}",
-                shell_quote(&sock.display().to_string()),
-                shell_quote(&load)
-            ),
-            None => load.clone(),
-        }
-    );
+            .join(" ")
+    };
+    let cmd = format!("{} | {}", line(&save_argv), line(&load_argv));
+    let command = |argv: &[String]| {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    let (mut save_cmd, mut load_cmd) = (command(&save_argv), command(&load_argv));
     let piped = |c: &mut Command, stdin: Stdio| {
         c.stdin(stdin)
             .stdout(Stdio::piped())
