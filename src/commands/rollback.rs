@@ -6,9 +6,9 @@
 use serde_json::{Map, json};
 
 use crate::deploy as d;
-use crate::deploy::hooks;
+use crate::deploy::hooks::{self, Hooks};
 use crate::deploy::hosts::{Hosts, controller_user, finish, holder, now};
-use crate::deploy::rollout::Event;
+use crate::deploy::rollout::{Event, When};
 use crate::error::{Error, Exit, Result};
 use crate::printer::Printer;
 use crate::session::Loaded;
@@ -34,6 +34,7 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
     }
     let hosts = Hosts::load(loaded, args.limit.as_deref(), "rollback")?;
     let webhook = crate::deploy::phases::webhook_url(&hosts)?;
+    let hook_list = crate::deploy::phases::hooks(&hosts)?;
     let holder = holder("rollback", args.to.as_deref().unwrap_or("previous"));
     let locked = tokio::select! {
         r = hosts.lock(&holder, args.force_unlock, printer) => r,
@@ -61,7 +62,6 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
             action: "rollback".into(),
             env: hosts.loaded.target.env.clone().unwrap_or_default(),
             user: controller_user(),
-            hosts: hosts.names.clone(),
             ..Event::default()
         };
         for (i, st) in statuses.into_iter().enumerate() {
@@ -104,6 +104,21 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
             );
         }
         printer.result(&format!("rollback {}", plan.join(", ")));
+        // deploy_hooks run around a rollback as around a deploy, with
+        // OPSCTL_ACTION=rollback: a failing `before` changes nothing.
+        let hooks = Hooks {
+            hosts: &hosts,
+            hooks: &hook_list,
+            root: &hosts.root,
+            printer,
+        };
+        if let Err(e) = hooks.run(When::Before, &event).await {
+            event.result = "failed".into();
+            event.detail = format!("{}: nothing was switched", e.message);
+            hooks.run_after(When::Failed, &event).await;
+            hooks::notify(webhook.as_deref(), &event, printer).await;
+            return Err(e.hint("a before hook stops the rollback before anything is switched"));
+        }
         let extra = json!({
             "rollback_targets": targets,
             "deploy_user": controller_user(),
@@ -115,6 +130,12 @@ pub async fn run(loaded: Loaded, args: RollbackOptions, printer: &Printer) -> Re
         if exit != Exit::Interrupted {
             event.result = if exit == Exit::Success { "ok" } else { "failed" }.into();
             event.detail = plan.join(", ");
+            if exit == Exit::Success {
+                event.hosts = hosts.names.clone();
+                hooks.run_after(When::After, &event).await;
+            } else {
+                hooks.run_after(When::Failed, &event).await;
+            }
             hooks::notify(webhook.as_deref(), &event, printer).await;
         }
         if exit == Exit::Success {

@@ -54,6 +54,12 @@ pub fn webhook_url(hosts: &Hosts) -> Result<Option<String>> {
         .filter(|u| !u.trim().is_empty()))
 }
 
+/// `deploy_hooks`, the same on every host.
+pub fn hooks(hosts: &Hosts) -> Result<Vec<rollout::Hook>> {
+    rollout::parse_hooks(&same_json(hosts, "deploy_hooks")?)
+        .map_err(|e| Error::new(e).hint("see docs/deploy.md for the rollout's variables"))
+}
+
 impl Plan {
     /// Reads `deploy_serial`, `deploy_max_fail_percentage`, `deploy_canary`,
     /// `deploy_migrate_once`, `deploy_hooks` and `deploy_webhook_url`.
@@ -120,7 +126,7 @@ impl Plan {
         } else {
             (0..hosts.names.len()).collect()
         };
-        let hooks = rollout::parse_hooks(&same_json(hosts, "deploy_hooks")?).map_err(config)?;
+        let hooks = self::hooks(hosts)?;
         let webhook = hosts
             .same_var("deploy_webhook_url")?
             .filter(|u| !u.trim().is_empty());

@@ -10,7 +10,7 @@
 //! - E, whose health check fails on host2 alone: host1 is switched back, both
 //!   serve B, E is logged bad on both, the `failed` hook runs, exit 2;
 //! - a failing `before` hook: nothing is built or switched;
-//! - `opsctl rollback`;
+//! - `opsctl rollback` runs the hooks (a failing `before` switches nothing);
 //! - the webhook (a loopback HTTP listener here, the controller) gets one JSON
 //!   per deploy and rollback with the right fields, and its URL (a secret) is in
 //!   no output and no file of the run journal.
@@ -219,14 +219,40 @@ pub(crate) fn rollout(tb: &Testbed, app: &Path, base: &str) {
     }
     runs.push(dep);
 
-    // 4. A rollback is told too.
+    // 4. A rollback runs the hooks too: the failing before hook stops it with
+    // nothing switched; then the before and after hooks see
+    // OPSCTL_ACTION=rollback and the release gone back to.
+    let rb = tb.opsctl(&["rollback", "--env", "tb"]);
+    rb.code(2)
+        .no_panic()
+        .stdout_has("refusing")
+        .stderr_has("deploy_hooks.before[0] (local: echo refusing; exit 3) failed (exit 3)")
+        .stderr_has("before anything is switched");
+    for h in ["host1", "host2"] {
+        assert!(version(tb, h).contains(&b), "{h}");
+    }
+    runs.push(rb);
+    tb.write(
+        "environments/tb/group_vars/web.yml",
+        &format!(
+            "{base}deploy_hooks:\n  before:\n    - local: echo \"$OPSCTL_ACTION before $OPSCTL_RELEASE [$OPSCTL_HOSTS]\" >> rollback-hooks.log\n  after:\n    - local: echo \"$OPSCTL_ACTION after $OPSCTL_RELEASE $OPSCTL_RESULT $OPSCTL_HOSTS\" >> rollback-hooks.log\n"
+        ),
+    );
     let rb = tb.opsctl(&["rollback", "--env", "tb"]);
     rb.code(0).no_panic();
     runs.push(rb);
+    let back = releases(tb)[0]["live"].as_str().unwrap().to_string();
+    assert_ne!(back, id_b);
+    let log =
+        std::fs::read_to_string(tb.project.path().join("rollback-hooks.log")).unwrap_or_default();
+    assert_eq!(
+        log,
+        format!("rollback before {back} []\nrollback after {back} ok host1 host2\n")
+    );
 
     // The webhook: one message per deploy and rollback.
     let msgs = got.lock().unwrap().clone();
-    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert_eq!(msgs.len(), 5, "{msgs:?}");
     let field = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or_default().to_string();
     assert_eq!(field(&msgs[0], "result"), "ok");
     assert_eq!(field(&msgs[0], "release"), id_b);
@@ -245,7 +271,12 @@ pub(crate) fn rollout(tb: &Testbed, app: &Path, base: &str) {
     assert_eq!(field(&msgs[2], "result"), "failed");
     assert_eq!(field(&msgs[2], "ref"), "A");
     assert_eq!(field(&msgs[3], "action"), "rollback");
-    assert_eq!(field(&msgs[3], "result"), "ok");
+    assert_eq!(field(&msgs[3], "result"), "failed");
+    assert_eq!(msgs[3]["hosts"], serde_json::json!([]));
+    assert_eq!(field(&msgs[4], "action"), "rollback");
+    assert_eq!(field(&msgs[4], "result"), "ok");
+    assert_eq!(field(&msgs[4], "release"), back);
+    assert_eq!(msgs[4]["hosts"], serde_json::json!(["host1", "host2"]));
     // The URL, a secret: in no output, no journal file.
     for r in &runs {
         assert!(
