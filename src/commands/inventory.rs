@@ -49,13 +49,12 @@ pub fn run(loaded: &Loaded, args: InventoryOptions, printer: &Printer) -> Result
             return Err(Error::new(format!("no group '{g}' in the inventory"))
                 .hint(format!("groups: {}", known.join(", "))));
         }
-        let text = match &keep {
-            Some(keep) => inventory.graph_within(args.group.as_deref(), keep),
-            None => inventory.graph(args.group.as_deref()),
-        };
+        let within = |h: &str| keep.as_ref().is_none_or(|k| k(h));
         if printer.is_json() {
-            printer.json(&serde_json::json!({"graph": text.trim_end_matches('\n')}));
+            let tree = inventory.graph_tree_within(args.group.as_deref(), within);
+            printer.json(&serde_json::json!({ "graph": tree }));
         } else {
+            let text = inventory.graph_within(args.group.as_deref(), within);
             printer.result(text.trim_end_matches('\n'));
         }
         return Ok(Exit::Success);

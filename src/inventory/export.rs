@@ -30,6 +30,44 @@ impl Inventory {
         out
     }
 
+    /// [`Inventory::graph_within`] as a document: `{"group": NAME, "children":
+    /// [...], "hosts": [...]}`, children first, in the graph's order (`all`
+    /// lists no hosts of its own, as the graph does). `None` for an unknown group.
+    pub fn graph_tree_within(
+        &self,
+        root: Option<&str>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<Json> {
+        let root = root.unwrap_or("all");
+        self.groups
+            .contains_key(root)
+            .then(|| self.tree_group(root, &keep))
+    }
+
+    fn tree_group(&self, name: &str, keep: &impl Fn(&str) -> bool) -> Json {
+        let g = &self.groups[name];
+        let children: Vec<Json> = g
+            .children
+            .iter()
+            .filter(|k| self.groups.contains_key(*k))
+            .map(|k| self.tree_group(k, keep))
+            .collect();
+        let hosts: Vec<Json> = if name == "all" {
+            Vec::new()
+        } else {
+            g.hosts
+                .iter()
+                .filter(|h| keep(h))
+                .map(|h| Json::String(h.to_string()))
+                .collect()
+        };
+        let mut m = Map::new();
+        m.insert("group".into(), Json::String(name.to_string()));
+        m.insert("children".into(), Json::Array(children));
+        m.insert("hosts".into(), Json::Array(hosts));
+        Json::Object(m)
+    }
+
     fn graph_group(
         &self,
         name: &str,

@@ -70,6 +70,47 @@ fn graph_is_ansible_inventorys_graph() {
     }
 }
 
+/// `--graph --output json` is the graph as a tree: drawn back as Ansible draws
+/// it, it is ansible-inventory's graph of every fixture.
+#[test]
+fn graph_as_json_is_the_same_tree() {
+    fn draw(node: &serde_json::Value, depth: usize, out: &mut Vec<String>) {
+        let pad = |name: String, depth: usize| {
+            if depth == 0 {
+                name
+            } else {
+                format!("{}--{name}", "  |".repeat(depth))
+            }
+        };
+        out.push(pad(format!("@{}:", node["group"].as_str().unwrap()), depth));
+        for kid in node["children"].as_array().unwrap() {
+            draw(kid, depth + 1, out);
+        }
+        for h in node["hosts"].as_array().unwrap() {
+            out.push(pad(h.as_str().unwrap().to_string(), depth + 1));
+        }
+    }
+    for (name, case, input) in fixtures() {
+        let expected = std::fs::read_to_string(case.join("expected-graph.txt")).unwrap();
+        let run = run_in(
+            &case,
+            &[
+                "inventory",
+                "-i",
+                input.to_str().unwrap(),
+                "--graph",
+                "--output",
+                "json",
+            ],
+        );
+        run.code(0);
+        let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        let mut lines = Vec::new();
+        draw(&doc["graph"], 0, &mut lines);
+        assert_eq!(lines.join("\n"), expected.trim_end(), "fixture {name}");
+    }
+}
+
 #[test]
 fn list_includes_group_vars_files_like_ansible() {
     // group_vars/host_vars beside the inventory join _meta.hostvars, host_vars winning.
