@@ -162,7 +162,98 @@ pub async fn build_if_shipped(
         t0.elapsed().as_secs_f64(),
         images.join(", ")
     ));
+    let keep = match hosts.same_var("compose_ship_keep")?.as_deref() {
+        None => DEFAULT_KEEP,
+        Some(n) => n
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "compose_ship_keep: '{n}' is not a number of releases (1 or more)"
+                ))
+                .hint("how many releases' images the controller keeps tagged (default 3)")
+            })?,
+    };
+    let base = hosts.same_var("compose_project")?.unwrap_or_default();
+    prune(&base, keep, printer).await;
     Ok(Some(Json::Object(ids)))
+}
+
+/// The controller keeps the tags of this many releases (`compose_ship_keep`).
+const DEFAULT_KEEP: usize = 3;
+
+/// The release of an image that a ship build named (`BASE-RELEASE_ID-service`
+/// or `BASE-RELEASE_ID_service`), if `repository` is one.
+fn release_of<'r>(base: &str, repository: &'r str) -> Option<&'r str> {
+    let rest = repository.strip_prefix(base)?.strip_prefix('-')?;
+    let id = rest.get(..15 + super::SHORT_SHA)?;
+    let after = rest[id.len()..].chars().next()?;
+    (super::is_release_id(id) && (after == '-' || after == '_')).then_some(id)
+}
+
+/// The repository:tag names of releases older than the newest `keep` (release
+/// ids sort by time): what [`prune`] removes.
+fn stale(base: &str, listed: &str, keep: usize) -> Vec<String> {
+    let mut ids: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| release_of(base, l.split(':').next().unwrap_or_default()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let Some(&oldest_kept) = ids.len().checked_sub(keep.max(1)).and_then(|n| ids.get(n)) else {
+        return Vec::new();
+    };
+    listed
+        .lines()
+        .filter(|l| {
+            release_of(base, l.split(':').next().unwrap_or_default())
+                .is_some_and(|id| id < oldest_kept)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Untags (and so frees, when no other tag holds them) the controller's images
+/// of this project's releases older than the newest `keep`. The hosts keep
+/// their own images for rollbacks; a deploy running at the same time is newer
+/// and kept. A failure is a warning: the deploy does not depend on it.
+async fn prune(base: &str, keep: usize, printer: &Printer) {
+    if base.is_empty() {
+        return;
+    }
+    let listed = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .arg(format!("{base}-*"))
+        .stdin(Stdio::null())
+        .output()
+        .await;
+    let listed = match listed {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => return printer.warn("could not list the controller's release images to prune them"),
+    };
+    let old = stale(base, &listed, keep);
+    if old.is_empty() {
+        return;
+    }
+    let out = Command::new("docker")
+        .args(["image", "rm"])
+        .args(&old)
+        .stdin(Stdio::null())
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => printer.result(&format!(
+            "removed the controller's images of {} older release tag(s) (compose_ship_keep: {keep})",
+            old.len()
+        )),
+        Ok(o) => printer.warn(&format!(
+            "docker image rm on the controller: {}",
+            last_lines(&o.stderr, 3)
+        )),
+        Err(e) => printer.warn(&format!("docker image rm on the controller: {e}")),
+    }
 }
 
 /// The build's `.env`: the same for every release (see [`build_if_shipped`]).
@@ -468,6 +559,33 @@ mod tests {
                 .to_string()
                 .contains("service x has neither image nor build")
         );
+    }
+
+    #[test]
+    fn stale_release_tags_are_all_but_the_newest() {
+        let listed = "app-20260101000000-aaaaaaa_web:latest\n\
+                      app-20260102000000-bbbbbbb_web:latest\n\
+                      app-20260102000000-bbbbbbb_worker:latest\n\
+                      app-20260103000000-ccccccc-web:latest\n\
+                      app-preview-x-20260101000000-aaaaaaa-web:latest\n\
+                      app-tools:latest\n\
+                      app-20260101000000-aaaaaaa:latest\n";
+        assert_eq!(
+            stale("app", listed, 2),
+            ["app-20260101000000-aaaaaaa_web:latest"]
+        );
+        assert_eq!(
+            stale("app", listed, 1),
+            [
+                "app-20260101000000-aaaaaaa_web:latest",
+                "app-20260102000000-bbbbbbb_web:latest",
+                "app-20260102000000-bbbbbbb_worker:latest"
+            ]
+        );
+        assert!(stale("app", listed, 3).is_empty());
+        // Another project's names (a preview's) are never this one's.
+        assert!(stale("app-preview-x", listed, 1).is_empty());
+        assert!(stale("app-previe", listed, 1).is_empty());
     }
 
     #[test]

@@ -60,6 +60,7 @@ fn compose_images_shipped_from_the_controller() {
              health_check_validate_certs: false\n\
              app_kind: compose\n{engine}\
              compose_images: ship\n\
+             compose_ship_keep: 2\n\
              compose_files: [docker-compose.yml, docker-compose.persist.yml]\n\
              version_check_path: /version\nhealth_checks: [/health]\n\
              deploy_maintenance: never\n"
@@ -213,6 +214,16 @@ fn compose_images_shipped_from_the_controller() {
     assert_eq!(get("/version"), b);
     let image_b = web_image(&tb);
     assert_ne!(image_b, image_a);
+    // The controller keeps the images of the newest compose_ship_keep (2)
+    // releases: A's first release's are gone, A --force's and B's stay.
+    dep_b.stdout_has("removed the controller's images of 1 older release tag(s)");
+    let tags = controller(&["image", "ls", "--format", "{{.Repository}}", "app-*"]);
+    let mut releases: Vec<&str> = tags.lines().map(|l| &l[4..26]).collect();
+    releases.sort_unstable();
+    releases.dedup();
+    assert_eq!(releases.len(), 2, "{tags}");
+    assert!(!tags.lines().any(|l| l == name_a), "{tags}");
+    assert!(releases[1].ends_with(&b[..7]), "{tags}");
     let back = tb.opsctl(&["rollback", "--env", "tb"]);
     back.code(0).no_panic();
     assert!(!back.stdout.contains("shipped"), "{}", back.stdout);
