@@ -1,5 +1,6 @@
 //! template on a real host: the rendered file written, its mode, newline
-//! sequence and check mode.
+//! sequence and check mode. A rendering error is a decision: the fixture
+//! `template/rendering_error_names_file_and_line.json`.
 
 use serde_json::json;
 
@@ -35,19 +36,4 @@ async fn renders_round_trip_check_diff() {
     assert!(o.changed);
     assert_eq!(o.diffs[0], Diff::new(dest.clone(), "listen 80;\n", want));
     assert_eq!(k.read("site.conf"), "listen 80;\n");
-}
-
-#[tokio::test]
-async fn rendering_errors_are_task_failures() {
-    let k = kit_with_vars(json!({})).await;
-    let t = k.task(&TEMPLATE, &Template);
-    k.write("files/bad.j2", "ok\nvalue {{ missing_var }}\n");
-    let (o, n) = t.apply(json!({"src": "bad.j2", "dest": k.p("out")})).await;
-    assert!(o.failed && n == 0, "{o:?}");
-    let msg = o.msg.unwrap();
-    assert!(
-        msg.contains("bad.j2:2") && msg.contains("missing_var"),
-        "{msg}"
-    );
-    assert!(!k.path("out").exists());
 }
