@@ -12,6 +12,8 @@ pub mod facts;
 pub mod gather;
 mod host;
 pub mod local;
+#[cfg(test)]
+mod module_tests;
 pub mod report;
 
 use std::collections::HashMap;

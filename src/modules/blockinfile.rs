@@ -244,9 +244,6 @@ impl Module for BlockInFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::Diff;
-    use crate::modules::testkit::kit;
-    use serde_json::json;
 
     fn ba(block: &str) -> BlockArgs {
         BlockArgs {
@@ -366,62 +363,5 @@ mod tests {
             update_block(Some("a\nc\n"), &p).unwrap(),
             format!("a\n\n{B}x\n{E}\nc\n")
         );
-    }
-
-    #[tokio::test]
-    async fn on_a_real_shell() {
-        let k = kit().await;
-        k.write("conf", "listen 80;\n");
-        let path = k.p("conf");
-        let args = json!({"path": path, "block": "a 1;\nb 2;"});
-        let (o, n) = k
-            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), false, true)
-            .await;
-        assert!(o.changed && !o.failed && n == 2, "{o:?}");
-        assert_eq!(o.msg.as_deref(), Some("Block inserted"));
-        let want = format!("listen 80;\n{B}a 1;\nb 2;\n{E}");
-        assert_eq!(k.read("conf"), want);
-        assert_eq!(
-            o.diffs,
-            vec![Diff::new(path.clone(), "listen 80;\n", want.clone())]
-        );
-        let (o, n) = k
-            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), false, true)
-            .await;
-        assert!(!o.changed && n == 1, "{o:?}");
-        k.write("conf", &format!("listen 80;\n{B}a 9;\n{E}"));
-        let (o, _) = k
-            .run_module(&BLOCKINFILE, &BlockInFile, args.clone(), true, false)
-            .await;
-        assert!(o.changed);
-        assert_eq!(k.read("conf"), format!("listen 80;\n{B}a 9;\n{E}"));
-        let (o, _) = k
-            .run_module(
-                &BLOCKINFILE,
-                &BlockInFile,
-                json!({"path": path, "state": "absent"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(
-            o.changed && o.msg.as_deref() == Some("Block removed"),
-            "{o:?}"
-        );
-        assert_eq!(k.read("conf"), "listen 80;\n");
-        let (o, _) = k
-            .run_module(
-                &BLOCKINFILE,
-                &BlockInFile,
-                json!({"path": k.p("d/new"), "block": "x", "create": true}),
-                false,
-                false,
-            )
-            .await;
-        assert!(
-            o.changed && o.msg.as_deref() == Some("File created"),
-            "{o:?}"
-        );
-        assert_eq!(k.read("d/new"), format!("{B}x\n{E}"));
     }
 }

@@ -49,7 +49,10 @@
 //! fixture does not list is absent). Probe outputs answer the module's probes
 //! in the order it asks them. `plan` is `done`, `change`, `change-skipped-in-check`,
 //! `change-applied-in-check` (a pause, a wait) or `error` (with `msg` a part of
-//! the error).
+//! the error). `msg` may be a list of parts, all in the message. `needs` are
+//! the needs asked before the plan or the error (`[]`: the module failed
+//! before reading anything from the host). A `diffs` entry is a diff's label,
+//! or the whole diff, `{"label": "/etc/motd", "before": "", "after": "hi\n"}`.
 //!
 //! Deploy modules add: `facts.gits`, working copies by dest (`{"/srv/app":
 //! {"state": "repo", "head": "SHA", "branch": "main", "remote_url": "...",
@@ -380,34 +383,30 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
         templar: &templar,
     };
     let expect = &case["expect"];
-    let outcome: Result<(Vec<Need>, Plan), String> = (|| {
-        let mut needs = m.needs(&args, &ctx).map_err(|f| f.to_string())?;
+    // the needs asked so far (none when `needs` itself fails: nothing is
+    // read from the host before the error)
+    let mut needs = Vec::new();
+    let outcome: Result<Plan, String> = (|| {
+        needs = m.needs(&args, &ctx).map_err(|f| f.to_string())?;
         loop {
             let facts = facts_for(&needs, &case["facts"])?;
             match m.decide(&args, &facts, &ctx).map_err(|f| f.to_string())? {
                 Plan::More(more) => needs.extend(more),
-                plan => return Ok((needs, plan)),
+                plan => return Ok(plan),
             }
         }
     })();
-    let (needs, plan) = match outcome {
-        Err(e) if expect["plan"] == "error" => {
-            let want = expect["msg"].as_str().unwrap_or_default();
-            return if e.contains(want) {
-                Ok(())
-            } else {
-                Err(format!("error {e:?} does not contain {want:?}"))
-            };
-        }
-        Err(e) => return Err(e),
-        Ok(x) => x,
-    };
     if let Some(want) = expect.get("needs") {
         let have: Vec<String> = needs.iter().map(Need::describe).collect();
         if *want != serde_json::json!(have) {
             return Err(format!("needs: have {have:?}, want {want}"));
         }
     }
+    let plan = match outcome {
+        Err(e) if expect["plan"] == "error" => return msg_says(&e, &expect["msg"]),
+        Err(e) => return Err(e),
+        Ok(x) => x,
+    };
     let (kind, outcome) = match plan {
         Plan::Done(o) => ("done", o),
         Plan::Change(c) => {
@@ -452,11 +451,8 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
     {
         return Err(format!("failed: have {}, want {want}", outcome.failed));
     }
-    if let Some(want) = expect.get("msg").and_then(Json::as_str) {
-        let have = outcome.msg.clone().unwrap_or_default();
-        if !have.contains(want) {
-            return Err(format!("msg {have:?} does not contain {want:?}"));
-        }
+    if let Some(want) = expect.get("msg") {
+        msg_says(outcome.msg.as_deref().unwrap_or_default(), want)?;
     }
     for (k, v) in expect["data"].as_object().into_iter().flatten() {
         if outcome.data.get(k) != Some(v) {
@@ -467,12 +463,40 @@ pub fn check(module: &str, case: &Json, dir: &Path) -> Result<(), String> {
         }
     }
     if let Some(want) = expect.get("diffs") {
-        let have: Vec<&str> = outcome.diffs.iter().map(|d| d.label.as_str()).collect();
-        if *want != serde_json::json!(have) {
-            return Err(format!("diffs: have {have:?}, want {want}"));
-        }
+        diffs_are(&outcome.diffs, want)?;
     }
     Ok(())
+}
+
+/// `msg`: a part of the message, or a list of parts it all contains.
+fn msg_says(have: &str, want: &Json) -> Result<(), String> {
+    let parts: Vec<&str> = match want {
+        Json::Array(parts) => parts.iter().filter_map(Json::as_str).collect(),
+        w => vec![w.as_str().unwrap_or_default()],
+    };
+    match parts.iter().find(|p| !have.contains(**p)) {
+        Some(p) => Err(format!("msg {have:?} does not contain {p:?}")),
+        None => Ok(()),
+    }
+}
+
+/// `diffs`: each diff by its label, or as `{"label", "before", "after"}`.
+fn diffs_are(have: &[super::Diff], want: &Json) -> Result<(), String> {
+    let have: Vec<Json> = have
+        .iter()
+        .map(|d| serde_json::json!({"label": d.label, "before": d.before, "after": d.after}))
+        .collect();
+    let want = want.as_array().ok_or("diffs: a list")?;
+    let same = have.len() == want.len()
+        && have.iter().zip(want).all(|(h, w)| match w {
+            Json::String(label) => h["label"] == *label,
+            w => h == w,
+        });
+    if same {
+        Ok(())
+    } else {
+        Err(format!("diffs: have {have:#?}, want {want:#?}"))
+    }
 }
 
 #[cfg(test)]

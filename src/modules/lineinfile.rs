@@ -331,8 +331,6 @@ impl Module for LineInFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::Diff;
-    use crate::modules::testkit::{kit, mode_of};
 
     fn la(line: &str) -> LineArgs {
         LineArgs {
@@ -491,107 +489,5 @@ mod tests {
         r.regexp = re("^#");
         assert_eq!(absent("#1\nx\n#2", &r), ("x\n".into(), 2));
         assert_eq!(absent("x\n", &r), ("x\n".into(), 0));
-    }
-
-    #[tokio::test]
-    async fn on_a_real_shell() {
-        let k = kit().await;
-        k.write("sshd_config", "Port 22\nPermitRootLogin yes\n");
-        let path = k.p("sshd_config");
-        let args = json!({"path": path, "regexp": "^PermitRootLogin ", "line": "PermitRootLogin no", "backup": true});
-        let (o, n) = k
-            .run_module(&LINEINFILE, &LineInFile, args.clone(), false, true)
-            .await;
-        assert!(o.changed && !o.failed && n == 2, "{o:?}");
-        assert_eq!(o.msg.as_deref(), Some("line replaced"));
-        assert_eq!(k.read("sshd_config"), "Port 22\nPermitRootLogin no\n");
-        assert_eq!(
-            o.diffs,
-            vec![Diff::new(
-                path.clone(),
-                "Port 22\nPermitRootLogin yes\n",
-                "Port 22\nPermitRootLogin no\n"
-            )]
-        );
-        let b = o.data["backup"].as_str().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(b).unwrap(),
-            "Port 22\nPermitRootLogin yes\n"
-        );
-        let (o, n) = k
-            .run_module(&LINEINFILE, &LineInFile, args.clone(), false, true)
-            .await;
-        assert!(!o.changed && n == 1 && o.diffs.is_empty(), "{o:?}");
-        k.write("sshd_config", "PermitRootLogin maybe\n");
-        let (o, _) = k
-            .run_module(&LINEINFILE, &LineInFile, args.clone(), true, true)
-            .await;
-        assert!(o.changed);
-        assert_eq!(
-            o.diffs,
-            vec![Diff::new(
-                path.clone(),
-                "PermitRootLogin maybe\n",
-                "PermitRootLogin no\n"
-            )]
-        );
-        assert_eq!(k.read("sshd_config"), "PermitRootLogin maybe\n");
-        // absent
-        let (o, _) = k
-            .run_module(
-                &LINEINFILE,
-                &LineInFile,
-                json!({"path": path, "regexp": "^Permit", "state": "absent"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(o.changed && o.data["found"] == json!(1), "{o:?}");
-        assert_eq!(k.read("sshd_config"), "");
-        // a missing file: error, or created (with its directory) with create
-        let (o, _) = k
-            .run_module(
-                &LINEINFILE,
-                &LineInFile,
-                json!({"path": k.p("new/f"), "line": "x"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(
-            o.failed && o.msg.as_deref().unwrap().contains("does not exist"),
-            "{o:?}"
-        );
-        let (o, _) = k
-            .run_module(
-                &LINEINFILE,
-                &LineInFile,
-                json!({"path": k.p("new/f"), "line": "x", "create": true, "mode": "0600"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(o.changed && !o.failed, "{o:?}");
-        assert_eq!(k.read("new/f"), "x\n");
-        assert_eq!(mode_of(&k.path("new/f")), 0o600);
-        // a symlink is followed: the target is edited, the link stays
-        std::os::unix::fs::symlink(k.path("new/f"), k.path("link")).unwrap();
-        let (o, _) = k
-            .run_module(
-                &LINEINFILE,
-                &LineInFile,
-                json!({"path": k.p("link"), "line": "y"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(o.changed && !o.failed, "{o:?}");
-        assert!(
-            std::fs::symlink_metadata(k.path("link"))
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(k.read("new/f"), "x\ny\n");
     }
 }

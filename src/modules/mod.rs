@@ -75,8 +75,6 @@ pub mod sysfacts;
 pub mod sysv_status;
 pub mod tempfile;
 pub mod template;
-#[cfg(test)]
-pub(crate) mod testkit;
 pub mod text_edit;
 pub mod ufw;
 pub mod unarchive;

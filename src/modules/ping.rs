@@ -25,30 +25,3 @@ impl Module for Ping {
         Ok(Plan::Done(Outcome::ok().with("ping", data)))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::modules::testkit::kit;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn answers_pong_or_the_data() {
-        let k = kit().await;
-        let (o, n) = k.run_module(&PING, &Ping, json!({}), true, false).await;
-        assert_eq!(n, 1, "one round trip");
-        assert!(!o.changed && !o.failed, "{o:?}");
-        assert_eq!(o.data["ping"], json!("pong"));
-        let (o, _) = k
-            .run_module(&PING, &Ping, json!({"data": "hi"}), false, false)
-            .await;
-        assert_eq!(o.data["ping"], json!("hi"));
-        let (o, _) = k
-            .run_module(&PING, &Ping, json!({"data": "crash"}), false, false)
-            .await;
-        assert!(
-            o.failed && o.msg.as_deref().unwrap().contains("boom"),
-            "{o:?}"
-        );
-    }
-}

@@ -136,8 +136,6 @@ impl Module for Replace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::Diff;
-    use crate::modules::testkit::kit;
 
     fn done(s: &str, n: usize) -> Replaced {
         Replaced::Done(s.into(), n)
@@ -184,56 +182,6 @@ mod tests {
         assert_eq!(
             replace_text(text, "a", "b", Some("zzz"), None).unwrap(),
             Replaced::NoSection("zzz(?P<subsection>.*)".into())
-        );
-    }
-
-    #[tokio::test]
-    async fn on_a_real_shell() {
-        let k = kit().await;
-        k.write("hosts", "127.0.0.1 old.example\n10.0.0.1 old.example\n");
-        let path = k.p("hosts");
-        let args =
-            json!({"path": path, "regexp": r"(\s+)old\.example$", "replace": r"\1new.example"});
-        let (o, n) = k
-            .run_module(&REPLACE, &Replace, args.clone(), false, true)
-            .await;
-        assert!(o.changed && !o.failed && n == 2, "{o:?}");
-        assert_eq!(o.msg.as_deref(), Some("2 replacements made"));
-        assert_eq!(
-            k.read("hosts"),
-            "127.0.0.1 new.example\n10.0.0.1 new.example\n"
-        );
-        assert_eq!(o.diffs.len(), 1);
-        let (o, n) = k
-            .run_module(&REPLACE, &Replace, args.clone(), false, true)
-            .await;
-        assert!(!o.changed && n == 1 && o.diffs.is_empty(), "{o:?}");
-        k.write("hosts", "1.1.1.1 old.example\n");
-        let (o, _) = k
-            .run_module(&REPLACE, &Replace, args.clone(), true, true)
-            .await;
-        assert!(o.changed);
-        assert_eq!(
-            o.diffs,
-            vec![Diff::new(
-                path.clone(),
-                "1.1.1.1 old.example\n",
-                "1.1.1.1 new.example\n"
-            )]
-        );
-        assert_eq!(k.read("hosts"), "1.1.1.1 old.example\n");
-        let (o, _) = k
-            .run_module(
-                &REPLACE,
-                &Replace,
-                json!({"path": k.p("none"), "regexp": "x"}),
-                false,
-                false,
-            )
-            .await;
-        assert!(
-            o.failed && o.msg.as_deref().unwrap().contains("does not exist"),
-            "{o:?}"
         );
     }
 }

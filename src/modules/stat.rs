@@ -126,8 +126,6 @@ pub fn stat_fields(st: &Probed, algo: &str) -> Map<String, Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::content;
-    use crate::modules::testkit::kit;
 
     #[test]
     fn fields_from_a_probe() {
@@ -157,51 +155,5 @@ mod tests {
             stat_fields(&Probed::default(), "sha1"),
             json!({"exists": false}).as_object().unwrap().clone()
         );
-    }
-
-    #[tokio::test]
-    async fn stat_on_a_real_shell() {
-        let k = kit().await;
-        k.write("f.txt", "abc");
-        std::os::unix::fs::symlink(k.path("f.txt"), k.path("l")).unwrap();
-        let (o, n) = k
-            .run_module(&STAT, &Stat, json!({"path": k.p("f.txt")}), false, false)
-            .await;
-        assert_eq!(n, 1, "one exec");
-        assert!(!o.changed && !o.failed, "{o:?}");
-        let s = &o.data["stat"];
-        assert_eq!(s["exists"], json!(true));
-        assert_eq!(s["isreg"], json!(true));
-        assert_eq!(s["size"], json!(3));
-        assert_eq!(s["checksum"], json!(content::sha1_hex(b"abc")));
-        // a link, not followed, then followed; sha256
-        let (o, _) = k
-            .run_module(&STAT, &Stat, json!({"path": k.p("l")}), true, false)
-            .await;
-        assert_eq!(o.data["stat"]["islnk"], json!(true));
-        assert_eq!(o.data["stat"]["lnk_target"], json!(k.p("f.txt")));
-        let (o, _) = k
-            .run_module(
-                &STAT,
-                &Stat,
-                json!({"path": k.p("l"), "follow": true, "checksum_algorithm": "sha256"}),
-                false,
-                false,
-            )
-            .await;
-        assert_eq!(o.data["stat"]["islnk"], json!(false));
-        assert_eq!(
-            o.data["stat"]["checksum"],
-            json!(content::sha256_hex(b"abc"))
-        );
-        let (o, _) = k
-            .run_module(&STAT, &Stat, json!({"path": k.p("nope")}), false, false)
-            .await;
-        assert_eq!(o.data["stat"], json!({"exists": false}));
-        let (o, _) = k
-            .run_module(&STAT, &Stat, json!({"path": k.p("files")}), false, false)
-            .await;
-        assert_eq!(o.data["stat"]["isdir"], json!(true));
-        assert!(o.data["stat"].get("checksum").is_none());
     }
 }

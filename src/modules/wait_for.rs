@@ -417,49 +417,4 @@ mod tests {
         assert!(s.contains("ESTAB") && s.contains("10.0.0.1"), "{s}");
         assert_eq!(group_names("(?P<a>x)(y)(?P<bc>z)"), vec!["a", "bc"]);
     }
-
-    #[tokio::test]
-    async fn wait_for_runs_a_bounded_loop() {
-        use crate::modules::testkit::kit;
-        let k = kit().await;
-        k.write("ready.txt", "status: up 42\n");
-        let (o, n) = k
-            .run_module(
-                &WAIT_FOR,
-                &WaitFor,
-                json!({"path": k.p("ready.txt"), "search_regex": "up (?P<n>\\d+)", "timeout": 2}),
-                true,
-                false,
-            )
-            .await;
-        assert_eq!(n, 1);
-        assert!(!o.failed && !o.changed, "{o:?}");
-        assert_eq!(o.data["match_groups"], json!(["42"]));
-        assert_eq!(o.data["match_groupdict"], json!({"n": "42"}));
-        let (o, _) = k
-            .run_module(
-                &WAIT_FOR,
-                &WaitFor,
-                json!({"path": k.p("nope"), "timeout": 1}),
-                false,
-                false,
-            )
-            .await;
-        assert!(o.failed, "{o:?}");
-        assert_eq!(
-            o.msg.as_deref(),
-            Some(format!("Timeout when waiting for file {}", k.p("nope")).as_str())
-        );
-        // a port nobody listens on is closed
-        let (o, _) = k
-            .run_module(
-                &WAIT_FOR,
-                &WaitFor,
-                json!({"port": 1, "state": "stopped", "timeout": 2}),
-                false,
-                false,
-            )
-            .await;
-        assert!(!o.failed, "{o:?}");
-    }
 }

@@ -45,15 +45,10 @@ const RULES: &[(&[&str], &[&str])] = &[
 
 /// Edges against the order that exist today: (a file, or a directory ending
 /// in `/`, under src/; the layer it reaches; why). An entry that matches no
-/// edge any more fails the test: remove it.
-const ALLOWED: &[(&str, &str, &str)] = &[
-    // Kept:
-    (
-        "modules/testkit.rs",
-        "engine",
-        "test-only (cfg(test)): module tests run a module as the engine does",
-    ),
-];
+/// edge any more fails the test: remove it. None is left: module tests that
+/// run a module as the engine does live in the engine (`engine/module_tests/`),
+/// and module decisions are tested as data (`tests/fixtures/modules/`).
+const ALLOWED: &[(&str, &str, &str)] = &[];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -136,34 +131,41 @@ fn allowed(rel: &str, target: &str) -> Option<usize> {
     })
 }
 
-#[test]
-fn layers_import_only_downwards() {
+/// Every file under src/ (relative to it, sorted) with the layers its code
+/// reaches by `crate::` paths.
+fn edges_by_file() -> Vec<(String, Vec<String>)> {
     let root = src();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     files.sort();
     assert!(files.len() > 50, "src/ has only {} files", files.len());
+    files
+        .iter()
+        .map(|path| {
+            let rel = path
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let mut edges = crate_edges(&code_of(&std::fs::read_to_string(path).unwrap()));
+            edges.sort();
+            edges.dedup();
+            (rel, edges)
+        })
+        .collect()
+}
+
+#[test]
+fn layers_import_only_downwards() {
     let mut wrong = Vec::new();
     let mut used = vec![false; ALLOWED.len()];
-    for path in &files {
-        let rel = path
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
+    for (rel, edges) in edges_by_file() {
         let layer = layer_of(&rel);
         let above: Vec<&str> = RULES
             .iter()
             .filter(|(layers, _)| layers.contains(&layer))
             .flat_map(|(_, above)| above.iter().copied())
             .collect();
-        if above.is_empty() {
-            continue;
-        }
-        let code = code_of(&std::fs::read_to_string(path).unwrap());
-        let mut edges = crate_edges(&code);
-        edges.sort();
-        edges.dedup();
         for target in edges.iter().filter(|e| above.contains(&e.as_str())) {
             match allowed(&rel, target) {
                 Some(i) => used[i] = true,
@@ -188,6 +190,32 @@ fn layers_import_only_downwards() {
         "these edges are gone: remove them from ALLOWED in tests/integration/house.rs:\n  {}",
         stale.join("\n  ")
     );
+}
+
+/// What cli.rs hands the parsed arguments to, and reports with.
+const CLI_REACHES: &[&str] = &["commands", "error", "printer"];
+
+/// cli is the top layer: no file under src/ reaches it (lib.rs only
+/// re-exports `cli::main` for main.rs), and cli.rs reaches nothing but
+/// [`CLI_REACHES`].
+#[test]
+fn cli_is_the_top_layer() {
+    let mut wrong = Vec::new();
+    for (rel, edges) in edges_by_file() {
+        if rel == "cli.rs" {
+            for e in edges.iter().filter(|e| !CLI_REACHES.contains(&e.as_str())) {
+                wrong.push(format!(
+                    "src/cli.rs uses crate::{e}: cli converts its arguments into a \
+                     commands::Invocation and reaches only {CLI_REACHES:?}"
+                ));
+            }
+        } else if edges.iter().any(|e| e == "cli") {
+            wrong.push(format!(
+                "src/{rel} uses crate::cli: nothing reaches the top layer"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
