@@ -185,14 +185,7 @@ pub struct Plan {
 }
 
 fn prev_state(st: &Stat) -> &'static str {
-    match st.kind {
-        FType::Absent => "absent",
-        FType::Link => "link",
-        FType::Directory => "directory",
-        FType::File if st.nlink > 1 => "hard",
-        FType::File => "file",
-        FType::Other => "other",
-    }
+    st.state()
 }
 
 fn state_diff(plan: &mut Plan, path: &str, before: &str, after: &str, diff: bool) {

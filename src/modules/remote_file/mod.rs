@@ -119,6 +119,15 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The path's `state` as Ansible names it: a regular file with more than
+    /// one link is `hard`.
+    pub fn state(&self) -> &'static str {
+        match self.kind {
+            FType::File if self.nlink > 1 => "hard",
+            kind => kind.name(),
+        }
+    }
+
     pub fn exists(&self) -> bool {
         self.kind != FType::Absent
     }
@@ -305,7 +314,7 @@ pub fn become_hint(host: &HostInfo) -> String {
 /// registers them.
 pub fn file_fields(st: &Stat) -> Map<String, Json> {
     let mut m = Map::new();
-    m.insert("state".into(), json!(st.kind.name()));
+    m.insert("state".into(), json!(st.state()));
     if st.exists() {
         m.insert("mode".into(), json!(mode_str(st.mode)));
         m.insert("owner".into(), json!(st.owner));
