@@ -223,7 +223,26 @@ fn preview_setup(loaded: Loaded, args: &DeployOptions, given: &str) -> Result<(L
         "domain_names": [server],
         // Self-signed: the health checks cannot verify it.
         "health_check_validate_certs": false,
+        // The maintenance page is the host's (/var/lib/opsctl/maintenance) and
+        // only the main app's site serves it: a preview's migrations must not
+        // put the main app in maintenance.
+        "deploy_maintenance": "never",
     });
+    // A compose app's preview: a compose project of its own (so its containers,
+    // networks and images are never the main stack's nor another preview's), its
+    // own upstream file (the preview's site includes it; its switches rewrite
+    // it) and its own data directory for bind mounts, under the preview's root.
+    // Its two stack ports are the pair the preview's allocator gives
+    // (roles/app/tasks/preview.yml). See docs/compose.md.
+    if probe.same_var("app_kind")?.as_deref() == Some("compose") {
+        let main = probe
+            .same_var("compose_project")?
+            .unwrap_or_else(|| "app".into());
+        extra["compose_project"] = json!(pv::compose_project(&main, &name));
+        extra["compose_upstream_file"] =
+            json!(format!("/etc/nginx/opsctl-upstream-preview-{name}.conf"));
+        extra["compose_data_dir"] = json!(format!("{preview_root}/{name}/shared/data"));
+    }
     if !has_database && args.data.as_deref() == Some("snapshot") {
         return Err(Error::new(
             "--data snapshot: this environment has no database (no host in group db): a preview's SQLite file starts empty",

@@ -172,6 +172,9 @@ pub async fn run(loaded: Loaded, o: PreviewsOptions, printer: &Printer) -> Resul
                             "expires_in_seconds": r.removeat - t,
                             "client_port": r.fields.get("CLIENT_PORT"), "api_port": r.fields.get("API_PORT"),
                             "database": r.fields.get("DB_NAME").filter(|d| !d.is_empty()),
+                            // A compose app's preview: its stacks' project (each
+                            // release's is COMPOSE_PROJECT-RELEASE_ID).
+                            "compose_project": r.fields.get("COMPOSE_PROJECT").filter(|p| !p.is_empty()),
                         }));
                     }
                     continue;

@@ -44,6 +44,25 @@ pub fn database_name(main: &str, name: &str) -> String {
     s
 }
 
+/// The compose project of a compose app's preview (docs/compose.md):
+/// `<compose_project>-preview-<name>` (each release's stack is that, then
+/// `-RELEASE_ID`), in what compose and docker accept for a project and an image
+/// name: lowercase `[a-z0-9_-]`, other characters dropped. Never a prefix of
+/// the main app's release projects (`<compose_project>-RELEASE_ID`, which start
+/// with a digit after the `-`).
+pub fn compose_project(main: &str, name: &str) -> String {
+    let main: String = main
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect();
+    let main = main.trim_start_matches(['-', '_']);
+    format!(
+        "{}-preview-{name}",
+        if main.is_empty() { "app" } else { main }
+    )
+}
+
 /// One preview as `opsctl-previews list` printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -109,6 +128,17 @@ mod tests {
     fn databases() {
         assert_eq!(database_name("app", "feature-x"), "app_preview_feature_x");
         assert_eq!(database_name("app", &"a".repeat(63)).len(), 63);
+    }
+
+    #[test]
+    fn compose_projects() {
+        assert_eq!(compose_project("app", "feature-x"), "app-preview-feature-x");
+        assert_eq!(compose_project("My.Shop", "x"), "myshop-preview-x");
+        assert_eq!(compose_project("--", "x"), "app-preview-x");
+        // Not a release of the main app: what follows its project and '-' is
+        // not a release id.
+        let p = compose_project("app", "x");
+        assert!(!crate::deploy::is_release_id(&p["app-".len()..]));
     }
 
     #[test]

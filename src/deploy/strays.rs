@@ -226,6 +226,56 @@ mod tests {
     }
 
     #[test]
+    fn the_main_app_and_its_previews_never_sweep_each_other() {
+        // The main app live on 8000 and a stray of its own; the preview x's live
+        // stack (20000) and the preview x-y's: project names of their own
+        // (docs/compose.md), directories under the previews' root.
+        let preview = |name: &str, release: &str, port: u16| {
+            format!(
+                "stack|app-preview-{name}-{release}|/srv/app-previews/{name}/releases/{release}|{port}\n"
+            )
+        };
+        let stacks = format!(
+            "{}{}{}{}{}",
+            stack(LIVE, 8000),
+            stack(OLD, 8001),
+            preview("x", NEW, 20000),
+            preview("x", OLD, 20001),
+            preview("x-y", NEW, 20002)
+        );
+        // The projects swept by a deploy of `project` in `root` whose live
+        // stack is `live` (upstream port `port`).
+        let swept = |live: &str, port: &str, project: &str, root: &str| -> Vec<String> {
+            let facts = format!("live|{live}\nupstream|{port}\n{stacks}");
+            strays(&facts, project, root)
+                .into_iter()
+                .map(|s| s.project)
+                .collect()
+        };
+        // The main app deploys: only its own old stack goes.
+        assert_eq!(
+            swept(&format!("app-{LIVE}"), "8000", "app", "/srv/app"),
+            vec![format!("app-{OLD}")]
+        );
+        // The preview x deploys: only x's own old stack goes, never the main
+        // app's (live or not) nor x-y's.
+        assert_eq!(
+            swept(
+                &format!("app-preview-x-{NEW}"),
+                "20000",
+                "app-preview-x",
+                "/srv/app-previews/x"
+            ),
+            vec![format!("app-preview-x-{OLD}")]
+        );
+        // Before its first release is live, a preview still leaves the others be.
+        assert_eq!(
+            swept("", "", "app-preview-x-y", "/srv/app-previews/x-y"),
+            vec![format!("app-preview-x-y-{NEW}")]
+        );
+    }
+
+    #[test]
     fn without_a_live_release_every_stack_of_the_app_is_stray() {
         let facts = format!("live|\nupstream|\n{}", stack(NEW, 8000));
         let got = strays(&facts, "app", "/srv/app");

@@ -4,6 +4,9 @@
 //! with host networking, its SQLite file in a bind mount) at refs A, B and D (its
 //! version check fails) of a git repository made here, and `rollback`. The base
 //! image is made on the host from its own files (tests/testbed/docker-base-image.sh).
+//! Then previews of it (`deploy --preview`, issue 17): their own compose
+//! projects, ports, upstream files, sites, certificates and data, the main
+//! stack untouched; `previews destroy` and the expiry timer's command.
 
 use std::path::Path;
 
@@ -222,7 +225,10 @@ fn compose_app_deploy_switch_fail_rollback() {
         "{hosts:?}"
     );
 
-    // 5. The community.docker modules on the same engine: --check changes
+    // 5. Previews of the compose app beside the main app (at A now).
+    previews_beside_the_main_app(&tb, &a, &b);
+
+    // 6. The community.docker modules on the same engine: --check changes
     // nothing, the run makes the image, the container and the compose project,
     // a second run changes nothing.
     sh(
@@ -278,4 +284,221 @@ fn compose_app_deploy_switch_fail_rollback() {
     let second = tb.play("docker_modules", playbook, &[]);
     second.code(0);
     assert_eq!(changed(&second, "host1"), 0, "{}", second.stdout);
+}
+
+/// `curl` on host1 through nginx at a server name (pebble's certificate verified).
+fn at(tb: &Testbed, name: &str, path: &str) -> String {
+    sh(
+        tb,
+        "host1",
+        &format!("{CURL} --resolve {name}:443:127.0.0.1 https://{name}{path}"),
+    )
+}
+
+/// The ids of the containers of the compose project live in `root`, sorted.
+fn stack_ids(tb: &Testbed, root: &str) -> String {
+    sh(
+        tb,
+        "host1",
+        &format!(
+            "p=$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' {root}/current/.env); [ -n \"$p\" ] && \
+             docker ps -aq --no-trunc --filter label=com.docker.compose.project=$p | sort"
+        ),
+    )
+}
+
+/// Nothing of preview `name` is left on host1: no container, network or image
+/// of its project, no files, site, upstream file, certificate or port record.
+fn preview_gone(tb: &Testbed, name: &str) {
+    sh(
+        tb,
+        "host1",
+        &format!(
+            "! docker ps -a --format '{{{{.Label \"com.docker.compose.project\"}}}}' | grep -q '^app-preview-{name}-' && \
+             ! docker images --format '{{{{.Repository}}}}' | grep -q '^app-preview-{name}-' && \
+             ! docker network ls --format '{{{{.Name}}}}' | grep -q '^app-preview-{name}-' && \
+             test ! -e /srv/app-previews/{name} && test ! -e /etc/nginx/sites-enabled/preview-{name} && \
+             test ! -e /etc/nginx/sites-available/preview-{name} && \
+             test ! -e /etc/nginx/opsctl-upstream-preview-{name}.conf && test ! -e /etc/ssl/opsctl/preview-{name} && \
+             ! grep -rqs '^NAME={name}$' /srv/app-previews/*/preview.env"
+        ),
+    );
+}
+
+/// Previews of the compose app (docs/compose.md, docs/previews.md) on host1,
+/// whose main app is live at `a`: `pb` of B beside it, answering at its own
+/// name over https with its commit, its own project, ports, data and site; a
+/// failed deploy of it (D) leaves it serving B; a second preview; `destroy`
+/// and the timer's command leave nothing of them; the main stack's containers
+/// are the same throughout.
+fn previews_beside_the_main_app(tb: &Testbed, a: &str, b: &str) {
+    let web = tb.env_dir.join("group_vars/web.yml");
+    let vars = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, format!("{vars}preview_domain: preview.test\n")).unwrap();
+    let main_ids = stack_ids(tb, "/srv/app");
+    assert!(!main_ids.is_empty());
+    let main_images = sh(
+        tb,
+        "host1",
+        "docker images --format '{{.Repository}}' | grep -c '^app-'",
+    );
+    let deploy = |name: &str, rev: &str| {
+        tb.opsctl(&[
+            "deploy",
+            "--env",
+            "tb",
+            "--preview",
+            name,
+            "--git-version",
+            rev,
+        ])
+    };
+
+    deploy("pb", "B")
+        .code(0)
+        .no_panic()
+        .stdout_has("preview pb answers at https://pb.preview.test");
+    assert_eq!(at(tb, "pb.preview.test", "/version"), b);
+    assert_eq!(at(tb, "host1.test", "/version"), a);
+    assert_eq!(
+        stack_ids(tb, "/srv/app"),
+        main_ids,
+        "the main stack changed"
+    );
+    // Its project, its port (from the preview range, nginx's upstream for it),
+    // its .env (0600) and data directory under the preview's root.
+    let env = |k: &str| {
+        sh(
+            tb,
+            "host1",
+            &format!("sed -n 's/^{k}=//p' /srv/app-previews/pb/current/.env"),
+        )
+    };
+    let project = env("COMPOSE_PROJECT_NAME");
+    assert!(
+        project.starts_with("app-preview-pb-") && project.ends_with(&b[..7]),
+        "{project}"
+    );
+    let port: u32 = env("OPSCTL_PORT").parse().unwrap();
+    assert!((20000..=20999).contains(&port), "{port}");
+    assert_eq!(
+        sh(
+            tb,
+            "host1",
+            "cat /etc/nginx/opsctl-upstream-preview-pb.conf"
+        ),
+        format!("server 127.0.0.1:{port};")
+    );
+    assert_eq!(
+        sh(
+            tb,
+            "host1",
+            &format!(
+                "docker ps --filter label=com.docker.compose.project={project} --format '{{{{.Names}}}}'"
+            )
+        ),
+        format!("{project}_web_1")
+    );
+    assert_eq!(env("OPSCTL_DATA_DIR"), "/srv/app-previews/pb/shared/data");
+    assert_eq!(
+        sh(
+            tb,
+            "host1",
+            "stat -c '%a %U' /srv/app-previews/pb/current/.env"
+        ),
+        "600 root"
+    );
+    // Its data is its own: a note written in it is not in the main app's, the
+    // main app's is not in it.
+    sh(
+        tb,
+        "host1",
+        &format!(
+            "{CURL} --resolve pb.preview.test:443:127.0.0.1 -X POST --data-binary 'written in pb' https://pb.preview.test/notes"
+        ),
+    );
+    assert_eq!(at(tb, "pb.preview.test", "/notes"), "written in pb");
+    assert_eq!(at(tb, "host1.test", "/notes"), "written before B");
+    sh(
+        tb,
+        "host1",
+        "d=$(sed -n 's/^OPSCTL_DATA_DIR=//p' /srv/app/current/.env); \
+         [ -n \"$d\" ] && [ \"$d\" != /srv/app-previews/pb/shared/data ] && test -f \"$d/app.sqlite3\" \
+         && test -f /srv/app-previews/pb/shared/data/app.sqlite3",
+    );
+    // Deployed again at the same commit: nothing to do.
+    deploy("pb", "B")
+        .code(0)
+        .stdout_has("already live on every host");
+    let pb_ids = stack_ids(tb, "/srv/app-previews/pb");
+
+    // D fails its version check at the preview's name: pb serves B again.
+    deploy("pb", "D")
+        .code(2)
+        .no_panic()
+        .stderr_has("step health");
+    assert_eq!(at(tb, "pb.preview.test", "/version"), b);
+    assert_eq!(at(tb, "pb.preview.test", "/notes"), "written in pb");
+    assert_eq!(stack_ids(tb, "/srv/app-previews/pb"), pb_ids);
+
+    // A second preview (of A): ports of its own; pb's and the main stack stay.
+    deploy("pa", "A").code(0).no_panic();
+    assert_eq!(at(tb, "pa.preview.test", "/version"), a);
+    assert_eq!(at(tb, "pa.preview.test", "/notes"), "");
+    assert_eq!(stack_ids(tb, "/srv/app-previews/pb"), pb_ids);
+    assert_eq!(stack_ids(tb, "/srv/app"), main_ids);
+    let list = tb.opsctl(&["previews", "--env", "tb", "--output", "json"]);
+    list.code(0);
+    let rows: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&list.stdout)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", list.stdout);
+    let pa = rows.iter().find(|r| r["name"] == "pa").unwrap();
+    assert_eq!(pa["compose_project"], "app-preview-pa");
+    assert_eq!(pa["commit"], a);
+    let pb = rows.iter().find(|r| r["name"] == "pb").unwrap();
+    assert_eq!(pb["commit"], b);
+    assert_ne!(pa["client_port"], pb["client_port"]);
+    tb.opsctl(&["previews", "extend", "pb", "1d", "--env", "tb"])
+        .code(0)
+        .stdout_has("preview pb is removed at");
+
+    // destroy: nothing of pb is left, pa and the main stack serve as before.
+    tb.opsctl(&["previews", "destroy", "pb", "--env", "tb"])
+        .code(0)
+        .no_panic();
+    preview_gone(tb, "pb");
+    let log = sh(tb, "host1", "cat /srv/app-previews/removed.log");
+    assert!(
+        log.contains("removed preview pb:") && log.contains("compose project app-preview-pb"),
+        "{log}"
+    );
+    eprintln!("preview pb: project {project}, port {port}; {log}");
+    assert_eq!(at(tb, "pa.preview.test", "/version"), a);
+    assert_eq!(stack_ids(tb, "/srv/app"), main_ids);
+
+    // Expired: what the timer runs removes pa.
+    tb.opsctl(&["previews", "extend", "pa", "-9d", "--env", "tb"])
+        .code(0);
+    let reaped = sh(
+        tb,
+        "host1",
+        "grep -h 'opsctl-previews reap /srv/app-previews' /etc/cron.d/opsctl-previews-app-previews >/dev/null && \
+         /usr/local/sbin/opsctl-previews reap /srv/app-previews",
+    );
+    assert!(reaped.contains("removed preview pa:"), "{reaped}");
+    preview_gone(tb, "pa");
+    assert_eq!(stack_ids(tb, "/srv/app"), main_ids);
+    assert_eq!(at(tb, "host1.test", "/version"), a);
+    assert_eq!(at(tb, "host1.test", "/notes"), "written before B");
+    assert_eq!(
+        sh(
+            tb,
+            "host1",
+            "docker images --format '{{.Repository}}' | grep -c '^app-'"
+        ),
+        main_images,
+        "the main app's images"
+    );
 }
