@@ -287,7 +287,7 @@ fn compose_app_deploy_switch_fail_rollback() {
 }
 
 /// `curl` on host1 through nginx at a server name (pebble's certificate verified).
-fn at(tb: &Testbed, name: &str, path: &str) -> String {
+pub(crate) fn at(tb: &Testbed, name: &str, path: &str) -> String {
     sh(
         tb,
         "host1",
@@ -309,7 +309,7 @@ fn stack_ids(tb: &Testbed, root: &str) -> String {
 
 /// Nothing of preview `name` is left on host1: no container, network or image
 /// of its project, no files, site, upstream file, certificate or port record.
-fn preview_gone(tb: &Testbed, name: &str) {
+pub(crate) fn preview_gone(tb: &Testbed, name: &str) {
     sh(
         tb,
         "host1",

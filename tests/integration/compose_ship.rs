@@ -230,6 +230,42 @@ fn compose_images_shipped_from_the_controller() {
     assert_eq!(get("/version"), a);
     assert_eq!(web_image(&tb), image_a);
 
+    // A preview of B (docs/compose.md): its images are built on the
+    // controller under its own project's names and only tagged on host1 (it
+    // has B's image); it answers at its name while the main app serves A;
+    // destroy leaves nothing of it.
+    let web = tb.env_dir.join("group_vars/web.yml");
+    let vars = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, format!("{vars}preview_domain: preview.test\n")).unwrap();
+    let pv = tb.opsctl(&[
+        "deploy",
+        "--env",
+        "tb",
+        "--preview",
+        "ps",
+        "--git-version",
+        "B",
+    ]);
+    pv.code(0)
+        .no_panic()
+        .stdout_has("on the controller in")
+        .stdout_has(": app-preview-ps-")
+        .stdout_has("preview ps answers at https://ps.preview.test");
+    assert_eq!(compose::at(&tb, "ps.preview.test", "/version"), b);
+    assert_eq!(get("/version"), a);
+    let preview_image = sh(
+        &tb,
+        "host1",
+        "p=$(sed -n 's/^OPSCTL_PROJECT=//p' /srv/app-previews/ps/current/.env); docker image inspect --format '{{.Id}}' \"$p-web\"",
+    );
+    assert_eq!(preview_image, image_b);
+    tb.opsctl(&["previews", "destroy", "ps", "--env", "tb"])
+        .code(0)
+        .no_panic();
+    compose::preview_gone(&tb, "ps");
+    assert_eq!(get("/version"), a);
+    assert_eq!(web_image(&tb), image_a);
+
     // 6. A host whose docker is down: `docker load` fails there, the host named.
     sh(&tb, "host1", "service docker stop >/dev/null");
     let no_load = tb.opsctl(&["deploy", "--env", "tb", "--git-version", "B", "--force"]);
