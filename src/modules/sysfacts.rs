@@ -423,11 +423,19 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
 
 use crate::transport::shell_words as quoted;
 
+/// Is apt there, the host's time and the age of the package lists, with one
+/// `stat`: the time is the mtime of `/proc/self/`, the directory procfs makes
+/// for the `stat` process when it looks itself up (the kernel's clock at that
+/// moment); `date` only when /proc does not answer. The lists' age is the
+/// update-success stamp's mtime when it exists, else the lists directory's.
 fn apt_script() -> String {
     "command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n\
-     echo \"now=$(date +%s)\"\n\
-     if [ -e /var/lib/apt/periodic/update-success-stamp ]; then echo \"cache=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp)\"; \
-     elif [ -d /var/lib/apt/lists ]; then echo \"cache=$(stat -c %Y /var/lib/apt/lists)\"; fi\nexit 0"
+     f=; if [ -e /var/lib/apt/periodic/update-success-stamp ]; then f=/var/lib/apt/periodic/update-success-stamp; \
+     elif [ -d /var/lib/apt/lists ]; then f=/var/lib/apt/lists; fi\n\
+     now=\n\
+     for l in $(stat -c '%n=%Y' -- /proc/self/ $f 2>/dev/null); do case $l in /proc/self/=*) now=${l#*=} ;; *=*) echo \"cache=${l#*=}\" ;; esac; done\n\
+     [ -n \"$now\" ] || now=$(date +%s)\n\
+     echo \"now=$now\"\nexit 0"
         .into()
 }
 
