@@ -866,6 +866,38 @@ mod tests {
         assert!(by_key(&keys[..2], &ents, group_id).is_none());
     }
 
+    /// The apt section run by a real /bin/sh: the time it reads (the mtime of
+    /// `/proc/self/`, no `date`) is the clock's, between a reading before and
+    /// one after.
+    #[test]
+    fn the_apt_state_reads_the_clock_with_one_stat() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let secs = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        };
+        let script = apt_script();
+        assert_eq!(script.matches("stat ").count(), 1, "{script}");
+        let before = secs();
+        let o = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let after = secs();
+        let mut f = SysFacts::default();
+        answer(
+            Section::Apt,
+            &out(&String::from_utf8_lossy(&o.stdout)),
+            &mut f,
+        )
+        .unwrap();
+        let now = f.apt().unwrap().now;
+        assert!(before <= now && now <= after, "{before} {now} {after}");
+    }
+
     #[test]
     fn the_root_guard_is_read_back() {
         assert!(root_guard().contains("@@notroot"));

@@ -96,9 +96,14 @@ batch() {
     [ "$w" = 1 ] && echo sumwanted=1
     if [ -L "$p" ]; then
       echo link=1
-      t=$(readlink -- "$p"; echo .); t=${t%.}; t=${t%"$nl"}
+      # a link read by the other batch of the same read (no op between): once
+      if [ "$p" != "$lk_p" ]; then
+        lk_p=$p; lk_t=$(readlink -- "$p"; echo .); lk_t=${lk_t%.}; lk_t=${lk_t%"$nl"}
+        lk_rp=$(readlink -f -- "$p"); lk_rc=$?
+      fi
+      t=$lk_t
       case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
-      rp=$(readlink -f -- "$p") && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
+      [ "$lk_rc" = 0 ] && rp=$lk_rp && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
     fi
     if [ -L "$p" ] && [ "$f" != 1 ]; then t=link
     elif [ -d "$p" ]; then t=directory
@@ -156,8 +161,11 @@ opsctl_whoami
 printf 'host_uid=%s\nhost_user=%s\n' "$hu" "$hn"
 case ${HOME:-} in *"$nl"*) printf 'host_home='; e64 "$HOME" ;; *) printf 'host_home_raw=%s\n' "${HOME:-}" ;; esac
 # one op a line: the op, 8 fields, the path (raw, or b64:...)
+lk_p=
 while IFS=' ' read -r op f1 f2 f3 f4 f5 f6 f7 f8 p; do
   case $p in b64:*) p=$(d64 "${p#b64:}"); p=${p%.} ;; esac
+  # the link a batch read is forgotten by any other op (it may change it)
+  [ "$op" = B ] || lk_p=
   case $op in
   P) opsctl_probe "$f1" "$f2" "$f3" "$p" ;;
   B) batch "$f1" "$f2" ;;
