@@ -447,6 +447,90 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// A link in both batches of a read (links followed and not) is read with
+    /// one `readlink` and one `readlink -f`, counted by a `readlink` first on
+    /// PATH; an op between the batches (it may change the link) makes the
+    /// second batch read it again. Both answers are the real ones.
+    #[test]
+    fn a_link_in_both_batches_is_read_once() {
+        use crate::modules::remote_file::{FType, Req};
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("bin");
+        std::fs::create_dir(&dir).unwrap();
+        let log = t.path().join("calls");
+        let real = ["/usr/bin/readlink", "/bin/readlink"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap();
+        let wrapper = dir.join("readlink");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho x >> '{}'\nexec {real} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let target = t.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let l = link.to_str().unwrap();
+        let batch = |follow: bool| Op::Batch {
+            reqs: vec![Req::new(l).follow(follow)],
+            follow,
+        };
+        let run = |ops: &[Op]| {
+            let _ = std::fs::remove_file(&log);
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(remote_file::interpreter(None))
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin
+                        .take()
+                        .unwrap()
+                        .write_all(&remote_file::manifest(ops))?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            let out = Output {
+                rc: out.status.code(),
+                stdout: out.stdout,
+                stderr: Vec::new(),
+            };
+            let items = remote_file::interpret(&out, ops).unwrap().items;
+            let calls = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            (items, calls)
+        };
+        let (items, calls) = run(&[batch(false), batch(true)]);
+        assert_eq!(calls, 2);
+        assert_eq!(
+            (items[0].kind, items[1].kind),
+            (FType::Link, FType::Directory)
+        );
+        for st in &items {
+            assert!(st.is_link);
+            assert_eq!(st.link_target.as_deref(), target.to_str());
+            assert_eq!(st.realpath.as_deref(), target.to_str());
+        }
+        let between = Op::Chmod {
+            path: target.to_str().unwrap().into(),
+            mode: 0o755,
+        };
+        let (items, calls) = run(&[batch(false), between, batch(true)]);
+        assert_eq!((calls, items.len()), (4, 2));
+    }
+
     /// The script run by a real `/bin/sh`: each section's stdout, stderr and exit
     /// status come back apart, whatever the login shell said before it.
     #[test]

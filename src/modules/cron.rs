@@ -838,7 +838,9 @@ mod tests {
     #[test]
     fn the_script_reads_with_u_only_for_another_user() {
         let p = crate::modules::sysfacts::plan(&[Need::Crontab(Some("deploy".into()))]);
-        let s = &p[0].1;
+        // the accounts section (does deploy exist?), then the crontab's
+        assert!(p[0].1.contains("getent passwd -- deploy"));
+        let s = &p[1].1;
         assert!(s.contains("u=deploy\n"));
         assert!(s.contains("if [ \"$u\" != \"$me\" ]; then set -- -u \"$u\""));
         let a = CRON

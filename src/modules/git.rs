@@ -340,8 +340,84 @@ fn ssh_env(args: &Args) -> String {
     s
 }
 
-/// The read of the remote's refs (`git ls-remote`, skipped for a full sha) and
-/// of an abbreviated sha in the local repository; `None` when neither is needed.
+/// The refs of a repository that is a local bare directory owned by who runs
+/// the probe, read from its files with shell builtins: what `git ls-remote`
+/// (its `git-upload-pack`, ~5 ms of the host's CPU) would print for `HEAD` and
+/// `refs/heads/$v`, the only lines [`resolve`] reads for a branch or `HEAD`.
+/// The function prints nothing and returns 1, and `ls-remote` runs, when the
+/// files alone may not say what upload-pack would: a repository path that is
+/// not absolute or that git would read elsewhere (`$repo/.git`, a `commondir`),
+/// not owned by the user (upload-pack's ownership check), any system or global
+/// git configuration or `GIT_CONFIG*`/`GIT_NAMESPACE`/`XDG_CONFIG_HOME` in the
+/// environment, a repository configuration that hides refs, includes files or
+/// sets extensions (reftable, sha256), a version that is a pattern, a full ref
+/// or a tag (ls-remote peels annotated tags), a symbolic ref other than HEAD,
+/// anything but a 40-digit sha in a ref.
+pub const LOCAL_REFS_FN: &str = r#"# $2 in repository $1 (loose, else packed): 0 and $rs, 1 absent, 2 cannot tell
+opsctl_ref() {
+  if [ -e "$1/$2" ] || [ -L "$1/$2" ]; then
+    [ -f "$1/$2" ] && [ ! -L "$1/$2" ] && [ -r "$1/$2" ] || return 2
+    _s=; _x=; read -r _s _x < "$1/$2"
+  else
+    [ -e "$1/packed-refs" ] || return 1
+    [ -f "$1/packed-refs" ] && [ -r "$1/packed-refs" ] || return 2
+    _s=; _x=
+    while read -r _a _b _c; do
+      [ "$_b" = "$2" ] && { _s=$_a; _x=$_c; break; }
+    done < "$1/packed-refs"
+    [ -n "$_s" ] || return 1
+  fi
+  case $_s in *[!0-9a-f]*) return 2 ;; esac
+  [ ${#_s} = 40 ] && [ -z "$_x" ] || return 2
+  rs=$_s
+}
+opsctl_local_refs() {
+  case $repo in /*) ;; *) return 1 ;; esac
+  case $v in ''|-*|refs/*|*[][*?\\:~^]*|*..*|*//*|*/|*.lock|*@\{*) return 1 ;; esac
+  [ -z "${GIT_CONFIG+x}${GIT_CONFIG_GLOBAL+x}${GIT_CONFIG_SYSTEM+x}${GIT_CONFIG_NOSYSTEM+x}${GIT_CONFIG_COUNT+x}${GIT_CONFIG_PARAMETERS+x}${GIT_NAMESPACE+x}${XDG_CONFIG_HOME+x}" ] || return 1
+  for _c in /etc/gitconfig "${HOME:-/}/.gitconfig" "${HOME:-/}/.config/git/config"; do
+    [ -e "$_c" ] || [ -L "$_c" ] && return 1
+  done
+  [ -d "$repo" ] && [ -O "$repo" ] && [ ! -e "$repo/.git" ] && [ ! -L "$repo/.git" ] || return 1
+  [ -f "$repo/HEAD" ] && [ ! -L "$repo/HEAD" ] && [ -d "$repo/objects" ] && [ -d "$repo/refs" ] || return 1
+  [ ! -e "$repo/commondir" ] && [ -r "$repo/config" ] || return 1
+  while IFS= read -r _l || [ -n "$_l" ]; do
+    case $_l in *[Hh][Ii][Dd][Ee][Rr][Ee][Ff][Ss]*|*[Ii][Nn][Cc][Ll][Uu][Dd][Ee]*|*[Ee][Xx][Tt][Ee][Nn][Ss][Ii][Oo][Nn][Ss]*|*\\*) return 1 ;; esac
+  done < "$repo/config"
+  _h=; _t=; _y=; read -r _h _t _y < "$repo/HEAD"
+  hs=
+  case $_h in
+    ref:)
+      case $_t in refs/heads/?*) ;; *) return 1 ;; esac
+      case $_t in *..*|*//*) return 1 ;; esac
+      [ -z "$_y" ] || return 1
+      opsctl_ref "$repo" "$_t"
+      case $? in 0) hs=$rs ;; 1) ;; *) return 1 ;; esac ;;
+    *)
+      case $_h in *[!0-9a-f]*) return 1 ;; esac
+      [ ${#_h} = 40 ] && [ -z "$_t" ] || return 1
+      hs=$_h ;;
+  esac
+  bs=
+  if [ "$v" != HEAD ]; then
+    opsctl_ref "$repo" "refs/heads/$v"
+    case $? in 0) bs=$rs ;; 1) ;; *) return 1 ;; esac
+    # no branch: a tag of that name is ls-remote's to read (it peels)
+    if [ -z "$bs" ]; then
+      opsctl_ref "$repo" "refs/tags/$v"
+      [ $? = 1 ] || return 1
+    fi
+  fi
+  echo lsrc=0; echo lsby=files; echo @@ls
+  [ -z "$hs" ] || printf '%s\tHEAD\n' "$hs"
+  [ -z "$bs" ] || printf '%s\trefs/heads/%s\n' "$bs" "$v"
+}
+"#;
+
+/// The read of the remote's refs (`git ls-remote`, skipped for a full sha; a
+/// local bare repository's branch or HEAD from its files, [`LOCAL_REFS_FN`])
+/// and of an abbreviated sha in the local repository; `None` when neither is
+/// needed.
 pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> Option<String> {
     let ls = if is_full_sha(&w.version) {
         String::new()
@@ -352,7 +428,8 @@ pub fn probe_script(w: &Want, exe: &str, prelude: &str) -> Option<String> {
             w.version.clone()
         };
         format!(
-            "ls=$(\"$G\" ls-remote -- \"$repo\" HEAD {} {} 2>&1); echo \"lsrc=$?\"\necho @@ls\nprintf '%s\\n' \"$ls\"\n",
+            "{LOCAL_REFS_FN}if ! opsctl_local_refs; then\n\
+             ls=$(\"$G\" ls-remote -- \"$repo\" HEAD {} {} 2>&1); echo \"lsrc=$?\"\necho @@ls\nprintf '%s\\n' \"$ls\"\nfi\n",
             q(&pattern),
             q(&format!("{pattern}^{{}}"))
         )
@@ -808,6 +885,107 @@ mod tests {
                 .unwrap_err()
                 .contains("git is not installed")
         );
+    }
+
+    /// A local bare repository: the refs read from its files resolve every
+    /// version as `git ls-remote` does (real git; packed and loose refs, HEAD
+    /// detached and unborn), and a tag or a pattern is left to ls-remote.
+    #[test]
+    fn a_local_bare_repository_reads_as_ls_remote_does() {
+        use std::process::Command;
+        let t = tempfile::tempdir().unwrap();
+        let (home, xdg) = (t.path().join("home"), t.path().join("xdg"));
+        std::fs::create_dir_all(&home).unwrap();
+        let repo = t.path().join("r.git");
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(args)
+                .env("HOME", &home)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@t")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@t")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "git {args:?}: {o:?}");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        let r = repo.to_str().unwrap();
+        let w = t.path().join("w");
+        let wd = w.to_str().unwrap();
+        git(&["init", "-q", "--bare", "-b", "main", r]);
+        git(&["init", "-q", "-b", "main", wd]);
+        git(&["-C", wd, "commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&["-C", wd, "tag", "-a", "-m", "t", "v1"]);
+        git(&["-C", wd, "commit", "-q", "--allow-empty", "-m", "two"]);
+        git(&[
+            "-C",
+            wd,
+            "push",
+            "-q",
+            r,
+            "main",
+            "main:refs/heads/dev",
+            "v1",
+        ]);
+        let probe = |version: &str, files: bool| {
+            let want = Want {
+                repo: r.to_string(),
+                ..want(version)
+            };
+            // this machine's system configuration stays out of both reads
+            let script = probe_script(&want, "git", "")
+                .unwrap()
+                .replace("/etc/gitconfig", &format!("{r}/no-system-config"));
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(&script).env("HOME", &home);
+            if files {
+                c.env_remove("XDG_CONFIG_HOME")
+                    .env_remove("GIT_CONFIG_NOSYSTEM");
+            } else {
+                // either sends the probe to ls-remote
+                c.env("XDG_CONFIG_HOME", &xdg)
+                    .env("GIT_CONFIG_NOSYSTEM", "1");
+            }
+            let out = c.output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let p = parse_probe(&GitHead::default(), out.stdout.as_slice());
+            (text.contains("lsby=files"), resolve(version, &p))
+        };
+        let check = |version: &str, by_files: bool| {
+            let (files, a) = probe(version, true);
+            let (_, b) = probe(version, false);
+            assert_eq!(a, b, "{version}");
+            assert_eq!(files, by_files, "{version}: read from the files?");
+        };
+        for (v, files) in [
+            ("main", true),
+            ("HEAD", true),
+            ("dev", true),
+            ("nope", true),
+        ] {
+            check(v, files);
+        }
+        check("v1", false);
+        check("ma*", false);
+        git(&["--git-dir", r, "pack-refs", "--all"]);
+        check("main", true);
+        check("dev", true);
+        let head = git(&["--git-dir", r, "rev-parse", "dev"]);
+        std::fs::write(repo.join("HEAD"), format!("{head}\n")).unwrap();
+        check("HEAD", true);
+        std::fs::write(repo.join("HEAD"), "ref: refs/heads/unborn\n").unwrap();
+        check("HEAD", true);
+        check("main", true);
+        // refs the repository hides from upload-pack: ls-remote's to say
+        let cfg = std::fs::read_to_string(repo.join("config")).unwrap();
+        std::fs::write(
+            repo.join("config"),
+            format!("{cfg}[uploadpack]\n\thideRefs = refs/heads/dev\n"),
+        )
+        .unwrap();
+        check("dev", false);
+        assert!(probe("dev", true).1.is_err(), "dev is hidden");
     }
 
     #[test]

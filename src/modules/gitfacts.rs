@@ -8,20 +8,77 @@ use super::fail::{self, Fail};
 use super::protocol::{DestState, GitHead, GitReq};
 use crate::transport::{Output, shell_quote};
 
+/// The remote's URL from the working copy's `.git/config` with shell builtins,
+/// when that file alone says what `git config --get remote.R.url` prints: the
+/// repository's own file is read last and its last value wins, so the system
+/// and global files cannot change it. Anything it cannot read as git would
+/// (git's environment, another owner, a `.git` that is not a plain repository
+/// directory, includes, worktree configuration, escapes, continuations, quotes,
+/// comments or tabs in the value, an old-style `[remote.R]` header, no URL in
+/// the file) returns 1 and `git config` reads it.
+const URL_FN: &str = r#"# the url of remote $2 in working copy $1 from its .git/config alone, when that
+# file says what `git config --get` would (its last value wins over the system
+# and global files); else 1 and git reads it
+opsctl_git_url() {
+  [ -z "${GIT_DIR+x}${GIT_WORK_TREE+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}${GIT_CONFIG_COUNT+x}${GIT_CONFIG_PARAMETERS+x}" ] || return 1
+  _g=$1/.git
+  [ -d "$_g" ] && [ ! -L "$_g" ] && [ -O "$1" ] && [ -O "$_g" ] || return 1
+  [ -f "$_g/HEAD" ] && [ -d "$_g/objects" ] && [ -d "$_g/refs" ] && [ ! -e "$_g/commondir" ] || return 1
+  _a=; _b=; read -r _a _b < "$_g/HEAD"
+  case $_a in
+    ref:) case $_b in refs/*) ;; *) return 1 ;; esac ;;
+    *) case $_a in *[!0-9a-f]*) return 1 ;; esac; [ ${#_a} = 40 ] || return 1 ;;
+  esac
+  [ -f "$_g/config" ] && [ -r "$_g/config" ] || return 1
+  _in=; _url=; _found=
+  while IFS= read -r _l || [ -n "$_l" ]; do
+    case $_l in *\\*|*"$cr"*|*[Ww][Oo][Rr][Kk][Tt][Rr][Ee][Ee][Cc][Oo][Nn][Ff][Ii][Gg]*|*[Ii][Nn][Cc][Ll][Uu][Dd][Ee]*) return 1 ;; esac
+    _l=${_l#"${_l%%[! {TAB}]*}"}
+    case $_l in
+      ''|'#'*|';'*) continue ;;
+      '['*)
+        _in=
+        case $_l in *']') ;; *) return 1 ;; esac
+        case $_l in
+          '['[Rr][Ee][Mm][Oo][Tt][Ee]' "'*'"]')
+            _s=${_l#*\"}; _s=${_s%\"]}
+            case $_s in *\"*) return 1 ;; esac
+            [ "$_s" = "$2" ] && _in=1 ;;
+          '['[Rr][Ee][Mm][Oo][Tt][Ee]*) return 1 ;;
+        esac
+        continue ;;
+    esac
+    [ -n "$_in" ] || continue
+    _k=${_l%%=*}
+    _k=${_k%"${_k##*[! {TAB}]}"}
+    case $_k in [Uu][Rr][Ll]) ;; *) continue ;; esac
+    case $_l in *=*) ;; *) return 1 ;; esac
+    _v=${_l#*=}
+    _v=${_v#"${_v%%[! {TAB}]*}"}
+    _v=${_v%"${_v##*[! {TAB}]}"}
+    case $_v in *[\"\;#\{TAB}]*) return 1 ;; esac
+    _url=$_v; _found=1
+  done < "$_g/config"
+  [ -n "$_found" ] || return 1
+  printf 'url=%s\n' "$_url"
+}
+"#;
+
 /// One shell function reading a working copy, called for each: `@git N` opens
-/// the lines of the Nth. Two git processes a working copy: `status
+/// the lines of the Nth. One git process a working copy: `status
 /// --porcelain=v2 --branch` (HEAD, branch and local modifications, without
-/// taking the index lock) and `config` (the remote's URL); the modifications
-/// follow `@@mods` as git prints them.
+/// taking the index lock); the remote's URL from `.git/config` ([`URL_FN`]),
+/// else `git config`; the modifications follow `@@mods` as git prints them.
 pub fn script(gits: &[GitReq]) -> String {
-    let mut s = String::from(
-        r#"# opsctl: git working copies
-opsctl_git() {
+    let mut s = String::from("# opsctl: git working copies\ncr=$(printf '\\r')\n");
+    s.push_str(&URL_FN.replace("{TAB}", "\t"));
+    s.push_str(
+        r#"opsctl_git() {
   G=$1; d=$2; r=$3
   command -v "$G" >/dev/null 2>&1 || { echo nogit=1; return 0; }
   if [ -e "$d/.git" ]; then
     echo state=repo
-    printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url")"
+    opsctl_git_url "$d" "$r" || printf 'url=%s\n' "$("$G" -C "$d" config --get "remote.$r.url")"
     echo @@mods
     "$G" --no-optional-locks -C "$d" status --porcelain=v2 --branch --untracked-files=no 2>&1
   elif [ -d "$d" ]; then
@@ -132,6 +189,83 @@ fn porcelain_v1(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The URL read from `.git/config` is `git config --get`'s (real git) for
+    /// each configuration; what the file alone cannot say is left to git.
+    #[test]
+    fn the_remote_url_from_the_config_file_is_gits() {
+        use std::process::Command;
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("wc");
+        let ds = d.to_str().unwrap();
+        let git = |args: &[&str]| {
+            let o = Command::new("git").args(args).output().unwrap();
+            assert!(o.status.success(), "git {args:?}: {o:?}");
+            String::from_utf8_lossy(&o.stdout)
+                .trim_end_matches('\n')
+                .to_string()
+        };
+        git(&["init", "-q", "-b", "main", ds]);
+        git(&["-C", ds, "remote", "add", "origin", "/srv/git/app.git"]);
+        let base = std::fs::read_to_string(d.join(".git/config")).unwrap();
+        let req = GitReq {
+            exe: "git".into(),
+            dest: ds.into(),
+            remote: "origin".into(),
+        };
+        // (the config after the default one, read from the file?)
+        let cases = [
+            ("", true),
+            ("[remote \"origin\"]\n\turl = /srv/other.git  \n", true),
+            (
+                "[Remote \"origin\"]\n  URL=/srv/with  two spaces.git\n",
+                true,
+            ),
+            ("[remote \"up\"]\n\turl = /srv/up.git\n", true),
+            ("[remote \"origin\"]\n\turl = \"/srv/quoted.git\"\n", false),
+            ("[remote \"origin\"]\n\turl = /srv/a.git # comment\n", false),
+            ("[remote \"origin\"]\n\turl = /srv/a\\\n.git\n", false),
+            ("[remote.origin]\n\turl = /srv/old.git\n", false),
+            ("[include]\n\tpath = /nonexistent\n", false),
+            ("[remote \"origin\"]\r\n\turl = /srv/crlf.git\r\n", false),
+        ];
+        for (extra, by_file) in cases {
+            std::fs::write(d.join(".git/config"), format!("{base}{extra}")).unwrap();
+            let out = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}\nopsctl_git_url {ds} origin",
+                    URL_FN.replace("{TAB}", "\t").replace("\"$cr\"", "'\r'")
+                ))
+                .output()
+                .unwrap();
+            let mine = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(out.status.success(), by_file, "{extra:?}: {mine}");
+            let wc = parse(
+                std::slice::from_ref(&req),
+                &Output {
+                    rc: Some(0),
+                    stdout: Command::new("/bin/sh")
+                        .arg("-c")
+                        .arg(script(std::slice::from_ref(&req)))
+                        .output()
+                        .unwrap()
+                        .stdout,
+                    stderr: Vec::new(),
+                },
+            )
+            .unwrap();
+            let theirs = git(&["-C", ds, "config", "--get", "remote.origin.url"]);
+            assert_eq!(
+                wc[&req].remote_url.as_deref().unwrap_or(""),
+                theirs,
+                "{extra:?}"
+            );
+            if by_file {
+                assert_eq!(mine, format!("url={theirs}\n"), "{extra:?}");
+            }
+        }
+    }
 
     #[test]
     fn status_v2_reads_head_branch_and_changes_as_v1() {

@@ -1,7 +1,8 @@
 //! Typed system facts, merged across tasks: packages (one `dpkg-query`, one
 //! `apt-cache policy`), the init system and units (one `systemctl show` per
-//! scope, init scripts and rc links by globs), accounts (one `getent passwd`,
-//! one `getent group`) and crontabs (one `crontab -l` per user).
+//! scope, init scripts and rc links by globs), accounts (one `getent passwd`
+//! for every user, crontab owners included, and one `getent group` for every
+//! group, primary groups included) and crontabs (one `crontab -l` per user).
 //!
 //! [`plan`] turns the system needs of a gathering into sections of the one
 //! script the engine sends (`engine::gather`); [`answer`] parses a section's
@@ -316,9 +317,18 @@ pub enum Section {
     Packages(Vec<String>),
     Policies(Vec<String>),
     Init,
-    Units { scope: String, names: Vec<String> },
-    Passwd(Vec<String>),
-    Groups(Vec<String>),
+    Units {
+        scope: String,
+        names: Vec<String>,
+    },
+    /// Users (the owners of the crontabs read too) and groups: one `getent`
+    /// per database.
+    Accounts {
+        passwd: Vec<String>,
+        groups: Vec<String>,
+    },
+    /// A crontab; whether its user exists comes from the accounts section,
+    /// which comes first.
     Crontab(Option<String>),
 }
 
@@ -353,6 +363,10 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
                 groups.insert(g.clone());
             }
             Need::Crontab(u) => {
+                // the owner's existence is read with the other users
+                if let Some(u) = u {
+                    passwd.insert(u.clone());
+                }
                 crontabs.insert(u.clone());
             }
             _ => {}
@@ -395,16 +409,10 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
         let script = units_script(&scope, &names);
         out.push((Section::Units { scope, names }, script));
     }
-    if !passwd.is_empty() {
-        let names = v(passwd);
-        out.push((Section::Passwd(names.clone()), passwd_script(&names)));
-    }
-    if !groups.is_empty() {
-        let names = v(groups);
-        out.push((
-            Section::Groups(names.clone()),
-            format!("getent group -- {}\ntrue", quoted(&names)),
-        ));
+    if !passwd.is_empty() || !groups.is_empty() {
+        let (passwd, groups) = (v(passwd), v(groups));
+        let script = accounts_script(&passwd, &groups);
+        out.push((Section::Accounts { passwd, groups }, script));
     }
     for user in crontabs {
         let script = crontab_script(user.as_deref());
@@ -415,11 +423,19 @@ pub fn plan(needs: &[Need]) -> Vec<(Section, String)> {
 
 use crate::transport::shell_words as quoted;
 
+/// Is apt there, the host's time and the age of the package lists, with one
+/// `stat`: the time is the mtime of `/proc/self/`, the directory procfs makes
+/// for the `stat` process when it looks itself up (the kernel's clock at that
+/// moment); `date` only when /proc does not answer. The lists' age is the
+/// update-success stamp's mtime when it exists, else the lists directory's.
 fn apt_script() -> String {
     "command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && echo apt=1\n\
-     echo \"now=$(date +%s)\"\n\
-     if [ -e /var/lib/apt/periodic/update-success-stamp ]; then echo \"cache=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp)\"; \
-     elif [ -d /var/lib/apt/lists ]; then echo \"cache=$(stat -c %Y /var/lib/apt/lists)\"; fi\nexit 0"
+     f=; if [ -e /var/lib/apt/periodic/update-success-stamp ]; then f=/var/lib/apt/periodic/update-success-stamp; \
+     elif [ -d /var/lib/apt/lists ]; then f=/var/lib/apt/lists; fi\n\
+     now=\n\
+     for l in $(stat -c '%n=%Y' -- /proc/self/ $f 2>/dev/null); do case $l in /proc/self/=*) now=${l#*=} ;; *=*) echo \"cache=${l#*=}\" ;; esac; done\n\
+     [ -n \"$now\" ] || now=$(date +%s)\n\
+     echo \"now=$now\"\nexit 0"
         .into()
 }
 
@@ -470,25 +486,83 @@ fn units_script(scope: &str, names: &[String]) -> String {
     )
 }
 
-/// The entries, then which homes are directories and, after `@@groups`, the
-/// primary groups (shell builtins and one more `getent`, whatever the number
-/// of users).
-fn passwd_script(names: &[String]) -> String {
-    format!(
-        "pw=$(getent passwd -- {})\nprintf '%s\\n' \"$pw\"\necho '@@more'\ngids=\n\
-         while IFS=: read -r n x u g c h s; do [ -n \"$n\" ] || continue; [ -d \"$h\" ] && echo \"home_dir $n\"; gids=\"$gids $g\"; done <<OPSCTL_EOF\n$pw\nOPSCTL_EOF\n\
-         echo '@@groups'\n[ -n \"$gids\" ] && getent group -- $gids\ntrue",
-        quoted(names)
-    )
+/// The users' entries, then which homes are directories, then after `@@groups`
+/// the groups asked for and the users' primary groups: one `getent` per
+/// database, whatever the numbers (the loop is shell builtins).
+fn accounts_script(passwd: &[String], groups: &[String]) -> String {
+    let mut s = String::from("gids=\n");
+    if !passwd.is_empty() {
+        s.push_str(&format!(
+            "pw=$(getent passwd -- {})\nprintf '%s\\n' \"$pw\"\necho '@@more'\n\
+             while IFS=: read -r n x u g c h s; do [ -n \"$n\" ] || continue; [ -d \"$h\" ] && echo \"home_dir $n\"; gids=\"$gids $g\"; done <<OPSCTL_EOF\n$pw\nOPSCTL_EOF\n",
+            quoted(passwd)
+        ));
+    }
+    s.push_str(&format!(
+        "echo '@@groups'\nset -- {}\n[ $# -gt 0 ] || [ -n \"$gids\" ] && getent group -- \"$@\" $gids\ntrue",
+        quoted(groups)
+    ));
+    s
+}
+
+/// Each key's entry: its own lookup's line, else the first entry of that name
+/// or id.
+fn entries_of<T: Clone>(keys: &[String], ents: &[T], id: fn(&T) -> (&str, u32)) -> Vec<Option<T>> {
+    by_key(keys, ents, id).unwrap_or_else(|| {
+        keys.iter()
+            .map(|k| {
+                ents.iter()
+                    .find(|e| {
+                        let (name, n) = id(e);
+                        attrs::id_matches(k, name, n)
+                    })
+                    .cloned()
+            })
+            .collect()
+    })
+}
+
+fn group_id(g: &GroupEnt) -> (&str, u32) {
+    (&g.name, g.gid)
+}
+
+fn user_id(e: &PasswdEnt) -> (&str, u32) {
+    (&e.name, e.uid)
+}
+
+/// `getent DB KEY...` prints one line per key found, in the order of the keys:
+/// each key's own entry, matched back in order (a number is an id, as getent
+/// takes it). `None` when the lines do not follow the keys (a key getent reads
+/// otherwise than this): the caller matches by name or id instead.
+fn by_key<T: Clone>(
+    keys: &[String],
+    ents: &[T],
+    id: fn(&T) -> (&str, u32),
+) -> Option<Vec<Option<T>>> {
+    let mut rest = ents.iter().peekable();
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        let numeric = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit());
+        let hit = rest.peek().is_some_and(|e| {
+            let (name, n) = id(e);
+            if numeric {
+                k.parse::<u32>().ok() == Some(n)
+            } else {
+                name == k
+            }
+        });
+        out.push(if hit { rest.next().cloned() } else { None });
+    }
+    rest.next().is_none().then_some(out)
 }
 
 fn crontab_script(user: Option<&str>) -> String {
     let mut s = remote_file::whoami_lines();
     s.push_str("me=$hn\ncommand -v crontab >/dev/null 2>&1 || { echo nocrontab=1; exit 0; }\n");
     match user {
+        // whether the user exists is read in the accounts section
         Some(u) => s.push_str(&format!(
-            "u={}\ngetent passwd -- \"$u\" >/dev/null || {{ echo nouser=1; exit 0; }}\n\
-             if [ \"$u\" != \"$me\" ]; then set -- -u \"$u\"; else set --; fi\n",
+            "u={}\nif [ \"$u\" != \"$me\" ]; then set -- -u \"$u\"; else set --; fi\n",
             shell_quote(u)
         )),
         None => s.push_str("set --\n"),
@@ -577,37 +651,39 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
                 facts.units.insert((scope.clone(), name), u);
             }
         }
-        Section::Passwd(names) => {
-            let (ents, more) = text.split_once("@@more\n").unwrap_or((&text, ""));
-            let (more, groups) = more.split_once("@@groups\n").unwrap_or((more, ""));
-            let groups: Vec<GroupEnt> = groups.lines().filter_map(parse_group).collect();
-            let mut ents: Vec<PasswdEnt> = ents.lines().filter_map(parse_passwd).collect();
-            for e in &mut ents {
+        Section::Accounts { passwd, groups } => {
+            let (ents, more) = text.split_once("@@more\n").unwrap_or(("", &text));
+            let (more, group_lines) = more.split_once("@@groups\n").unwrap_or((more, ""));
+            // the lines the loop read (a name), and their gids: the keys after
+            // the groups asked for
+            let read: Vec<&str> = ents
+                .lines()
+                .filter(|l| !l.split(':').next().unwrap_or("").is_empty())
+                .collect();
+            let mut gkeys = groups.clone();
+            gkeys.extend(
+                read.iter()
+                    .map(|l| l.split(':').nth(3).unwrap_or("").to_string()),
+            );
+            let gents: Vec<GroupEnt> = group_lines.lines().filter_map(parse_group).collect();
+            let gfound = by_key(&gkeys, &gents, group_id);
+            let mut ents: Vec<PasswdEnt> = read.iter().filter_map(|l| parse_passwd(l)).collect();
+            let aligned = ents.len() == read.len();
+            for (i, e) in ents.iter_mut().enumerate() {
                 e.home_is_dir = more
                     .lines()
                     .any(|l| l.strip_prefix("home_dir ") == Some(&e.name));
-                e.group_name = groups
-                    .iter()
-                    .find(|g| g.gid == e.gid)
-                    .map(|g| g.name.clone());
+                // the entry of `getent group GID`
+                let own = match (&gfound, aligned) {
+                    (Some(f), true) => f[groups.len() + i].as_ref(),
+                    _ => gents.iter().find(|g| g.gid == e.gid),
+                };
+                e.group_name = own.map(|g| g.name.clone());
             }
-            for n in names {
-                let e = ents
-                    .iter()
-                    .find(|e| attrs::id_matches(&n, &e.name, e.uid))
-                    .cloned();
-                facts.passwd.insert(n, e);
-            }
-        }
-        Section::Groups(names) => {
-            let ents: Vec<GroupEnt> = text.lines().filter_map(parse_group).collect();
-            for n in names {
-                let e = ents
-                    .iter()
-                    .find(|e| attrs::id_matches(&n, &e.name, e.gid))
-                    .cloned();
-                facts.groups.insert(n, e);
-            }
+            let users = entries_of(&passwd, &ents, user_id);
+            facts.passwd.extend(passwd.into_iter().zip(users));
+            let found = entries_of(&groups, &gents, group_id);
+            facts.groups.extend(groups.into_iter().zip(found));
         }
         Section::Crontab(user) => {
             let mut c = CrontabRead::default();
@@ -629,6 +705,12 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
                     "nouser" => c.no_user = true,
                     _ => {}
                 }
+            }
+            // the user's entry, read in the accounts section
+            if let Some(u) = &user
+                && let Some(None) = facts.passwd.get(u)
+            {
+                c.no_user = true;
             }
             if !out.success() {
                 return fail::fail(format!(
@@ -692,12 +774,18 @@ mod tests {
             },
         ];
         let p = plan(&needs);
-        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!(p.len(), 3, "{p:?}");
         // a section of one line is not run in a subshell: none may be one
         assert!(p.iter().all(|(_, code)| code.contains('\n')));
         assert!(p[0].1.contains("dpkg-query") && p[0].1.contains("-- curl nginx"));
         assert!(p[1].1.contains("for sv in cron nginx"));
-        assert!(p[2].1.starts_with("pw=$(getent passwd -- app deploy)"));
+        // users and groups: one getent per database, primary groups included
+        assert!(
+            p[2].1
+                .starts_with("gids=\npw=$(getent passwd -- app deploy)")
+        );
+        assert!(p[2].1.contains("set -- deploy\n"));
+        assert_eq!(p[2].1.matches("getent").count(), 2, "{}", p[2].1);
     }
 
     #[test]
@@ -713,8 +801,11 @@ mod tests {
         assert_eq!(f.package("curl:amd64").unwrap().len(), 1);
         assert!(f.package("nope").unwrap().is_empty());
         answer(
-            Section::Groups(vec!["1001".into(), "web".into(), "nope".into()]),
-            &out("deploy:x:1001:\nweb:x:1002:a,b\n"),
+            Section::Accounts {
+                passwd: vec![],
+                groups: vec!["1001".into(), "nope".into(), "web".into()],
+            },
+            &out("@@groups\ndeploy:x:1001:\nweb:x:1002:a,b\n"),
             &mut f,
         )
         .unwrap();
@@ -731,20 +822,80 @@ mod tests {
         )
         .unwrap();
         answer(
-            Section::Passwd(vec!["app".into(), "ghost".into()]),
-            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\n@@groups\napp:x:1500:\n"),
+            Section::Accounts {
+                passwd: vec!["app".into(), "ghost".into()],
+                groups: vec!["app".into()],
+            },
+            &out("app:x:1501:1500:App:/home/app:/bin/bash\n@@more\nhome_dir app\n@@groups\napp:x:1500:\napp:x:1500:\n"),
             &mut f,
         )
         .unwrap();
         let app = f.passwd("app").unwrap().unwrap();
         assert!(app.home_is_dir && app.group_name.as_deref() == Some("app"));
         assert!(f.passwd("ghost").unwrap().is_none());
+        assert_eq!(f.group("app").unwrap().unwrap().gid, 1500);
+        // a crontab's owner that does not exist, from the accounts section
+        answer(
+            Section::Crontab(Some("ghost".into())),
+            &out("uid=0\n@@content\n\n@@rc=1\n@@err\nuser ghost unknown\n"),
+            &mut f,
+        )
+        .unwrap();
+        assert!(f.crontab(Some("ghost")).unwrap().no_user);
         let c = f.unit("system", "cron").unwrap();
         assert!(c.initd && c.rc_start == ["/etc/rc2.d/S01cron"]);
         assert_eq!(c.show[0], ("Id".into(), "cron.service".into()));
         let n = f.unit("system", "nginx.service").unwrap();
         assert_eq!(n.status_rc, Some(3));
         assert_eq!(n.show[1].1, "not-found");
+    }
+
+    /// Each key gets its own lookup's line; two groups with one gid, a name
+    /// and a number, a key not found; lines that do not follow the keys: None.
+    #[test]
+    fn getent_lines_are_matched_to_their_keys() {
+        let g = |l: &str| parse_group(l).unwrap();
+        let ents = vec![g("b:x:100:"), g("a:x:100:"), g("c:x:7:")];
+        let keys: Vec<String> = ["b", "nope", "100", "7"].map(String::from).into();
+        let f = by_key(&keys, &ents, group_id).unwrap();
+        let names: Vec<Option<&str>> = f
+            .iter()
+            .map(|e| e.as_ref().map(|e| e.name.as_str()))
+            .collect();
+        assert_eq!(names, [Some("b"), None, Some("a"), Some("c")]);
+        assert!(by_key(&keys[..2], &ents, group_id).is_none());
+    }
+
+    /// The apt section run by a real /bin/sh: the time it reads (the mtime of
+    /// `/proc/self/`, no `date`) is the clock's, between a reading before and
+    /// one after.
+    #[test]
+    fn the_apt_state_reads_the_clock_with_one_stat() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let secs = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        };
+        let script = apt_script();
+        assert_eq!(script.matches("stat ").count(), 1, "{script}");
+        let before = secs();
+        let o = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let after = secs();
+        let mut f = SysFacts::default();
+        answer(
+            Section::Apt,
+            &out(&String::from_utf8_lossy(&o.stdout)),
+            &mut f,
+        )
+        .unwrap();
+        let now = f.apt().unwrap().now;
+        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 
     #[test]

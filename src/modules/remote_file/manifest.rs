@@ -67,7 +67,7 @@ pub fn manifest(ops: &[Op]) -> Vec<u8> {
     }
     let none = || "-".to_string();
     let mut out = Vec::new();
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Probe(r) => {
                 let sums = if r.sums.is_empty() {
@@ -80,7 +80,10 @@ pub fn manifest(ops: &[Op]) -> Vec<u8> {
             }
             Op::List(p) => line(&mut out, "F", &[], p),
             Op::Batch { reqs, follow } => {
-                line(&mut out, "B", &[bit(*follow), reqs.len().to_string()], "-");
+                // the next batch reads this one's stat and checksums too
+                let more = matches!(ops.get(i + 1), Some(Op::Batch { .. }));
+                let fields = [bit(*follow), reqs.len().to_string(), bit(more)];
+                line(&mut out, "B", &fields, "-");
                 for r in reqs {
                     let l = format!(
                         "{} {} {}\n",

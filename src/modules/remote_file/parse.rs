@@ -28,6 +28,7 @@ pub fn parse_output(out: &[u8]) -> Run {
     let mut section = Section::Items;
     // a batch: where its items start, its stat records and checksums by path
     let mut batch_start = 0;
+    let mut deferred = false;
     let mut stats: Vec<BTreeMap<String, String>> = Vec::new();
     let mut sums: BTreeMap<String, String> = BTreeMap::new();
     for raw in out.split(|b| *b == b'\n') {
@@ -39,7 +40,15 @@ pub fn parse_output(out: &[u8]) -> Run {
                 continue;
             }
             "@@batch" => {
-                batch_start = items.len();
+                // after a batch that deferred its stat, both are read at the end
+                if !deferred {
+                    batch_start = items.len();
+                }
+                deferred = false;
+                continue;
+            }
+            "@@defer" => {
+                deferred = true;
                 continue;
             }
             "@@stat" => {
@@ -59,13 +68,17 @@ pub fn parse_output(out: &[u8]) -> Run {
                     let Some(path) = item.get("rpath").cloned() else {
                         continue;
                     };
-                    if let Some(r) = by_path.get(&path) {
+                    // a link followed was stat'ed by its real path; nothing of
+                    // an absent path (the same path not followed may be a link)
+                    let key = item.get("statpath").unwrap_or(&path);
+                    let absent = item.get("type").is_some_and(|t| t == "absent");
+                    if let Some(r) = by_path.get(key).filter(|_| !absent) {
                         for (k, v) in r {
                             item.entry(k.clone()).or_insert_with(|| v.clone());
                         }
                     }
                     if let Some(h) = sums.get(&path)
-                        && item.contains_key("sumwanted")
+                        && item.contains_key("sumread")
                     {
                         item.insert("sum_sha256".into(), h.clone());
                     }

@@ -80,9 +80,12 @@ opsctl_probe() {
   return 0
 }
 batch() {
-  # $1 follow; $2 count; then a line per path: sha256 wanted (1/0), content
-  # cap (- all N), the path. One stat and one sha256sum for all of them.
-  f=$1; n=$2; set --; ws=; cs=
+  # $1 follow; $2 count; $3 1 when another batch follows; then a line per path:
+  # sha256 wanted (1/0), content cap (- all N), the path. One stat and one
+  # sha256sum for all of them, and for the batches before it that deferred
+  # theirs (@@defer): stat reads what lstat reads (a link followed: its real
+  # path, which has no link left, as statpath=), sha256sum follows links.
+  f=$1; n=$2; more=$3; set --; ws=; cs=
   echo @@batch
   while [ "$n" -gt 0 ] && IFS=' ' read -r w c p; do
     case $p in b64:*) p=$(d64 "${p#b64:}"); p=${p%.} ;; esac
@@ -93,12 +96,17 @@ batch() {
     c=${cs%%,*}; cs=${cs#*,}; w=${wl%%,*}; wl=${wl#*,}
     echo @@
     printf 'rpath=%s\n' "$p"
-    [ "$w" = 1 ] && echo sumwanted=1
+    rp=
     if [ -L "$p" ]; then
       echo link=1
-      t=$(readlink -- "$p"; echo .); t=${t%.}; t=${t%"$nl"}
+      # a link read by the other batch of the same read (no op between): once
+      if [ "$p" != "$lk_p" ]; then
+        lk_p=$p; lk_t=$(readlink -- "$p"; echo .); lk_t=${lk_t%.}; lk_t=${lk_t%"$nl"}
+        lk_rp=$(readlink -f -- "$p"); lk_rc=$?
+      fi
+      t=$lk_t
       case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
-      rp=$(readlink -f -- "$p") && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
+      [ "$lk_rc" = 0 ] && rp=$lk_rp && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
     fi
     if [ -L "$p" ] && [ "$f" != 1 ]; then t=link
     elif [ -d "$p" ]; then t=directory
@@ -110,6 +118,13 @@ batch() {
       [ -r "$p" ] && echo readable=1
       [ -w "$p" ] && echo writable=1
       [ -x "$p" ] && echo executable=1
+      if [ "$f" = 1 ] && [ -L "$p" ]; then
+        case $rp in
+          *"$nl"*|'') stat -L --printf "$sf" -- "$p" 2>/dev/null ;;
+          *) printf 'statpath=%s\n' "$rp"; sa="$sa$rp$nl" ;;
+        esac
+      else sa="$sa$p$nl"; fi
+      if [ "$w" = 1 ] && [ "$t" = file ] && [ -r "$p" ]; then ss="$ss$p$nl"; echo sumread=1; fi
     fi
     if [ "$t" = file ] && [ -r "$p" ]; then
       case $c in
@@ -123,18 +138,17 @@ batch() {
     elif [ -e "$d" ]; then echo parent=other
     else echo parent=absent; fi
   done
+  if [ "$more" = 1 ]; then echo @@defer; return 0; fi
   echo @@stat
-  if [ "$f" = 1 ]; then s=-L; else s=; fi
-  [ $# -gt 0 ] && stat $s --printf 'rpath=%n\nmode=%a\nrawmode=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\nmtime=%Y\natime=%X\nctime=%Z\ninode=%i\ndev=%d\nnlink=%h\n' -- "$@" 2>/dev/null
+  set -f; IFS=$nl
+  set -- $sa
+  [ $# -gt 0 ] && stat --printf "rpath=%n\\n$sf" -- "$@" 2>/dev/null
   echo @@sums
-  n=$#
-  for p; do
-    w=${ws%%,*}; ws=${ws#*,}
-    if [ "$w" = 1 ] && [ -f "$p" ] && [ -r "$p" ] && { [ "$f" = 1 ] || [ ! -L "$p" ]; }; then set -- "$@" "$p"; fi
-  done
-  shift "$n"
+  set -- $ss
+  unset IFS; set +f
   if [ $# -gt 0 ]; then sha256sum -- "$@"; fi
   echo @@end
+  sa=; ss=
   return 0
 }
 own() {
@@ -156,11 +170,15 @@ opsctl_whoami
 printf 'host_uid=%s\nhost_user=%s\n' "$hu" "$hn"
 case ${HOME:-} in *"$nl"*) printf 'host_home='; e64 "$HOME" ;; *) printf 'host_home_raw=%s\n' "${HOME:-}" ;; esac
 # one op a line: the op, 8 fields, the path (raw, or b64:...)
+lk_p=; sa=; ss=
+sf='mode=%a\nrawmode=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\nmtime=%Y\natime=%X\nctime=%Z\ninode=%i\ndev=%d\nnlink=%h\n'
 while IFS=' ' read -r op f1 f2 f3 f4 f5 f6 f7 f8 p; do
   case $p in b64:*) p=$(d64 "${p#b64:}"); p=${p%.} ;; esac
+  # the link a batch read is forgotten by any other op (it may change it)
+  [ "$op" = B ] || lk_p=
   case $op in
   P) opsctl_probe "$f1" "$f2" "$f3" "$p" ;;
-  B) batch "$f1" "$f2" ;;
+  B) batch "$f1" "$f2" "$f3" ;;
   F) find "$p" -print | while IFS= read -r e; do opsctl_probe 0 sha256 - "$e"; done ;;
   E) t=$(mktemp) && touch -m -t "$f1" -- "$t" && printf 'x_epoch_%s=%s\n' "$f1" "$(stat -c %Y -- "$t")"; rm -f -- "$t" ;;
   W|R)
