@@ -142,8 +142,8 @@ pub(crate) fn under_requests(
         "host1",
         &format!(
             "rm -f /tmp/loop.*; (while [ ! -e /tmp/loop.stop ]; do \
-               if out=$({probe}); \
-               then echo \"$out\" >> /tmp/loop.ok; else echo x >> /tmp/loop.err; fi; \
+               if out=$({{ {probe}; }} 2>/tmp/loop.last); \
+               then echo \"$out\" >> /tmp/loop.ok; else echo \"$(date +%T.%N) $(tr '\\n' ' ' </tmp/loop.last)\" >> /tmp/loop.err; fi; \
              done; touch /tmp/loop.done) >/dev/null 2>&1 &"
         ),
     );
@@ -154,6 +154,10 @@ pub(crate) fn under_requests(
         "sleep 1; touch /tmp/loop.stop; while [ ! -e /tmp/loop.done ]; do sleep 0.1; done",
     );
     let errors = sh(tb, "host1", "cat /tmp/loop.err 2>/dev/null | wc -l");
+    if errors != "0" {
+        // what curl said, for the failure's message
+        eprintln!("{}", sh(tb, "host1", "cat /tmp/loop.err"));
+    }
     let ok = sh(tb, "host1", "cat /tmp/loop.ok 2>/dev/null || true");
     (run, ok, errors)
 }
