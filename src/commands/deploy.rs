@@ -452,13 +452,7 @@ pub async fn run(loaded: Loaded, args: DeployOptions, printer: &Printer) -> Resu
     if args.strict {
         hosts.refuse_unimplemented("deploy")?;
     }
-    let root = hosts
-        .loaded
-        .target
-        .project
-        .as_ref()
-        .map(|p| p.root.clone())
-        .unwrap_or_default();
+    let root = hosts.root.clone();
     let strategy = hosts
         .same_var("deploy_strategy")?
         .unwrap_or_else(|| "push".into());

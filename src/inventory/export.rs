@@ -19,12 +19,11 @@ impl Inventory {
     /// [`Inventory::graph`] of the hosts `keep` accepts (a `--limit`), as if the
     /// others were not in the inventory (groups keep their structure).
     pub fn graph_within(&self, root: Option<&str>, keep: impl Fn(&str) -> bool) -> String {
-        let root = root.unwrap_or("all");
-        if !self.groups.contains_key(root) {
+        let Some(tree) = self.graph_tree_within(root, keep) else {
             return String::new();
-        }
+        };
         let mut lines = Vec::new();
-        self.graph_group(root, 0, &keep, &mut lines);
+        draw(&tree, 0, &mut lines);
         let mut out = lines.join("\n");
         out.push('\n');
         out
@@ -66,27 +65,6 @@ impl Inventory {
         m.insert("children".into(), Json::Array(children));
         m.insert("hosts".into(), Json::Array(hosts));
         Json::Object(m)
-    }
-
-    fn graph_group(
-        &self,
-        name: &str,
-        depth: usize,
-        keep: &impl Fn(&str) -> bool,
-        out: &mut Vec<String>,
-    ) {
-        let Some(g) = self.groups.get(name) else {
-            return;
-        };
-        out.push(graph_name(&format!("@{name}:"), depth));
-        for kid in &g.children {
-            self.graph_group(kid, depth + 1, keep, out);
-        }
-        if name != "all" {
-            for h in g.hosts.iter().filter(|h| keep(h)) {
-                out.push(graph_name(h, depth + 1));
-            }
-        }
     }
 
     /// Exactly what `ansible-inventory --list` prints (without the final
@@ -309,6 +287,18 @@ fn str_array<'a>(items: impl Iterator<Item = &'a str>, level: usize, out: &mut S
     }
     newline(level, out);
     out.push(']');
+}
+
+/// The lines of a [`Inventory::graph_tree_within`] node, as the graph draws them.
+fn draw(node: &Json, depth: usize, out: &mut Vec<String>) {
+    let name = node["group"].as_str().unwrap_or_default();
+    out.push(graph_name(&format!("@{name}:"), depth));
+    for kid in node["children"].as_array().into_iter().flatten() {
+        draw(kid, depth + 1, out);
+    }
+    for host in node["hosts"].as_array().into_iter().flatten() {
+        out.push(graph_name(host.as_str().unwrap_or_default(), depth + 1));
+    }
 }
 
 fn graph_name(name: &str, depth: usize) -> String {
