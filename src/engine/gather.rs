@@ -18,7 +18,7 @@ use crate::modules::HostEnv;
 use crate::modules::content;
 use crate::modules::fail::{self, Fail};
 use crate::modules::gitfacts;
-use crate::modules::protocol::{Facts, GitReq, Need};
+use crate::modules::protocol::{self, Facts, GitReq, Need};
 use crate::modules::remote_file::{self, Op, Req};
 use crate::modules::sysfacts;
 use crate::transport::Output;
@@ -209,8 +209,8 @@ async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
 
 /// How a set of needs becomes one script.
 struct Gathering {
-    /// Sections of the script: (shell code, stdin as a here-document).
-    sections: Vec<(String, Option<Vec<u8>>)>,
+    /// Sections of the script, in order.
+    sections: Vec<Section>,
     /// The interpreter's manifest, sent on the exec's stdin (section 0).
     manifest: Option<Vec<Op>>,
     /// Which probe each manifest item answers, in item order.
@@ -252,6 +252,11 @@ impl Gathering {
                     any_file = true;
                     g.epochs.push(t.clone());
                 }
+                // apt's clock and lists: stats with the other paths
+                Need::AptState if !reqs.contains(&sysfacts::apt_paths()[0]) => {
+                    any_file = true;
+                    reqs.extend(sysfacts::apt_paths());
+                }
                 _ => {}
             }
         }
@@ -260,7 +265,8 @@ impl Gathering {
             let (mut ops, order) = remote_file::probe_ops(&reqs);
             g.items = order.into_iter().map(|i| reqs[i].clone()).collect();
             ops.extend(g.epochs.iter().cloned().map(Op::Epoch));
-            g.sections.push((remote_file::interpreter(None), None));
+            g.sections
+                .push(Section::shared(remote_file::reader(), None));
             g.manifest = Some(ops);
         }
         for n in needs {
@@ -268,21 +274,25 @@ impl Gathering {
                 Need::Tree(p) => {
                     g.trees.push((p.clone(), g.sections.len()));
                     let ops = vec![Op::List(p.clone())];
-                    g.sections.push((
-                        remote_file::interpreter(None),
+                    g.sections.push(Section::shared(
+                        remote_file::reader(),
                         Some(remote_file::manifest(&ops)),
                     ));
                 }
                 Need::Probe(s) => {
                     g.probes.push((s.clone(), g.sections.len()));
-                    g.sections.push((s.clone(), None));
+                    g.sections.push(if s.starts_with(protocol::SHARED_SHELL) {
+                        Section::shared(s.clone(), None)
+                    } else {
+                        Section::own(s.clone(), None)
+                    });
                 }
                 _ => {}
             }
         }
         for (section, code) in sysfacts::plan(needs) {
             g.sys.push((section, g.sections.len()));
-            g.sections.push((code, None));
+            g.sections.push(Section::shared(code, None));
         }
         g.plan_gits(needs);
         g
@@ -321,6 +331,7 @@ impl Gathering {
         for (section, i) in self.sys {
             sysfacts::answer(section, &outputs[i], &mut facts.sys)?;
         }
+        sysfacts::apt_times(&mut facts.sys, &facts.paths);
         if let Some(i) = self.git_section {
             facts.gits = gitfacts::parse(&self.gits, &outputs[i])?;
         }
@@ -341,7 +352,8 @@ impl Gathering {
         }
         if !self.gits.is_empty() {
             self.git_section = Some(self.sections.len());
-            self.sections.push((gitfacts::script(&self.gits), None));
+            self.sections
+                .push(Section::shared(gitfacts::script(&self.gits), None));
         }
     }
 }
@@ -366,25 +378,59 @@ pub(super) fn boundary() -> String {
     format!("OPSCTL{}", &digest[..24])
 }
 
-/// One script: each section in a subshell with its stdin (a here-document; the
-/// exec's own stdin for the first section without one, else /dev/null). Its
-/// stdout is closed by a boundary line carrying the exit status; its stderr goes
-/// to the exec's stderr, closed by a boundary line there too (after a first one
-/// that separates what the login shell or sudo said before the script ran).
-/// No temporary directory, no process but the sections' own.
-pub(super) fn batch_script(
-    b: &str,
-    sections: &[(String, Option<Vec<u8>>)],
-    first_reads_stdin: bool,
-) -> String {
+/// A section of the gathering script.
+#[derive(Debug, Clone)]
+pub(super) struct Section {
+    pub code: String,
+    /// Its stdin, as a here-document.
+    pub stdin: Option<Vec<u8>>,
+    /// Runs in the script's own shell, as a function (no process), instead of
+    /// a subshell of its own. Only for code written to that contract
+    /// ([`protocol::SHARED_SHELL`]): it ends with `return`, never `exit`; it
+    /// sets every variable before it reads one; it leaves the shell as it found
+    /// it (no `cd`, `set -o`/`-f`, `IFS`, `trap`, `umask` or `export`).
+    pub shared: bool,
+}
+
+impl Section {
+    pub fn own(code: String, stdin: Option<Vec<u8>>) -> Section {
+        Section {
+            code,
+            stdin,
+            shared: false,
+        }
+    }
+
+    pub fn shared(code: String, stdin: Option<Vec<u8>>) -> Section {
+        Section {
+            code,
+            stdin,
+            shared: true,
+        }
+    }
+}
+
+/// One script: each section in a subshell, or in the script's own shell as a
+/// function when it is [`Section::shared`] (each subshell is a process: about
+/// 0.3 ms of the host's CPU), with its stdin (a here-document; the exec's own
+/// stdin for the first section without one, else /dev/null). Its stdout is
+/// closed by a boundary line carrying the exit status; its stderr goes to the
+/// exec's stderr, closed by a boundary line there too (after a first one that
+/// separates what the login shell or sudo said before the script ran). No
+/// temporary directory, no process but the sections' own.
+pub(super) fn batch_script(b: &str, sections: &[Section], first_reads_stdin: bool) -> String {
     let mut s = format!("printf '{b}-err\\n' >&2\n");
-    for (i, (code, stdin)) in sections.iter().enumerate() {
-        let body = if code.contains('\n') {
+    for (i, sec) in sections.iter().enumerate() {
+        let code = &sec.code;
+        let body = if sec.shared {
+            s.push_str(&format!("opsctl_s{i}() {{\n{code}\n}}\n"));
+            format!("opsctl_s{i}")
+        } else if code.contains('\n') {
             format!("(\n{code}\n)")
         } else {
             code.clone()
         };
-        match stdin {
+        match &sec.stdin {
             Some(data) => {
                 let text = String::from_utf8_lossy(data);
                 s.push_str(&format!("{body} <<'{b}'\n{text}{b}\n"));
@@ -448,9 +494,10 @@ mod tests {
     use super::*;
 
     /// A link in both batches of a read (links followed and not) is read with
-    /// one `readlink` and one `readlink -f`, counted by a `readlink` first on
-    /// PATH; an op between the batches (it may change the link) makes the
-    /// second batch read it again. Both answers are the real ones.
+    /// one `readlink` (its real path: `cd -P` for a directory, else one
+    /// `readlink -f`), counted by a `readlink` first on PATH; an op between the
+    /// batches (it may change the link) makes the second batch read it again.
+    /// Both answers are the real ones.
     #[test]
     fn a_link_in_both_batches_is_read_once() {
         use crate::modules::remote_file::{FType, Req};
@@ -486,7 +533,14 @@ mod tests {
             let _ = std::fs::remove_file(&log);
             let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
-                .arg(remote_file::interpreter(None))
+                .arg(
+                    // a gathering's reader; the whole interpreter for a write op
+                    if ops.iter().all(|o| matches!(o, Op::Batch { .. })) {
+                        format!("f() {{\n{}\n}}\nf", remote_file::reader())
+                    } else {
+                        remote_file::interpreter(None)
+                    },
+                )
                 .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
@@ -513,7 +567,7 @@ mod tests {
             (items, calls)
         };
         let (items, calls) = run(&[batch(false), batch(true)]);
-        assert_eq!(calls, 2);
+        assert_eq!(calls, 1);
         assert_eq!(
             (items[0].kind, items[1].kind),
             (FType::Link, FType::Directory)
@@ -528,7 +582,137 @@ mod tests {
             mode: 0o755,
         };
         let (items, calls) = run(&[batch(false), between, batch(true)]);
-        assert_eq!((calls, items.len()), (4, 2));
+        assert_eq!((calls, items.len()), (2, 2));
+        // a link to a file, through a link to a directory: `readlink -f`
+        let file = target.join("f");
+        std::fs::write(&file, "x").unwrap();
+        let flink = t.path().join("flink");
+        std::os::unix::fs::symlink("link/f", &flink).unwrap();
+        let fl = flink.to_str().unwrap();
+        let fbatch = |follow: bool| Op::Batch {
+            reqs: vec![Req::new(fl).follow(follow)],
+            follow,
+        };
+        let (items, calls) = run(&[fbatch(false), fbatch(true)]);
+        assert_eq!(calls, 2);
+        assert_eq!((items[0].kind, items[1].kind), (FType::Link, FType::File));
+        for st in &items {
+            assert_eq!(st.link_target.as_deref(), Some("link/f"));
+            assert_eq!(st.realpath.as_deref(), file.to_str());
+        }
+    }
+
+    /// The real path of a link to a directory, read with `cd -P`/`pwd -P`, is
+    /// `readlink -f`'s: through relative links, `..`, a chain of links; a
+    /// directory that cannot be entered and a dangling link go to readlink.
+    #[test]
+    fn a_link_to_a_directory_has_readlink_s_real_path() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().canonicalize().unwrap();
+        let real = base.join("releases/r1");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::create_dir_all(base.join("shut/in")).unwrap();
+        symlink("releases/r1", base.join("rel")).unwrap();
+        symlink("./releases/../releases/r1/", base.join("dots")).unwrap();
+        symlink(base.join("rel"), base.join("chain")).unwrap();
+        symlink(base.join("shut/in"), base.join("shut_link")).unwrap();
+        symlink("nowhere/at/all", base.join("dangling")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(base.join("shut"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        for name in ["rel", "dots", "chain", "shut_link", "dangling"] {
+            let p = base.join(name);
+            let p = p.to_str().unwrap();
+            let sh = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}if opsctl_real \"$1\"; then echo rc=0; printf '%s\\n' \"$rp\"; else echo \"rc=$?\"; fi",
+                    &remote_file::SCRIPT[..remote_file::SCRIPT.find("opsctl_probe() {").unwrap()]
+                ))
+                .arg("sh")
+                .arg(p)
+                .output()
+                .unwrap();
+            let rl = std::process::Command::new("readlink")
+                .args(["-f", "--", p])
+                .output()
+                .unwrap();
+            let want = format!(
+                "rc={}\n{}",
+                rl.status.code().unwrap(),
+                String::from_utf8_lossy(&rl.stdout)
+            );
+            assert_eq!(String::from_utf8_lossy(&sh.stdout), want, "{name}");
+        }
+        std::fs::set_permissions(base.join("shut"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+
+    /// A gathering run by a real `/bin/sh` on this machine, as `gather_one`
+    /// sends it (the manifest on stdin).
+    fn gather_here(needs: &[Need]) -> (String, Facts) {
+        let g = Gathering::plan(needs);
+        let b = boundary();
+        let script = batch_script(&b, &g.sections, g.manifest.is_some());
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                let m = g.manifest.as_ref().map(|ops| remote_file::manifest(ops));
+                c.stdin.take().unwrap().write_all(&m.unwrap_or_default())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let outs = parse(&b, &out.stdout, &out.stderr, g.sections.len()).expect("parsed");
+        (script, g.answers(outs).unwrap())
+    }
+
+    /// apt's state: the clock (the mtime of `/proc/self/`, no `date`) is
+    /// between a reading before and one after; the lists' age is the stamp's
+    /// mtime, else the lists directory's, read in the same `stat` as the
+    /// other paths: one `stat` in the whole script.
+    #[test]
+    fn apt_s_clock_and_lists_come_with_the_other_paths() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let secs = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        };
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        let needs = [
+            Need::AptState,
+            Need::Path(Req::new(f.to_str().unwrap())),
+            Need::AptState,
+        ];
+        let before = secs();
+        let (script, facts) = gather_here(&needs);
+        let after = secs();
+        assert_eq!(script.matches("stat --printf").count(), 1, "{script}");
+        let apt = facts.sys.apt().unwrap();
+        // procfs stamps the inode with the kernel's coarse clock, which may
+        // lag the precise one by a tick: a second boundary can fall between
+        assert!(
+            before - 1 <= apt.now && apt.now <= after,
+            "{before} {apt:?} {after}"
+        );
+        let mtime = |p: &str| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).ok().map(|m| m.mtime())
+        };
+        let want = mtime("/var/lib/apt/periodic/update-success-stamp")
+            .or_else(|| mtime("/var/lib/apt/lists"));
+        assert_eq!(apt.cache_mtime, want);
+        assert!(facts.paths.contains_key(&Req::new(f.to_str().unwrap())));
     }
 
     /// The script run by a real `/bin/sh`: each section's stdout, stderr and exit
@@ -536,18 +720,29 @@ mod tests {
     #[test]
     fn batch_script_splits_back_into_sections() {
         let b = boundary();
-        let sections: Vec<(String, Option<Vec<u8>>)> = vec![
-            ("read -r l; echo \"got $l\"; echo warn >&2".into(), None),
-            (
-                "printf 'no newline'; printf 'err no newline' >&2\nexit 3".into(),
+        let own =
+            |code: &str, stdin: Option<&[u8]>| Section::own(code.into(), stdin.map(<[u8]>::to_vec));
+        let sections = vec![
+            own("read -r l; echo \"got $l\"; echo warn >&2", None),
+            own(
+                "printf 'no newline'; printf 'err no newline' >&2\nexit 3",
                 None,
             ),
-            ("cat".into(), Some(b"line 1\nline 2\n".to_vec())),
-            (
-                format!("echo '{b}-err'; echo x >&2; sh -c 'kill -9 $$'"),
+            own("cat", Some(b"line 1\nline 2\n")),
+            own(
+                &format!("echo '{b}-err'; echo x >&2; sh -c 'kill -9 $$'"),
                 None,
             ),
-            ("true".into(), None),
+            own("true", None),
+            // in the script's own shell: its status, its output, no stdin
+            Section::shared(
+                "x=shared\nset -- a b\necho \"$x $#\"; echo e >&2\ncat\nreturn 4".into(),
+                None,
+            ),
+            Section::shared(
+                "echo \"still $x $#\"\nwhile read -r l; do echo \"$l\"; done\nfalse".into(),
+                Some(b"in\n".to_vec()),
+            ),
         ];
         let script = batch_script(&b, &sections, true);
         assert!(!script.contains("mktemp"), "{script}");
@@ -581,8 +776,12 @@ mod tests {
                 (Some(0), s("line 1\nline 2\n"), s("")),
                 (None, format!("{b}-err\n"), s("x\n")),
                 (Some(0), s(""), s("")),
+                (Some(4), s("shared 2\n"), s("e\n")),
+                (Some(1), s("still shared 0\nin\n"), s("")),
             ]
         );
+        // two of the seven sections are functions of the script's shell
+        assert_eq!(script.matches("() {\n").count(), 2, "{script}");
         // a script that did not run to its end is not taken for one that did
         assert!(parse(&b, &out.stdout, &out.stderr, sections.len() + 1).is_none());
         let cut = &out.stderr[..out.stderr.len() - 3];

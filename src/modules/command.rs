@@ -125,12 +125,26 @@ pub(crate) fn chdir(args: &Args) -> String {
 }
 
 /// The read-only probe that decides `creates`/`removes` (globs allowed,
-/// relative to chdir), if either is given.
+/// relative to chdir), if either is given. Without `chdir`, and with paths of
+/// plain characters and globs only, it runs in the gathering's own shell
+/// ([`SHARED_SHELL`](super::protocol::SHARED_SHELL)): it sets only `$p`.
 pub(crate) fn guard(args: &Args) -> Option<String> {
     if args.get("creates").is_none() && args.get("removes").is_none() {
         return None;
     }
     let mut probe = chdir(args);
+    let plain = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+@%,=:~*?[]!".contains(c))
+    };
+    if probe.is_empty()
+        && ["creates", "removes"]
+            .iter()
+            .all(|k| args.str(k).is_none_or(plain))
+    {
+        probe.push_str(super::protocol::SHARED_SHELL);
+    }
     if let Some(c) = args.str("creates") {
         probe.push_str(&format!(
             "for p in {c}; do if [ -e \"$p\" ]; then echo creates; fi; break; done\n"

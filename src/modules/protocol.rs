@@ -29,6 +29,14 @@ use super::{Args, Outcome};
 use crate::location::Location;
 use crate::transport::Output;
 
+/// The first line of a probe written to run in the gathering script's own
+/// shell, as a function, instead of a subshell (one process less on the host):
+/// it ends with `return`, never `exit`; it sets every variable before it reads
+/// one; it leaves the shell as it found it (no `cd`, `set -f`, `IFS`, `trap`,
+/// `umask` or `export`). The fact sections of `sysfacts` and `gitfacts` are
+/// written to the same contract.
+pub const SHARED_SHELL: &str = "# opsctl: in the gathering shell\n";
+
 /// A fact a module needs from the host, as a typed request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Need {
@@ -40,7 +48,8 @@ pub enum Need {
     Epoch(String),
     /// Every entry below a directory (itself included), links not followed.
     Tree(String),
-    /// The output of a read-only shell script (a module's own probe).
+    /// The output of a read-only shell script (a module's own probe). It runs
+    /// in a subshell of its own, unless it starts with [`SHARED_SHELL`].
     Probe(String),
     // --- system facts (apt, service, user, cron...): answered in
     // `sysfacts`, one section per kind for every task ---

@@ -4,7 +4,7 @@
 use super::item::Prepared;
 use super::*;
 use crate::engine::gather;
-use crate::modules::protocol::Need;
+use crate::modules::protocol::{self, Need};
 
 impl<'e, 'a> HostRun<'e, 'a> {
     /// Reads ahead, in one exec: the facts that the next tasks need. Stops at
@@ -74,7 +74,8 @@ impl<'e, 'a> HostRun<'e, 'a> {
         let Some(p) = &first else {
             return;
         };
-        let script = facts::pending_read();
+        // builtins only, written for the gathering's own shell
+        let script = format!("{}{}", protocol::SHARED_SHELL, facts::pending_read());
         let pending = Need::Probe(script.clone());
         let with_pending = self.pending_unread
             && p.become_user == self.become_user(None)

@@ -25,7 +25,7 @@ pub use manifest::manifest;
 use manifest::path_field;
 use parse::dec;
 pub use parse::parse_output;
-pub use script::{SCRIPT, WHOAMI_FN, whoami_lines};
+pub use script::{READER, SCRIPT, WHOAMI_FN, whoami_lines};
 
 use super::HostEnv;
 use super::content::DIFF_CAP;
@@ -351,6 +351,12 @@ pub fn interpreter(validate: Option<&str>) -> String {
     script.push_str(WHOAMI_FN);
     script.push_str(SCRIPT);
     script
+}
+
+/// The read-only interpreter ([`READER`]) of a gathering, a function of its
+/// shell.
+pub fn reader() -> String {
+    format!("{WHOAMI_FN}{READER}")
 }
 
 /// What the interpreter printed for `ops`: the probes, or the failed step as a

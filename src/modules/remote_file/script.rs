@@ -18,9 +18,12 @@ pub fn whoami_lines() -> String {
     format!("{WHOAMI_FN}opsctl_whoami; echo \"uid=$hu\"; echo \"user=$hn\"\n")
 }
 
-/// The remote interpreter. Reads a manifest on stdin, one op per line (fields
-/// separated by one space; strings base64; `-` for none).
-pub const SCRIPT: &str = r#"
+// The interpreter in pieces (literals, so that `concat!` joins them): the
+// functions every manifest needs, the write ops' helpers, the loop's head and
+// read ops, the write ops, the loop's end.
+macro_rules! lib {
+    () => {
+        r#"
 d64() { printf '%s' "$1" | base64 -d; echo .; }
 e64() { printf '%s' "$1" | base64 -w0; echo; }
 nl='
@@ -37,6 +40,14 @@ pdir() {
   while [ "$q" != / ] && [ "${q%/}" != "$q" ]; do q=${q%/}; done
   case $q in /) d=/ ;; */*) d=${q%/*}; d=${d:-/} ;; *) d=. ;; esac
 }
+# readlink -f of link $1 in $rp: a directory's with `cd -P` and `pwd -P`
+# (builtins: no process), anything else with readlink
+opsctl_real() {
+  case $1 in
+    /*) if [ -d "$1" ] && rp=$(cd -P -- "$1" 2>/dev/null && pwd -P); then return 0; fi ;;
+  esac
+  rp=$(readlink -f -- "$1")
+}
 opsctl_probe() {
   # $1 follow, $2 sums (comma-separated), $3 content cap, $4 path
   p=$4
@@ -47,7 +58,7 @@ opsctl_probe() {
     echo link=1
     t=$(readlink -- "$p"; echo .); t=${t%.}; t=${t%"$nl"}
     case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
-    rp=$(readlink -f -- "$p") && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
+    opsctl_real "$p" && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
   fi
   if [ -L "$p" ] && [ "$1" != 1 ]; then t=link
   elif [ -d "$p" ]; then t=directory
@@ -102,7 +113,7 @@ batch() {
       # a link read by the other batch of the same read (no op between): once
       if [ "$p" != "$lk_p" ]; then
         lk_p=$p; lk_t=$(readlink -- "$p"; echo .); lk_t=${lk_t%.}; lk_t=${lk_t%"$nl"}
-        lk_rp=$(readlink -f -- "$p"); lk_rc=$?
+        opsctl_real "$p"; lk_rc=$?; lk_rp=$rp; rp=
       fi
       t=$lk_t
       case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
@@ -151,7 +162,12 @@ batch() {
   sa=; ss=
   return 0
 }
-own() {
+"#
+    };
+}
+macro_rules! write_fns {
+    () => {
+        r#"own() {
   # $1 ids to keep if permitted, $2 owner:group asked (base64), $3 path
   if [ "$1" != - ]; then chown -- "$1" "$3" 2>/dev/null || :; fi
   if [ "$2" != - ]; then o=$(d64 "$2"); chown -- "${o%.}" "$3" || fail chown "$4"; fi
@@ -164,7 +180,12 @@ mkd() {
   [ "$2" = - ] || chmod "$2" "$1" || fail chmod "$4"
   own - "$3" "$1" "$4"
 }
-# who and where, without starting a process (each costs ~2 ms of the host's CPU)
+"#
+    };
+}
+macro_rules! head {
+    () => {
+        r#"# who and where, without starting a process (each costs ~2 ms of the host's CPU)
 printf 'host_umask='; umask
 opsctl_whoami
 printf 'host_uid=%s\nhost_user=%s\n' "$hu" "$hn"
@@ -181,7 +202,12 @@ while IFS=' ' read -r op f1 f2 f3 f4 f5 f6 f7 f8 p; do
   B) batch "$f1" "$f2" "$f3" ;;
   F) find "$p" -print | while IFS= read -r e; do opsctl_probe 0 sha256 - "$e"; done ;;
   E) t=$(mktemp) && touch -m -t "$f1" -- "$t" && printf 'x_epoch_%s=%s\n' "$f1" "$(stat -c %Y -- "$t")"; rm -f -- "$t" ;;
-  W|R)
+"#
+    };
+}
+macro_rules! write_ops {
+    () => {
+        r#"  W|R)
     pdir "$p"
     tmp=$(mktemp "$d/.opsctl.XXXXXX") || fail mktemp "$p"
     if [ "$op" = W ]; then head -c "$f1" > "$tmp" || fail write "$p"
@@ -213,8 +239,31 @@ while IFS=' ' read -r op f1 f2 f3 f4 f5 f6 f7 f8 p; do
   T) if [ "$f3" = 1 ] && [ ! -e "$p" ] && [ ! -L "$p" ]; then : > "$p" || fail touch "$p"; fi
      case $f1 in -) ;; now) touch -a -c -- "$p" || fail touch "$p" ;; *) touch -a -c -t "$f1" -- "$p" || fail touch "$p" ;; esac
      case $f2 in -) ;; now) touch -m -c -- "$p" || fail touch "$p" ;; *) touch -m -c -t "$f2" -- "$p" || fail touch "$p" ;; esac ;;
-  *) fail "unknown op $op" - ;;
+"#
+    };
+}
+macro_rules! tail {
+    () => {
+        r#"  *) fail "unknown op $op" - ;;
   esac
 done
-exit 0
-"#;
+"#
+    };
+}
+/// The remote interpreter. Reads a manifest on stdin, one op per line (fields
+/// separated by one space; strings base64; `-` for none).
+pub const SCRIPT: &str = concat!(
+    lib!(),
+    write_fns!(),
+    head!(),
+    write_ops!(),
+    tail!(),
+    "exit 0\n"
+);
+
+/// The interpreter of read-only manifests (probes, batches, listings, epochs:
+/// what a gathering reads), written for the gathering's own shell
+/// ([`SHARED_SHELL`](crate::modules::protocol::SHARED_SHELL)): no write op,
+/// `return` at its end. A third smaller than [`SCRIPT`]: each byte of a script
+/// is parsed twice on the host, by the login shell and by `sh`.
+pub const READER: &str = concat!(lib!(), head!(), tail!(), "return 0\n");
