@@ -70,6 +70,17 @@ pub fn parse_output(out: &[u8]) -> Run {
                     };
                     // a link followed was stat'ed by its real path; nothing of
                     // an absent path (the same path not followed may be a link)
+                    // a link's target: its own stat's %N, followed or not
+                    if item.contains_key("link")
+                        && !item.contains_key("rtarget")
+                        && !item.contains_key("target")
+                        && let Some(t) = by_path
+                            .get(&path)
+                            .and_then(|r| r.get("linkq"))
+                            .and_then(|q| link_target_of(q))
+                    {
+                        item.insert("rtarget".into(), String::from_utf8_lossy(&t).into_owned());
+                    }
                     let key = item.get("statpath").unwrap_or(&path);
                     let absent = item.get("type").is_some_and(|t| t == "absent");
                     if let Some(r) = by_path.get(key).filter(|_| !absent) {
@@ -128,6 +139,62 @@ pub fn parse_output(out: &[u8]) -> Run {
     }
     run.items = items.iter().map(stat_from).collect();
     run
+}
+
+/// The target in stat's `%N` of a link, C-quoted (`QUOTING_STYLE=c`,
+/// `LC_ALL=C`): `"PATH" -> "TARGET"`; `None` for anything else.
+fn link_target_of(q: &str) -> Option<Vec<u8>> {
+    let (_, rest) = c_string(q.as_bytes())?;
+    let rest = rest.strip_prefix(b" -> ")?;
+    let (target, rest) = c_string(rest)?;
+    rest.is_empty().then_some(target)
+}
+
+/// A C-quoted string at the start of `b` (as gnulib's quotearg writes it):
+/// its bytes and what follows it.
+fn c_string(b: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut i = 1;
+    let mut out = Vec::new();
+    if b.first() != Some(&b'"') {
+        return None;
+    }
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some((out, &b[i + 1..])),
+            b'\\' => {
+                let c = *b.get(i + 1)?;
+                i += 2;
+                out.push(match c {
+                    b'a' => 7,
+                    b'b' => 8,
+                    b'f' => 12,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'v' => 11,
+                    b'\\' | b'"' | b'\'' | b'?' => c,
+                    b'0'..=b'7' => {
+                        let mut v = u32::from(c - b'0');
+                        for _ in 0..2 {
+                            match b.get(i) {
+                                Some(d @ b'0'..=b'7') => {
+                                    v = v * 8 + u32::from(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        u8::try_from(v).ok()?
+                    }
+                    _ => return None,
+                });
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
 }
 
 fn stat_from(m: &BTreeMap<String, String>) -> Stat {
@@ -252,5 +319,45 @@ mod tests {
             (FType::Absent, FType::Absent, false)
         );
         assert_eq!(run.backup_file().as_deref(), Some("/etc/x.1~"));
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    /// The targets in real `stat` output, whatever their bytes: spaces, quotes,
+    /// backslashes, a newline, a tab, a byte that is not UTF-8, ` -> ` itself.
+    #[test]
+    fn link_targets_from_stat_s_quoted_names() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let targets: Vec<&[u8]> = vec![
+            b"/srv/app/releases/20261204",
+            b"rel",
+            b"a b -> c",
+            b"quote\"d 'x' \\back\\slash",
+            b"new\nline\ttab\x01?",
+            b"caf\xe9 \xc3\xa9t\xc3\xa9 777",
+            b"../up/./x",
+        ];
+        for (i, target) in targets.iter().enumerate() {
+            let link = t.path().join(format!("l {i} -> \"q\""));
+            std::os::unix::fs::symlink(OsStr::from_bytes(target), &link).unwrap();
+            let out = std::process::Command::new("stat")
+                .env("QUOTING_STYLE", "c")
+                .env("LC_ALL", "C")
+                .args(["--printf", "%N"])
+                .arg(&link)
+                .output()
+                .unwrap();
+            let q = String::from_utf8(out.stdout).expect("ASCII");
+            assert!(!q.contains('\n'), "{q}");
+            assert_eq!(link_target_of(&q).as_deref(), Some(*target), "{q}");
+        }
+        assert_eq!(link_target_of("\"plain\""), None);
+        assert_eq!(link_target_of("\"a\" -> \"b"), None);
+        assert_eq!(link_target_of("\"a\" -> \"b\\q\""), None);
     }
 }

@@ -110,13 +110,12 @@ batch() {
     rp=
     if [ -L "$p" ]; then
       echo link=1
-      # a link read by the other batch of the same read (no op between): once
+      # its real path, once for both batches of the same read (no op between);
+      # its target is its own stat's %N (followed, it is added to that list)
       if [ "$p" != "$lk_p" ]; then
-        lk_p=$p; lk_t=$(readlink -- "$p"; echo .); lk_t=${lk_t%.}; lk_t=${lk_t%"$nl"}
-        opsctl_real "$p"; lk_rc=$?; lk_rp=$rp; rp=
+        lk_p=$p; opsctl_real "$p"; lk_rc=$?; lk_rp=$rp; rp=
       fi
-      t=$lk_t
-      case $t in *"$nl"*) printf 'target='; e64 "$t" ;; *) printf 'rtarget=%s\n' "$t" ;; esac
+      [ "$f" = 1 ] && la="$la$p$nl"
       [ "$lk_rc" = 0 ] && rp=$lk_rp && case $rp in *"$nl"*) printf 'realpath='; e64 "$rp" ;; *) printf 'rrealpath=%s\n' "$rp" ;; esac
     fi
     if [ -L "$p" ] && [ "$f" != 1 ]; then t=link
@@ -152,14 +151,14 @@ batch() {
   if [ "$more" = 1 ]; then echo @@defer; return 0; fi
   echo @@stat
   set -f; IFS=$nl
-  set -- $sa
-  [ $# -gt 0 ] && stat --printf "rpath=%n\\n$sf" -- "$@" 2>/dev/null
+  set -- $sa$la
+  [ $# -gt 0 ] && QUOTING_STYLE=c LC_ALL=C stat --printf "rpath=%n\\nlinkq=%N\\n$sf" -- "$@" 2>/dev/null
   echo @@sums
   set -- $ss
   unset IFS; set +f
   if [ $# -gt 0 ]; then sha256sum -- "$@"; fi
   echo @@end
-  sa=; ss=
+  sa=; ss=; la=
   return 0
 }
 "#
@@ -191,7 +190,7 @@ opsctl_whoami
 printf 'host_uid=%s\nhost_user=%s\n' "$hu" "$hn"
 case ${HOME:-} in *"$nl"*) printf 'host_home='; e64 "$HOME" ;; *) printf 'host_home_raw=%s\n' "${HOME:-}" ;; esac
 # one op a line: the op, 8 fields, the path (raw, or b64:...)
-lk_p=; sa=; ss=
+lk_p=; sa=; ss=; la=
 sf='mode=%a\nrawmode=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\nmtime=%Y\natime=%X\nctime=%Z\ninode=%i\ndev=%d\nnlink=%h\n'
 while IFS=' ' read -r op f1 f2 f3 f4 f5 f6 f7 f8 p; do
   case $p in b64:*) p=$(d64 "${p#b64:}"); p=${p%.} ;; esac
