@@ -27,6 +27,12 @@ pub struct CommandInfo {
 pub fn header(id: &str, start_ms: u64, cmd: &CommandInfo, project: Option<&Path>) -> Json {
     let argv: Vec<String> = std::env::args().collect();
     let argv = mask_extra_vars(&argv);
+    // two git processes, side by side: the run waits for the slower one only
+    let (user, project_json) = std::thread::scope(|s| {
+        let u = s.spawn(|| user(project));
+        let p = project.map(project_git);
+        (u.join().unwrap_or(Json::Null), p)
+    });
     json!({
         "type": "run",
         "id": id,
@@ -43,10 +49,10 @@ pub fn header(id: &str, start_ms: u64, cmd: &CommandInfo, project: Option<&Path>
         "skip_tags": cmd.skip_tags,
         "check": cmd.check,
         "cwd": std::env::current_dir().ok().map(|p| p.display().to_string()),
-        "user": user(project),
+        "user": user,
         "controller": controller_hostname(),
         "ci": ci(),
-        "project": project.map(project_git),
+        "project": project_json,
     })
 }
 
@@ -178,17 +184,29 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
-/// The local user, and git's idea of who they are (`git config user.name/email`).
+/// The local user, and git's idea of who they are (`user.name`, `user.email`:
+/// the last value of each, as `git config NAME` reads it, in one `git`).
 fn user(project: Option<&Path>) -> Json {
     let dir = project
         .map(Path::to_path_buf)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| "/".into());
+    let (mut name, mut email) = (None, None);
+    let config = git(&dir, &["config", "--get-regexp", r"^user\.(name|email)$"]);
+    for l in config.as_deref().unwrap_or("").lines() {
+        let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+        let v = (!v.is_empty()).then(|| v.to_string());
+        match k {
+            "user.name" => name = v,
+            "user.email" => email = v,
+            _ => {}
+        }
+    }
     json!({
         "local": local_user(),
         "uid": rustix::process::getuid().as_raw(),
-        "git_name": git(&dir, &["config", "user.name"]).filter(|s| !s.is_empty()),
-        "git_email": git(&dir, &["config", "user.email"]).filter(|s| !s.is_empty()),
+        "git_name": name,
+        "git_email": email,
     })
 }
 
@@ -224,11 +242,22 @@ pub fn controller_hostname() -> String {
 /// The project repository's commit, branch and whether it has uncommitted
 /// changes (tracked or untracked, .gitignore'd files aside).
 fn project_git(root: &Path) -> Json {
-    let Some(commit) = git(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) else {
+    // the commit, the branch and whether anything changed, in one `git status`
+    let status = git(root, &["status", "--porcelain=v2", "--branch"]);
+    let field = |k: &str| {
+        status
+            .as_deref()?
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::to_string)
+    };
+    let Some(commit) = field("# branch.oid ").filter(|c| c != "(initial)") else {
         return json!({"root": root.display().to_string(), "git": false});
     };
-    let branch = git(root, &["symbolic-ref", "--quiet", "--short", "HEAD"]);
-    let dirty = git(root, &["status", "--porcelain"]).map(|s| !s.is_empty());
+    let branch = field("# branch.head ").filter(|b| b != "(detached)");
+    let dirty = status
+        .as_deref()
+        .map(|s| s.lines().any(|l| !l.starts_with('#')));
     json!({
         "root": root.display().to_string(),
         "git": true,
@@ -302,6 +331,54 @@ pub fn ci() -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One `git config` for the user (the last value of each name), one
+    /// `git status` for the project: what the five commands before said.
+    #[test]
+    fn git_facts_of_the_user_and_the_project() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let g = |args: &[&str]| {
+            let o = Command::new("git")
+                .arg("-C")
+                .arg(d)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{args:?} {o:?}");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        g(&["init", "-q", "-b", "main"]);
+        assert_eq!(project_git(d)["git"], false, "no commit yet");
+        g(&["config", "user.name", "First"]);
+        g(&["config", "--add", "user.name", "Ada Lovelace"]);
+        g(&["config", "user.email", "ada@example.test"]);
+        let u = user(Some(d));
+        assert_eq!(
+            (u["git_name"].as_str(), u["git_email"].as_str()),
+            (Some("Ada Lovelace"), Some("ada@example.test"))
+        );
+        std::fs::write(d.join("f"), "1").unwrap();
+        g(&["add", "f"]);
+        g(&["commit", "-q", "-m", "one"]);
+        let p = project_git(d);
+        let head = g(&["rev-parse", "HEAD"]);
+        assert_eq!(
+            (
+                p["git"].as_bool(),
+                p["commit"].as_str(),
+                p["branch"].as_str(),
+                p["dirty"].as_bool()
+            ),
+            (Some(true), Some(head.as_str()), Some("main"), Some(false))
+        );
+        std::fs::write(d.join("untracked"), "").unwrap();
+        assert_eq!(project_git(d)["dirty"], true);
+        g(&["checkout", "-q", "--detach"]);
+        assert!(project_git(d)["branch"].is_null());
+        let none = tempfile::tempdir().unwrap();
+        assert_eq!(project_git(none.path())["git"], false);
+    }
 
     fn v(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
