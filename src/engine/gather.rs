@@ -187,7 +187,7 @@ pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
 async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
     let g = Gathering::plan(needs);
     let boundary = boundary();
-    let script = batch_script(&boundary, &g.sections, g.manifest.is_some());
+    let script = batch_script(&boundary, &g.prelude, &g.sections, g.manifest.is_some());
     let cmd = env.command(
         &script,
         g.manifest.as_ref().map(|ops| remote_file::manifest(ops)),
@@ -209,6 +209,8 @@ async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
 
 /// How a set of needs becomes one script.
 struct Gathering {
+    /// Shell code before the sections.
+    prelude: String,
     /// Sections of the script, in order.
     sections: Vec<Section>,
     /// The interpreter's manifest, sent on the exec's stdin (section 0).
@@ -229,6 +231,7 @@ struct Gathering {
 impl Gathering {
     fn plan(needs: &[Need]) -> Gathering {
         let mut g = Gathering {
+            prelude: String::new(),
             sections: Vec::new(),
             manifest: None,
             items: Vec::new(),
@@ -290,7 +293,11 @@ impl Gathering {
                 _ => {}
             }
         }
-        for (section, code) in sysfacts::plan(needs) {
+        let sys = sysfacts::plan(needs);
+        if g.manifest.is_some() {
+            g.prelude = sysfacts::sums_also(&sys);
+        }
+        for (section, code) in sys {
             g.sys.push((section, g.sections.len()));
             g.sections.push(Section::shared(code, None));
         }
@@ -418,8 +425,13 @@ impl Section {
 /// exec's stderr, closed by a boundary line there too (after a first one that
 /// separates what the login shell or sudo said before the script ran). No
 /// temporary directory, no process but the sections' own.
-pub(super) fn batch_script(b: &str, sections: &[Section], first_reads_stdin: bool) -> String {
-    let mut s = format!("printf '{b}-err\\n' >&2\n");
+pub(super) fn batch_script(
+    b: &str,
+    prelude: &str,
+    sections: &[Section],
+    first_reads_stdin: bool,
+) -> String {
+    let mut s = format!("printf '{b}-err\\n' >&2\n{prelude}");
     for (i, sec) in sections.iter().enumerate() {
         let code = &sec.code;
         let body = if sec.shared {
@@ -654,12 +666,17 @@ mod tests {
     /// A gathering run by a real `/bin/sh` on this machine, as `gather_one`
     /// sends it (the manifest on stdin).
     fn gather_here(needs: &[Need]) -> (String, Facts) {
+        gather_with_path(needs, &std::env::var("PATH").unwrap_or_default())
+    }
+
+    fn gather_with_path(needs: &[Need], path: &str) -> (String, Facts) {
         let g = Gathering::plan(needs);
         let b = boundary();
-        let script = batch_script(&b, &g.sections, g.manifest.is_some());
+        let script = batch_script(&b, &g.prelude, &g.sections, g.manifest.is_some());
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&script)
+            .env("PATH", path)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -673,6 +690,69 @@ mod tests {
             .unwrap();
         let outs = parse(&b, &out.stdout, &out.stderr, g.sections.len()).expect("parsed");
         (script, g.answers(outs).unwrap())
+    }
+
+    /// On a host without systemd, the files the units section hashes go into
+    /// the file batch's one `sha256sum` (counted by a `sha256sum` first on
+    /// PATH); the units read the same as with their own.
+    #[test]
+    fn units_hash_with_the_file_batch_without_systemd() {
+        if std::path::Path::new("/run/systemd/system").exists() {
+            eprintln!("skipped: systemd runs here, the units hash nothing");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("bin");
+        std::fs::create_dir(&dir).unwrap();
+        let log = t.path().join("calls");
+        let real = ["/usr/bin/sha256sum", "/bin/sha256sum"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap();
+        std::fs::write(
+            dir.join("sha256sum"),
+            format!(
+                "#!/bin/sh\necho x >> '{}'\nexec {real} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("sha256sum"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let f = t.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.display());
+        let unit = Need::Unit {
+            scope: "system".into(),
+            name: "procps".into(),
+        };
+        let file = Need::Path(Req::new(f.to_str().unwrap()));
+        let calls = || {
+            let n = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            let _ = std::fs::remove_file(&log);
+            n
+        };
+        let (alone_script, alone) = gather_with_path(std::slice::from_ref(&unit), &path);
+        assert_eq!(calls(), 1, "{alone_script}");
+        let (script, both) = gather_with_path(&[file.clone(), unit.clone()], &path);
+        assert_eq!(calls(), 1, "{script}");
+        assert!(script.contains("opsctl_also="), "{script}");
+        assert_eq!(
+            format!("{:?}", both.sys.units),
+            format!("{:?}", alone.sys.units)
+        );
+        assert!(
+            both.paths[&Req::new(f.to_str().unwrap())]
+                .sha256()
+                .is_some()
+        );
     }
 
     /// apt's state: the clock (the mtime of `/proc/self/`, no `date`) is
@@ -746,7 +826,7 @@ mod tests {
                 Some(b"in\n".to_vec()),
             ),
         ];
-        let script = batch_script(&b, &sections, true);
+        let script = batch_script(&b, "", &sections, true);
         assert!(!script.contains("mktemp"), "{script}");
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")

@@ -485,20 +485,56 @@ pub fn sysv_name(name: &str) -> &str {
     name.strip_suffix(".service").unwrap_or(name)
 }
 
+/// The start of a gathering whose file batch hashes files (`$ss`) and that
+/// has units sections: on a host without systemd, the files those sections
+/// hash go into the batch's `sha256sum` (`$opsctl_also`), which leaves its
+/// output in `$opsctl_sums` for them. One process less on such a host.
+pub fn sums_also(sections: &[(Section, String)]) -> String {
+    let mut files: Vec<String> = Vec::new();
+    for (s, _) in sections {
+        if let Section::Units { names, .. } = s {
+            for f in units_hashed(names) {
+                if !files.contains(&f) {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    if files.is_empty() || files.iter().any(|f| f.contains('\n')) {
+        return String::new();
+    }
+    let list: String = files.iter().map(|f| format!("{f}\n")).collect();
+    format!(
+        "opsctl_summed=; opsctl_also=\n\
+         [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 || opsctl_also={}\n",
+        shell_quote(&list)
+    )
+}
+
+/// The files a units section hashes on a host without systemd: the units'
+/// init scripts and the helpers they source.
+pub fn units_hashed(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| format!("/etc/init.d/{}", sysv_name(n)))
+        .chain(sysv_status::HELPERS.iter().map(|h| h.to_string()))
+        .collect()
+}
+
 /// Init scripts, rc links and, on a host without systemd, each init script's
 /// `status` (cheaply for the scripts `sysv_status` knows, one `sha256sum` for
-/// all of them); then one `systemctl show` for every unit (blocks in order).
+/// all of them, or none when the gathering's file batch hashed them with its
+/// own: [`sums_also`]); then one `systemctl show` for every unit (blocks in
+/// order).
 fn units_script(scope: &str, names: &[String]) -> String {
     let svs: Vec<String> = names.iter().map(|n| sysv_name(n).to_string()).collect();
     let sc = scope_flag(scope);
-    let hashed: Vec<String> = svs
-        .iter()
-        .map(|s| format!("/etc/init.d/{s}"))
-        .chain(sysv_status::HELPERS.iter().map(|h| h.to_string()))
-        .collect();
+    let hashed = units_hashed(names);
     format!(
         "sd=0; [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && sd=1\n\
-         if [ $sd = 0 ]; then nl='\n'\n{fns}hs=$(sha256sum -- {hashed} 2>/dev/null); fi\n\
+         if [ $sd = 0 ]; then nl='\n'\n{fns}\
+         if [ \"$opsctl_summed\" = 1 ]; then hs=$opsctl_sums; else hs=$(sha256sum -- {hashed} 2>/dev/null); fi\n\
+         fi\n\
          for sv in {svs}; do\n\
          \x20 [ -f \"/etc/init.d/$sv\" ] && echo \"initd $sv\"\n\
          \x20 for l in /etc/rc2.d/[SK][0-9][0-9]\"$sv\" /etc/rc3.d/[SK][0-9][0-9]\"$sv\" /etc/rc4.d/[SK][0-9][0-9]\"$sv\" /etc/rc5.d/[SK][0-9][0-9]\"$sv\"; do\n\

@@ -155,8 +155,17 @@ batch() {
   [ $# -gt 0 ] && QUOTING_STYLE=c LC_ALL=C stat --printf "rpath=%n\\nlinkq=%N\\n$sf" -- "$@" 2>/dev/null
   echo @@sums
   set -- $ss
-  unset IFS; set +f
-  if [ $# -gt 0 ]; then sha256sum -- "$@"; fi
+  if [ $# -gt 0 ] && [ -n "${opsctl_also:-}" ]; then
+    # a gathering's units' files too (a host without systemd), in the same
+    # sha256sum: kept for the units section in $opsctl_sums
+    set -- "$@" $opsctl_also; opsctl_also=
+    unset IFS; set +f
+    opsctl_sums=$(sha256sum -- "$@" 2>/dev/null); opsctl_summed=1
+    printf '%s\n' "$opsctl_sums"
+  else
+    unset IFS; set +f
+    if [ $# -gt 0 ]; then sha256sum -- "$@"; fi
+  fi
   echo @@end
   sa=; ss=; la=
   return 0
