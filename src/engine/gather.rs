@@ -505,23 +505,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// A link's target comes with the batch's one `stat` (`%N`), its real path
-    /// from `cd -P` for a directory, else from one `readlink -f` for both
-    /// batches of a read (links followed and not), counted by a `readlink`
-    /// first on PATH; an op between the batches (it may change the link) makes
-    /// the second batch read it again. Both answers are the real ones.
-    #[test]
-    fn a_link_in_both_batches_is_read_once() {
-        use crate::modules::remote_file::{FType, Req};
-        let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("bin");
+    /// A `bin` directory under `root` with a `cmd` that logs each call (one
+    /// line in the returned file) before it runs the real one.
+    fn counted(root: &std::path::Path, cmd: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = root.join("bin");
         std::fs::create_dir(&dir).unwrap();
-        let log = t.path().join("calls");
-        let real = ["/usr/bin/readlink", "/bin/readlink"]
+        let log = root.join("calls");
+        let real = [format!("/usr/bin/{cmd}"), format!("/bin/{cmd}")]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .unwrap();
-        let wrapper = dir.join("readlink");
+        let wrapper = dir.join(cmd);
         std::fs::write(
             &wrapper,
             format!(
@@ -532,6 +526,19 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, log)
+    }
+
+    /// A link's target comes with the batch's one `stat` (`%N`), its real path
+    /// from `cd -P` for a directory, else from one `readlink -f` for both
+    /// batches of a read (links followed and not), counted by a `readlink`
+    /// first on PATH; an op between the batches (it may change the link) makes
+    /// the second batch read it again. Both answers are the real ones.
+    #[test]
+    fn a_link_in_both_batches_is_read_once() {
+        use crate::modules::remote_file::{FType, Req};
+        let t = tempfile::tempdir().unwrap();
+        let (dir, log) = counted(t.path(), "readlink");
         let target = t.path().join("target");
         std::fs::create_dir(&target).unwrap();
         let link = t.path().join("link");
@@ -702,27 +709,7 @@ mod tests {
             return;
         }
         let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("bin");
-        std::fs::create_dir(&dir).unwrap();
-        let log = t.path().join("calls");
-        let real = ["/usr/bin/sha256sum", "/bin/sha256sum"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap();
-        std::fs::write(
-            dir.join("sha256sum"),
-            format!(
-                "#!/bin/sh\necho x >> '{}'\nexec {real} \"$@\"\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("sha256sum"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
+        let (dir, log) = counted(t.path(), "sha256sum");
         let f = t.path().join("f");
         std::fs::write(&f, "x").unwrap();
         let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.display());
