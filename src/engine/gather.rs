@@ -255,12 +255,15 @@ impl Gathering {
                     any_file = true;
                     g.epochs.push(t.clone());
                 }
-                // apt's clock and lists: stats with the other paths
-                Need::AptState if !reqs.contains(&sysfacts::apt_paths()[0]) => {
-                    any_file = true;
-                    reqs.extend(sysfacts::apt_paths());
+                // a system need answered by stats (apt's clock and lists)
+                n => {
+                    for r in sysfacts::paths_of(n) {
+                        any_file = true;
+                        if !reqs.contains(&r) {
+                            reqs.push(r);
+                        }
+                    }
                 }
-                _ => {}
             }
         }
         if any_file {
@@ -338,7 +341,7 @@ impl Gathering {
         for (section, i) in self.sys {
             sysfacts::answer(section, &outputs[i], &mut facts.sys)?;
         }
-        sysfacts::apt_times(&mut facts.sys, &facts.paths);
+        sysfacts::answer_paths(&mut facts.sys, &facts.paths);
         if let Some(i) = self.git_section {
             facts.gits = gitfacts::parse(&self.gits, &outputs[i])?;
         }

@@ -133,10 +133,14 @@ pub(crate) fn guard(args: &Args) -> Option<String> {
         return None;
     }
     let mut probe = chdir(args);
+    // words `sh` keeps as they are, and globs
     let plain = |p: &str| {
         !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-+@%,=:~*?[]!".contains(c))
+            && p.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || crate::transport::SHELL_SAFE.contains(&b)
+                    || b"~*?[]!".contains(&b)
+            })
     };
     if probe.is_empty()
         && ["creates", "removes"]

@@ -441,21 +441,26 @@ const APT_LISTS: &str = "/var/lib/apt/lists";
 const CLOCK: &str = "/proc/self/";
 
 /// The paths apt's state is read from, links followed, no checksum.
-pub fn apt_paths() -> Vec<Req> {
-    [APT_STAMP, APT_LISTS, CLOCK]
-        .into_iter()
-        .map(|p| Req::new(p).follow(true).sums(&[]))
-        .collect()
+fn apt_paths() -> [Req; 3] {
+    [APT_STAMP, APT_LISTS, CLOCK].map(|p| Req::new(p).follow(true).sums(&[]))
 }
 
-/// apt's clock and the lists' age from the stats of [`apt_paths`]: the
-/// stamp's mtime when it exists, else the lists directory's.
-pub fn apt_times(facts: &mut SysFacts, paths: &HashMap<Req, Stat>) {
+/// The paths whose stats answer a system need, read with the gathering's
+/// other paths (one `stat` for all of them); [`answer_paths`] reads them.
+pub fn paths_of(need: &Need) -> Vec<Req> {
+    match need {
+        Need::AptState => apt_paths().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the stats of [`paths_of`] say: apt's clock and the lists' age (the
+/// stamp's mtime when it exists, else the lists directory's).
+pub fn answer_paths(facts: &mut SysFacts, paths: &HashMap<Req, Stat>) {
     let Some(a) = facts.apt.as_mut() else {
         return;
     };
-    let [stamp, lists, clock] =
-        [APT_STAMP, APT_LISTS, CLOCK].map(|p| paths.get(&Req::new(p).follow(true).sums(&[])));
+    let [stamp, lists, clock] = apt_paths().map(|r| paths.get(&r));
     if a.now == 0
         && let Some(c) = clock.filter(|c| c.kind == FType::Directory)
     {
@@ -708,7 +713,7 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
             for l in text.lines() {
                 match l.split_once('=') {
                     Some(("apt", v)) => a.has_apt = v.trim() == "1",
-                    // the clock when /proc does not answer (else: apt_times)
+                    // the clock when /proc does not answer (else: answer_paths)
                     Some(("now", v)) => a.now = v.trim().parse().unwrap_or(0),
                     _ => {}
                 }

@@ -536,15 +536,18 @@ pub fn become_password_line(script: &str, user: &str) -> String {
     format!("/bin/sh -c {}", shell_quote(&outer))
 }
 
+/// Bytes a word may hold and stay as it is for `sh`, letters and digits aside.
+pub const SHELL_SAFE: &[u8] = b"@%+=:,./-_";
+
 /// Quotes a string for a POSIX shell exactly as Python's `shlex.quote` does
 /// (so the template filter `quote` gives Ansible's bytes): as is when every
-/// byte is safe, else in single quotes with `'` written `'"'"'`.
+/// byte is safe ([`SHELL_SAFE`]), else in single quotes with `'` written `'"'"'`.
 pub fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".into();
     }
     if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+        .all(|b| b.is_ascii_alphanumeric() || SHELL_SAFE.contains(&b))
     {
         return s.to_string();
     }
