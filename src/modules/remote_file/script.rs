@@ -41,7 +41,7 @@ pdir() {
   case $q in /) d=/ ;; */*) d=${q%/*}; d=${d:-/} ;; *) d=. ;; esac
 }
 # readlink -f of link $1 in $rp: a directory's with `cd -P` and `pwd -P`
-# (builtins: no process), anything else with readlink
+# (a subshell, no exec), anything else with readlink
 opsctl_real() {
   case $1 in
     /*) if [ -d "$1" ] && rp=$(cd -P -- "$1" 2>/dev/null && pwd -P); then return 0; fi ;;
