@@ -64,7 +64,11 @@ pub fn parse(source: &str, file: &Path) -> Result<Node, YamlError> {
                 let mut lines: Vec<&str> = text.split('\n').collect();
                 let at = e.location.line - 1;
                 let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
-                let Some(prev) = lines[..at].iter().rev().find(|l| !l.trim().is_empty()) else {
+                // the error may point past the last line (at the end of the text)
+                let Some(prev) = lines
+                    .get(..at)
+                    .and_then(|b| b.iter().rev().find(|l| !l.trim().is_empty()))
+                else {
                     return Err(e);
                 };
                 let want = indent(prev) + 1;
