@@ -185,13 +185,10 @@ pub async fn gather(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
 
 /// The needs but secret probes, in one exec.
 async fn gather_one(env: &HostEnv<'_>, needs: &[Need]) -> Result<Facts, Fail> {
-    let g = Gathering::plan(needs);
+    let mut g = Gathering::plan(needs);
     let boundary = boundary();
-    let script = batch_script(&boundary, &g.prelude, &g.sections, g.manifest.is_some());
-    let cmd = env.command(
-        &script,
-        g.manifest.as_ref().map(|ops| remote_file::manifest(ops)),
-    );
+    let (script, stdin) = g.script(&boundary);
+    let cmd = env.command(&script, stdin);
     let out = env.conn.run(&cmd).await?;
     env.trace.lock().unwrap().push((
         format!("(facts: {} needs in one exec)\n{script}", needs.len()),
@@ -213,7 +210,8 @@ struct Gathering {
     prelude: String,
     /// Sections of the script, in order.
     sections: Vec<Section>,
-    /// The interpreter's manifest, sent on the exec's stdin (section 0).
+    /// The interpreter's manifest (section 0): a here-document in the script,
+    /// else the exec's stdin.
     manifest: Option<Vec<Op>>,
     /// Which probe each manifest item answers, in item order.
     items: Vec<Req>,
@@ -229,6 +227,21 @@ struct Gathering {
 }
 
 impl Gathering {
+    /// The one script, and the exec's stdin: none when the interpreter's
+    /// manifest can go into the script as a here-document (then a long script
+    /// can go on stdin itself: `transport::script_on_stdin`).
+    fn script(&mut self, boundary: &str) -> (String, Option<Vec<u8>>) {
+        let mut manifest = self.manifest.as_ref().map(|ops| remote_file::manifest(ops));
+        if let Some(m) = &manifest
+            && heredoc_safe(m, boundary)
+            && self.sections[0].stdin.is_none()
+        {
+            self.sections[0].stdin = manifest.take();
+        }
+        let script = batch_script(boundary, &self.prelude, &self.sections, manifest.is_some());
+        (script, manifest)
+    }
+
     fn plan(needs: &[Need]) -> Gathering {
         let mut g = Gathering {
             prelude: String::new(),
@@ -674,15 +687,15 @@ mod tests {
     }
 
     /// A gathering run by a real `/bin/sh` on this machine, as `gather_one`
-    /// sends it (the manifest on stdin).
+    /// sends it (the manifest in the script, or on stdin when it cannot be).
     fn gather_here(needs: &[Need]) -> (String, Facts) {
         gather_with_path(needs, &std::env::var("PATH").unwrap_or_default())
     }
 
     fn gather_with_path(needs: &[Need], path: &str) -> (String, Facts) {
-        let g = Gathering::plan(needs);
+        let mut g = Gathering::plan(needs);
         let b = boundary();
-        let script = batch_script(&b, &g.prelude, &g.sections, g.manifest.is_some());
+        let (script, m) = g.script(&b);
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&script)
@@ -693,7 +706,6 @@ mod tests {
             .spawn()
             .and_then(|mut c| {
                 use std::io::Write;
-                let m = g.manifest.as_ref().map(|ops| remote_file::manifest(ops));
                 c.stdin.take().unwrap().write_all(&m.unwrap_or_default())?;
                 c.wait_with_output()
             })

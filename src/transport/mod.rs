@@ -366,6 +366,13 @@ impl Connection {
     /// [`become_password_line`]).
     pub async fn run(&self, cmd: &RemoteCommand) -> Result<Output, TransportError> {
         let (line, become_user) = self.line(cmd);
+        if become_user.is_none()
+            && cmd.stdin.is_none()
+            && matches!(self, Connection::Ssh(_))
+            && let Some((line, stdin)) = script_on_stdin(&cmd.script)
+        {
+            return self.run_line(&line, Some(&stdin)).await;
+        }
         let out = match (&become_user, &self.spec().become_password) {
             (Some(_), Some(pw)) => {
                 let stdin = pw.stdin(cmd.stdin.as_deref());
@@ -519,6 +526,29 @@ pub fn command_line(script: &str, become_user: Option<&str>) -> String {
     }
 }
 
+/// How long a script must be to go on stdin rather than on the command line.
+pub const STDIN_SCRIPT_MIN: usize = 8192;
+
+/// The command line for the login shell, and its stdin, that run a long
+/// script needing no input (`None` for a short one): the login shell parses
+/// a few words instead of the whole quoted script (bash takes about 45 ns a
+/// byte), and dash reads the script from stdin in blocks. The script runs
+/// inside `{ ... } </dev/null`, which dash parses whole before running any of
+/// it, so nothing the script starts can read the rest of it, and its
+/// commands' stdin is empty as with [`command_line`]. Without dash (a `/bin/sh`
+/// that is bash reads a script on stdin a byte at a time), `/bin/sh -c` gets
+/// the script from `cat`.
+pub fn script_on_stdin(script: &str) -> Option<(String, Vec<u8>)> {
+    if script.len() < STDIN_SCRIPT_MIN {
+        return None;
+    }
+    let line = "command -v dash >/dev/null 2>&1 && exec dash -s || exec /bin/sh -c \"$(cat)\"";
+    Some((
+        line.to_string(),
+        format!("{{\n{script}\n}} </dev/null\n").into_bytes(),
+    ))
+}
+
 /// The command line of a become with a password, whose line comes first on
 /// stdin. When sudo needs no password (a NOPASSWD rule, or credentials it
 /// still caches), the line is read and dropped and sudo runs with `-n`, so the
@@ -607,6 +637,63 @@ mod tests {
             command_line("id -u", Some("root")),
             "sudo -n -H -u root -- /bin/sh -c 'id -u'"
         );
+    }
+
+    /// A long script on stdin runs as it would from `/bin/sh -c`, with dash
+    /// and without it (then `/bin/sh -c "$(cat)"`): same output, status and
+    /// positional parameters; what it starts reads nothing of the script.
+    #[test]
+    fn long_scripts_on_stdin_run_as_on_the_command_line() {
+        use std::io::Write;
+        let filler = format!("# {}\n", "x".repeat(STDIN_SCRIPT_MIN));
+        let script = format!(
+            "printf '%s|' \"$#\" 'it'\"'\"'s' $((1+2))\nf() {{ echo \"in f: $1\"; }}\nf a\n\
+             cat\nread -r l || echo \"no input\"\n{filler}cat <<'EOF'\n}}\nEOF\necho done >&2\nexit 3\n"
+        );
+        assert!(script_on_stdin("echo short").is_none());
+        let (line, stdin) = script_on_stdin(&script).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        // a PATH without dash: /bin/sh and cat only
+        for tool in ["sh", "cat"] {
+            std::os::unix::fs::symlink(format!("/bin/{tool}"), t.path().join(tool)).unwrap();
+        }
+        let want = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(want.status.code(), Some(3));
+        assert_eq!(
+            String::from_utf8_lossy(&want.stdout),
+            "0|it's|3|in f: a\nno input\n}\n"
+        );
+        let mut runs = vec![
+            std::env::var("PATH").unwrap(),
+            t.path().display().to_string(),
+        ];
+        if !std::path::Path::new("/bin/dash").exists()
+            && !std::path::Path::new("/usr/bin/dash").exists()
+        {
+            eprintln!("no dash here: the run through dash is not checked");
+            runs.remove(0);
+        }
+        for path in runs {
+            let mut c = std::process::Command::new("/bin/bash")
+                .arg("-c")
+                .arg(&line)
+                .env("PATH", &path)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(&stdin).unwrap();
+            let got = c.wait_with_output().unwrap();
+            assert_eq!(got.status.code(), Some(3), "PATH={path}");
+            assert_eq!(got.stdout, want.stdout, "PATH={path}");
+            assert_eq!(got.stderr, want.stderr, "PATH={path}");
+        }
     }
 
     #[tokio::test]
