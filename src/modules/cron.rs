@@ -808,15 +808,18 @@ mod tests {
     #[test]
     fn parses_the_read() {
         use crate::modules::sysfacts::{Section, SysFacts, answer};
-        let out = |s: &str| crate::transport::Output {
+        let out = |s: &str, e: &str| crate::transport::Output {
             rc: Some(0),
             stdout: s.as_bytes().to_vec(),
-            stderr: Vec::new(),
+            stderr: e.as_bytes().to_vec(),
         };
         let mut f = SysFacts::default();
         answer(
             Section::Crontab(None),
-            &out("uid=0\nuser=root\n@@content\n\n@@rc=1\n@@err\nno crontab for root\n"),
+            &out(
+                "uid=0\nuser=root\n@@content\n\n@@rc=1\n",
+                "no crontab for root\n",
+            ),
             &mut f,
         )
         .unwrap();
@@ -826,12 +829,12 @@ mod tests {
         assert_eq!(c.content, "");
         answer(
             Section::Crontab(Some("a".into())),
-            &out("uid=0\n@@content\na\n\n@@rc=0\n@@err\n\n"),
+            &out("uid=0\n@@content\na\n\n@@rc=0\n", ""),
             &mut f,
         )
         .unwrap();
         assert_eq!(f.crontab(Some("a")).unwrap().content, "a\n");
-        answer(Section::Crontab(None), &out("nocrontab=1\n"), &mut f).unwrap();
+        answer(Section::Crontab(None), &out("nocrontab=1\n", ""), &mut f).unwrap();
         assert!(f.crontab(None).unwrap().no_crontab_cmd);
     }
 

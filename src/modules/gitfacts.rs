@@ -70,7 +70,8 @@ opsctl_git_url() {
 /// taking the index lock); the remote's URL from `.git/config` ([`URL_FN`]),
 /// else `git config`; the modifications follow `@@mods` as git prints them.
 pub fn script(gits: &[GitReq]) -> String {
-    let mut s = String::from("# opsctl: git working copies\ncr=$(printf '\\r')\n");
+    // a carriage return, written as itself: `$(printf '\r')` would fork
+    let mut s = String::from("# opsctl: git working copies\ncr='\r'\n");
     s.push_str(&URL_FN.replace("{TAB}", "\t"));
     s.push_str(
         r#"opsctl_git() {

@@ -619,23 +619,32 @@ fn units_script(scope: &str, names: &[String]) -> String {
 /// before it is plainly formed; else it returns 1 and getent reads them (a key
 /// not in the file, NIS lines, a line glibc would read otherwise than the
 /// shell). Shell builtins only: a `getent` is a process, about 1 ms of the
-/// host's CPU.
+/// host's CPU. nsswitch.conf is read once for both databases: a caller sets
+/// `_nss_read=` first (unset, as in a shell of its own, is the same).
 pub const FILES_FN: &str = r#"opsctl_files() {
   _db=$1; shift
   case $_db in
-    passwd) _pat='[Pp][Aa][Ss][Ss][Ww][Dd]*'; _shape='*:*:*:*:*:*:*'; _over='*:*:*:*:*:*:*:*' ;;
-    group) _pat='[Gg][Rr][Oo][Uu][Pp]*'; _shape='*:*:*:*'; _over='*:*:*:*:*' ;;
+    passwd) _shape='*:*:*:*:*:*:*'; _over='*:*:*:*:*:*:*:*' ;;
+    group) _shape='*:*:*:*'; _over='*:*:*:*:*' ;;
     *) return 1 ;;
   esac
-  [ -f /etc/nsswitch.conf ] && [ -r /etc/nsswitch.conf ] && [ -f "/etc/$_db" ] && [ -r "/etc/$_db" ] || return 1
-  _ok=
-  while read -r _k _a _b _c || [ -n "$_k" ]; do
-    case $_k in
-      "$_db":) [ -z "$_ok" ] && [ "$_a" = files ] && { [ -z "$_b" ] || [ "$_b" = systemd ]; } && [ -z "$_c" ] || return 1; _ok=1 ;;
-      $_pat) return 1 ;;
-    esac
-  done < /etc/nsswitch.conf
-  [ -n "$_ok" ] || return 1
+  if [ -z "${_nss_read-}" ]; then
+    _nss_read=1; _nss_passwd=; _nss_group=; _okp=; _badp=; _okg=; _badg=
+    if [ -f /etc/nsswitch.conf ] && [ -r /etc/nsswitch.conf ]; then
+      while read -r _k _a _b _c || [ -n "$_k" ]; do
+        case $_k in
+          passwd:) if [ -z "$_okp" ] && [ "$_a" = files ] && { [ -z "$_b" ] || [ "$_b" = systemd ]; } && [ -z "$_c" ]; then _okp=1; else _badp=1; fi ;;
+          [Pp][Aa][Ss][Ss][Ww][Dd]*) _badp=1 ;;
+          group:) if [ -z "$_okg" ] && [ "$_a" = files ] && { [ -z "$_b" ] || [ "$_b" = systemd ]; } && [ -z "$_c" ]; then _okg=1; else _badg=1; fi ;;
+          [Gg][Rr][Oo][Uu][Pp]*) _badg=1 ;;
+        esac
+      done < /etc/nsswitch.conf
+      [ -n "$_okp" ] && [ -z "$_badp" ] && _nss_passwd=1
+      [ -n "$_okg" ] && [ -z "$_badg" ] && _nss_group=1
+    fi
+  fi
+  if [ "$_db" = passwd ]; then [ -n "$_nss_passwd" ] || return 1; else [ -n "$_nss_group" ] || return 1; fi
+  [ -f "/etc/$_db" ] && [ -r "/etc/$_db" ] || return 1
   ents=
   for _key; do
     case $_key in '') return 1 ;; *[!0-9]*) _byid= ;; 0?*|??????????*) return 1 ;; *) _byid=1 ;; esac
@@ -668,7 +677,7 @@ pub const FILES_FN: &str = r#"opsctl_files() {
 /// they alone answer ([`FILES_FN`]), else one `getent` per database, whatever
 /// the numbers (the loop is shell builtins).
 fn accounts_script(passwd: &[String], groups: &[String]) -> String {
-    let mut s = format!("{FILES_FN}gids=\n");
+    let mut s = format!("{FILES_FN}gids=; _nss_read=\n");
     if !passwd.is_empty() {
         let names = quoted(passwd);
         s.push_str(&format!(
@@ -749,11 +758,11 @@ fn crontab_script(user: Option<&str>) -> String {
         )),
         None => s.push_str("set --\n"),
     }
-    // the crontab as it is, its exit code, then its stderr: no file, one process
+    // the crontab as it is and its exit code; its stderr is the section's
+    // (nothing else in the section writes there): one process, no subshell
     s.push_str(
         "echo @@content\n\
-         { e=$( { crontab \"$@\" -l; printf '\\n@@rc=%s\\n' \"$?\"; } 2>&1 1>&3 ); } 3>&1\n\
-         echo @@err\nprintf '%s\\n' \"$e\"\nreturn 0",
+         crontab \"$@\" -l; printf '\\n@@rc=%s\\n' \"$?\"\nreturn 0",
     );
     s
 }
@@ -870,10 +879,10 @@ pub fn answer(section: Section, out: &Output, facts: &mut SysFacts) -> Result<()
         Section::Crontab(user) => {
             let mut c = CrontabRead::default();
             let (head, read) = text.split_once("@@content\n").unwrap_or((&text, ""));
-            if let Some((content, rest)) = read.rsplit_once("\n@@rc=") {
-                let (rc, err) = rest.split_once("\n@@err\n").unwrap_or((rest, ""));
+            if let Some((content, rc)) = read.rsplit_once("\n@@rc=") {
                 c.content = content.to_string();
                 c.rc = rc.trim().parse().ok();
+                let err = out.stderr_str();
                 c.err = err.trim().replace('\n', " ").chars().take(400).collect();
             }
             for line in head.lines() {
@@ -955,6 +964,52 @@ mod tests {
             o.status.success(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
         )
+    }
+
+    /// nsswitch.conf read once for both databases gives each the verdict it
+    /// gets when read for it alone.
+    #[test]
+    fn one_reading_of_nsswitch_conf_answers_both_databases() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().to_str().unwrap();
+        std::fs::write(t.path().join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(t.path().join("group"), "root:x:0:\n").unwrap();
+        for (nss, want) in [
+            ("passwd: files\ngroup: files\n", [true, true]),
+            ("passwd: files systemd\ngroup: compat\n", [true, false]),
+            ("passwd: ldap files\ngroup: files systemd\n", [false, true]),
+            ("passwd: files\ngroup: files\ngroup: files\n", [true, false]),
+            (
+                "PASSWD: files\npasswd: files\ngroup: files\n",
+                [false, true],
+            ),
+            (
+                "passwd: files\ngroupx: files\ngroup: files\n",
+                [true, false],
+            ),
+            ("group: files", [false, true]),
+            ("", [false, false]),
+        ] {
+            std::fs::write(t.path().join("nsswitch.conf"), nss).unwrap();
+            let alone: Vec<bool> = ["passwd", "group"]
+                .iter()
+                .map(|db| files_fn(root, db, &["0"]).0)
+                .collect();
+            let o = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}_nss_read=\nopsctl_files passwd 0; echo $?; opsctl_files group 0; echo $?; opsctl_files passwd 0; echo $?",
+                    FILES_FN.replace("/etc/", &format!("{root}/"))
+                ))
+                .output()
+                .unwrap();
+            let once: Vec<bool> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l == "0")
+                .collect();
+            assert_eq!(alone, want, "{nss:?}");
+            assert_eq!(once, [alone[0], alone[1], alone[0]], "{nss:?}");
+        }
     }
 
     /// On this machine, every user and group by name and by id: where the files
@@ -1369,7 +1424,10 @@ mod tests {
         // a crontab's owner that does not exist, from the accounts section
         answer(
             Section::Crontab(Some("ghost".into())),
-            &out("uid=0\n@@content\n\n@@rc=1\n@@err\nuser ghost unknown\n"),
+            &Output {
+                stderr: b"user ghost unknown\n".to_vec(),
+                ..out("uid=0\n@@content\n\n@@rc=1\n")
+            },
             &mut f,
         )
         .unwrap();
