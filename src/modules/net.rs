@@ -1,21 +1,15 @@
-//! The network as the host sees it: the helpers get_url, uri, wait_for and the
-//! other deploy modules share (key=value output, base64, curl configs, URLs).
+//! Helpers the modules that talk to the network or parse key=value output
+//! share: `key=value` lines of a probe's output ([`kv`]), base64
+//! ([`unb64`], [`unb64s`]), a command's last line, URLs (checked, redacted
+//! for display, their basename, percent-encoding) and `curl`'s config
+//! ([`Curl`]).
 //!
 //! Requests are made ON THE HOST with `curl` (http, https, ftp and file://
 //! URLs), never from the controller. curl's options travel as a config file
 //! on stdin (`curl -K -`), so headers and passwords never appear in a command
-//! line, a process list or opsctl's `-v` trace.
-//!
-//! * get_url: one exec probes the destination (sha256, attributes) and, with
-//!   `force: yes` or a checksum URL, downloads what is needed to decide; one more
-//!   exec downloads (if not done yet) and installs the file atomically with its
-//!   mode and owner. No request at all when `dest` exists and `force` is off,
-//!   or when it matches `checksum`.
-//! * uri: one exec, the request itself. Never `changed`.
-//! * wait_for: one exec, a bounded loop on the host.
-//!
-//! Also the small helpers the other deploy modules share (key=value output,
-//! base64, curl configs).
+//! line, a process list or opsctl's `-v` trace. The modules themselves are
+//! `get_url`, `uri`, `wait_for` (and `unarchive`, `apt_repository`... for a
+//! remote `src`), each in its own file.
 
 use std::collections::BTreeMap;
 
