@@ -294,7 +294,13 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
         .code(0)
         .stdout_has("already live on every host");
 
-    // 2. B while requests run through nginx: none fails.
+    // 2. B while requests run through nginx: none fails. nginx is not reloaded
+    // (its configuration did not change since deploy A reloaded it): its
+    // workers are the same processes after the switch.
+    let workers =
+        "ps -o pid= --ppid \"$(cat /run/nginx.pid)\" | sort -n | tr -d ' ' | tr '\\n' ' '";
+    let workers_before = sh(&tb, "host1", workers);
+    assert!(!workers_before.is_empty(), "no nginx worker");
     let (dep, ok, errors) = under_requests(
         &tb,
         &format!(
@@ -313,6 +319,11 @@ fn stack_deploy_switch_fail_rollback_and_lock() {
     );
     assert_eq!(errors, "0", "requests failed during the switch");
     assert!(on_a > 0 && on_b > 0, "the loop saw A then B: {on_a} {on_b}");
+    assert_eq!(
+        sh(&tb, "host1", workers),
+        workers_before,
+        "nginx was reloaded by a switch that did not change its configuration"
+    );
     let page = sh(&tb, "host1", &format!("{CURL} https://host1.test/"));
     assert!(
         page.contains("example app B") && page.contains(&b),
